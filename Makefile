@@ -1,0 +1,47 @@
+# cset: see README.md. Every target works with only Go installed, except `proto` (protoc) and
+# the DNS interop tests (dig, named), which .ci/run installs.
+GO        ?= go
+BIN       := bin
+PKGS      := ./...
+PROTOC    ?= protoc
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: all build dev test test-short test-integration bench proto lint fuzz-short clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+dev: build
+	$(BIN)/csetd agent -dev
+
+test:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+test-integration: build
+	$(GO) test -count=1 -timeout 30m -run . ./integration/...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./fsm/ ./scheduler/ ./dnsserver/
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 20m ./bench/...
+
+proto:
+	PATH="$(GOBIN):$$PATH" $(PROTOC) -I proto \
+		--go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		proto/cset/fsm/v1/fsm.proto proto/cset/api/v1/api.proto
+
+lint:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -run TestImportRules ./cmd/csetd/
+
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeLogEntry -fuzztime 30s ./fsm/
+
+clean:
+	rm -rf $(BIN)
