@@ -1,0 +1,19 @@
+// Package witness implements the cset witness: the third-site arbiter that grants the master
+// lease and records ECX server heartbeats (DESIGN.md sections 6 and 8, docs/witness.md).
+//
+// The package has four parts:
+//
+//   - Server, run by `csetd witness`: the HTTP+JSON protocol, the lease rules, durable state
+//     and Prometheus metrics. NewServer loads the state from ServerConfig.DataDir; Handler is
+//     mounted on the listener; Close flushes and unlocks the data directory.
+//   - Client: one call per protocol endpoint (Acquire, Release, Heartbeat, Cluster, Ping), with
+//     a deadline per call, the bearer token and TLS.
+//   - Lease: keeps one master's lease renewed every TTL/3 while Run is active, and knows until
+//     when the master holds it, counted from the time each request was sent minus a drift margin.
+//   - Fence: the check the controller makes before every mutating ECX call: Raft leader and
+//     holder of an unexpired lease for the current term (or, without a witness, VerifyLeader).
+//
+// The package imports only the standard library, hclog and the Prometheus client; it knows
+// nothing of Raft, which it sees through the LeaderState interface it declares.
+// See DESIGN.md in this directory for the rules and their safety arguments.
+package witness

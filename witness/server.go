@@ -1,0 +1,479 @@
+package witness
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server defaults, used when the matching ServerConfig field is zero.
+const (
+	DefaultMaxBodyBytes     = 16 << 10
+	DefaultHeartbeatFlush   = time.Second
+	DefaultHeartbeatSyncGap = 3 * time.Second
+	DefaultMaxSets          = 1000
+	DefaultMaxServers       = 10000
+)
+
+// ServerConfig configures a witness Server. Only DataDir is required.
+type ServerConfig struct {
+	// DataDir holds the state file and the lock file; it is created if missing.
+	DataDir string
+	// Token, when set, must be presented as "Authorization: Bearer <token>" on every /v1/ call.
+	Token string
+	// MaxBodyBytes limits request bodies (default DefaultMaxBodyBytes); larger ones get 413.
+	MaxBodyBytes int64
+	// MaxTTL is the longest lease TTL granted (default DefaultMaxTTL); longer requests get 400.
+	MaxTTL time.Duration
+	// RestartHold is how long after start nothing is granted except renewals by the holder whose
+	// lease was active when the state was written (default MaxTTL). A persisted active lease is
+	// held for max(RestartHold, its TTL). A negative value disables the hold: only for -dev and
+	// tests, since it is what protects holders when the state file was lost.
+	RestartHold time.Duration
+	// HeartbeatFlush is how often heartbeats that were not written synchronously are persisted
+	// (default DefaultHeartbeatFlush).
+	HeartbeatFlush time.Duration
+	// HeartbeatSyncGap: a heartbeat from a server not heard for this long (or never) is persisted
+	// before it is answered (default DefaultHeartbeatSyncGap); restored ages are reduced by it.
+	// See DESIGN.md "Last-seen across restarts".
+	HeartbeatSyncGap time.Duration
+	// MaxSets and MaxServers bound the state (defaults DefaultMaxSets, DefaultMaxServers); a
+	// request that would exceed them gets 429.
+	MaxSets    int
+	MaxServers int
+	// Logger receives the server's logs (default: discard).
+	Logger hclog.Logger
+	// Clock is the server's time source (default RealClock).
+	Clock Clock
+}
+
+func (c ServerConfig) withDefaults() (ServerConfig, error) {
+	if c.DataDir == "" {
+		return c, errors.New("witness: ServerConfig.DataDir is required")
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxTTL == 0 {
+		c.MaxTTL = DefaultMaxTTL
+	}
+	if c.MaxTTL < MinTTL {
+		return c, fmt.Errorf("witness: MaxTTL %s is below the minimum TTL %s", c.MaxTTL, MinTTL)
+	}
+	if c.RestartHold == 0 {
+		c.RestartHold = c.MaxTTL
+	}
+	if c.HeartbeatFlush <= 0 {
+		c.HeartbeatFlush = DefaultHeartbeatFlush
+	}
+	if c.HeartbeatSyncGap <= 0 {
+		c.HeartbeatSyncGap = DefaultHeartbeatSyncGap
+	}
+	if c.MaxSets <= 0 {
+		c.MaxSets = DefaultMaxSets
+	}
+	if c.MaxServers <= 0 {
+		c.MaxServers = DefaultMaxServers
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	if c.Clock == nil {
+		c.Clock = RealClock{}
+	}
+	return c, nil
+}
+
+// Server is the witness: it grants leases to cluster-set masters and records ECX server
+// heartbeats (DESIGN.md sections 6 and 8). Its methods are safe for concurrent use.
+type Server struct {
+	cfg     ServerConfig
+	logger  hclog.Logger
+	clock   Clock
+	store   *store
+	reg     *prometheus.Registry
+	metrics *metrics
+	handler http.Handler
+
+	// holdUntil ends the restart hold (see ServerConfig.RestartHold).
+	holdUntil time.Time
+
+	mu       sync.Mutex
+	sets     map[string]setState
+	seen     map[string]map[string]time.Time // cluster -> server -> last heartbeat
+	nservers int
+	dirty    bool // heartbeats recorded but not yet written
+	closed   bool
+
+	stop      chan struct{}
+	flushDone chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewServer loads the state persisted in cfg.DataDir, locks the directory and starts the
+// heartbeat flusher. Call Close to release them.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	st, file, err := openStore(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("witness: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, logger: cfg.Logger, clock: cfg.Clock, store: st,
+		reg:  prometheus.NewRegistry(),
+		sets: map[string]setState{}, seen: map[string]map[string]time.Time{},
+		stop: make(chan struct{}), flushDone: make(chan struct{}),
+	}
+	s.restore(file)
+	s.metrics = newMetrics(s.reg, stateCollector{s})
+	s.handler = s.routes()
+	go s.flushLoop()
+	return s, nil
+}
+
+// restore adopts a persisted state at start (see DESIGN.md "Restart rules").
+func (s *Server) restore(f *stateFile) {
+	start := s.clock.Now()
+	hold := max(s.cfg.RestartHold, 0)
+	s.holdUntil = start.Add(hold)
+	for name, p := range f.Sets {
+		s.sets[name] = restoreSet(p, start, hold)
+	}
+	for cluster, servers := range f.Clusters {
+		m := make(map[string]time.Time, len(servers))
+		for server, ageMs := range servers {
+			age := max(time.Duration(ageMs)*time.Millisecond-s.cfg.HeartbeatSyncGap, 0)
+			m[server] = start.Add(-age)
+		}
+		s.seen[cluster] = m
+		s.nservers += len(m)
+	}
+	s.logger.Info("witness state loaded", "data_dir", s.cfg.DataDir, "sets", len(s.sets),
+		"servers", s.nservers, "restart_hold", hold)
+}
+
+// Handler returns the HTTP handler: the /v1/ protocol, GET and HEAD / and GET /metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close stops the flusher, writes pending heartbeats and unlocks the data directory. Requests
+// arriving afterwards get 503. Close is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.flushDone
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var err error
+		if s.dirty {
+			err = s.persistLocked()
+		}
+		s.closed = true
+		s.closeErr = errors.Join(err, s.store.close())
+	})
+	return s.closeErr
+}
+
+func (s *Server) flushLoop() {
+	defer close(s.flushDone)
+	t := time.NewTicker(s.cfg.HeartbeatFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		if s.dirty && !s.closed {
+			if err := s.persistLocked(); err != nil {
+				s.logger.Error("cannot persist heartbeats", "error", err)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// persistLocked writes the whole state. s.mu must be held, so writes never interleave and the
+// file always reflects a state the server has been in.
+func (s *Server) persistLocked() error {
+	now := s.clock.Now()
+	f := &stateFile{Version: stateVersion, Sets: make(map[string]persistedSet, len(s.sets)),
+		Clusters: make(map[string]map[string]int64, len(s.seen))}
+	for name, st := range s.sets {
+		f.Sets[name] = st.persisted(now)
+	}
+	for cluster, servers := range s.seen {
+		m := make(map[string]int64, len(servers))
+		for server, last := range servers {
+			m[server] = now.Sub(last).Milliseconds()
+		}
+		f.Clusters[cluster] = m
+	}
+	if err := s.store.save(f); err != nil {
+		s.metrics.persistErrors.Inc()
+		return err
+	}
+	s.dirty = false
+	return nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/", s.serveV1)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /{$}", serveRoot) // GET patterns also match HEAD
+	return mux
+}
+
+// serveRoot answers GET and HEAD / without authentication: ECX's HTTP network-partition
+// resolution sends HEAD / to decide whether the witness is reachable.
+func serveRoot(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte("<!doctype html><title>cset witness</title><p>cset witness</p>\n"))
+	}
+}
+
+func (s *Server) serveV1(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cset-witness"`)
+		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	path := r.URL.Path
+	switch {
+	case path == pathLease && r.Method == http.MethodPost:
+		s.handleAcquire(w, r)
+	case path == pathLease && r.Method == http.MethodDelete:
+		s.handleRelease(w, r)
+	case path == pathLease:
+		methodNotAllowed(w, "POST, DELETE")
+	case path == pathHeartbeat && r.Method == http.MethodPost:
+		s.handleHeartbeat(w, r)
+	case path == pathHeartbeat:
+		methodNotAllowed(w, "POST")
+	case strings.HasPrefix(path, pathClusters) && r.Method == http.MethodGet:
+		s.handleCluster(w, strings.TrimPrefix(path, pathClusters))
+	case strings.HasPrefix(path, pathClusters):
+		methodNotAllowed(w, "GET")
+	default:
+		writeError(w, http.StatusNotFound, "unknown endpoint "+path)
+	}
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// decode reads the request body into v and answers 400 or 413 itself when it cannot.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	err := decodeStrict(r.Body, v)
+	if err == nil {
+		return true
+	}
+	if maxErr := (*http.MaxBytesError)(nil); errors.As(err, &maxErr) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxErr.Limit))
+		return false
+	}
+	writeError(w, http.StatusBadRequest, err.Error())
+	return false
+}
+
+func (s *Server) handleAcquire(w http.ResponseWriter, r *http.Request) {
+	var q leaseRequest
+	if !decode(w, r, &q) {
+		return
+	}
+	if err := q.validate(s.cfg.MaxTTL); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ttl := time.Duration(q.TTLMs) * time.Millisecond
+	status, body := s.acquire(q, ttl)
+	writeJSON(w, status, body)
+}
+
+// acquire decides a valid lease request and, for a grant, persists it before returning.
+func (s *Server) acquire(q leaseRequest, ttl time.Duration) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return http.StatusServiceUnavailable, errorAnswer{"witness is shutting down"}
+	}
+	old, known := s.sets[q.Set]
+	if !known && len(s.sets) >= s.cfg.MaxSets {
+		return http.StatusTooManyRequests, errorAnswer{fmt.Sprintf("witness already tracks %d cluster sets", s.cfg.MaxSets)}
+	}
+	now := s.clock.Now()
+	next, v := old.decide(q.Holder, q.Term, ttl, now, s.holdUntil)
+	if !v.granted {
+		if known {
+			s.sets[q.Set] = next // may record a waiting term
+		}
+		s.metrics.refusals.WithLabelValues(q.Set, v.reason).Inc()
+		s.logger.Debug("lease refused", "set", q.Set, "holder", q.Holder, "term", q.Term,
+			"reason", v.reason, "current_holder", old.holder, "current_term", old.highest)
+		return http.StatusConflict, leaseRefused{Holder: old.holder, Term: old.highest,
+			RemainingMs: ceilMs(v.remaining), Reason: v.reason}
+	}
+	s.sets[q.Set] = next
+	if err := s.persistLocked(); err != nil {
+		if known {
+			s.sets[q.Set] = old
+		} else {
+			delete(s.sets, q.Set)
+		}
+		s.logger.Error("cannot persist lease grant, refusing it", "set", q.Set, "holder", q.Holder, "error", err)
+		return http.StatusServiceUnavailable, errorAnswer{"cannot persist the lease"}
+	}
+	s.metrics.grants.WithLabelValues(q.Set).Inc()
+	if old.holder != q.Holder || old.highest != q.Term || !old.active(now) {
+		s.logger.Info("lease granted", "set", q.Set, "holder", q.Holder, "term", q.Term, "ttl", ttl)
+	}
+	return http.StatusOK, leaseGranted{Granted: true, TTLMs: q.TTLMs, Holder: q.Holder, Term: q.Term}
+}
+
+func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
+	var q releaseRequest
+	if !decode(w, r, &q) {
+		return
+	}
+	if err := q.validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if status, msg := s.release(q); status != http.StatusNoContent {
+		writeError(w, status, msg)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// release ends the lease if q's holder holds it for q's term; otherwise it is a no-op, so a
+// release is idempotent and safe to retry.
+func (s *Server) release(q releaseRequest) (int, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return http.StatusServiceUnavailable, "witness is shutting down"
+	}
+	old, known := s.sets[q.Set]
+	if !known {
+		return http.StatusNoContent, ""
+	}
+	next, released := old.release(q.Holder, q.Term, s.clock.Now())
+	if !released {
+		return http.StatusNoContent, ""
+	}
+	s.sets[q.Set] = next
+	if err := s.persistLocked(); err != nil {
+		s.sets[q.Set] = old
+		s.logger.Error("cannot persist lease release", "set", q.Set, "error", err)
+		return http.StatusServiceUnavailable, "cannot persist the release"
+	}
+	s.metrics.releases.WithLabelValues(q.Set).Inc()
+	s.logger.Info("lease released", "set", q.Set, "holder", q.Holder, "term", q.Term)
+	return http.StatusNoContent, ""
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	var q heartbeatRequest
+	if !decode(w, r, &q) {
+		return
+	}
+	if err := q.validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if status, msg := s.heartbeat(q); status != http.StatusNoContent {
+		writeError(w, status, msg)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// heartbeat records q at the witness clock. A server heard for the first time, or after
+// HeartbeatSyncGap of silence, is persisted before the answer; the others are batched.
+func (s *Server) heartbeat(q heartbeatRequest) (int, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return http.StatusServiceUnavailable, "witness is shutting down"
+	}
+	servers := s.seen[q.Cluster]
+	last, known := servers[q.Server]
+	if !known && s.nservers >= s.cfg.MaxServers {
+		return http.StatusTooManyRequests, fmt.Sprintf("witness already tracks %d servers", s.cfg.MaxServers)
+	}
+	if servers == nil {
+		servers = map[string]time.Time{}
+		s.seen[q.Cluster] = servers
+	}
+	now := s.clock.Now()
+	servers[q.Server] = now
+	if known && now.Sub(last) < s.cfg.HeartbeatSyncGap {
+		s.dirty = true
+	} else if err := s.persistLocked(); err != nil {
+		if known {
+			servers[q.Server] = last
+		} else {
+			delete(servers, q.Server)
+			if len(servers) == 0 {
+				delete(s.seen, q.Cluster)
+			}
+		}
+		s.logger.Error("cannot persist heartbeat", "cluster", q.Cluster, "server", q.Server, "error", err)
+		return http.StatusServiceUnavailable, "cannot persist the heartbeat"
+	}
+	if !known {
+		s.nservers++
+		s.logger.Info("first heartbeat from server", "cluster", q.Cluster, "server", q.Server)
+	}
+	s.metrics.heartbeats.WithLabelValues(q.Cluster).Inc()
+	return http.StatusNoContent, ""
+}
+
+func (s *Server) handleCluster(w http.ResponseWriter, cluster string) {
+	if err := validName("cluster", cluster); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.mu.Lock()
+	now := s.clock.Now()
+	servers := s.seen[cluster]
+	ans := clusterAnswer{Cluster: cluster, Servers: make([]serverAnswer, 0, len(servers))}
+	for server, last := range servers {
+		ans.Servers = append(ans.Servers, serverAnswer{Server: server, MsSinceHeartbeat: now.Sub(last).Milliseconds()})
+	}
+	s.mu.Unlock()
+	if len(ans.Servers) == 0 {
+		writeError(w, http.StatusNotFound, "cluster "+cluster+" has never sent a heartbeat")
+		return
+	}
+	slices.SortFunc(ans.Servers, func(a, b serverAnswer) int { return strings.Compare(a.Server, b.Server) })
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// ceilMs rounds d up to whole milliseconds, so a client that waits remaining_ms never retries early.
+func ceilMs(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
