@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -468,7 +470,9 @@ func TestClient_TLS(t *testing.T) {
 
 func newFakeTLS(t *testing.T) *httptest.Server {
 	t.Helper()
-	s := httptest.NewTLSServer(http.HandlerFunc(anyEndpoint))
+	s := httptest.NewUnstartedServer(http.HandlerFunc(anyEndpoint))
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s
 }
