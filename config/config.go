@@ -1,0 +1,265 @@
+// Package config holds the configuration of a csetd agent: defaults, a YAML or JSON file, flags,
+// and validation that reports every problem at once. After Validate a Config is passed by value
+// and never changes; subsystem settings are derived from it by methods.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the configuration of one master (`csetd agent`).
+type Config struct {
+	NodeID        string `yaml:"node_id"`
+	DataDir       string `yaml:"data_dir"`
+	GRPCAddr      string `yaml:"grpc_addr"`
+	RaftAddr      string `yaml:"raft_addr"`
+	DNSAddr       string `yaml:"dns_addr"`
+	HTTPAddr      string `yaml:"http_addr"`
+	AdvertiseGRPC string `yaml:"advertise_grpc"`
+	AdvertiseRaft string `yaml:"advertise_raft"`
+	AdvertiseDNS  string `yaml:"advertise_dns"`
+	AdvertiseHTTP string `yaml:"advertise_http"`
+	Bootstrap     bool   `yaml:"bootstrap"`
+	Join          string `yaml:"join"`
+	Dev           bool   `yaml:"dev"`
+	LogLevel      string `yaml:"log_level"`
+	LogJSON       bool   `yaml:"log_json"`
+	ReadyFile     string `yaml:"ready_file"`
+
+	Witness          string `yaml:"witness"`
+	WitnessTokenFile string `yaml:"witness_token_file"`
+
+	Raft       RaftConfig       `yaml:"raft"`
+	Controller ControllerConfig `yaml:"controller"`
+	DNS        DNSConfig        `yaml:"dns"`
+
+	// RPCHoldTimeout is how long a write waits for a leader before it fails with Unavailable.
+	RPCHoldTimeout time.Duration `yaml:"rpc_hold_timeout"`
+	// MaxStaleness refuses local reads on a follower that has not heard from a leader for longer.
+	MaxStaleness time.Duration `yaml:"max_staleness"`
+}
+
+// RaftConfig holds the Raft timings and snapshot policy.
+type RaftConfig struct {
+	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `yaml:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
+	CommitTimeout      time.Duration `yaml:"commit_timeout"`
+	SnapshotInterval   time.Duration `yaml:"snapshot_interval"`
+	SnapshotThreshold  uint64        `yaml:"snapshot_threshold"`
+	TrailingLogs       uint64        `yaml:"trailing_logs"`
+	SnapshotRetain     int           `yaml:"snapshot_retain"`
+}
+
+// ControllerConfig holds the leader's controller settings (DESIGN.md section 5).
+type ControllerConfig struct {
+	PollInterval          time.Duration `yaml:"poll_interval"`
+	UnreachableAfter      time.Duration `yaml:"unreachable_after"`
+	FenceAfter            time.Duration `yaml:"fence_after"`
+	GroupRecoveryGrace    time.Duration `yaml:"group_recovery_grace"`
+	StartTimeout          time.Duration `yaml:"start_timeout"`
+	StopTimeout           time.Duration `yaml:"stop_timeout"`
+	MaxParallelOperations int           `yaml:"max_parallel_operations"`
+	LeaseTTL              time.Duration `yaml:"lease_ttl"`
+	ECXTimeout            time.Duration `yaml:"ecx_timeout"`
+}
+
+// DNSConfig holds the DNS server's settings beyond its address.
+type DNSConfig struct {
+	AllowTransfer []string `yaml:"allow_transfer"`
+	Notify        []string `yaml:"notify"`
+}
+
+// Default returns the production defaults of DESIGN.md section 2.
+func Default() Config {
+	return Config{
+		GRPCAddr: "0.0.0.0:7100",
+		RaftAddr: "0.0.0.0:7101",
+		DNSAddr:  "0.0.0.0:8600",
+		HTTPAddr: "0.0.0.0:7180",
+		LogLevel: "info",
+		Raft: RaftConfig{
+			HeartbeatTimeout:   1000 * time.Millisecond,
+			ElectionTimeout:    1000 * time.Millisecond,
+			LeaderLeaseTimeout: 500 * time.Millisecond,
+			CommitTimeout:      50 * time.Millisecond,
+			SnapshotInterval:   120 * time.Second,
+			SnapshotThreshold:  8192,
+			TrailingLogs:       10240,
+			SnapshotRetain:     2,
+		},
+		Controller: ControllerConfig{
+			PollInterval:          time.Second,
+			UnreachableAfter:      3 * time.Second,
+			FenceAfter:            15 * time.Second,
+			GroupRecoveryGrace:    30 * time.Second,
+			StartTimeout:          5 * time.Minute,
+			StopTimeout:           2 * time.Minute,
+			MaxParallelOperations: 16,
+			LeaseTTL:              10 * time.Second,
+			ECXTimeout:            5 * time.Second,
+		},
+		RPCHoldTimeout: 7 * time.Second,
+		MaxStaleness:   0,
+	}
+}
+
+// ApplyDev turns c into the embedded default of `csetd agent -dev`: one master on 127.0.0.1
+// with a temporary data directory (made by the caller when DataDir is empty).
+func (c *Config) ApplyDev() {
+	c.Dev, c.Bootstrap = true, true
+	if c.NodeID == "" {
+		c.NodeID = "dev"
+	}
+	def := Default()
+	for _, p := range []struct {
+		field    *string
+		def, dev string
+	}{
+		{&c.GRPCAddr, def.GRPCAddr, "127.0.0.1:7100"},
+		{&c.RaftAddr, def.RaftAddr, "127.0.0.1:7101"},
+		{&c.DNSAddr, def.DNSAddr, "127.0.0.1:8600"},
+		{&c.HTTPAddr, def.HTTPAddr, "127.0.0.1:7180"},
+	} {
+		if *p.field == p.def {
+			*p.field = p.dev
+		}
+	}
+	if len(c.DNS.AllowTransfer) == 0 {
+		c.DNS.AllowTransfer = []string{"127.0.0.0/8", "::1/128"}
+	}
+}
+
+// RegisterFlags binds the agent's flags to c's fields; values already in c are the defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "unique id of this master (default: the host name)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the Raft log, stable store and snapshots")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC API listen address")
+	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "Raft TCP listen address")
+	fs.StringVar(&c.DNSAddr, "dns-addr", c.DNSAddr, "DNS listen address (udp+tcp; 53 in production); empty disables DNS")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address for /metrics and /v1/health")
+	fs.StringVar(&c.AdvertiseGRPC, "advertise-grpc", c.AdvertiseGRPC, "gRPC address peers and clients use (default: the listen address)")
+	fs.StringVar(&c.AdvertiseRaft, "advertise-raft", c.AdvertiseRaft, "Raft address peers use (default: the listen address)")
+	fs.StringVar(&c.AdvertiseDNS, "advertise-dns", c.AdvertiseDNS, "DNS address published as NS glue (default: the listen address)")
+	fs.StringVar(&c.AdvertiseHTTP, "advertise-http", c.AdvertiseHTTP, "HTTP address published for this master (default: the listen address)")
+	fs.BoolVar(&c.Bootstrap, "bootstrap", c.Bootstrap, "bootstrap a new Raft ring with this master as its only voter (first master only)")
+	fs.StringVar(&c.Join, "join", c.Join, "gRPC address of any running master to join")
+	fs.BoolVar(&c.Dev, "dev", c.Dev, "run one master on 127.0.0.1 with a temporary data directory")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "trace, debug, info, warn or error")
+	fs.BoolVar(&c.LogJSON, "log-json", c.LogJSON, "log JSON lines instead of text")
+	fs.StringVar(&c.ReadyFile, "ready-file", c.ReadyFile, "write the bound addresses as JSON to this file once serving")
+	fs.StringVar(&c.Witness, "witness", c.Witness, "witness URL (http(s)://host:7190); without it failover needs 'csetctl member declare-down'")
+	fs.StringVar(&c.WitnessTokenFile, "witness-token-file", c.WitnessTokenFile, "file holding the witness bearer token")
+	fs.DurationVar(&c.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", c.Raft.HeartbeatTimeout, "Raft heartbeat timeout (lower = faster leader-loss detection)")
+	fs.DurationVar(&c.Raft.ElectionTimeout, "raft-election-timeout", c.Raft.ElectionTimeout, "Raft election timeout")
+	fs.DurationVar(&c.Raft.LeaderLeaseTimeout, "raft-leader-lease-timeout", c.Raft.LeaderLeaseTimeout, "Raft leader lease timeout (at most the heartbeat timeout)")
+	fs.DurationVar(&c.Raft.SnapshotInterval, "raft-snapshot-interval", c.Raft.SnapshotInterval, "how often Raft checks whether to snapshot")
+	fs.Uint64Var(&c.Raft.SnapshotThreshold, "raft-snapshot-threshold", c.Raft.SnapshotThreshold, "log entries between snapshots")
+	fs.DurationVar(&c.RPCHoldTimeout, "rpc-hold-timeout", c.RPCHoldTimeout, "how long a write waits for a leader before failing")
+	fs.DurationVar(&c.MaxStaleness, "max-staleness", c.MaxStaleness, "refuse local reads on a follower out of contact with the leader for longer (0 = no limit)")
+	fs.DurationVar(&c.Controller.PollInterval, "poll-interval", c.Controller.PollInterval, "how often the leader polls every member")
+	fs.Func("dns-allow-transfer", "network allowed to AXFR the zone (repeatable, CIDR)", func(s string) error {
+		c.DNS.AllowTransfer = append(c.DNS.AllowTransfer, s)
+		return nil
+	})
+	fs.Func("dns-notify", "secondary to NOTIFY when the serial changes (repeatable, host:port)", func(s string) error {
+		c.DNS.Notify = append(c.DNS.Notify, s)
+		return nil
+	})
+}
+
+// LoadFile reads a YAML (or JSON) configuration file on top of c. Unknown keys are errors.
+func (c *Config) LoadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate fills derived defaults and reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NodeID == "" {
+		if h, err := os.Hostname(); err == nil {
+			c.NodeID = strings.ToLower(h)
+		}
+	}
+	if c.NodeID == "" {
+		errs = append(errs, errors.New("-node-id is empty and the host name is unknown: give -node-id"))
+	}
+	if c.DataDir == "" && !c.Dev {
+		errs = append(errs, errors.New("-data-dir is required (or run with -dev for a temporary one)"))
+	}
+	for _, a := range []struct {
+		name, v  string
+		optional bool
+	}{
+		{"-grpc-addr", c.GRPCAddr, false}, {"-raft-addr", c.RaftAddr, false},
+		{"-dns-addr", c.DNSAddr, true}, {"-http-addr", c.HTTPAddr, true},
+	} {
+		if a.v == "" && a.optional {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q is not HOST:PORT: %v", a.name, a.v, err))
+		}
+	}
+	if c.Bootstrap && c.Join != "" {
+		errs = append(errs, errors.New("-bootstrap and -join exclude each other: bootstrap the first master only, join the others"))
+	}
+	if c.Raft.LeaderLeaseTimeout > c.Raft.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("-raft-leader-lease-timeout %v exceeds -raft-heartbeat-timeout %v", c.Raft.LeaderLeaseTimeout, c.Raft.HeartbeatTimeout))
+	}
+	if c.Raft.HeartbeatTimeout < 5*time.Millisecond || c.Raft.ElectionTimeout < 5*time.Millisecond {
+		errs = append(errs, errors.New("raft timeouts must be at least 5ms"))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("-log-level %q is unknown: use trace, debug, info, warn or error", c.LogLevel))
+	}
+	for _, p := range c.DNS.AllowTransfer {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			errs = append(errs, fmt.Errorf("dns allow_transfer %q is not a CIDR prefix such as 192.0.2.0/24", p))
+		}
+	}
+	ctl := c.Controller
+	if ctl.PollInterval <= 0 || ctl.UnreachableAfter < ctl.PollInterval {
+		errs = append(errs, fmt.Errorf("controller poll_interval %v must be > 0 and at most unreachable_after %v", ctl.PollInterval, ctl.UnreachableAfter))
+	}
+	if ctl.FenceAfter <= ctl.UnreachableAfter {
+		errs = append(errs, fmt.Errorf("controller fence_after %v must exceed unreachable_after %v", ctl.FenceAfter, ctl.UnreachableAfter))
+	}
+	if ctl.MaxParallelOperations < 1 {
+		errs = append(errs, errors.New("controller max_parallel_operations must be at least 1"))
+	}
+	if c.Witness != "" && !strings.HasPrefix(c.Witness, "http://") && !strings.HasPrefix(c.Witness, "https://") {
+		errs = append(errs, fmt.Errorf("-witness %q must be an http:// or https:// URL", c.Witness))
+	}
+	return errors.Join(errs...)
+}
+
+// Advertised returns the advertise address for a listen address: the explicit one if set,
+// else the listen address.
+func Advertised(explicit, listen string) string {
+	if explicit != "" {
+		return explicit
+	}
+	return listen
+}

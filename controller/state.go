@@ -1,0 +1,47 @@
+package controller
+
+import (
+	"github.com/cset-project/cset/fsm"
+	"github.com/cset-project/cset/scheduler"
+)
+
+// SchedulerState adapts the replicated state to the scheduler's input. Server "Online" means the
+// last observation saw the ECX server Online; a member never observed has every server offline
+// only when its health says so, so a fresh member is schedulable once it was polled once.
+func SchedulerState(d *fsm.Data) scheduler.State {
+	var st scheduler.State
+	for _, m := range d.SortedMembers() {
+		sm := scheduler.Member{
+			Name: m.Name, FaultDomain: m.FaultDomain, Capacity: m.Capacity,
+			Admin: scheduler.Admin(m.Admin), Health: scheduler.Health(m.Health),
+		}
+		for _, s := range m.Servers {
+			sm.Servers = append(sm.Servers, scheduler.Server{Name: s.Name, Online: s.Status == "Online"})
+		}
+		st.Members = append(st.Members, sm)
+	}
+	for _, w := range d.SortedWorkloads() {
+		st.Workloads = append(st.Workloads, scheduler.Workload{
+			Name: w.Name, Size: w.Size, Candidates: w.Candidates, AvailabilitySet: w.AvailabilitySet,
+			Member: w.GetPlacement().GetMember(),
+		})
+	}
+	for _, name := range sortedKeys(d.AvailabilitySets) {
+		as := d.AvailabilitySets[name]
+		st.AvailabilitySets = append(st.AvailabilitySets, scheduler.AvailabilitySet{Name: as.Name, Hard: as.Hard})
+	}
+	return st
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}

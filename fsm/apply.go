@@ -1,0 +1,144 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"github.com/hashicorp/go-hclog"
+)
+
+// errRestored tells applyLocked that the handler built a new state in a.s to swap in.
+var errRestored = errors.New("state replaced")
+
+// applier applies one entry to a state. Handlers validate deterministically, mutate and return
+// nil or an *Error; they never read the clock, randomness or configuration.
+type applier struct {
+	s      *state
+	index  uint64
+	at     int64 // leader-stamped proposal time
+	actor  string
+	logger hclog.Logger
+}
+
+func (a *applier) dispatch(e *fsmv1.LogEntry) error {
+	switch c := e.GetCommand().(type) {
+	case *fsmv1.LogEntry_SetClusterSet:
+		return a.applySetClusterSet(c.SetClusterSet)
+	case *fsmv1.LogEntry_UpsertMember:
+		return a.applyUpsertMember(c.UpsertMember)
+	case *fsmv1.LogEntry_RemoveMember:
+		return a.applyRemoveMember(c.RemoveMember)
+	case *fsmv1.LogEntry_SetMemberAdmin:
+		return a.applySetMemberAdmin(c.SetMemberAdmin)
+	case *fsmv1.LogEntry_SetMemberHealth:
+		return a.applySetMemberHealth(c.SetMemberHealth)
+	case *fsmv1.LogEntry_UpsertWorkload:
+		return a.applyUpsertWorkload(c.UpsertWorkload)
+	case *fsmv1.LogEntry_RemoveWorkload:
+		return a.applyRemoveWorkload(c.RemoveWorkload)
+	case *fsmv1.LogEntry_SetWorkloadDesired:
+		return a.applySetWorkloadDesired(c.SetWorkloadDesired)
+	case *fsmv1.LogEntry_UpsertFaultDomain:
+		return a.applyUpsertFaultDomain(c.UpsertFaultDomain)
+	case *fsmv1.LogEntry_RemoveFaultDomain:
+		return a.applyRemoveFaultDomain(c.RemoveFaultDomain)
+	case *fsmv1.LogEntry_UpsertAvailabilitySet:
+		return a.applyUpsertAvailabilitySet(c.UpsertAvailabilitySet)
+	case *fsmv1.LogEntry_RemoveAvailabilitySet:
+		return a.applyRemoveAvailabilitySet(c.RemoveAvailabilitySet)
+	case *fsmv1.LogEntry_RegisterMaster:
+		return a.applyRegisterMaster(c.RegisterMaster)
+	case *fsmv1.LogEntry_RemoveMaster:
+		return a.applyRemoveMaster(c.RemoveMaster)
+	case *fsmv1.LogEntry_ObservationBatch:
+		return a.applyObservationBatch(c.ObservationBatch)
+	case *fsmv1.LogEntry_SetPlacement:
+		return a.applySetPlacement(c.SetPlacement)
+	case *fsmv1.LogEntry_StartOperation:
+		return a.applyStartOperation(c.StartOperation)
+	case *fsmv1.LogEntry_AdvanceOperation:
+		return a.applyAdvanceOperation(c.AdvanceOperation)
+	case *fsmv1.LogEntry_FinishOperation:
+		return a.applyFinishOperation(c.FinishOperation)
+	case *fsmv1.LogEntry_AppendEvents:
+		return a.applyAppendEvents(c.AppendEvents)
+	case *fsmv1.LogEntry_ApplyDeclaration:
+		return a.applyApplyDeclaration(c.ApplyDeclaration)
+	case *fsmv1.LogEntry_RestoreState:
+		return a.applyRestoreState(c.RestoreState)
+	case nil:
+		if e.GetIgnoreIfUnknown() {
+			a.logger.Warn("skipping a log entry with a command this master does not know", "index", a.index)
+			return nil
+		}
+		panic(fmt.Sprintf("fsm: raft index %d holds a command this master does not know: upgrade this master", a.index))
+	default:
+		panic(fmt.Sprintf("fsm: raft index %d: no handler for %T", a.index, c))
+	}
+}
+
+// event appends one event stamped with this entry's index, time and actor.
+func (a *applier) event(kind, severity, workload, member, op, format string, args ...any) {
+	a.s.appendEvent(a.index, a.at, a.actor, &fsmv1.Event{
+		Kind: kind, Severity: severity, Workload: workload, Member: member, OperationId: op,
+		Message: fmt.Sprintf(format, args...),
+	})
+}
+
+// touchDNS records that this entry changed data that DNS serves.
+func (a *applier) touchDNS() { a.s.dnsSerial = a.index }
+
+func (a *applier) applyAppendEvents(c *fsmv1.AppendEventsCommand) error {
+	for _, e := range c.GetEvents() {
+		a.s.appendEvent(a.index, a.at, a.actor, e)
+	}
+	return nil
+}
+
+func (a *applier) applyRestoreState(c *fsmv1.RestoreStateCommand) error {
+	ns, err := readSnapshotBytes(c.GetSnapshot())
+	if err != nil {
+		return invalidf("the snapshot cannot be restored: %v", err)
+	}
+	// The masters and the request table describe the running ring, not the backup.
+	ns.masters = a.s.masters
+	ns.requests, ns.requestOrder = a.s.requests, a.s.requestOrder
+	ns.events = a.s.events
+	ns.nextEventSeq = a.s.nextEventSeq
+	ns.dnsSerial = a.index
+	a.s = ns
+	a.event("admin", "warn", "", "", "", "state restored from a snapshot taken at index %d: %d members, %d workloads", ns.lastIndex, len(ns.members), len(ns.workloads))
+	return errRestored
+}
+
+func (a *applier) applyApplyDeclaration(c *fsmv1.ApplyDeclarationCommand) error {
+	sub := &applier{s: a.s.clone(), index: a.index, at: a.at, actor: a.actor, logger: a.logger}
+	if cs := c.GetClusterSet(); cs != nil {
+		if err := sub.applySetClusterSet(&fsmv1.SetClusterSetCommand{ClusterSet: cs}); err != nil {
+			return err
+		}
+	}
+	for _, fd := range c.GetFaultDomains() {
+		if err := sub.applyUpsertFaultDomain(&fsmv1.UpsertFaultDomainCommand{FaultDomain: fd}); err != nil {
+			return err
+		}
+	}
+	for _, as := range c.GetAvailabilitySets() {
+		if err := sub.applyUpsertAvailabilitySet(&fsmv1.UpsertAvailabilitySetCommand{AvailabilitySet: as}); err != nil {
+			return err
+		}
+	}
+	for _, m := range c.GetMembers() {
+		if err := sub.applyUpsertMember(&fsmv1.UpsertMemberCommand{Member: m, KeepPassword: true}); err != nil {
+			return err
+		}
+	}
+	for _, w := range c.GetWorkloads() {
+		if err := sub.applyUpsertWorkload(&fsmv1.UpsertWorkloadCommand{Workload: w}); err != nil {
+			return err
+		}
+	}
+	a.s = sub.s
+	return errRestored
+}

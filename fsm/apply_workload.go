@@ -1,0 +1,335 @@
+package fsm
+
+import (
+	"slices"
+
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Terminal reports whether an operation phase is final.
+func Terminal(phase string) bool { return phase == PhaseDone || phase == PhaseFailed }
+
+func (a *applier) applyUpsertWorkload(c *fsmv1.UpsertWorkloadCommand) error {
+	w := proto.Clone(c.GetWorkload()).(*fsmv1.Workload)
+	if w == nil {
+		return invalidf("the command carries no workload")
+	}
+	if w.Desired == "" {
+		w.Desired = DesiredOnline
+	}
+	if err := ValidateWorkload(w); err != nil {
+		return err
+	}
+	for _, m := range w.Candidates {
+		if a.s.members[m] == nil {
+			return notFoundf("candidate member %q of workload %q does not exist: add it with 'csetctl member add %s'", m, w.Name, m)
+		}
+	}
+	if as := w.AvailabilitySet; as != "" && a.s.availabilitySets[as] == nil {
+		return notFoundf("availability set %q does not exist: create it with 'csetctl availset create %s'", as, as)
+	}
+	old := a.s.workloads[w.Name]
+	if old != nil && c.GetCreateOnly() {
+		return existsf("workload %q is already registered: unregister it first or register with --update", w.Name)
+	}
+	if old != nil {
+		w.Placement, w.OfflineSinceUnixNano = old.Placement, old.OfflineSinceUnixNano
+		if p := w.Placement; p != nil && !slices.Contains(w.Candidates, p.Member) {
+			return preconditionf("workload %q runs on %q, which the new candidates %v leave out: move it first", w.Name, p.Member, w.Candidates)
+		}
+		a.event("admin", "info", w.Name, "", "", "workload %s updated", w.Name)
+	} else {
+		a.event("admin", "info", w.Name, "", "", "workload %s registered (group %s, candidates %v)", w.Name, w.Group, w.Candidates)
+	}
+	a.s.workloads[w.Name] = w
+	if !proto.Equal(old, w) {
+		a.touchDNS()
+	}
+	return nil
+}
+
+func (a *applier) activeOperation(workload string) *fsmv1.Operation {
+	for _, id := range sortedKeys(a.s.operations) {
+		op := a.s.operations[id]
+		if op.Workload == workload && !Terminal(op.Phase) {
+			return op
+		}
+	}
+	return nil
+}
+
+func (a *applier) applyRemoveWorkload(c *fsmv1.RemoveWorkloadCommand) error {
+	w := a.s.workloads[c.GetName()]
+	if w == nil {
+		return notFoundf("workload %q is not registered (see 'csetctl workload list')", c.GetName())
+	}
+	if op := a.activeOperation(w.Name); op != nil {
+		return preconditionf("workload %q has operation %s in phase %s: wait for it to finish ('csetctl operation show %s')", w.Name, op.Id, op.Phase, op.Id)
+	}
+	delete(a.s.workloads, w.Name)
+	a.touchDNS()
+	a.event("admin", "info", w.Name, "", "", "workload %s unregistered (its ECX group is left as it is)", w.Name)
+	return nil
+}
+
+func (a *applier) applySetWorkloadDesired(c *fsmv1.SetWorkloadDesiredCommand) error {
+	w := a.s.workloads[c.GetName()]
+	if w == nil {
+		return notFoundf("workload %q is not registered (see 'csetctl workload list')", c.GetName())
+	}
+	if c.GetDesired() != DesiredOnline && c.GetDesired() != DesiredOffline {
+		return invalidf("desired state %q is unknown: use online or offline", c.GetDesired())
+	}
+	if w.Desired != c.GetDesired() {
+		a.event("admin", "info", w.Name, "", "", "workload %s desired %s -> %s", w.Name, w.Desired, c.GetDesired())
+		w.Desired = c.GetDesired()
+	}
+	return nil
+}
+
+func (a *applier) applySetPlacement(c *fsmv1.SetPlacementCommand) error {
+	w := a.s.workloads[c.GetWorkload()]
+	if w == nil {
+		return notFoundf("workload %q is not registered", c.GetWorkload())
+	}
+	p := c.GetPlacement()
+	if p.GetMember() == "" {
+		w.Placement = nil
+	} else {
+		if !slices.Contains(w.Candidates, p.GetMember()) {
+			return preconditionf("member %q is not a candidate of workload %q (candidates %v)", p.GetMember(), w.Name, w.Candidates)
+		}
+		w.Placement = proto.Clone(p).(*fsmv1.Placement)
+		if w.Placement.SinceUnixNano == 0 {
+			w.Placement.SinceUnixNano = a.at
+		}
+	}
+	w.OfflineSinceUnixNano = 0
+	a.touchDNS()
+	a.event("decision", "info", w.Name, p.GetMember(), p.GetOperationId(), "workload %s placed on %s/%s (%s)", w.Name, p.GetMember(), p.GetServer(), p.GetStatus())
+	return nil
+}
+
+// applyObservationBatch records what the leader observed in one poll round and derives each
+// placed workload's status from its member's observed groups.
+func (a *applier) applyObservationBatch(c *fsmv1.ObservationBatchCommand) error {
+	for _, o := range c.GetMembers() {
+		m := a.s.members[o.GetMember()]
+		if m == nil {
+			continue // removed since the leader polled it
+		}
+		if h := o.GetHealth(); h != "" && validHealth(h) {
+			a.setHealth(m, h, o.GetHealthReason())
+		}
+		for _, os := range o.GetServers() {
+			if i := slices.IndexFunc(m.Servers, func(s *fsmv1.MemberServer) bool { return s.Name == os.GetName() }); i >= 0 {
+				m.Servers[i].Status = os.GetStatus()
+			}
+		}
+		if o.GetGroupsSet() {
+			m.Groups = cloneGroups(o.GetGroups())
+			a.derivePlacements(m)
+		}
+	}
+	for _, e := range c.GetEvents() {
+		a.s.appendEvent(a.index, a.at, a.actor, e)
+	}
+	return nil
+}
+
+func cloneGroups(in []*fsmv1.ObservedGroup) []*fsmv1.ObservedGroup {
+	out := make([]*fsmv1.ObservedGroup, len(in))
+	for i, g := range in {
+		out[i] = proto.Clone(g).(*fsmv1.ObservedGroup)
+	}
+	slices.SortFunc(out, func(x, y *fsmv1.ObservedGroup) int {
+		if x.Name < y.Name {
+			return -1
+		} else if x.Name > y.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// derivePlacements updates the status of workloads placed on m from m's observed groups.
+func (a *applier) derivePlacements(m *fsmv1.Member) {
+	for _, wn := range a.s.workloadsOn(m.Name) {
+		w := a.s.workloads[wn]
+		p := w.Placement
+		status, server := "Offline", p.Server
+		if i := slices.IndexFunc(m.Groups, func(g *fsmv1.ObservedGroup) bool { return g.Name == w.Group }); i >= 0 {
+			status = m.Groups[i].Status
+			if cur := m.Groups[i].Current; cur != "" {
+				server = cur
+			}
+		}
+		if status == p.Status && server == p.Server {
+			continue
+		}
+		wasOnline := p.Status == "Online"
+		p.Status, p.Server = status, server
+		if status == "Offline" && w.OfflineSinceUnixNano == 0 {
+			w.OfflineSinceUnixNano = a.at
+		} else if status != "Offline" {
+			w.OfflineSinceUnixNano = 0
+		}
+		a.touchDNS()
+		if wasOnline != (status == "Online") {
+			a.event("dns", "info", w.Name, m.Name, "", "workload %s is %s on %s/%s", w.Name, status, m.Name, server)
+		}
+	}
+}
+
+func (a *applier) applyStartOperation(c *fsmv1.StartOperationCommand) error {
+	op := proto.Clone(c.GetOperation()).(*fsmv1.Operation)
+	if op.GetId() == "" {
+		return invalidf("an operation needs an id")
+	}
+	if a.s.operations[op.Id] != nil {
+		return existsf("operation %s already exists", op.Id)
+	}
+	w := a.s.workloads[op.GetWorkload()]
+	if w == nil {
+		return notFoundf("workload %q is not registered (see 'csetctl workload list')", op.GetWorkload())
+	}
+	if t := op.GetTargetMember(); t != "" {
+		if !slices.Contains(w.Candidates, t) {
+			return preconditionf("member %q is not a candidate of workload %q (candidates %v): re-register the workload with it first", t, w.Name, w.Candidates)
+		}
+	}
+	if cur := a.activeOperation(w.Name); cur != nil {
+		return preconditionf("workload %q already has operation %s in phase %s: wait for it ('csetctl operation show %s')", w.Name, cur.Id, cur.Phase, cur.Id)
+	}
+	if op.Phase == "" {
+		op.Phase = PhasePending
+	}
+	op.CreatedUnixNano, op.UpdatedUnixNano = a.at, a.at
+	a.s.operations[op.Id] = op
+	a.event("operation", "info", w.Name, op.TargetMember, op.Id, "operation %s (%s) of %s: %s/%s -> %s/%s", op.Id, op.Reason, w.Name, op.SourceMember, op.SourceServer, op.TargetMember, op.TargetServer)
+	a.pruneOperations()
+	return nil
+}
+
+// maxFinishedOperations bounds how many finished operations are kept.
+const maxFinishedOperations = 1000
+
+// pruneOperations forgets the oldest finished operations beyond maxFinishedOperations.
+func (a *applier) pruneOperations() {
+	var done []*fsmv1.Operation
+	for _, op := range a.s.operations {
+		if Terminal(op.Phase) {
+			done = append(done, op)
+		}
+	}
+	if len(done) <= maxFinishedOperations {
+		return
+	}
+	slices.SortFunc(done, func(x, y *fsmv1.Operation) int {
+		if x.UpdatedUnixNano != y.UpdatedUnixNano {
+			if x.UpdatedUnixNano < y.UpdatedUnixNano {
+				return -1
+			}
+			return 1
+		}
+		if x.Id < y.Id {
+			return -1
+		}
+		return 1
+	})
+	for _, op := range done[:len(done)-maxFinishedOperations] {
+		delete(a.s.operations, op.Id)
+	}
+}
+
+func (a *applier) operation(id string) (*fsmv1.Operation, error) {
+	op := a.s.operations[id]
+	if op == nil {
+		return nil, notFoundf("operation %s does not exist (see 'csetctl operation list')", id)
+	}
+	if Terminal(op.Phase) {
+		return nil, preconditionf("operation %s already finished (%s)", id, op.Phase)
+	}
+	return op, nil
+}
+
+func (a *applier) applyAdvanceOperation(c *fsmv1.AdvanceOperationCommand) error {
+	op, err := a.operation(c.GetId())
+	if err != nil {
+		return err
+	}
+	if c.GetPhase() != "" {
+		op.Phase = c.GetPhase()
+	}
+	if c.GetTargetMember() != "" {
+		op.TargetMember, op.TargetServer = c.GetTargetMember(), c.GetTargetServer()
+	}
+	if c.GetAttempts() > op.Attempts {
+		op.Attempts = c.GetAttempts()
+	}
+	op.Error = c.GetError()
+	if h := c.GetHook(); h != nil {
+		op.Hooks = append(op.Hooks, proto.Clone(h).(*fsmv1.HookResult))
+		a.event("action", map[bool]string{true: "info", false: "error"}[h.ExitCode == 0 && h.Error == ""], op.Workload, op.TargetMember, op.Id,
+			"hook %s exited %d after %dms: %s", h.Hook, h.ExitCode, h.DurationMs, lastLine(h.OutputTail, h.Error))
+	}
+	if t := c.GetTriedMember(); t != "" && !slices.Contains(op.TriedMembers, t) {
+		op.TriedMembers = append(op.TriedMembers, t)
+	}
+	op.UpdatedUnixNano = a.at
+	a.event("operation", "info", op.Workload, op.TargetMember, op.Id, "operation %s phase %s (target %s/%s)%s", op.Id, op.Phase, op.TargetMember, op.TargetServer, errSuffix(op.Error))
+	return nil
+}
+
+func (a *applier) applyFinishOperation(c *fsmv1.FinishOperationCommand) error {
+	op, err := a.operation(c.GetId())
+	if err != nil {
+		return err
+	}
+	op.UpdatedUnixNano = a.at
+	if !c.GetSuccess() {
+		op.Phase, op.Error = PhaseFailed, c.GetError()
+		a.event("operation", "error", op.Workload, op.TargetMember, op.Id, "operation %s failed: %s", op.Id, op.Error)
+		return nil
+	}
+	op.Phase, op.Error = PhaseDone, ""
+	if w := a.s.workloads[op.Workload]; w != nil {
+		if p := c.GetPlacement(); p != nil && p.Member != "" {
+			w.Placement = proto.Clone(p).(*fsmv1.Placement)
+			w.Placement.OperationId = op.Id
+			if w.Placement.SinceUnixNano == 0 {
+				w.Placement.SinceUnixNano = a.at
+			}
+		} else if c.GetPlacement() != nil {
+			w.Placement = nil
+		}
+		w.OfflineSinceUnixNano = 0
+		a.touchDNS()
+	}
+	a.event("operation", "info", op.Workload, op.TargetMember, op.Id, "operation %s done: %s on %s/%s", op.Id, op.Workload, op.TargetMember, op.TargetServer)
+	return nil
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return ": " + e
+}
+
+func lastLine(out, errText string) string {
+	if errText != "" {
+		return errText
+	}
+	for len(out) > 0 && (out[len(out)-1] == '\n' || out[len(out)-1] == '\r') {
+		out = out[:len(out)-1]
+	}
+	for i := len(out) - 1; i >= 0; i-- {
+		if out[i] == '\n' {
+			return out[i+1:]
+		}
+	}
+	return out
+}

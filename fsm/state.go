@@ -1,0 +1,199 @@
+package fsm
+
+import (
+	"slices"
+	"sort"
+
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// state is the whole replicated state. It is only touched under FSM.mu.
+type state struct {
+	clusterSet       *fsmv1.ClusterSet
+	members          map[string]*fsmv1.Member
+	faultDomains     map[string]*fsmv1.FaultDomain
+	availabilitySets map[string]*fsmv1.AvailabilitySet
+	workloads        map[string]*fsmv1.Workload
+	masters          map[string]*fsmv1.Master
+	operations       map[string]*fsmv1.Operation
+	events           []*fsmv1.Event // oldest first, at most MaxEvents
+	requests         map[string]*fsmv1.RequestRecord
+	requestOrder     []string // FIFO of request ids for bounded de-duplication
+	lastIndex        uint64
+	dnsSerial        uint64
+	nextEventSeq     uint64
+}
+
+func newState() *state {
+	return &state{
+		members:          map[string]*fsmv1.Member{},
+		faultDomains:     map[string]*fsmv1.FaultDomain{},
+		availabilitySets: map[string]*fsmv1.AvailabilitySet{},
+		workloads:        map[string]*fsmv1.Workload{},
+		masters:          map[string]*fsmv1.Master{},
+		operations:       map[string]*fsmv1.Operation{},
+		requests:         map[string]*fsmv1.RequestRecord{},
+		nextEventSeq:     1,
+	}
+}
+
+// Data is a deep copy of the whole state at one applied index, for readers that need a
+// consistent picture (the controller, the DNS index, snapshots). Maps are keyed by name.
+type Data struct {
+	ClusterSet       *fsmv1.ClusterSet
+	Members          map[string]*fsmv1.Member
+	FaultDomains     map[string]*fsmv1.FaultDomain
+	AvailabilitySets map[string]*fsmv1.AvailabilitySet
+	Workloads        map[string]*fsmv1.Workload
+	Masters          map[string]*fsmv1.Master
+	Operations       map[string]*fsmv1.Operation
+	AppliedIndex     uint64
+	DNSSerial        uint64
+}
+
+// SortedMembers returns the members ordered by name.
+func (d *Data) SortedMembers() []*fsmv1.Member { return sortedValues(d.Members) }
+
+// SortedWorkloads returns the workloads ordered by name.
+func (d *Data) SortedWorkloads() []*fsmv1.Workload { return sortedValues(d.Workloads) }
+
+// SortedMasters returns the masters ordered by id.
+func (d *Data) SortedMasters() []*fsmv1.Master { return sortedValues(d.Masters) }
+
+// MemberLoad returns the sum of sizes of workloads placed on member.
+func (d *Data) MemberLoad(member string) int64 {
+	var load int64
+	for _, w := range d.Workloads {
+		if w.GetPlacement().GetMember() == member {
+			load += w.GetSize()
+		}
+	}
+	return load
+}
+
+func cloneMap[M proto.Message](m map[string]M) map[string]M {
+	out := make(map[string]M, len(m))
+	for k, v := range m {
+		out[k] = proto.Clone(v).(M)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sortedValues[V any](m map[string]V) []V {
+	out := make([]V, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+func (s *state) data() *Data {
+	d := &Data{
+		Members:          cloneMap(s.members),
+		FaultDomains:     cloneMap(s.faultDomains),
+		AvailabilitySets: cloneMap(s.availabilitySets),
+		Workloads:        cloneMap(s.workloads),
+		Masters:          cloneMap(s.masters),
+		Operations:       cloneMap(s.operations),
+		AppliedIndex:     s.lastIndex,
+		DNSSerial:        s.dnsSerial,
+	}
+	if s.clusterSet != nil {
+		d.ClusterSet = proto.Clone(s.clusterSet).(*fsmv1.ClusterSet)
+	}
+	return d
+}
+
+// clone returns a deep copy for snapshots.
+func (s *state) clone() *state {
+	c := &state{
+		members:          cloneMap(s.members),
+		faultDomains:     cloneMap(s.faultDomains),
+		availabilitySets: cloneMap(s.availabilitySets),
+		workloads:        cloneMap(s.workloads),
+		masters:          cloneMap(s.masters),
+		operations:       cloneMap(s.operations),
+		requests:         cloneMap(s.requests),
+		requestOrder:     slices.Clone(s.requestOrder),
+		events:           make([]*fsmv1.Event, len(s.events)),
+		lastIndex:        s.lastIndex,
+		dnsSerial:        s.dnsSerial,
+		nextEventSeq:     s.nextEventSeq,
+	}
+	for i, e := range s.events {
+		c.events[i] = proto.Clone(e).(*fsmv1.Event)
+	}
+	if s.clusterSet != nil {
+		c.clusterSet = proto.Clone(s.clusterSet).(*fsmv1.ClusterSet)
+	}
+	return c
+}
+
+// appendEvent stamps and stores one event in the bounded ring.
+func (s *state) appendEvent(index uint64, at int64, actor string, e *fsmv1.Event) {
+	e.Seq = s.nextEventSeq
+	s.nextEventSeq++
+	e.Index = index
+	if e.TimeUnixNano == 0 {
+		e.TimeUnixNano = at
+	}
+	if e.Actor == "" {
+		e.Actor = actor
+	}
+	if e.Severity == "" {
+		e.Severity = "info"
+	}
+	s.events = append(s.events, e)
+	if over := len(s.events) - MaxEvents; over > 0 {
+		clear(s.events[:over])
+		s.events = s.events[over:]
+	}
+}
+
+// rememberRequest records the outcome of a request id, forgetting the oldest beyond the bound.
+func (s *state) rememberRequest(id string, index uint64, err error) {
+	rec := &fsmv1.RequestRecord{RequestId: id, Index: index}
+	if e, ok := err.(*Error); ok {
+		rec.ErrorCode, rec.ErrorMessage = string(e.Code), e.Msg
+	}
+	s.requests[id] = rec
+	s.requestOrder = append(s.requestOrder, id)
+	if over := len(s.requestOrder) - MaxRequestIDs; over > 0 {
+		for _, old := range s.requestOrder[:over] {
+			delete(s.requests, old)
+		}
+		s.requestOrder = slices.Clone(s.requestOrder[over:])
+	}
+}
+
+// workloadsOn returns the names of workloads placed on member, sorted.
+func (s *state) workloadsOn(member string) []string {
+	var out []string
+	for _, name := range sortedKeys(s.workloads) {
+		if s.workloads[name].GetPlacement().GetMember() == member {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// workloadsNaming returns the workloads that list member as a candidate, sorted.
+func (s *state) workloadsNaming(member string) []string {
+	var out []string
+	for _, name := range sortedKeys(s.workloads) {
+		if slices.Contains(s.workloads[name].GetCandidates(), member) {
+			out = append(out, name)
+		}
+	}
+	return out
+}

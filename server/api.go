@@ -1,0 +1,225 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cset-project/cset/fsm"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// api implements the public gRPC service. Write methods run only on the leader (forwardUnary
+// sends them there); read methods read the local state unless a consistent read is asked for.
+type api struct {
+	apiv1.UnimplementedClusterSetServiceServer
+	s *Server
+}
+
+// read returns the state for a read, first making it linearizable when asked.
+func (a *api) read(ctx context.Context, opts *apiv1.ReadOptions) (*fsm.Data, error) {
+	if opts.GetConsistent() {
+		if err := a.s.consistentRead(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return a.s.fsm.Data(), nil
+}
+
+func (a *api) apply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, error) {
+	return a.s.raftApply(ctx, e)
+}
+
+func (a *api) Status(ctx context.Context, r *apiv1.StatusRequest) (*apiv1.StatusResponse, error) {
+	d, err := a.read(ctx, r.GetRead())
+	if err != nil {
+		return nil, err
+	}
+	s := a.s
+	id, addr := s.leaderInfo()
+	resp := &apiv1.StatusResponse{
+		Leader:  &apiv1.Leader{Id: id, GrpcAddr: addr},
+		Masters: s.masters(d), Members: uint32(len(d.Members)), Workloads: uint32(len(d.Workloads)),
+		CommitIndex: s.raft.CommitIndex(), AppliedIndex: d.AppliedIndex, ServedBy: s.cfg.NodeID,
+		Term: s.raft.CurrentTerm(), LastContactMs: -1, Witness: s.witnessInfo(),
+	}
+	if d.ClusterSet != nil {
+		resp.ClusterSet, resp.Zone = d.ClusterSet.Name, d.ClusterSet.Zone
+	}
+	if s.raft.State() != raft.Leader {
+		if lc := s.raft.LastContact(); !lc.IsZero() {
+			resp.LastContactMs = time.Since(lc).Milliseconds()
+		}
+	}
+	return resp, nil
+}
+
+// witnessInfo is replaced by the witness wiring when a witness is configured.
+func (s *Server) witnessInfo() *apiv1.WitnessInfo {
+	if s.witnessStatus != nil {
+		return s.witnessStatus()
+	}
+	return &apiv1.WitnessInfo{Configured: false}
+}
+
+// masters joins the Raft configuration with the registered masters' addresses.
+func (s *Server) masters(d *fsm.Data) []*apiv1.MasterInfo {
+	leaderID, _ := s.leaderInfo()
+	var out []*apiv1.MasterInfo
+	seen := map[string]bool{}
+	if f := s.raft.GetConfiguration(); f.Error() == nil {
+		for _, srv := range f.Configuration().Servers {
+			id := string(srv.ID)
+			seen[id] = true
+			mi := &apiv1.MasterInfo{Id: id, RaftAddr: string(srv.Address), Role: "follower", Voter: srv.Suffrage == raft.Voter}
+			if m := d.Masters[id]; m != nil {
+				mi.GrpcAddr = m.GrpcAddr
+			}
+			if id == leaderID {
+				mi.Role = "leader"
+			}
+			out = append(out, mi)
+		}
+	}
+	for _, m := range d.SortedMasters() {
+		if !seen[m.Id] {
+			out = append(out, &apiv1.MasterInfo{Id: m.Id, RaftAddr: m.RaftAddr, GrpcAddr: m.GrpcAddr, Role: "removed"})
+		}
+	}
+	return out
+}
+
+func (a *api) RaftPeers(ctx context.Context, r *apiv1.RaftPeersRequest) (*apiv1.RaftPeersResponse, error) {
+	d, err := a.read(ctx, r.GetRead())
+	if err != nil {
+		return nil, err
+	}
+	return &apiv1.RaftPeersResponse{Peers: a.s.masters(d)}, nil
+}
+
+func (a *api) RaftJoin(ctx context.Context, r *apiv1.RaftJoinRequest) (*apiv1.RaftJoinResponse, error) {
+	if r.GetId() == "" || r.GetRaftAddr() == "" || r.GetGrpcAddr() == "" {
+		return nil, invalid("raft join needs ID RAFT_ADDR GRPC_ADDR, e.g. 'csetctl raft join m2 10.0.0.2:7101 10.0.0.2:7100'")
+	}
+	s := a.s
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	present := false
+	for _, srv := range f.Configuration().Servers {
+		switch {
+		case string(srv.ID) == r.GetId() && string(srv.Address) == r.GetRaftAddr():
+			present = true
+		case string(srv.ID) == r.GetId() || string(srv.Address) == r.GetRaftAddr():
+			// Same id with a new address, or a new id on an old address: replace it.
+			if err := s.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+				return nil, fmt.Errorf("remove stale raft peer %s: %w", srv.ID, err)
+			}
+		}
+	}
+	if !present {
+		var fut raft.IndexFuture
+		if r.GetNonvoter() {
+			fut = s.raft.AddNonvoter(raft.ServerID(r.GetId()), raft.ServerAddress(r.GetRaftAddr()), 0, 0)
+		} else {
+			fut = s.raft.AddVoter(raft.ServerID(r.GetId()), raft.ServerAddress(r.GetRaftAddr()), 0, 0)
+		}
+		if err := fut.Error(); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) {
+				return nil, ErrNoLeaderHere
+			}
+			return nil, fmt.Errorf("add raft peer %s at %s: %w", r.GetId(), r.GetRaftAddr(), err)
+		}
+		s.logger.Info("added master to the raft ring", "node_id", r.GetId(), "raft_addr", r.GetRaftAddr())
+	}
+	res, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_RegisterMaster{RegisterMaster: &fsmv1.RegisterMasterCommand{
+		Master: &fsmv1.Master{Id: r.GetId(), RaftAddr: r.GetRaftAddr(), GrpcAddr: r.GetGrpcAddr(), HttpAddr: r.GetHttpAddr(), DnsAddr: r.GetDnsAddr(), SchemaVersion: fsm.SchemaVersion},
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	return &apiv1.RaftJoinResponse{Index: res.Index}, nil
+}
+
+func (a *api) RaftRemove(ctx context.Context, r *apiv1.RaftRemoveRequest) (*apiv1.RaftRemoveResponse, error) {
+	if r.GetId() == "" {
+		return nil, invalid("raft remove needs the id of a master (see 'csetctl raft peers')")
+	}
+	s := a.s
+	found := false
+	if f := s.raft.GetConfiguration(); f.Error() == nil {
+		for _, srv := range f.Configuration().Servers {
+			found = found || string(srv.ID) == r.GetId()
+		}
+	}
+	_, registered := s.fsm.Data().Masters[r.GetId()]
+	if !found && !registered {
+		return nil, status.Errorf(codes.NotFound, "master %q is not in the raft ring (see 'csetctl raft peers')", r.GetId())
+	}
+	if registered {
+		// Unregister first, while this leader surely still has a quorum with the peer counted.
+		if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_RemoveMaster{RemoveMaster: &fsmv1.RemoveMasterCommand{Id: r.GetId()}}}); err != nil && !errors.Is(err, fsm.ErrNotFound) {
+			return nil, err
+		}
+	}
+	if found {
+		if err := s.raft.RemoveServer(raft.ServerID(r.GetId()), 0, 0).Error(); err != nil {
+			return nil, fmt.Errorf("remove raft peer %s: %w", r.GetId(), err)
+		}
+	}
+	return &apiv1.RaftRemoveResponse{}, nil
+}
+
+func (a *api) RaftTransferLeader(ctx context.Context, r *apiv1.RaftTransferLeaderRequest) (*apiv1.RaftTransferLeaderResponse, error) {
+	s := a.s
+	var fut raft.Future
+	if r.GetId() == "" {
+		fut = s.raft.LeadershipTransfer()
+	} else {
+		var addr raft.ServerAddress
+		if f := s.raft.GetConfiguration(); f.Error() == nil {
+			for _, srv := range f.Configuration().Servers {
+				if string(srv.ID) == r.GetId() {
+					addr = srv.Address
+				}
+			}
+		}
+		if addr == "" {
+			return nil, status.Errorf(codes.NotFound, "master %q is not in the raft ring (see 'csetctl raft peers')", r.GetId())
+		}
+		if r.GetId() == s.cfg.NodeID {
+			return nil, failedPrecondition("master %q is already the leader", r.GetId())
+		}
+		fut = s.raft.LeadershipTransferToServer(raft.ServerID(r.GetId()), addr)
+	}
+	if err := fut.Error(); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "leadership transfer failed: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if id, addr := s.leaderInfo(); id != "" && id != s.cfg.NodeID {
+			return &apiv1.RaftTransferLeaderResponse{Leader: &apiv1.Leader{Id: id, GrpcAddr: addr}}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return &apiv1.RaftTransferLeaderResponse{}, nil
+}
+
+func (a *api) InitSet(ctx context.Context, r *apiv1.InitSetRequest) (*apiv1.InitSetResponse, error) {
+	cs := &fsmv1.ClusterSet{Name: r.GetName(), Zone: r.GetZone(), TtlSeconds: r.GetTtlSeconds(), NegativeTtlSeconds: r.GetNegativeTtlSeconds()}
+	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_SetClusterSet{SetClusterSet: &fsmv1.SetClusterSetCommand{ClusterSet: cs}}}); err != nil {
+		return nil, err
+	}
+	got := a.s.fsm.Data().ClusterSet
+	return &apiv1.InitSetResponse{Name: got.GetName(), Zone: got.GetZone(), TtlSeconds: got.GetTtlSeconds(), NegativeTtlSeconds: got.GetNegativeTtlSeconds()}, nil
+}

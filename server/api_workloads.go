@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"slices"
+
+	"github.com/cset-project/cset/controller"
+	"github.com/cset-project/cset/fsm"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"github.com/cset-project/cset/scheduler"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func (a *api) getWorkload(name string) (*apiv1.Workload, error) {
+	d := a.s.fsm.Data()
+	w := d.Workloads[name]
+	if w == nil {
+		return nil, status.Errorf(codes.NotFound, "workload %q is not registered (see 'csetctl workload list')", name)
+	}
+	return workloadToAPI(d, w), nil
+}
+
+func (a *api) RegisterWorkload(ctx context.Context, r *apiv1.RegisterWorkloadRequest) (*apiv1.Workload, error) {
+	w := workloadFromAPI(r)
+	if err := fsm.ValidateWorkload(w); err != nil {
+		return nil, err
+	}
+	cmd := &fsmv1.UpsertWorkloadCommand{Workload: w, CreateOnly: !r.GetUpdate()}
+	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_UpsertWorkload{UpsertWorkload: cmd}}); err != nil {
+		return nil, err
+	}
+	return a.getWorkload(w.Name)
+}
+
+func (a *api) ListWorkloads(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListWorkloadsResponse, error) {
+	d, err := a.read(ctx, r.GetRead())
+	if err != nil {
+		return nil, err
+	}
+	out := &apiv1.ListWorkloadsResponse{}
+	for _, w := range d.SortedWorkloads() {
+		out.Workloads = append(out.Workloads, workloadToAPI(d, w))
+	}
+	return out, nil
+}
+
+func (a *api) GetWorkload(ctx context.Context, r *apiv1.GetRequest) (*apiv1.Workload, error) {
+	if _, err := a.read(ctx, r.GetRead()); err != nil {
+		return nil, err
+	}
+	return a.getWorkload(r.GetName())
+}
+
+func (a *api) UnregisterWorkload(ctx context.Context, r *apiv1.GetRequest) (*apiv1.Empty, error) {
+	cmd := &fsmv1.RemoveWorkloadCommand{Name: r.GetName()}
+	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_RemoveWorkload{RemoveWorkload: cmd}}); err != nil {
+		return nil, err
+	}
+	return &apiv1.Empty{}, nil
+}
+
+// SetWorkloadDesired records whether a workload should run; the controller starts or stops it.
+func (a *api) SetWorkloadDesired(ctx context.Context, r *apiv1.SetWorkloadDesiredRequest) (*apiv1.Workload, error) {
+	cmd := &fsmv1.SetWorkloadDesiredCommand{Name: r.GetName(), Desired: r.GetDesired()}
+	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_SetWorkloadDesired{SetWorkloadDesired: cmd}}); err != nil {
+		return nil, err
+	}
+	return a.getWorkload(r.GetName())
+}
+
+// PlaceWorkload explains where the scheduler would put a workload now, every candidate with its
+// score or the reason it was rejected. It changes nothing.
+func (a *api) PlaceWorkload(ctx context.Context, r *apiv1.GetRequest) (*apiv1.PlaceWorkloadResponse, error) {
+	d, err := a.read(ctx, r.GetRead())
+	if err != nil {
+		return nil, err
+	}
+	w := d.Workloads[r.GetName()]
+	if w == nil {
+		return nil, status.Errorf(codes.NotFound, "workload %q is not registered (see 'csetctl workload list')", r.GetName())
+	}
+	plan, err := scheduler.Rank(controller.SchedulerState(d), scheduler.Request{Workload: w.Name})
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	out := &apiv1.PlaceWorkloadResponse{Workload: w.Name}
+	for _, c := range plan.Candidates {
+		out.Candidates = append(out.Candidates, &apiv1.PlacementCandidate{Member: c.Member, Server: c.Server, Score: c.Score, Rejected: c.Rejected, Reason: c.Reason})
+	}
+	return out, nil
+}
+
+// MoveWorkload records a planned move; the leader's controller runs its phases.
+func (a *api) MoveWorkload(ctx context.Context, r *apiv1.MoveWorkloadRequest) (*apiv1.Operation, error) {
+	d := a.s.fsm.Data()
+	w := d.Workloads[r.GetName()]
+	if w == nil {
+		return nil, status.Errorf(codes.NotFound, "workload %q is not registered (see 'csetctl workload list')", r.GetName())
+	}
+	to := r.GetToMember()
+	if to == "" {
+		return nil, invalid("move needs a target: --to MEMBER[/SERVER]")
+	}
+	m := d.Members[to]
+	if m == nil {
+		return nil, status.Errorf(codes.NotFound, "member %q does not exist (see 'csetctl member list')", to)
+	}
+	if !slices.Contains(w.Candidates, to) {
+		return nil, failedPrecondition("member %q is not a candidate of workload %q (candidates %v): re-register it with --update and the new candidate", to, w.Name, w.Candidates)
+	}
+	if srv := r.GetToServer(); srv != "" && !slices.ContainsFunc(m.Servers, func(s *fsmv1.MemberServer) bool { return s.Name == srv }) {
+		return nil, status.Errorf(codes.NotFound, "member %q has no server %q", to, srv)
+	}
+	p := w.GetPlacement()
+	if p.GetMember() == to && (r.GetToServer() == "" || r.GetToServer() == p.GetServer()) && p.GetStatus() == "Online" {
+		return nil, failedPrecondition("workload %q already runs on %s/%s", w.Name, p.GetMember(), p.GetServer())
+	}
+	op := &fsmv1.Operation{
+		Id: newID("op-"), Workload: w.Name, Reason: fsm.ReasonPlanned, SourceMember: p.GetMember(), SourceServer: p.GetServer(),
+		TargetMember: to, TargetServer: r.GetToServer(), Phase: fsm.PhasePending,
+	}
+	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_StartOperation{StartOperation: &fsmv1.StartOperationCommand{Operation: op}}}); err != nil {
+		return nil, err
+	}
+	return operationToAPI(a.s.fsm.Data().Operations[op.Id]), nil
+}
+
+func (a *api) ListOperations(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListOperationsResponse, error) {
+	d, err := a.read(ctx, r.GetRead())
+	if err != nil {
+		return nil, err
+	}
+	out := &apiv1.ListOperationsResponse{}
+	for _, op := range sortedOperations(d) {
+		out.Operations = append(out.Operations, operationToAPI(op))
+	}
+	return out, nil
+}
+
+func (a *api) GetOperation(ctx context.Context, r *apiv1.GetRequest) (*apiv1.Operation, error) {
+	d, err := a.read(ctx, r.GetRead())
+	if err != nil {
+		return nil, err
+	}
+	op := d.Operations[r.GetName()]
+	if op == nil {
+		return nil, status.Errorf(codes.NotFound, "operation %q does not exist (see 'csetctl operation list')", r.GetName())
+	}
+	return operationToAPI(op), nil
+}
+
+// Apply applies a declarative file atomically: everything in it or nothing.
+func (a *api) Apply(ctx context.Context, r *apiv1.ApplyRequest) (*apiv1.ApplyResponse, error) {
+	decl := r.GetDeclaration()
+	if decl == nil {
+		return nil, invalid("apply needs a declaration with at least one of set, members, fault_domains, availability_sets, workloads")
+	}
+	cmd := &fsmv1.ApplyDeclarationCommand{}
+	if s := decl.GetSet(); s != nil {
+		cmd.ClusterSet = &fsmv1.ClusterSet{Name: s.GetName(), Zone: s.GetZone(), TtlSeconds: s.GetTtlSeconds(), NegativeTtlSeconds: s.GetNegativeTtlSeconds()}
+	}
+	for _, fd := range decl.GetFaultDomains() {
+		cmd.FaultDomains = append(cmd.FaultDomains, &fsmv1.FaultDomain{Name: fd.GetName(), Description: fd.GetDescription()})
+	}
+	for _, as := range decl.GetAvailabilitySets() {
+		cmd.AvailabilitySets = append(cmd.AvailabilitySets, &fsmv1.AvailabilitySet{Name: as.GetName(), Hard: !as.GetSoft()})
+	}
+	fdOf := map[string]string{}
+	for _, fd := range decl.GetFaultDomains() {
+		for _, m := range fd.GetMembers() {
+			fdOf[m] = fd.GetName()
+		}
+	}
+	for _, mr := range decl.GetMembers() {
+		m := memberFromAPI(mr)
+		if m.FaultDomain == "" {
+			m.FaultDomain = fdOf[m.Name]
+		}
+		if err := fsm.ValidateMember(m); err != nil {
+			return nil, err
+		}
+		cmd.Members = append(cmd.Members, m)
+	}
+	for _, wr := range decl.GetWorkloads() {
+		w := workloadFromAPI(wr)
+		if err := fsm.ValidateWorkload(w); err != nil {
+			return nil, err
+		}
+		cmd.Workloads = append(cmd.Workloads, w)
+	}
+	res, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_ApplyDeclaration{ApplyDeclaration: cmd}})
+	if err != nil {
+		return nil, err
+	}
+	return &apiv1.ApplyResponse{Index: res.Index, Members: uint32(len(cmd.Members)), FaultDomains: uint32(len(cmd.FaultDomains)),
+		AvailabilitySets: uint32(len(cmd.AvailabilitySets)), Workloads: uint32(len(cmd.Workloads))}, nil
+}

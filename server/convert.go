@@ -1,0 +1,139 @@
+package server
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/cset-project/cset/fsm"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+)
+
+// memberToAPI converts a stored member for the API. The password never leaves the state.
+func memberToAPI(d *fsm.Data, m *fsmv1.Member) *apiv1.Member {
+	out := &apiv1.Member{
+		Name: m.Name, Admin: m.Admin, Health: m.Health, FaultDomain: m.FaultDomain, Capacity: m.Capacity,
+		Labels: m.Labels, User: m.User, PasswordSet: m.Password != "", CaFile: m.CaFile,
+		InsecureSkipVerify: m.InsecureSkipVerify, HealthReason: m.HealthReason, Load: d.MemberLoad(m.Name),
+		Servers: []*apiv1.ServerSpec{}, Workloads: []string{},
+	}
+	for _, s := range m.Servers {
+		out.Servers = append(out.Servers, &apiv1.ServerSpec{Name: s.Name, Url: s.Url, Status: s.Status})
+	}
+	for _, w := range d.SortedWorkloads() {
+		if w.GetPlacement().GetMember() == m.Name {
+			out.Workloads = append(out.Workloads, w.Name)
+		}
+	}
+	return out
+}
+
+func memberFromAPI(r *apiv1.AddMemberRequest) *fsmv1.Member {
+	m := &fsmv1.Member{
+		Name: r.GetName(), FaultDomain: r.GetFaultDomain(), Capacity: r.GetCapacity(), Labels: r.GetLabels(),
+		User: r.GetUser(), Password: r.GetPassword(), CaFile: r.GetCaFile(), InsecureSkipVerify: r.GetInsecureSkipVerify(),
+		HeartbeatTimeoutMs: r.GetHeartbeatTimeoutMs(),
+	}
+	for _, s := range r.GetServers() {
+		m.Servers = append(m.Servers, &fsmv1.MemberServer{Name: s.GetName(), Url: s.GetUrl()})
+	}
+	return m
+}
+
+func fqdn(d *fsm.Data, name string) string {
+	if d.ClusterSet == nil {
+		return ""
+	}
+	return name + "." + d.ClusterSet.Zone
+}
+
+func workloadToAPI(d *fsm.Data, w *fsmv1.Workload) *apiv1.Workload {
+	out := &apiv1.Workload{
+		Name: w.Name, Group: w.Group, Candidates: append([]string{}, w.Candidates...), Fqdn: fqdn(d, w.Name),
+		AvailabilitySet: w.AvailabilitySet, Desired: w.Desired, Size: w.Size, AutoFailover: w.AutoFailover,
+		Hooks: append([]string{}, w.Hooks...), HookTimeoutSeconds: w.HookTimeoutSeconds,
+		Addresses: map[string]*apiv1.AddressList{}, Status: "Unplaced",
+	}
+	for m, l := range w.Addresses {
+		out.Addresses[m] = &apiv1.AddressList{Addresses: append([]string{}, l.Addresses...)}
+	}
+	if p := w.Placement; p != nil {
+		out.Member, out.Server, out.Status, out.OperationId, out.SinceUnixNano = p.Member, p.Server, p.Status, p.OperationId, p.SinceUnixNano
+	}
+	for _, s := range w.Services {
+		out.Services = append(out.Services, &apiv1.Service{Name: s.Name, Port: s.Port, Priority: s.Priority, Weight: s.Weight})
+	}
+	return out
+}
+
+func workloadFromAPI(r *apiv1.RegisterWorkloadRequest) *fsmv1.Workload {
+	w := &fsmv1.Workload{
+		Name: r.GetName(), Group: r.GetGroup(), Candidates: r.GetCandidates(), Size: r.GetSize(),
+		AvailabilitySet: r.GetAvailabilitySet(), AutoFailover: !r.GetNoAutoFailover(), Hooks: r.GetHooks(),
+		HookTimeoutSeconds: r.GetHookTimeoutSeconds(), Desired: strings.ToLower(r.GetDesired()),
+		Addresses: map[string]*fsmv1.AddressList{},
+	}
+	if w.Desired == "" {
+		w.Desired = fsm.DesiredOnline
+	}
+	for m, l := range r.GetAddresses() {
+		w.Addresses[m] = &fsmv1.AddressList{Addresses: l.GetAddresses()}
+	}
+	for _, s := range r.GetServices() {
+		w.Services = append(w.Services, &fsmv1.Service{Name: s.GetName(), Port: s.GetPort(), Priority: s.GetPriority(), Weight: s.GetWeight()})
+	}
+	return w
+}
+
+func operationToAPI(op *fsmv1.Operation) *apiv1.Operation {
+	out := &apiv1.Operation{
+		Id: op.Id, Workload: op.Workload, Reason: op.Reason, SourceMember: op.SourceMember, SourceServer: op.SourceServer,
+		TargetMember: op.TargetMember, TargetServer: op.TargetServer, Phase: op.Phase, Attempts: op.Attempts,
+		Error: op.Error, CreatedUnixNano: op.CreatedUnixNano, UpdatedUnixNano: op.UpdatedUnixNano,
+	}
+	for _, h := range op.Hooks {
+		out.Hooks = append(out.Hooks, &apiv1.HookResult{Hook: h.Hook, ExitCode: h.ExitCode, OutputTail: h.OutputTail, DurationMs: h.DurationMs, Error: h.Error})
+	}
+	return out
+}
+
+func eventToAPI(e *fsmv1.Event) *apiv1.Event {
+	return &apiv1.Event{
+		Seq: e.Seq, Index: e.Index, TimeUnixNano: e.TimeUnixNano, Kind: e.Kind, Severity: e.Severity,
+		Workload: e.Workload, Member: e.Member, OperationId: e.OperationId, Message: e.Message, Actor: e.Actor,
+	}
+}
+
+func faultDomainToAPI(d *fsm.Data, fd *fsmv1.FaultDomain) *apiv1.FaultDomain {
+	out := &apiv1.FaultDomain{Name: fd.Name, Description: fd.Description, Members: []string{}}
+	for _, m := range d.SortedMembers() {
+		if m.FaultDomain == fd.Name {
+			out.Members = append(out.Members, m.Name)
+		}
+	}
+	return out
+}
+
+func availabilitySetToAPI(d *fsm.Data, as *fsmv1.AvailabilitySet) *apiv1.AvailabilitySet {
+	out := &apiv1.AvailabilitySet{Name: as.Name, Hard: as.Hard, Workloads: []string{}}
+	for _, w := range d.SortedWorkloads() {
+		if w.AvailabilitySet == as.Name {
+			out.Workloads = append(out.Workloads, w.Name)
+		}
+	}
+	return out
+}
+
+func sortedOperations(d *fsm.Data) []*fsmv1.Operation {
+	ops := make([]*fsmv1.Operation, 0, len(d.Operations))
+	for _, op := range d.Operations {
+		ops = append(ops, op)
+	}
+	sort.Slice(ops, func(i, j int) bool {
+		if ops[i].CreatedUnixNano != ops[j].CreatedUnixNano {
+			return ops[i].CreatedUnixNano < ops[j].CreatedUnixNano
+		}
+		return ops[i].Id < ops[j].Id
+	})
+	return ops
+}

@@ -1,0 +1,213 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// forwardedKey marks a call forwarded by another master; such a call is never forwarded again.
+const forwardedKey = "cset-forwarded"
+
+// readMethods are served locally unless the request asks for a consistent read. Every other
+// unary method of the API is a write and runs on the leader.
+var readMethods = map[string]bool{
+	"Status": true, "RaftPeers": true, "ListMembers": true, "GetMember": true, "ListNodes": true,
+	"ListFaultDomains": true, "ListAvailabilitySets": true, "ListWorkloads": true, "GetWorkload": true,
+	"PlaceWorkload": true, "ListOperations": true, "GetOperation": true, "ListEvents": true,
+}
+
+// forwarder keeps one cached client connection to the current leader's gRPC address.
+type forwarder struct {
+	s    *Server
+	mu   sync.Mutex
+	addr string
+	cc   *grpc.ClientConn
+}
+
+func newForwarder(s *Server) *forwarder { return &forwarder{s: s} }
+
+func dialAPI(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// conn returns a connection to addr, replacing the cached one when the leader changed.
+func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cc != nil && f.addr == addr {
+		return f.cc, nil
+	}
+	if f.cc != nil {
+		f.cc.Close()
+		f.cc = nil
+	}
+	cc, err := dialAPI(addr)
+	if err != nil {
+		return nil, err
+	}
+	f.cc, f.addr = cc, addr
+	return cc, nil
+}
+
+// reset drops the cached connection (on a leader change).
+func (f *forwarder) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cc != nil {
+		f.cc.Close()
+		f.cc, f.addr = nil, ""
+	}
+}
+
+func (f *forwarder) close() { f.reset() }
+
+// forwardUnary runs writes and consistent reads on the leader: locally when this master leads,
+// else by calling the same method on the leader. While no leader is known it holds the call for
+// up to RPCHoldTimeout. It retries only when nothing can have been applied.
+func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	svc, method, ok := splitMethod(info.FullMethod)
+	if !ok || svc != apiv1.ClusterSetService_ServiceDesc.ServiceName {
+		return handler(ctx, req)
+	}
+	needLeader := !readMethods[method]
+	if r, ok := req.(interface{ GetRead() *apiv1.ReadOptions }); ok && r.GetRead().GetConsistent() {
+		needLeader = true
+	}
+	if !needLeader {
+		if err := s.checkStaleness(); err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+	hold := s.cfg.RPCHoldTimeout
+	if hold <= 0 {
+		hold = 7 * time.Second
+	}
+	deadline := time.Now().Add(hold)
+	forwarded := isForwarded(ctx)
+	for attempt := 0; ; attempt++ {
+		if s.raft.State() == raft.Leader {
+			resp, err := handler(ctx, req)
+			if !errors.Is(err, ErrNoLeaderHere) {
+				return resp, errorToStatus(err)
+			}
+		} else if forwarded {
+			_, addr := s.leaderInfo()
+			return nil, status.Errorf(codes.Unavailable, "master %s received a forwarded call but is not the leader (leader hint: %q): retry", s.cfg.NodeID, addr)
+		} else if id, addr := s.leaderInfo(); addr != "" {
+			resp, err := s.fwd.invoke(ctx, addr, info.FullMethod, req)
+			if err == nil || !retryable(err) {
+				return resp, err
+			}
+			s.logger.Debug("forwarding failed; retrying", "leader", id, "error", err)
+			s.fwd.reset()
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, errorToStatus(ErrNoLeader)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errorToStatus(ctx.Err())
+		case <-time.After(20*time.Millisecond + rand.N(30*time.Millisecond)):
+		}
+	}
+}
+
+// retryable reports whether a forwarded call failed in a way that proves nothing was applied.
+func retryable(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Unavailable {
+		return false
+	}
+	msg := st.Message()
+	return strings.Contains(msg, "not the leader") || strings.Contains(msg, "no longer the leader") ||
+		strings.Contains(msg, "connection refused") || strings.Contains(msg, "connection error") ||
+		strings.Contains(msg, "no leader")
+}
+
+func (f *forwarder) invoke(ctx context.Context, addr, method string, req any) (any, error) {
+	cc, err := f.conn(addr)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "connection error: dial leader %s: %v", addr, err)
+	}
+	reply, err := newReply(method)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	out := metadata.MD{forwardedKey: []string{"1"}}
+	for _, k := range []string{requestIDKey, "cset-actor"} {
+		if v := md.Get(k); len(v) > 0 {
+			out.Set(k, v...)
+		}
+	}
+	octx := metadata.NewOutgoingContext(ctx, out)
+	if err := cc.Invoke(octx, method, req, reply); err != nil {
+		return nil, err
+	}
+	return reply, nil
+}
+
+func isForwarded(ctx context.Context) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	return ok && len(md.Get(forwardedKey)) > 0
+}
+
+func splitMethod(full string) (svc, method string, ok bool) {
+	full = strings.TrimPrefix(full, "/")
+	i := strings.LastIndex(full, "/")
+	if i < 0 {
+		return "", "", false
+	}
+	return full[:i], full[i+1:], true
+}
+
+// newReply makes an empty reply message for a method of the API, from the proto descriptors.
+func newReply(full string) (proto.Message, error) {
+	svcName, method, _ := splitMethod(full)
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svcName))
+	if err != nil {
+		return nil, err
+	}
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	if !ok {
+		return nil, errors.New("not a service: " + svcName)
+	}
+	md := sd.Methods().ByName(protoreflect.Name(method))
+	if md == nil {
+		return nil, errors.New("unknown method " + full)
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
+	if err != nil {
+		return nil, err
+	}
+	return mt.New().Interface(), nil
+}
+
+// checkStaleness refuses a local read on a follower out of contact with the leader for longer
+// than MaxStaleness.
+func (s *Server) checkStaleness() error {
+	if s.cfg.MaxStaleness <= 0 || s.raft.State() == raft.Leader {
+		return nil
+	}
+	last := s.raft.LastContact()
+	if last.IsZero() || time.Since(last) > s.cfg.MaxStaleness {
+		return status.Errorf(codes.Unavailable, "master %s has not heard from a leader for more than %v: its data may be stale; ask another master or use --consistent", s.cfg.NodeID, s.cfg.MaxStaleness)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// LeaderTask is leader-only work (the controller, the witness lease). It runs from the moment
+// this master gains leadership until ctx is cancelled when it loses it.
+type LeaderTask func(ctx context.Context)
+
+type leaderLoop struct {
+	s     *Server
+	mu    sync.Mutex
+	tasks []namedTask
+}
+
+type namedTask struct {
+	name string
+	fn   LeaderTask
+}
+
+func newLeaderLoop(s *Server) *leaderLoop { return &leaderLoop{s: s} }
+
+// AddLeaderTask registers work to run while this master leads. Call it before Start.
+func (s *Server) AddLeaderTask(name string, fn LeaderTask) {
+	s.leader.mu.Lock()
+	defer s.leader.mu.Unlock()
+	s.leader.tasks = append(s.leader.tasks, namedTask{name, fn})
+}
+
+// run follows leadership changes; it starts the tasks on gain and cancels them on loss.
+func (l *leaderLoop) run(ctx context.Context) {
+	obsCh := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	l.s.raft.RegisterObserver(obs)
+	defer l.s.raft.DeregisterObserver(obs)
+
+	var cancel context.CancelFunc
+	var wg sync.WaitGroup
+	stop := func() {
+		if cancel != nil {
+			cancel()
+			wg.Wait()
+			cancel = nil
+		}
+	}
+	defer stop()
+	start := func() {
+		if cancel != nil {
+			return
+		}
+		var tctx context.Context
+		tctx, cancel = context.WithCancel(ctx)
+		l.mu.Lock()
+		tasks := append([]namedTask(nil), l.tasks...)
+		l.mu.Unlock()
+		for _, t := range tasks {
+			wg.Add(1)
+			go func() { defer wg.Done(); t.fn(tctx) }()
+		}
+	}
+	if l.s.IsLeader() {
+		l.s.logger.Info("this master is the leader")
+		l.s.metrics.isLeader.Set(1)
+		start()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-obsCh:
+			l.s.fwd.reset()
+		case isLeader := <-l.s.notifyCh:
+			if isLeader {
+				l.s.logger.Info("gained leadership", "term", l.s.raft.CurrentTerm())
+				l.s.metrics.isLeader.Set(1)
+				start()
+			} else {
+				l.s.logger.Info("lost leadership: stopping leader-only work")
+				l.s.metrics.isLeader.Set(0)
+				stop()
+			}
+			l.s.fwd.reset()
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package server
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cset-project/cset/fsm"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/metadata"
+)
+
+// entryWarnSize is the encoded size above which raftApply logs a warning: large entries slow
+// replication and snapshots.
+const entryWarnSize = 512 << 10
+
+// requestIDKey is the gRPC metadata key that carries a client's request id.
+const requestIDKey = "cset-request-id"
+
+// raftApply is the only caller of raft.Apply. It stamps the leader's time, the request id and
+// the actor, waits for the entry to be applied, and unwraps the FSM's error value.
+func (s *Server) raftApply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, error) {
+	e.ProposedAtUnixNano = time.Now().UnixNano()
+	if e.RequestId == "" {
+		e.RequestId = requestIDFrom(ctx)
+	}
+	if e.Actor == "" {
+		e.Actor = actorFrom(ctx)
+	}
+	b, err := fsm.Encode(e)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > entryWarnSize {
+		s.logger.Warn("large raft entry", "bytes", len(b), "command", fmt.Sprintf("%T", e.GetCommand()))
+	}
+	timeout := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	start := time.Now()
+	f := s.raft.Apply(b, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader):
+			return nil, ErrNoLeaderHere
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrEnqueueTimeout):
+			return nil, ErrUnknownOutcome
+		}
+		return nil, fmt.Errorf("raft apply: %w", err)
+	}
+	s.metrics.applyDuration.Observe(time.Since(start).Seconds())
+	res, ok := f.Response().(*fsm.Result)
+	if !ok {
+		return nil, fmt.Errorf("raft apply: unexpected response %T", f.Response())
+	}
+	if res.Err != nil {
+		return res, res.Err
+	}
+	return res, nil
+}
+
+// ErrNoLeaderHere means this master stopped being the leader before the entry was accepted:
+// nothing was applied, so the caller may retry on the new leader.
+var ErrNoLeaderHere = errors.New("this master is no longer the leader and did not apply the change: retry")
+
+func requestIDFrom(ctx context.Context) string {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(requestIDKey); len(v) > 0 && len(v[0]) <= 128 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+func actorFrom(ctx context.Context) string {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("cset-actor"); len(v) > 0 && len(v[0]) <= 64 {
+			return v[0]
+		}
+	}
+	return "api"
+}
+
+// newID returns a random id with a prefix, made on the leader before the log.
+func newID(prefix string) string {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// leaderID returns the current leader's id and gRPC address, if known.
+func (s *Server) leaderInfo() (id, grpcAddr string) {
+	_, lid := s.raft.LeaderWithID()
+	if lid == "" {
+		return "", ""
+	}
+	id = string(lid)
+	if id == s.cfg.NodeID {
+		return id, s.addrs.GRPC
+	}
+	if m := s.fsm.Data().Masters[id]; m != nil {
+		return id, m.GetGrpcAddr()
+	}
+	return id, ""
+}
+
+// consistentRead makes a read on the leader linearizable: it confirms leadership with a quorum
+// and waits until the FSM has applied everything committed before the read began.
+func (s *Server) consistentRead(ctx context.Context) error {
+	if s.raft.State() != raft.Leader {
+		return ErrNoLeaderHere
+	}
+	readIndex := s.raft.CommitIndex()
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		return ErrNoLeaderHere
+	}
+	for s.fsm.AppliedIndex() < readIndex {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.fsm.Watch():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// joinLoop asks a running master to add this one to the ring until it succeeds.
+func (s *Server) joinLoop(ctx context.Context, addr string) {
+	backoff := 200 * time.Millisecond
+	for {
+		if s.inConfiguration() {
+			s.logger.Info("already a member of the raft ring; -join is done")
+			return
+		}
+		err := s.joinOnce(ctx, addr)
+		if err == nil {
+			s.logger.Info("joined the raft ring", "via", addr)
+			return
+		}
+		s.logger.Warn("join failed; retrying", "via", addr, "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff + rand.N(backoff/2)):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (s *Server) joinOnce(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := dialAPI(addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	a := s.Addrs()
+	_, err = apiv1.NewClusterSetServiceClient(conn).RaftJoin(ctx, &apiv1.RaftJoinRequest{
+		Id: a.NodeID, RaftAddr: a.Raft, GrpcAddr: a.GRPC, HttpAddr: a.HTTP, DnsAddr: a.DNS,
+	})
+	return err
+}
+
+// inConfiguration reports whether this master appears in the latest Raft configuration.
+func (s *Server) inConfiguration() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == s.cfg.NodeID {
+			return true
+		}
+	}
+	return false
+}
+
+// registerSelf keeps this master's addresses in the replicated state: after a join, and after
+// a restart with new addresses. It writes through the normal path (forwarded to the leader).
+func (s *Server) registerSelf(ctx context.Context) {
+	for {
+		a := s.Addrs()
+		want := &fsmv1.Master{Id: a.NodeID, RaftAddr: a.Raft, GrpcAddr: a.GRPC, HttpAddr: a.HTTP, DnsAddr: a.DNS, SchemaVersion: fsm.SchemaVersion}
+		cur := s.fsm.Data().Masters[a.NodeID]
+		if cur != nil && cur.RaftAddr == want.RaftAddr && cur.GrpcAddr == want.GrpcAddr && cur.HttpAddr == want.HttpAddr &&
+			cur.DnsAddr == want.DnsAddr && cur.SchemaVersion == want.SchemaVersion {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.fsm.Watch():
+				continue
+			}
+		}
+		if s.inConfiguration() {
+			if err := s.writeRegisterMaster(ctx, want); err != nil {
+				s.logger.Debug("registering this master in the state; will retry", "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250*time.Millisecond + rand.N(250*time.Millisecond)):
+		}
+	}
+}
+
+func (s *Server) writeRegisterMaster(ctx context.Context, m *fsmv1.Master) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if s.IsLeader() {
+		_, err := s.raftApply(ctx, &fsmv1.LogEntry{Actor: "master:" + m.Id, Command: &fsmv1.LogEntry_RegisterMaster{RegisterMaster: &fsmv1.RegisterMasterCommand{Master: m}}})
+		return err
+	}
+	_, addr := s.leaderInfo()
+	if addr == "" {
+		return ErrNoLeader
+	}
+	conn, err := s.fwd.conn(addr)
+	if err != nil {
+		return err
+	}
+	_, err = apiv1.NewClusterSetServiceClient(conn).RaftJoin(ctx, &apiv1.RaftJoinRequest{
+		Id: m.Id, RaftAddr: m.RaftAddr, GrpcAddr: m.GrpcAddr, HttpAddr: m.HttpAddr, DnsAddr: m.DnsAddr,
+	})
+	return err
+}
