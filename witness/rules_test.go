@@ -33,7 +33,7 @@ func TestSetState_Decide(t *testing.T) {
 		{name: "holder with lower term is stale", st: heldByA, holder: "a", term: 4,
 			want: verdict{reason: ReasonStaleTerm, remaining: 4 * time.Second}, wantState: heldByA},
 		{name: "other holder higher term waits for expiry", st: heldByA, holder: "b", term: 6,
-			want: verdict{reason: ReasonHeld, remaining: 4 * time.Second},
+			want:      verdict{reason: ReasonHeld, remaining: 4 * time.Second},
 			wantState: setState{highest: 5, holder: "a", ttl: ttl, expires: t0.Add(4 * time.Second), waiting: 6}},
 		{name: "other holder same term is stale while held", st: heldByA, holder: "b", term: 5,
 			want: verdict{reason: ReasonStaleTerm, remaining: 4 * time.Second}, wantState: heldByA},

@@ -168,7 +168,7 @@ func (s *Server) restore(f *stateFile) {
 // Handler returns the HTTP handler: the /v1/ protocol, GET and HEAD / and GET /metrics.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close stops the flusher, writes pending heartbeats and unlocks the data directory. Requests
+// Close stops the flusher, writes the state and unlocks the data directory. Requests
 // arriving afterwards get 503. Close is idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
@@ -176,10 +176,8 @@ func (s *Server) Close() error {
 		<-s.flushDone
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		var err error
-		if s.dirty {
-			err = s.persistLocked()
-		}
+		// Write even when nothing is dirty: the ages then include the time up to the shutdown.
+		err := s.persistLocked()
 		s.closed = true
 		s.closeErr = errors.Join(err, s.store.close())
 	})
@@ -280,8 +278,8 @@ func (s *Server) authorized(r *http.Request) bool {
 	if s.cfg.Token == "" {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
 }
 
 // decode reads the request body into v and answers 400 or 413 itself when it cannot.
