@@ -1,0 +1,378 @@
+package main
+
+import (
+	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+)
+
+// Exit codes of csetctl.
+const (
+	exitOK    = 0 // success
+	exitError = 1 // the server, the network or the local environment failed
+	exitUsage = 2 // the command line is wrong
+)
+
+// Environment variables read by csetctl.
+const (
+	envAddr      = "CSET_ADDR"
+	envPassword  = "CSET_ECX_PASSWORD"
+	envRequestID = "CSET_REQUEST_ID"
+)
+
+const (
+	defaultAddr    = "127.0.0.1:7100"
+	defaultTimeout = 10 * time.Second
+	// requestIDKey is the gRPC metadata key that makes a retried write apply once.
+	requestIDKey = "cset-request-id"
+	// maxRecvMsgSize bounds one answer; lists of the whole event ring are large.
+	maxRecvMsgSize = 64 << 20
+)
+
+// writeMethods are the RPCs that change state; they carry the request id.
+var writeMethods = map[string]bool{
+	apiv1.ClusterSetService_RaftJoin_FullMethodName:              true,
+	apiv1.ClusterSetService_RaftRemove_FullMethodName:            true,
+	apiv1.ClusterSetService_RaftTransferLeader_FullMethodName:    true,
+	apiv1.ClusterSetService_InitSet_FullMethodName:               true,
+	apiv1.ClusterSetService_AddMember_FullMethodName:             true,
+	apiv1.ClusterSetService_RemoveMember_FullMethodName:          true,
+	apiv1.ClusterSetService_SetMemberAdmin_FullMethodName:        true,
+	apiv1.ClusterSetService_DeclareMemberDown_FullMethodName:     true,
+	apiv1.ClusterSetService_CreateFaultDomain_FullMethodName:     true,
+	apiv1.ClusterSetService_DeleteFaultDomain_FullMethodName:     true,
+	apiv1.ClusterSetService_CreateAvailabilitySet_FullMethodName: true,
+	apiv1.ClusterSetService_DeleteAvailabilitySet_FullMethodName: true,
+	apiv1.ClusterSetService_RegisterWorkload_FullMethodName:      true,
+	apiv1.ClusterSetService_UnregisterWorkload_FullMethodName:    true,
+	apiv1.ClusterSetService_SetWorkloadDesired_FullMethodName:    true,
+	apiv1.ClusterSetService_MoveWorkload_FullMethodName:          true,
+	apiv1.ClusterSetService_Apply_FullMethodName:                 true,
+	apiv1.ClusterSetService_SnapshotRestore_FullMethodName:       true,
+}
+
+// usageError is a mistake on the command line; it exits with exitUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// app is one invocation of csetctl: its streams, environment, global flags
+// and the lazily dialled connection. It is not safe for concurrent use.
+type app struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+
+	// Global flags.
+	addr       string
+	output     string
+	timeout    time.Duration
+	consistent bool
+
+	// requestID is sent with every write of this invocation, retries included.
+	requestID string
+	// wrote records that a write RPC was attempted, for the outcome-unknown hint.
+	wrote bool
+
+	// pollInterval is the GetOperation period of `workload move --wait`.
+	pollInterval time.Duration
+	// retryBackoff is the first pause before retrying an Unavailable answer.
+	retryBackoff time.Duration
+	// maxAttempts bounds the tries of one unary RPC answered Unavailable.
+	maxAttempts int
+
+	conn   *grpc.ClientConn
+	client apiv1.ClusterSetServiceClient
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *app {
+	return &app{
+		stdin:        stdin,
+		stdout:       stdout,
+		stderr:       stderr,
+		getenv:       getenv,
+		pollInterval: 500 * time.Millisecond,
+		retryBackoff: 100 * time.Millisecond,
+		maxAttempts:  4,
+	}
+}
+
+// run executes args and returns the exit code; errors go to stderr.
+func (a *app) run(ctx context.Context, args []string) int {
+	defer a.close()
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	return a.report(cmd, err)
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	addr := a.getenv(envAddr)
+	if addr == "" {
+		addr = defaultAddr
+	}
+	root := &cobra.Command{
+		Use:   "csetctl",
+		Short: "Control a cset cluster set of EXPRESSCLUSTER X clusters",
+		Long: `csetctl controls a cset cluster set through the gRPC API of any master (csetd agent).
+
+Output is a table for people by default; -o json prints one stable JSON document
+per command (see docs/cli.md). Exit codes: 0 success, 1 error reported by the
+server or the environment, 2 usage error.
+
+Environment:
+  CSET_ADDR          default for --addr
+  CSET_ECX_PASSWORD  ECX password when --password-file is not given
+  CSET_REQUEST_ID    request id for writes (retry a write whose outcome is unknown)`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		Args:              cobra.ArbitraryArgs,
+		RunE:              groupRunE,
+		PersistentPreRunE: a.checkGlobals,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &usageError{msg: err.Error()}
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.addr, "addr", addr, "gRPC address HOST:PORT of any master (env CSET_ADDR)")
+	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	pf.DurationVar(&a.timeout, "timeout", defaultTimeout, "deadline of each request to the server (0 = none)")
+	pf.BoolVar(&a.consistent, "consistent", false, "serve reads through the leader instead of the local state of --addr")
+
+	root.AddCommand(
+		a.statusCommand(),
+		a.raftCommand(),
+		a.setCommand(),
+		a.memberCommand(),
+		a.nodeCommand(),
+		a.workloadCommand(),
+		a.faultDomainCommand(),
+		a.availSetCommand(),
+		a.applyCommand(),
+		a.operationCommand(),
+		a.eventsCommand(),
+		a.snapshotCommand(),
+		a.versionCommand(),
+	)
+	return root
+}
+
+// checkGlobals validates the global flags before any command runs.
+func (a *app) checkGlobals(_ *cobra.Command, _ []string) error {
+	if a.output != "table" && a.output != "json" {
+		return usagef("--output %q: use table or json", a.output)
+	}
+	if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" {
+		return usagef("--addr %q: want HOST:PORT of a master's gRPC listener, e.g. 127.0.0.1:7100", a.addr)
+	}
+	if a.timeout < 0 {
+		return usagef("--timeout %s: must not be negative", a.timeout)
+	}
+	id, err := a.newRequestID()
+	if err != nil {
+		return err
+	}
+	a.requestID = id
+	return nil
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+func (a *app) newRequestID() (string, error) {
+	if id := a.getenv(envRequestID); id != "" {
+		if !requestIDPattern.MatchString(id) {
+			return "", usagef("%s %q: use 1-128 letters, digits, '.', '_' or '-'", envRequestID, id)
+		}
+		return id, nil
+	}
+	var b [16]byte
+	if _, err := cryptorand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generating request id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// groupRunE makes a command group print its help when called alone and
+// reject an unknown subcommand as a usage error.
+func groupRunE(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %q?", s[0])
+	}
+	return &usageError{msg: msg}
+}
+
+// argNames returns a PositionalArgs that wants exactly the named arguments,
+// the last optional ones marked with a leading '['.
+func argNames(names ...string) cobra.PositionalArgs {
+	required := 0
+	for _, n := range names {
+		if !strings.HasPrefix(n, "[") {
+			required++
+		}
+	}
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < required {
+			return usagef("missing %s", strings.Join(names[len(args):required], " "))
+		}
+		if len(args) > len(names) {
+			return usagef("unexpected argument %q", args[len(names)])
+		}
+		return nil
+	}
+}
+
+// api dials --addr on first use. grpc.NewClient connects lazily, so a dead
+// address surfaces as Unavailable on the first RPC.
+func (a *app) api() (apiv1.ClusterSetServiceClient, error) {
+	if a.client != nil {
+		return a.client, nil
+	}
+	conn, err := grpc.NewClient(a.addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(a.unaryInterceptor),
+		grpc.WithStreamInterceptor(a.streamInterceptor),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", a.addr, err)
+	}
+	a.conn = conn
+	a.client = apiv1.NewClusterSetServiceClient(conn)
+	return a.client, nil
+}
+
+func (a *app) close() {
+	if a.conn != nil {
+		_ = a.conn.Close()
+		a.conn, a.client = nil, nil
+	}
+}
+
+// rpcCtx bounds one request by --timeout.
+func (a *app) rpcCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if a.timeout == 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, a.timeout)
+}
+
+func (a *app) readOpts() *apiv1.ReadOptions {
+	return &apiv1.ReadOptions{Consistent: a.consistent}
+}
+
+// unaryInterceptor tags writes with the invocation's request id and retries
+// an Unavailable answer that came from a server (no leader yet), never a
+// failure to reach one. Every retry carries the same request id, so the
+// server applies the write at most once.
+func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if writeMethods[method] {
+		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID)
+		a.wrote = true
+	}
+	backoff := a.retryBackoff
+	for attempt := 1; ; attempt++ {
+		var p peer.Peer
+		err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Peer(&p))...)
+		if err == nil || attempt >= a.maxAttempts || status.Code(err) != codes.Unavailable || p.Addr == nil {
+			return err
+		}
+		pause := backoff/2 + rand.N(backoff/2+1)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+func (a *app) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if writeMethods[method] {
+		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID)
+		a.wrote = true
+	}
+	return streamer(ctx, desc, cc, method, opts...)
+}
+
+// report prints err on stderr and maps it to an exit code.
+func (a *app) report(cmd *cobra.Command, err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(a.stderr, "error: %s\n", ue.msg)
+		if cmd != nil {
+			fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+		return exitUsage
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &se) {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(a.stderr, "error: interrupted")
+			return exitError
+		}
+		fmt.Fprintf(a.stderr, "error: %s\n", err)
+		return exitError
+	}
+	st := se.GRPCStatus()
+	fmt.Fprintf(a.stderr, "error: %s (%s)\n", st.Message(), st.Code())
+	switch st.Code() {
+	case codes.Unavailable:
+		if isTransportFailure(st.Message()) {
+			fmt.Fprintf(a.stderr, "hint: no csetd master answers at %s; start one or point --addr (or %s) at a running master\n", a.addr, envAddr)
+		}
+	case codes.DeadlineExceeded:
+		fmt.Fprintf(a.stderr, "hint: no answer within --timeout %s\n", a.timeout)
+	}
+	unknown := st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled ||
+		(st.Code() == codes.Unavailable && !isTransportFailure(st.Message()))
+	if a.wrote && unknown {
+		fmt.Fprintf(a.stderr, "hint: the write may or may not have been applied; to retry it safely, run the same command with %s=%s\n", envRequestID, a.requestID)
+	}
+	return exitError
+}
+
+// isTransportFailure tells a failure to reach a server from an Unavailable
+// answer of a server, using the messages grpc-go gives dial failures.
+func isTransportFailure(msg string) bool {
+	return strings.Contains(msg, "connection error") ||
+		strings.Contains(msg, "name resolver error") ||
+		strings.Contains(msg, "produced zero addresses")
+}

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+)
+
+func (a *app) memberCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "member",
+		Short: "Add, inspect and administer member ECX clusters",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
+	}
+	cmd.AddCommand(
+		a.memberAddCommand(),
+		a.memberListCommand(),
+		a.memberShowCommand(),
+		a.memberRemoveCommand(),
+		a.memberAdminCommand("drain", "draining", "Move workloads off a member and place none on it"),
+		a.memberAdminCommand("undrain", "active", "Make a drained or disabled member active again"),
+		a.memberAdminCommand("disable", "disabled", "Take a member out of placement and failover entirely"),
+		a.memberDeclareDownCommand(),
+	)
+	return cmd
+}
+
+type memberAddFlags struct {
+	servers          []string
+	faultDomain      string
+	capacity         int64
+	user             string
+	passwordFile     string
+	caFile           string
+	insecure         bool
+	labels           []string
+	heartbeatTimeout time.Duration
+	update           bool
+}
+
+func (a *app) memberAddCommand() *cobra.Command {
+	var fl memberAddFlags
+	cmd := &cobra.Command{
+		Use:   "add NAME --server NAME=URL ...",
+		Short: "Add a member ECX cluster (or replace one with --update)",
+		Long: `add registers the ECX cluster NAME with the REST endpoint of each of its servers.
+
+The ECX password is never given on the command line: put it in a file readable
+only by you and pass --password-file FILE, or set CSET_ECX_PASSWORD. It is sent
+once to the masters and never printed or returned.`,
+		Example: `  csetctl member add east --server east-1=http://10.0.0.1:29009 --server east-2=http://10.0.0.2:29009 \
+      --fault-domain rack-a --capacity 10 --user root --password-file /etc/cset/east.pw`,
+		Args: argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req, err := a.memberAddRequest(args[0], &fl)
+			if err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.AddMember(ctx, req)
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toMemberJSON(r.GetMember()))
+			}
+			verb := "added"
+			if fl.update {
+				verb = "updated"
+			}
+			fmt.Fprintf(a.stdout, "member %s %s (%d servers)\n", r.GetMember().GetName(), verb, len(r.GetMember().GetServers()))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&fl.servers, "server", nil, "ECX server NAME=URL of its REST endpoint, e.g. east-1=http://10.0.0.1:29009 (repeat per server; required)")
+	f.StringVar(&fl.faultDomain, "fault-domain", "", "fault domain of the member")
+	f.Int64Var(&fl.capacity, "capacity", 0, "sum of workload sizes the member can run (0 = unlimited)")
+	f.StringVar(&fl.user, "user", "", "ECX user for Basic auth (needs --password-file or CSET_ECX_PASSWORD)")
+	f.StringVar(&fl.passwordFile, "password-file", "", "file holding the ECX password (default: env CSET_ECX_PASSWORD)")
+	f.StringVar(&fl.caFile, "ca-file", "", "CA bundle for https endpoints: a path on every master")
+	f.BoolVar(&fl.insecure, "insecure-skip-verify", false, "do not verify the TLS certificates of https endpoints")
+	f.StringArrayVar(&fl.labels, "label", nil, "label KEY=VALUE (repeatable)")
+	f.DurationVar(&fl.heartbeatTimeout, "heartbeat-timeout", 0, "the member's ECX heartbeat timeout, checked against the masters' fence_after (0 = not declared)")
+	f.BoolVar(&fl.update, "update", false, "replace an existing member instead of failing")
+	return cmd
+}
+
+// memberAddRequest validates the flags and reads the password.
+func (a *app) memberAddRequest(name string, fl *memberAddFlags) (*apiv1.AddMemberRequest, error) {
+	if err := checkName("member", name); err != nil {
+		return nil, &usageError{msg: err.Error()}
+	}
+	req := &apiv1.AddMemberRequest{
+		Name: name, FaultDomain: fl.faultDomain, Capacity: fl.capacity, User: fl.user,
+		CaFile: fl.caFile, InsecureSkipVerify: fl.insecure, Update: fl.update,
+	}
+	if len(fl.servers) == 0 {
+		return nil, usagef("at least one --server NAME=URL is required, e.g. --server %s-1=http://10.0.0.1:29009", name)
+	}
+	seen := map[string]bool{}
+	for _, s := range fl.servers {
+		spec, err := parseServer(s)
+		if err != nil {
+			return nil, &usageError{msg: err.Error()}
+		}
+		if seen[spec.Name] {
+			return nil, usagef("--server %s is given twice", spec.Name)
+		}
+		seen[spec.Name] = true
+		req.Servers = append(req.Servers, spec)
+	}
+	if fl.faultDomain != "" {
+		if err := checkName("fault domain", fl.faultDomain); err != nil {
+			return nil, &usageError{msg: "--fault-domain: " + err.Error()}
+		}
+	}
+	if fl.capacity < 0 {
+		return nil, usagef("--capacity %d: must not be negative", fl.capacity)
+	}
+	if len(fl.labels) > 0 {
+		req.Labels = map[string]string{}
+	}
+	for _, l := range fl.labels {
+		k, v, err := parseLabel(l)
+		if err != nil {
+			return nil, &usageError{msg: err.Error()}
+		}
+		req.Labels[k] = v
+	}
+	if fl.heartbeatTimeout < 0 || fl.heartbeatTimeout%time.Millisecond != 0 {
+		return nil, usagef("--heartbeat-timeout %s: want a positive duration in whole milliseconds, e.g. 30s", fl.heartbeatTimeout)
+	}
+	req.HeartbeatTimeoutMs = uint32(fl.heartbeatTimeout / time.Millisecond)
+	pw, err := a.password(fl.user, fl.passwordFile)
+	if err != nil {
+		return nil, err
+	}
+	req.Password = pw
+	return req, nil
+}
+
+// password returns the ECX password for user from file or CSET_ECX_PASSWORD.
+func (a *app) password(user, file string) (string, error) {
+	if file != "" {
+		if user == "" {
+			return "", usagef("--password-file needs --user")
+		}
+		return readPasswordFile(file, func(msg string) { fmt.Fprintln(a.stderr, msg) })
+	}
+	if user == "" {
+		return "", nil
+	}
+	if pw := a.getenv(envPassword); pw != "" {
+		return pw, nil
+	}
+	return "", usagef("--user %s needs a password: pass --password-file FILE (a file holding only the password) or set %s", user, envPassword)
+}
+
+func (a *app) memberListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the members with their admin state, health and load",
+		Args:  argNames(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.ListMembers(ctx, &apiv1.ListRequest{Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				out := make([]memberJSON, 0, len(r.GetMembers()))
+				for _, m := range r.GetMembers() {
+					out = append(out, toMemberJSON(m))
+				}
+				return printJSON(a.stdout, out)
+			}
+			t := newTable(a.stdout, "NAME", "ADMIN", "HEALTH", "FAULT DOMAIN", "LOAD/CAPACITY", "SERVERS", "WORKLOADS")
+			for _, m := range r.GetMembers() {
+				t.row(m.GetName(), m.GetAdmin(), m.GetHealth(), m.GetFaultDomain(), loadCapacity(m),
+					fmt.Sprint(len(m.GetServers())), fmt.Sprint(len(m.GetWorkloads())))
+			}
+			return t.flush()
+		},
+	}
+}
+
+func loadCapacity(m *apiv1.Member) string {
+	if m.GetCapacity() == 0 {
+		return fmt.Sprintf("%d/unlimited", m.GetLoad())
+	}
+	return fmt.Sprintf("%d/%d", m.GetLoad(), m.GetCapacity())
+}
+
+func (a *app) memberShowCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one member with its servers and workloads",
+		Args:  argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.GetMember(ctx, &apiv1.GetRequest{Name: args[0], Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toMemberJSON(r.GetMember()))
+			}
+			return a.printMember(r.GetMember())
+		},
+	}
+}
+
+func (a *app) printMember(m *apiv1.Member) error {
+	health := m.GetHealth()
+	if m.GetHealthReason() != "" {
+		health += " (" + m.GetHealthReason() + ")"
+	}
+	labels := ""
+	for _, k := range sortedKeys(m.GetLabels()) {
+		if labels != "" {
+			labels += ","
+		}
+		labels += k + "=" + m.GetLabels()[k]
+	}
+	user := m.GetUser()
+	if user != "" {
+		user += " (password " + map[bool]string{true: "set", false: "not set"}[m.GetPasswordSet()] + ")"
+	}
+	tls := m.GetCaFile()
+	if m.GetInsecureSkipVerify() {
+		tls = "certificates not verified"
+	}
+	err := kv(a.stdout,
+		"name", m.GetName(),
+		"admin", m.GetAdmin(),
+		"health", health,
+		"fault domain", m.GetFaultDomain(),
+		"load/capacity", loadCapacity(m),
+		"labels", labels,
+		"user", user,
+		"tls ca file", tls,
+		"workloads", list(m.GetWorkloads()),
+	)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout)
+	t := newTable(a.stdout, "SERVER", "STATUS", "URL")
+	for _, s := range m.GetServers() {
+		t.row(s.GetName(), s.GetStatus(), s.GetUrl())
+	}
+	return t.flush()
+}
+
+func (a *app) memberRemoveCommand() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a member (one that workloads use needs --force)",
+		Args:  argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			if _, err := c.RemoveMember(ctx, &apiv1.RemoveMemberRequest{Name: args[0], Force: force}); err != nil {
+				return err
+			}
+			return a.printDeleted("member", args[0], "removed")
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "remove the member even though workloads are placed on it or list it as a candidate")
+	return cmd
+}
+
+// memberAdminCommand builds drain, undrain and disable: SetMemberAdmin.
+func (a *app) memberAdminCommand(verb, admin, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " NAME",
+		Short: short,
+		Long:  fmt.Sprintf("%s sets the admin state of member NAME to %q.", verb, admin),
+		Args:  argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.SetMemberAdmin(ctx, &apiv1.SetMemberAdminRequest{Name: args[0], Admin: admin})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toMemberJSON(r.GetMember()))
+			}
+			fmt.Fprintf(a.stdout, "member %s is now %s\n", r.GetMember().GetName(), r.GetMember().GetAdmin())
+			return nil
+		},
+	}
+}
+
+func (a *app) memberDeclareDownCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "declare-down NAME",
+		Short: "Confirm that an unreachable member is really down, so its workloads fail over",
+		Long: `declare-down tells the masters that member NAME is down: every one of its ECX
+servers is powered off or cut off from its clients and storage. Without a
+witness this is the only way its workloads fail over. Declaring a member down
+that still runs its workloads can bring a workload online twice: check first.`,
+		Args: argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.DeclareMemberDown(ctx, &apiv1.GetRequest{Name: args[0]})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toMemberJSON(r.GetMember()))
+			}
+			fmt.Fprintf(a.stdout, "member %s declared down (health %s)\n", r.GetMember().GetName(), r.GetMember().GetHealth())
+			return nil
+		},
+	}
+}
+
+func (a *app) nodeCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "ECX servers of all members",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
+	}
+	var member string
+	listCmd := &cobra.Command{
+		Use:   "list",
+		Short: "List every ECX server of every member with its observed status",
+		Args:  argNames(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.ListNodes(ctx, &apiv1.ListRequest{Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			var nodes []*apiv1.Node
+			for _, n := range r.GetNodes() {
+				if member == "" || n.GetMember() == member {
+					nodes = append(nodes, n)
+				}
+			}
+			if a.jsonOutput() {
+				out := make([]nodeJSON, 0, len(nodes))
+				for _, n := range nodes {
+					out = append(out, toNodeJSON(n))
+				}
+				return printJSON(a.stdout, out)
+			}
+			t := newTable(a.stdout, "MEMBER", "SERVER", "STATUS", "GROUPS ONLINE", "URL")
+			for _, n := range nodes {
+				t.row(n.GetMember(), n.GetServer(), n.GetStatus(), list(n.GetGroups()), n.GetUrl())
+			}
+			return t.flush()
+		},
+	}
+	listCmd.Flags().StringVar(&member, "member", "", "only the servers of this member")
+	cmd.AddCommand(listCmd)
+	return cmd
+}

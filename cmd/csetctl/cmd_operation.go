@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+)
+
+// Terminal phases of an operation.
+const (
+	phaseDone   = "done"
+	phaseFailed = "failed"
+)
+
+func (a *app) workloadMoveCommand() *cobra.Command {
+	var to string
+	var wait bool
+	var waitTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "move NAME --to MEMBER[/SERVER]",
+		Short: "Move a workload to another member (planned move)",
+		Long: `move starts a planned move of workload NAME to MEMBER (on SERVER, or on the
+server the scheduler picks). The operation runs the phases fencing, handover,
+starting and done (or failed). Without --wait, csetctl prints the operation and
+returns; follow it with 'csetctl operation show ID'. With --wait it prints each
+phase as it changes and exits 0 when the operation is done, 1 when it failed
+or --wait-timeout passed. With -o json the phases go to stderr and the final
+operation to stdout.`,
+		Example: `  csetctl workload move web --to west --wait
+  csetctl workload move db --to east/east-2`,
+		Args: argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			member, server, _ := strings.Cut(to, "/")
+			if to == "" {
+				return usagef("--to is required: the target MEMBER or MEMBER/SERVER, e.g. --to west")
+			}
+			if err := checkName("--to: member", member); err != nil {
+				return &usageError{msg: err.Error()}
+			}
+			if strings.HasSuffix(to, "/") || strings.Contains(server, "/") {
+				return usagef("--to %q: want MEMBER or MEMBER/SERVER, e.g. --to west/west-1", to)
+			}
+			if waitTimeout <= 0 {
+				return usagef("--wait-timeout %s: must be positive", waitTimeout)
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			op, err := c.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: args[0], ToMember: member, ToServer: server})
+			if err != nil {
+				return err
+			}
+			if !wait {
+				if a.jsonOutput() {
+					return printJSON(a.stdout, toOperationJSON(op))
+				}
+				fmt.Fprintf(a.stdout, "operation %s started: %s\n", op.GetId(), describeOperation(op))
+				fmt.Fprintf(a.stdout, "follow it with: csetctl operation show %s\n", op.GetId())
+				return nil
+			}
+			return a.waitOperation(cmd.Context(), c, op, waitTimeout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&to, "to", "", "target MEMBER or MEMBER/SERVER (required)")
+	f.BoolVar(&wait, "wait", false, "print each phase until the operation is done or failed")
+	f.DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "with --wait, give up after this long (the operation goes on)")
+	return cmd
+}
+
+func describeOperation(op *apiv1.Operation) string {
+	from := op.GetSourceMember()
+	if op.GetSourceServer() != "" {
+		from += "/" + op.GetSourceServer()
+	}
+	if from == "" {
+		from = "(nowhere)"
+	}
+	to := op.GetTargetMember()
+	if op.GetTargetServer() != "" {
+		to += "/" + op.GetTargetServer()
+	}
+	return fmt.Sprintf("%s %s from %s to %s, phase %s", op.GetReason(), op.GetWorkload(), from, to, op.GetPhase())
+}
+
+// waitOperation polls GetOperation every pollInterval, printing each new
+// phase and hook result, until the operation ends or timeout passes.
+func (a *app) waitOperation(ctx context.Context, c apiv1.ClusterSetServiceClient, op *apiv1.Operation, timeout time.Duration) error {
+	progress := a.stdout
+	if a.jsonOutput() {
+		progress = a.stderr
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fmt.Fprintf(progress, "operation %s: %s\n", op.GetId(), describeOperation(op))
+	phase, hooks := "", 0
+	for {
+		hooks = printHooks(progress, op, hooks)
+		if op.GetPhase() != phase {
+			phase = op.GetPhase()
+			printPhase(progress, op)
+		}
+		if phase == phaseDone || phase == phaseFailed {
+			break
+		}
+		t := time.NewTimer(a.pollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("gave up waiting after --wait-timeout %s: operation %s is in phase %s and goes on; follow it with 'csetctl operation show %s'", timeout, op.GetId(), phase, op.GetId())
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+		rctx, rcancel := a.rpcCtx(ctx)
+		next, err := c.GetOperation(rctx, &apiv1.GetRequest{Name: op.GetId(), Read: a.readOpts()})
+		rcancel()
+		if err != nil {
+			return err
+		}
+		op = next
+	}
+	if a.jsonOutput() {
+		if err := printJSON(a.stdout, toOperationJSON(op)); err != nil {
+			return err
+		}
+	}
+	if phase == phaseFailed {
+		return fmt.Errorf("operation %s failed after %d attempts: %s", op.GetId(), op.GetAttempts(), op.GetError())
+	}
+	return nil
+}
+
+func printPhase(w io.Writer, op *apiv1.Operation) {
+	at := shortTime(op.GetUpdatedUnixNano())
+	if at == "" {
+		at = time.Now().UTC().Format("2006-01-02T15:04:05Z")
+	}
+	line := fmt.Sprintf("%s  %s", at, op.GetPhase())
+	switch op.GetPhase() {
+	case phaseDone:
+		line += fmt.Sprintf(": %s runs on %s/%s", op.GetWorkload(), op.GetTargetMember(), op.GetTargetServer())
+	case phaseFailed:
+		line += ": " + op.GetError()
+	default:
+		if op.GetTargetServer() != "" {
+			line += fmt.Sprintf(" (target %s/%s, attempt %d)", op.GetTargetMember(), op.GetTargetServer(), op.GetAttempts())
+		}
+	}
+	fmt.Fprintln(w, line)
+}
+
+// printHooks prints the hook results after the first seen ones and returns
+// how many there are now.
+func printHooks(w io.Writer, op *apiv1.Operation, seen int) int {
+	hs := op.GetHooks()
+	for _, h := range hs[min(seen, len(hs)):] {
+		res := fmt.Sprintf("exit %d", h.GetExitCode())
+		if h.GetError() != "" {
+			res += ", " + h.GetError()
+		}
+		fmt.Fprintf(w, "    hook %s: %s in %s\n", h.GetHook(), res, time.Duration(h.GetDurationMs())*time.Millisecond)
+		if h.GetExitCode() != 0 || h.GetError() != "" {
+			for _, l := range strings.Split(strings.TrimRight(h.GetOutputTail(), "\n"), "\n") {
+				fmt.Fprintf(w, "      | %s\n", l)
+			}
+		}
+	}
+	return len(hs)
+}
+
+func (a *app) operationCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "operation",
+		Short: "Moves and failovers, with their phases",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the operations",
+		Args:  argNames(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.ListOperations(ctx, &apiv1.ListRequest{Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				out := make([]operationJSON, 0, len(r.GetOperations()))
+				for _, op := range r.GetOperations() {
+					out = append(out, toOperationJSON(op))
+				}
+				return printJSON(a.stdout, out)
+			}
+			t := newTable(a.stdout, "ID", "WORKLOAD", "REASON", "FROM", "TO", "PHASE", "ATTEMPTS", "UPDATED", "ERROR")
+			for _, op := range r.GetOperations() {
+				t.row(op.GetId(), op.GetWorkload(), op.GetReason(), joinPath(op.GetSourceMember(), op.GetSourceServer()),
+					joinPath(op.GetTargetMember(), op.GetTargetServer()), op.GetPhase(), fmt.Sprint(op.GetAttempts()),
+					shortTime(op.GetUpdatedUnixNano()), op.GetError())
+			}
+			return t.flush()
+		},
+	}, &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one operation with its hook results",
+		Args:  argNames("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			op, err := c.GetOperation(ctx, &apiv1.GetRequest{Name: args[0], Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toOperationJSON(op))
+			}
+			return a.printOperation(op)
+		},
+	})
+	return cmd
+}
+
+func joinPath(member, server string) string {
+	if member == "" || server == "" {
+		return member
+	}
+	return member + "/" + server
+}
+
+func (a *app) printOperation(op *apiv1.Operation) error {
+	err := kv(a.stdout,
+		"id", op.GetId(),
+		"workload", op.GetWorkload(),
+		"reason", op.GetReason(),
+		"from", joinPath(op.GetSourceMember(), op.GetSourceServer()),
+		"to", joinPath(op.GetTargetMember(), op.GetTargetServer()),
+		"phase", op.GetPhase(),
+		"attempts", fmt.Sprint(op.GetAttempts()),
+		"error", op.GetError(),
+		"created", shortTime(op.GetCreatedUnixNano()),
+		"updated", shortTime(op.GetUpdatedUnixNano()),
+	)
+	if err != nil || len(op.GetHooks()) == 0 {
+		return err
+	}
+	fmt.Fprintln(a.stdout)
+	printHooks(a.stdout, op, 0)
+	return nil
+}

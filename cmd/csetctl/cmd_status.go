@@ -1,0 +1,354 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func (a *app) statusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the leader, the masters and a summary of the cluster set",
+		Args:  argNames(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			s, err := c.Status(ctx, &apiv1.StatusRequest{Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toStatusJSON(s))
+			}
+			return a.printStatus(s)
+		},
+	}
+}
+
+func (a *app) printStatus(s *apiv1.StatusResponse) error {
+	set := s.GetClusterSet()
+	if set == "" {
+		set = "(not initialised: run csetctl set init)"
+	} else {
+		set += " (zone " + s.GetZone() + ")"
+	}
+	served := s.GetServedBy()
+	if ms := s.GetLastContactMs(); ms >= 0 {
+		served += fmt.Sprintf(" (follower, last contact with the leader %dms ago)", ms)
+	} else {
+		served += " (leader)"
+	}
+	leader := "none"
+	if l := s.GetLeader(); l.GetId() != "" {
+		leader = l.GetId() + " " + l.GetGrpcAddr()
+	}
+	err := kv(a.stdout,
+		"cluster set", set,
+		"served by", served,
+		"leader", leader,
+		"term", fmt.Sprint(s.GetTerm()),
+		"commit index", fmt.Sprintf("%d (applied %d)", s.GetCommitIndex(), s.GetAppliedIndex()),
+		"members", fmt.Sprint(s.GetMembers()),
+		"workloads", fmt.Sprint(s.GetWorkloads()),
+		"witness", witnessSummary(s.GetWitness()),
+	)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout)
+	return printMasters(a, s.GetMasters())
+}
+
+func witnessSummary(w *apiv1.WitnessInfo) string {
+	if !w.GetConfigured() {
+		return "not configured (members are declared down only by an operator)"
+	}
+	out := w.GetUrl()
+	if w.GetReachable() {
+		out += " reachable"
+	} else {
+		out += " UNREACHABLE"
+	}
+	if w.GetHolder() != "" {
+		out += fmt.Sprintf(", lease held by %s (term %d, %s left)", w.GetHolder(), w.GetTerm(), time.Duration(w.GetRemainingMs())*time.Millisecond)
+	}
+	if w.GetLastError() != "" {
+		out += ", last error: " + w.GetLastError()
+	}
+	return out
+}
+
+func printMasters(a *app, ms []*apiv1.MasterInfo) error {
+	t := newTable(a.stdout, "MASTER", "ROLE", "VOTER", "RAFT ADDR", "GRPC ADDR")
+	for _, m := range ms {
+		t.row(m.GetId(), m.GetRole(), yesNo(m.GetVoter()), m.GetRaftAddr(), m.GetGrpcAddr())
+	}
+	return t.flush()
+}
+
+func (a *app) raftCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "raft",
+		Short: "List, add and remove masters of the Raft group",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
+	}
+	cmd.AddCommand(a.raftPeersCommand(), a.raftJoinCommand(), a.raftRemoveCommand(), a.raftTransferCommand())
+	return cmd
+}
+
+func (a *app) raftPeersCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "peers",
+		Short: "List the masters with their role and addresses",
+		Args:  argNames(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.RaftPeers(ctx, &apiv1.RaftPeersRequest{Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toMastersJSON(r.GetPeers()))
+			}
+			return printMasters(a, r.GetPeers())
+		},
+	}
+}
+
+func (a *app) raftJoinCommand() *cobra.Command {
+	req := &apiv1.RaftJoinRequest{}
+	cmd := &cobra.Command{
+		Use:   "join ID RAFT_ADDR GRPC_ADDR",
+		Short: "Add a started csetd agent to the Raft group",
+		Long: `join adds the master ID, already running csetd agent with its Raft transport on
+RAFT_ADDR and its gRPC API on GRPC_ADDR, to the Raft group as a voter (or with
+--nonvoter as a non-voter). Same effect as starting it with -join.`,
+		Args: argNames("ID", "RAFT_ADDR", "GRPC_ADDR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Id, req.RaftAddr, req.GrpcAddr = args[0], args[1], args[2]
+			if err := checkJoin(req); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.RaftJoin(ctx, req)
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, raftJoinJSON{ID: req.Id, Index: r.GetIndex()})
+			}
+			fmt.Fprintf(a.stdout, "master %s joined at index %d\n", req.Id, r.GetIndex())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.HttpAddr, "http-addr", "", "HTTP address HOST:PORT of the new master (metrics, health)")
+	f.StringVar(&req.DnsAddr, "dns-addr", "", "DNS address HOST:PORT of the new master, for NS glue")
+	f.BoolVar(&req.Nonvoter, "nonvoter", false, "join as a non-voting member")
+	return cmd
+}
+
+func checkJoin(req *apiv1.RaftJoinRequest) error {
+	if req.Id == "" {
+		return usagef("ID is empty")
+	}
+	for _, p := range []struct{ what, v string }{
+		{"RAFT_ADDR", req.RaftAddr}, {"GRPC_ADDR", req.GrpcAddr}, {"--http-addr", req.HttpAddr}, {"--dns-addr", req.DnsAddr},
+	} {
+		if p.v == "" && strings.HasPrefix(p.what, "--") {
+			continue
+		}
+		if err := checkHostPort(p.what, p.v); err != nil {
+			return &usageError{msg: err.Error()}
+		}
+	}
+	return nil
+}
+
+func (a *app) raftRemoveCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a master from the Raft group",
+		Args:  argNames("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			if _, err := c.RaftRemove(ctx, &apiv1.RaftRemoveRequest{Id: args[0]}); err != nil {
+				return err
+			}
+			return a.printDeleted("master", args[0], "removed")
+		},
+	}
+}
+
+func (a *app) raftTransferCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "transfer-leader [ID]",
+		Short: "Hand leadership to master ID, or to any suitable follower",
+		Args:  argNames("[ID]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := &apiv1.RaftTransferLeaderRequest{}
+			if len(args) == 1 {
+				req.Id = args[0]
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.RaftTransferLeader(ctx, req)
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, struct {
+					Leader leaderJSON `json:"leader"`
+				}{toLeaderJSON(r.GetLeader())})
+			}
+			fmt.Fprintf(a.stdout, "leader is now %s (%s)\n", r.GetLeader().GetId(), r.GetLeader().GetGrpcAddr())
+			return nil
+		},
+	}
+}
+
+// printDeleted confirms a remove, delete or unregister.
+func (a *app) printDeleted(kind, name, verb string) error {
+	if a.jsonOutput() {
+		return printJSON(a.stdout, deletedJSON{Kind: strings.ReplaceAll(kind, " ", "_"), Name: name, Deleted: true})
+	}
+	fmt.Fprintf(a.stdout, "%s %s %s\n", kind, name, verb)
+	return nil
+}
+
+var zoneLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+// canonicalZone checks a DNS zone name and returns it fully qualified.
+func canonicalZone(z string) (string, error) {
+	fq := strings.TrimSuffix(z, ".")
+	bad := fq == "" || len(fq) > 253
+	for _, l := range strings.Split(fq, ".") {
+		bad = bad || !zoneLabel.MatchString(l)
+	}
+	if bad {
+		return "", fmt.Errorf("--zone %q: want a DNS domain name such as cset.example.com.", z)
+	}
+	return fq + ".", nil
+}
+
+func (a *app) setCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "set",
+		Short: "Settings of the cluster set",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
+	}
+	var zone string
+	var ttl, negTTL time.Duration
+	initCmd := &cobra.Command{
+		Use:   "init NAME --zone ZONE",
+		Short: "Name the cluster set and set its DNS zone and TTLs",
+		Long: `init sets the name of the cluster set, the DNS zone the masters answer for
+(a trailing dot is added when missing) and the TTLs of positive and negative
+answers. Running it again changes the settings.`,
+		Args: argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkName("cluster set", args[0]); err != nil {
+				return &usageError{msg: err.Error()}
+			}
+			if zone == "" {
+				return usagef("--zone is required, e.g. --zone cset.example.com.")
+			}
+			z, err := canonicalZone(zone)
+			if err != nil {
+				return &usageError{msg: err.Error()}
+			}
+			t, err := seconds("--ttl", ttl)
+			if err != nil || t == 0 {
+				return usagef("--ttl %s: want a positive whole number of seconds, e.g. 30s", ttl)
+			}
+			n, err := seconds("--negative-ttl", negTTL)
+			if err != nil || n == 0 {
+				return usagef("--negative-ttl %s: want a positive whole number of seconds, e.g. 5s", negTTL)
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.InitSet(ctx, &apiv1.InitSetRequest{Name: args[0], Zone: z, TtlSeconds: t, NegativeTtlSeconds: n})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, setJSON{Name: r.GetName(), Zone: r.GetZone(), TTLSeconds: r.GetTtlSeconds(), NegativeTTLSeconds: r.GetNegativeTtlSeconds()})
+			}
+			fmt.Fprintf(a.stdout, "cluster set %s: zone %s, ttl %ds, negative ttl %ds\n", r.GetName(), r.GetZone(), r.GetTtlSeconds(), r.GetNegativeTtlSeconds())
+			return nil
+		},
+	}
+	f := initCmd.Flags()
+	f.StringVar(&zone, "zone", "", "DNS zone of the workloads, e.g. cset.example.com. (required)")
+	f.DurationVar(&ttl, "ttl", 30*time.Second, "TTL of A/AAAA/TXT/SRV answers (whole seconds)")
+	f.DurationVar(&negTTL, "negative-ttl", 5*time.Second, "TTL of negative answers (whole seconds)")
+	cmd.AddCommand(initCmd)
+	return cmd
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of csetctl",
+		Args:  argNames(),
+		RunE: func(*cobra.Command, []string) error {
+			v := versionJSON{Version: version, Go: runtime.Version()}
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" {
+						v.Commit = s.Value
+					}
+				}
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, v)
+			}
+			commit := v.Commit
+			if commit == "" {
+				commit = "unknown"
+			}
+			fmt.Fprintf(a.stdout, "csetctl %s (commit %s, %s)\n", v.Version, commit, v.Go)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+)
+
+func (a *app) workloadCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "workload",
+		Short: "Register, inspect, start, stop, place and move workloads (ECX failover groups)",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
+	}
+	cmd.AddCommand(
+		a.workloadRegisterCommand(),
+		a.workloadListCommand(),
+		a.workloadShowCommand(),
+		a.workloadUnregisterCommand(),
+		a.workloadDesiredCommand("start", "online", "Bring a workload online (desired state online)"),
+		a.workloadDesiredCommand("stop", "offline", "Take a workload offline everywhere (desired state offline)"),
+		a.workloadPlaceCommand(),
+		a.workloadMoveCommand(),
+	)
+	return cmd
+}
+
+type registerFlags struct {
+	group           string
+	candidates      []string
+	addresses       []string
+	availabilitySet string
+	size            int64
+	noAutoFailover  bool
+	hooks           []string
+	hookTimeout     time.Duration
+	offline         bool
+	services        []string
+	update          bool
+}
+
+func (a *app) workloadRegisterCommand() *cobra.Command {
+	var fl registerFlags
+	cmd := &cobra.Command{
+		Use:   "register NAME --group G --candidates M1,M2 --address M1=IP ...",
+		Short: "Register an ECX failover group as a workload (or replace one with --update)",
+		Long: `register makes the ECX failover group G a workload NAME of the cluster set. The
+group must exist, set to manual start, in the ECX configuration of every
+candidate member. Candidates are in preference order. --address gives the
+group's floating or virtual IP on each member; DNS answers NAME.<zone> with the
+address on the member where the group is online.`,
+		Example: `  csetctl workload register web --group failover-web --candidates east,west \
+      --address east=10.0.1.10 --address west=10.0.2.10 --availability-set web-ha \
+      --hook /etc/cset/hooks/copy.sh --hook-timeout 5m --service http:80`,
+		Args: argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req, err := registerRequest(args[0], &fl)
+			if err != nil {
+				return &usageError{msg: err.Error()}
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			w, err := c.RegisterWorkload(ctx, req)
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toWorkloadJSON(w))
+			}
+			verb := "registered"
+			if fl.update {
+				verb = "updated"
+			}
+			fmt.Fprintf(a.stdout, "workload %s %s (group %s, candidates %s)\n", w.GetName(), verb, w.GetGroup(), list(w.GetCandidates()))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&fl.group, "group", "", "ECX failover group name, the same in every candidate member (required)")
+	f.StringSliceVar(&fl.candidates, "candidates", nil, "candidate members in preference order, comma separated (required)")
+	f.StringArrayVar(&fl.addresses, "address", nil, "the group's address on a member, MEMBER=IP[,IP] (repeat per member)")
+	f.StringVar(&fl.availabilitySet, "availability-set", "", "availability set the workload belongs to")
+	f.Int64Var(&fl.size, "size", 1, "capacity units the workload uses on its member")
+	f.BoolVar(&fl.noAutoFailover, "no-auto-failover", false, "never fail over automatically; only move on request")
+	f.StringArrayVar(&fl.hooks, "hook", nil, "absolute path of a handover hook run on the leader before start (repeatable, run in order)")
+	f.DurationVar(&fl.hookTimeout, "hook-timeout", 0, "time limit of each hook, whole seconds (0 = the masters' default)")
+	f.BoolVar(&fl.offline, "offline", false, "register with desired state offline (do not start it)")
+	f.StringArrayVar(&fl.services, "service", nil, "SRV service NAME:PORT, e.g. http:80 (repeatable)")
+	f.BoolVar(&fl.update, "update", false, "replace an existing workload instead of failing")
+	return cmd
+}
+
+// registerRequest validates the register flags into a request.
+func registerRequest(name string, fl *registerFlags) (*apiv1.RegisterWorkloadRequest, error) {
+	if err := checkName("workload", name); err != nil {
+		return nil, err
+	}
+	if fl.group == "" {
+		return nil, fmt.Errorf("--group is required: the ECX failover group name, e.g. --group failover-%s", name)
+	}
+	if len(fl.candidates) == 0 {
+		return nil, fmt.Errorf("--candidates is required: candidate members in preference order, e.g. --candidates east,west")
+	}
+	if err := checkList("--candidates: member", fl.candidates); err != nil {
+		return nil, err
+	}
+	req := &apiv1.RegisterWorkloadRequest{
+		Name: name, Group: fl.group, Candidates: fl.candidates, Size: fl.size,
+		AvailabilitySet: fl.availabilitySet, NoAutoFailover: fl.noAutoFailover, Hooks: fl.hooks,
+		Desired: "online", Update: fl.update, Addresses: map[string]*apiv1.AddressList{},
+	}
+	if fl.offline {
+		req.Desired = "offline"
+	}
+	for _, s := range fl.addresses {
+		m, ips, err := parseAddress(s)
+		if err != nil {
+			return nil, err
+		}
+		if !contains(fl.candidates, m) {
+			return nil, fmt.Errorf("--address %s: %s is not in --candidates %s", s, m, list(fl.candidates))
+		}
+		if _, dup := req.Addresses[m]; dup {
+			return nil, fmt.Errorf("--address %s: member %s is given twice; list several IPs as %s=IP,IP", s, m, m)
+		}
+		req.Addresses[m] = &apiv1.AddressList{Addresses: ips}
+	}
+	if fl.availabilitySet != "" {
+		if err := checkName("--availability-set: availability set", fl.availabilitySet); err != nil {
+			return nil, err
+		}
+	}
+	if fl.size < 1 {
+		return nil, fmt.Errorf("--size %d: must be at least 1", fl.size)
+	}
+	for _, h := range fl.hooks {
+		if err := checkHook(h); err != nil {
+			return nil, fmt.Errorf("--hook: %w", err)
+		}
+	}
+	t, err := seconds("--hook-timeout", fl.hookTimeout)
+	if err != nil {
+		return nil, err
+	}
+	req.HookTimeoutSeconds = t
+	for _, s := range fl.services {
+		svc, err := parseService(s)
+		if err != nil {
+			return nil, err
+		}
+		req.Services = append(req.Services, svc)
+	}
+	return req, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) workloadListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the workloads with their placement and status",
+		Args:  argNames(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.ListWorkloads(ctx, &apiv1.ListRequest{Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				out := make([]workloadJSON, 0, len(r.GetWorkloads()))
+				for _, w := range r.GetWorkloads() {
+					out = append(out, toWorkloadJSON(w))
+				}
+				return printJSON(a.stdout, out)
+			}
+			t := newTable(a.stdout, "NAME", "GROUP", "DESIRED", "MEMBER", "SERVER", "STATUS", "ADDRESS", "OPERATION")
+			for _, w := range r.GetWorkloads() {
+				t.row(w.GetName(), w.GetGroup(), w.GetDesired(), w.GetMember(), w.GetServer(), w.GetStatus(),
+					list(w.GetAddresses()[w.GetMember()].GetAddresses()), w.GetOperationId())
+			}
+			return t.flush()
+		},
+	}
+}
+
+func (a *app) workloadShowCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one workload with its placement, addresses and hooks",
+		Args:  argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			w, err := c.GetWorkload(ctx, &apiv1.GetRequest{Name: args[0], Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toWorkloadJSON(w))
+			}
+			return a.printWorkload(w)
+		},
+	}
+}
+
+func (a *app) printWorkload(w *apiv1.Workload) error {
+	placement := "not placed"
+	if w.GetMember() != "" {
+		placement = w.GetMember() + "/" + w.GetServer() + " " + w.GetStatus()
+		if s := shortTime(w.GetSinceUnixNano()); s != "" {
+			placement += " since " + s
+		}
+	}
+	var services []string
+	for _, s := range w.GetServices() {
+		services = append(services, fmt.Sprintf("%s:%d", s.GetName(), s.GetPort()))
+	}
+	hookTimeout := ""
+	if w.GetHookTimeoutSeconds() > 0 {
+		hookTimeout = (time.Duration(w.GetHookTimeoutSeconds()) * time.Second).String()
+	}
+	err := kv(a.stdout,
+		"name", w.GetName(),
+		"fqdn", w.GetFqdn(),
+		"group", w.GetGroup(),
+		"desired", w.GetDesired(),
+		"placement", placement,
+		"operation", w.GetOperationId(),
+		"candidates", list(w.GetCandidates()),
+		"availability set", w.GetAvailabilitySet(),
+		"size", fmt.Sprint(w.GetSize()),
+		"auto failover", yesNo(w.GetAutoFailover()),
+		"hooks", list(w.GetHooks()),
+		"hook timeout", hookTimeout,
+		"services", strings.Join(services, ","),
+	)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout)
+	t := newTable(a.stdout, "MEMBER", "ADDRESSES")
+	for _, m := range sortedKeys(w.GetAddresses()) {
+		t.row(m, list(w.GetAddresses()[m].GetAddresses()))
+	}
+	return t.flush()
+}
+
+func (a *app) workloadUnregisterCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unregister NAME",
+		Short: "Forget a workload (its ECX group is left as it is)",
+		Args:  argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			if _, err := c.UnregisterWorkload(ctx, &apiv1.GetRequest{Name: args[0]}); err != nil {
+				return err
+			}
+			return a.printDeleted("workload", args[0], "unregistered")
+		},
+	}
+}
+
+// workloadDesiredCommand builds start and stop: SetWorkloadDesired.
+func (a *app) workloadDesiredCommand(verb, desired, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " NAME",
+		Short: short,
+		Long:  fmt.Sprintf("%s sets the desired state of workload NAME to %q; the leader's controller acts on it.", verb, desired),
+		Args:  argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			w, err := c.SetWorkloadDesired(ctx, &apiv1.SetWorkloadDesiredRequest{Name: args[0], Desired: desired})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toWorkloadJSON(w))
+			}
+			fmt.Fprintf(a.stdout, "workload %s desired %s\n", w.GetName(), w.GetDesired())
+			return nil
+		},
+	}
+}
+
+func (a *app) workloadPlaceCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "place NAME",
+		Short: "Show where the scheduler would place a workload now, and why not elsewhere",
+		Long: `place asks the scheduler to rank every candidate member and server for workload
+NAME without changing anything. Accepted candidates are listed best first with
+their score; rejected ones carry the reason.`,
+		Args: argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.PlaceWorkload(ctx, &apiv1.GetRequest{Name: args[0], Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toPlaceJSON(r))
+			}
+			t := newTable(a.stdout, "RANK", "MEMBER", "SERVER", "SCORE", "RESULT")
+			rank := 0
+			for _, c := range r.GetCandidates() {
+				if c.GetRejected() {
+					t.row("-", c.GetMember(), c.GetServer(), "-", "rejected: "+c.GetReason())
+					continue
+				}
+				rank++
+				t.row(fmt.Sprint(rank), c.GetMember(), c.GetServer(), fmt.Sprintf("%.2f", c.GetScore()), "ok")
+			}
+			return t.flush()
+		},
+	}
+}

@@ -1,0 +1,324 @@
+package main
+
+// The JSON documents printed by -o json. They are written by hand, not with
+// protojson, so that renaming a proto field never changes the CLI contract
+// documented in docs/cli.md. Every key is always present; lists are [] and
+// maps {} when empty; timestamps are RFC 3339 UTC strings ("" when unset).
+
+import (
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+)
+
+type leaderJSON struct {
+	ID       string `json:"id"`
+	GRPCAddr string `json:"grpc_addr"`
+}
+
+type masterJSON struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	GRPCAddr string `json:"grpc_addr"`
+	Role     string `json:"role"`
+	Voter    bool   `json:"voter"`
+}
+
+type witnessJSON struct {
+	Configured  bool   `json:"configured"`
+	URL         string `json:"url"`
+	Reachable   bool   `json:"reachable"`
+	Holder      string `json:"holder"`
+	Term        uint64 `json:"term"`
+	RemainingMs int64  `json:"remaining_ms"`
+	LastError   string `json:"last_error"`
+}
+
+type statusJSON struct {
+	ClusterSet    string       `json:"cluster_set"`
+	Zone          string       `json:"zone"`
+	ServedBy      string       `json:"served_by"`
+	Leader        leaderJSON   `json:"leader"`
+	Term          uint64       `json:"term"`
+	CommitIndex   uint64       `json:"commit_index"`
+	AppliedIndex  uint64       `json:"applied_index"`
+	LastContactMs int64        `json:"last_contact_ms"`
+	Masters       []masterJSON `json:"masters"`
+	Members       uint32       `json:"members"`
+	Workloads     uint32       `json:"workloads"`
+	Witness       witnessJSON  `json:"witness"`
+}
+
+func toLeaderJSON(l *apiv1.Leader) leaderJSON {
+	return leaderJSON{ID: l.GetId(), GRPCAddr: l.GetGrpcAddr()}
+}
+
+func toMastersJSON(ms []*apiv1.MasterInfo) []masterJSON {
+	out := make([]masterJSON, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, masterJSON{ID: m.GetId(), RaftAddr: m.GetRaftAddr(), GRPCAddr: m.GetGrpcAddr(), Role: m.GetRole(), Voter: m.GetVoter()})
+	}
+	return out
+}
+
+func toStatusJSON(s *apiv1.StatusResponse) statusJSON {
+	w := s.GetWitness()
+	return statusJSON{
+		ClusterSet:    s.GetClusterSet(),
+		Zone:          s.GetZone(),
+		ServedBy:      s.GetServedBy(),
+		Leader:        toLeaderJSON(s.GetLeader()),
+		Term:          s.GetTerm(),
+		CommitIndex:   s.GetCommitIndex(),
+		AppliedIndex:  s.GetAppliedIndex(),
+		LastContactMs: s.GetLastContactMs(),
+		Masters:       toMastersJSON(s.GetMasters()),
+		Members:       s.GetMembers(),
+		Workloads:     s.GetWorkloads(),
+		Witness: witnessJSON{
+			Configured: w.GetConfigured(), URL: w.GetUrl(), Reachable: w.GetReachable(), Holder: w.GetHolder(),
+			Term: w.GetTerm(), RemainingMs: w.GetRemainingMs(), LastError: w.GetLastError(),
+		},
+	}
+}
+
+type setJSON struct {
+	Name               string `json:"name"`
+	Zone               string `json:"zone"`
+	TTLSeconds         uint32 `json:"ttl_seconds"`
+	NegativeTTLSeconds uint32 `json:"negative_ttl_seconds"`
+}
+
+type serverJSON struct {
+	Name   string `json:"name"`
+	URL    string `json:"url"`
+	Status string `json:"status"`
+}
+
+type memberJSON struct {
+	Name               string            `json:"name"`
+	Admin              string            `json:"admin"`
+	Health             string            `json:"health"`
+	HealthReason       string            `json:"health_reason"`
+	FaultDomain        string            `json:"fault_domain"`
+	Capacity           int64             `json:"capacity"`
+	Load               int64             `json:"load"`
+	Servers            []serverJSON      `json:"servers"`
+	Labels             map[string]string `json:"labels"`
+	User               string            `json:"user"`
+	PasswordSet        bool              `json:"password_set"`
+	CAFile             string            `json:"ca_file"`
+	InsecureSkipVerify bool              `json:"insecure_skip_verify"`
+	Workloads          []string          `json:"workloads"`
+}
+
+func toMemberJSON(m *apiv1.Member) memberJSON {
+	servers := make([]serverJSON, 0, len(m.GetServers()))
+	for _, s := range m.GetServers() {
+		servers = append(servers, serverJSON{Name: s.GetName(), URL: s.GetUrl(), Status: s.GetStatus()})
+	}
+	labels := m.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	return memberJSON{
+		Name: m.GetName(), Admin: m.GetAdmin(), Health: m.GetHealth(), HealthReason: m.GetHealthReason(),
+		FaultDomain: m.GetFaultDomain(), Capacity: m.GetCapacity(), Load: m.GetLoad(), Servers: servers,
+		Labels: labels, User: m.GetUser(), PasswordSet: m.GetPasswordSet(), CAFile: m.GetCaFile(),
+		InsecureSkipVerify: m.GetInsecureSkipVerify(), Workloads: nonNil(m.GetWorkloads()),
+	}
+}
+
+type nodeJSON struct {
+	Member string   `json:"member"`
+	Server string   `json:"server"`
+	URL    string   `json:"url"`
+	Status string   `json:"status"`
+	Groups []string `json:"groups"`
+}
+
+func toNodeJSON(n *apiv1.Node) nodeJSON {
+	return nodeJSON{Member: n.GetMember(), Server: n.GetServer(), URL: n.GetUrl(), Status: n.GetStatus(), Groups: nonNil(n.GetGroups())}
+}
+
+type serviceJSON struct {
+	Name     string `json:"name"`
+	Port     uint32 `json:"port"`
+	Priority uint32 `json:"priority"`
+	Weight   uint32 `json:"weight"`
+}
+
+type workloadJSON struct {
+	Name               string              `json:"name"`
+	Group              string              `json:"group"`
+	Candidates         []string            `json:"candidates"`
+	Member             string              `json:"member"`
+	Server             string              `json:"server"`
+	Status             string              `json:"status"`
+	Since              string              `json:"since"`
+	Addresses          map[string][]string `json:"addresses"`
+	FQDN               string              `json:"fqdn"`
+	AvailabilitySet    string              `json:"availability_set"`
+	Desired            string              `json:"desired"`
+	Size               int64               `json:"size"`
+	AutoFailover       bool                `json:"auto_failover"`
+	Hooks              []string            `json:"hooks"`
+	HookTimeoutSeconds uint32              `json:"hook_timeout_seconds"`
+	OperationID        string              `json:"operation_id"`
+	Services           []serviceJSON       `json:"services"`
+}
+
+func toWorkloadJSON(w *apiv1.Workload) workloadJSON {
+	addrs := make(map[string][]string, len(w.GetAddresses()))
+	for m, l := range w.GetAddresses() {
+		addrs[m] = nonNil(l.GetAddresses())
+	}
+	services := make([]serviceJSON, 0, len(w.GetServices()))
+	for _, s := range w.GetServices() {
+		services = append(services, serviceJSON{Name: s.GetName(), Port: s.GetPort(), Priority: s.GetPriority(), Weight: s.GetWeight()})
+	}
+	return workloadJSON{
+		Name: w.GetName(), Group: w.GetGroup(), Candidates: nonNil(w.GetCandidates()), Member: w.GetMember(),
+		Server: w.GetServer(), Status: w.GetStatus(), Since: timeString(w.GetSinceUnixNano()), Addresses: addrs,
+		FQDN: w.GetFqdn(), AvailabilitySet: w.GetAvailabilitySet(), Desired: w.GetDesired(), Size: w.GetSize(),
+		AutoFailover: w.GetAutoFailover(), Hooks: nonNil(w.GetHooks()), HookTimeoutSeconds: w.GetHookTimeoutSeconds(),
+		OperationID: w.GetOperationId(), Services: services,
+	}
+}
+
+type candidateJSON struct {
+	Member   string  `json:"member"`
+	Server   string  `json:"server"`
+	Score    float64 `json:"score"`
+	Rejected bool    `json:"rejected"`
+	Reason   string  `json:"reason"`
+}
+
+type placeJSON struct {
+	Workload   string          `json:"workload"`
+	Candidates []candidateJSON `json:"candidates"`
+}
+
+func toPlaceJSON(p *apiv1.PlaceWorkloadResponse) placeJSON {
+	out := placeJSON{Workload: p.GetWorkload(), Candidates: make([]candidateJSON, 0, len(p.GetCandidates()))}
+	for _, c := range p.GetCandidates() {
+		out.Candidates = append(out.Candidates, candidateJSON{Member: c.GetMember(), Server: c.GetServer(), Score: c.GetScore(), Rejected: c.GetRejected(), Reason: c.GetReason()})
+	}
+	return out
+}
+
+type faultDomainJSON struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Members     []string `json:"members"`
+}
+
+func toFaultDomainJSON(f *apiv1.FaultDomain) faultDomainJSON {
+	return faultDomainJSON{Name: f.GetName(), Description: f.GetDescription(), Members: nonNil(f.GetMembers())}
+}
+
+type availSetJSON struct {
+	Name      string   `json:"name"`
+	Hard      bool     `json:"hard"`
+	Workloads []string `json:"workloads"`
+}
+
+func toAvailSetJSON(s *apiv1.AvailabilitySet) availSetJSON {
+	return availSetJSON{Name: s.GetName(), Hard: s.GetHard(), Workloads: nonNil(s.GetWorkloads())}
+}
+
+type hookResultJSON struct {
+	Hook       string `json:"hook"`
+	ExitCode   int32  `json:"exit_code"`
+	OutputTail string `json:"output_tail"`
+	DurationMs int64  `json:"duration_ms"`
+	Error      string `json:"error"`
+}
+
+type operationJSON struct {
+	ID           string           `json:"id"`
+	Workload     string           `json:"workload"`
+	Reason       string           `json:"reason"`
+	SourceMember string           `json:"source_member"`
+	SourceServer string           `json:"source_server"`
+	TargetMember string           `json:"target_member"`
+	TargetServer string           `json:"target_server"`
+	Phase        string           `json:"phase"`
+	Attempts     uint32           `json:"attempts"`
+	Error        string           `json:"error"`
+	Created      string           `json:"created"`
+	Updated      string           `json:"updated"`
+	Hooks        []hookResultJSON `json:"hooks"`
+}
+
+func toOperationJSON(o *apiv1.Operation) operationJSON {
+	hooks := make([]hookResultJSON, 0, len(o.GetHooks()))
+	for _, h := range o.GetHooks() {
+		hooks = append(hooks, hookResultJSON{Hook: h.GetHook(), ExitCode: h.GetExitCode(), OutputTail: h.GetOutputTail(), DurationMs: h.GetDurationMs(), Error: h.GetError()})
+	}
+	return operationJSON{
+		ID: o.GetId(), Workload: o.GetWorkload(), Reason: o.GetReason(),
+		SourceMember: o.GetSourceMember(), SourceServer: o.GetSourceServer(),
+		TargetMember: o.GetTargetMember(), TargetServer: o.GetTargetServer(),
+		Phase: o.GetPhase(), Attempts: o.GetAttempts(), Error: o.GetError(),
+		Created: timeString(o.GetCreatedUnixNano()), Updated: timeString(o.GetUpdatedUnixNano()), Hooks: hooks,
+	}
+}
+
+type eventJSON struct {
+	Seq         uint64 `json:"seq"`
+	Index       uint64 `json:"index"`
+	Time        string `json:"time"`
+	Kind        string `json:"kind"`
+	Severity    string `json:"severity"`
+	Workload    string `json:"workload"`
+	Member      string `json:"member"`
+	OperationID string `json:"operation_id"`
+	Message     string `json:"message"`
+	Actor       string `json:"actor"`
+}
+
+func toEventJSON(e *apiv1.Event) eventJSON {
+	return eventJSON{
+		Seq: e.GetSeq(), Index: e.GetIndex(), Time: timeString(e.GetTimeUnixNano()), Kind: e.GetKind(),
+		Severity: e.GetSeverity(), Workload: e.GetWorkload(), Member: e.GetMember(),
+		OperationID: e.GetOperationId(), Message: e.GetMessage(), Actor: e.GetActor(),
+	}
+}
+
+// deletedJSON is the answer of the remove, delete and unregister commands.
+type deletedJSON struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Deleted bool   `json:"deleted"`
+}
+
+type applyJSON struct {
+	Index            uint64 `json:"index"`
+	Members          uint32 `json:"members"`
+	FaultDomains     uint32 `json:"fault_domains"`
+	AvailabilitySets uint32 `json:"availability_sets"`
+	Workloads        uint32 `json:"workloads"`
+}
+
+type snapshotSaveJSON struct {
+	File  string `json:"file"`
+	Bytes int64  `json:"bytes"`
+}
+
+type snapshotRestoreJSON struct {
+	File      string `json:"file"`
+	Bytes     int64  `json:"bytes"`
+	Index     uint64 `json:"index"`
+	Members   uint32 `json:"members"`
+	Workloads uint32 `json:"workloads"`
+}
+
+type raftJoinJSON struct {
+	ID    string `json:"id"`
+	Index uint64 `json:"index"`
+}
+
+type versionJSON struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
+}
