@@ -31,6 +31,18 @@ type hbJob struct {
 	seq uint64
 }
 
+// current reports whether the job's server is still the one that queued it, powered and not cut
+// off the witness.
+func (j hbJob) current() bool {
+	j.c.mu.Lock()
+	defer j.c.mu.Unlock()
+	return j.currentLocked()
+}
+
+func (j hbJob) currentLocked() bool {
+	return j.s.seq == j.seq && j.s.power && !j.s.witnessCut
+}
+
 // heartbeatBody is the JSON body of POST /v1/heartbeat (DESIGN.md section 8).
 type heartbeatBody struct {
 	Cluster string `json:"cluster"`
@@ -86,6 +98,9 @@ func (h *heartbeater) work() {
 		case <-h.ctx.Done():
 			return
 		case j := <-h.jobs:
+			if !j.current() {
+				continue // cut or restarted since queued
+			}
 			err := h.post(j)
 			if err != nil {
 				if _, seen := h.warned.LoadOrStore(j.c.cfg.Name, struct{}{}); !seen {
@@ -95,7 +110,7 @@ func (h *heartbeater) work() {
 			}
 			now := time.Now()
 			j.c.mu.Lock()
-			if j.s.seq == j.seq && j.s.power && !j.s.witnessCut {
+			if j.currentLocked() {
 				j.s.witnessOK = now
 				j.s.lastHeartbeat = now
 			}
