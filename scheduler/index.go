@@ -16,19 +16,19 @@ type index struct {
 	load []int64
 	// hard[set] is the Hard flag of every availability set the state declares.
 	hard map[string]bool
-	// setWorkloads[set] lists the indexes of the workloads of each set.
+	// setWorkloads[set] lists the indexes of the workloads of each set once indexSets has
+	// run; until then spreadFor scans the workload list (Rank needs one set only).
 	setWorkloads map[string][]int
 }
 
 // newIndex validates s and digests it. It never modifies s.
 func newIndex(s State) (*index, error) {
 	x := &index{
-		members:      s.Members,
-		workloads:    s.Workloads,
-		memberIdx:    make(map[string]int, len(s.Members)),
-		load:         make([]int64, len(s.Members)),
-		hard:         make(map[string]bool, len(s.AvailabilitySets)),
-		setWorkloads: make(map[string][]int),
+		members:   s.Members,
+		workloads: s.Workloads,
+		memberIdx: make(map[string]int, len(s.Members)),
+		load:      make([]int64, len(s.Members)),
+		hard:      make(map[string]bool, len(s.AvailabilitySets)),
 	}
 	for i, m := range s.Members {
 		if m.Name == "" {
@@ -48,18 +48,41 @@ func newIndex(s State) (*index, error) {
 		}
 		x.hard[as.Name] = as.Hard
 	}
-	for i, w := range s.Workloads {
+	for _, w := range s.Workloads {
 		if w.Size < 0 {
 			return nil, fmt.Errorf("%w: workload %s has negative size %d", ErrInvalidState, w.Name, w.Size)
-		}
-		if w.AvailabilitySet != "" {
-			x.setWorkloads[w.AvailabilitySet] = append(x.setWorkloads[w.AvailabilitySet], i)
 		}
 		if mi, ok := x.memberIdx[w.Member]; ok && w.Member != "" {
 			x.load[mi] = satAdd(x.load[mi], w.Size)
 		}
 	}
 	return x, nil
+}
+
+// indexSets indexes the workloads of every availability set, for callers that compute the
+// spread of many workloads.
+func (x *index) indexSets() {
+	x.setWorkloads = make(map[string][]int)
+	for i, w := range x.workloads {
+		if w.AvailabilitySet != "" {
+			x.setWorkloads[w.AvailabilitySet] = append(x.setWorkloads[w.AvailabilitySet], i)
+		}
+	}
+}
+
+// setPeers calls fn with the index of every workload of set.
+func (x *index) setPeers(set string, fn func(i int)) {
+	if x.setWorkloads != nil {
+		for _, i := range x.setWorkloads[set] {
+			fn(i)
+		}
+		return
+	}
+	for i := range x.workloads {
+		if x.workloads[i].AvailabilitySet == set {
+			fn(i)
+		}
+	}
 }
 
 // findWorkload returns the index of the workload called name.
@@ -139,14 +162,14 @@ func (x *index) spreadFor(wi int) spread {
 		return sp
 	}
 	sp.hard = x.hard[w.AvailabilitySet]
-	for _, oi := range x.setWorkloads[w.AvailabilitySet] {
+	x.setPeers(w.AvailabilitySet, func(oi int) {
 		o := &x.workloads[oi]
 		if oi == wi || o.Member == "" {
-			continue
+			return
 		}
 		mi, ok := x.memberIdx[o.Member]
 		if !ok {
-			continue
+			return
 		}
 		if sp.domains == nil {
 			sp.domains = make(map[domain]occupancy)
@@ -158,7 +181,7 @@ func (x *index) spreadFor(wi int) spread {
 		}
 		occ.count++
 		sp.domains[d] = occ
-	}
+	})
 	return sp
 }
 

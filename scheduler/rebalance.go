@@ -34,6 +34,7 @@ func Rebalance(s State, maxMoves int) []Move {
 	}
 	// The simulation moves workloads in a private copy of the workload list.
 	x.workloads = slices.Clone(x.workloads)
+	x.indexSets()
 	b := newBalancer(x)
 	var moves []Move
 	for len(moves) < maxMoves {
@@ -187,6 +188,10 @@ func (b *balancer) movable(src int) []int {
 // target returns the best member to move workload wi to from src, if any improves balance.
 func (b *balancer) target(src, wi int) (int, bool) {
 	w := &b.x.workloads[wi]
+	// Ranking explains every candidate, which costs; first make sure one could improve.
+	if !slices.ContainsFunc(w.Candidates, func(name string) bool { return b.couldTake(src, name, w.Size) }) {
+		return 0, false
+	}
 	cands, err := b.x.rank(wi, Request{Workload: w.Name, Exclude: []string{w.Member}})
 	if err != nil {
 		return 0, false
@@ -204,6 +209,13 @@ func (b *balancer) target(src, wi int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// couldTake reports whether member name is eligible, in src's pool and would lower the
+// imbalance by taking size from src: the cheap part of the target conditions.
+func (b *balancer) couldTake(src int, name string, size int64) bool {
+	mi, ok := b.x.memberIdx[name]
+	return ok && mi != src && b.eligible[mi] && b.poolOf(mi) == b.poolOf(src) && b.improves(src, mi, size)
 }
 
 // improves reports exactly whether moving size from member a to member b of the same pool
