@@ -296,6 +296,7 @@ func (a *applier) applyFinishOperation(c *fsmv1.FinishOperationCommand) error {
 	}
 	op.Phase, op.Error = PhaseDone, ""
 	if w := a.s.workloads[op.Workload]; w != nil {
+		before := w.Placement
 		if p := c.GetPlacement(); p != nil && p.Member != "" {
 			w.Placement = proto.Clone(p).(*fsmv1.Placement)
 			w.Placement.OperationId = op.Id
@@ -306,7 +307,9 @@ func (a *applier) applyFinishOperation(c *fsmv1.FinishOperationCommand) error {
 			w.Placement = nil
 		}
 		w.OfflineSinceUnixNano = 0
-		a.touchDNS()
+		if !proto.Equal(before, w.Placement) {
+			a.touchDNS()
+		}
 	}
 	a.event("operation", "info", op.Workload, op.TargetMember, op.Id, "operation %s done: %s on %s/%s", op.Id, op.Workload, op.TargetMember, op.TargetServer)
 	return nil

@@ -1,0 +1,280 @@
+package fsm_test
+
+import (
+	"testing"
+
+	"github.com/cset-project/cset/fsm"
+	"github.com/cset-project/cset/fsm/fsmtest"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// seedWeb1 is web1 exactly as fsmtest.SeedCommands registers it.
+func seedWeb1() *fsmv1.Workload {
+	w := fsmtest.Workload("web1", "east", "west")
+	w.AvailabilitySet = "web"
+	return w
+}
+
+func editWorkload(w *fsmv1.Workload, fn func(w *fsmv1.Workload)) *fsmv1.Workload { fn(w); return w }
+
+func TestFSM_ApplyUpsertWorkload(t *testing.T) {
+	t.Parallel()
+	upsert := func(w *fsmv1.Workload) *fsmv1.UpsertWorkloadCommand { return &fsmv1.UpsertWorkloadCommand{Workload: w} }
+	bad := func(fn func(w *fsmv1.Workload)) *fsmv1.UpsertWorkloadCommand {
+		return upsert(editWorkload(fsmtest.Workload("api", "north", "east"), fn))
+	}
+	runApplyCases(t, []applyCase{
+		{
+			name: "register", seed: true,
+			cmd:    &fsmv1.UpsertWorkloadCommand{Workload: fsmtest.Workload("api", "north", "east"), CreateOnly: true},
+			dns:    true,
+			want:   func(d *fsm.Data, _ int64) { d.Workloads["api"] = fsmtest.Workload("api", "north", "east") },
+			events: []ev{{Kind: "admin", Severity: "info", Workload: "api", Msg: "workload api registered (group g-api, candidates [north east])"}},
+		},
+		{
+			name: "desired defaults to online", seed: true,
+			cmd:    upsert(editWorkload(fsmtest.Workload("api", "north"), func(w *fsmv1.Workload) { w.Desired = "" })),
+			dns:    true,
+			want:   func(d *fsm.Data, _ int64) { d.Workloads["api"] = fsmtest.Workload("api", "north") },
+			events: []ev{{Kind: "admin", Severity: "info", Workload: "api", Msg: "workload api registered (group g-api, candidates [north])"}},
+		},
+		{
+			name: "update keeps the placement and the offline time", seed: true,
+			setup: []proto.Message{&fsmv1.ObservationBatchCommand{Members: []*fsmv1.MemberObservation{{Member: "east", GroupsSet: true}}}},
+			cmd: upsert(editWorkload(seedWeb1(), func(w *fsmv1.Workload) {
+				w.Size, w.Candidates = 4, []string{"west", "east", "north"}
+				w.Services = []*fsmv1.Service{{Name: "_http._tcp", Port: 80, Priority: 10, Weight: 5}}
+			})),
+			dns: true,
+			want: func(d *fsm.Data, _ int64) {
+				w := d.Workloads["web1"]
+				w.Size, w.Candidates = 4, []string{"west", "east", "north"}
+				w.Services = []*fsmv1.Service{{Name: "_http._tcp", Port: 80, Priority: 10, Weight: 5}}
+			},
+			events: []ev{{Kind: "admin", Severity: "info", Workload: "web1", Msg: "workload web1 updated"}},
+		},
+		{
+			name: "new address on the placed member", seed: true,
+			cmd: upsert(editWorkload(seedWeb1(), func(w *fsmv1.Workload) {
+				w.Addresses["east"].Addresses = []string{"10.1.1.1", "fd00::1"}
+			})),
+			dns: true,
+			want: func(d *fsm.Data, _ int64) {
+				d.Workloads["web1"].Addresses["east"].Addresses = []string{"10.1.1.1", "fd00::1"}
+			},
+			events: []ev{{Kind: "admin", Severity: "info", Workload: "web1", Msg: "workload web1 updated"}},
+		},
+		{
+			name: "the same workload again leaves the DNS serial", seed: true,
+			cmd:    upsert(seedWeb1()),
+			events: []ev{{Kind: "admin", Severity: "info", Workload: "web1", Msg: "workload web1 updated"}},
+		},
+		{name: "no workload", cmd: &fsmv1.UpsertWorkloadCommand{}, wantErr: fsm.ErrInvalidArgument},
+		{name: "create-only on a registered one", seed: true, cmd: &fsmv1.UpsertWorkloadCommand{Workload: seedWeb1(), CreateOnly: true}, wantErr: fsm.ErrAlreadyExists, errHas: "register with --update"},
+		{
+			name: "candidates that leave out the placed member", seed: true,
+			cmd:     upsert(editWorkload(fsmtest.Workload("web1", "west"), func(w *fsmv1.Workload) { w.AvailabilitySet = "web" })),
+			wantErr: fsm.ErrFailedPrecondition, errHas: `runs on "east", which the new candidates [west] leave out: move it first`,
+		},
+		{name: "unknown candidate", seed: true, cmd: upsert(fsmtest.Workload("api", "east", "south")), wantErr: fsm.ErrNotFound, errHas: "csetctl member add south"},
+		{
+			name: "unknown availability set", seed: true,
+			cmd:     upsert(editWorkload(fsmtest.Workload("api", "east"), func(w *fsmv1.Workload) { w.AvailabilitySet = "batch" })),
+			wantErr: fsm.ErrNotFound, errHas: "availset create batch",
+		},
+		{name: "name not a DNS label", seed: true, cmd: upsert(fsmtest.Workload("API", "east")), wantErr: fsm.ErrInvalidArgument, errHas: "workload name"},
+		{name: "no group", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Group = "" }), wantErr: fsm.ErrInvalidArgument, errHas: "--group"},
+		{name: "group with a space", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Group = "my group" }), wantErr: fsm.ErrInvalidArgument, errHas: "ECX group name"},
+		{name: "no candidates", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Candidates, w.Addresses = nil, nil }), wantErr: fsm.ErrInvalidArgument, errHas: "--candidates M1,M2"},
+		{name: "candidate twice", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Candidates = []string{"north", "east", "north"} }), wantErr: fsm.ErrInvalidArgument, errHas: `candidate "north" twice`},
+		{
+			name: "address for a non-candidate", seed: true,
+			cmd:     bad(func(w *fsmv1.Workload) { w.Addresses["west"] = &fsmv1.AddressList{Addresses: []string{"10.0.0.1"}} }),
+			wantErr: fsm.ErrInvalidArgument, errHas: `has an address for "west", which is not one of its candidates`,
+		},
+		{name: "address not an IP", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Addresses["east"].Addresses = []string{"10.0.0.300"} }), wantErr: fsm.ErrInvalidArgument, errHas: `"10.0.0.300" is not an IP address`},
+		{name: "address a host name", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Addresses["east"].Addresses = []string{"db.example.com"} }), wantErr: fsm.ErrInvalidArgument, errHas: "is not an IP address"},
+		{name: "negative size", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Size = -2 }), wantErr: fsm.ErrInvalidArgument, errHas: "size -2 is negative"},
+		{name: "unknown desired state", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Desired = "running" }), wantErr: fsm.ErrInvalidArgument, errHas: "use online or offline"},
+		{name: "relative hook", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Hooks = []string{"hooks/move.sh"} }), wantErr: fsm.ErrInvalidArgument, errHas: "absolute path"},
+		{name: "service name", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Services = []*fsmv1.Service{{Name: "http", Port: 80}} }), wantErr: fsm.ErrInvalidArgument, errHas: "must look like _http._tcp"},
+		{name: "service port", seed: true, cmd: bad(func(w *fsmv1.Workload) { w.Services = []*fsmv1.Service{{Name: "_http._tcp", Port: 70000}} }), wantErr: fsm.ErrInvalidArgument, errHas: "use 1-65535"},
+	})
+}
+
+// activeOp is a started (pending) move of web1 from east to west.
+var activeOp = &fsmv1.StartOperationCommand{Operation: fsmtest.Operation("op1", "web1", "east", "west")}
+
+func TestFSM_ApplyRemoveWorkload(t *testing.T) {
+	t.Parallel()
+	runApplyCases(t, []applyCase{
+		{
+			name: "unplaced", seed: true,
+			cmd:    &fsmv1.RemoveWorkloadCommand{Name: "db"},
+			dns:    true,
+			want:   func(d *fsm.Data, _ int64) { delete(d.Workloads, "db") },
+			events: []ev{{Kind: "admin", Severity: "info", Workload: "db", Msg: "workload db unregistered (its ECX group is left as it is)"}},
+		},
+		{
+			name: "after its operation finished", seed: true,
+			setup:  []proto.Message{activeOp, &fsmv1.FinishOperationCommand{Id: "op1", Error: "cancelled"}},
+			cmd:    &fsmv1.RemoveWorkloadCommand{Name: "web1"},
+			dns:    true,
+			want:   func(d *fsm.Data, _ int64) { delete(d.Workloads, "web1") },
+			events: []ev{{Kind: "admin", Severity: "info", Workload: "web1", Msg: "workload web1 unregistered (its ECX group is left as it is)"}},
+		},
+		{name: "unknown", seed: true, cmd: &fsmv1.RemoveWorkloadCommand{Name: "api"}, wantErr: fsm.ErrNotFound, errHas: "workload list"},
+		{name: "active operation", seed: true, setup: []proto.Message{activeOp}, cmd: &fsmv1.RemoveWorkloadCommand{Name: "web1"}, wantErr: fsm.ErrFailedPrecondition, errHas: "has operation op1 in phase pending"},
+	})
+}
+
+func TestFSM_ApplySetWorkloadDesired(t *testing.T) {
+	t.Parallel()
+	runApplyCases(t, []applyCase{
+		{
+			name: "stop", seed: true,
+			cmd:    &fsmv1.SetWorkloadDesiredCommand{Name: "web1", Desired: fsm.DesiredOffline},
+			want:   func(d *fsm.Data, _ int64) { d.Workloads["web1"].Desired = fsm.DesiredOffline },
+			events: []ev{{Kind: "admin", Severity: "info", Workload: "web1", Msg: "workload web1 desired online -> offline"}},
+		},
+		{name: "unchanged writes no event", seed: true, cmd: &fsmv1.SetWorkloadDesiredCommand{Name: "db", Desired: fsm.DesiredOnline}},
+		{name: "unknown", seed: true, cmd: &fsmv1.SetWorkloadDesiredCommand{Name: "api", Desired: fsm.DesiredOnline}, wantErr: fsm.ErrNotFound},
+		{name: "unknown state", seed: true, cmd: &fsmv1.SetWorkloadDesiredCommand{Name: "db", Desired: "up"}, wantErr: fsm.ErrInvalidArgument},
+	})
+}
+
+func TestFSM_ApplySetPlacement(t *testing.T) {
+	t.Parallel()
+	offline := &fsmv1.ObservationBatchCommand{Members: []*fsmv1.MemberObservation{{Member: "east", GroupsSet: true}}}
+	runApplyCases(t, []applyCase{
+		{
+			name: "place", seed: true,
+			cmd: &fsmv1.SetPlacementCommand{Workload: "db", Placement: &fsmv1.Placement{Member: "west", Server: "west-1", Status: "Online", OperationId: "op7"}},
+			dns: true,
+			want: func(d *fsm.Data, at int64) {
+				d.Workloads["db"].Placement = &fsmv1.Placement{Member: "west", Server: "west-1", Status: "Online", OperationId: "op7", SinceUnixNano: at}
+			},
+			events: []ev{{Kind: "decision", Severity: "info", Workload: "db", Member: "west", Msg: "workload db placed on west/west-1 (Online)"}},
+		},
+		{
+			name: "a stamped since time is kept and the offline time reset", seed: true,
+			setup: []proto.Message{offline},
+			cmd:   &fsmv1.SetPlacementCommand{Workload: "web1", Placement: &fsmv1.Placement{Member: "west", Server: "west-2", Status: "Offline", SinceUnixNano: 42}},
+			dns:   true,
+			want: func(d *fsm.Data, _ int64) {
+				d.Workloads["web1"].Placement = &fsmv1.Placement{Member: "west", Server: "west-2", Status: "Offline", SinceUnixNano: 42}
+				d.Workloads["web1"].OfflineSinceUnixNano = 0
+			},
+			events: []ev{{Kind: "decision", Severity: "info", Workload: "web1", Member: "west", Msg: "workload web1 placed on west/west-2 (Offline)"}},
+		},
+		{
+			name: "clear", seed: true,
+			cmd:    &fsmv1.SetPlacementCommand{Workload: "web1", Placement: &fsmv1.Placement{}},
+			dns:    true,
+			want:   func(d *fsm.Data, _ int64) { d.Workloads["web1"].Placement = nil },
+			events: []ev{{Kind: "decision", Severity: "info", Workload: "web1", Msg: "workload web1 placed on / ()"}},
+		},
+		{name: "unknown workload", seed: true, cmd: &fsmv1.SetPlacementCommand{Workload: "api", Placement: &fsmv1.Placement{Member: "east"}}, wantErr: fsm.ErrNotFound},
+		{name: "not a candidate", seed: true, cmd: &fsmv1.SetPlacementCommand{Workload: "db", Placement: &fsmv1.Placement{Member: "north"}}, wantErr: fsm.ErrFailedPrecondition, errHas: `member "north" is not a candidate of workload "db"`},
+	})
+}
+
+func observe(member string, groups ...*fsmv1.ObservedGroup) *fsmv1.ObservationBatchCommand {
+	return &fsmv1.ObservationBatchCommand{Members: []*fsmv1.MemberObservation{{Member: member, Groups: groups, GroupsSet: true}}}
+}
+
+func TestFSM_ApplyObservationBatch(t *testing.T) {
+	t.Parallel()
+	onEast1 := &fsmv1.ObservedGroup{Name: "g-web1", Status: "Online", Current: "east-1"}
+	other := &fsmv1.ObservedGroup{Name: "a-other", Status: "Offline"}
+	runApplyCases(t, []applyCase{
+		{
+			name: "nothing observed changes nothing", seed: true,
+			cmd: &fsmv1.ObservationBatchCommand{Members: []*fsmv1.MemberObservation{{Member: "east"}, {Member: "west", Servers: []*fsmv1.MemberServer{{Name: "west-9", Status: "Online"}}}}},
+		},
+		{
+			name: "groups that confirm the placement leave DNS alone, stored sorted", seed: true,
+			cmd:  observe("east", onEast1, other),
+			want: func(d *fsm.Data, _ int64) { d.Members["east"].Groups = []*fsmv1.ObservedGroup{other, onEast1} },
+		},
+		{
+			name: "health and server status", seed: true,
+			cmd: &fsmv1.ObservationBatchCommand{Members: []*fsmv1.MemberObservation{
+				{Member: "west", Health: fsm.HealthDegraded, HealthReason: "west-2 offline", Servers: []*fsmv1.MemberServer{{Name: "west-1", Status: "Online"}, {Name: "west-2", Status: "Offline"}}},
+				{Member: "gone", Health: fsm.HealthDown},
+				{Member: "north", Health: "bogus"},
+			}},
+			want: func(d *fsm.Data, at int64) {
+				m := d.Members["west"]
+				m.Health, m.HealthReason, m.HealthSinceUnixNano = fsm.HealthDegraded, "west-2 offline", at
+				m.Servers[0].Status, m.Servers[1].Status = "Online", "Offline"
+			},
+			events: []ev{{Kind: "detection", Severity: "info", Member: "west", Msg: "member west health unknown -> degraded: west-2 offline"}},
+		},
+		{
+			name: "group moved to another server inside the member", seed: true,
+			cmd: observe("east", &fsmv1.ObservedGroup{Name: "g-web1", Status: "Online", Current: "east-2"}),
+			dns: true,
+			want: func(d *fsm.Data, _ int64) {
+				d.Members["east"].Groups = []*fsmv1.ObservedGroup{{Name: "g-web1", Status: "Online", Current: "east-2"}}
+				d.Workloads["web1"].Placement.Server = "east-2"
+			},
+		},
+		{
+			name: "group gone is Offline from now", seed: true,
+			cmd: observe("east", other),
+			dns: true,
+			want: func(d *fsm.Data, at int64) {
+				d.Members["east"].Groups = []*fsmv1.ObservedGroup{other}
+				d.Workloads["web1"].Placement.Status = "Offline"
+				d.Workloads["web1"].OfflineSinceUnixNano = at
+			},
+			events: []ev{{Kind: "dns", Severity: "info", Workload: "web1", Member: "east", Msg: "workload web1 is Offline on east/east-1"}},
+		},
+		{
+			name: "still Offline keeps the first offline time", seed: true,
+			setup: []proto.Message{observe("east")},
+			cmd:   observe("east", &fsmv1.ObservedGroup{Name: "g-web1", Status: "Offline"}),
+			want: func(d *fsm.Data, _ int64) {
+				d.Members["east"].Groups = []*fsmv1.ObservedGroup{{Name: "g-web1", Status: "Offline"}}
+			},
+		},
+		{
+			name: "back Online clears the offline time", seed: true,
+			setup: []proto.Message{observe("east")},
+			cmd:   observe("east", onEast1),
+			dns:   true,
+			want: func(d *fsm.Data, _ int64) {
+				d.Members["east"].Groups = []*fsmv1.ObservedGroup{onEast1}
+				d.Workloads["web1"].Placement.Status = "Online"
+				d.Workloads["web1"].OfflineSinceUnixNano = 0
+			},
+			events: []ev{{Kind: "dns", Severity: "info", Workload: "web1", Member: "east", Msg: "workload web1 is Online on east/east-1"}},
+		},
+		{
+			name: "failure status", seed: true,
+			cmd: observe("east", &fsmv1.ObservedGroup{Name: "g-web1", Status: "Online Failure", Current: "east-1"}),
+			dns: true,
+			want: func(d *fsm.Data, _ int64) {
+				d.Members["east"].Groups = []*fsmv1.ObservedGroup{{Name: "g-web1", Status: "Online Failure", Current: "east-1"}}
+				d.Workloads["web1"].Placement.Status = "Online Failure"
+			},
+			events: []ev{{Kind: "dns", Severity: "info", Workload: "web1", Member: "east", Msg: "workload web1 is Online Failure on east/east-1"}},
+		},
+		{
+			name: "a group online where the workload is not placed changes no placement", seed: true,
+			cmd: observe("west", &fsmv1.ObservedGroup{Name: "g-web1", Status: "Online", Current: "west-1"}),
+			want: func(d *fsm.Data, _ int64) {
+				d.Members["west"].Groups = []*fsmv1.ObservedGroup{{Name: "g-web1", Status: "Online", Current: "west-1"}}
+			},
+		},
+		{
+			name: "events of the batch",
+			cmd: &fsmv1.ObservationBatchCommand{Events: []*fsmv1.Event{
+				{Kind: "conflict", Severity: "error", Workload: "web1", Member: "west"},
+			}},
+			events: []ev{{Kind: "conflict", Severity: "error", Workload: "web1", Member: "west"}},
+		},
+	})
+}
