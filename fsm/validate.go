@@ -66,7 +66,7 @@ func ValidateName(what, s string) error {
 		c := s[i]
 		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
 		if !ok {
-			return invalidf("%s %q has the character %q at position %d: use lower-case a-z, 0-9 and '-' only", what, s, c, i+1)
+			return invalidf("%s %q is not a DNS label: it has the character %q at position %d; use lower-case a-z, 0-9 and '-' only", what, s, c, i+1)
 		}
 	}
 	if s[0] == '-' || s[len(s)-1] == '-' {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/cset-project/cset/fsm"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
@@ -67,6 +68,17 @@ func (a *api) WatchEvents(r *apiv1.ListEventsRequest, stream grpc.ServerStreamin
 
 // SnapshotSave streams the current state in the snapshot format.
 func (a *api) SnapshotSave(_ *apiv1.SnapshotSaveRequest, stream grpc.ServerStreamingServer[apiv1.SnapshotChunk]) error {
+	// On a follower, first catch up with what the leader has told it is committed.
+	ctx, cancel := context.WithTimeout(stream.Context(), 5*time.Second)
+	defer cancel()
+	for want := a.s.raft.CommitIndex(); a.s.fsm.AppliedIndex() < want; {
+		select {
+		case <-ctx.Done():
+			return status.Errorf(codes.Unavailable, "this master is behind the leader (applied %d of %d): try another master", a.s.fsm.AppliedIndex(), want)
+		case <-a.s.fsm.Watch():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	var buf bytes.Buffer
 	if err := a.s.fsm.WriteSnapshot(&buf); err != nil {
 		return status.Errorf(codes.Internal, "take snapshot: %v", err)
