@@ -351,8 +351,8 @@ func (c *Client) interpret(r request, res *attemptResult, envErr error) error {
 
 // noteStatus logs an unrecognised status string, once per string per client.
 func (c *Client) noteStatus(kind, name, raw string) {
-	if _, ok := ParseStatus(raw); ok {
-		return
+	if _, ok := ParseStatus(raw); ok || raw == "" {
+		return // "" is an absent status (e.g. ?select=resources), not an unknown one
 	}
 	c.unknownMu.Lock()
 	_, seen := c.unknown[raw]

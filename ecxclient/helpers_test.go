@@ -18,7 +18,7 @@ import (
 // testLogger sends client logs to t.Log.
 func testLogger(t testing.TB) hclog.Logger {
 	t.Helper()
-	return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Debug, Output: tWriter{t}})
+	return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Info, Output: tWriter{t}})
 }
 
 type tWriter struct{ t testing.TB }
