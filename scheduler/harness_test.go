@@ -126,6 +126,9 @@ func checkRank(s State, r Request, p Plan, err error) []string {
 	case want != nil && !errors.Is(err, want):
 		return append(v, fmt.Sprintf("error %v, want one wrapping %v", err, want))
 	case err != nil:
+		if p.Workload != "" || p.Candidates != nil {
+			v = append(v, fmt.Sprintf("plan %+v returned with error %v", p, err))
+		}
 		if err.Error() == want.Error() {
 			v = append(v, "error carries no detail: "+err.Error())
 		}
