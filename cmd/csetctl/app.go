@@ -94,8 +94,9 @@ type app struct {
 
 	// requestID is sent with every write of this invocation, retries included.
 	requestID string
-	// wrote records that a write RPC was attempted, for the outcome-unknown hint.
-	wrote bool
+	// lastWrite records that the latest RPC was a write, for the
+	// outcome-unknown hint.
+	lastWrite bool
 
 	// pollInterval is the GetOperation period of `workload move --wait`.
 	pollInterval time.Duration
@@ -301,9 +302,9 @@ func (a *app) readOpts() *apiv1.ReadOptions {
 // failure to reach one. Every retry carries the same request id, so the
 // server applies the write at most once.
 func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	if writeMethods[method] {
+	a.lastWrite = writeMethods[method]
+	if a.lastWrite {
 		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID)
-		a.wrote = true
 	}
 	backoff := a.retryBackoff
 	for attempt := 1; ; attempt++ {
@@ -325,9 +326,9 @@ func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply an
 }
 
 func (a *app) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	if writeMethods[method] {
+	a.lastWrite = writeMethods[method]
+	if a.lastWrite {
 		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID)
-		a.wrote = true
 	}
 	return streamer(ctx, desc, cc, method, opts...)
 }
@@ -363,7 +364,7 @@ func (a *app) report(cmd *cobra.Command, err error) int {
 	}
 	unknown := st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled ||
 		(st.Code() == codes.Unavailable && !isTransportFailure(st.Message()))
-	if a.wrote && unknown {
+	if a.lastWrite && unknown {
 		fmt.Fprintf(a.stderr, "hint: the write may or may not have been applied; to retry it safely, run the same command with %s=%s\n", envRequestID, a.requestID)
 	}
 	return exitError

@@ -221,7 +221,7 @@ func decodeApplyFile(name string, data []byte) (*applyFile, error) {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&af); err != nil {
-			return nil, jsonError(data, dec, err)
+			return nil, jsonError(data, err)
 		}
 		if dec.More() {
 			return nil, errors.New("unexpected data after the JSON object: give one object")
@@ -269,22 +269,28 @@ func yamlError(err error) error {
 }
 
 // jsonError adds a line number and plain words to a JSON decoding error.
-func jsonError(data []byte, dec *json.Decoder, err error) error {
-	offset := dec.InputOffset()
+func jsonError(data []byte, err error) error {
+	lineAt := func(offset int64) int {
+		return 1 + bytes.Count(data[:min(max(int(offset), 0), len(data))], []byte("\n"))
+	}
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		offset = se.Offset
-	case errors.As(err, &te):
-		offset = te.Offset
+		return fmt.Errorf("line %d: %s", lineAt(se.Offset), se)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Errorf("line %d: %s: want %s, got a JSON %s", lineAt(te.Offset), te.Field, te.Type, te.Value)
 	}
-	line := 1 + bytes.Count(data[:min(int(offset), len(data))], []byte("\n"))
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	if field, ok := strings.CutPrefix(msg, "unknown field "); ok {
-		msg = "unknown key " + field
+		// The decoder reports no position: find the key's first use.
+		key := regexp.MustCompile(regexp.QuoteMeta(field) + `\s*:`)
+		if loc := key.FindIndex(data); loc != nil {
+			return fmt.Errorf("line %d: unknown key %s", lineAt(int64(loc[0])), field)
+		}
+		return fmt.Errorf("unknown key %s", field)
 	}
-	return fmt.Errorf("line %d: %s", line, msg)
+	return errors.New(msg)
 }
 
 // declaration checks the file and maps it to the API, reading passwords.

@@ -105,7 +105,7 @@ func (a *app) waitOperation(ctx context.Context, c apiv1.ClusterSetServiceClient
 	fmt.Fprintf(progress, "operation %s: %s\n", op.GetId(), describeOperation(op))
 	phase, hooks := "", 0
 	for {
-		hooks = printHooks(progress, op, hooks)
+		hooks = max(hooks, printHooks(progress, op, hooks))
 		if op.GetPhase() != phase {
 			phase = op.GetPhase()
 			printPhase(progress, op)
@@ -113,21 +113,24 @@ func (a *app) waitOperation(ctx context.Context, c apiv1.ClusterSetServiceClient
 		if phase == phaseDone || phase == phaseFailed {
 			break
 		}
+		giveUp := func(err error) error {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("gave up waiting after --wait-timeout %s: operation %s is in phase %s and goes on; follow it with 'csetctl operation show %s'", timeout, op.GetId(), phase, op.GetId())
+			}
+			return err
+		}
 		t := time.NewTimer(a.pollInterval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("gave up waiting after --wait-timeout %s: operation %s is in phase %s and goes on; follow it with 'csetctl operation show %s'", timeout, op.GetId(), phase, op.GetId())
-			}
-			return ctx.Err()
+			return giveUp(ctx.Err())
 		case <-t.C:
 		}
 		rctx, rcancel := a.rpcCtx(ctx)
 		next, err := c.GetOperation(rctx, &apiv1.GetRequest{Name: op.GetId(), Read: a.readOpts()})
 		rcancel()
 		if err != nil {
-			return err
+			return giveUp(err)
 		}
 		op = next
 	}

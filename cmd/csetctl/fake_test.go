@@ -545,8 +545,8 @@ func (f *fakeServer) seed() {
 		Status: "Online", Fqdn: "web.cset.example.com.", AvailabilitySet: "web-ha", Desired: "online", Size: 1,
 		AutoFailover: true, Hooks: []string{"/etc/cset/hooks/copy.sh"}, HookTimeoutSeconds: 300, OperationId: "op-1",
 		SinceUnixNano: 1_700_000_000_000_000_000,
-		Addresses: map[string]*apiv1.AddressList{"east": {Addresses: []string{"10.0.1.10"}}, "west": {Addresses: []string{"10.0.2.10"}}},
-		Services:  []*apiv1.Service{{Name: "http", Port: 80}},
+		Addresses:     map[string]*apiv1.AddressList{"east": {Addresses: []string{"10.0.1.10"}}, "west": {Addresses: []string{"10.0.2.10"}}},
+		Services:      []*apiv1.Service{{Name: "http", Port: 80}},
 	}
 	f.events = []*apiv1.Event{
 		{Seq: 1, Index: 10, TimeUnixNano: 1_700_000_000_000_000_000, Kind: "member.health", Severity: "info", Member: "east", Message: "east is up"},
