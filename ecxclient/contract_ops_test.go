@@ -196,6 +196,35 @@ func (k *contract) deadline(t *testing.T) {
 	}
 }
 
+// isolated makes every server silent (a partition between cset and the
+// member): reads try every server, an operation is not repeated elsewhere.
+func (k *contract) isolated(t *testing.T) {
+	sim := k.env.Sim
+	if err := sim.Isolate(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Heal() })
+	c := k.variant(t, func(cfg *MemberConfig) { cfg.Timeout = 150 * time.Millisecond })
+	_, err := c.ListGroups(k.ctx(t))
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || ue.MaybeApplied || len(ue.Attempts) != len(k.env.Servers) {
+		t.Fatalf("read from an isolated cluster: %v, want *UnreachableError over every server", err)
+	}
+	err = c.StopGroup(k.ctx(t), k.env.Group, "")
+	if !errors.As(err, &ue) || !ue.MaybeApplied || len(ue.Attempts) != 1 {
+		t.Fatalf("operation on an isolated cluster: %v, want *UnreachableError with MaybeApplied after one server", err)
+	}
+	if !strings.Contains(err.Error(), "may have been applied") {
+		t.Errorf("message %q does not warn about a possible duplicate", err)
+	}
+	if err := sim.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListGroups(k.ctx(t)); err != nil {
+		t.Errorf("after healing: %v", err)
+	}
+}
+
 func (k *contract) rejected(t *testing.T) {
 	c := k.newClient(t)
 	ctx := k.ctx(t)

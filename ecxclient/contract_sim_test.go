@@ -53,6 +53,8 @@ func TestContract_Sim(t *testing.T) {
 			ServerDown:     func(s string) error { return sim.ServerDown(cluster, s) },
 			ServerUp:       func(s string) error { return sim.ServerUp(cluster, s) },
 			ClusterUp:      func() error { return sim.ClusterUp(cluster) },
+			Isolate:        func() error { return sim.Isolate(cluster) },
+			Heal:           func() error { return sim.Heal(cluster) },
 			SetLatency:     func(d time.Duration) error { return sim.SetLatency(cluster, d) },
 			SetFailStart:   func(g string, on bool) error { return sim.SetFailStart(cluster, g, on) },
 			SecondGroup:    "g2",

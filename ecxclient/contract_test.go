@@ -48,6 +48,7 @@ type ContractEnv struct {
 type SimControl struct {
 	ServerDown, ServerUp func(server string) error
 	ClusterUp            func() error
+	Isolate, Heal        func() error
 	SetLatency           func(d time.Duration) error
 	SetFailStart         func(group string, on bool) error
 	// SecondGroup is another manual-start group whose failover policy is
@@ -83,6 +84,7 @@ func RunContract(t *testing.T, newClient func(t *testing.T) *Client, env Contrac
 		return
 	}
 	t.Run("Deadline", k.deadline)
+	t.Run("Isolated", k.isolated)
 	t.Run("RejectedOperations", k.rejected)
 	t.Run("MoveGroup", k.move)
 	t.Run("StartFailure", k.startFailure)
