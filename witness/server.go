@@ -230,10 +230,17 @@ func (s *Server) persistLocked() error {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/", s.serveV1)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", serveRoot) // GET patterns also match HEAD
-	return mux
+	// /v1/ bypasses the mux, which would redirect unclean paths such as /v1/clusters/.. with
+	// an HTML answer; the protocol answers JSON only.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			s.serveV1(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // serveRoot answers GET and HEAD / without authentication: ECX's HTTP network-partition
