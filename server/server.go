@@ -110,6 +110,10 @@ func New(cfg config.Config, logger hclog.Logger, deps Deps) (*Server, error) {
 	}
 	s.fwd = newForwarder(s)
 	s.leader = newLeaderLoop(s)
+	if err := s.setupLeaderWork(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

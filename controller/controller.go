@@ -1,0 +1,242 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"github.com/cset-project/cset/ecxclient"
+	"github.com/cset-project/cset/fsm"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"github.com/cset-project/cset/witness"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Config holds the controller's settings (DESIGN.md section 5).
+type Config struct {
+	PollInterval          time.Duration
+	UnreachableAfter      time.Duration
+	FenceAfter            time.Duration
+	GroupRecoveryGrace    time.Duration
+	StartTimeout          time.Duration
+	StopTimeout           time.Duration
+	ECXTimeout            time.Duration
+	MaxParallelOperations int
+	// PollWorkers bounds the concurrent member polls (default 64).
+	PollWorkers int
+	// DefaultHookTimeout applies to workloads that declare none (default 5m).
+	DefaultHookTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.PollInterval, time.Second)
+	def(&c.UnreachableAfter, 3*time.Second)
+	def(&c.FenceAfter, 15*time.Second)
+	def(&c.GroupRecoveryGrace, 30*time.Second)
+	def(&c.StartTimeout, 5*time.Minute)
+	def(&c.StopTimeout, 2*time.Minute)
+	def(&c.ECXTimeout, 5*time.Second)
+	def(&c.DefaultHookTimeout, 5*time.Minute)
+	if c.MaxParallelOperations <= 0 {
+		c.MaxParallelOperations = 16
+	}
+	if c.PollWorkers <= 0 {
+		c.PollWorkers = 64
+	}
+	return c
+}
+
+// State is the read side of the replicated state the controller needs (fsm.FSM satisfies it).
+type State interface {
+	Data() *fsm.Data
+	Watch() <-chan struct{}
+}
+
+// Applier commits a log entry through Raft on the leader (server.raftApply).
+type Applier interface {
+	Apply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, error)
+}
+
+// Fence says whether this master may make a mutating ECX call now (witness.Fence).
+type Fence interface {
+	Check(ctx context.Context) error
+}
+
+// Witness tells how long ago the witness heard each server of a cluster; nil without a witness.
+type Witness interface {
+	Cluster(ctx context.Context, cluster string) (witness.ClusterSeen, error)
+}
+
+// ECX is what the controller calls on one member (ecxclient.Client satisfies it).
+type ECX interface {
+	ListServers(ctx context.Context) ([]ecxclient.Server, error)
+	ListGroups(ctx context.Context) ([]ecxclient.Group, error)
+	StopGroup(ctx context.Context, group, target string) error
+	StartGroupAndWait(ctx context.Context, group, target string, timeout time.Duration) (ecxclient.Group, error)
+	StopGroupAndWait(ctx context.Context, group string, timeout time.Duration) (ecxclient.Group, error)
+}
+
+// ClientFactory builds the ECX client of a member from its stored configuration.
+type ClientFactory func(m *fsmv1.Member, timeout time.Duration) (ECX, error)
+
+// Deps are the controller's collaborators. Witness may be nil.
+type Deps struct {
+	State   State
+	Applier Applier
+	Fence   Fence
+	Witness Witness
+	Clients ClientFactory
+	Logger  hclog.Logger
+	// Now is the clock (default time.Now); tests may replace it.
+	Now func() time.Time
+}
+
+// Controller is the leader-only loop. Create one per leadership with New and call Run.
+type Controller struct {
+	cfg  Config
+	deps Deps
+	log  hclog.Logger
+
+	clientsMu sync.Mutex
+	clients   map[string]cachedClient
+
+	// lastReached is when the leader last got an answer from each member.
+	lastReached map[string]time.Time
+	started     time.Time
+	brakeOn     bool
+
+	opsMu   sync.Mutex
+	running map[string]bool // operation ids with a live runner
+	opSlots chan struct{}
+	opWG    sync.WaitGroup
+
+	blocked map[string]string // workload -> why it cannot be placed, reported once
+
+	stopping sync.Map // "member/group" -> true while a conflict stop is in flight
+}
+
+type cachedClient struct {
+	key    string
+	client ECX
+}
+
+// New returns a controller. It does no I/O.
+func New(cfg Config, deps Deps) *Controller {
+	cfg = cfg.withDefaults()
+	if deps.Logger == nil {
+		deps.Logger = hclog.NewNullLogger()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Clients == nil {
+		deps.Clients = DefaultClients
+	}
+	return &Controller{
+		cfg: cfg, deps: deps, log: deps.Logger,
+		clients: map[string]cachedClient{}, lastReached: map[string]time.Time{},
+		running: map[string]bool{}, blocked: map[string]string{}, opSlots: make(chan struct{}, cfg.MaxParallelOperations),
+	}
+}
+
+// DefaultClients builds ecxclient clients over the package's shared keep-alive transports.
+func DefaultClients(m *fsmv1.Member, timeout time.Duration) (ECX, error) {
+	urls := make([]string, 0, len(m.Servers))
+	for _, s := range m.Servers {
+		urls = append(urls, s.Url)
+	}
+	return ecxclient.New(ecxclient.MemberConfig{
+		Name: m.Name, URLs: urls, User: m.User, Password: m.Password, CAFile: m.CaFile,
+		InsecureSkipVerify: m.InsecureSkipVerify, Timeout: timeout,
+	})
+}
+
+// Run polls, decides and acts every PollInterval until ctx is cancelled (leadership lost);
+// then it cancels in-flight ECX calls and waits for the operation runners to return.
+func (c *Controller) Run(ctx context.Context) {
+	c.started = c.deps.Now()
+	c.log.Info("controller started", "poll_interval", c.cfg.PollInterval, "witness", c.deps.Witness != nil)
+	defer func() {
+		c.opWG.Wait()
+		c.log.Info("controller stopped")
+	}()
+	t := time.NewTicker(c.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		c.round(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// round is one observe-decide-act pass.
+func (c *Controller) round(ctx context.Context) {
+	d := c.deps.State.Data()
+	obs := c.observe(ctx, d)
+	if ctx.Err() != nil {
+		return
+	}
+	if batch := c.changes(ctx, d, obs); batch != nil {
+		if _, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_ObservationBatch{ObservationBatch: batch}}); err != nil {
+			c.log.Warn("committing observations failed", "error", err)
+			return
+		}
+		d = c.deps.State.Data()
+	}
+	c.decide(ctx, d, obs)
+	c.resumeOperations(ctx, d)
+}
+
+// event commits events of the controller; failures are logged only.
+func (c *Controller) event(ctx context.Context, evs ...*fsmv1.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_AppendEvents{AppendEvents: &fsmv1.AppendEventsCommand{Events: evs}}})
+	if err != nil {
+		c.log.Warn("committing events failed", "error", err)
+	}
+}
+
+func newOperationID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "op-" + hex.EncodeToString(b[:])
+}
+
+// client returns the cached ECX client of m, rebuilt when its configuration changed.
+func (c *Controller) client(m *fsmv1.Member) (ECX, error) {
+	key := memberKey(m)
+	c.clientsMu.Lock()
+	defer c.clientsMu.Unlock()
+	if cc, ok := c.clients[m.Name]; ok && cc.key == key {
+		return cc.client, nil
+	}
+	cl, err := c.deps.Clients(m, c.cfg.ECXTimeout)
+	if err != nil {
+		return nil, err
+	}
+	c.clients[m.Name] = cachedClient{key: key, client: cl}
+	return cl, nil
+}
+
+func memberKey(m *fsmv1.Member) string {
+	k := m.User + "\x00" + m.Password + "\x00" + m.CaFile
+	if m.InsecureSkipVerify {
+		k += "\x00insecure"
+	}
+	for _, s := range m.Servers {
+		k += "\x00" + s.Name + "=" + s.Url
+	}
+	return k
+}

@@ -1,0 +1,243 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cset-project/cset/fsm"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"github.com/cset-project/cset/scheduler"
+)
+
+// onlineStatuses count as "the group runs there" for exclusivity: a pending start may finish.
+func runningStatus(s string) bool {
+	return s == "Online" || s == "Online Pending" || s == "Online Failure" || s == "Offline Pending"
+}
+
+// where returns the members on which a workload's group is observed running, in the
+// workload's preference order.
+func where(d *fsm.Data, w *fsmv1.Workload) []string {
+	var out []string
+	for _, mn := range w.Candidates {
+		m := d.Members[mn]
+		if m == nil {
+			continue
+		}
+		for _, g := range m.Groups {
+			if g.Name == w.Group && runningStatus(g.Status) {
+				out = append(out, mn)
+			}
+		}
+	}
+	return out
+}
+
+// decide starts the operations that the state calls for (DESIGN.md section 5 "Decide").
+func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*observation) {
+	now := c.deps.Now()
+	active := map[string]bool{}
+	lastFailed := map[string]int64{}
+	for _, op := range d.Operations {
+		if !fsm.Terminal(op.Phase) {
+			active[op.Workload] = true
+		} else if op.Phase == fsm.PhaseFailed && op.UpdatedUnixNano > lastFailed[op.Workload] {
+			lastFailed[op.Workload] = op.UpdatedUnixNano
+		}
+	}
+	c.updateBrake(ctx, d)
+	for _, w := range d.SortedWorkloads() {
+		running := where(d, w)
+		if len(running) > 1 {
+			c.resolveConflict(ctx, d, w, running)
+		}
+		if active[w.Name] {
+			continue
+		}
+		// After a failed operation, wait one recovery grace before trying again by itself.
+		if t := lastFailed[w.Name]; t != 0 && now.Sub(time.Unix(0, t)) < c.cfg.GroupRecoveryGrace {
+			continue
+		}
+		if op := c.plan(d, w, running, now); op != nil {
+			if c.placeable(ctx, d, w, op) {
+				c.startOperation(ctx, op)
+			}
+		} else if w.Placement == nil && len(running) >= 1 && w.Desired == fsm.DesiredOnline {
+			c.adopt(ctx, d, w, running[0])
+		}
+	}
+}
+
+// plan returns the operation a workload needs now, or nil.
+func (c *Controller) plan(d *fsm.Data, w *fsmv1.Workload, running []string, now time.Time) *fsmv1.Operation {
+	p := w.Placement
+	if w.Desired == fsm.DesiredOffline {
+		if p != nil || len(running) > 0 {
+			src := p.GetMember()
+			if src == "" {
+				src = running[0]
+			}
+			return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonStop, SourceMember: src, SourceServer: p.GetServer()}
+		}
+		return nil
+	}
+	if p == nil {
+		if len(running) > 0 {
+			return nil // adopt instead
+		}
+		return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonStart}
+	}
+	m := d.Members[p.Member]
+	if m == nil {
+		return nil
+	}
+	need := ""
+	switch {
+	case m.Health == fsm.HealthDown:
+		need = fmt.Sprintf("member %s is down", m.Name)
+	case m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded:
+		return nil // unreachable or partitioned: wait, never act on a member that may be alive
+	case p.Status == "Online Failure" || p.Status == "Offline Failure":
+		need = fmt.Sprintf("group %s is %s on %s", w.Group, p.Status, m.Name)
+	case p.Status == "Offline" && w.OfflineSinceUnixNano != 0 && now.Sub(time.Unix(0, w.OfflineSinceUnixNano)) > c.cfg.GroupRecoveryGrace:
+		need = fmt.Sprintf("group %s has been Offline on %s for more than %v", w.Group, m.Name, c.cfg.GroupRecoveryGrace)
+	case m.Admin == fsm.AdminDraining:
+		return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonDrain, SourceMember: p.Member, SourceServer: p.Server}
+	}
+	if need == "" {
+		return nil
+	}
+	if !w.AutoFailover {
+		return nil
+	}
+	if c.brakeOn {
+		return nil
+	}
+	return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonFailover, SourceMember: p.Member, SourceServer: p.Server, Error: need}
+}
+
+// updateBrake holds automatic failovers while more than half of the members look down: then
+// the masters are more likely the isolated side.
+func (c *Controller) updateBrake(ctx context.Context, d *fsm.Data) {
+	down := 0
+	for _, m := range d.Members {
+		if m.Health == fsm.HealthDown {
+			down++
+		}
+	}
+	on := len(d.Members) > 1 && down*2 > len(d.Members)
+	if on == c.brakeOn {
+		return
+	}
+	c.brakeOn = on
+	if on {
+		c.log.Warn("failover brake engaged", "down", down, "members", len(d.Members))
+		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "error", Message: fmt.Sprintf("failover brake engaged: %d of %d members look down, so the masters may be the isolated side; automatic failovers are held until fewer than half are down", down, len(d.Members))})
+	} else {
+		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "info", Message: "failover brake released"})
+	}
+}
+
+// adopt records a group already online on a member as the workload's placement.
+func (c *Controller) adopt(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, member string) {
+	m := d.Members[member]
+	for _, g := range m.Groups {
+		if g.Name == w.Group && g.Status == "Online" {
+			_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_SetPlacement{SetPlacement: &fsmv1.SetPlacementCommand{
+				Workload: w.Name, Placement: &fsmv1.Placement{Member: member, Server: g.Current, Status: g.Status},
+			}}})
+			if err != nil {
+				c.log.Warn("adopting a running group failed", "workload", w.Name, "error", err)
+			}
+			return
+		}
+	}
+}
+
+// resolveConflict stops every copy of a group but the one to keep, under the fence.
+func (c *Controller) resolveConflict(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, running []string) {
+	keep := running[0]
+	if p := w.Placement; p != nil && slices.Contains(running, p.Member) {
+		keep = p.Member
+	}
+	for _, mn := range running {
+		if mn == keep {
+			continue
+		}
+		key := mn + "/" + w.Group
+		if _, busy := c.stopping.LoadOrStore(key, true); busy {
+			continue
+		}
+		m := d.Members[mn]
+		c.event(ctx, &fsmv1.Event{Kind: "conflict", Severity: "error", Workload: w.Name, Member: mn,
+			Message: fmt.Sprintf("group %s is running on %s and %s: keeping %s, stopping it on %s", w.Group, keep, mn, keep, mn)})
+		c.opWG.Add(1)
+		go func() {
+			defer c.opWG.Done()
+			defer c.stopping.Delete(key)
+			if err := c.stopOn(ctx, m, w.Group); err != nil {
+				c.log.Error("stopping a conflicting copy failed", "workload", w.Name, "member", mn, "error", err)
+			}
+		}()
+	}
+}
+
+// placeable reports whether an operation that needs a target has one now. When it has none it
+// records why once (until the reason changes) instead of starting an operation bound to fail.
+func (c *Controller) placeable(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) bool {
+	if op.Reason == fsm.ReasonStop {
+		return true
+	}
+	plan, err := c.schedulerRank(d, op)
+	why := ""
+	if err != nil {
+		why = err.Error()
+	} else if _, ok := plan.Best(); !ok {
+		var parts []string
+		for _, cand := range plan.Candidates {
+			parts = append(parts, cand.Member+": "+cand.Reason)
+		}
+		why = strings.Join(parts, "; ")
+	}
+	if why == "" {
+		delete(c.blocked, w.Name)
+		return true
+	}
+	if c.blocked[w.Name] != why {
+		c.blocked[w.Name] = why
+		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: w.Name,
+			Message: fmt.Sprintf("%s of %s is waiting: no candidate member can take it (%s)", op.Reason, w.Name, why)})
+	}
+	return false
+}
+
+// startOperation commits a new operation; its runner starts in resumeOperations.
+func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) {
+	op.Id = newOperationID()
+	op.Phase = fsm.PhasePending
+	why := op.Error
+	op.Error = ""
+	_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_StartOperation{StartOperation: &fsmv1.StartOperationCommand{Operation: op}}})
+	if err != nil {
+		c.log.Warn("starting an operation failed", "workload", op.Workload, "reason", op.Reason, "error", err)
+		return
+	}
+	if why != "" {
+		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: op.Workload, Member: op.SourceMember, OperationId: op.Id, Message: fmt.Sprintf("%s of %s: %s", op.Reason, op.Workload, why)})
+	}
+}
+
+// schedulerRank ranks the targets of an operation.
+func (c *Controller) schedulerRank(d *fsm.Data, op *fsmv1.Operation) (scheduler.Plan, error) {
+	req := scheduler.Request{Workload: op.Workload, Exclude: slices.Clone(op.TriedMembers)}
+	switch op.Reason {
+	case fsm.ReasonFailover, fsm.ReasonDrain, fsm.ReasonRebalance:
+		if op.SourceMember != "" {
+			req.Exclude = append(req.Exclude, op.SourceMember)
+			req.Reason = "source of the " + op.Reason
+		}
+	}
+	return scheduler.Rank(SchedulerState(d), req)
+}

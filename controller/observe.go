@@ -1,0 +1,185 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cset-project/cset/fsm"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"github.com/cset-project/cset/witness"
+)
+
+// observation is what one poll of one member found.
+type observation struct {
+	member  string
+	reached bool
+	err     error
+	servers []*fsmv1.MemberServer
+	groups  []*fsmv1.ObservedGroup
+	health  string
+	reason  string
+}
+
+// observe polls every member concurrently through a bounded pool and computes its health.
+func (c *Controller) observe(ctx context.Context, d *fsm.Data) map[string]*observation {
+	members := d.SortedMembers()
+	out := make(map[string]*observation, len(members))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, c.cfg.PollWorkers)
+	for _, m := range members {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			o := c.poll(ctx, m)
+			mu.Lock()
+			out[m.Name] = o
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	now := c.deps.Now()
+	for _, m := range members {
+		c.health(ctx, m, out[m.Name], now)
+	}
+	return out
+}
+
+// poll reads the servers and groups of one member, from any of its servers.
+func (c *Controller) poll(ctx context.Context, m *fsmv1.Member) *observation {
+	o := &observation{member: m.Name}
+	cl, err := c.client(m)
+	if err != nil {
+		o.err = err
+		return o
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ECXTimeout*time.Duration(max(1, len(m.Servers))))
+	defer cancel()
+	servers, err := cl.ListServers(ctx)
+	if err != nil {
+		o.err = err
+		return o
+	}
+	groups, err := cl.ListGroups(ctx)
+	if err != nil {
+		o.err = err
+		return o
+	}
+	o.reached = true
+	for _, s := range servers {
+		o.servers = append(o.servers, &fsmv1.MemberServer{Name: s.Name, Status: s.RawStatus})
+	}
+	for _, g := range groups {
+		o.groups = append(o.groups, &fsmv1.ObservedGroup{Name: g.Name, Status: g.RawStatus, Current: g.Current})
+	}
+	sort.Slice(o.groups, func(i, j int) bool { return o.groups[i].Name < o.groups[j].Name })
+	return o
+}
+
+// health decides a member's health from the poll, the time since it last answered and the
+// witness (DESIGN.md section 5 and 6).
+func (c *Controller) health(ctx context.Context, m *fsmv1.Member, o *observation, now time.Time) {
+	if o.reached {
+		c.lastReached[m.Name] = now
+		o.health, o.reason = fsm.HealthUp, "all servers online"
+		var offline []string
+		for _, s := range o.servers {
+			if s.Status != "Online" {
+				offline = append(offline, s.Name)
+			}
+		}
+		if len(offline) > 0 {
+			o.health, o.reason = fsm.HealthDegraded, fmt.Sprintf("servers not online: %v", offline)
+		}
+		return
+	}
+	last, ok := c.lastReached[m.Name]
+	if !ok {
+		last = c.started // a new leader gives every member a full window before judging it
+	}
+	silent := now.Sub(last)
+	if silent < c.cfg.UnreachableAfter {
+		o.health, o.reason = "", "" // keep the recorded health for now
+		return
+	}
+	reason := fmt.Sprintf("no server answered for %v: %v", silent.Round(time.Millisecond), o.err)
+	if m.Health == fsm.HealthDown {
+		o.health, o.reason = fsm.HealthDown, m.HealthReason // stays down until it answers again
+		return
+	}
+	if c.deps.Witness == nil {
+		o.health, o.reason = fsm.HealthUnreachable, reason+" (no witness: confirm with 'csetctl member declare-down' to fail over)"
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.ECXTimeout)
+	defer cancel()
+	seen, err := c.deps.Witness.Cluster(wctx, m.Name)
+	switch {
+	case errors.Is(err, witness.ErrNeverSeen):
+		o.health, o.reason = fsm.HealthUnreachable, reason+"; the witness has never heard this cluster, so it cannot be declared down automatically"
+	case err != nil:
+		o.health, o.reason = fsm.HealthUnreachable, reason+fmt.Sprintf("; witness unreachable (%v)", err)
+	case seen.LastHeard() < c.cfg.FenceAfter || silent < c.cfg.FenceAfter:
+		if seen.LastHeard() < c.cfg.UnreachableAfter {
+			o.health, o.reason = fsm.HealthPartitioned, reason+fmt.Sprintf("; the witness heard it %v ago: partitioned from the masters, not failed over", seen.LastHeard().Round(time.Millisecond))
+		} else {
+			o.health, o.reason = fsm.HealthUnreachable, reason+fmt.Sprintf("; the witness last heard it %v ago (down after %v)", seen.LastHeard().Round(time.Millisecond), c.cfg.FenceAfter)
+		}
+	default:
+		o.health, o.reason = fsm.HealthDown, fmt.Sprintf("unreachable for %v and the witness has heard none of its servers for %v", silent.Round(time.Millisecond), seen.LastHeard().Round(time.Millisecond))
+	}
+}
+
+// changes returns the observation batch that records what differs from the state, or nil.
+func (c *Controller) changes(_ context.Context, d *fsm.Data, obs map[string]*observation) *fsmv1.ObservationBatchCommand {
+	batch := &fsmv1.ObservationBatchCommand{}
+	for _, m := range d.SortedMembers() {
+		o := obs[m.Name]
+		if o == nil {
+			continue
+		}
+		mo := &fsmv1.MemberObservation{Member: m.Name}
+		changed := false
+		if o.health != "" && o.health != m.Health { // reasons carry durations: only a new health is news
+			mo.Health, mo.HealthReason = o.health, o.reason
+			changed = true
+		}
+		if o.reached {
+			for _, s := range o.servers {
+				for _, ms := range m.Servers {
+					if ms.Name == s.Name && ms.Status != s.Status {
+						mo.Servers = append(mo.Servers, s)
+						changed = true
+					}
+				}
+			}
+			if !sameGroups(m.Groups, o.groups) {
+				mo.Groups, mo.GroupsSet, changed = o.groups, true, true
+			}
+		}
+		if changed {
+			batch.Members = append(batch.Members, mo)
+		}
+	}
+	if len(batch.Members) == 0 {
+		return nil
+	}
+	return batch
+}
+
+func sameGroups(a, b []*fsmv1.ObservedGroup) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Status != b[i].Status || a[i].Current != b[i].Current {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,258 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cset-project/cset/fsm"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+)
+
+// resumeOperations gives every unfinished operation a runner, at most MaxParallelOperations at
+// once. A new leader resumes its predecessor's operations here, at their committed phase.
+func (c *Controller) resumeOperations(ctx context.Context, d *fsm.Data) {
+	var ops []*fsmv1.Operation
+	for _, op := range d.Operations {
+		if !fsm.Terminal(op.Phase) {
+			ops = append(ops, op)
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].CreatedUnixNano < ops[j].CreatedUnixNano })
+	for _, op := range ops {
+		c.opsMu.Lock()
+		if c.running[op.Id] {
+			c.opsMu.Unlock()
+			continue
+		}
+		select {
+		case c.opSlots <- struct{}{}:
+		default:
+			c.opsMu.Unlock()
+			return // every slot busy; the rest wait for the next round
+		}
+		c.running[op.Id] = true
+		c.opsMu.Unlock()
+		c.opWG.Add(1)
+		go func(id string) {
+			defer func() {
+				c.opsMu.Lock()
+				delete(c.running, id)
+				c.opsMu.Unlock()
+				<-c.opSlots
+				c.opWG.Done()
+			}()
+			if err := c.runOperation(ctx, id); err != nil && ctx.Err() == nil {
+				c.log.Warn("operation paused; it resumes next round", "operation", id, "error", err)
+			}
+		}(op.Id)
+	}
+}
+
+// errRetry pauses a runner; the operation resumes at its committed phase in a later round.
+var errRetry = errors.New("retry later")
+
+// runOperation drives one operation through its phases. Each phase is committed before its
+// action and each action is idempotent, so stopping anywhere and resuming is safe.
+func (c *Controller) runOperation(ctx context.Context, id string) error {
+	for ctx.Err() == nil {
+		d := c.deps.State.Data()
+		op := d.Operations[id]
+		if op == nil || fsm.Terminal(op.Phase) {
+			return nil
+		}
+		w := d.Workloads[op.Workload]
+		if w == nil {
+			return c.finish(ctx, op, false, "the workload was unregistered", nil)
+		}
+		var err error
+		switch op.Phase {
+		case fsm.PhasePending:
+			err = c.phasePending(ctx, d, op)
+		case fsm.PhaseFencing:
+			err = c.phaseFencing(ctx, d, w, op)
+		case fsm.PhaseHandover:
+			err = c.phaseHandover(ctx, w, op)
+		case fsm.PhaseStarting:
+			err = c.phaseStarting(ctx, d, w, op)
+		default:
+			return c.finish(ctx, op, false, fmt.Sprintf("unknown phase %q", op.Phase), nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func (c *Controller) advance(ctx context.Context, cmd *fsmv1.AdvanceOperationCommand) error {
+	_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_AdvanceOperation{AdvanceOperation: cmd}})
+	return err
+}
+
+func (c *Controller) finish(ctx context.Context, op *fsmv1.Operation, ok bool, msg string, p *fsmv1.Placement) error {
+	_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_FinishOperation{FinishOperation: &fsmv1.FinishOperationCommand{
+		Id: op.Id, Success: ok, Error: msg, Placement: p,
+	}}})
+	return err
+}
+
+// phasePending chooses the target (the operator's, else the scheduler's best) and commits it
+// with the move to fencing.
+func (c *Controller) phasePending(ctx context.Context, d *fsm.Data, op *fsmv1.Operation) error {
+	next := &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhaseFencing}
+	if op.Reason == fsm.ReasonStop {
+		return c.advance(ctx, next)
+	}
+	if op.TargetMember != "" && !slices.Contains(op.TriedMembers, op.TargetMember) {
+		m := d.Members[op.TargetMember]
+		if m == nil || (m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded) {
+			return c.finish(ctx, op, false, fmt.Sprintf("target member %s is not healthy (%s)", op.TargetMember, m.GetHealth()), nil)
+		}
+		next.TargetMember, next.TargetServer = op.TargetMember, op.TargetServer
+		if next.TargetServer == "" {
+			next.TargetServer = firstOnline(m)
+		}
+		return c.advance(ctx, next)
+	}
+	plan, err := c.schedulerRank(d, op)
+	if err != nil {
+		return c.finish(ctx, op, false, "cannot place: "+err.Error(), nil)
+	}
+	best, ok := plan.Best()
+	if !ok {
+		var why []string
+		for _, cand := range plan.Candidates {
+			why = append(why, cand.Member+": "+cand.Reason)
+		}
+		return c.finish(ctx, op, false, "no candidate member can take it: "+strings.Join(why, "; "), nil)
+	}
+	next.TargetMember, next.TargetServer = best.Member, best.Server
+	return c.advance(ctx, next)
+}
+
+func firstOnline(m *fsmv1.Member) string {
+	for _, s := range m.Servers {
+		if s.Status == "Online" {
+			return s.Name
+		}
+	}
+	return ""
+}
+
+// phaseFencing makes sure the group runs nowhere but possibly the target: it stops the source
+// and every other observed copy. A member declared down is fenced by the witness rule.
+func (c *Controller) phaseFencing(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) error {
+	targets := where(d, w)
+	if op.SourceMember != "" && !slices.Contains(targets, op.SourceMember) {
+		targets = append(targets, op.SourceMember)
+	}
+	for _, mn := range targets {
+		if mn == op.TargetMember && op.Reason != fsm.ReasonStop && mn != op.SourceMember {
+			continue
+		}
+		m := d.Members[mn]
+		if m == nil || m.Health == fsm.HealthDown {
+			continue
+		}
+		if m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded && m.Health != fsm.HealthUnknown {
+			return fmt.Errorf("%w: member %s is %s, so the group cannot be stopped there and cannot be started elsewhere", errRetry, mn, m.Health)
+		}
+		if err := c.stopOn(ctx, m, w.Group); err != nil {
+			return fmt.Errorf("%w: fencing %s on %s: %v", errRetry, w.Group, mn, err)
+		}
+	}
+	if op.Reason == fsm.ReasonStop {
+		return c.finish(ctx, op, true, "", &fsmv1.Placement{})
+	}
+	return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhaseHandover})
+}
+
+// stopOn stops a group on a member under the fence and waits until it is Offline.
+func (c *Controller) stopOn(ctx context.Context, m *fsmv1.Member, group string) error {
+	cl, err := c.client(m)
+	if err != nil {
+		return err
+	}
+	if err := c.deps.Fence.Check(ctx); err != nil {
+		return err
+	}
+	_, err = cl.StopGroupAndWait(ctx, group, c.cfg.StopTimeout)
+	return err
+}
+
+// phaseHandover runs the workload's hooks that have not succeeded yet, recording each result.
+func (c *Controller) phaseHandover(ctx context.Context, w *fsmv1.Workload, op *fsmv1.Operation) error {
+	if op.SourceMember != "" || op.Reason != fsm.ReasonStart {
+		for _, h := range w.Hooks {
+			if hookSucceeded(op, h) {
+				continue
+			}
+			res := c.runHook(ctx, w, op, h)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err := c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Hook: res}); err != nil {
+				return err
+			}
+			if res.ExitCode != 0 || res.Error != "" {
+				return c.finish(ctx, op, false, fmt.Sprintf("handover hook %s failed (exit %d%s): %s", h, res.ExitCode, errText(res.Error), lastLine(res.OutputTail)), nil)
+			}
+		}
+	}
+	return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhaseStarting})
+}
+
+func errText(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ", " + s
+}
+
+func hookSucceeded(op *fsmv1.Operation, hook string) bool {
+	for _, r := range op.Hooks {
+		if r.Hook == hook && r.ExitCode == 0 && r.Error == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// phaseStarting starts the group on the target under the fence and waits until it is Online;
+// on failure it cleans up and goes back to pending with the target marked as tried.
+func (c *Controller) phaseStarting(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) error {
+	m := d.Members[op.TargetMember]
+	retry := func(why string) error {
+		c.log.Warn("start failed; trying the next candidate", "workload", w.Name, "member", op.TargetMember, "error", why)
+		return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhasePending, TriedMember: op.TargetMember, Attempts: op.Attempts + 1, Error: why})
+	}
+	if m == nil || (m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded) {
+		return retry(fmt.Sprintf("target member %s is %s", op.TargetMember, m.GetHealth()))
+	}
+	cl, err := c.client(m)
+	if err != nil {
+		return retry(err.Error())
+	}
+	if err := c.deps.Fence.Check(ctx); err != nil {
+		return fmt.Errorf("%w: %v", errRetry, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout+c.cfg.ECXTimeout)
+	g, err := cl.StartGroupAndWait(sctx, w.Group, op.TargetServer, c.cfg.StartTimeout)
+	cancel()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		// Leave nothing half-started behind before trying elsewhere.
+		if serr := c.stopOn(ctx, m, w.Group); serr != nil {
+			return fmt.Errorf("%w: start of %s on %s failed (%v) and stopping it failed: %v", errRetry, w.Group, m.Name, err, serr)
+		}
+		return retry(err.Error())
+	}
+	return c.finish(ctx, op, true, "", &fsmv1.Placement{Member: m.Name, Server: g.Current, Status: "Online", SinceUnixNano: time.Now().UnixNano()})
+}

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cset-project/cset/controller"
+	"github.com/cset-project/cset/fsm"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"github.com/cset-project/cset/witness"
+	"github.com/hashicorp/raft"
+)
+
+// raftLeader adapts *raft.Raft to witness.LeaderState.
+type raftLeader struct{ r *raft.Raft }
+
+func (l raftLeader) IsLeader() bool { return l.r.State() == raft.Leader }
+func (l raftLeader) Term() uint64   { return l.r.CurrentTerm() }
+func (l raftLeader) VerifyLeader(ctx context.Context) error {
+	f := l.r.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// applier adapts the server's raftApply to controller.Applier.
+type applier struct{ s *Server }
+
+func (a applier) Apply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, error) {
+	return a.s.raftApply(ctx, e)
+}
+
+// leaderWork holds what the leader-only task shares with Status.
+type leaderWork struct {
+	client *witness.Client
+	lease  atomic.Pointer[witness.Lease]
+}
+
+// setupLeaderWork creates the witness client (when configured) and registers the controller as
+// a leader task: every leadership gets a fresh lease, fence and controller.
+func (s *Server) setupLeaderWork() error {
+	lw := &leaderWork{}
+	if s.cfg.Witness != "" {
+		token := ""
+		if s.cfg.WitnessTokenFile != "" {
+			b, err := os.ReadFile(s.cfg.WitnessTokenFile)
+			if err != nil {
+				return fmt.Errorf("witness token file: %w", err)
+			}
+			token = strings.TrimSpace(string(b))
+		}
+		cl, err := witness.NewClient(witness.ClientConfig{URL: s.cfg.Witness, Token: token, Timeout: 2 * time.Second})
+		if err != nil {
+			return fmt.Errorf("witness client: %w", err)
+		}
+		lw.client = cl
+	}
+	s.witnessStatus = func() *apiv1.WitnessInfo { return lw.info(s.cfg.Witness) }
+	s.AddLeaderTask("controller", func(ctx context.Context) { s.runController(ctx, lw) })
+	return nil
+}
+
+func (lw *leaderWork) info(url string) *apiv1.WitnessInfo {
+	if lw.client == nil {
+		return &apiv1.WitnessInfo{Configured: false}
+	}
+	wi := &apiv1.WitnessInfo{Configured: true, Url: url}
+	if l := lw.lease.Load(); l != nil {
+		st := l.Status()
+		wi.Reachable, wi.Holder, wi.Term = st.WitnessReachable, st.Holder, st.Term
+		if !st.HeldUntil.IsZero() {
+			wi.RemainingMs = max(0, time.Until(st.HeldUntil).Milliseconds())
+		}
+		if st.LastError != nil {
+			wi.LastError = st.LastError.Error()
+		}
+	}
+	return wi
+}
+
+// runController runs for one leadership: the witness lease (if any), then the controller.
+func (s *Server) runController(ctx context.Context, lw *leaderWork) {
+	var lease *witness.Lease
+	var w controller.Witness
+	if lw.client != nil {
+		w = lw.client
+		set := s.waitClusterSet(ctx)
+		if set == "" {
+			return
+		}
+		l, err := witness.NewLease(lw.client, witness.LeaseConfig{Set: set, Holder: s.cfg.NodeID, TTL: s.cfg.Controller.LeaseTTL, Logger: s.logger.Named("lease")})
+		if err != nil {
+			s.logger.Error("witness lease", "error", err)
+			return
+		}
+		lease = l
+		lw.lease.Store(l)
+		term := s.raft.CurrentTerm()
+		go func() {
+			if err := l.Run(ctx, term); err != nil && ctx.Err() == nil {
+				s.logger.Error("witness lease renewer stopped", "error", err)
+			}
+		}()
+	}
+	fence := witness.NewFence(raftLeader{s.raft}, lease, s.logger.Named("fence"))
+	cc := s.cfg.Controller
+	ctl := controller.New(controller.Config{
+		PollInterval: cc.PollInterval, UnreachableAfter: cc.UnreachableAfter, FenceAfter: cc.FenceAfter,
+		GroupRecoveryGrace: cc.GroupRecoveryGrace, StartTimeout: cc.StartTimeout, StopTimeout: cc.StopTimeout,
+		ECXTimeout: cc.ECXTimeout, MaxParallelOperations: cc.MaxParallelOperations,
+	}, controller.Deps{State: s.fsm, Applier: applier{s}, Fence: fence, Witness: w, Logger: s.logger.Named("controller")})
+	ctl.Run(ctx)
+}
+
+// waitClusterSet waits until the cluster set is initialised and returns its name ("" if ctx ends).
+func (s *Server) waitClusterSet(ctx context.Context) string {
+	for {
+		watch := s.fsm.Watch()
+		if cs := s.fsm.Data().ClusterSet; cs != nil {
+			return cs.Name
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-watch:
+		}
+	}
+}
