@@ -49,14 +49,16 @@ func (a *applier) applyUpsertWorkload(c *fsmv1.UpsertWorkloadCommand) error {
 	return nil
 }
 
+// activeOperation returns the workload's unfinished operation with the smallest id (there is at
+// most one), scanning without sorting: it runs on every start and remove.
 func (a *applier) activeOperation(workload string) *fsmv1.Operation {
-	for _, id := range sortedKeys(a.s.operations) {
-		op := a.s.operations[id]
-		if op.Workload == workload && !Terminal(op.Phase) {
-			return op
+	var found *fsmv1.Operation
+	for id, op := range a.s.operations {
+		if op.Workload == workload && !Terminal(op.Phase) && (found == nil || id < found.Id) {
+			found = op
 		}
 	}
-	return nil
+	return found
 }
 
 func (a *applier) applyRemoveWorkload(c *fsmv1.RemoveWorkloadCommand) error {

@@ -1,7 +1,9 @@
 package fsm_test
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -131,4 +133,38 @@ func seeded(t testing.TB) *fsm.FSM {
 	f := fsm.New(nil)
 	fsmtest.Apply(t, f, fsmtest.SeedCommands()...)
 	return f
+}
+
+// diffProto fails the test when want and got differ (protocmp).
+func diffProto(t testing.TB, what string, want, got any) {
+	t.Helper()
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", what, diff)
+	}
+}
+
+// snapshotBytes persists f's snapshot through a fake raft sink and returns the stream.
+func snapshotBytes(t testing.TB, f *fsm.FSM) []byte {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &fsmtest.SnapshotSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	if !sink.Closed || sink.Cancelled {
+		t.Fatalf("sink closed=%v cancelled=%v after Persist, want closed only", sink.Closed, sink.Cancelled)
+	}
+	return sink.Bytes()
+}
+
+// restore restores f from b and fails the test on error.
+func restore(t testing.TB, f *fsm.FSM, b []byte) {
+	t.Helper()
+	if err := f.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
+		t.Fatal(err)
+	}
 }

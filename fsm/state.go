@@ -172,7 +172,10 @@ func (s *state) rememberRequest(id string, index uint64, err error) {
 		for _, old := range s.requestOrder[:over] {
 			delete(s.requests, old)
 		}
-		s.requestOrder = slices.Clone(s.requestOrder[over:])
+		// Re-slice instead of copying the whole table on every write: append moves the live
+		// part to a new array when the capacity runs out, so this is amortized O(1).
+		clear(s.requestOrder[:over])
+		s.requestOrder = s.requestOrder[over:]
 	}
 }
 

@@ -31,6 +31,9 @@ func Entry(tb testing.TB, cmd proto.Message) *fsmv1.LogEntry {
 
 // CommandField returns the LogEntry oneof field that carries cmd's message type, or nil.
 func CommandField(cmd proto.Message) protoreflect.FieldDescriptor {
+	if cmd == nil {
+		return nil
+	}
 	want := cmd.ProtoReflect().Descriptor().FullName()
 	for _, fd := range CommandFields() {
 		if fd.Message().FullName() == want {
