@@ -168,8 +168,11 @@ func checkScenario(t *testing.T, label string, c chooser) {
 func TestScheduler_RandomizedInvariants(t *testing.T) {
 	t.Parallel()
 	n := 3000
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		n = 300
+	case raceEnabled:
+		n = 1000
 	}
 	r := rand.New(rand.NewPCG(20261125, 6))
 	for i := range n {
