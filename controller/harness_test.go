@@ -1,0 +1,205 @@
+package controller_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cset-project/cset/config"
+	"github.com/cset-project/cset/ecxsim"
+	"github.com/cset-project/cset/internal/clustertest"
+	"github.com/cset-project/cset/internal/testutil"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+	"github.com/cset-project/cset/witness"
+)
+
+// env is one test world: masters, a witness, an ecxsim with several members, and the set
+// registered in the masters with one workload per group name.
+type env struct {
+	t       *testing.T
+	c       *clustertest.Cluster
+	sim     *ecxsim.Sim
+	witness string
+}
+
+type envOpts struct {
+	masters   int
+	members   []string
+	groups    []string
+	noWitness bool
+	hooks     map[string][]string // workload -> hooks
+	autoStart map[string]string   // group -> member where it auto-starts (adoption)
+}
+
+const (
+	pollInterval     = 100 * time.Millisecond
+	unreachableAfter = 600 * time.Millisecond
+	fenceAfter       = 2 * time.Second
+	recoveryGrace    = 1500 * time.Millisecond
+)
+
+func newEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	if o.masters == 0 {
+		o.masters = 1
+	}
+	e := &env{t: t}
+	if !o.noWitness {
+		ws, err := witness.NewServer(witness.ServerConfig{DataDir: t.TempDir(), RestartHold: -1, Logger: testutil.Logger(t, "witness")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(ws.Handler())
+		t.Cleanup(func() { hs.Close(); ws.Close() })
+		e.witness = hs.URL
+	}
+	var simCfg ecxsim.Config
+	simCfg.ControlAddr = "127.0.0.1:0"
+	for _, m := range o.members {
+		cl := ecxsim.ClusterConfig{
+			Name: m, User: "admin", Password: "pw-" + m,
+			HeartbeatTimeout: 400 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond,
+			WitnessURL: e.witness,
+			Servers:    []ecxsim.ServerConfig{{Name: m + "-1", Listen: "127.0.0.1:0"}, {Name: m + "-2", Listen: "127.0.0.1:0"}},
+		}
+		for _, g := range o.groups {
+			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g, StartDuration: 50 * time.Millisecond, StopDuration: 50 * time.Millisecond,
+				AutoStart: o.autoStart[g] == m})
+		}
+		simCfg.Clusters = append(simCfg.Clusters, cl)
+	}
+	sim, err := ecxsim.New(simCfg, testutil.Logger(t, "ecxsim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.sim = sim
+	t.Cleanup(func() {
+		if err := ecxsim.CheckNoDoubleOnline(sim.Audit()); err != nil {
+			t.Errorf("audit: %v", err)
+		}
+		sim.Close()
+	})
+	e.c = clustertest.New(t, o.masters, func(cfg *config.Config) {
+		cfg.Witness = e.witness
+		cfg.Controller.PollInterval = pollInterval
+		cfg.Controller.UnreachableAfter = unreachableAfter
+		cfg.Controller.FenceAfter = fenceAfter
+		cfg.Controller.GroupRecoveryGrace = recoveryGrace
+		cfg.Controller.StartTimeout = 5 * time.Second
+		cfg.Controller.StopTimeout = 5 * time.Second
+		cfg.Controller.ECXTimeout = 300 * time.Millisecond
+		cfg.Controller.LeaseTTL = 2 * time.Second
+	})
+	cl := e.client()
+	ctx := clustertest.Ctx(t)
+	if _, err := cl.InitSet(ctx, &apiv1.InitSetRequest{Name: "test", Zone: "cset.test."}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range o.members {
+		req := &apiv1.AddMemberRequest{Name: m, User: "admin", Password: "pw-" + m}
+		for _, s := range []string{m + "-1", m + "-2"} {
+			req.Servers = append(req.Servers, &apiv1.ServerSpec{Name: s, Url: sim.ServerURL(m, s)})
+		}
+		if _, err := cl.AddMember(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, g := range o.groups {
+		req := &apiv1.RegisterWorkloadRequest{Name: g, Group: g, Candidates: o.members, Addresses: map[string]*apiv1.AddressList{}, Hooks: o.hooks[g], HookTimeoutSeconds: 10}
+		for j, m := range o.members {
+			req.Addresses[m] = &apiv1.AddressList{Addresses: []string{fmt.Sprintf("10.%d.0.%d", j+1, i+10)}}
+		}
+		if _, err := cl.RegisterWorkload(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+func (e *env) client() apiv1.ClusterSetServiceClient { return e.c.WaitForLeader().Client() }
+
+func (e *env) workload(name string) *apiv1.Workload {
+	e.t.Helper()
+	w, err := e.client().GetWorkload(clustertest.Ctx(e.t), &apiv1.GetRequest{Name: name})
+	if err != nil {
+		e.t.Fatalf("get %s: %v", name, err)
+	}
+	return w
+}
+
+// simRunning returns the clusters on which the simulator really runs group.
+func (e *env) simRunning(group string) []string {
+	var out []string
+	for _, c := range e.sim.State().Clusters {
+		for _, g := range c.Groups {
+			if g.Name == group && g.RunningOn != "" {
+				out = append(out, c.Name)
+			}
+		}
+	}
+	return out
+}
+
+// waitOnline waits until the workload is placed Online on member (any member when "") and the
+// simulator agrees it runs there and nowhere else.
+func (e *env) waitOnline(name, member string, timeout time.Duration) *apiv1.Workload {
+	e.t.Helper()
+	var w *apiv1.Workload
+	testutil.Eventually(e.t, timeout, func() error {
+		w = e.workload(name)
+		if w.GetStatus() != "Online" || (member != "" && w.GetMember() != member) {
+			return fmt.Errorf("workload %s is %s on %q, want Online on %q", name, w.GetStatus(), w.GetMember(), member)
+		}
+		if got := e.simRunning(w.GetGroup()); len(got) != 1 || got[0] != w.GetMember() {
+			return fmt.Errorf("simulator runs %s on %v", name, got)
+		}
+		return nil
+	})
+	return w
+}
+
+func (e *env) waitHealth(member, health string, timeout time.Duration) {
+	e.t.Helper()
+	testutil.Eventually(e.t, timeout, func() error {
+		m, err := e.client().GetMember(clustertest.Ctx(e.t), &apiv1.GetRequest{Name: member})
+		if err != nil {
+			return err
+		}
+		if m.GetMember().GetHealth() != health {
+			return fmt.Errorf("member %s is %s (%s), want %s", member, m.GetMember().GetHealth(), m.GetMember().GetHealthReason(), health)
+		}
+		return nil
+	})
+}
+
+func (e *env) events(substr string) []*apiv1.Event {
+	e.t.Helper()
+	resp, err := e.client().ListEvents(clustertest.Ctx(e.t), &apiv1.ListEventsRequest{Limit: 10000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []*apiv1.Event
+	for _, ev := range resp.GetEvents() {
+		if strings.Contains(ev.GetMessage(), substr) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// writeHook writes an executable shell script into dir.
+func writeHook(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
