@@ -225,6 +225,40 @@ func (k *contract) isolated(t *testing.T) {
 	}
 }
 
+// serverErrors makes the cluster answer HTTP 500 (with the envelope) to
+// some requests: such an answer is a rejection, not a reason to try another
+// server, but a wait rides it out.
+func (k *contract) serverErrors(t *testing.T) {
+	sim := k.env.Sim
+	c := k.newClient(t)
+	ctx := k.ctx(t)
+	if err := sim.SetErrorRate(1); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sim.SetErrorRate(0)
+		_, _ = c.StopGroupAndWait(context.Background(), k.env.Group, k.env.OpTimeout)
+	})
+	_, err := c.GetCluster(ctx)
+	var re *RejectedError
+	if !errors.As(err, &re) || re.HTTPStatus != 500 || re.Code == 0 || c.LastURL() != c.URLs()[0] {
+		t.Fatalf("HTTP 500 with an envelope: %v (LastURL %s), want *RejectedError from the first server", err, c.LastURL())
+	}
+	if err := sim.SetErrorRate(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartGroup(ctx, k.env.Group, k.env.Servers[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetErrorRate(0.5); err != nil {
+		t.Fatal(err)
+	}
+	k.watch(t, c, k.env.Group, func(g Group) bool { return g.OnlineOn(k.env.Servers[0]) })
+	if err := sim.SetErrorRate(0); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (k *contract) rejected(t *testing.T) {
 	c := k.newClient(t)
 	ctx := k.ctx(t)

@@ -56,6 +56,7 @@ func TestContract_Sim(t *testing.T) {
 			Isolate:        func() error { return sim.Isolate(cluster) },
 			Heal:           func() error { return sim.Heal(cluster) },
 			SetLatency:     func(d time.Duration) error { return sim.SetLatency(cluster, d) },
+			SetErrorRate:   func(r float64) error { return sim.SetErrorRate(cluster, r) },
 			SetFailStart:   func(g string, on bool) error { return sim.SetFailStart(cluster, g, on) },
 			SecondGroup:    "g2",
 			AutoGroup:      "auto",

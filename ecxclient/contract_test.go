@@ -50,6 +50,7 @@ type SimControl struct {
 	ClusterUp            func() error
 	Isolate, Heal        func() error
 	SetLatency           func(d time.Duration) error
+	SetErrorRate         func(rate float64) error
 	SetFailStart         func(group string, on bool) error
 	// SecondGroup is another manual-start group whose failover policy is
 	// Servers[0], Servers[1]; the suite fails, moves and rejects it.
@@ -85,6 +86,7 @@ func RunContract(t *testing.T, newClient func(t *testing.T) *Client, env Contrac
 	}
 	t.Run("Deadline", k.deadline)
 	t.Run("Isolated", k.isolated)
+	t.Run("ServerErrors", k.serverErrors)
 	t.Run("RejectedOperations", k.rejected)
 	t.Run("MoveGroup", k.move)
 	t.Run("StartFailure", k.startFailure)

@@ -95,7 +95,7 @@ func waitLoop(parent, wctx context.Context, get func(context.Context) (Group, er
 			}
 		case wctx.Err() != nil:
 			// the poll was cut by the deadline; reported below
-		case errors.Is(err, ErrUnreachable), errors.Is(err, ErrMalformed):
+		case transient(err):
 			lastErr = err
 		default:
 			return last, err
@@ -112,6 +112,16 @@ func waitLoop(parent, wctx context.Context, get func(context.Context) (Group, er
 		}
 		backoff = min(backoff*2, opts.MaxBackoff)
 	}
+}
+
+// transient reports whether a failed poll is worth repeating: nobody
+// answered, the answer was garbled, or the server reported an internal
+// error (5xx with an envelope). Authentication, not-found and other
+// refusals will not change by polling again.
+func transient(err error) bool {
+	var re *RejectedError
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrMalformed) ||
+		errors.As(err, &re) && re.HTTPStatus >= 500
 }
 
 // waitAfter runs op under a deadline of timeout, after reading the group's

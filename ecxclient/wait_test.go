@@ -106,6 +106,8 @@ func TestWaitLoop_Outcomes(t *testing.T) {
 		{"failure after change ends", []func() (Group, error){st(StatusOnlineFailure, "s1"), st(StatusOnlinePending, "s1"), st(StatusOnlineFailure, "s1")}, StatusOnlineFailure, 3, StatusOnlineFailure, ErrGroupFailed},
 		{"other failure than stale ends", []func() (Group, error){st(StatusOfflineFailure, "s1")}, StatusOnlineFailure, 1, StatusOfflineFailure, ErrGroupFailed},
 		{"unreachable is retried", []func() (Group, error){fails(unreach), fails(unreach), st(StatusOnline, "s1")}, 0, 3, StatusOnline, nil},
+		{"server error is retried", []func() (Group, error){fails(&RejectedError{HTTPStatus: 500, Code: 5}), st(StatusOnline, "s1")}, 0, 2, StatusOnline, nil},
+		{"conflict ends at once", []func() (Group, error){fails(&RejectedError{HTTPStatus: 409, Code: 4})}, 0, 1, StatusUnknown, ErrRejected},
 		{"auth ends at once", []func() (Group, error){st(StatusOnlinePending, "s1"), fails(auth)}, 0, 2, StatusOnlinePending, ErrAuth},
 		{"unreachable until timeout", []func() (Group, error){st(StatusOnlinePending, "s1"), fails(unreach)}, 0, 0, StatusOnlinePending, ErrWaitTimeout},
 	}
