@@ -105,7 +105,7 @@ func (a *app) waitOperation(ctx context.Context, c apiv1.ClusterSetServiceClient
 	fmt.Fprintf(progress, "operation %s: %s\n", op.GetId(), describeOperation(op))
 	phase, hooks := "", 0
 	for {
-		hooks = max(hooks, printHooks(progress, op, hooks))
+		hooks = max(hooks, printHooks(progress, op, hooks, false))
 		if op.GetPhase() != phase {
 			phase = op.GetPhase()
 			printPhase(progress, op)
@@ -165,8 +165,9 @@ func printPhase(w io.Writer, op *apiv1.Operation) {
 }
 
 // printHooks prints the hook results after the first seen ones and returns
-// how many there are now.
-func printHooks(w io.Writer, op *apiv1.Operation, seen int) int {
+// how many there are now. The output tail is printed for failed hooks, or
+// for all with tails.
+func printHooks(w io.Writer, op *apiv1.Operation, seen int, tails bool) int {
 	hs := op.GetHooks()
 	for _, h := range hs[min(seen, len(hs)):] {
 		res := fmt.Sprintf("exit %d", h.GetExitCode())
@@ -174,7 +175,7 @@ func printHooks(w io.Writer, op *apiv1.Operation, seen int) int {
 			res += ", " + h.GetError()
 		}
 		fmt.Fprintf(w, "    hook %s: %s in %s\n", h.GetHook(), res, time.Duration(h.GetDurationMs())*time.Millisecond)
-		if h.GetExitCode() != 0 || h.GetError() != "" {
+		if h.GetOutputTail() != "" && (tails || h.GetExitCode() != 0 || h.GetError() != "") {
 			for _, l := range strings.Split(strings.TrimRight(h.GetOutputTail(), "\n"), "\n") {
 				fmt.Fprintf(w, "      | %s\n", l)
 			}
@@ -268,6 +269,6 @@ func (a *app) printOperation(op *apiv1.Operation) error {
 		return err
 	}
 	fmt.Fprintln(a.stdout)
-	printHooks(a.stdout, op, 0)
+	printHooks(a.stdout, op, 0, true)
 	return nil
 }

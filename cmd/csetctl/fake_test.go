@@ -548,6 +548,12 @@ func (f *fakeServer) seed() {
 		Addresses:     map[string]*apiv1.AddressList{"east": {Addresses: []string{"10.0.1.10"}}, "west": {Addresses: []string{"10.0.2.10"}}},
 		Services:      []*apiv1.Service{{Name: "http", Port: 80}},
 	}
+	f.ops["op-1"] = &apiv1.Operation{
+		Id: "op-1", Workload: "web", Reason: "planned", SourceMember: "east", SourceServer: "east-1",
+		TargetMember: "west", TargetServer: "west-1", Phase: "done", Attempts: 1,
+		CreatedUnixNano: 1_700_000_000_000_000_000, UpdatedUnixNano: 1_700_000_003_000_000_000,
+		Hooks: []*apiv1.HookResult{{Hook: "/etc/cset/hooks/copy.sh", OutputTail: "copied 12 files\n", DurationMs: 1200}},
+	}
 	f.events = []*apiv1.Event{
 		{Seq: 1, Index: 10, TimeUnixNano: 1_700_000_000_000_000_000, Kind: "member.health", Severity: "info", Member: "east", Message: "east is up"},
 		{Seq: 2, Index: 11, TimeUnixNano: 1_700_000_001_000_000_000, Kind: "workload.placed", Severity: "info", Workload: "web", Member: "east", Message: "web online on east/east-1"},
