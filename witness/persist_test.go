@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -135,7 +136,8 @@ func TestServer_PersistsAcrossKill(t *testing.T) {
 	if _, err := w.c.Acquire(ctx, "prod", "a", 5, ttl); err != nil {
 		t.Fatalf("A's renewal after the restart: %v", err)
 	}
-	if err := refusedFor(w.c, "b", 6, ttl, ReasonHeld); err != nil {
+	// held by A's renewal or, on a slow machine where it already ran out, by the restart hold
+	if err := refusedFor(w.c, "b", 6, ttl, ReasonHeld, ReasonRestartHold); err != nil {
 		t.Fatal(err)
 	}
 	w.kill()
@@ -162,11 +164,12 @@ func TestServer_PersistsAcrossKill(t *testing.T) {
 	}
 }
 
-func refusedFor(c *Client, holder string, term uint64, ttl time.Duration, reason string) error {
+// refusedFor checks that holder is refused for one of reasons.
+func refusedFor(c *Client, holder string, term uint64, ttl time.Duration, reasons ...string) error {
 	res, err := c.Acquire(context.Background(), "prod", holder, term, ttl)
 	var refused *RefusedError
-	if !errors.As(err, &refused) || refused.Reason != reason {
-		return fmt.Errorf("Acquire(%s, %d) = %+v, %v; want refused (%s)", holder, term, res, err, reason)
+	if !errors.As(err, &refused) || !slices.Contains(reasons, refused.Reason) {
+		return fmt.Errorf("Acquire(%s, %d) = %+v, %v; want refused (%v)", holder, term, res, err, reasons)
 	}
 	return nil
 }
