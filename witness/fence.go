@@ -19,8 +19,8 @@ var (
 )
 
 // LeaderState is what the Fence needs from Raft. The server package adapts *raft.Raft to it:
-// IsLeader is raft.State() == raft.Leader, Term is the current term, VerifyLeader wraps
-// raft.VerifyLeader().Error() honouring ctx.
+// IsLeader is State() == raft.Leader, Term is CurrentTerm(), VerifyLeader waits for
+// VerifyLeader().Error() or ctx, whichever comes first.
 type LeaderState interface {
 	IsLeader() bool
 	Term() uint64
