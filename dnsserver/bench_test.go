@@ -1,0 +1,65 @@
+package dnsserver
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// benchZone is a zone of n online workloads.
+func benchZone(n int) *Zone {
+	z := &Zone{Origin: "cset.test.", TTL: 30, NegativeTTL: 5, Serial: 1,
+		Nameservers: []Nameserver{{Name: "m1", Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}}}
+	for i := range n {
+		z.Workloads = append(z.Workloads, WorkloadRecord{Name: fmt.Sprintf("w%d", i), Online: true, Member: "a",
+			Server: "s1", Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})}})
+	}
+	return z
+}
+
+func BenchmarkServer_Query(b *testing.B) {
+	s := newTestServer(b, benchZone(10000), nil)
+	remote := netip.MustParseAddr("127.0.0.1")
+	for _, tc := range []struct {
+		name  string
+		qname string
+		qtype uint16
+		edns  bool
+	}{
+		{"A", "w5000.cset.test.", dns.TypeA, false},
+		{"A_EDNS", "W5000.Cset.test.", dns.TypeA, true},
+		{"NXDOMAIN", "nope.cset.test.", dns.TypeA, true},
+		{"NODATA_AAAA", "w5000.cset.test.", dns.TypeAAAA, true},
+		{"REFUSED", "example.com.", dns.TypeA, false},
+		{"slow_path_trailing", "w5000.cset.test.", dns.TypeA, false},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(tc.qname, tc.qtype)
+		if tc.edns {
+			m.SetEdns0(1232, false)
+		}
+		q := packQuery(b, m)
+		if tc.name == "slow_path_trailing" {
+			q = append(q, 0)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			sc := newScratch()
+			b.ReportAllocs()
+			for b.Loop() {
+				s.handle(q, sc, false, remote)
+			}
+		})
+	}
+}
+
+func BenchmarkServer_BuildIndex(b *testing.B) {
+	z := benchZone(10000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := buildIndex(z); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
