@@ -82,11 +82,11 @@ func (s *Sim) Start() error {
 		s.lifeMu.Unlock()
 		return errors.New("ecxsim: Start called twice or after Close")
 	}
+	s.sched = newScheduler()
+	s.hb = newHeartbeater(s.log.Named("witness"))
 	s.started = true
 	s.lifeMu.Unlock()
 
-	s.sched = newScheduler()
-	s.hb = newHeartbeater(s.log.Named("witness"))
 	if err := s.openAuditFile(); err != nil {
 		_ = s.Close()
 		return err
