@@ -47,7 +47,7 @@ func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*ob
 			lastFailed[op.Workload] = op.UpdatedUnixNano
 		}
 	}
-	c.updateBrake(ctx, d)
+	c.updateBrake(ctx, d, obs)
 	for _, w := range d.SortedWorkloads() {
 		running := where(d, w)
 		if len(running) > 1 {
@@ -118,12 +118,12 @@ func (c *Controller) plan(d *fsm.Data, w *fsmv1.Workload, running []string, now 
 	return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonFailover, SourceMember: p.Member, SourceServer: p.Server, Error: need}
 }
 
-// updateBrake holds automatic failovers while more than half of the members look down: then
-// the masters are more likely the isolated side.
-func (c *Controller) updateBrake(ctx context.Context, d *fsm.Data) {
+// updateBrake holds automatic failovers while more than half of the members look down (declared
+// down, or not answering this round): then the masters are more likely the isolated side.
+func (c *Controller) updateBrake(ctx context.Context, d *fsm.Data, obs map[string]*observation) {
 	down := 0
 	for _, m := range d.Members {
-		if m.Health == fsm.HealthDown {
+		if o := obs[m.Name]; m.Health == fsm.HealthDown || o != nil && !o.reached {
 			down++
 		}
 	}
