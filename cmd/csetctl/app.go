@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -43,6 +44,10 @@ const (
 	defaultTimeout = 10 * time.Second
 	// requestIDKey is the gRPC metadata key that makes a retried write apply once.
 	requestIDKey = "cset-request-id"
+	// actorKey names who made a write in the event log, e.g. csetctl:alice@ops1.
+	actorKey = "cset-actor"
+	// maxActor is the longest actor the masters record.
+	maxActor = 64
 	// maxRecvMsgSize bounds one answer; lists of the whole event ring are large.
 	maxRecvMsgSize = 64 << 20
 )
@@ -94,6 +99,8 @@ type app struct {
 
 	// requestID is sent with every write of this invocation, retries included.
 	requestID string
+	// actor is sent with every write, for the event log.
+	actor string
 	// lastWrite records that the latest RPC was a write, for the
 	// outcome-unknown hint.
 	lastWrite bool
@@ -203,7 +210,27 @@ func (a *app) checkGlobals(_ *cobra.Command, _ []string) error {
 		return err
 	}
 	a.requestID = id
+	a.actor = a.newActor()
 	return nil
+}
+
+// newActor names the person behind this invocation: csetctl:USER@HOST.
+func (a *app) newActor() string {
+	actor := "csetctl"
+	user := a.getenv("USER")
+	if user == "" {
+		user = a.getenv("LOGNAME")
+	}
+	if user != "" {
+		actor += ":" + user
+		if host, err := os.Hostname(); err == nil && host != "" {
+			actor += "@" + host
+		}
+	}
+	if len(actor) > maxActor {
+		actor = actor[:maxActor]
+	}
+	return actor
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
@@ -304,7 +331,7 @@ func (a *app) readOpts() *apiv1.ReadOptions {
 func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	a.lastWrite = writeMethods[method]
 	if a.lastWrite {
-		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID)
+		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID, actorKey, a.actor)
 	}
 	backoff := a.retryBackoff
 	for attempt := 1; ; attempt++ {
@@ -328,7 +355,7 @@ func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply an
 func (a *app) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	a.lastWrite = writeMethods[method]
 	if a.lastWrite {
-		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID)
+		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID, actorKey, a.actor)
 	}
 	return streamer(ctx, desc, cc, method, opts...)
 }

@@ -37,7 +37,7 @@ workloads:
     addresses: {west: [10.0.2.20, "2001:db8::20"]}
     auto_failover: false
     desired: offline
-    services: [{name: pg, port: 5432, priority: 10, weight: 5}]
+    services: [{name: _pg._tcp, port: 5432, priority: 10, weight: 5}]
 `
 
 const applyJSONText = `{
@@ -53,7 +53,7 @@ const applyJSONText = `{
     {"name": "web", "group": "failover-web", "candidates": ["east", "west"], "addresses": {"east": ["10.0.1.10"], "west": ["10.0.2.10"]},
      "size": 1, "availability_set": "web-ha", "auto_failover": true, "hooks": ["/etc/cset/hooks/copy.sh"], "hook_timeout": "5m"},
     {"name": "db", "group": "failover-db", "candidates": ["west", "east"], "addresses": {"west": ["10.0.2.20", "2001:db8::20"]},
-     "auto_failover": false, "desired": "offline", "services": [{"name": "pg", "port": 5432, "priority": 10, "weight": 5}]}
+     "auto_failover": false, "desired": "offline", "services": [{"name": "_pg._tcp", "port": 5432, "priority": 10, "weight": 5}]}
   ]
 }
 `
@@ -87,7 +87,7 @@ func wantDeclaration() *apiv1.Declaration {
 				Name: "db", Group: "failover-db", Candidates: []string{"west", "east"}, Size: 1, NoAutoFailover: true,
 				Addresses: map[string]*apiv1.AddressList{"west": {Addresses: []string{"10.0.2.20", "2001:db8::20"}}},
 				Desired:   "offline", Update: true,
-				Services: []*apiv1.Service{{Name: "pg", Port: 5432, Priority: 10, Weight: 5}},
+				Services: []*apiv1.Service{{Name: "_pg._tcp", Port: 5432, Priority: 10, Weight: 5}},
 			},
 		},
 	}

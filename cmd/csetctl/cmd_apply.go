@@ -452,6 +452,9 @@ func workloadDeclaration(w *applyWorkload) (*apiv1.RegisterWorkloadRequest, erro
 		if s.Name == "" || s.Port == 0 || s.Port > 65535 {
 			return nil, fmt.Errorf("services: want {name, port} with a port from 1 to 65535, got name %q port %d", s.Name, s.Port)
 		}
+		if err := checkServiceName(s.Name); err != nil {
+			return nil, fmt.Errorf("services: %s", strings.Replace(err.Error(), "NAME is", "name is", 1))
+		}
 		req.Services = append(req.Services, &apiv1.Service{Name: s.Name, Port: s.Port, Priority: s.Priority, Weight: s.Weight})
 	}
 	return req, nil

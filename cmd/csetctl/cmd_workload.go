@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -56,7 +57,7 @@ group's floating or virtual IP on each member; DNS answers NAME.<zone> with the
 address on the member where the group is online.`,
 		Example: `  csetctl workload register web --group failover-web --candidates east,west \
       --address east=10.0.1.10 --address west=10.0.2.10 --availability-set web-ha \
-      --hook /etc/cset/hooks/copy.sh --hook-timeout 5m --service http:80`,
+      --hook /etc/cset/hooks/copy.sh --hook-timeout 5m --service _http._tcp:80`,
 		Args: argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := registerRequest(args[0], &fl)
@@ -94,7 +95,7 @@ address on the member where the group is online.`,
 	f.StringArrayVar(&fl.hooks, "hook", nil, "absolute path of a handover hook run on the leader before start (repeatable, run in order)")
 	f.DurationVar(&fl.hookTimeout, "hook-timeout", 0, "time limit of each hook, whole seconds (0 = the masters' default)")
 	f.BoolVar(&fl.offline, "offline", false, "register with desired state offline (do not start it)")
-	f.StringArrayVar(&fl.services, "service", nil, "SRV service NAME:PORT, e.g. http:80 (repeatable)")
+	f.StringArrayVar(&fl.services, "service", nil, "SRV record NAME:PORT with NAME the SRV prefix, e.g. _http._tcp:80 (repeatable)")
 	f.BoolVar(&fl.update, "update", false, "replace an existing workload instead of failing")
 	return cmd
 }
@@ -139,8 +140,8 @@ func registerRequest(name string, fl *registerFlags) (*apiv1.RegisterWorkloadReq
 			return nil, err
 		}
 	}
-	if fl.size < 1 {
-		return nil, fmt.Errorf("--size %d: must be at least 1", fl.size)
+	if fl.size < 0 {
+		return nil, fmt.Errorf("--size %d: must not be negative", fl.size)
 	}
 	for _, h := range fl.hooks {
 		if err := checkHook(h); err != nil {
@@ -155,7 +156,7 @@ func registerRequest(name string, fl *registerFlags) (*apiv1.RegisterWorkloadReq
 	for _, s := range fl.services {
 		svc, err := parseService(s)
 		if err != nil {
-			return nil, err
+			return nil, errors.New(strings.ReplaceAll(err.Error(), "--service ", "--service: "))
 		}
 		req.Services = append(req.Services, svc)
 	}

@@ -23,6 +23,7 @@ import (
 type call struct {
 	method    string // short name, e.g. "AddMember"
 	requestID string // the cset-request-id metadata, "" when absent
+	actor     string // the cset-actor metadata, "" when absent
 }
 
 // fakeServer is an in-memory ClusterSetServiceServer for the CLI tests. It
@@ -88,15 +89,18 @@ func (f *fakeServer) start(t testing.TB) string {
 // record notes the call and returns an injected error, if any.
 func (f *fakeServer) record(ctx context.Context, fullMethod string) error {
 	method := fullMethod[len("/cset.api.v1.ClusterSetService/"):]
-	id := ""
+	id, actor := "", ""
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get(requestIDKey); len(v) > 0 {
 			id = v[0]
 		}
+		if v := md.Get(actorKey); len(v) > 0 {
+			actor = v[0]
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, call{method: method, requestID: id})
+	f.calls = append(f.calls, call{method: method, requestID: id, actor: actor})
 	if errs := f.failNext[method]; len(errs) > 0 {
 		f.failNext[method] = errs[1:]
 		return errs[0]
@@ -546,7 +550,7 @@ func (f *fakeServer) seed() {
 		AutoFailover: true, Hooks: []string{"/etc/cset/hooks/copy.sh"}, HookTimeoutSeconds: 300, OperationId: "op-1",
 		SinceUnixNano: 1_700_000_000_000_000_000,
 		Addresses:     map[string]*apiv1.AddressList{"east": {Addresses: []string{"10.0.1.10"}}, "west": {Addresses: []string{"10.0.2.10"}}},
-		Services:      []*apiv1.Service{{Name: "http", Port: 80}},
+		Services:      []*apiv1.Service{{Name: "_http._tcp", Port: 80}},
 	}
 	f.ops["op-1"] = &apiv1.Operation{
 		Id: "op-1", Workload: "web", Reason: "planned", SourceMember: "east", SourceServer: "east-1",

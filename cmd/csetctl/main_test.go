@@ -212,7 +212,8 @@ func TestCLI_UsageErrors(t *testing.T) {
 		{"hook timeout", nil, append(reg, "--hook-timeout", "1500ms"), "want a positive whole number of seconds"},
 		{"duration syntax", nil, append(reg, "--hook-timeout", "soon"), `invalid argument "soon" for "--hook-timeout"`},
 		{"service", nil, append(reg, "--service", "http"), "want NAME:PORT"},
-		{"size", nil, append(reg, "--size", "0"), "--size 0: must be at least 1"},
+		{"service name", nil, append(reg, "--service", "http:80"), "NAME is the SRV prefix"},
+		{"size", nil, append(reg, "--size", "-1"), "--size -1: must not be negative"},
 		{"move to", nil, []string{"workload", "move", "web"}, "--to is required"},
 		{"move to form", nil, []string{"workload", "move", "web", "--to", "west/"}, "want MEMBER or MEMBER/SERVER"},
 		{"zone required", nil, []string{"set", "init", "prod"}, "--zone is required"},
@@ -347,6 +348,34 @@ func TestCLI_RetryUnavailableKeepsRequestID(t *testing.T) {
 	cli(t, addr3, exitError, "member", "drain", "east")
 	if n := len(f3.getCalls()); n != 1 {
 		t.Errorf("FailedPrecondition tried %d times, want 1", n)
+	}
+}
+
+func TestCLI_ActorOnWrites(t *testing.T) {
+	t.Parallel()
+	f, addr := newSeeded(t)
+	host, _ := os.Hostname()
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"USER": "alice"}, "csetctl:alice@" + host},
+		{map[string]string{"LOGNAME": "bob"}, "csetctl:bob@" + host},
+		{nil, "csetctl"},
+		{map[string]string{"USER": strings.Repeat("x", 80)}, ("csetctl:" + strings.Repeat("x", 80))[:maxActor]},
+	} {
+		if r := runCLI(t, addr, invocation{env: tt.env}, "member", "drain", "east"); r.code != exitOK {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		calls := f.getCalls()
+		if got := calls[len(calls)-1].actor; got != tt.want {
+			t.Errorf("env %v: actor %q, want %q", tt.env, got, tt.want)
+		}
+	}
+	cli(t, addr, exitOK, "member", "list")
+	calls := f.getCalls()
+	if got := calls[len(calls)-1].actor; got != "" {
+		t.Errorf("a read carries actor %q", got)
 	}
 }
 

@@ -48,7 +48,7 @@ func TestJSON_WorkloadShowContract(t *testing.T) {
 		"fqdn": "web.cset.example.com.", "availability_set": "web-ha", "desired": "online", "size": 1.0,
 		"auto_failover": true, "hooks": []any{"/etc/cset/hooks/copy.sh"}, "hook_timeout_seconds": 300.0,
 		"operation_id": "op-1", "since": "2023-11-14T22:13:20Z",
-		"services": []any{map[string]any{"name": "http", "port": 80.0, "priority": 0.0, "weight": 0.0}},
+		"services": []any{map[string]any{"name": "_http._tcp", "port": 80.0, "priority": 0.0, "weight": 0.0}},
 	}
 	if d := cmp.Diff(want, doc); d != "" {
 		t.Errorf("workload show (-want +got):\n%s", d)
@@ -130,7 +130,7 @@ func TestCLI_EveryCommand(t *testing.T) {
 				{"member", "disable", "north"}, {"member", "declare-down", "north"}, {"member", "remove", "north"},
 				{"node", "list"}, {"node", "list", "--member", "west"},
 				{"workload", "register", "api", "--group", "failover-api", "--candidates", "east,west", "--address", "east=10.0.1.20,2001:db8::20",
-					"--address", "west=10.0.2.20", "--availability-set", "web-ha", "--hook", "/bin/true", "--hook-timeout", "2m", "--service", "http:8080", "--offline"},
+					"--address", "west=10.0.2.20", "--availability-set", "web-ha", "--hook", "/bin/true", "--hook-timeout", "2m", "--service", "_http._tcp:8080", "--offline"},
 				{"workload", "list"}, {"workload", "show", "web"}, {"workload", "start", "web"}, {"workload", "stop", "web"},
 				{"workload", "place", "web"}, {"workload", "move", "web", "--to", "west/west-1"},
 				{"operation", "list"}, {"operation", "show", "op-web"},

@@ -88,14 +88,26 @@ func parseLabel(s string) (string, string, error) {
 	return k, v, nil
 }
 
-// parseService parses NAME:PORT of workload register --service.
+// parseService parses NAME:PORT of workload register --service, NAME being
+// the SRV prefix such as _http._tcp.
 func parseService(s string) (*apiv1.Service, error) {
 	name, p, ok := strings.Cut(s, ":")
 	port, err := strconv.ParseUint(p, 10, 16)
 	if !ok || name == "" || err != nil || port == 0 {
-		return nil, fmt.Errorf("--service %q: want NAME:PORT with a port from 1 to 65535, e.g. --service http:80", s)
+		return nil, fmt.Errorf("--service %q: want NAME:PORT with a port from 1 to 65535, e.g. --service _http._tcp:80", s)
+	}
+	if err := checkServiceName(name); err != nil {
+		return nil, fmt.Errorf("--service %q: %w", s, err)
 	}
 	return &apiv1.Service{Name: name, Port: uint32(port)}, nil
+}
+
+// checkServiceName accepts an SRV prefix: _service._proto.
+func checkServiceName(name string) error {
+	if !strings.HasPrefix(name, "_") || !strings.Contains(name, "._") {
+		return fmt.Errorf("NAME is the SRV prefix _service._proto, e.g. _http._tcp, not %q", name)
+	}
+	return nil
 }
 
 // seconds converts a duration flag to whole seconds for the API.
