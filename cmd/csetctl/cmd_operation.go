@@ -140,7 +140,7 @@ func (a *app) waitOperation(ctx context.Context, c apiv1.ClusterSetServiceClient
 		}
 	}
 	if phase == phaseFailed {
-		return fmt.Errorf("operation %s failed after %d attempts: %s", op.GetId(), op.GetAttempts(), op.GetError())
+		return fmt.Errorf("operation %s failed (%d start attempts): %s", op.GetId(), op.GetAttempts(), op.GetError())
 	}
 	return nil
 }

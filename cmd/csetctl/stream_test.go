@@ -253,7 +253,7 @@ func TestMove_WaitFailed(t *testing.T) {
 	if !strings.HasSuffix(r.stdout, "failed: group failover-web: Online Failure on west-1\n") {
 		t.Errorf("stdout:\n%s", r.stdout)
 	}
-	if !strings.Contains(r.stderr, "error: operation op-web failed after 1 attempts: group failover-web: Online Failure on west-1") {
+	if !strings.Contains(r.stderr, "error: operation op-web failed (1 start attempts): group failover-web: Online Failure on west-1") {
 		t.Errorf("stderr %q", r.stderr)
 	}
 }
