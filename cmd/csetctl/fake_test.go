@@ -35,6 +35,7 @@ type fakeServer struct {
 	mu        sync.Mutex
 	calls     []call
 	failNext  map[string][]error // method -> errors to return first, in order
+	hang      map[string]bool    // method -> wait for the client to give up instead of answering
 	set       *apiv1.InitSetResponse
 	members   map[string]*apiv1.Member
 	passwords map[string]string
@@ -55,6 +56,7 @@ type fakeServer struct {
 func newFakeServer() *fakeServer {
 	return &fakeServer{
 		failNext:  map[string][]error{},
+		hang:      map[string]bool{},
 		members:   map[string]*apiv1.Member{},
 		passwords: map[string]string{},
 		workloads: map[string]*apiv1.Workload{},
@@ -111,6 +113,13 @@ func (f *fakeServer) record(ctx context.Context, fullMethod string) error {
 func (f *fakeServer) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	if err := f.record(ctx, info.FullMethod); err != nil {
 		return nil, err
+	}
+	f.mu.Lock()
+	hang := f.hang[info.FullMethod[len("/cset.api.v1.ClusterSetService/"):]]
+	f.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	return h(ctx, req)
 }

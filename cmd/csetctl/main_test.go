@@ -266,6 +266,33 @@ func TestCLI_ServerErrors(t *testing.T) {
 	}
 }
 
+func TestCLI_Timeout(t *testing.T) {
+	t.Parallel()
+	f, addr := newSeeded(t)
+	f.mu.Lock()
+	f.hang["GetMember"], f.hang["SetMemberAdmin"] = true, true
+	f.mu.Unlock()
+
+	start := time.Now()
+	r := cli(t, addr, exitError, "--timeout", "100ms", "member", "show", "east")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a 100ms --timeout took %s", took)
+	}
+	if !strings.Contains(r.stderr, "(DeadlineExceeded)") || !strings.Contains(r.stderr, "hint: no answer within --timeout 100ms") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	if strings.Contains(r.stderr, envRequestID) {
+		t.Errorf("a read is not a write of unknown outcome: %q", r.stderr)
+	}
+
+	r = cli(t, addr, exitError, "--timeout", "100ms", "member", "drain", "east")
+	calls := f.getCalls()
+	id := calls[len(calls)-1].requestID
+	if !strings.Contains(r.stderr, "may or may not have been applied") || !strings.Contains(r.stderr, envRequestID+"="+id) {
+		t.Errorf("stderr %q, want the retry hint with request id %s", r.stderr, id)
+	}
+}
+
 func TestCLI_NoServer(t *testing.T) {
 	t.Parallel()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
