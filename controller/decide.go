@@ -18,18 +18,31 @@ func runningStatus(s string) bool {
 }
 
 // where returns the members on which a workload's group is observed running, in the
-// workload's preference order.
+// workload's preference order. A member declared down is left out: its last observation is
+// stale and the witness rule says it has fenced itself.
 func where(d *fsm.Data, w *fsmv1.Workload) []string {
 	var out []string
 	for _, mn := range w.Candidates {
 		m := d.Members[mn]
-		if m == nil {
+		if m == nil || m.Health == fsm.HealthDown {
 			continue
 		}
 		for _, g := range m.Groups {
 			if g.Name == w.Group && runningStatus(g.Status) {
 				out = append(out, mn)
 			}
+		}
+	}
+	return out
+}
+
+// reachable keeps the members the leader reaches now (up or degraded): only there is an
+// observation fresh enough to act on.
+func reachable(d *fsm.Data, members []string) []string {
+	var out []string
+	for _, mn := range members {
+		if h := d.Members[mn].GetHealth(); h == fsm.HealthUp || h == fsm.HealthDegraded {
+			out = append(out, mn)
 		}
 	}
 	return out
@@ -50,8 +63,8 @@ func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*ob
 	c.updateBrake(ctx, d, obs)
 	for _, w := range d.SortedWorkloads() {
 		running := where(d, w)
-		if len(running) > 1 {
-			c.resolveConflict(ctx, d, w, running)
+		if live := reachable(d, running); len(live) > 1 {
+			c.resolveConflict(ctx, d, w, live)
 		}
 		if active[w.Name] {
 			continue
@@ -61,8 +74,8 @@ func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*ob
 			continue
 		}
 		if op := c.plan(d, w, running, now); op != nil {
-			if c.placeable(ctx, d, w, op) {
-				c.startOperation(ctx, op)
+			if c.placeable(ctx, d, w, op) && c.startOperation(ctx, op) {
+				d = c.deps.State.Data() // the next placement must see this one's target
 			}
 		} else if w.Placement == nil && len(running) >= 1 && w.Desired == fsm.DesiredOnline {
 			c.adopt(ctx, d, w, running[0])
@@ -203,6 +216,9 @@ func (c *Controller) placeable(ctx context.Context, d *fsm.Data, w *fsmv1.Worklo
 	}
 	if why == "" {
 		delete(c.blocked, w.Name)
+		if best, _ := plan.Best(); op.TargetMember == "" {
+			op.TargetMember, op.TargetServer = best.Member, best.Server
+		}
 		return true
 	}
 	if c.blocked[w.Name] != why {
@@ -214,7 +230,7 @@ func (c *Controller) placeable(ctx context.Context, d *fsm.Data, w *fsmv1.Worklo
 }
 
 // startOperation commits a new operation; its runner starts in resumeOperations.
-func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) {
+func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) bool {
 	op.Id = newOperationID()
 	op.Phase = fsm.PhasePending
 	why := op.Error
@@ -222,11 +238,12 @@ func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) {
 	_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_StartOperation{StartOperation: &fsmv1.StartOperationCommand{Operation: op}}})
 	if err != nil {
 		c.log.Warn("starting an operation failed", "workload", op.Workload, "reason", op.Reason, "error", err)
-		return
+		return false
 	}
 	if why != "" {
 		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: op.Workload, Member: op.SourceMember, OperationId: op.Id, Message: fmt.Sprintf("%s of %s: %s", op.Reason, op.Workload, why)})
 	}
+	return true
 }
 
 // schedulerRank ranks the targets of an operation.

@@ -5,8 +5,33 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 )
+
+// startGroup starts a group on a member's server through the simulator's REST API, by hand.
+func startGroup(t *testing.T, e *env, member, group, server string) {
+	t.Helper()
+	post(t, e, member, "/api/v1/groups/"+group+"/start", `{"target":"`+server+`"}`)
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func post(t *testing.T, e *env, member, path, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.sim.ServerURL(member, member+"-1")+path, strings.NewReader(body))
+	req.SetBasicAuth("admin", "pw-"+member)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+	}
+}
 
 // stopGroup stops a group on a member through the simulator's REST API, as an operator or
 // ECX itself might.

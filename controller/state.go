@@ -20,10 +20,21 @@ func SchedulerState(d *fsm.Data) scheduler.State {
 		}
 		st.Members = append(st.Members, sm)
 	}
+	// A workload with an unfinished operation counts where that operation takes it, so that two
+	// placements decided in one round see each other.
+	target := map[string]string{}
+	for _, op := range d.Operations {
+		if !fsm.Terminal(op.Phase) && op.TargetMember != "" && op.Reason != fsm.ReasonStop {
+			target[op.Workload] = op.TargetMember
+		}
+	}
 	for _, w := range d.SortedWorkloads() {
+		member := w.GetPlacement().GetMember()
+		if t, ok := target[w.Name]; ok {
+			member = t
+		}
 		st.Workloads = append(st.Workloads, scheduler.Workload{
-			Name: w.Name, Size: w.Size, Candidates: w.Candidates, AvailabilitySet: w.AvailabilitySet,
-			Member: w.GetPlacement().GetMember(),
+			Name: w.Name, Size: w.Size, Candidates: w.Candidates, AvailabilitySet: w.AvailabilitySet, Member: member,
 		})
 	}
 	for _, name := range sortedKeys(d.AvailabilitySets) {

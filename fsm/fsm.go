@@ -139,6 +139,13 @@ func (f *FSM) AppliedIndex() uint64 {
 	return f.s.lastIndex
 }
 
+// DNSSerial returns the index of the last change to data that DNS serves.
+func (f *FSM) DNSSerial() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.s.dnsSerial
+}
+
 // Events returns up to limit events with seq > after, oldest first, filtered by workload and
 // member when those are non-empty.
 func (f *FSM) Events(after uint64, limit int, workload, member string) []*fsmv1.Event {

@@ -106,8 +106,14 @@ func (s *Server) runController(ctx context.Context, lw *leaderWork) {
 		lease = l
 		lw.lease.Store(l)
 		term := s.raft.CurrentTerm()
+		// The lease outlives the controller by design: it is released only after the controller
+		// has stopped and its in-flight ECX calls have returned.
+		leaseCtx, cancelLease := context.WithCancel(context.Background())
+		leaseDone := make(chan struct{})
+		defer func() { cancelLease(); <-leaseDone }()
 		go func() {
-			if err := l.Run(ctx, term); err != nil && ctx.Err() == nil {
+			defer close(leaseDone)
+			if err := l.Run(leaseCtx, term); err != nil {
 				s.logger.Error("witness lease renewer stopped", "error", err)
 			}
 		}()

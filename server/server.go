@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cset-project/cset/config"
+	"github.com/cset-project/cset/dnsserver"
 	"github.com/cset-project/cset/fsm"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"github.com/hashicorp/go-hclog"
@@ -72,6 +73,7 @@ type Server struct {
 
 	addrs   Addrs
 	tempDir string
+	dns     *dnsserver.Server
 
 	// witnessStatus reports the witness lease for Status; nil without a witness.
 	witnessStatus func() *apiv1.WitnessInfo
@@ -110,6 +112,10 @@ func New(cfg config.Config, logger hclog.Logger, deps Deps) (*Server, error) {
 	}
 	s.fwd = newForwarder(s)
 	s.leader = newLeaderLoop(s)
+	if err := s.setupDNS(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.setupLeaderWork(); err != nil {
 		s.Close()
 		return nil, err

@@ -59,6 +59,18 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	logger := newLogger(cfg, stderr, "csetd")
+	var dev *devEnv
+	if cfg.Dev {
+		logger.Warn("dev mode: one master with an embedded witness and ECX simulator, temporary data, no TLS and no authentication, on loopback only")
+		if dev, err = startDevEnv(logger); err != nil {
+			return err
+		}
+		defer dev.close()
+		if cfg.Witness == "" {
+			cfg.Witness = dev.witnessURL
+		}
+		applyDevDefaults(&cfg)
+	}
 	srv, err := server.New(cfg, logger, server.Deps{})
 	if err != nil {
 		return err
@@ -67,11 +79,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		srv.Close()
 		return err
 	}
-	if cfg.Dev {
-		if err := startDev(ctx, srv, cfg, logger, stdout); err != nil {
+	if dev != nil {
+		if err := seedDev(ctx, srv, dev); err != nil {
 			srv.Close()
-			return err
+			return fmt.Errorf("declaring the dev cluster set: %w", err)
 		}
+		printDevBanner(stdout, srv, dev)
 	}
 	<-ctx.Done()
 	logger.Info("shutting down")

@@ -2,26 +2,172 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
 
 	"github.com/cset-project/cset/config"
+	"github.com/cset-project/cset/ecxsim"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"github.com/cset-project/cset/server"
+	"github.com/cset-project/cset/witness"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
-// startDev prints what to try against a -dev master.
-func startDev(_ context.Context, srv *server.Server, cfg config.Config, logger hclog.Logger, stdout io.Writer) error {
-	a := srv.Addrs()
-	logger.Warn("dev mode: one master, temporary data, no TLS and no authentication on loopback")
-	fmt.Fprintf(stdout, `
-cset dev master %q is running.
-  gRPC API  %s     (csetctl --addr %s status)
-  HTTP      %s     (curl http://%s/v1/health)
+// devEnv is what `csetd agent -dev` embeds besides the master: a witness and a simulator of two
+// ECX members. Everything listens on 127.0.0.1 and lives in temporary directories.
+type devEnv struct {
+	witnessURL string
+	sim        *ecxsim.Sim
+	closers    []func() error
+}
+
+// DevControlAddr is where the embedded simulator's control API listens in -dev mode.
+const DevControlAddr = "127.0.0.1:29100"
+
+// devSimConfig is the embedded ECX world of -dev: members east and west, two servers each, and
+// the manual-start groups web, db and api (cset decides where they run).
+func devSimConfig(witnessURL string) ecxsim.Config {
+	cfg := ecxsim.Config{ControlAddr: DevControlAddr}
+	for _, name := range []string{"east", "west"} {
+		cl := ecxsim.ClusterConfig{
+			Name: name, User: "admin", Password: "dev-" + name,
+			HeartbeatTimeout: 2 * time.Second, HeartbeatInterval: 500 * time.Millisecond, WitnessURL: witnessURL,
+			Servers: []ecxsim.ServerConfig{{Name: name + "-1", Listen: "auto"}, {Name: name + "-2", Listen: "auto"}},
+		}
+		for _, g := range []string{"web", "db", "api"} {
+			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g, StartDuration: 2 * time.Second, StopDuration: time.Second})
+		}
+		cfg.Clusters = append(cfg.Clusters, cl)
+	}
+	return cfg
+}
+
+// applyDevDefaults sets the controller timings of the dev world: they must stay above the
+// simulated self-fencing time (heartbeat timeout 2s).
+func applyDevDefaults(cfg *config.Config) {
+	def := config.Default().Controller
+	if cfg.Controller.UnreachableAfter == def.UnreachableAfter {
+		cfg.Controller.UnreachableAfter = 2 * time.Second
+	}
+	if cfg.Controller.FenceAfter == def.FenceAfter {
+		cfg.Controller.FenceAfter = 6 * time.Second
+	}
+	if cfg.Controller.GroupRecoveryGrace == def.GroupRecoveryGrace {
+		cfg.Controller.GroupRecoveryGrace = 10 * time.Second
+	}
+	if cfg.Controller.LeaseTTL == def.LeaseTTL {
+		cfg.Controller.LeaseTTL = 6 * time.Second
+	}
+}
+
+func startDevEnv(logger hclog.Logger) (*devEnv, error) {
+	e := &devEnv{}
+	dir, err := os.MkdirTemp("", "csetd-dev-witness-")
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() error { return os.RemoveAll(dir) })
+	ws, err := witness.NewServer(witness.ServerConfig{DataDir: dir, RestartHold: -1, Logger: logger.Named("witness")})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.closers = append(e.closers, ws.Close)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	hs := &http.Server{Handler: ws.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(lis) }()
+	e.closers = append(e.closers, hs.Close)
+	e.witnessURL = "http://" + lis.Addr().String()
+	sim, err := ecxsim.New(devSimConfig(e.witnessURL), logger.Named("ecxsim"))
+	if err == nil {
+		err = sim.Start()
+	}
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("embedded ECX simulator (control API %s): %w", DevControlAddr, err)
+	}
+	e.sim = sim
+	e.closers = append(e.closers, sim.Close)
+	return e, nil
+}
+
+func (e *devEnv) close() error {
+	var errs []error
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		errs = append(errs, e.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// seedDev declares the dev cluster set through the master's own API, like an operator would.
+func seedDev(ctx context.Context, srv *server.Server, e *devEnv) error {
+	conn, err := grpc.NewClient(srv.Addrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	decl := &apiv1.Declaration{
+		Set:              &apiv1.InitSetRequest{Name: "dev", Zone: "cset.test.", TtlSeconds: 5, NegativeTtlSeconds: 5},
+		FaultDomains:     []*apiv1.CreateFaultDomainRequest{{Name: "rack-a", Members: []string{"east"}}, {Name: "rack-b", Members: []string{"west"}}},
+		AvailabilitySets: []*apiv1.CreateAvailabilitySetRequest{{Name: "web-db", Soft: true}},
+	}
+	for _, m := range []string{"east", "west"} {
+		mr := &apiv1.AddMemberRequest{Name: m, User: "admin", Password: "dev-" + m, HeartbeatTimeoutMs: 2000}
+		for _, s := range []string{m + "-1", m + "-2"} {
+			mr.Servers = append(mr.Servers, &apiv1.ServerSpec{Name: s, Url: e.sim.ServerURL(m, s)})
+		}
+		decl.Members = append(decl.Members, mr)
+	}
+	for i, w := range []string{"web", "db", "api"} {
+		wr := &apiv1.RegisterWorkloadRequest{Name: w, Group: w, Candidates: []string{"east", "west"}, Size: 1,
+			Addresses: map[string]*apiv1.AddressList{
+				"east": {Addresses: []string{fmt.Sprintf("10.1.0.%d", 10+i)}},
+				"west": {Addresses: []string{fmt.Sprintf("10.2.0.%d", 10+i)}},
+			}}
+		if w == "web" || w == "db" {
+			wr.AvailabilitySet = "web-db"
+		}
+		if w == "web" {
+			wr.Services = []*apiv1.Service{{Name: "_http._tcp", Port: 80}}
+		}
+		decl.Workloads = append(decl.Workloads, wr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = apiv1.NewClusterSetServiceClient(conn).Apply(ctx, &apiv1.ApplyRequest{Declaration: decl})
+	return err
+}
+
+const devBanner = `
+cset dev master %[1]q is running with simulated ECX members east and west.
+  gRPC API        %[2]s
+  DNS             %[3]s (zone cset.test.)
+  HTTP            http://%[4]s/metrics  http://%[4]s/v1/health
+  witness         %[5]s
+  ECX simulator   http://%[6]s/sim/v1/state
 Try:
-  csetctl status
-  csetctl set init dev --zone cset.test.
-Stop with Ctrl-C; the data directory is temporary.
-`, a.NodeID, a.GRPC, a.GRPC, a.HTTP, a.HTTP)
-	return nil
+  bin/csetctl status
+  bin/csetctl workload list
+  dig @%[7]s -p %[8]s web.cset.test +short
+  bin/csetctl workload move web --to west --wait
+  curl -X POST http://%[6]s/sim/v1/clusters/west/down     # kill a whole member, then watch:
+  bin/csetctl events --follow
+Stop with Ctrl-C; all data is temporary.
+`
+
+func printDevBanner(w io.Writer, srv *server.Server, e *devEnv) {
+	a := srv.Addrs()
+	host, port, _ := net.SplitHostPort(a.DNS)
+	fmt.Fprintf(w, devBanner, a.NodeID, a.GRPC, a.DNS, a.HTTP, e.witnessURL, DevControlAddr, host, port)
 }

@@ -1,0 +1,53 @@
+package controller_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cset-project/cset/internal/testutil"
+)
+
+// A member that dies keeps its last observation (the group "Online" there) in the state; that
+// stale view must never be taken for a second running copy once the workload failed over.
+func TestController_StaleObservationOfDeadMemberIsNoConflict(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"web", "db"}})
+	e.waitOnline("web", "", 15*time.Second)
+	e.waitOnline("db", "", 15*time.Second)
+	if err := e.sim.ClusterDown("east"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitHealth("east", "down", 20*time.Second)
+	e.waitOnline("web", "west", 20*time.Second)
+	e.waitOnline("db", "west", 20*time.Second)
+	if ev := e.events("is running on"); len(ev) > 0 {
+		t.Fatalf("a stale observation was taken for a conflict: %s", ev[0].GetMessage())
+	}
+}
+
+// A group found running on two reachable members is stopped on the one that is not its placement.
+func TestController_ConflictStopsTheExtraCopy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"web"}, plantedDoubleOnline: true})
+	w := e.waitOnline("web", "east", 15*time.Second)
+	startGroup(t, e, "west", "web", "west-1") // someone starts it by hand on west
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if got := e.simRunning("web"); len(got) != 1 || got[0] != "east" {
+			return errorf("web runs on %v", got)
+		}
+		return nil
+	})
+	if ev := e.events("is running on east and west"); len(ev) == 0 || !strings.Contains(ev[0].GetMessage(), "stopping it on west") {
+		t.Errorf("no conflict event: %v", ev)
+	}
+	// The only double-online is the planted copy on west, and it was ended.
+	for _, r := range e.sim.Audit() {
+		if r.Group == "web" && r.Cluster == "west" && r.OnlineUntil == nil {
+			t.Errorf("the planted copy on west is still open: %+v", r)
+		}
+	}
+	if got := e.workload("web"); got.GetMember() != w.GetMember() {
+		t.Errorf("placement changed to %s", got.GetMember())
+	}
+}

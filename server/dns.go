@@ -1,0 +1,114 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/cset-project/cset/config"
+	"github.com/cset-project/cset/dnsserver"
+	"github.com/cset-project/cset/fsm"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+)
+
+// dnsSource adapts the replicated state to dnsserver.RecordSource. DNS is always a local read.
+type dnsSource struct {
+	s  *Server
+	ch chan struct{}
+}
+
+// DNSZone builds the zone from the local state; nil until the cluster set has a zone.
+func (d *dnsSource) DNSZone() *dnsserver.Zone { return zoneFromState(d.s.fsm.Data()) }
+
+// Watch signals whenever the DNS serial changes.
+func (d *dnsSource) Watch() <-chan struct{} { return d.ch }
+
+func (d *dnsSource) run(ctx context.Context) {
+	last := d.s.fsm.DNSSerial()
+	for {
+		watch := d.s.fsm.Watch()
+		if cur := d.s.fsm.DNSSerial(); cur != last {
+			last = cur
+			select {
+			case d.ch <- struct{}{}:
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-watch:
+		}
+	}
+}
+
+func zoneFromState(d *fsm.Data) *dnsserver.Zone {
+	cs := d.ClusterSet
+	if cs == nil {
+		return nil
+	}
+	z := &dnsserver.Zone{Origin: cs.Zone, TTL: cs.TtlSeconds, NegativeTTL: cs.NegativeTtlSeconds, Serial: uint32(d.DNSSerial)}
+	for _, m := range d.SortedMasters() {
+		ns := dnsserver.Nameserver{Name: m.Id}
+		if host, _, err := net.SplitHostPort(m.DnsAddr); err == nil {
+			if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
+				ns.Addrs = append(ns.Addrs, a)
+			}
+		}
+		z.Nameservers = append(z.Nameservers, ns)
+	}
+	for _, w := range d.SortedWorkloads() {
+		z.Workloads = append(z.Workloads, workloadRecord(w))
+	}
+	return z
+}
+
+func workloadRecord(w *fsmv1.Workload) dnsserver.WorkloadRecord {
+	r := dnsserver.WorkloadRecord{Name: w.Name}
+	p := w.Placement
+	if p != nil && p.Status == "Online" {
+		r.Online, r.Member, r.Server = true, p.Member, p.Server
+		for _, a := range w.Addresses[p.Member].GetAddresses() {
+			if ip, err := netip.ParseAddr(a); err == nil {
+				r.Addrs = append(r.Addrs, ip)
+			}
+		}
+	}
+	for _, s := range w.Services {
+		r.Services = append(r.Services, dnsserver.Service{Name: s.Name, Port: uint16(s.Port), Priority: uint16(s.Priority), Weight: uint16(s.Weight)})
+	}
+	return r
+}
+
+// setupDNS creates the DNS server when -dns-addr is set; Start opens its sockets.
+func (s *Server) setupDNS() error {
+	if s.cfg.DNSAddr == "" {
+		return nil
+	}
+	var allow []netip.Prefix
+	for _, p := range s.cfg.DNS.AllowTransfer {
+		pf, err := netip.ParsePrefix(p)
+		if err != nil {
+			return fmt.Errorf("dns allow_transfer %q: %w", p, err)
+		}
+		allow = append(allow, pf)
+	}
+	src := &dnsSource{s: s, ch: make(chan struct{}, 1)}
+	ds, err := dnsserver.New(dnsserver.Config{
+		Addr: s.cfg.DNSAddr, AllowTransfer: allow, Notify: s.cfg.DNS.Notify, Registerer: s.registry,
+	}, src, s.logger.Named("dns"))
+	if err != nil {
+		return fmt.Errorf("dns server: %w", err)
+	}
+	if err := ds.Start(); err != nil {
+		return fmt.Errorf("dns server on %s: %w", s.cfg.DNSAddr, err)
+	}
+	s.dns = ds
+	s.addrs.DNS = config.Advertised(s.cfg.AdvertiseDNS, ds.UDPAddr().String())
+	s.extras = append(s.extras, ds.Close)
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.extras = append(s.extras, func() error { cancel(); return nil })
+	go src.run(ctx)
+	return nil
+}
