@@ -263,7 +263,9 @@ func (s *Server) watch() {
 	}
 }
 
-func (s *Server) serveUDP(c *net.UDPConn) {
+// serveUDPSimple answers one datagram per read and write system call; serveUDP uses it where
+// batched I/O is not available.
+func (s *Server) serveUDPSimple(c *net.UDPConn) {
 	sc := newScratch()
 	buf := make([]byte, maxMsg)
 	for {

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package dnsserver
+
+import "net"
+
+func (s *Server) serveUDP(c *net.UDPConn) { s.serveUDPSimple(c) }
