@@ -1,0 +1,522 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cset-project/cset/internal/testutil"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Timings of the test masters: fast enough that a leader change takes about a second, slow
+// enough that a loaded 2-core machine does not see spurious elections.
+var raftFlags = []string{
+	"-raft-heartbeat-timeout", "500ms",
+	"-raft-election-timeout", "500ms",
+	"-raft-leader-lease-timeout", "250ms",
+}
+
+const (
+	startTimeout  = 20 * time.Second // a process writes its ready file
+	leaderTimeout = 20 * time.Second // a leader is elected and known everywhere
+	ctlTimeout    = 30 * time.Second // one csetctl invocation
+	stopTimeout   = 15 * time.Second // a SIGTERM'd master exits
+)
+
+// bins holds the paths of the binaries built by TestMain; empty under -short.
+var bins struct{ csetd, csetctl string }
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	if testing.Short() {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "cset-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration: temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bins.csetd, bins.csetctl = filepath.Join(dir, "csetd"), filepath.Join(dir, "csetctl")
+	for bin, pkg := range map[string]string{bins.csetd: "./cmd/csetd", bins.csetctl: "./cmd/csetctl"} {
+		if err := goBuild(bin, pkg); err != nil {
+			fmt.Fprintln(os.Stderr, "integration:", err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// goBuild builds pkg (relative to the module root) into out with the go command running this test.
+func goBuild(out, pkg string) error {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		gobin = "go"
+	}
+	cmd := exec.Command(gobin, "build", "-o", out, pkg)
+	cmd.Dir = ".." // the module root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+func requireBinaries(t *testing.T) {
+	t.Helper()
+	if testing.Short() || bins.csetd == "" {
+		t.Skip("integration tests start real processes; skipped under -short")
+	}
+}
+
+// addrs is the ready file of a master.
+type addrs struct {
+	NodeID string `json:"node_id"`
+	GRPC   string `json:"grpc_addr"`
+	Raft   string `json:"raft_addr"`
+	HTTP   string `json:"http_addr"`
+	DNS    string `json:"dns_addr"`
+}
+
+// node is one csetd agent process. Its data dir and (after the first start) its addresses are
+// kept across restarts: Raft peers know each other by address.
+type node struct {
+	t       *testing.T
+	id      string
+	dataDir string
+	ready   string
+	logPath string
+
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when the current process has exited
+	state *os.ProcessState
+	addrs addrs
+	api   apiv1.ClusterSetServiceClient
+}
+
+// newNode prepares a master; nothing runs until start.
+func newNode(t *testing.T, id string) *node {
+	t.Helper()
+	dir := t.TempDir()
+	n := &node{t: t, id: id, dataDir: filepath.Join(dir, "data"), ready: filepath.Join(dir, "ready.json"), logPath: filepath.Join(dir, "csetd.log")}
+	t.Cleanup(func() {
+		n.kill()
+		if t.Failed() {
+			t.Logf("---- tail of %s log ----\n%s", n.id, tail(n.logPath, 80))
+		}
+	})
+	return n
+}
+
+// start runs csetd agent with extra flags (e.g. -bootstrap, -join ADDR) and waits for its ready
+// file. The first start binds port 0 everywhere; later starts reuse the bound addresses.
+func (n *node) start(extra ...string) {
+	n.t.Helper()
+	n.mu.Lock()
+	if n.cmd != nil && !n.exited() {
+		n.mu.Unlock()
+		n.t.Fatalf("%s: start while running", n.id)
+	}
+	a := n.addrs
+	n.mu.Unlock()
+	pick := func(s string) string {
+		if s == "" {
+			return "127.0.0.1:0"
+		}
+		return s
+	}
+	_ = os.Remove(n.ready)
+	args := []string{"agent", "-node-id", n.id, "-data-dir", n.dataDir, "-ready-file", n.ready, "-log-level", "debug",
+		"-grpc-addr", pick(a.GRPC), "-raft-addr", pick(a.Raft), "-http-addr", pick(a.HTTP), "-dns-addr", pick(a.DNS)}
+	args = append(append(args, raftFlags...), extra...)
+	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		n.t.Fatalf("%s: log file: %v", n.id, err)
+	}
+	fmt.Fprintf(logf, "==== %s csetd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
+	cmd := exec.Command(bins.csetd, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		n.t.Fatalf("%s: start csetd: %v", n.id, err)
+	}
+	done := make(chan struct{})
+	n.mu.Lock()
+	n.cmd, n.done, n.state = cmd, done, nil
+	n.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		n.mu.Lock()
+		n.state = cmd.ProcessState
+		n.mu.Unlock()
+		close(done)
+	}()
+	n.waitReady()
+}
+
+func (n *node) waitReady() {
+	n.t.Helper()
+	testutil.Eventually(n.t, startTimeout, func() error {
+		select {
+		case <-n.done:
+			return fmt.Errorf("%s exited before it was ready: %v\n%s", n.id, n.exitState(), tail(n.logPath, 40))
+		default:
+		}
+		b, err := os.ReadFile(n.ready)
+		if err != nil {
+			return fmt.Errorf("%s: no ready file yet: %w", n.id, err)
+		}
+		var a addrs
+		if err := json.Unmarshal(b, &a); err != nil {
+			return fmt.Errorf("%s: ready file: %w", n.id, err)
+		}
+		if a.NodeID != n.id || a.GRPC == "" || a.Raft == "" || a.HTTP == "" {
+			return fmt.Errorf("%s: incomplete ready file %s", n.id, b)
+		}
+		n.mu.Lock()
+		n.addrs = a
+		n.mu.Unlock()
+		return nil
+	})
+}
+
+// exited reports whether the current process has exited. Callers hold no lock.
+func (n *node) exited() bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (n *node) exitState() *os.ProcessState {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state
+}
+
+func (n *node) grpcAddr() string { n.mu.Lock(); defer n.mu.Unlock(); return n.addrs.GRPC }
+func (n *node) raftAddr() string { n.mu.Lock(); defer n.mu.Unlock(); return n.addrs.Raft }
+func (n *node) httpAddr() string { n.mu.Lock(); defer n.mu.Unlock(); return n.addrs.HTTP }
+
+// kill sends SIGKILL and waits for the process to be gone. It is a no-op when nothing runs.
+func (n *node) kill() {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// stop sends SIGTERM and waits for a clean exit (status 0); it fails the test otherwise.
+func (n *node) stop() {
+	n.t.Helper()
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		n.t.Fatalf("%s: SIGTERM: %v", n.id, err)
+	}
+	select {
+	case <-done:
+	case <-time.After(stopTimeout):
+		n.kill()
+		n.t.Fatalf("%s: still running %v after SIGTERM\n%s", n.id, stopTimeout, tail(n.logPath, 40))
+	}
+	if st := n.exitState(); !st.Success() {
+		n.t.Fatalf("%s: exit after SIGTERM: %v\n%s", n.id, st, tail(n.logPath, 40))
+	}
+}
+
+// client returns a gRPC client of the node's API. The connection is made once (the address is
+// kept across restarts), reconnects on its own, and is closed at the end of the test.
+func (n *node) client() apiv1.ClusterSetServiceClient {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.api != nil {
+		return n.api
+	}
+	cc, err := grpc.NewClient(n.addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		n.t.Fatalf("%s: dial: %v", n.id, err)
+	}
+	n.t.Cleanup(func() { cc.Close() })
+	n.api = apiv1.NewClusterSetServiceClient(cc)
+	return n.api
+}
+
+// health is the body of GET /v1/health.
+type health struct {
+	Status       string `json:"status"`
+	NodeID       string `json:"node_id"`
+	RaftState    string `json:"raft_state"`
+	Leader       string `json:"leader"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+}
+
+// health reads /v1/health; a 503 without a leader is not an error.
+func (n *node) health() (health, error) {
+	var h health
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + n.httpAddr() + "/v1/health")
+	if err != nil {
+		return h, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+		return h, fmt.Errorf("%s /v1/health: %s", n.id, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		return h, fmt.Errorf("%s /v1/health: %w", n.id, err)
+	}
+	return h, nil
+}
+
+// waitLeader waits until every given node reports the same leader over /v1/health, the leader
+// is one of them, and it reports itself as the leader. It returns the leader.
+func waitLeader(t *testing.T, nodes ...*node) *node {
+	t.Helper()
+	var leader *node
+	testutil.Eventually(t, leaderTimeout, func() error {
+		leader = nil
+		var id string
+		for _, n := range nodes {
+			h, err := n.health()
+			if err != nil {
+				return err
+			}
+			if h.Leader == "" {
+				return fmt.Errorf("%s knows no leader (state %s)", n.id, h.RaftState)
+			}
+			if id != "" && h.Leader != id {
+				return fmt.Errorf("leaders disagree: %s and %s", id, h.Leader)
+			}
+			id = h.Leader
+			if n.id == id {
+				if h.RaftState != "Leader" {
+					return fmt.Errorf("%s is named leader but is %s", n.id, h.RaftState)
+				}
+				leader = n
+			}
+		}
+		if leader == nil {
+			return fmt.Errorf("leader %q is none of the given nodes", id)
+		}
+		return nil
+	})
+	return leader
+}
+
+// ctlResult is one csetctl run.
+type ctlResult struct {
+	args           []string
+	code           int
+	stdout, stderr string
+}
+
+func (r ctlResult) String() string {
+	return fmt.Sprintf("csetctl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
+}
+
+// ctl runs csetctl --addr addr args... and returns its result whatever the exit code.
+func ctl(t testing.TB, addr string, args ...string) ctlResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
+	defer cancel()
+	full := append([]string{"--addr", addr}, args...)
+	cmd := exec.CommandContext(ctx, bins.csetctl, full...)
+	cmd.Env = append(os.Environ(), "CSET_ADDR=", "CSET_REQUEST_ID=", "CSET_ECX_PASSWORD=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := ctlResult{args: full, stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	default:
+		t.Fatalf("csetctl %v: %v", full, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("csetctl %v: no answer within %v", full, ctlTimeout)
+	}
+	return r
+}
+
+// ctlOK runs csetctl and fails the test unless it exits 0.
+func ctlOK(t testing.TB, addr string, args ...string) ctlResult {
+	t.Helper()
+	r := ctl(t, addr, args...)
+	if r.code != 0 {
+		t.Fatalf("want exit 0: %v", r)
+	}
+	return r
+}
+
+// ctlJSON runs csetctl -o json, requires exit 0 and decodes stdout into v.
+func ctlJSON(t testing.TB, addr string, v any, args ...string) {
+	t.Helper()
+	r := ctlOK(t, addr, append([]string{"-o", "json"}, args...)...)
+	if err := decodeJSON(r.stdout, v); err != nil {
+		t.Fatalf("%v\ndecode: %v", r, err)
+	}
+}
+
+// ctlJSONErr is ctlJSON for conditions: it returns an error instead of failing.
+func ctlJSONErr(t testing.TB, addr string, v any, args ...string) error {
+	t.Helper()
+	r := ctl(t, addr, append([]string{"-o", "json"}, args...)...)
+	if r.code != 0 {
+		return errors.New(r.String())
+	}
+	if err := decodeJSON(r.stdout, v); err != nil {
+		return fmt.Errorf("%v\ndecode: %w", r, err)
+	}
+	return nil
+}
+
+// decodeJSON decodes exactly one JSON document with no unknown fields left unchecked.
+func decodeJSON(s string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON document")
+	}
+	return nil
+}
+
+// tail returns the last lines of a file.
+func tail(path string, lines int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// The JSON documents of csetctl -o json that the tests read (docs/cli.md). Only the keys a
+// test checks are declared; decoding ignores the others.
+type (
+	leaderJSON struct {
+		ID       string `json:"id"`
+		GRPCAddr string `json:"grpc_addr"`
+	}
+	masterJSON struct {
+		ID       string `json:"id"`
+		RaftAddr string `json:"raft_addr"`
+		GRPCAddr string `json:"grpc_addr"`
+		Role     string `json:"role"`
+		Voter    bool   `json:"voter"`
+	}
+	statusJSON struct {
+		ClusterSet  string       `json:"cluster_set"`
+		Zone        string       `json:"zone"`
+		ServedBy    string       `json:"served_by"`
+		Leader      leaderJSON   `json:"leader"`
+		Masters     []masterJSON `json:"masters"`
+		Members     int          `json:"members"`
+		Workloads   int          `json:"workloads"`
+		CommitIndex uint64       `json:"commit_index"`
+	}
+	serverJSON struct {
+		Name   string `json:"name"`
+		URL    string `json:"url"`
+		Status string `json:"status"`
+	}
+	memberJSON struct {
+		Name        string       `json:"name"`
+		Admin       string       `json:"admin"`
+		FaultDomain string       `json:"fault_domain"`
+		Capacity    int64        `json:"capacity"`
+		Servers     []serverJSON `json:"servers"`
+	}
+	workloadJSON struct {
+		Name       string              `json:"name"`
+		Group      string              `json:"group"`
+		Candidates []string            `json:"candidates"`
+		Addresses  map[string][]string `json:"addresses"`
+		FQDN       string              `json:"fqdn"`
+		Desired    string              `json:"desired"`
+	}
+)
+
+// startCluster starts three masters: m1 with -bootstrap, m2 and m3 with -join m1, and waits
+// until a leader is elected and the status of every master lists three voters.
+func startCluster(t *testing.T) []*node {
+	t.Helper()
+	requireBinaries(t)
+	nodes := []*node{newNode(t, "m1"), newNode(t, "m2"), newNode(t, "m3")}
+	nodes[0].start("-bootstrap")
+	waitLeader(t, nodes[0])
+	nodes[1].start("-join", nodes[0].grpcAddr())
+	nodes[2].start("-join", nodes[0].grpcAddr())
+	waitLeader(t, nodes...)
+	waitMasters(t, nodes, "m1", "m2", "m3")
+	return nodes
+}
+
+// waitMasters waits until the local status of every node lists exactly the given voters, each
+// with its current Raft and gRPC address.
+func waitMasters(t *testing.T, nodes []*node, ids ...string) {
+	t.Helper()
+	want := map[string]*node{}
+	for _, n := range nodes {
+		want[n.id] = n
+	}
+	testutil.Eventually(t, leaderTimeout, func() error {
+		for _, n := range nodes {
+			st, err := n.client().Status(context.Background(), &apiv1.StatusRequest{})
+			if err != nil {
+				return fmt.Errorf("%s status: %w", n.id, err)
+			}
+			var got []string
+			for _, m := range st.GetMasters() {
+				got = append(got, m.GetId())
+				if !m.GetVoter() {
+					return fmt.Errorf("%s: master %s is not a voter", n.id, m.GetId())
+				}
+				if w := want[m.GetId()]; w != nil && (m.GetRaftAddr() != w.raftAddr() || m.GetGrpcAddr() != w.grpcAddr()) {
+					return fmt.Errorf("%s: master %s has addresses %s/%s, want %s/%s", n.id, m.GetId(), m.GetRaftAddr(), m.GetGrpcAddr(), w.raftAddr(), w.grpcAddr())
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(ids, ",") {
+				return fmt.Errorf("%s lists masters %v, want %v", n.id, got, ids)
+			}
+		}
+		return nil
+	})
+}
