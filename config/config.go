@@ -153,7 +153,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdvertiseHTTP, "advertise-http", c.AdvertiseHTTP, "HTTP address published for this master (default: the listen address)")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", c.Bootstrap, "bootstrap a new Raft ring with this master as its only voter (first master only)")
 	fs.StringVar(&c.Join, "join", c.Join, "gRPC address of any running master to join")
-	fs.BoolVar(&c.Dev, "dev", c.Dev, "run one master on 127.0.0.1 with a temporary data directory")
+	fs.BoolVar(&c.Dev, "dev", c.Dev, "run one master on 127.0.0.1 with a temporary data directory, an embedded witness and two simulated ECX members (east, west)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "trace, debug, info, warn or error")
 	fs.BoolVar(&c.LogJSON, "log-json", c.LogJSON, "log JSON lines instead of text")
 	fs.StringVar(&c.ReadyFile, "ready-file", c.ReadyFile, "write the bound addresses as JSON to this file once serving")

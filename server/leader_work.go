@@ -44,6 +44,7 @@ func (a applier) Apply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, err
 type leaderWork struct {
 	client *witness.Client
 	lease  atomic.Pointer[witness.Lease]
+	fence  atomic.Pointer[witness.Fence] // set while the controller task runs
 }
 
 // setupLeaderWork creates the witness client (when configured) and registers the controller as
@@ -65,6 +66,7 @@ func (s *Server) setupLeaderWork() error {
 		}
 		lw.client = cl
 	}
+	s.lw = lw
 	s.witnessStatus = func() *apiv1.WitnessInfo { return lw.info(s.cfg.Witness) }
 	s.AddLeaderTask("controller", func(ctx context.Context) { s.runController(ctx, lw) })
 	return nil
@@ -86,6 +88,23 @@ func (lw *leaderWork) info(url string) *apiv1.WitnessInfo {
 		}
 	}
 	return wi
+}
+
+// FenceCheck reports whether this master may make a mutating ECX call now, and until when its
+// witness lease lets it (zero without a witness). It is the check the controller makes before
+// every mutating call; tests use it to prove that no two masters pass it at once.
+func (s *Server) FenceCheck(ctx context.Context) (time.Time, error) {
+	f := s.lw.fence.Load()
+	if f == nil {
+		return time.Time{}, witness.ErrNotLeader
+	}
+	if err := f.Check(ctx); err != nil {
+		return time.Time{}, err
+	}
+	if l := s.lw.lease.Load(); l != nil {
+		return l.HeldUntil(), nil
+	}
+	return time.Time{}, nil
 }
 
 // runController runs for one leadership: the witness lease (if any), then the controller.
@@ -119,6 +138,8 @@ func (s *Server) runController(ctx context.Context, lw *leaderWork) {
 		}()
 	}
 	fence := witness.NewFence(raftLeader{s.raft}, lease, s.logger.Named("fence"))
+	lw.fence.Store(fence)
+	defer lw.fence.Store(nil)
 	cc := s.cfg.Controller
 	ctl := controller.New(controller.Config{
 		PollInterval: cc.PollInterval, UnreachableAfter: cc.UnreachableAfter, FenceAfter: cc.FenceAfter,

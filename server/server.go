@@ -74,6 +74,7 @@ type Server struct {
 	addrs   Addrs
 	tempDir string
 	dns     *dnsserver.Server
+	lw      *leaderWork
 
 	// witnessStatus reports the witness lease for Status; nil without a witness.
 	witnessStatus func() *apiv1.WitnessInfo
