@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -23,10 +24,23 @@ func main() {
 	origin := flag.String("origin", "cset.test.", "zone origin")
 	addr := flag.String("addr", "127.0.0.1:8600", "UDP and TCP listen address")
 	sockets := flag.Int("sockets", 0, "UDP sockets (default: number of CPUs)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cpu profile:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "csetdns", Level: hclog.Info})
 	if err := run(*zoneFile, *origin, *addr, *sockets, logger); err != nil {
 		logger.Error("csetdns failed", "error", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
