@@ -113,7 +113,8 @@ type Controller struct {
 	brakeOn     bool
 
 	opsMu   sync.Mutex
-	running map[string]bool // operation ids with a live runner
+	running map[string]bool   // operation ids with a live runner
+	paused  map[string]string // operation id -> why it last paused
 	opSlots chan struct{}
 	opWG    sync.WaitGroup
 
@@ -142,7 +143,7 @@ func New(cfg Config, deps Deps) *Controller {
 	return &Controller{
 		cfg: cfg, deps: deps, log: deps.Logger,
 		clients: map[string]cachedClient{}, lastReached: map[string]time.Time{},
-		running: map[string]bool{}, blocked: map[string]string{}, opSlots: make(chan struct{}, cfg.MaxParallelOperations),
+		running: map[string]bool{}, paused: map[string]string{}, blocked: map[string]string{}, opSlots: make(chan struct{}, cfg.MaxParallelOperations),
 	}
 }
 

@@ -47,9 +47,31 @@ func (c *Controller) resumeOperations(ctx context.Context, d *fsm.Data) {
 				c.opWG.Done()
 			}()
 			if err := c.runOperation(ctx, id); err != nil && ctx.Err() == nil {
-				c.log.Warn("operation paused; it resumes next round", "operation", id, "error", err)
+				c.notePause(ctx, id, err)
+			} else if err == nil {
+				c.opsMu.Lock()
+				delete(c.paused, id)
+				c.opsMu.Unlock()
 			}
 		}(op.Id)
+	}
+}
+
+// notePause logs and records why an operation waits, once per distinct reason, so a member
+// that stays unreachable does not flood the logs and the event ring every poll interval.
+func (c *Controller) notePause(ctx context.Context, id string, err error) {
+	c.opsMu.Lock()
+	same := c.paused[id] == err.Error()
+	c.paused[id] = err.Error()
+	c.opsMu.Unlock()
+	if same {
+		return
+	}
+	c.log.Warn("operation paused; it resumes next round", "operation", id, "error", err)
+	op := c.deps.State.Data().Operations[id]
+	if op != nil {
+		c.event(ctx, &fsmv1.Event{Kind: "operation", Severity: "warn", Workload: op.Workload, Member: op.SourceMember, OperationId: id,
+			Message: fmt.Sprintf("operation %s waits in phase %s: %v", id, op.Phase, err)})
 	}
 }
 
