@@ -165,6 +165,7 @@ func TestFSM_Determinism(t *testing.T) {
 			a, b := fsm.New(nil), fsm.New(nil)
 			var c *fsm.FSM
 			var failures, duplicates int
+			succeeded := map[string]bool{}
 			for idx := uint64(1); idx <= n; idx++ {
 				l := g.entry(t, idx)
 				ra, rb := a.Apply(l).(*fsm.Result), b.Apply(l).(*fsm.Result)
@@ -178,6 +179,8 @@ func TestFSM_Determinism(t *testing.T) {
 				}
 				if ra.Err != nil {
 					failures++
+				} else if e, err := fsm.Decode(l.Data); err == nil && !ra.Duplicate {
+					succeeded[commandName(e)] = true
 				}
 				if ra.Duplicate {
 					duplicates++
@@ -198,9 +201,33 @@ func TestFSM_Determinism(t *testing.T) {
 			d := a.Data()
 			t.Logf("%d entries: %d failed, %d duplicates; %d members, %d workloads, %d operations, serial %d",
 				n, failures, duplicates, len(d.Members), len(d.Workloads), len(d.Operations), d.DNSSerial)
-			if failures == 0 || failures == n || duplicates == 0 || len(d.Workloads) == 0 {
-				t.Errorf("the sequence does not exercise both outcomes: %d failures, %d duplicates, %d workloads", failures, duplicates, len(d.Workloads))
+			if failures == 0 || duplicates == 0 {
+				t.Errorf("the sequence does not exercise failures and retries: %d failures, %d duplicates", failures, duplicates)
+			}
+			for _, fd := range fsmtest.CommandFields() {
+				if _, generated := genCommands[string(fd.Name())]; generated && !succeeded[string(fd.Name())] {
+					t.Errorf("no %s succeeded in the sequence", fd.Name())
+				}
 			}
 		})
 	}
+}
+
+// genCommands are the commands gen draws.
+var genCommands = map[string]struct{}{}
+
+func init() {
+	g := &gen{r: rand.New(rand.NewPCG(0, 0)), snap: []byte("x")}
+	for range 2000 {
+		genCommands[string(fsmtest.CommandField(g.command()).Name())] = struct{}{}
+	}
+}
+
+// commandName returns the name of e's oneof case, "" when it has none.
+func commandName(e *fsmv1.LogEntry) string {
+	m := e.ProtoReflect()
+	if fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("command")); fd != nil {
+		return string(fd.Name())
+	}
+	return ""
 }
