@@ -67,6 +67,10 @@ func (a *applier) dispatch(e *fsmv1.LogEntry) error {
 		return a.applyApplyDeclaration(c.ApplyDeclaration)
 	case *fsmv1.LogEntry_RestoreState:
 		return a.applyRestoreState(c.RestoreState)
+	case *fsmv1.LogEntry_CreateToken:
+		return a.applyCreateToken(c.CreateToken)
+	case *fsmv1.LogEntry_RevokeToken:
+		return a.applyRevokeToken(c.RevokeToken)
 	case nil:
 		if e.GetIgnoreIfUnknown() {
 			a.logger.Warn("skipping a log entry with a command this master does not know", "index", a.index)
@@ -101,8 +105,11 @@ func (a *applier) applyRestoreState(c *fsmv1.RestoreStateCommand) error {
 	if err != nil {
 		return invalidf("the snapshot cannot be restored: %v", err)
 	}
-	// The masters and the request table describe the running ring, not the backup.
+	// The masters, the tokens and the request table describe the running ring, not the backup:
+	// a restore neither locks the operators out nor brings revoked tokens back.
 	ns.masters = a.s.masters
+	ns.tokens = a.s.tokens
+	keepPasswords(ns, a.s)
 	ns.requests, ns.requestOrder = a.s.requests, a.s.requestOrder
 	ns.events = a.s.events
 	ns.nextEventSeq = a.s.nextEventSeq
@@ -110,6 +117,16 @@ func (a *applier) applyRestoreState(c *fsmv1.RestoreStateCommand) error {
 	a.s = ns
 	a.event("admin", "warn", "", "", "", "state restored from a snapshot taken at index %d: %d members, %d workloads", ns.lastIndex, len(ns.members), len(ns.workloads))
 	return errRestored
+}
+
+// keepPasswords gives members of a redacted backup the password the running ring holds for the
+// same member and user, so a redacted snapshot restores without re-entering every password.
+func keepPasswords(restored, running *state) {
+	for name, m := range restored.members {
+		if old := running.members[name]; m.Password == "" && old != nil && old.User == m.User {
+			m.Password = old.Password
+		}
+	}
 }
 
 func (a *applier) applyApplyDeclaration(c *fsmv1.ApplyDeclarationCommand) error {

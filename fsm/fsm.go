@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"crypto/subtle"
 	"fmt"
 	"io"
 	"sync"
@@ -203,6 +204,42 @@ func (f *FSM) WriteSnapshot(w io.Writer) error {
 	c := f.s.clone()
 	f.mu.RUnlock()
 	return writeSnapshot(w, c)
+}
+
+// WriteRedactedSnapshot is WriteSnapshot without the secrets: member passwords and tokens are
+// left out, for backups that leave the masters. Restoring it keeps the running ring's tokens and
+// the passwords of members the ring already has.
+func (f *FSM) WriteRedactedSnapshot(w io.Writer) error {
+	f.mu.RLock()
+	c := f.s.redacted()
+	f.mu.RUnlock()
+	return writeSnapshot(w, c)
+}
+
+// Tokens returns a copy of every API token, hashes included, ordered by name.
+func (f *FSM) Tokens() []*fsmv1.Token {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return sortedValues(cloneMap(f.s.tokens))
+}
+
+// HasTokens reports whether the state holds at least one API token.
+func (f *FSM) HasTokens() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.s.tokens) > 0
+}
+
+// TokenByHash returns the name and role of the token whose secret hashes to hash.
+func (f *FSM) TokenByHash(hash []byte) (name, role string, ok bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, t := range f.s.tokens {
+		if subtle.ConstantTimeCompare(t.Hash, hash) == 1 {
+			return t.Name, t.Role, true
+		}
+	}
+	return "", "", false
 }
 
 // ValidateSnapshot reads a snapshot stream fully and reports whether it can be restored.

@@ -33,6 +33,16 @@ func (sn *snapshot) Persist(sink raft.SnapshotSink) error {
 // Release does nothing: the capture is garbage collected.
 func (sn *snapshot) Release() {}
 
+// redacted returns a copy of s without the secrets: no member passwords and no tokens.
+func (s *state) redacted() *state {
+	c := s.clone()
+	for _, m := range c.members {
+		m.Password = ""
+	}
+	c.tokens = map[string]*fsmv1.Token{}
+	return c
+}
+
 func writeSnapshot(w io.Writer, s *state) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if _, err := bw.Write(snapshotMagic); err != nil {
@@ -70,6 +80,9 @@ func writeSnapshot(w io.Writer, s *state) error {
 	}
 	for _, v := range sortedValues(s.operations) {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Operation{Operation: v}})
+	}
+	for _, v := range sortedValues(s.tokens) {
+		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Token{Token: v}})
 	}
 	for _, v := range s.events {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Event{Event: v}})
@@ -146,6 +159,8 @@ func (s *state) restoreRecord(rec *fsmv1.SnapshotRecord) error {
 			return fmt.Errorf("more than %d events", MaxEvents)
 		}
 		s.events = append(s.events, r.Event)
+	case *fsmv1.SnapshotRecord_Token:
+		s.tokens[r.Token.GetName()] = r.Token
 	case *fsmv1.SnapshotRecord_Request:
 		s.requests[r.Request.GetRequestId()] = r.Request
 		s.requestOrder = append(s.requestOrder, r.Request.GetRequestId())

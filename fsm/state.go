@@ -17,7 +17,8 @@ type state struct {
 	workloads        map[string]*fsmv1.Workload
 	masters          map[string]*fsmv1.Master
 	operations       map[string]*fsmv1.Operation
-	events           []*fsmv1.Event // oldest first, at most MaxEvents
+	tokens           map[string]*fsmv1.Token // by name; never in Data
+	events           []*fsmv1.Event          // oldest first, at most MaxEvents
 	requests         map[string]*fsmv1.RequestRecord
 	requestOrder     []string // FIFO of request ids for bounded de-duplication
 	lastIndex        uint64
@@ -33,6 +34,7 @@ func newState() *state {
 		workloads:        map[string]*fsmv1.Workload{},
 		masters:          map[string]*fsmv1.Master{},
 		operations:       map[string]*fsmv1.Operation{},
+		tokens:           map[string]*fsmv1.Token{},
 		requests:         map[string]*fsmv1.RequestRecord{},
 		nextEventSeq:     1,
 	}
@@ -123,6 +125,7 @@ func (s *state) clone() *state {
 		workloads:        cloneMap(s.workloads),
 		masters:          cloneMap(s.masters),
 		operations:       cloneMap(s.operations),
+		tokens:           cloneMap(s.tokens),
 		requests:         cloneMap(s.requests),
 		requestOrder:     slices.Clone(s.requestOrder),
 		events:           make([]*fsmv1.Event, len(s.events)),

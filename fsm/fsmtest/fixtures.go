@@ -1,6 +1,7 @@
 package fsmtest
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"hash/fnv"
 
@@ -97,4 +98,10 @@ func Operation(id, workload, source, target string) *fsmv1.Operation {
 		op.TargetServer = target + "-1"
 	}
 	return op
+}
+
+// Token returns an API token with role whose hash is the SHA-256 of secret, created by "master:m1".
+func Token(name, role, secret string) *fsmv1.Token {
+	h := sha256.Sum256([]byte(secret))
+	return &fsmv1.Token{Name: name, Role: role, Hash: h[:], CreatedBy: "master:m1"}
 }

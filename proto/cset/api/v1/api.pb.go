@@ -3468,6 +3468,7 @@ func (x *ListEventsResponse) GetEvents() []*Event {
 
 type SnapshotSaveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Redact        bool                   `protobuf:"varint,1,opt,name=redact,proto3" json:"redact,omitempty"` // leave ECX passwords and token hashes out
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3500,6 +3501,13 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
 	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *SnapshotSaveRequest) GetRedact() bool {
+	if x != nil {
+		return x.Redact
+	}
+	return false
 }
 
 type SnapshotChunk struct {
@@ -3604,6 +3612,326 @@ func (x *SnapshotRestoreResponse) GetWorkloads() uint32 {
 		return x.Workloads
 	}
 	return 0
+}
+
+type CreateTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"` // read | operate | admin
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *CreateTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+type CreateTokenResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role            string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Secret          string                 `protobuf:"bytes,3,opt,name=secret,proto3" json:"secret,omitempty"` // shown once: only its hash is stored
+	CreatedUnixNano int64                  `protobuf:"varint,4,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CreateTokenResponse) Reset() {
+	*x = CreateTokenResponse{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenResponse) ProtoMessage() {}
+
+func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *CreateTokenResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateTokenResponse) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CreateTokenResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *CreateTokenResponse) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+type Token struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role            string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	CreatedUnixNano int64                  `protobuf:"varint,3,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	CreatedBy       string                 `protobuf:"bytes,4,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Token) Reset() {
+	*x = Token{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Token) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Token) ProtoMessage() {}
+
+func (x *Token) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Token.ProtoReflect.Descriptor instead.
+func (*Token) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *Token) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Token) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Token) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+func (x *Token) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+type ListTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*Token               `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensResponse) Reset() {
+	*x = ListTokensResponse{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensResponse) ProtoMessage() {}
+
+func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListTokensResponse) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ListTokensResponse) GetTokens() []*Token {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type RevokeTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *RevokeTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RecordAuditRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAuditRequest) Reset() {
+	*x = RecordAuditRequest{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAuditRequest) ProtoMessage() {}
+
+func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAuditRequest.ProtoReflect.Descriptor instead.
+func (*RecordAuditRequest) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *RecordAuditRequest) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
 }
 
 var File_cset_api_v1_api_proto protoreflect.FileDescriptor
@@ -3899,14 +4227,35 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x05actor\x18\n" +
 	" \x01(\tR\x05actor\"@\n" +
 	"\x12ListEventsResponse\x12*\n" +
-	"\x06events\x18\x01 \x03(\v2\x12.cset.api.v1.EventR\x06events\"\x15\n" +
-	"\x13SnapshotSaveRequest\"#\n" +
+	"\x06events\x18\x01 \x03(\v2\x12.cset.api.v1.EventR\x06events\"-\n" +
+	"\x13SnapshotSaveRequest\x12\x16\n" +
+	"\x06redact\x18\x01 \x01(\bR\x06redact\"#\n" +
 	"\rSnapshotChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"g\n" +
 	"\x17SnapshotRestoreResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x18\n" +
 	"\amembers\x18\x02 \x01(\rR\amembers\x12\x1c\n" +
-	"\tworkloads\x18\x03 \x01(\rR\tworkloads2\xf7\x13\n" +
+	"\tworkloads\x18\x03 \x01(\rR\tworkloads\"<\n" +
+	"\x12CreateTokenRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\"\x81\x01\n" +
+	"\x13CreateTokenResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
+	"\x06secret\x18\x03 \x01(\tR\x06secret\x12*\n" +
+	"\x11created_unix_nano\x18\x04 \x01(\x03R\x0fcreatedUnixNano\"z\n" +
+	"\x05Token\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12*\n" +
+	"\x11created_unix_nano\x18\x03 \x01(\x03R\x0fcreatedUnixNano\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x04 \x01(\tR\tcreatedBy\"@\n" +
+	"\x12ListTokensResponse\x12*\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x12.cset.api.v1.TokenR\x06tokens\"(\n" +
+	"\x12RevokeTokenRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"@\n" +
+	"\x12RecordAuditRequest\x12*\n" +
+	"\x06events\x18\x01 \x03(\v2\x12.cset.api.v1.EventR\x06events2\x9a\x16\n" +
 	"\x11ClusterSetService\x12A\n" +
 	"\x06Status\x12\x1a.cset.api.v1.StatusRequest\x1a\x1b.cset.api.v1.StatusResponse\x12J\n" +
 	"\tRaftPeers\x12\x1d.cset.api.v1.RaftPeersRequest\x1a\x1e.cset.api.v1.RaftPeersResponse\x12G\n" +
@@ -3942,7 +4291,12 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"ListEvents\x12\x1e.cset.api.v1.ListEventsRequest\x1a\x1f.cset.api.v1.ListEventsResponse\x12C\n" +
 	"\vWatchEvents\x12\x1e.cset.api.v1.ListEventsRequest\x1a\x12.cset.api.v1.Event0\x01\x12N\n" +
 	"\fSnapshotSave\x12 .cset.api.v1.SnapshotSaveRequest\x1a\x1a.cset.api.v1.SnapshotChunk0\x01\x12U\n" +
-	"\x0fSnapshotRestore\x12\x1a.cset.api.v1.SnapshotChunk\x1a$.cset.api.v1.SnapshotRestoreResponse(\x01B6Z4github.com/cset-project/cset/proto/cset/api/v1;apiv1b\x06proto3"
+	"\x0fSnapshotRestore\x12\x1a.cset.api.v1.SnapshotChunk\x1a$.cset.api.v1.SnapshotRestoreResponse(\x01\x12P\n" +
+	"\vCreateToken\x12\x1f.cset.api.v1.CreateTokenRequest\x1a .cset.api.v1.CreateTokenResponse\x12G\n" +
+	"\n" +
+	"ListTokens\x12\x18.cset.api.v1.ListRequest\x1a\x1f.cset.api.v1.ListTokensResponse\x12B\n" +
+	"\vRevokeToken\x12\x1f.cset.api.v1.RevokeTokenRequest\x1a\x12.cset.api.v1.Empty\x12B\n" +
+	"\vRecordAudit\x12\x1f.cset.api.v1.RecordAuditRequest\x1a\x12.cset.api.v1.EmptyB6Z4github.com/cset-project/cset/proto/cset/api/v1;apiv1b\x06proto3"
 
 var (
 	file_cset_api_v1_api_proto_rawDescOnce sync.Once
@@ -3956,7 +4310,7 @@ func file_cset_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_cset_api_v1_api_proto_rawDescData
 }
 
-var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_cset_api_v1_api_proto_goTypes = []any{
 	(*Empty)(nil),                        // 0: cset.api.v1.Empty
 	(*ReadOptions)(nil),                  // 1: cset.api.v1.ReadOptions
@@ -4013,10 +4367,16 @@ var file_cset_api_v1_api_proto_goTypes = []any{
 	(*SnapshotSaveRequest)(nil),          // 52: cset.api.v1.SnapshotSaveRequest
 	(*SnapshotChunk)(nil),                // 53: cset.api.v1.SnapshotChunk
 	(*SnapshotRestoreResponse)(nil),      // 54: cset.api.v1.SnapshotRestoreResponse
-	nil,                                  // 55: cset.api.v1.AddMemberRequest.LabelsEntry
-	nil,                                  // 56: cset.api.v1.Member.LabelsEntry
-	nil,                                  // 57: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	nil,                                  // 58: cset.api.v1.Workload.AddressesEntry
+	(*CreateTokenRequest)(nil),           // 55: cset.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 56: cset.api.v1.CreateTokenResponse
+	(*Token)(nil),                        // 57: cset.api.v1.Token
+	(*ListTokensResponse)(nil),           // 58: cset.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 59: cset.api.v1.RevokeTokenRequest
+	(*RecordAuditRequest)(nil),           // 60: cset.api.v1.RecordAuditRequest
+	nil,                                  // 61: cset.api.v1.AddMemberRequest.LabelsEntry
+	nil,                                  // 62: cset.api.v1.Member.LabelsEntry
+	nil,                                  // 63: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	nil,                                  // 64: cset.api.v1.Workload.AddressesEntry
 }
 var file_cset_api_v1_api_proto_depIdxs = []int32{
 	1,  // 0: cset.api.v1.ListRequest.read:type_name -> cset.api.v1.ReadOptions
@@ -4029,17 +4389,17 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	6,  // 7: cset.api.v1.RaftPeersResponse.peers:type_name -> cset.api.v1.MasterInfo
 	5,  // 8: cset.api.v1.RaftTransferLeaderResponse.leader:type_name -> cset.api.v1.Leader
 	19, // 9: cset.api.v1.AddMemberRequest.servers:type_name -> cset.api.v1.ServerSpec
-	55, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
+	61, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
 	19, // 11: cset.api.v1.Member.servers:type_name -> cset.api.v1.ServerSpec
-	56, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
+	62, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
 	21, // 13: cset.api.v1.MemberResponse.member:type_name -> cset.api.v1.Member
 	21, // 14: cset.api.v1.ListMembersResponse.members:type_name -> cset.api.v1.Member
 	26, // 15: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
 	28, // 16: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
 	31, // 17: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
-	57, // 18: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	63, // 18: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
 	34, // 19: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
-	58, // 20: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
+	64, // 20: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
 	34, // 21: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
 	37, // 22: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
 	40, // 23: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
@@ -4052,79 +4412,89 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	46, // 30: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
 	47, // 31: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
 	50, // 32: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
-	36, // 33: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	36, // 34: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	4,  // 35: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
-	9,  // 36: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
-	11, // 37: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
-	13, // 38: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
-	15, // 39: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
-	17, // 40: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
-	20, // 41: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
-	2,  // 42: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
-	3,  // 43: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
-	24, // 44: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
-	25, // 45: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
-	3,  // 46: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
-	2,  // 47: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
-	29, // 48: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
-	2,  // 49: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
-	3,  // 50: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
-	32, // 51: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
-	2,  // 52: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
-	3,  // 53: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
-	35, // 54: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
-	2,  // 55: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
-	3,  // 56: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
-	3,  // 57: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
-	39, // 58: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
-	3,  // 59: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
-	42, // 60: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
-	44, // 61: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
-	2,  // 62: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
-	3,  // 63: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
-	49, // 64: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
-	49, // 65: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
-	52, // 66: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
-	53, // 67: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
-	8,  // 68: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
-	10, // 69: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
-	12, // 70: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
-	14, // 71: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
-	16, // 72: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
-	18, // 73: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
-	22, // 74: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
-	23, // 75: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
-	22, // 76: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
-	0,  // 77: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
-	22, // 78: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
-	22, // 79: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
-	27, // 80: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
-	28, // 81: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
-	30, // 82: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
-	0,  // 83: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
-	31, // 84: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
-	33, // 85: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
-	0,  // 86: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
-	37, // 87: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
-	38, // 88: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
-	37, // 89: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
-	0,  // 90: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
-	37, // 91: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
-	41, // 92: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
-	47, // 93: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
-	45, // 94: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
-	48, // 95: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
-	47, // 96: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
-	51, // 97: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
-	50, // 98: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
-	53, // 99: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
-	54, // 100: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
-	68, // [68:101] is the sub-list for method output_type
-	35, // [35:68] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	57, // 33: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
+	50, // 34: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
+	36, // 35: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	36, // 36: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	4,  // 37: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
+	9,  // 38: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
+	11, // 39: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
+	13, // 40: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
+	15, // 41: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
+	17, // 42: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
+	20, // 43: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
+	2,  // 44: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
+	3,  // 45: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
+	24, // 46: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
+	25, // 47: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
+	3,  // 48: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
+	2,  // 49: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
+	29, // 50: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
+	2,  // 51: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
+	3,  // 52: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
+	32, // 53: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
+	2,  // 54: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
+	3,  // 55: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
+	35, // 56: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
+	2,  // 57: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
+	3,  // 58: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
+	3,  // 59: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
+	39, // 60: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
+	3,  // 61: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
+	42, // 62: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
+	44, // 63: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
+	2,  // 64: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
+	3,  // 65: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
+	49, // 66: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
+	49, // 67: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
+	52, // 68: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
+	53, // 69: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
+	55, // 70: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
+	2,  // 71: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
+	59, // 72: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
+	60, // 73: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
+	8,  // 74: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
+	10, // 75: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
+	12, // 76: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
+	14, // 77: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
+	16, // 78: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
+	18, // 79: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
+	22, // 80: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
+	23, // 81: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
+	22, // 82: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
+	0,  // 83: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
+	22, // 84: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
+	22, // 85: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
+	27, // 86: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
+	28, // 87: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
+	30, // 88: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
+	0,  // 89: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
+	31, // 90: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
+	33, // 91: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
+	0,  // 92: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
+	37, // 93: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
+	38, // 94: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
+	37, // 95: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
+	0,  // 96: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
+	37, // 97: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
+	41, // 98: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
+	47, // 99: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
+	45, // 100: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
+	48, // 101: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
+	47, // 102: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
+	51, // 103: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
+	50, // 104: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
+	53, // 105: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
+	54, // 106: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
+	56, // 107: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
+	58, // 108: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
+	0,  // 109: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
+	0,  // 110: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
+	74, // [74:111] is the sub-list for method output_type
+	37, // [37:74] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_cset_api_v1_api_proto_init() }
@@ -4138,7 +4508,7 @@ func file_cset_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_api_v1_api_proto_rawDesc), len(file_cset_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   59,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -57,6 +57,10 @@ const (
 	ClusterSetService_WatchEvents_FullMethodName           = "/cset.api.v1.ClusterSetService/WatchEvents"
 	ClusterSetService_SnapshotSave_FullMethodName          = "/cset.api.v1.ClusterSetService/SnapshotSave"
 	ClusterSetService_SnapshotRestore_FullMethodName       = "/cset.api.v1.ClusterSetService/SnapshotRestore"
+	ClusterSetService_CreateToken_FullMethodName           = "/cset.api.v1.ClusterSetService/CreateToken"
+	ClusterSetService_ListTokens_FullMethodName            = "/cset.api.v1.ClusterSetService/ListTokens"
+	ClusterSetService_RevokeToken_FullMethodName           = "/cset.api.v1.ClusterSetService/RevokeToken"
+	ClusterSetService_RecordAudit_FullMethodName           = "/cset.api.v1.ClusterSetService/RecordAudit"
 )
 
 // ClusterSetServiceClient is the client API for ClusterSetService service.
@@ -96,6 +100,12 @@ type ClusterSetServiceClient interface {
 	WatchEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	SnapshotSave(ctx context.Context, in *SnapshotSaveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotChunk], error)
 	SnapshotRestore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotChunk, SnapshotRestoreResponse], error)
+	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
+	ListTokens(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
+	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*Empty, error)
+	// RecordAudit is called by masters only: a follower passes the calls it denied to the leader
+	// for the event log.
+	RecordAudit(ctx context.Context, in *RecordAuditRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type clusterSetServiceClient struct {
@@ -457,6 +467,46 @@ func (c *clusterSetServiceClient) SnapshotRestore(ctx context.Context, opts ...g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ClusterSetService_SnapshotRestoreClient = grpc.ClientStreamingClient[SnapshotChunk, SnapshotRestoreResponse]
 
+func (c *clusterSetServiceClient) CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTokenResponse)
+	err := c.cc.Invoke(ctx, ClusterSetService_CreateToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterSetServiceClient) ListTokens(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTokensResponse)
+	err := c.cc.Invoke(ctx, ClusterSetService_ListTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterSetServiceClient) RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, ClusterSetService_RevokeToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterSetServiceClient) RecordAudit(ctx context.Context, in *RecordAuditRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, ClusterSetService_RecordAudit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterSetServiceServer is the server API for ClusterSetService service.
 // All implementations must embed UnimplementedClusterSetServiceServer
 // for forward compatibility.
@@ -494,6 +544,12 @@ type ClusterSetServiceServer interface {
 	WatchEvents(*ListEventsRequest, grpc.ServerStreamingServer[Event]) error
 	SnapshotSave(*SnapshotSaveRequest, grpc.ServerStreamingServer[SnapshotChunk]) error
 	SnapshotRestore(grpc.ClientStreamingServer[SnapshotChunk, SnapshotRestoreResponse]) error
+	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
+	ListTokens(context.Context, *ListRequest) (*ListTokensResponse, error)
+	RevokeToken(context.Context, *RevokeTokenRequest) (*Empty, error)
+	// RecordAudit is called by masters only: a follower passes the calls it denied to the leader
+	// for the event log.
+	RecordAudit(context.Context, *RecordAuditRequest) (*Empty, error)
 	mustEmbedUnimplementedClusterSetServiceServer()
 }
 
@@ -602,6 +658,18 @@ func (UnimplementedClusterSetServiceServer) SnapshotSave(*SnapshotSaveRequest, g
 }
 func (UnimplementedClusterSetServiceServer) SnapshotRestore(grpc.ClientStreamingServer[SnapshotChunk, SnapshotRestoreResponse]) error {
 	return status.Error(codes.Unimplemented, "method SnapshotRestore not implemented")
+}
+func (UnimplementedClusterSetServiceServer) CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateToken not implemented")
+}
+func (UnimplementedClusterSetServiceServer) ListTokens(context.Context, *ListRequest) (*ListTokensResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTokens not implemented")
+}
+func (UnimplementedClusterSetServiceServer) RevokeToken(context.Context, *RevokeTokenRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedClusterSetServiceServer) RecordAudit(context.Context, *RecordAuditRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordAudit not implemented")
 }
 func (UnimplementedClusterSetServiceServer) mustEmbedUnimplementedClusterSetServiceServer() {}
 func (UnimplementedClusterSetServiceServer) testEmbeddedByValue()                           {}
@@ -1193,6 +1261,78 @@ func _ClusterSetService_SnapshotRestore_Handler(srv interface{}, stream grpc.Ser
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ClusterSetService_SnapshotRestoreServer = grpc.ClientStreamingServer[SnapshotChunk, SnapshotRestoreResponse]
 
+func _ClusterSetService_CreateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterSetServiceServer).CreateToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterSetService_CreateToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterSetServiceServer).CreateToken(ctx, req.(*CreateTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterSetService_ListTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterSetServiceServer).ListTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterSetService_ListTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterSetServiceServer).ListTokens(ctx, req.(*ListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterSetService_RevokeToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterSetServiceServer).RevokeToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterSetService_RevokeToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterSetServiceServer).RevokeToken(ctx, req.(*RevokeTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterSetService_RecordAudit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordAuditRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterSetServiceServer).RecordAudit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterSetService_RecordAudit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterSetServiceServer).RecordAudit(ctx, req.(*RecordAuditRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterSetService_ServiceDesc is the grpc.ServiceDesc for ClusterSetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1319,6 +1459,22 @@ var ClusterSetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListEvents",
 			Handler:    _ClusterSetService_ListEvents_Handler,
+		},
+		{
+			MethodName: "CreateToken",
+			Handler:    _ClusterSetService_CreateToken_Handler,
+		},
+		{
+			MethodName: "ListTokens",
+			Handler:    _ClusterSetService_ListTokens_Handler,
+		},
+		{
+			MethodName: "RevokeToken",
+			Handler:    _ClusterSetService_RevokeToken_Handler,
+		},
+		{
+			MethodName: "RecordAudit",
+			Handler:    _ClusterSetService_RecordAudit_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -2505,6 +2505,179 @@ func (x *RestoreStateCommand) GetSnapshot() []byte {
 	return nil
 }
 
+// Token is an API token. Only the SHA-256 hash of its secret is stored; the secret is shown once.
+type Token struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role            string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"` // read | operate | admin
+	Hash            []byte                 `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"` // SHA-256 of the 32 random bytes of the secret
+	CreatedUnixNano int64                  `protobuf:"varint,4,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	CreatedBy       string                 `protobuf:"bytes,5,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Token) Reset() {
+	*x = Token{}
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Token) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Token) ProtoMessage() {}
+
+func (x *Token) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Token.ProtoReflect.Descriptor instead.
+func (*Token) Descriptor() ([]byte, []int) {
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Token) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Token) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Token) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *Token) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+func (x *Token) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+type CreateTokenCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	OnlyIfNone    bool                   `protobuf:"varint,2,opt,name=only_if_none,json=onlyIfNone,proto3" json:"only_if_none,omitempty"` // bootstrap: create only when the state holds no token at all
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenCommand) Reset() {
+	*x = CreateTokenCommand{}
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenCommand) ProtoMessage() {}
+
+func (x *CreateTokenCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenCommand.ProtoReflect.Descriptor instead.
+func (*CreateTokenCommand) Descriptor() ([]byte, []int) {
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CreateTokenCommand) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *CreateTokenCommand) GetOnlyIfNone() bool {
+	if x != nil {
+		return x.OnlyIfNone
+	}
+	return false
+}
+
+type RevokeTokenCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenCommand) Reset() {
+	*x = RevokeTokenCommand{}
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenCommand) ProtoMessage() {}
+
+func (x *RevokeTokenCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenCommand.ProtoReflect.Descriptor instead.
+func (*RevokeTokenCommand) Descriptor() ([]byte, []int) {
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RevokeTokenCommand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // LogEntry is one Raft log entry, encoded after a one-byte format version (1).
 type LogEntry struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -2536,6 +2709,8 @@ type LogEntry struct {
 	//	*LogEntry_AppendEvents
 	//	*LogEntry_ApplyDeclaration
 	//	*LogEntry_RestoreState
+	//	*LogEntry_CreateToken
+	//	*LogEntry_RevokeToken
 	Command       isLogEntry_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2543,7 +2718,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[37]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2555,7 +2730,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[37]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2568,7 +2743,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{37}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *LogEntry) GetProposedAtUnixNano() int64 {
@@ -2804,6 +2979,24 @@ func (x *LogEntry) GetRestoreState() *RestoreStateCommand {
 	return nil
 }
 
+func (x *LogEntry) GetCreateToken() *CreateTokenCommand {
+	if x != nil {
+		if x, ok := x.Command.(*LogEntry_CreateToken); ok {
+			return x.CreateToken
+		}
+	}
+	return nil
+}
+
+func (x *LogEntry) GetRevokeToken() *RevokeTokenCommand {
+	if x != nil {
+		if x, ok := x.Command.(*LogEntry_RevokeToken); ok {
+			return x.RevokeToken
+		}
+	}
+	return nil
+}
+
 type isLogEntry_Command interface {
 	isLogEntry_Command()
 }
@@ -2896,6 +3089,14 @@ type LogEntry_RestoreState struct {
 	RestoreState *RestoreStateCommand `protobuf:"bytes,31,opt,name=restore_state,json=restoreState,proto3,oneof"`
 }
 
+type LogEntry_CreateToken struct {
+	CreateToken *CreateTokenCommand `protobuf:"bytes,32,opt,name=create_token,json=createToken,proto3,oneof"`
+}
+
+type LogEntry_RevokeToken struct {
+	RevokeToken *RevokeTokenCommand `protobuf:"bytes,33,opt,name=revoke_token,json=revokeToken,proto3,oneof"`
+}
+
 func (*LogEntry_SetClusterSet) isLogEntry_Command() {}
 
 func (*LogEntry_UpsertMember) isLogEntry_Command() {}
@@ -2940,6 +3141,10 @@ func (*LogEntry_ApplyDeclaration) isLogEntry_Command() {}
 
 func (*LogEntry_RestoreState) isLogEntry_Command() {}
 
+func (*LogEntry_CreateToken) isLogEntry_Command() {}
+
+func (*LogEntry_RevokeToken) isLogEntry_Command() {}
+
 type SnapshotHeader struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FormatVersion uint32                 `protobuf:"varint,1,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
@@ -2952,7 +3157,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2964,7 +3169,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2977,7 +3182,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{38}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -3020,7 +3225,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +3237,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,7 +3250,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{39}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RequestRecord) GetRequestId() string {
@@ -3089,6 +3294,7 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_Operation
 	//	*SnapshotRecord_Event
 	//	*SnapshotRecord_Request
+	//	*SnapshotRecord_Token
 	Record        isSnapshotRecord_Record `protobuf_oneof:"record"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3096,7 +3302,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3314,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3327,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{40}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -3212,6 +3418,15 @@ func (x *SnapshotRecord) GetRequest() *RequestRecord {
 	return nil
 }
 
+func (x *SnapshotRecord) GetToken() *Token {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Token); ok {
+			return x.Token
+		}
+	}
+	return nil
+}
+
 type isSnapshotRecord_Record interface {
 	isSnapshotRecord_Record()
 }
@@ -3252,6 +3467,10 @@ type SnapshotRecord_Request struct {
 	Request *RequestRecord `protobuf:"bytes,9,opt,name=request,proto3,oneof"`
 }
 
+type SnapshotRecord_Token struct {
+	Token *Token `protobuf:"bytes,10,opt,name=token,proto3,oneof"`
+}
+
 func (*SnapshotRecord_ClusterSet) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Member) isSnapshotRecord_Record() {}
@@ -3269,6 +3488,8 @@ func (*SnapshotRecord_Operation) isSnapshotRecord_Record() {}
 func (*SnapshotRecord_Event) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Request) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Token) isSnapshotRecord_Record() {}
 
 var File_cset_fsm_v1_fsm_proto protoreflect.FileDescriptor
 
@@ -3478,7 +3699,20 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x11availability_sets\x18\x04 \x03(\v2\x1c.cset.fsm.v1.AvailabilitySetR\x10availabilitySets\x123\n" +
 	"\tworkloads\x18\x05 \x03(\v2\x15.cset.fsm.v1.WorkloadR\tworkloads\"1\n" +
 	"\x13RestoreStateCommand\x12\x1a\n" +
-	"\bsnapshot\x18\x01 \x01(\fR\bsnapshot\"\xb4\x0f\n" +
+	"\bsnapshot\x18\x01 \x01(\fR\bsnapshot\"\x8e\x01\n" +
+	"\x05Token\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n" +
+	"\x04hash\x18\x03 \x01(\fR\x04hash\x12*\n" +
+	"\x11created_unix_nano\x18\x04 \x01(\x03R\x0fcreatedUnixNano\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x05 \x01(\tR\tcreatedBy\"`\n" +
+	"\x12CreateTokenCommand\x12(\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.cset.fsm.v1.TokenR\x05token\x12 \n" +
+	"\fonly_if_none\x18\x02 \x01(\bR\n" +
+	"onlyIfNone\"(\n" +
+	"\x12RevokeTokenCommand\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xc0\x10\n" +
 	"\bLogEntry\x121\n" +
 	"\x15proposed_at_unix_nano\x18\x01 \x01(\x03R\x12proposedAtUnixNano\x12\x1d\n" +
 	"\n" +
@@ -3507,7 +3741,9 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x10finish_operation\x18\x1c \x01(\v2#.cset.fsm.v1.FinishOperationCommandH\x00R\x0ffinishOperation\x12G\n" +
 	"\rappend_events\x18\x1d \x01(\v2 .cset.fsm.v1.AppendEventsCommandH\x00R\fappendEvents\x12S\n" +
 	"\x11apply_declaration\x18\x1e \x01(\v2$.cset.fsm.v1.ApplyDeclarationCommandH\x00R\x10applyDeclaration\x12G\n" +
-	"\rrestore_state\x18\x1f \x01(\v2 .cset.fsm.v1.RestoreStateCommandH\x00R\frestoreStateB\t\n" +
+	"\rrestore_state\x18\x1f \x01(\v2 .cset.fsm.v1.RestoreStateCommandH\x00R\frestoreState\x12D\n" +
+	"\fcreate_token\x18  \x01(\v2\x1f.cset.fsm.v1.CreateTokenCommandH\x00R\vcreateToken\x12D\n" +
+	"\frevoke_token\x18! \x01(\v2\x1f.cset.fsm.v1.RevokeTokenCommandH\x00R\vrevokeTokenB\t\n" +
 	"\acommand\"\x9b\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1d\n" +
@@ -3522,7 +3758,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x03 \x01(\tR\terrorCode\x12#\n" +
-	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\"\x8f\x04\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\"\xbb\x04\n" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\vcluster_set\x18\x01 \x01(\v2\x17.cset.fsm.v1.ClusterSetH\x00R\n" +
 	"clusterSet\x12-\n" +
@@ -3533,7 +3769,9 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x06master\x18\x06 \x01(\v2\x13.cset.fsm.v1.MasterH\x00R\x06master\x126\n" +
 	"\toperation\x18\a \x01(\v2\x16.cset.fsm.v1.OperationH\x00R\toperation\x12*\n" +
 	"\x05event\x18\b \x01(\v2\x12.cset.fsm.v1.EventH\x00R\x05event\x126\n" +
-	"\arequest\x18\t \x01(\v2\x1a.cset.fsm.v1.RequestRecordH\x00R\arequestB\b\n" +
+	"\arequest\x18\t \x01(\v2\x1a.cset.fsm.v1.RequestRecordH\x00R\arequest\x12*\n" +
+	"\x05token\x18\n" +
+	" \x01(\v2\x12.cset.fsm.v1.TokenH\x00R\x05tokenB\b\n" +
 	"\x06recordB6Z4github.com/cset-project/cset/proto/cset/fsm/v1;fsmv1b\x06proto3"
 
 var (
@@ -3548,7 +3786,7 @@ func file_cset_fsm_v1_fsm_proto_rawDescGZIP() []byte {
 	return file_cset_fsm_v1_fsm_proto_rawDescData
 }
 
-var file_cset_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_cset_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_cset_fsm_v1_fsm_proto_goTypes = []any{
 	(*ClusterSet)(nil),                   // 0: cset.fsm.v1.ClusterSet
 	(*MemberServer)(nil),                 // 1: cset.fsm.v1.MemberServer
@@ -3587,18 +3825,21 @@ var file_cset_fsm_v1_fsm_proto_goTypes = []any{
 	(*AppendEventsCommand)(nil),          // 34: cset.fsm.v1.AppendEventsCommand
 	(*ApplyDeclarationCommand)(nil),      // 35: cset.fsm.v1.ApplyDeclarationCommand
 	(*RestoreStateCommand)(nil),          // 36: cset.fsm.v1.RestoreStateCommand
-	(*LogEntry)(nil),                     // 37: cset.fsm.v1.LogEntry
-	(*SnapshotHeader)(nil),               // 38: cset.fsm.v1.SnapshotHeader
-	(*RequestRecord)(nil),                // 39: cset.fsm.v1.RequestRecord
-	(*SnapshotRecord)(nil),               // 40: cset.fsm.v1.SnapshotRecord
-	nil,                                  // 41: cset.fsm.v1.Member.LabelsEntry
-	nil,                                  // 42: cset.fsm.v1.Workload.AddressesEntry
+	(*Token)(nil),                        // 37: cset.fsm.v1.Token
+	(*CreateTokenCommand)(nil),           // 38: cset.fsm.v1.CreateTokenCommand
+	(*RevokeTokenCommand)(nil),           // 39: cset.fsm.v1.RevokeTokenCommand
+	(*LogEntry)(nil),                     // 40: cset.fsm.v1.LogEntry
+	(*SnapshotHeader)(nil),               // 41: cset.fsm.v1.SnapshotHeader
+	(*RequestRecord)(nil),                // 42: cset.fsm.v1.RequestRecord
+	(*SnapshotRecord)(nil),               // 43: cset.fsm.v1.SnapshotRecord
+	nil,                                  // 44: cset.fsm.v1.Member.LabelsEntry
+	nil,                                  // 45: cset.fsm.v1.Workload.AddressesEntry
 }
 var file_cset_fsm_v1_fsm_proto_depIdxs = []int32{
 	1,  // 0: cset.fsm.v1.Member.servers:type_name -> cset.fsm.v1.MemberServer
-	41, // 1: cset.fsm.v1.Member.labels:type_name -> cset.fsm.v1.Member.LabelsEntry
+	44, // 1: cset.fsm.v1.Member.labels:type_name -> cset.fsm.v1.Member.LabelsEntry
 	2,  // 2: cset.fsm.v1.Member.groups:type_name -> cset.fsm.v1.ObservedGroup
-	42, // 3: cset.fsm.v1.Workload.addresses:type_name -> cset.fsm.v1.Workload.AddressesEntry
+	45, // 3: cset.fsm.v1.Workload.addresses:type_name -> cset.fsm.v1.Workload.AddressesEntry
 	8,  // 4: cset.fsm.v1.Workload.placement:type_name -> cset.fsm.v1.Placement
 	6,  // 5: cset.fsm.v1.Workload.services:type_name -> cset.fsm.v1.Service
 	11, // 6: cset.fsm.v1.Operation.hooks:type_name -> cset.fsm.v1.HookResult
@@ -3622,43 +3863,47 @@ var file_cset_fsm_v1_fsm_proto_depIdxs = []int32{
 	4,  // 24: cset.fsm.v1.ApplyDeclarationCommand.fault_domains:type_name -> cset.fsm.v1.FaultDomain
 	5,  // 25: cset.fsm.v1.ApplyDeclarationCommand.availability_sets:type_name -> cset.fsm.v1.AvailabilitySet
 	9,  // 26: cset.fsm.v1.ApplyDeclarationCommand.workloads:type_name -> cset.fsm.v1.Workload
-	14, // 27: cset.fsm.v1.LogEntry.set_cluster_set:type_name -> cset.fsm.v1.SetClusterSetCommand
-	15, // 28: cset.fsm.v1.LogEntry.upsert_member:type_name -> cset.fsm.v1.UpsertMemberCommand
-	16, // 29: cset.fsm.v1.LogEntry.remove_member:type_name -> cset.fsm.v1.RemoveMemberCommand
-	17, // 30: cset.fsm.v1.LogEntry.set_member_admin:type_name -> cset.fsm.v1.SetMemberAdminCommand
-	18, // 31: cset.fsm.v1.LogEntry.set_member_health:type_name -> cset.fsm.v1.SetMemberHealthCommand
-	19, // 32: cset.fsm.v1.LogEntry.upsert_workload:type_name -> cset.fsm.v1.UpsertWorkloadCommand
-	20, // 33: cset.fsm.v1.LogEntry.remove_workload:type_name -> cset.fsm.v1.RemoveWorkloadCommand
-	21, // 34: cset.fsm.v1.LogEntry.set_workload_desired:type_name -> cset.fsm.v1.SetWorkloadDesiredCommand
-	22, // 35: cset.fsm.v1.LogEntry.upsert_fault_domain:type_name -> cset.fsm.v1.UpsertFaultDomainCommand
-	23, // 36: cset.fsm.v1.LogEntry.remove_fault_domain:type_name -> cset.fsm.v1.RemoveFaultDomainCommand
-	24, // 37: cset.fsm.v1.LogEntry.upsert_availability_set:type_name -> cset.fsm.v1.UpsertAvailabilitySetCommand
-	25, // 38: cset.fsm.v1.LogEntry.remove_availability_set:type_name -> cset.fsm.v1.RemoveAvailabilitySetCommand
-	26, // 39: cset.fsm.v1.LogEntry.register_master:type_name -> cset.fsm.v1.RegisterMasterCommand
-	27, // 40: cset.fsm.v1.LogEntry.remove_master:type_name -> cset.fsm.v1.RemoveMasterCommand
-	29, // 41: cset.fsm.v1.LogEntry.observation_batch:type_name -> cset.fsm.v1.ObservationBatchCommand
-	30, // 42: cset.fsm.v1.LogEntry.set_placement:type_name -> cset.fsm.v1.SetPlacementCommand
-	31, // 43: cset.fsm.v1.LogEntry.start_operation:type_name -> cset.fsm.v1.StartOperationCommand
-	32, // 44: cset.fsm.v1.LogEntry.advance_operation:type_name -> cset.fsm.v1.AdvanceOperationCommand
-	33, // 45: cset.fsm.v1.LogEntry.finish_operation:type_name -> cset.fsm.v1.FinishOperationCommand
-	34, // 46: cset.fsm.v1.LogEntry.append_events:type_name -> cset.fsm.v1.AppendEventsCommand
-	35, // 47: cset.fsm.v1.LogEntry.apply_declaration:type_name -> cset.fsm.v1.ApplyDeclarationCommand
-	36, // 48: cset.fsm.v1.LogEntry.restore_state:type_name -> cset.fsm.v1.RestoreStateCommand
-	0,  // 49: cset.fsm.v1.SnapshotRecord.cluster_set:type_name -> cset.fsm.v1.ClusterSet
-	3,  // 50: cset.fsm.v1.SnapshotRecord.member:type_name -> cset.fsm.v1.Member
-	4,  // 51: cset.fsm.v1.SnapshotRecord.fault_domain:type_name -> cset.fsm.v1.FaultDomain
-	5,  // 52: cset.fsm.v1.SnapshotRecord.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
-	9,  // 53: cset.fsm.v1.SnapshotRecord.workload:type_name -> cset.fsm.v1.Workload
-	10, // 54: cset.fsm.v1.SnapshotRecord.master:type_name -> cset.fsm.v1.Master
-	12, // 55: cset.fsm.v1.SnapshotRecord.operation:type_name -> cset.fsm.v1.Operation
-	13, // 56: cset.fsm.v1.SnapshotRecord.event:type_name -> cset.fsm.v1.Event
-	39, // 57: cset.fsm.v1.SnapshotRecord.request:type_name -> cset.fsm.v1.RequestRecord
-	7,  // 58: cset.fsm.v1.Workload.AddressesEntry.value:type_name -> cset.fsm.v1.AddressList
-	59, // [59:59] is the sub-list for method output_type
-	59, // [59:59] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	37, // 27: cset.fsm.v1.CreateTokenCommand.token:type_name -> cset.fsm.v1.Token
+	14, // 28: cset.fsm.v1.LogEntry.set_cluster_set:type_name -> cset.fsm.v1.SetClusterSetCommand
+	15, // 29: cset.fsm.v1.LogEntry.upsert_member:type_name -> cset.fsm.v1.UpsertMemberCommand
+	16, // 30: cset.fsm.v1.LogEntry.remove_member:type_name -> cset.fsm.v1.RemoveMemberCommand
+	17, // 31: cset.fsm.v1.LogEntry.set_member_admin:type_name -> cset.fsm.v1.SetMemberAdminCommand
+	18, // 32: cset.fsm.v1.LogEntry.set_member_health:type_name -> cset.fsm.v1.SetMemberHealthCommand
+	19, // 33: cset.fsm.v1.LogEntry.upsert_workload:type_name -> cset.fsm.v1.UpsertWorkloadCommand
+	20, // 34: cset.fsm.v1.LogEntry.remove_workload:type_name -> cset.fsm.v1.RemoveWorkloadCommand
+	21, // 35: cset.fsm.v1.LogEntry.set_workload_desired:type_name -> cset.fsm.v1.SetWorkloadDesiredCommand
+	22, // 36: cset.fsm.v1.LogEntry.upsert_fault_domain:type_name -> cset.fsm.v1.UpsertFaultDomainCommand
+	23, // 37: cset.fsm.v1.LogEntry.remove_fault_domain:type_name -> cset.fsm.v1.RemoveFaultDomainCommand
+	24, // 38: cset.fsm.v1.LogEntry.upsert_availability_set:type_name -> cset.fsm.v1.UpsertAvailabilitySetCommand
+	25, // 39: cset.fsm.v1.LogEntry.remove_availability_set:type_name -> cset.fsm.v1.RemoveAvailabilitySetCommand
+	26, // 40: cset.fsm.v1.LogEntry.register_master:type_name -> cset.fsm.v1.RegisterMasterCommand
+	27, // 41: cset.fsm.v1.LogEntry.remove_master:type_name -> cset.fsm.v1.RemoveMasterCommand
+	29, // 42: cset.fsm.v1.LogEntry.observation_batch:type_name -> cset.fsm.v1.ObservationBatchCommand
+	30, // 43: cset.fsm.v1.LogEntry.set_placement:type_name -> cset.fsm.v1.SetPlacementCommand
+	31, // 44: cset.fsm.v1.LogEntry.start_operation:type_name -> cset.fsm.v1.StartOperationCommand
+	32, // 45: cset.fsm.v1.LogEntry.advance_operation:type_name -> cset.fsm.v1.AdvanceOperationCommand
+	33, // 46: cset.fsm.v1.LogEntry.finish_operation:type_name -> cset.fsm.v1.FinishOperationCommand
+	34, // 47: cset.fsm.v1.LogEntry.append_events:type_name -> cset.fsm.v1.AppendEventsCommand
+	35, // 48: cset.fsm.v1.LogEntry.apply_declaration:type_name -> cset.fsm.v1.ApplyDeclarationCommand
+	36, // 49: cset.fsm.v1.LogEntry.restore_state:type_name -> cset.fsm.v1.RestoreStateCommand
+	38, // 50: cset.fsm.v1.LogEntry.create_token:type_name -> cset.fsm.v1.CreateTokenCommand
+	39, // 51: cset.fsm.v1.LogEntry.revoke_token:type_name -> cset.fsm.v1.RevokeTokenCommand
+	0,  // 52: cset.fsm.v1.SnapshotRecord.cluster_set:type_name -> cset.fsm.v1.ClusterSet
+	3,  // 53: cset.fsm.v1.SnapshotRecord.member:type_name -> cset.fsm.v1.Member
+	4,  // 54: cset.fsm.v1.SnapshotRecord.fault_domain:type_name -> cset.fsm.v1.FaultDomain
+	5,  // 55: cset.fsm.v1.SnapshotRecord.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
+	9,  // 56: cset.fsm.v1.SnapshotRecord.workload:type_name -> cset.fsm.v1.Workload
+	10, // 57: cset.fsm.v1.SnapshotRecord.master:type_name -> cset.fsm.v1.Master
+	12, // 58: cset.fsm.v1.SnapshotRecord.operation:type_name -> cset.fsm.v1.Operation
+	13, // 59: cset.fsm.v1.SnapshotRecord.event:type_name -> cset.fsm.v1.Event
+	42, // 60: cset.fsm.v1.SnapshotRecord.request:type_name -> cset.fsm.v1.RequestRecord
+	37, // 61: cset.fsm.v1.SnapshotRecord.token:type_name -> cset.fsm.v1.Token
+	7,  // 62: cset.fsm.v1.Workload.AddressesEntry.value:type_name -> cset.fsm.v1.AddressList
+	63, // [63:63] is the sub-list for method output_type
+	63, // [63:63] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_cset_fsm_v1_fsm_proto_init() }
@@ -3666,7 +3911,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 	if File_cset_fsm_v1_fsm_proto != nil {
 		return
 	}
-	file_cset_fsm_v1_fsm_proto_msgTypes[37].OneofWrappers = []any{
+	file_cset_fsm_v1_fsm_proto_msgTypes[40].OneofWrappers = []any{
 		(*LogEntry_SetClusterSet)(nil),
 		(*LogEntry_UpsertMember)(nil),
 		(*LogEntry_RemoveMember)(nil),
@@ -3689,8 +3934,10 @@ func file_cset_fsm_v1_fsm_proto_init() {
 		(*LogEntry_AppendEvents)(nil),
 		(*LogEntry_ApplyDeclaration)(nil),
 		(*LogEntry_RestoreState)(nil),
+		(*LogEntry_CreateToken)(nil),
+		(*LogEntry_RevokeToken)(nil),
 	}
-	file_cset_fsm_v1_fsm_proto_msgTypes[40].OneofWrappers = []any{
+	file_cset_fsm_v1_fsm_proto_msgTypes[43].OneofWrappers = []any{
 		(*SnapshotRecord_ClusterSet)(nil),
 		(*SnapshotRecord_Member)(nil),
 		(*SnapshotRecord_FaultDomain)(nil),
@@ -3700,6 +3947,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 		(*SnapshotRecord_Operation)(nil),
 		(*SnapshotRecord_Event)(nil),
 		(*SnapshotRecord_Request)(nil),
+		(*SnapshotRecord_Token)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3707,7 +3955,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_fsm_v1_fsm_proto_rawDesc), len(file_cset_fsm_v1_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   43,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
