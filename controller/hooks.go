@@ -33,6 +33,7 @@ func (c *Controller) runHook(ctx context.Context, w *fsmv1.Workload, op *fsmv1.O
 	)
 	var out tailBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	ownProcessGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err := cmd.Run()
