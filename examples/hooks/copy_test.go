@@ -162,7 +162,10 @@ func TestCopyFromBackup_Failures(t *testing.T) {
 		{"data inside backup", func(w copyWorld, env map[string]string) { env["CSET_HOOK_DATA_DIR"] = w.backup + "/restore" }, "inside the backup"},
 		{"backup inside data", func(w copyWorld, env map[string]string) { env["CSET_HOOK_DATA_DIR"] = filepath.Dir(w.backup) }, "inside the data directory"},
 		{"path escape", func(_ copyWorld, env map[string]string) { env["CSET_WORKLOAD"] = ".." }, "cannot be used in a path"},
-		{"slash in a name", func(_ copyWorld, env map[string]string) { env["CSET_TO_SERVER"] = "a/b"; env["CSET_HOOK_DATA_DIR"] += "/%s" }, "cannot be used in a path"},
+		{"slash in a name", func(_ copyWorld, env map[string]string) {
+			env["CSET_TO_SERVER"] = "a/b"
+			env["CSET_HOOK_DATA_DIR"] += "/%s"
+		}, "cannot be used in a path"},
 		{"bad tool", func(_ copyWorld, env map[string]string) { env["CSET_HOOK_COPY_TOOL"] = "scp" }, "must be auto, rsync or cp"},
 	}
 	if _, err := exec.LookPath("mountpoint"); err == nil {
