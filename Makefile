@@ -7,6 +7,7 @@ PROTOC    ?= protoc
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: all build dev test test-short test-integration bench proto lint fuzz-short clean
+.PHONY: chaos
 
 all: build
 
@@ -24,6 +25,12 @@ test-short:
 
 test-integration: build
 	$(GO) test -count=1 -timeout 30m -run . ./integration/...
+
+# Long fault-injection runs (docs/chaos.md): make chaos SEED=42 STEPS=300; SEED=0 draws a seed.
+SEED  ?= 0
+STEPS ?= 200
+chaos:
+	$(GO) test -count=1 -timeout 0 -run TestChaos ./integration/chaos/ -args -seed=$(SEED) -steps=$(STEPS)
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./fsm/ ./scheduler/ ./dnsserver/

@@ -1,0 +1,427 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cset-project/cset/internal/testutil"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// timings are the settings of every process of the suite, chosen so that a failover takes a
+// few seconds and a loaded 2-core machine does not see spurious elections. The recovery bound
+// of the failover check is derived from them.
+var timings = struct {
+	raftHeartbeat, raftElection, raftLease                           time.Duration
+	poll, unreachable, fence, grace, start, stop, lease, ecx         time.Duration
+	rpcHold                                                          time.Duration
+	ecxHeartbeatTimeout, ecxHeartbeatInterval, groupStart, groupStop time.Duration
+	ttl, negativeTTL                                                 time.Duration
+}{
+	raftHeartbeat: 500 * time.Millisecond, raftElection: 500 * time.Millisecond, raftLease: 250 * time.Millisecond,
+	poll: 400 * time.Millisecond, unreachable: 1500 * time.Millisecond, fence: 4 * time.Second,
+	grace: 3 * time.Second, start: 5 * time.Second, stop: 5 * time.Second, lease: 3 * time.Second, ecx: 1500 * time.Millisecond,
+	rpcHold:             3 * time.Second,
+	ecxHeartbeatTimeout: 1500 * time.Millisecond, ecxHeartbeatInterval: 300 * time.Millisecond,
+	groupStart: 200 * time.Millisecond, groupStop: 100 * time.Millisecond,
+	ttl: time.Second, negativeTTL: time.Second,
+}
+
+// recoveryBound is how long after a member's death (once nothing else is broken) its
+// workloads may take to be online elsewhere: the witness fence, a lease that a restarted
+// witness or a new leader must wait for, detection, two polls, the start itself, and 3 s for
+// an election and a loaded machine.
+func recoveryBound() time.Duration {
+	return timings.fence + timings.lease + timings.unreachable + 2*timings.poll + timings.groupStart + 3*time.Second
+}
+
+const (
+	zone       = "chaos.test."
+	nMasters   = 3
+	nMembers   = 3
+	nWorkloads = 12
+)
+
+func masterName(i int) string   { return fmt.Sprintf("m%d", i+1) }
+func memberName(i int) string   { return fmt.Sprintf("e%d", i+1) }
+func workloadName(i int) string { return fmt.Sprintf("w%02d", i+1) }
+
+// workloadAddr is the address of workload i on member k.
+func workloadAddr(k, i int) string { return fmt.Sprintf("10.%d.0.%d", k+1, i+1) }
+
+// env is the whole system under test: processes, proxies and the network model.
+type env struct {
+	t       *testing.T
+	dir     string
+	net     *netem
+	pids    *pidTable
+	masters []*master
+	wit     *witnessProc
+	sim     *simProc
+	proxies []*proxy
+	// witnessProxy[initiator] is the proxy through which initiator reaches the witness.
+	witnessProxy map[string]*proxy
+	tl           *timeline
+}
+
+type master struct {
+	proc
+	id                     string
+	dataDir, cfgPath       string
+	raftListen, grpcListen string
+	raftP, peerP, clientP  *proxy
+	http, dns              string
+	api                    apiv1.ClusterSetServiceClient
+	started                bool
+}
+
+type witnessProc struct {
+	proc
+	dataDir string
+	addr    string
+}
+
+type simProc struct {
+	proc
+	cfgPath, audit string
+	control        string
+	servers        map[string]map[string]string // member -> server -> URL (direct)
+}
+
+func (e *env) newProxy(name, acceptor, initiator, upstream string) *proxy {
+	e.t.Helper()
+	var identify func(net.Addr) string
+	if initiator == "" {
+		identify = e.pids.identify
+	}
+	p, err := newProxy(e.net, name, acceptor, initiator, identify, upstream)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.proxies = append(e.proxies, p)
+	return p
+}
+
+// startEnv starts everything and declares the cluster set; the workloads are online when it
+// returns.
+func startEnv(t *testing.T, dir string, tl *timeline) *env {
+	t.Helper()
+	e := &env{t: t, dir: dir, net: newNetem(), pids: newPIDTable(), witnessProxy: map[string]*proxy{}, tl: tl}
+	t.Cleanup(e.stop)
+	// The witness first: every other process is told its proxies' addresses.
+	e.wit = &witnessProc{proc: proc{name: "witness", logPath: filepath.Join(dir, "witness.log"), ready: filepath.Join(dir, "witness", "ready.json")}, dataDir: filepath.Join(dir, "witness", "data")}
+	mkdir(t, filepath.Join(dir, "witness"))
+	for i := range nMasters {
+		e.witnessProxy[masterName(i)] = e.newProxy("witness<-"+masterName(i), "w", masterName(i), "127.0.0.1:1")
+	}
+	for k := range nMembers {
+		e.witnessProxy[memberName(k)] = e.newProxy("witness<-"+memberName(k), "w", memberName(k), "127.0.0.1:1")
+	}
+	if err := e.startWitness(); err != nil {
+		t.Fatal(err)
+	}
+	e.startSim()
+	for i := range nMasters {
+		id := masterName(i)
+		mdir := filepath.Join(dir, id)
+		mkdir(t, mdir)
+		m := &master{proc: proc{name: id, logPath: filepath.Join(dir, id+".log"), ready: filepath.Join(mdir, "ready.json")},
+			id: id, dataDir: filepath.Join(mdir, "data"), cfgPath: filepath.Join(mdir, "csetd.yaml")}
+		m.raftP = e.newProxy("raft:"+id, id, "", "127.0.0.1:1")
+		m.peerP = e.newProxy("grpc-peer:"+id, id, "", "127.0.0.1:1")
+		m.clientP = e.newProxy("grpc-client:"+id, id, "c", "127.0.0.1:1")
+		writeMasterConfig(t, m.cfgPath)
+		cc, err := grpc.NewClient(m.clientP.addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond}, MinConnectTimeout: 2 * time.Second}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		m.api = apiv1.NewClusterSetServiceClient(cc)
+		e.masters = append(e.masters, m)
+	}
+	if err := e.startMaster(e.masters[0], "-bootstrap"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range e.masters[1:] {
+		if err := e.startMaster(m, "-join", e.masters[0].peerP.addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.declare()
+	return e
+}
+
+func mkdir(t *testing.T, d string) {
+	t.Helper()
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeMasterConfig(t *testing.T, path string) {
+	t.Helper()
+	c := timings
+	y := fmt.Sprintf(`controller:
+  poll_interval: %v
+  unreachable_after: %v
+  fence_after: %v
+  group_recovery_grace: %v
+  start_timeout: %v
+  stop_timeout: %v
+  lease_ttl: %v
+  ecx_timeout: %v
+rpc_hold_timeout: %v
+`, c.poll, c.unreachable, c.fence, c.grace, c.start, c.stop, c.lease, c.ecx, c.rpcHold)
+	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startMaster starts (or restarts) a master. Raft and gRPC listen on ports picked here; the
+// proxies in front of them are what the ring and the clients know, so a new port after a
+// restart changes nothing for them.
+func (e *env) startMaster(m *master, first ...string) error {
+	var err error
+	for range 3 {
+		if m.raftListen == "" {
+			m.raftListen, m.grpcListen = testutil.FreeAddr(e.t), testutil.FreeAddr(e.t)
+		}
+		m.raftP.setUpstream(m.raftListen)
+		m.peerP.setUpstream(m.grpcListen)
+		m.clientP.setUpstream(m.grpcListen)
+		args := []string{"agent", "-config", m.cfgPath, "-node-id", m.id, "-data-dir", m.dataDir, "-ready-file", m.ready, "-log-level", "debug",
+			"-grpc-addr", m.grpcListen, "-raft-addr", m.raftListen, "-http-addr", "127.0.0.1:0", "-dns-addr", "127.0.0.1:0",
+			"-advertise-raft", m.raftP.addr(), "-advertise-grpc", m.peerP.addr(),
+			"-witness", "http://" + e.witnessProxy[m.id].addr(),
+			"-raft-heartbeat-timeout", timings.raftHeartbeat.String(), "-raft-election-timeout", timings.raftElection.String(),
+			"-raft-leader-lease-timeout", timings.raftLease.String(), "-poll-interval", timings.poll.String()}
+		if !m.started {
+			args = append(args, first...)
+		}
+		var a struct {
+			HTTP string `json:"http_addr"`
+			DNS  string `json:"dns_addr"`
+		}
+		err = m.run(bins.csetd, args, &a)
+		if err == nil {
+			m.started = true
+			m.http, m.dns = a.HTTP, a.DNS
+			e.pids.set(m.pid(), m.id)
+			return nil
+		}
+		m.kill()
+		if !strings.Contains(tail(m.logPath, 30), "address already in use") {
+			return err
+		}
+		m.raftListen, m.grpcListen = "", "" // a port was taken while the master was down
+	}
+	return err
+}
+
+func (e *env) startWitness() error {
+	var a struct {
+		Addr string `json:"addr"`
+	}
+	args := []string{"witness", "-listen", "127.0.0.1:0", "-data-dir", e.wit.dataDir, "-ready-file", e.wit.ready,
+		"-log-level", "debug", "-restart-hold", timings.lease.String()}
+	if err := e.wit.run(bins.csetd, args, &a); err != nil {
+		return err
+	}
+	e.wit.addr = a.Addr
+	for _, p := range e.witnessProxy {
+		p.setUpstream(a.Addr)
+	}
+	return nil
+}
+
+// startSim writes the ecxsim configuration (three members of two servers, every workload a
+// manual-start group in every member) and starts it; each REST endpoint gets a proxy.
+func (e *env) startSim() {
+	t := e.t
+	sdir := filepath.Join(e.dir, "ecxsim")
+	mkdir(t, sdir)
+	e.sim = &simProc{proc: proc{name: "ecxsim", logPath: filepath.Join(e.dir, "ecxsim.log"), ready: filepath.Join(sdir, "ready.json")},
+		cfgPath: filepath.Join(sdir, "ecxsim.yaml"), audit: filepath.Join(e.dir, "audit.jsonl")}
+	var b strings.Builder
+	b.WriteString("clusters:\n")
+	for k := range nMembers {
+		mb := memberName(k)
+		fmt.Fprintf(&b, "  - name: %s\n    user: admin\n    password: pw-%s\n    heartbeat_timeout: %v\n    heartbeat_interval: %v\n    witness_url: http://%s\n    reboot_duration: 1s\n    servers:\n",
+			mb, mb, timings.ecxHeartbeatTimeout, timings.ecxHeartbeatInterval, e.witnessProxy[mb].addr())
+		for s := range 2 {
+			fmt.Fprintf(&b, "      - {name: %s-s%d, listen: \"127.0.0.1:0\"}\n", mb, s+1)
+		}
+		b.WriteString("    groups:\n")
+		for i := range nWorkloads {
+			fmt.Fprintf(&b, "      - {name: %s, auto_start: false, start_duration: %v, stop_duration: %v}\n", workloadName(i), timings.groupStart, timings.groupStop)
+		}
+	}
+	if err := os.WriteFile(e.sim.cfgPath, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ready struct {
+		Control string                       `json:"control_url"`
+		Servers map[string]map[string]string `json:"servers"`
+	}
+	args := []string{"-config", e.sim.cfgPath, "-control", "127.0.0.1:0", "-ready-file", e.sim.ready, "-audit", e.sim.audit, "-log-level", "debug"}
+	if err := e.sim.run(bins.ecxsim, args, &ready); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.control, e.sim.servers = ready.Control, ready.Servers
+}
+
+// declare applies the cluster set: members registered with their proxies' URLs, every
+// workload a candidate of every member (preference rotated so they spread), version 1.
+func (e *env) declare() {
+	t := e.t
+	decl := &apiv1.Declaration{Set: &apiv1.InitSetRequest{Name: "chaos", Zone: zone, TtlSeconds: uint32(timings.ttl / time.Second), NegativeTtlSeconds: uint32(timings.negativeTTL / time.Second)}}
+	for k := range nMembers {
+		mb := memberName(k)
+		mr := &apiv1.AddMemberRequest{Name: mb, User: "admin", Password: "pw-" + mb, Capacity: 100, HeartbeatTimeoutMs: uint32(timings.ecxHeartbeatTimeout / time.Millisecond)}
+		for s := range 2 {
+			srv := fmt.Sprintf("%s-s%d", mb, s+1)
+			u, err := url.Parse(e.sim.servers[mb][srv])
+			if err != nil || u.Host == "" {
+				t.Fatalf("ecxsim ready file: no URL for %s/%s: %v", mb, srv, e.sim.servers)
+			}
+			p := e.newProxy("rest:"+srv, mb, "", u.Host)
+			mr.Servers = append(mr.Servers, &apiv1.ServerSpec{Name: srv, Url: "http://" + p.addr()})
+		}
+		decl.Members = append(decl.Members, mr)
+	}
+	for i := range nWorkloads {
+		decl.Workloads = append(decl.Workloads, registerRequest(i, 1, false))
+	}
+	err := testutil.WaitFor(60*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := e.masters[0].api.Apply(ctx, &apiv1.ApplyRequest{Declaration: decl})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("declare the cluster set: %v", err)
+	}
+}
+
+// registerRequest is the registration of workload i with a version (kept in
+// hook_timeout_seconds, which nothing else uses here).
+func registerRequest(i, version int, update bool) *apiv1.RegisterWorkloadRequest {
+	r := &apiv1.RegisterWorkloadRequest{Name: workloadName(i), Group: workloadName(i), Size: 1, HookTimeoutSeconds: uint32(version), Update: update,
+		Addresses: map[string]*apiv1.AddressList{}}
+	for j := range nMembers {
+		k := (i + j) % nMembers
+		r.Candidates = append(r.Candidates, memberName(k))
+		r.Addresses[memberName(k)] = &apiv1.AddressList{Addresses: []string{workloadAddr(k, i)}}
+	}
+	return r
+}
+
+// stop ends every process and proxy.
+func (e *env) stop() {
+	for _, m := range e.masters {
+		m.kill()
+	}
+	if e.wit != nil {
+		e.wit.kill()
+	}
+	if e.sim != nil {
+		e.sim.terminate()
+	}
+	for _, p := range e.proxies {
+		p.close()
+	}
+}
+
+// simCall calls the ecxsim control API; out may be nil.
+func (e *env) simCall(method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.sim.control+path, rd)
+	if err != nil {
+		return err
+	}
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("ecxsim %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ecxsim %s %s: %s %s", method, path, resp.Status, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("ecxsim %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// simState is the part of GET /sim/v1/state the suite reads.
+type simState struct {
+	Clusters []struct {
+		Name     string `json:"name"`
+		Isolated bool   `json:"isolated"`
+		Servers  []struct {
+			Name      string `json:"name"`
+			PoweredOn bool   `json:"powered_on"`
+		} `json:"servers"`
+		Groups []struct {
+			Name      string `json:"name"`
+			Status    string `json:"status"`
+			RunningOn string `json:"running_on"`
+		} `json:"groups"`
+	} `json:"clusters"`
+}
+
+// health is the body of a master's GET /v1/health.
+type health struct {
+	RaftState    string `json:"raft_state"`
+	Leader       string `json:"leader"`
+	AppliedIndex uint64 `json:"applied_index"`
+	CommitIndex  uint64 `json:"commit_index"`
+}
+
+func (m *master) health() (health, error) {
+	var h health
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get("http://" + m.http + "/v1/health")
+	if err != nil {
+		return h, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	return h, err
+}
+
+// leader returns the running master that reports itself leader, or nil.
+func (e *env) leader() *master {
+	for _, m := range e.masters {
+		if !m.running() || m.isPaused() {
+			continue
+		}
+		if h, err := m.health(); err == nil && h.RaftState == "Leader" {
+			return m
+		}
+	}
+	return nil
+}

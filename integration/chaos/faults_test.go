@@ -1,0 +1,533 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// faultRec is one injected fault in the timeline.
+type faultRec struct {
+	step     int
+	kind     string
+	target   string // the member of a member fault, the master of a master fault
+	detail   string
+	injected time.Time
+	healed   time.Time // zero while active
+}
+
+// timeline is the run's record of faults and phases, written to a file as it grows so a
+// crashed run keeps it.
+type timeline struct {
+	mu     sync.Mutex
+	start  time.Time
+	lines  []string
+	faults []*faultRec
+	f      *os.File
+}
+
+func newTimeline(path string) (*timeline, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &timeline{start: time.Now(), f: f}, nil
+}
+
+func (tl *timeline) logf(format string, args ...any) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	now := time.Now()
+	line := fmt.Sprintf("%s +%8.3fs %s", now.Format("15:04:05.000"), now.Sub(tl.start).Seconds(), fmt.Sprintf(format, args...))
+	tl.lines = append(tl.lines, line)
+	fmt.Fprintln(tl.f, line)
+}
+
+func (tl *timeline) String() string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return strings.Join(tl.lines, "\n")
+}
+
+func (tl *timeline) close() { tl.f.Close() }
+
+// fault is an active fault: what heals it and what it holds.
+type fault struct {
+	rec    *faultRec
+	claims []string
+	until  time.Time
+	heal   func() error
+}
+
+// injector draws faults from the seeded generator and applies them to the environment.
+// Claims keep two faults off the same thing (a master cannot be killed while it is stopped)
+// and keep out the one combination the design does not claim to survive: a member that the
+// acting master cannot reach while the witness cannot hear it either (DESIGN.md section 6
+// relies on the witness to tell a dead member from an unreachable one). -site-isolation lets
+// that combination happen.
+type injector struct {
+	e      *env
+	rng    *rand.Rand
+	tl     *timeline
+	claims map[string]bool
+	active []*fault
+	count  int
+	fails  int // injections or heals that returned an error
+	siteOK bool
+}
+
+type faultKind struct {
+	name   string
+	weight int
+	make   func(in *injector, step int) *fault // nil when not applicable now
+}
+
+var faultKinds = []faultKind{
+	{"master-kill", 3, (*injector).masterKill},
+	{"leader-pause", 3, (*injector).leaderPause},
+	{"master-isolate", 3, (*injector).masterIsolate},
+	{"master-oneway", 2, (*injector).masterOneWay},
+	{"master-witness-cut", 2, (*injector).masterWitnessCut},
+	{"master-members-cut", 2, (*injector).masterMembersCut},
+	{"member-kill", 3, (*injector).memberKill},
+	{"member-server-kill", 1, (*injector).memberServerKill},
+	{"member-isolate", 2, (*injector).memberIsolate},
+	{"member-witness-cut", 2, (*injector).memberWitnessCut},
+	{"witness-kill", 2, (*injector).witnessKill},
+	{"slow-links", 2, (*injector).slowLinks},
+	{"client-cut", 1, (*injector).clientCut},
+}
+
+// hold draws a duration in [lo, hi).
+func (in *injector) hold(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(in.rng.Int64N(int64(hi-lo)))
+}
+
+func (in *injector) free(claims ...string) bool {
+	for _, c := range claims {
+		if in.claims[c] {
+			return false
+		}
+	}
+	return true
+}
+
+func (in *injector) pick(xs []string) string { return xs[in.rng.IntN(len(xs))] }
+
+func masterNames() []string {
+	var out []string
+	for i := range nMasters {
+		out = append(out, masterName(i))
+	}
+	return out
+}
+
+func memberNames() []string {
+	var out []string
+	for k := range nMembers {
+		out = append(out, memberName(k))
+	}
+	return out
+}
+
+func (in *injector) masterByName(id string) *master {
+	for _, m := range in.e.masters {
+		if m.id == id {
+			return m
+		}
+	}
+	return nil
+}
+
+// target picks the leader half of the time (when one is known), else any master.
+func (in *injector) target() string {
+	if in.rng.IntN(2) == 0 {
+		if l := in.e.leader(); l != nil {
+			return l.id
+		}
+	}
+	return in.pick(masterNames())
+}
+
+func (in *injector) newFault(step int, kind, target, detail string, hold time.Duration, claims []string, heal func() error) *fault {
+	return &fault{rec: &faultRec{step: step, kind: kind, target: target, detail: detail}, claims: claims, until: time.Now().Add(hold), heal: heal}
+}
+
+func (in *injector) masterKill(step int) *fault {
+	id := in.target()
+	if !in.free("proc:" + id) {
+		return nil
+	}
+	m := in.masterByName(id)
+	m.kill()
+	in.e.pids.set(0, id)
+	return in.newFault(step, "master-kill", id, "kill -9 "+id, in.hold(time.Second, 5*time.Second), []string{"proc:" + id}, func() error {
+		return in.e.startMaster(m)
+	})
+}
+
+func (in *injector) leaderPause(step int) *fault {
+	l := in.e.leader()
+	if l == nil || !in.free("proc:"+l.id) {
+		return nil
+	}
+	if err := l.pause(true); err != nil {
+		return nil
+	}
+	return in.newFault(step, "leader-pause", l.id, "SIGSTOP leader "+l.id, in.hold(time.Second, 5*time.Second), []string{"proc:" + l.id}, func() error {
+		return l.pause(false)
+	})
+}
+
+func (in *injector) masterIsolate(step int) *fault {
+	id := in.target()
+	var claims []string
+	for _, o := range masterNames() {
+		if o != id {
+			claims = append(claims, pairClaim(id, o))
+		}
+	}
+	if !in.free(claims...) {
+		return nil
+	}
+	for _, o := range masterNames() {
+		if o != id {
+			in.e.net.cut(id, o, true)
+		}
+	}
+	return in.newFault(step, "master-isolate", id, id+" cut from the other masters (raft and grpc, both ways)", in.hold(time.Second, 5*time.Second), claims, func() error {
+		for _, o := range masterNames() {
+			if o != id {
+				in.e.net.cut(id, o, false)
+			}
+		}
+		return nil
+	})
+}
+
+func pairClaim(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return "link:" + a + "|" + b
+}
+
+func (in *injector) masterOneWay(step int) *fault {
+	from := in.target()
+	to := in.pick(slices.DeleteFunc(masterNames(), func(s string) bool { return s == from }))
+	if in.rng.IntN(2) == 0 {
+		from, to = to, from
+	}
+	if !in.free(pairClaim(from, to)) {
+		return nil
+	}
+	in.e.net.block(from, to, true)
+	return in.newFault(step, "master-oneway", from, fmt.Sprintf("one-way: bytes %s -> %s dropped, %s -> %s delivered", from, to, to, from),
+		in.hold(time.Second, 5*time.Second), []string{pairClaim(from, to)}, func() error {
+			in.e.net.block(from, to, false)
+			return nil
+		})
+}
+
+func (in *injector) masterWitnessCut(step int) *fault {
+	ids := []string{in.target()}
+	if in.rng.IntN(4) == 0 {
+		ids = masterNames()
+	}
+	var claims []string
+	for _, id := range ids {
+		claims = append(claims, pairClaim(id, "w"))
+	}
+	if !in.free(claims...) {
+		return nil
+	}
+	for _, id := range ids {
+		in.e.net.cut(id, "w", true)
+	}
+	return in.newFault(step, "master-witness-cut", strings.Join(ids, ","), strings.Join(ids, ",")+" cut from the witness",
+		in.hold(time.Second, 6*time.Second), claims, func() error {
+			for _, id := range ids {
+				in.e.net.cut(id, "w", false)
+			}
+			return nil
+		})
+}
+
+func (in *injector) masterMembersCut(step int) *fault {
+	id := in.target()
+	members := memberNames()
+	if in.rng.IntN(2) == 0 {
+		members = []string{in.pick(members)}
+	}
+	var claims []string
+	for _, mb := range members {
+		claims = append(claims, pairClaim(id, mb), "reach:"+mb)
+	}
+	if !in.free(claims...) {
+		return nil
+	}
+	if !in.siteOK {
+		for _, mb := range members {
+			claims = append(claims, "no-witness-cut:"+mb)
+		}
+	}
+	for _, mb := range members {
+		in.e.net.cut(id, mb, true)
+	}
+	return in.newFault(step, "master-members-cut", id, fmt.Sprintf("%s cut from members %v", id, members), in.hold(time.Second, 6*time.Second), claims, func() error {
+		for _, mb := range members {
+			in.e.net.cut(id, mb, false)
+		}
+		return nil
+	})
+}
+
+func (in *injector) memberKill(step int) *fault {
+	mb := in.pick(memberNames())
+	if !in.free("member:" + mb) {
+		return nil
+	}
+	if err := in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/down", nil, nil); err != nil {
+		in.tl.logf("    ! %v", err)
+		return nil
+	}
+	// Half of the deaths are blips shorter than detection; the others outlast the recovery
+	// bound, so the failover check has something to measure.
+	h := in.hold(500*time.Millisecond, 3*time.Second)
+	if in.rng.IntN(2) == 0 {
+		h = in.hold(recoveryBound()+time.Second, recoveryBound()+4*time.Second)
+	}
+	return in.newFault(step, "member-kill", mb, "power off every server of member "+mb, h, []string{"member:" + mb}, func() error {
+		return in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/up", nil, nil)
+	})
+}
+
+func (in *injector) memberServerKill(step int) *fault {
+	mb := in.pick(memberNames())
+	srv := fmt.Sprintf("%s-s%d", mb, 1+in.rng.IntN(2))
+	if !in.free("member:" + mb) {
+		return nil
+	}
+	path := "/sim/v1/clusters/" + mb + "/servers/" + srv
+	if err := in.e.simCall("POST", path+"/down", nil, nil); err != nil {
+		in.tl.logf("    ! %v", err)
+		return nil
+	}
+	return in.newFault(step, "member-server-kill", mb, "power off server "+srv, in.hold(time.Second, 5*time.Second), []string{"member:" + mb}, func() error {
+		return in.e.simCall("POST", path+"/up", nil, nil)
+	})
+}
+
+func (in *injector) memberIsolate(step int) *fault {
+	mb := in.pick(memberNames())
+	claims := []string{"member:" + mb, "reach:" + mb}
+	if !in.free(claims...) {
+		return nil
+	}
+	if !in.siteOK {
+		claims = append(claims, "no-witness-cut:"+mb)
+	}
+	if err := in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/isolate", nil, nil); err != nil {
+		in.tl.logf("    ! %v", err)
+		return nil
+	}
+	// Longer than the fence: a partitioned member that the witness still hears must never fail over.
+	return in.newFault(step, "member-isolate", mb, "member "+mb+" isolated from the masters (REST never answers; the witness still hears it)",
+		in.hold(time.Second, timings.fence+3*time.Second), claims, func() error {
+			return in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/heal", nil, nil)
+		})
+}
+
+func (in *injector) memberWitnessCut(step int) *fault {
+	mb := in.pick(memberNames())
+	claims := []string{pairClaim(mb, "w")}
+	if !in.siteOK {
+		claims = append(claims, "reach:"+mb)
+	}
+	if !in.free(claims...) || !in.free("no-witness-cut:"+mb) {
+		return nil
+	}
+	in.e.net.cut(mb, "w", true)
+	return in.newFault(step, "member-witness-cut", mb, "member "+mb+" cut from the witness", in.hold(time.Second, timings.fence+3*time.Second), claims, func() error {
+		in.e.net.cut(mb, "w", false)
+		return nil
+	})
+}
+
+func (in *injector) witnessKill(step int) *fault {
+	if !in.free("proc:w") {
+		return nil
+	}
+	in.e.wit.kill()
+	return in.newFault(step, "witness-kill", "w", "kill -9 the witness", in.hold(time.Second, 5*time.Second), []string{"proc:w"}, func() error {
+		return in.e.startWitness()
+	})
+}
+
+func (in *injector) slowLinks(step int) *fault {
+	var pairs [][2]string
+	var claims []string
+	class := in.rng.IntN(4)
+	maxDelay := 200 * time.Millisecond
+	switch class {
+	case 0: // raft and forwarding between masters
+		for i, a := range masterNames() {
+			for _, b := range masterNames()[i+1:] {
+				pairs = append(pairs, [2]string{a, b})
+			}
+		}
+	case 1: // masters to members
+		for _, a := range masterNames() {
+			for _, b := range memberNames() {
+				pairs = append(pairs, [2]string{a, b})
+			}
+		}
+		for _, b := range memberNames() {
+			claims = append(claims, "reach:"+b)
+		}
+		maxDelay = 400 * time.Millisecond
+	case 2: // everybody to the witness
+		for _, a := range append(masterNames(), memberNames()...) {
+			pairs = append(pairs, [2]string{a, "w"})
+		}
+		maxDelay = 400 * time.Millisecond
+	default: // clients to masters
+		for _, b := range masterNames() {
+			pairs = append(pairs, [2]string{"c", b})
+		}
+		maxDelay = 500 * time.Millisecond
+	}
+	for _, p := range pairs {
+		claims = append(claims, pairClaim(p[0], p[1]))
+	}
+	if !in.free(claims...) {
+		return nil
+	}
+	if class == 1 && !in.siteOK {
+		for _, b := range memberNames() {
+			claims = append(claims, "no-witness-cut:"+b)
+		}
+	}
+	var desc []string
+	for _, p := range pairs {
+		d1, d2 := in.hold(10*time.Millisecond, maxDelay), in.hold(10*time.Millisecond, maxDelay)
+		in.e.net.slow(p[0], p[1], d1)
+		in.e.net.slow(p[1], p[0], d2)
+		desc = append(desc, fmt.Sprintf("%s<->%s %v/%v", p[0], p[1], d1.Round(time.Millisecond), d2.Round(time.Millisecond)))
+	}
+	return in.newFault(step, "slow-links", "", "latency "+strings.Join(desc, " "), in.hold(2*time.Second, 7*time.Second), claims, func() error {
+		for _, p := range pairs {
+			in.e.net.slow(p[0], p[1], 0)
+			in.e.net.slow(p[1], p[0], 0)
+		}
+		return nil
+	})
+}
+
+func (in *injector) clientCut(step int) *fault {
+	id := in.pick(masterNames())
+	if !in.free(pairClaim("c", id)) {
+		return nil
+	}
+	in.e.net.cut("c", id, true)
+	return in.newFault(step, "client-cut", id, "clients cut from "+id+"'s gRPC API", in.hold(time.Second, 4*time.Second), []string{pairClaim("c", id)}, func() error {
+		in.e.net.cut("c", id, false)
+		return nil
+	})
+}
+
+// inject draws faults until one applies and activates it.
+func (in *injector) inject(step int) {
+	total := 0
+	for _, k := range faultKinds {
+		total += k.weight
+	}
+	for range 20 {
+		r := in.rng.IntN(total)
+		var k faultKind
+		for _, k = range faultKinds {
+			if r < k.weight {
+				break
+			}
+			r -= k.weight
+		}
+		f := k.make(in, step)
+		if f == nil {
+			continue
+		}
+		f.rec.injected = time.Now()
+		for _, c := range f.claims {
+			in.claims[c] = true
+		}
+		in.active = append(in.active, f)
+		in.count++
+		in.tl.mu.Lock()
+		in.tl.faults = append(in.tl.faults, f.rec)
+		in.tl.mu.Unlock()
+		in.tl.logf("step %d inject %-18s %s (hold %v)", step, f.rec.kind, f.rec.detail, time.Until(f.until).Round(time.Millisecond))
+		return
+	}
+	in.tl.logf("step %d: no applicable fault", step)
+}
+
+// healNext waits for the active fault that expires first and heals it.
+func (in *injector) healNext(ctx context.Context) {
+	if len(in.active) == 0 {
+		return
+	}
+	slices.SortFunc(in.active, func(a, b *fault) int { return a.until.Compare(b.until) })
+	f := in.active[0]
+	in.active = in.active[1:]
+	sleepCtx(ctx, time.Until(f.until))
+	in.healFault(f)
+}
+
+func (in *injector) healFault(f *fault) {
+	if err := f.heal(); err != nil {
+		in.fails++
+		in.tl.logf("step %d heal   %-18s FAILED: %v", f.rec.step, f.rec.kind, err)
+	} else {
+		in.tl.logf("step %d heal   %-18s %s", f.rec.step, f.rec.kind, f.rec.target)
+	}
+	f.rec.healed = time.Now()
+	for _, c := range f.claims {
+		delete(in.claims, c)
+	}
+}
+
+// run injects steps faults. A fault is held while the next one is injected with probability
+// 0.3 (at most three at once), so faults combine.
+func (in *injector) run(ctx context.Context, steps int) {
+	for step := 1; step <= steps && ctx.Err() == nil; step++ {
+		in.inject(step)
+		if len(in.active) < 3 && in.rng.Float64() < 0.3 {
+			sleepCtx(ctx, in.hold(200*time.Millisecond, time.Second))
+			continue
+		}
+		for len(in.active) > 0 {
+			in.healNext(ctx)
+		}
+		sleepCtx(ctx, in.hold(300*time.Millisecond, 1500*time.Millisecond))
+	}
+	for len(in.active) > 0 {
+		in.healNext(ctx)
+	}
+}
+
+// sleepCtx waits d or until ctx ends: the schedule's pacing, not a wait for convergence.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
