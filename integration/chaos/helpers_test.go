@@ -228,7 +228,7 @@ func TestCheckRecovery(t *testing.T) {
 		{Cluster: "e1", Group: "w01", OnlineFrom: at(50), OnlineUntil: until(100)},
 		{Cluster: "e2", Group: "w01", OnlineFrom: at(105 + b - 1)}, // in time: quiet from 105
 		{Cluster: "e1", Group: "w02", OnlineFrom: at(50), OnlineUntil: until(100)},
-		{Cluster: "e3", Group: "w02", OnlineFrom: at(105 + b + 2)}, // late
+		{Cluster: "e3", Group: "w02", OnlineFrom: at(105 + b + 2)},                 // late
 		{Cluster: "e1", Group: "w03", OnlineFrom: at(50), OnlineUntil: until(100)}, // unregistered meanwhile
 	}
 	v, st := checkRecovery([]*faultRec{death, other}, audit, regs, at(1000))
