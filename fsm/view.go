@@ -1,0 +1,110 @@
+package fsm
+
+import (
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// The accessors below copy one record, not the whole state: the write path and per-request
+// lookups use them so their cost does not grow with the size of the cluster set. Each returns
+// nil (or zero values) when the record does not exist.
+
+func cloneOf[M proto.Message](m M, ok bool) M {
+	var zero M
+	if !ok {
+		return zero
+	}
+	return proto.Clone(m).(M)
+}
+
+// ClusterSet returns a copy of the cluster-set settings, nil before `set init`.
+func (f *FSM) ClusterSet() *fsmv1.ClusterSet {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return cloneOf(f.s.clusterSet, f.s.clusterSet != nil)
+}
+
+// Member returns a copy of one member.
+func (f *FSM) Member(name string) *fsmv1.Member {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	m, ok := f.s.members[name]
+	return cloneOf(m, ok)
+}
+
+// Workload returns a copy of one workload.
+func (f *FSM) Workload(name string) *fsmv1.Workload {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	w, ok := f.s.workloads[name]
+	return cloneOf(w, ok)
+}
+
+// Master returns a copy of one registered master.
+func (f *FSM) Master(id string) *fsmv1.Master {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	m, ok := f.s.masters[id]
+	return cloneOf(m, ok)
+}
+
+// FaultDomain returns a copy of one fault domain and the names of its members, sorted.
+func (f *FSM) FaultDomain(name string) (*fsmv1.FaultDomain, []string) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fd, ok := f.s.faultDomains[name]
+	if !ok {
+		return nil, nil
+	}
+	var members []string
+	for _, mn := range sortedKeys(f.s.members) {
+		if f.s.members[mn].FaultDomain == name {
+			members = append(members, mn)
+		}
+	}
+	return cloneOf(fd, true), members
+}
+
+// AvailabilitySet returns a copy of one availability set and the names of its workloads, sorted.
+func (f *FSM) AvailabilitySet(name string) (*fsmv1.AvailabilitySet, []string) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	as, ok := f.s.availabilitySets[name]
+	if !ok {
+		return nil, nil
+	}
+	var workloads []string
+	for _, wn := range sortedKeys(f.s.workloads) {
+		if f.s.workloads[wn].AvailabilitySet == name {
+			workloads = append(workloads, wn)
+		}
+	}
+	return cloneOf(as, true), workloads
+}
+
+// Operation returns a copy of one operation.
+func (f *FSM) Operation(id string) *fsmv1.Operation {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	op, ok := f.s.operations[id]
+	return cloneOf(op, ok)
+}
+
+// Counts returns the number of members and workloads.
+func (f *FSM) Counts() (members, workloads int) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.s.members), len(f.s.workloads)
+}
+
+// MemberLoad returns the sum of sizes of the workloads placed on member and their names, sorted.
+func (f *FSM) MemberLoad(member string) (int64, []string) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var load int64
+	names := f.s.workloadsOn(member)
+	for _, n := range names {
+		load += f.s.workloads[n].Size
+	}
+	return load, names
+}
