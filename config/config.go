@@ -37,6 +37,16 @@ type Config struct {
 
 	Witness          string `yaml:"witness"`
 	WitnessTokenFile string `yaml:"witness_token_file"`
+	// WitnessCAFile is the CA bundle for an https witness; empty uses TLSCA, else the system pool.
+	WitnessCAFile string `yaml:"witness_ca_file"`
+
+	// Auth requires an API token with a sufficient role on every call (docs/security.md).
+	Auth bool `yaml:"auth"`
+	// TokenFile holds the token this master presents to other masters (join, registration,
+	// audit records) when it has no client certificate.
+	TokenFile string `yaml:"token_file"`
+
+	TLS TLSConfig `yaml:"tls"`
 
 	Raft       RaftConfig       `yaml:"raft"`
 	Controller ControllerConfig `yaml:"controller"`
@@ -72,6 +82,20 @@ type ControllerConfig struct {
 	LeaseTTL              time.Duration `yaml:"lease_ttl"`
 	ECXTimeout            time.Duration `yaml:"ecx_timeout"`
 }
+
+// TLSConfig holds the certificates of the gRPC API and of the Raft transport. With Cert, Key
+// and CA set, the API serves TLS only and Raft runs mutual TLS; the master's own certificate is
+// also its client certificate towards the other masters.
+type TLSConfig struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	CA   string `yaml:"ca"`
+	// VerifyClients requires API clients to present a certificate signed by CA.
+	VerifyClients bool `yaml:"verify_clients"`
+}
+
+// Enabled reports whether the master serves TLS.
+func (t TLSConfig) Enabled() bool { return t.Cert != "" || t.Key != "" }
 
 // DNSConfig holds the DNS server's settings beyond its address.
 type DNSConfig struct {
@@ -159,6 +183,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ReadyFile, "ready-file", c.ReadyFile, "write the bound addresses as JSON to this file once serving")
 	fs.StringVar(&c.Witness, "witness", c.Witness, "witness URL (http(s)://host:7190); without it failover needs 'csetctl member declare-down'")
 	fs.StringVar(&c.WitnessTokenFile, "witness-token-file", c.WitnessTokenFile, "file holding the witness bearer token")
+	fs.StringVar(&c.WitnessCAFile, "witness-ca-file", c.WitnessCAFile, "CA bundle for an https witness (default: -tls-ca, else the system pool)")
+	fs.BoolVar(&c.Auth, "auth", c.Auth, "require an API token with a sufficient role on every call; the first leader writes an admin token to DATA-DIR/bootstrap-token")
+	fs.StringVar(&c.TokenFile, "token-file", c.TokenFile, "file holding the API token this master presents to other masters (-join with -auth and no client certificate)")
+	fs.StringVar(&c.TLS.Cert, "tls-cert", c.TLS.Cert, "PEM certificate of this master: gRPC server certificate and client certificate towards other masters (see 'csetd tls init')")
+	fs.StringVar(&c.TLS.Key, "tls-key", c.TLS.Key, "PEM private key of -tls-cert")
+	fs.StringVar(&c.TLS.CA, "tls-ca", c.TLS.CA, "PEM CA that signs every master and client certificate; Raft runs mutual TLS with it")
+	fs.BoolVar(&c.TLS.VerifyClients, "tls-verify-clients", c.TLS.VerifyClients, "require API clients to present a certificate signed by -tls-ca")
 	fs.DurationVar(&c.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", c.Raft.HeartbeatTimeout, "Raft heartbeat timeout (lower = faster leader-loss detection)")
 	fs.DurationVar(&c.Raft.ElectionTimeout, "raft-election-timeout", c.Raft.ElectionTimeout, "Raft election timeout")
 	fs.DurationVar(&c.Raft.LeaderLeaseTimeout, "raft-leader-lease-timeout", c.Raft.LeaderLeaseTimeout, "Raft leader lease timeout (at most the heartbeat timeout)")
@@ -249,10 +280,29 @@ func (c *Config) Validate() error {
 	if ctl.MaxParallelOperations < 1 {
 		errs = append(errs, errors.New("controller max_parallel_operations must be at least 1"))
 	}
+	errs = append(errs, c.validateSecurity()...)
 	if c.Witness != "" && !strings.HasPrefix(c.Witness, "http://") && !strings.HasPrefix(c.Witness, "https://") {
 		errs = append(errs, fmt.Errorf("-witness %q must be an http:// or https:// URL", c.Witness))
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateSecurity() []error {
+	var errs []error
+	t := c.TLS
+	if t.Enabled() && (t.Cert == "" || t.Key == "" || t.CA == "") {
+		errs = append(errs, errors.New("-tls-cert, -tls-key and -tls-ca go together: the CA also verifies the other masters (create all three with 'csetd tls init')"))
+	}
+	if !t.Enabled() && (t.CA != "" || t.VerifyClients) {
+		errs = append(errs, errors.New("-tls-ca and -tls-verify-clients need -tls-cert and -tls-key"))
+	}
+	if c.Dev && (c.Auth || t.Enabled()) {
+		errs = append(errs, errors.New("-dev is open by design (no TLS, no tokens, loopback only): drop -auth and -tls-* or run without -dev"))
+	}
+	if c.Auth && c.Join != "" && c.TokenFile == "" && !t.Enabled() {
+		errs = append(errs, errors.New("-auth with -join needs -token-file (an admin token) or -tls-cert (a master certificate) so the other masters let this one join"))
+	}
+	return errs
 }
 
 // Advertised returns the advertise address for a listen address: the explicit one if set,

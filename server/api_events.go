@@ -66,8 +66,9 @@ func (a *api) WatchEvents(r *apiv1.ListEventsRequest, stream grpc.ServerStreamin
 	}
 }
 
-// SnapshotSave streams the current state in the snapshot format.
-func (a *api) SnapshotSave(_ *apiv1.SnapshotSaveRequest, stream grpc.ServerStreamingServer[apiv1.SnapshotChunk]) error {
+// SnapshotSave streams the current state in the snapshot format; with redact, without the
+// member passwords and the tokens.
+func (a *api) SnapshotSave(r *apiv1.SnapshotSaveRequest, stream grpc.ServerStreamingServer[apiv1.SnapshotChunk]) error {
 	// On a follower, first catch up with what the leader has told it is committed.
 	ctx, cancel := context.WithTimeout(stream.Context(), 5*time.Second)
 	defer cancel()
@@ -80,7 +81,11 @@ func (a *api) SnapshotSave(_ *apiv1.SnapshotSaveRequest, stream grpc.ServerStrea
 		}
 	}
 	var buf bytes.Buffer
-	if err := a.s.fsm.WriteSnapshot(&buf); err != nil {
+	write := a.s.fsm.WriteSnapshot
+	if r.GetRedact() {
+		write = a.s.fsm.WriteRedactedSnapshot
+	}
+	if err := write(&buf); err != nil {
 		return status.Errorf(codes.Internal, "take snapshot: %v", err)
 	}
 	for b := buf.Bytes(); len(b) > 0; {
@@ -143,8 +148,10 @@ func (s *Server) forwardRestore(ctx context.Context, data []byte) (*apiv1.Snapsh
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	out := metadata.MD{forwardedKey: []string{"1"}}
-	if v := md.Get(requestIDKey); len(v) > 0 {
-		out.Set(requestIDKey, v...)
+	for _, k := range []string{requestIDKey, authorizationKey} {
+		if v := md.Get(k); len(v) > 0 {
+			out.Set(k, v...)
+		}
 	}
 	up, err := apiv1.NewClusterSetServiceClient(cc).SnapshotRestore(metadata.NewOutgoingContext(ctx, out))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -41,8 +42,14 @@ type forwarder struct {
 
 func newForwarder(s *Server) *forwarder { return &forwarder{s: s} }
 
-func dialAPI(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// dialAPI connects to another master's gRPC API: over TLS with this master's certificate when
+// TLS is configured.
+func (s *Server) dialAPI(addr string) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if s.peerTLS != nil {
+		creds = credentials.NewTLS(s.peerTLS.Clone())
+	}
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 }
 
 // conn returns a connection to addr, replacing the cached one when the leader changed.
@@ -56,7 +63,7 @@ func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
 		f.cc.Close()
 		f.cc = nil
 	}
-	cc, err := dialAPI(addr)
+	cc, err := f.s.dialAPI(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +158,7 @@ func (f *forwarder) invoke(ctx context.Context, addr, method string, req any) (a
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	out := metadata.MD{forwardedKey: []string{"1"}}
-	for _, k := range []string{requestIDKey, "cset-actor"} {
+	for _, k := range []string{requestIDKey, "cset-actor", authorizationKey} {
 		if v := md.Get(k); len(v) > 0 {
 			out.Set(k, v...)
 		}

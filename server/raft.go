@@ -31,7 +31,7 @@ func (s *Server) raftApply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result,
 		e.RequestId = requestIDFrom(ctx)
 	}
 	if e.Actor == "" {
-		e.Actor = actorFrom(ctx)
+		e.Actor = s.actorFrom(ctx)
 	}
 	b, err := fsm.Encode(e)
 	if err != nil {
@@ -79,7 +79,15 @@ func requestIDFrom(ctx context.Context) string {
 	return ""
 }
 
-func actorFrom(ctx context.Context) string {
+// actorFrom names who makes a call for the event log: the authenticated principal (token name
+// or master) when -auth is on; else what the client says in cset-actor, which nothing checks.
+func (s *Server) actorFrom(ctx context.Context) string {
+	if p, ok := principalFrom(ctx); ok {
+		return p.name
+	}
+	if s.cfg.Auth {
+		return "api"
+	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get("cset-actor"); len(v) > 0 && len(v[0]) <= 64 {
 			return v[0]
@@ -105,7 +113,7 @@ func (s *Server) leaderInfo() (id, grpcAddr string) {
 	if id == s.cfg.NodeID {
 		return id, s.addrs.GRPC
 	}
-	if m := s.fsm.Data().Masters[id]; m != nil {
+	if m := s.fsm.Master(id); m != nil {
 		return id, m.GetGrpcAddr()
 	}
 	return id, ""
@@ -158,13 +166,13 @@ func (s *Server) joinLoop(ctx context.Context, addr string) {
 func (s *Server) joinOnce(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := dialAPI(addr)
+	conn, err := s.dialAPI(addr)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	a := s.Addrs()
-	_, err = apiv1.NewClusterSetServiceClient(conn).RaftJoin(ctx, &apiv1.RaftJoinRequest{
+	_, err = apiv1.NewClusterSetServiceClient(conn).RaftJoin(s.outgoingAuth(ctx), &apiv1.RaftJoinRequest{
 		Id: a.NodeID, RaftAddr: a.Raft, GrpcAddr: a.GRPC, HttpAddr: a.HTTP, DnsAddr: a.DNS,
 	})
 	return err
@@ -190,7 +198,7 @@ func (s *Server) registerSelf(ctx context.Context) {
 	for {
 		a := s.Addrs()
 		want := &fsmv1.Master{Id: a.NodeID, RaftAddr: a.Raft, GrpcAddr: a.GRPC, HttpAddr: a.HTTP, DnsAddr: a.DNS, SchemaVersion: fsm.SchemaVersion}
-		cur := s.fsm.Data().Masters[a.NodeID]
+		cur := s.fsm.Master(a.NodeID)
 		if cur != nil && cur.RaftAddr == want.RaftAddr && cur.GrpcAddr == want.GrpcAddr && cur.HttpAddr == want.HttpAddr &&
 			cur.DnsAddr == want.DnsAddr && cur.SchemaVersion == want.SchemaVersion {
 			select {
@@ -228,7 +236,7 @@ func (s *Server) writeRegisterMaster(ctx context.Context, m *fsmv1.Master) error
 	if err != nil {
 		return err
 	}
-	_, err = apiv1.NewClusterSetServiceClient(conn).RaftJoin(ctx, &apiv1.RaftJoinRequest{
+	_, err = apiv1.NewClusterSetServiceClient(conn).RaftJoin(s.outgoingAuth(ctx), &apiv1.RaftJoinRequest{
 		Id: m.Id, RaftAddr: m.RaftAddr, GrpcAddr: m.GrpcAddr, HttpAddr: m.HttpAddr, DnsAddr: m.DnsAddr,
 	})
 	return err

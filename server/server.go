@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,6 +77,10 @@ type Server struct {
 	dns     *dnsserver.Server
 	lw      *leaderWork
 
+	audit       *auditor
+	masterToken string      // from -token-file: what this master presents to the others
+	peerTLS     *tls.Config // client side of master-to-master TLS; nil without TLS
+
 	// witnessStatus reports the witness lease for Status; nil without a witness.
 	witnessStatus func() *apiv1.WitnessInfo
 
@@ -95,6 +100,10 @@ func New(cfg config.Config, logger hclog.Logger, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, logger: logger, fsm: fsm.New(logger.Named("fsm")), registry: prometheus.NewRegistry()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s.registry)
+	s.audit = newAuditor(s)
+	if err := s.setupSecurity(); err != nil {
+		return nil, err
+	}
 	if err := s.setupRaft(deps); err != nil {
 		s.closeStores()
 		return nil, err
@@ -120,6 +129,9 @@ func New(cfg config.Config, logger hclog.Logger, deps Deps) (*Server, error) {
 	if err := s.setupLeaderWork(); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if cfg.Auth {
+		s.AddLeaderTask("bootstrap-token", s.bootstrapToken)
 	}
 	return s, nil
 }
@@ -218,8 +230,8 @@ func (s *Server) setupGRPC(lis net.Listener) error {
 	}
 	s.grpcLis = lis
 	s.grpcServer = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(s.metricsUnary, s.forwardUnary),
-		grpc.ChainStreamInterceptor(s.metricsStream),
+		grpc.ChainUnaryInterceptor(s.metricsUnary, s.authUnary, s.forwardUnary),
+		grpc.ChainStreamInterceptor(s.metricsStream, s.authStream),
 		grpc.MaxRecvMsgSize(64<<20),
 	)
 	apiv1.RegisterClusterSetServiceServer(s.grpcServer, &api{s: s})
@@ -265,8 +277,9 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.leader.run(s.ctx) }()
+	go func() { defer s.wg.Done(); s.audit.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.registerSelf(s.ctx) }()
 	if s.cfg.Join != "" {
 		s.wg.Add(1)
@@ -278,7 +291,11 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
-	s.logger.Info("master started", "node_id", s.cfg.NodeID, "grpc", s.addrs.GRPC, "raft", s.addrs.Raft, "http", s.addrs.HTTP, "data_dir", s.cfg.DataDir)
+	s.logger.Info("master started", "node_id", s.cfg.NodeID, "grpc", s.addrs.GRPC, "raft", s.addrs.Raft, "http", s.addrs.HTTP, "data_dir", s.cfg.DataDir,
+		"auth", s.cfg.Auth, "tls", s.cfg.TLS.Enabled(), "tls_verify_clients", s.cfg.TLS.VerifyClients)
+	if !s.cfg.Dev && (!s.cfg.Auth || !s.cfg.TLS.Enabled()) {
+		s.logger.Warn("this master is not fully secured: without -auth anyone who reaches the gRPC API can stop every workload, without -tls-* traffic and Raft are in clear text (see docs/security.md)")
+	}
 	return nil
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	cryptorand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
@@ -37,6 +40,10 @@ const (
 	envAddr      = "CSET_ADDR"
 	envPassword  = "CSET_ECX_PASSWORD"
 	envRequestID = "CSET_REQUEST_ID"
+	envToken     = "CSET_TOKEN"
+	envTLSCA     = "CSET_TLS_CA"
+	envTLSCert   = "CSET_TLS_CERT"
+	envTLSKey    = "CSET_TLS_KEY"
 )
 
 const (
@@ -44,6 +51,8 @@ const (
 	defaultTimeout = 10 * time.Second
 	// requestIDKey is the gRPC metadata key that makes a retried write apply once.
 	requestIDKey = "cset-request-id"
+	// authorizationKey carries the API token on every call.
+	authorizationKey = "authorization"
 	// actorKey names who made a write in the event log, e.g. csetctl:alice@ops1.
 	actorKey = "cset-actor"
 	// maxActor is the longest actor the masters record.
@@ -72,6 +81,8 @@ var writeMethods = map[string]bool{
 	apiv1.ClusterSetService_MoveWorkload_FullMethodName:          true,
 	apiv1.ClusterSetService_Apply_FullMethodName:                 true,
 	apiv1.ClusterSetService_SnapshotRestore_FullMethodName:       true,
+	apiv1.ClusterSetService_CreateToken_FullMethodName:           true,
+	apiv1.ClusterSetService_RevokeToken_FullMethodName:           true,
 }
 
 // usageError is a mistake on the command line; it exits with exitUsage.
@@ -96,6 +107,11 @@ type app struct {
 	output     string
 	timeout    time.Duration
 	consistent bool
+	token      string
+	tokenFile  string
+	tlsCA      string
+	tlsCert    string
+	tlsKey     string
 
 	// requestID is sent with every write of this invocation, retries included.
 	requestID string
@@ -160,7 +176,11 @@ server or the environment, 2 usage error.
 Environment:
   CSET_ADDR          default for --addr
   CSET_ECX_PASSWORD  ECX password when --password-file is not given
-  CSET_REQUEST_ID    request id for writes (retry a write whose outcome is unknown)`,
+  CSET_REQUEST_ID    request id for writes (retry a write whose outcome is unknown)
+  CSET_TOKEN         API token when neither --token nor --token-file is given
+  CSET_TLS_CA        default for --tls-ca
+  CSET_TLS_CERT      default for --tls-cert
+  CSET_TLS_KEY       default for --tls-key`,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		Args:              cobra.ArbitraryArgs,
@@ -175,6 +195,11 @@ Environment:
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&a.timeout, "timeout", defaultTimeout, "deadline of each request to the server (0 = none)")
 	pf.BoolVar(&a.consistent, "consistent", false, "serve reads through the leader instead of the local state of --addr")
+	pf.StringVar(&a.token, "token", "", "API token (visible to other local users: prefer --token-file or CSET_TOKEN)")
+	pf.StringVar(&a.tokenFile, "token-file", "", "file holding the API token")
+	pf.StringVar(&a.tlsCA, "tls-ca", a.getenv(envTLSCA), "PEM CA that signed the masters' certificates; enables TLS (env CSET_TLS_CA)")
+	pf.StringVar(&a.tlsCert, "tls-cert", a.getenv(envTLSCert), "PEM client certificate, for masters run with -tls-verify-clients (env CSET_TLS_CERT)")
+	pf.StringVar(&a.tlsKey, "tls-key", a.getenv(envTLSKey), "PEM private key of --tls-cert (env CSET_TLS_KEY)")
 
 	root.AddCommand(
 		a.statusCommand(),
@@ -189,6 +214,7 @@ Environment:
 		a.operationCommand(),
 		a.eventsCommand(),
 		a.snapshotCommand(),
+		a.tokenCommand(),
 		a.versionCommand(),
 	)
 	return root
@@ -205,6 +231,12 @@ func (a *app) checkGlobals(_ *cobra.Command, _ []string) error {
 	if a.timeout < 0 {
 		return usagef("--timeout %s: must not be negative", a.timeout)
 	}
+	if err := a.resolveToken(); err != nil {
+		return err
+	}
+	if (a.tlsCert == "") != (a.tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
 	id, err := a.newRequestID()
 	if err != nil {
 		return err
@@ -212,6 +244,61 @@ func (a *app) checkGlobals(_ *cobra.Command, _ []string) error {
 	a.requestID = id
 	a.actor = a.newActor()
 	return nil
+}
+
+// resolveToken picks the API token: --token, else --token-file, else CSET_TOKEN.
+func (a *app) resolveToken() error {
+	if a.token != "" && a.tokenFile != "" {
+		return usagef("--token and --token-file exclude each other")
+	}
+	if a.tokenFile != "" {
+		b, err := os.ReadFile(a.tokenFile)
+		if err != nil {
+			return fmt.Errorf("reading --token-file: %w", err)
+		}
+		a.token = strings.TrimSpace(string(b))
+		if a.token == "" {
+			return usagef("--token-file %s is empty", a.tokenFile)
+		}
+	}
+	if a.token == "" {
+		a.token = strings.TrimSpace(a.getenv(envToken))
+	}
+	return nil
+}
+
+// transportCredentials is TLS when any --tls-* flag is set, else plaintext.
+func (a *app) transportCredentials() (credentials.TransportCredentials, error) {
+	if a.tlsCA == "" && a.tlsCert == "" {
+		return insecure.NewCredentials(), nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if a.tlsCA != "" {
+		b, err := os.ReadFile(a.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("reading --tls-ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", a.tlsCA)
+		}
+	}
+	if a.tlsCert != "" {
+		c, err := tls.LoadX509KeyPair(a.tlsCert, a.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("loading --tls-cert/--tls-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{c}
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
+// withAuth adds the API token, if any, to an outgoing call.
+func (a *app) withAuth(ctx context.Context) context.Context {
+	if a.token == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, authorizationKey, "Bearer "+a.token)
 }
 
 // newActor names the person behind this invocation: csetctl:USER@HOST.
@@ -291,8 +378,12 @@ func (a *app) api() (apiv1.ClusterSetServiceClient, error) {
 	if a.client != nil {
 		return a.client, nil
 	}
+	creds, err := a.transportCredentials()
+	if err != nil {
+		return nil, err
+	}
 	conn, err := grpc.NewClient(a.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithUnaryInterceptor(a.unaryInterceptor),
 		grpc.WithStreamInterceptor(a.streamInterceptor),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
@@ -330,6 +421,7 @@ func (a *app) readOpts() *apiv1.ReadOptions {
 // server applies the write at most once.
 func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	a.lastWrite = writeMethods[method]
+	ctx = a.withAuth(ctx)
 	if a.lastWrite {
 		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID, actorKey, a.actor)
 	}
@@ -354,6 +446,7 @@ func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply an
 
 func (a *app) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	a.lastWrite = writeMethods[method]
+	ctx = a.withAuth(ctx)
 	if a.lastWrite {
 		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID, actorKey, a.actor)
 	}

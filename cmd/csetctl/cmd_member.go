@@ -246,9 +246,9 @@ func (a *app) printMember(m *apiv1.Member) error {
 	if user != "" {
 		user += " (password " + map[bool]string{true: "set", false: "not set"}[m.GetPasswordSet()] + ")"
 	}
-	tls := m.GetCaFile()
+	verify := "yes"
 	if m.GetInsecureSkipVerify() {
-		tls = "certificates not verified"
+		verify = "NO (insecure_skip_verify: the ECX certificates are not checked)"
 	}
 	err := kv(a.stdout,
 		"name", m.GetName(),
@@ -258,7 +258,8 @@ func (a *app) printMember(m *apiv1.Member) error {
 		"load/capacity", loadCapacity(m),
 		"labels", labels,
 		"user", user,
-		"tls ca file", tls,
+		"tls ca file", m.GetCaFile(),
+		"tls verify", verify,
 		"workloads", list(m.GetWorkloads()),
 	)
 	if err != nil {

@@ -24,17 +24,21 @@ func (a *app) snapshotCommand() *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "save FILE",
+	var redact bool
+	save := &cobra.Command{
+		Use:   "save FILE [--redact]",
 		Short: "Stream a snapshot of the replicated state into FILE (mode 0600)",
 		Long: `save streams a snapshot of the whole replicated state from the leader into FILE.
 The file is written under a temporary name in the same directory, synced and
 renamed, so FILE is either the complete old file or the complete new one. It
-is created with mode 0600: it holds the members' ECX passwords. The transfer
-as a whole is bounded by --timeout.`,
+is created with mode 0600: it holds the members' ECX passwords and the hashes
+of the API tokens. With --redact both are left out: such a backup can leave the
+masters' hosts, and restoring it keeps the passwords the running masters hold
+for the same members and users (set the others again with 'member add --update').
+The transfer as a whole is bounded by --timeout.`,
 		Args: argNames("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := a.snapshotSave(cmd.Context(), args[0])
+			n, err := a.snapshotSave(cmd.Context(), args[0], redact)
 			if err != nil {
 				return err
 			}
@@ -44,7 +48,9 @@ as a whole is bounded by --timeout.`,
 			fmt.Fprintf(a.stdout, "saved snapshot to %s (%d bytes)\n", args[0], n)
 			return nil
 		},
-	}, &cobra.Command{
+	}
+	save.Flags().BoolVar(&redact, "redact", false, "leave the ECX passwords and the token hashes out of the snapshot")
+	cmd.AddCommand(save, &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Replace the whole replicated state with the snapshot in FILE",
 		Long: `restore streams FILE, written by 'snapshot save', to the leader, which replaces
@@ -68,7 +74,7 @@ since the snapshot was taken is lost. The transfer is bounded by --timeout.`,
 
 // snapshotSave writes the SnapshotSave stream to path atomically and returns
 // the number of bytes written.
-func (a *app) snapshotSave(ctx context.Context, path string) (n int64, err error) {
+func (a *app) snapshotSave(ctx context.Context, path string, redact bool) (n int64, err error) {
 	c, err := a.api()
 	if err != nil {
 		return 0, err
@@ -88,7 +94,7 @@ func (a *app) snapshotSave(ctx context.Context, path string) (n int64, err error
 	}
 	ctx, cancel := a.rpcCtx(ctx)
 	defer cancel()
-	stream, err := c.SnapshotSave(ctx, &apiv1.SnapshotSaveRequest{})
+	stream, err := c.SnapshotSave(ctx, &apiv1.SnapshotSaveRequest{Redact: redact})
 	if err != nil {
 		return 0, err
 	}

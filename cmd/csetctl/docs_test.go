@@ -54,7 +54,7 @@ func TestDocs_EveryCommandAndFlag(t *testing.T) {
 			t.Errorf("docs/cli.md does not mention the global flag --%s", f.Name)
 		}
 	})
-	for _, env := range []string{envAddr, envPassword, envRequestID} {
+	for _, env := range []string{envAddr, envPassword, envRequestID, envToken, envTLSCA, envTLSCert, envTLSKey} {
 		if !strings.Contains(doc, env) {
 			t.Errorf("docs/cli.md does not mention %s", env)
 		}

@@ -24,6 +24,7 @@ type call struct {
 	method    string // short name, e.g. "AddMember"
 	requestID string // the cset-request-id metadata, "" when absent
 	actor     string // the cset-actor metadata, "" when absent
+	auth      string // the authorization metadata, "" when absent
 }
 
 // fakeServer is an in-memory ClusterSetServiceServer for the CLI tests. It
@@ -51,6 +52,8 @@ type fakeServer struct {
 	lastAdd   *apiv1.AddMemberRequest
 	lastReg   *apiv1.RegisterWorkloadRequest
 	lastRead  *apiv1.ReadOptions
+	lastSave  *apiv1.SnapshotSaveRequest
+	tokens    map[string]*apiv1.Token
 }
 
 func newFakeServer() *fakeServer {
@@ -64,7 +67,38 @@ func newFakeServer() *fakeServer {
 		avsets:    map[string]*apiv1.AvailabilitySet{},
 		ops:       map[string]*apiv1.Operation{},
 		opSteps:   map[string][]*apiv1.Operation{},
+		tokens:    map[string]*apiv1.Token{},
 	}
+}
+
+func (f *fakeServer) CreateToken(_ context.Context, r *apiv1.CreateTokenRequest) (*apiv1.CreateTokenResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tokens[r.GetName()] != nil {
+		return nil, status.Errorf(codes.AlreadyExists, "token %q already exists", r.GetName())
+	}
+	f.tokens[r.GetName()] = &apiv1.Token{Name: r.GetName(), Role: r.GetRole(), CreatedUnixNano: 1_700_000_000_000_000_000, CreatedBy: "bootstrap"}
+	return &apiv1.CreateTokenResponse{Name: r.GetName(), Role: r.GetRole(), Secret: "cset_secret-of-" + r.GetName(), CreatedUnixNano: 1_700_000_000_000_000_000}, nil
+}
+
+func (f *fakeServer) ListTokens(context.Context, *apiv1.ListRequest) (*apiv1.ListTokensResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := &apiv1.ListTokensResponse{}
+	for _, k := range sortedKeys(f.tokens) {
+		out.Tokens = append(out.Tokens, clone(f.tokens[k]))
+	}
+	return out, nil
+}
+
+func (f *fakeServer) RevokeToken(_ context.Context, r *apiv1.RevokeTokenRequest) (*apiv1.Empty, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tokens[r.GetName()] == nil {
+		return nil, notFound("token", r.GetName())
+	}
+	delete(f.tokens, r.GetName())
+	return &apiv1.Empty{}, nil
 }
 
 // start serves f on a fresh 127.0.0.1 port and returns its address.
@@ -91,8 +125,11 @@ func (f *fakeServer) start(t testing.TB) string {
 // record notes the call and returns an injected error, if any.
 func (f *fakeServer) record(ctx context.Context, fullMethod string) error {
 	method := fullMethod[len("/cset.api.v1.ClusterSetService/"):]
-	id, actor := "", ""
+	id, actor, auth := "", "", ""
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(authorizationKey); len(v) > 0 {
+			auth = v[0]
+		}
 		if v := md.Get(requestIDKey); len(v) > 0 {
 			id = v[0]
 		}
@@ -102,7 +139,7 @@ func (f *fakeServer) record(ctx context.Context, fullMethod string) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, call{method: method, requestID: id, actor: actor})
+	f.calls = append(f.calls, call{method: method, requestID: id, actor: actor, auth: auth})
 	if errs := f.failNext[method]; len(errs) > 0 {
 		f.failNext[method] = errs[1:]
 		return errs[0]
@@ -505,8 +542,9 @@ func (f *fakeServer) WatchEvents(r *apiv1.ListEventsRequest, s grpc.ServerStream
 	return s.Context().Err()
 }
 
-func (f *fakeServer) SnapshotSave(_ *apiv1.SnapshotSaveRequest, s grpc.ServerStreamingServer[apiv1.SnapshotChunk]) error {
+func (f *fakeServer) SnapshotSave(r *apiv1.SnapshotSaveRequest, s grpc.ServerStreamingServer[apiv1.SnapshotChunk]) error {
 	f.mu.Lock()
+	f.lastSave = clone(r)
 	data := append([]byte(nil), f.snapshot...)
 	f.mu.Unlock()
 	const chunk = 100 << 10

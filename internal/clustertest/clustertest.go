@@ -8,6 +8,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +80,9 @@ func New(t testing.TB, n int, cb func(*config.Config)) *Cluster {
 		cfg.Bootstrap = i == 0
 		if i > 0 {
 			cfg.Join = c.Nodes[0].Server.Addrs().GRPC
+			if cfg.Auth && cfg.TokenFile == "" && !cfg.TLS.Enabled() {
+				cfg.TokenFile = c.BootstrapTokenFile()
+			}
 		}
 		_, tr := raft.NewInmemTransport(raft.ServerAddress(id))
 		node := &Node{ID: id, cfg: cfg, logs: raft.NewInmemStore(), snaps: raft.NewInmemSnapshotStore(), transport: tr}
@@ -112,6 +118,31 @@ func (c *Cluster) start(n *Node) {
 		c.t.Fatalf("dial %s: %v", n.ID, err)
 	}
 	n.Server, n.conn, n.running = srv, conn, true
+}
+
+// BootstrapTokenFile waits until the first master has written its bootstrap admin token
+// (masters with Auth) and returns the file's path.
+func (c *Cluster) BootstrapTokenFile() string {
+	c.t.Helper()
+	path := filepath.Join(c.Nodes[0].cfg.DataDir, server.BootstrapTokenFile)
+	testutil.Eventually(c.t, 10*time.Second, func() error {
+		if !c.Nodes[0].Server.FSM().HasTokens() {
+			return fmt.Errorf("no token in the state of %s yet", c.Nodes[0].ID)
+		}
+		_, err := os.Stat(path)
+		return err
+	})
+	return path
+}
+
+// BootstrapToken returns the secret of the bootstrap admin token (see BootstrapTokenFile).
+func (c *Cluster) BootstrapToken() string {
+	c.t.Helper()
+	b, err := os.ReadFile(c.BootstrapTokenFile())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // connectAll wires every pair of in-memory transports that is not cut.

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+)
+
+// tokenJSON is one API token as `token create` and `token list` print it. Secret is set only
+// by create: the masters keep a hash of it and can never show it again.
+type tokenJSON struct {
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	Secret    string `json:"secret,omitempty"`
+	Created   string `json:"created"`
+	CreatedBy string `json:"created_by"`
+}
+
+var roles = map[string]bool{"read": true, "operate": true, "admin": true}
+
+func (a *app) tokenCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "API tokens with roles read, operate or admin (masters started with -auth)",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
+	}
+	var role string
+	create := &cobra.Command{
+		Use:   "create NAME --role read|operate|admin",
+		Short: "Create a token; its secret is printed once and never again",
+		Long: `create makes a token named NAME with a role: read (status, lists, events, place),
+operate (also move, start/stop, drain/undrain, declare-down) or admin (everything).
+The secret is printed once on stdout; the masters keep only its SHA-256 hash.
+Hand it over through a file (csetctl --token-file F, or CSET_TOKEN): a secret on a
+command line is visible to other users of the machine.`,
+		Args: argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkName("token", args[0]); err != nil {
+				return &usageError{msg: err.Error()}
+			}
+			if !roles[role] {
+				return usagef("--role %q: use read, operate or admin", role)
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.CreateToken(ctx, &apiv1.CreateTokenRequest{Name: args[0], Role: role})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, tokenJSON{Name: r.GetName(), Role: r.GetRole(), Secret: r.GetSecret(), Created: timeString(r.GetCreatedUnixNano())})
+			}
+			fmt.Fprintf(a.stderr, "token %s created with role %s; its secret follows and cannot be shown again:\n", r.GetName(), r.GetRole())
+			fmt.Fprintln(a.stdout, r.GetSecret())
+			return nil
+		},
+	}
+	create.Flags().StringVar(&role, "role", "", "read, operate or admin (required)")
+	cmd.AddCommand(create, &cobra.Command{
+		Use:   "list",
+		Short: "List the tokens (names and roles; secrets are never shown)",
+		Args:  argNames(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			r, err := c.ListTokens(ctx, &apiv1.ListRequest{Read: a.readOpts()})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				out := make([]tokenJSON, 0, len(r.GetTokens()))
+				for _, t := range r.GetTokens() {
+					out = append(out, tokenJSON{Name: t.GetName(), Role: t.GetRole(), Created: timeString(t.GetCreatedUnixNano()), CreatedBy: t.GetCreatedBy()})
+				}
+				return printJSON(a.stdout, out)
+			}
+			t := newTable(a.stdout, "NAME", "ROLE", "CREATED", "CREATED BY")
+			for _, tok := range r.GetTokens() {
+				t.row(tok.GetName(), tok.GetRole(), shortTime(tok.GetCreatedUnixNano()), tok.GetCreatedBy())
+			}
+			return t.flush()
+		},
+	}, &cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Revoke a token at once on every master (the last admin token cannot be revoked)",
+		Args:  argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			if _, err := c.RevokeToken(ctx, &apiv1.RevokeTokenRequest{Name: args[0]}); err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, deletedJSON{Kind: "token", Name: args[0], Deleted: true})
+			}
+			fmt.Fprintf(a.stdout, "token %s revoked\n", args[0])
+			return nil
+		},
+	})
+	return cmd
+}
