@@ -108,3 +108,14 @@ func (f *FSM) MemberLoad(member string) (int64, []string) {
 	}
 	return load, names
 }
+
+// Masters returns copies of the registered masters, sorted by id.
+func (f *FSM) Masters() []*fsmv1.Master {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]*fsmv1.Master, 0, len(f.s.masters))
+	for _, id := range sortedKeys(f.s.masters) {
+		out = append(out, proto.Clone(f.s.masters[id]).(*fsmv1.Master))
+	}
+	return out
+}

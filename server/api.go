@@ -31,25 +31,33 @@ func (a *api) read(ctx context.Context, opts *apiv1.ReadOptions) (*fsm.Data, err
 	return a.s.fsm.Data(), nil
 }
 
+// sync makes a point read linearizable when asked; the caller then reads one record.
+func (a *api) sync(ctx context.Context, opts *apiv1.ReadOptions) error {
+	if opts.GetConsistent() {
+		return a.s.consistentRead(ctx)
+	}
+	return nil
+}
+
 func (a *api) apply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, error) {
 	return a.s.raftApply(ctx, e)
 }
 
 func (a *api) Status(ctx context.Context, r *apiv1.StatusRequest) (*apiv1.StatusResponse, error) {
-	d, err := a.read(ctx, r.GetRead())
-	if err != nil {
+	if err := a.sync(ctx, r.GetRead()); err != nil {
 		return nil, err
 	}
 	s := a.s
 	id, addr := s.leaderInfo()
+	members, workloads := s.fsm.Counts()
 	resp := &apiv1.StatusResponse{
 		Leader:  &apiv1.Leader{Id: id, GrpcAddr: addr},
-		Masters: s.masters(d), Members: uint32(len(d.Members)), Workloads: uint32(len(d.Workloads)),
-		CommitIndex: s.raft.CommitIndex(), AppliedIndex: d.AppliedIndex, ServedBy: s.cfg.NodeID,
+		Masters: s.masters(), Members: uint32(members), Workloads: uint32(workloads),
+		CommitIndex: s.raft.CommitIndex(), AppliedIndex: s.fsm.AppliedIndex(), ServedBy: s.cfg.NodeID,
 		Term: s.raft.CurrentTerm(), LastContactMs: -1, Witness: s.witnessInfo(),
 	}
-	if d.ClusterSet != nil {
-		resp.ClusterSet, resp.Zone = d.ClusterSet.Name, d.ClusterSet.Zone
+	if cs := s.fsm.ClusterSet(); cs != nil {
+		resp.ClusterSet, resp.Zone = cs.Name, cs.Zone
 	}
 	if s.raft.State() != raft.Leader {
 		if lc := s.raft.LastContact(); !lc.IsZero() {
@@ -68,8 +76,13 @@ func (s *Server) witnessInfo() *apiv1.WitnessInfo {
 }
 
 // masters joins the Raft configuration with the registered masters' addresses.
-func (s *Server) masters(d *fsm.Data) []*apiv1.MasterInfo {
+func (s *Server) masters() []*apiv1.MasterInfo {
 	leaderID, _ := s.leaderInfo()
+	registered := map[string]*fsmv1.Master{}
+	all := s.fsm.Masters()
+	for _, m := range all {
+		registered[m.Id] = m
+	}
 	var out []*apiv1.MasterInfo
 	seen := map[string]bool{}
 	if f := s.raft.GetConfiguration(); f.Error() == nil {
@@ -77,7 +90,7 @@ func (s *Server) masters(d *fsm.Data) []*apiv1.MasterInfo {
 			id := string(srv.ID)
 			seen[id] = true
 			mi := &apiv1.MasterInfo{Id: id, RaftAddr: string(srv.Address), Role: "follower", Voter: srv.Suffrage == raft.Voter}
-			if m := d.Masters[id]; m != nil {
+			if m := registered[id]; m != nil {
 				mi.GrpcAddr = m.GrpcAddr
 			}
 			if id == leaderID {
@@ -86,7 +99,7 @@ func (s *Server) masters(d *fsm.Data) []*apiv1.MasterInfo {
 			out = append(out, mi)
 		}
 	}
-	for _, m := range d.SortedMasters() {
+	for _, m := range all {
 		if !seen[m.Id] {
 			out = append(out, &apiv1.MasterInfo{Id: m.Id, RaftAddr: m.RaftAddr, GrpcAddr: m.GrpcAddr, Role: "removed"})
 		}
@@ -95,11 +108,10 @@ func (s *Server) masters(d *fsm.Data) []*apiv1.MasterInfo {
 }
 
 func (a *api) RaftPeers(ctx context.Context, r *apiv1.RaftPeersRequest) (*apiv1.RaftPeersResponse, error) {
-	d, err := a.read(ctx, r.GetRead())
-	if err != nil {
+	if err := a.sync(ctx, r.GetRead()); err != nil {
 		return nil, err
 	}
-	return &apiv1.RaftPeersResponse{Peers: a.s.masters(d)}, nil
+	return &apiv1.RaftPeersResponse{Peers: a.s.masters()}, nil
 }
 
 func (a *api) RaftJoin(ctx context.Context, r *apiv1.RaftJoinRequest) (*apiv1.RaftJoinResponse, error) {
@@ -158,7 +170,7 @@ func (a *api) RaftRemove(ctx context.Context, r *apiv1.RaftRemoveRequest) (*apiv
 			found = found || string(srv.ID) == r.GetId()
 		}
 	}
-	_, registered := s.fsm.Data().Masters[r.GetId()]
+	registered := s.fsm.Master(r.GetId()) != nil
 	if !found && !registered {
 		return nil, status.Errorf(codes.NotFound, "master %q is not in the raft ring (see 'csetctl raft peers')", r.GetId())
 	}
@@ -220,6 +232,6 @@ func (a *api) InitSet(ctx context.Context, r *apiv1.InitSetRequest) (*apiv1.Init
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_SetClusterSet{SetClusterSet: &fsmv1.SetClusterSetCommand{ClusterSet: cs}}}); err != nil {
 		return nil, err
 	}
-	got := a.s.fsm.Data().ClusterSet
+	got := a.s.fsm.ClusterSet()
 	return &apiv1.InitSetResponse{Name: got.GetName(), Zone: got.GetZone(), TtlSeconds: got.GetTtlSeconds(), NegativeTtlSeconds: got.GetNegativeTtlSeconds()}, nil
 }

@@ -12,12 +12,12 @@ import (
 )
 
 func (a *api) getMember(name string) (*apiv1.MemberResponse, error) {
-	d := a.s.fsm.Data()
-	m := d.Members[name]
+	m := a.s.fsm.Member(name)
 	if m == nil {
 		return nil, status.Errorf(codes.NotFound, "member %q does not exist (see 'csetctl member list')", name)
 	}
-	return &apiv1.MemberResponse{Member: memberToAPI(d, m)}, nil
+	load, names := a.s.fsm.MemberLoad(name)
+	return &apiv1.MemberResponse{Member: memberToAPI(m, load, names)}, nil
 }
 
 func (a *api) AddMember(ctx context.Context, r *apiv1.AddMemberRequest) (*apiv1.MemberResponse, error) {
@@ -38,14 +38,15 @@ func (a *api) ListMembers(ctx context.Context, r *apiv1.ListRequest) (*apiv1.Lis
 		return nil, err
 	}
 	out := &apiv1.ListMembersResponse{}
+	load, names := placements(d)
 	for _, m := range d.SortedMembers() {
-		out.Members = append(out.Members, memberToAPI(d, m))
+		out.Members = append(out.Members, memberToAPI(m, load[m.Name], names[m.Name]))
 	}
 	return out, nil
 }
 
 func (a *api) GetMember(ctx context.Context, r *apiv1.GetRequest) (*apiv1.MemberResponse, error) {
-	if _, err := a.read(ctx, r.GetRead()); err != nil {
+	if err := a.sync(ctx, r.GetRead()); err != nil {
 		return nil, err
 	}
 	return a.getMember(r.GetName())
@@ -71,7 +72,7 @@ func (a *api) SetMemberAdmin(ctx context.Context, r *apiv1.SetMemberAdminRequest
 // its workloads may fail over without a witness. A member the leader still reaches is refused:
 // declaring a live member down would let its workloads run twice.
 func (a *api) DeclareMemberDown(ctx context.Context, r *apiv1.GetRequest) (*apiv1.MemberResponse, error) {
-	m := a.s.fsm.Data().Members[r.GetName()]
+	m := a.s.fsm.Member(r.GetName())
 	if m == nil {
 		return nil, status.Errorf(codes.NotFound, "member %q does not exist (see 'csetctl member list')", r.GetName())
 	}
@@ -115,8 +116,8 @@ func (a *api) CreateFaultDomain(ctx context.Context, r *apiv1.CreateFaultDomainR
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_UpsertFaultDomain{UpsertFaultDomain: cmd}}); err != nil {
 		return nil, err
 	}
-	d := a.s.fsm.Data()
-	return faultDomainToAPI(d, d.FaultDomains[r.GetName()]), nil
+	fd, members := a.s.fsm.FaultDomain(r.GetName())
+	return &apiv1.FaultDomain{Name: fd.GetName(), Description: fd.GetDescription(), Members: append([]string{}, members...)}, nil
 }
 
 func (a *api) ListFaultDomains(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListFaultDomainsResponse, error) {
@@ -144,8 +145,8 @@ func (a *api) CreateAvailabilitySet(ctx context.Context, r *apiv1.CreateAvailabi
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_UpsertAvailabilitySet{UpsertAvailabilitySet: cmd}}); err != nil {
 		return nil, err
 	}
-	d := a.s.fsm.Data()
-	return availabilitySetToAPI(d, d.AvailabilitySets[r.GetName()]), nil
+	as, workloads := a.s.fsm.AvailabilitySet(r.GetName())
+	return &apiv1.AvailabilitySet{Name: as.GetName(), Hard: as.GetHard(), Workloads: append([]string{}, workloads...)}, nil
 }
 
 func (a *api) ListAvailabilitySets(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListAvailabilitySetsResponse, error) {

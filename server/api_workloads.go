@@ -14,12 +14,11 @@ import (
 )
 
 func (a *api) getWorkload(name string) (*apiv1.Workload, error) {
-	d := a.s.fsm.Data()
-	w := d.Workloads[name]
+	w := a.s.fsm.Workload(name)
 	if w == nil {
 		return nil, status.Errorf(codes.NotFound, "workload %q is not registered (see 'csetctl workload list')", name)
 	}
-	return workloadToAPI(d, w), nil
+	return workloadToAPI(a.s.fsm.ClusterSet(), w), nil
 }
 
 func (a *api) RegisterWorkload(ctx context.Context, r *apiv1.RegisterWorkloadRequest) (*apiv1.Workload, error) {
@@ -41,13 +40,13 @@ func (a *api) ListWorkloads(ctx context.Context, r *apiv1.ListRequest) (*apiv1.L
 	}
 	out := &apiv1.ListWorkloadsResponse{}
 	for _, w := range d.SortedWorkloads() {
-		out.Workloads = append(out.Workloads, workloadToAPI(d, w))
+		out.Workloads = append(out.Workloads, workloadToAPI(d.ClusterSet, w))
 	}
 	return out, nil
 }
 
 func (a *api) GetWorkload(ctx context.Context, r *apiv1.GetRequest) (*apiv1.Workload, error) {
-	if _, err := a.read(ctx, r.GetRead()); err != nil {
+	if err := a.sync(ctx, r.GetRead()); err != nil {
 		return nil, err
 	}
 	return a.getWorkload(r.GetName())
@@ -94,8 +93,7 @@ func (a *api) PlaceWorkload(ctx context.Context, r *apiv1.GetRequest) (*apiv1.Pl
 
 // MoveWorkload records a planned move; the leader's controller runs its phases.
 func (a *api) MoveWorkload(ctx context.Context, r *apiv1.MoveWorkloadRequest) (*apiv1.Operation, error) {
-	d := a.s.fsm.Data()
-	w := d.Workloads[r.GetName()]
+	w := a.s.fsm.Workload(r.GetName())
 	if w == nil {
 		return nil, status.Errorf(codes.NotFound, "workload %q is not registered (see 'csetctl workload list')", r.GetName())
 	}
@@ -103,7 +101,7 @@ func (a *api) MoveWorkload(ctx context.Context, r *apiv1.MoveWorkloadRequest) (*
 	if to == "" {
 		return nil, invalid("move needs a target: --to MEMBER[/SERVER]")
 	}
-	m := d.Members[to]
+	m := a.s.fsm.Member(to)
 	if m == nil {
 		return nil, status.Errorf(codes.NotFound, "member %q does not exist (see 'csetctl member list')", to)
 	}
@@ -124,7 +122,7 @@ func (a *api) MoveWorkload(ctx context.Context, r *apiv1.MoveWorkloadRequest) (*
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_StartOperation{StartOperation: &fsmv1.StartOperationCommand{Operation: op}}}); err != nil {
 		return nil, err
 	}
-	return operationToAPI(a.s.fsm.Data().Operations[op.Id]), nil
+	return operationToAPI(a.s.fsm.Operation(op.Id)), nil
 }
 
 func (a *api) ListOperations(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListOperationsResponse, error) {

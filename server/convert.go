@@ -10,22 +10,29 @@ import (
 )
 
 // memberToAPI converts a stored member for the API. The password never leaves the state.
-func memberToAPI(d *fsm.Data, m *fsmv1.Member) *apiv1.Member {
+func memberToAPI(m *fsmv1.Member, load int64, workloads []string) *apiv1.Member {
 	out := &apiv1.Member{
 		Name: m.Name, Admin: m.Admin, Health: m.Health, FaultDomain: m.FaultDomain, Capacity: m.Capacity,
 		Labels: m.Labels, User: m.User, PasswordSet: m.Password != "", CaFile: m.CaFile,
-		InsecureSkipVerify: m.InsecureSkipVerify, HealthReason: m.HealthReason, Load: d.MemberLoad(m.Name),
-		Servers: []*apiv1.ServerSpec{}, Workloads: []string{},
+		InsecureSkipVerify: m.InsecureSkipVerify, HealthReason: m.HealthReason, Load: load,
+		Servers: []*apiv1.ServerSpec{}, Workloads: append([]string{}, workloads...),
 	}
 	for _, s := range m.Servers {
 		out.Servers = append(out.Servers, &apiv1.ServerSpec{Name: s.Name, Url: s.Url, Status: s.Status})
 	}
+	return out
+}
+
+// placements returns, per member, the load and the sorted names of the workloads placed there.
+func placements(d *fsm.Data) (map[string]int64, map[string][]string) {
+	load, names := map[string]int64{}, map[string][]string{}
 	for _, w := range d.SortedWorkloads() {
-		if w.GetPlacement().GetMember() == m.Name {
-			out.Workloads = append(out.Workloads, w.Name)
+		if m := w.GetPlacement().GetMember(); m != "" {
+			load[m] += w.Size
+			names[m] = append(names[m], w.Name)
 		}
 	}
-	return out
+	return load, names
 }
 
 func memberFromAPI(r *apiv1.AddMemberRequest) *fsmv1.Member {
@@ -40,16 +47,16 @@ func memberFromAPI(r *apiv1.AddMemberRequest) *fsmv1.Member {
 	return m
 }
 
-func fqdn(d *fsm.Data, name string) string {
-	if d.ClusterSet == nil {
+func fqdn(cs *fsmv1.ClusterSet, name string) string {
+	if cs == nil {
 		return ""
 	}
-	return name + "." + d.ClusterSet.Zone
+	return name + "." + cs.Zone
 }
 
-func workloadToAPI(d *fsm.Data, w *fsmv1.Workload) *apiv1.Workload {
+func workloadToAPI(cs *fsmv1.ClusterSet, w *fsmv1.Workload) *apiv1.Workload {
 	out := &apiv1.Workload{
-		Name: w.Name, Group: w.Group, Candidates: append([]string{}, w.Candidates...), Fqdn: fqdn(d, w.Name),
+		Name: w.Name, Group: w.Group, Candidates: append([]string{}, w.Candidates...), Fqdn: fqdn(cs, w.Name),
 		AvailabilitySet: w.AvailabilitySet, Desired: w.Desired, Size: w.Size, AutoFailover: w.AutoFailover,
 		Hooks: append([]string{}, w.Hooks...), HookTimeoutSeconds: w.HookTimeoutSeconds,
 		Addresses: map[string]*apiv1.AddressList{}, Status: "Unplaced",

@@ -32,15 +32,18 @@ var readMethods = map[string]bool{
 	"PlaceWorkload": true, "ListOperations": true, "GetOperation": true, "ListEvents": true,
 }
 
-// forwarder keeps one cached client connection to the current leader's gRPC address.
+// forwarder keeps one long-lived client connection per master address. Connections are never
+// closed while the server runs: gRPC reconnects by itself, and closing a shared connection would
+// fail every other call in flight on it (their outcome then unknown to the client).
 type forwarder struct {
-	s    *Server
-	mu   sync.Mutex
-	addr string
-	cc   *grpc.ClientConn
+	s     *Server
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
 }
 
-func newForwarder(s *Server) *forwarder { return &forwarder{s: s} }
+func newForwarder(s *Server) *forwarder {
+	return &forwarder{s: s, conns: map[string]*grpc.ClientConn{}}
+}
 
 // dialAPI connects to another master's gRPC API: over TLS with this master's certificate when
 // TLS is configured.
@@ -52,36 +55,30 @@ func (s *Server) dialAPI(addr string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 }
 
-// conn returns a connection to addr, replacing the cached one when the leader changed.
+// conn returns the connection to addr, dialling it the first time.
 func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.cc != nil && f.addr == addr {
-		return f.cc, nil
-	}
-	if f.cc != nil {
-		f.cc.Close()
-		f.cc = nil
+	if cc, ok := f.conns[addr]; ok {
+		return cc, nil
 	}
 	cc, err := f.s.dialAPI(addr)
 	if err != nil {
 		return nil, err
 	}
-	f.cc, f.addr = cc, addr
+	f.conns[addr] = cc
 	return cc, nil
 }
 
-// reset drops the cached connection (on a leader change).
-func (f *forwarder) reset() {
+// close closes every connection; only when the server stops.
+func (f *forwarder) close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.cc != nil {
-		f.cc.Close()
-		f.cc, f.addr = nil, ""
+	for addr, cc := range f.conns {
+		cc.Close()
+		delete(f.conns, addr)
 	}
 }
-
-func (f *forwarder) close() { f.reset() }
 
 // forwardUnary runs writes and consistent reads on the leader: locally when this master leads,
 // else by calling the same method on the leader. While no leader is known it holds the call for
@@ -122,7 +119,6 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 				return resp, err
 			}
 			s.logger.Debug("forwarding failed; retrying", "leader", id, "error", err)
-			s.fwd.reset()
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, errorToStatus(ErrNoLeader)

@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"sync"
-
-	"github.com/hashicorp/raft"
 )
 
 // LeaderTask is leader-only work (the controller, the witness lease). It runs from the moment
@@ -33,14 +31,6 @@ func (s *Server) AddLeaderTask(name string, fn LeaderTask) {
 
 // run follows leadership changes; it starts the tasks on gain and cancels them on loss.
 func (l *leaderLoop) run(ctx context.Context) {
-	obsCh := make(chan raft.Observation, 16)
-	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	})
-	l.s.raft.RegisterObserver(obs)
-	defer l.s.raft.DeregisterObserver(obs)
-
 	var cancel context.CancelFunc
 	var wg sync.WaitGroup
 	stop := func() {
@@ -74,8 +64,6 @@ func (l *leaderLoop) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-obsCh:
-			l.s.fwd.reset()
 		case isLeader := <-l.s.notifyCh:
 			if isLeader {
 				l.s.logger.Info("gained leadership", "term", l.s.raft.CurrentTerm())
@@ -86,7 +74,6 @@ func (l *leaderLoop) run(ctx context.Context) {
 				l.s.metrics.isLeader.Set(0)
 				stop()
 			}
-			l.s.fwd.reset()
 		}
 	}
 }

@@ -60,7 +60,11 @@ func (s *Server) setupLeaderWork() error {
 			}
 			token = strings.TrimSpace(string(b))
 		}
-		cl, err := witness.NewClient(witness.ClientConfig{URL: s.cfg.Witness, Token: token, Timeout: 2 * time.Second})
+		ca := s.cfg.WitnessCAFile
+		if ca == "" && strings.HasPrefix(s.cfg.Witness, "https://") {
+			ca = s.cfg.TLS.CA
+		}
+		cl, err := witness.NewClient(witness.ClientConfig{URL: s.cfg.Witness, Token: token, CAFile: ca, Timeout: 2 * time.Second})
 		if err != nil {
 			return fmt.Errorf("witness client: %w", err)
 		}
@@ -153,7 +157,7 @@ func (s *Server) runController(ctx context.Context, lw *leaderWork) {
 func (s *Server) waitClusterSet(ctx context.Context) string {
 	for {
 		watch := s.fsm.Watch()
-		if cs := s.fsm.Data().ClusterSet; cs != nil {
+		if cs := s.fsm.ClusterSet(); cs != nil {
 			return cs.Name
 		}
 		select {
