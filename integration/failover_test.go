@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,11 +21,6 @@ import (
 // success, and every acknowledged write must be in the state exactly once.
 func TestCluster_WritesThroughFollowerDuringLeaderKill(t *testing.T) {
 	t.Parallel()
-	if os.Getenv("CSET_RUN_KNOWN_BUGS") == "" {
-		t.Skip("known bug (issue 2): server/forward.go closes the cached leader connection while other " +
-			"forwarded calls use it, so clients get Canceled \"grpc: the client connection is closing\"; " +
-			"set CSET_RUN_KNOWN_BUGS=1 to run")
-	}
 	nodes := startCluster(t)
 	leader := waitLeader(t, nodes...)
 	f := follower(nodes, leader)
