@@ -1,0 +1,353 @@
+package controllerbench
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cset-project/cset/config"
+	"github.com/cset-project/cset/fsm"
+	"github.com/cset-project/cset/internal/testutil"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
+	"gopkg.in/yaml.v3"
+)
+
+var (
+	scaleMembers = flag.Int("ctl.scale-members", 1000, "simulated members polled by BenchmarkScale (2 servers and 10 groups each)")
+	scaleWindow  = flag.Duration("ctl.scale-window", 30*time.Second, "quiet window over which BenchmarkScale measures CPU and Raft entries")
+	scaleProfile = flag.String("ctl.scale-cpuprofile", "", "write a CPU profile of the quiet window only (not the setup) to this file")
+)
+
+const (
+	scaleGroups    = 10
+	scalePoll      = time.Second
+	goalCores      = 1.0
+	goalMemoryMB   = 500.0
+	goalEntriesMin = 0.0
+)
+
+// simProcess is an ecxsim child process.
+type simProcess struct {
+	cmd     *exec.Cmd
+	servers map[string]map[string]string // cluster -> server -> URL
+}
+
+// startSimProcess builds cmd/ecxsim and runs it with n clusters of 2 servers and 10 groups, every
+// group auto-started (so the leader adopts it) and no witness heartbeats: the simulator's own
+// CPU stays out of the measured process.
+func startSimProcess(b *testing.B, n int) *simProcess {
+	b.Helper()
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "ecxsim")
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		gobin = "go"
+	}
+	build := exec.Command(gobin, "build", "-o", bin, "./cmd/ecxsim")
+	build.Dir = "../.." // the module root
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build ./cmd/ecxsim: %v\n%s", err, out)
+	}
+	type server struct {
+		Name   string `yaml:"name"`
+		Listen string `yaml:"listen"`
+	}
+	type group struct {
+		Name      string `yaml:"name"`
+		AutoStart bool   `yaml:"auto_start"`
+	}
+	type cluster struct {
+		Name     string   `yaml:"name"`
+		User     string   `yaml:"user"`
+		Password string   `yaml:"password"`
+		Servers  []server `yaml:"servers"`
+		Groups   []group  `yaml:"groups"`
+	}
+	var cfg struct {
+		Clusters    []cluster `yaml:"clusters"`
+		ControlAddr string    `yaml:"control_addr"`
+	}
+	cfg.ControlAddr = "127.0.0.1:0"
+	for i := range n {
+		c := cluster{Name: memberName(i), User: "admin", Password: "pw"}
+		for s := 1; s <= 2; s++ {
+			c.Servers = append(c.Servers, server{Name: fmt.Sprintf("%s-%d", c.Name, s), Listen: "127.0.0.1:0"})
+		}
+		for g := range scaleGroups {
+			c.Groups = append(c.Groups, group{Name: workloadName(i, g), AutoStart: true})
+		}
+		cfg.Clusters = append(cfg.Clusters, c)
+	}
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfgPath, ready := filepath.Join(dir, "ecxsim.yaml"), filepath.Join(dir, "ready.json")
+	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-config", cfgPath, "-ready-file", ready, "-log-level", *logLevel)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	sp := &simProcess{cmd: cmd}
+	testutil.Eventually(b, 60*time.Second, func() error {
+		raw, err := os.ReadFile(ready)
+		if err != nil {
+			return err
+		}
+		var rf struct {
+			Servers map[string]map[string]string `json:"servers"`
+		}
+		if err := json.Unmarshal(raw, &rf); err != nil {
+			return err
+		}
+		sp.servers = rf.Servers
+		return nil
+	})
+	return sp
+}
+
+func memberName(i int) string      { return fmt.Sprintf("m%04d", i) }
+func workloadName(i, g int) string { return fmt.Sprintf("m%04d-g%d", i, g) }
+
+// register declares the set, the members (100 per Apply) and one workload per group (1,000 per
+// Apply): each workload has its own member as its only candidate, since its group exists there.
+func register(b *testing.B, m *master, sp *simProcess, n int) {
+	b.Helper()
+	if _, err := m.client.Apply(ctx(b, time.Minute), &apiv1.ApplyRequest{Declaration: &apiv1.Declaration{
+		Set: &apiv1.InitSetRequest{Name: "scale", Zone: "cset.test."}}}); err != nil {
+		b.Fatal(err)
+	}
+	var decl apiv1.Declaration
+	flush := func() {
+		if len(decl.Members)+len(decl.Workloads) == 0 {
+			return
+		}
+		if _, err := m.client.Apply(ctx(b, time.Minute), &apiv1.ApplyRequest{Declaration: &decl}); err != nil {
+			b.Fatal(err)
+		}
+		decl = apiv1.Declaration{}
+	}
+	for i := range n {
+		name := memberName(i)
+		req := &apiv1.AddMemberRequest{Name: name, User: "admin", Password: "pw"}
+		for s := 1; s <= 2; s++ {
+			srv := fmt.Sprintf("%s-%d", name, s)
+			req.Servers = append(req.Servers, &apiv1.ServerSpec{Name: srv, Url: sp.servers[name][srv]})
+		}
+		decl.Members = append(decl.Members, req)
+		if len(decl.Members) == 100 {
+			flush()
+		}
+	}
+	flush()
+	for i := range n {
+		for g := range scaleGroups {
+			k := i*scaleGroups + g
+			decl.Workloads = append(decl.Workloads, &apiv1.RegisterWorkloadRequest{
+				Name: workloadName(i, g), Group: workloadName(i, g), Candidates: []string{memberName(i)},
+				Addresses: map[string]*apiv1.AddressList{memberName(i): {Addresses: []string{fmt.Sprintf("10.%d.%d.%d", k>>16, (k>>8)&255, k&255)}}},
+			})
+			if len(decl.Workloads) == 1000 {
+				flush()
+			}
+		}
+	}
+	flush()
+}
+
+// converged reports whether every member is up and every workload placed Online.
+func converged(d *fsm.Data, n int) error {
+	if len(d.Members) != n || len(d.Workloads) != n*scaleGroups {
+		return fmt.Errorf("%d members and %d workloads registered", len(d.Members), len(d.Workloads))
+	}
+	up, placed := 0, 0
+	for _, m := range d.Members {
+		if m.Health == fsm.HealthUp && len(m.Groups) == scaleGroups {
+			up++
+		}
+	}
+	for _, w := range d.Workloads {
+		if w.GetPlacement().GetStatus() == "Online" {
+			placed++
+		}
+	}
+	if up != n || placed != n*scaleGroups {
+		return fmt.Errorf("%d of %d members up, %d of %d workloads placed Online", up, n, placed, n*scaleGroups)
+	}
+	return nil
+}
+
+// usage is this process's CPU time so far.
+func usage(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time of another process, from /proc (0 where there is none).
+func procCPU(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces) start after the last ')'.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// rssMB returns VmRSS and VmHWM (peak) of this process in MiB, or 0 without /proc.
+func rssMB() (rss, peak float64) {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return rss, peak
+}
+
+// applies returns how many entries this master has applied through raftApply and their total
+// latency, from its cset_raft_apply_seconds histogram.
+func applies(b *testing.B, m *master) (uint64, time.Duration) {
+	mfs, err := m.srv.Registry().Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "cset_raft_apply_seconds" && len(mf.GetMetric()) > 0 {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), time.Duration(h.GetSampleSum() * float64(time.Second))
+		}
+	}
+	return 0, 0
+}
+
+func heapMB() float64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return float64(s[0].Value.Uint64()) / (1 << 20)
+}
+
+func BenchmarkScale(b *testing.B) {
+	n := *scaleMembers
+	t0 := time.Now()
+	sp := startSimProcess(b, n)
+	simReady := time.Since(t0)
+	m := startMaster(b, startWitness(b), func(c *config.ControllerConfig) { c.PollInterval = scalePoll })
+	t1 := time.Now()
+	register(b, m, sp, n)
+	registered := time.Since(t1)
+	f := m.srv.FSM()
+	progress := time.Now()
+	testutil.Eventually(b, 20*time.Minute, func() error {
+		err := converged(f.Data(), n)
+		if err != nil && time.Since(progress) > 30*time.Second {
+			progress = time.Now()
+			b.Logf("after %v: %v", time.Since(t1).Round(time.Second), err)
+		}
+		return err
+	})
+	adopted := time.Since(t1)
+	setupApplies, setupApplyTime := applies(b, m)
+	// Quiet: the applied index has not moved for five polls.
+	last, since := f.AppliedIndex(), time.Now()
+	testutil.Eventually(b, 5*time.Minute, func() error {
+		if idx := f.AppliedIndex(); idx != last {
+			last, since = idx, time.Now()
+		}
+		if time.Since(since) < 5*scalePoll {
+			return fmt.Errorf("index %d still moving", last)
+		}
+		return nil
+	})
+	b.Logf("%d members, %d workloads: simulator built and ready in %v, registered in %v, all adopted and up after %v; applied index %d; "+
+		"%d entries applied by the leader with a mean latency of %v",
+		n, n*scaleGroups, simReady.Round(time.Millisecond), registered.Round(time.Millisecond), adopted.Round(time.Millisecond), last,
+		setupApplies, (setupApplyTime / time.Duration(max(1, setupApplies))).Round(10*time.Microsecond))
+
+	if *scaleProfile != "" {
+		pf, err := os.Create(*scaleProfile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			b.Fatal(err)
+		}
+		defer pf.Close()
+	}
+	b.ResetTimer()
+	idx0, cpu0, simCPU0, start := f.AppliedIndex(), usage(b), procCPU(sp.cmd.Process.Pid), time.Now()
+	var rssMax, heapMax float64
+	for time.Since(start) < *scaleWindow {
+		time.Sleep(time.Second) // sampling memory once a second is the measurement, not a wait for a condition
+		rss, _ := rssMB()
+		rssMax, heapMax = max(rssMax, rss), max(heapMax, heapMB())
+	}
+	wall, idx1, cpu1, simCPU1 := time.Since(start), f.AppliedIndex(), usage(b), procCPU(sp.cmd.Process.Pid)
+	b.StopTimer()
+	if *scaleProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	cores := (cpu1 - cpu0).Seconds() / wall.Seconds()
+	entriesMin := float64(idx1-idx0) / wall.Minutes()
+	_, peak := rssMB()
+	verdict := func(ok bool) string {
+		if ok {
+			return "goal met"
+		}
+		return "GOAL MISSED"
+	}
+	b.Logf("quiet window %v: leader process CPU %.3f cores (%s, goal <= %.0f); RSS max %.0f MiB, peak over the whole run %.0f MiB, heap objects max %.0f MiB (%s, goal <= %.0f MB); "+
+		"Raft entries %d = %.1f/min (%s, goal %.0f); simulator process CPU %.3f cores",
+		wall.Round(time.Millisecond), cores, verdict(cores <= goalCores), goalCores, rssMax, peak, heapMax, verdict(rssMax <= goalMemoryMB), goalMemoryMB,
+		idx1-idx0, entriesMin, verdict(entriesMin <= goalEntriesMin), goalEntriesMin, (simCPU1-simCPU0).Seconds()/wall.Seconds())
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(cores, "cpu-cores")
+	b.ReportMetric(rssMax, "rss-MiB")
+	b.ReportMetric(heapMax, "heap-MiB")
+	b.ReportMetric(entriesMin, "raft-entries/min")
+	b.ReportMetric(adopted.Seconds(), "setup-s")
+}
