@@ -26,7 +26,7 @@ var goldenOrder = []string{
 	"register_master", "set_placement", "observation_batch", "set_workload_desired",
 	"start_operation", "advance_operation", "finish_operation", "append_events",
 	"remove_workload", "remove_member", "remove_availability_set", "remove_fault_domain",
-	"remove_master", "restore_state",
+	"remove_master", "restore_state", "create_token", "revoke_token",
 }
 
 // restoreAfter is the golden entry after which the snapshot inside restore_state is taken, so
@@ -106,6 +106,10 @@ func goldenCommand(name string, snap []byte) proto.Message {
 		return &fsmv1.RemoveFaultDomainCommand{Name: "room2"}
 	case "remove_master":
 		return &fsmv1.RemoveMasterCommand{Id: "m1"}
+	case "create_token":
+		return &fsmv1.CreateTokenCommand{Token: &fsmv1.Token{Name: "ops", Role: fsm.RoleOperate, Hash: bytes.Repeat([]byte{0xab}, 32), CreatedBy: "bootstrap"}}
+	case "revoke_token":
+		return &fsmv1.RevokeTokenCommand{Name: "ops"}
 	case "restore_state":
 		return &fsmv1.RestoreStateCommand{Snapshot: snap}
 	}

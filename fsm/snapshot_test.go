@@ -40,6 +40,7 @@ func oneOfEverythingCommands() []proto.Message {
 		&fsmv1.StartOperationCommand{Operation: fsmtest.Operation("op2", "db", "", "west")},
 		&fsmv1.FinishOperationCommand{Id: "op2", Success: true, Placement: &fsmv1.Placement{Member: "west", Server: "west-1", Status: "Online"}},
 		&fsmv1.AppendEventsCommand{Events: []*fsmv1.Event{{Kind: "lease", Severity: "warn", Message: "lease lost", Actor: "controller"}}},
+		&fsmv1.CreateTokenCommand{Token: &fsmv1.Token{Name: "ops", Role: fsm.RoleOperate, Hash: bytes.Repeat([]byte{1}, 32), CreatedBy: "bootstrap"}},
 	)
 }
 
@@ -151,6 +152,7 @@ func TestFSM_SnapshotRestoreOneOfEverything(t *testing.T) {
 	diffProto(t, "data after restore", f.Data(), g.Data())
 	diffProto(t, "events after restore", f.Events(0, 0, "", ""), g.Events(0, 0, "", ""))
 	diffProto(t, "request table after restore", f.RequestTable(), g.RequestTable())
+	diffProto(t, "tokens after restore", f.Tokens(), g.Tokens())
 	if f.LastEventSeq() != g.LastEventSeq() || f.AppliedIndex() != g.AppliedIndex() {
 		t.Errorf("restored seq %d index %d, want %d %d", g.LastEventSeq(), g.AppliedIndex(), f.LastEventSeq(), f.AppliedIndex())
 	}
