@@ -17,7 +17,7 @@ import (
 // -auth writes the bootstrap admin token to.
 const BootstrapTokenFile = "bootstrap-token"
 
-// setupSecurity reads this master's own token.
+// setupSecurity reads this master's own token and prepares its TLS configurations.
 func (s *Server) setupSecurity() error {
 	if s.cfg.TokenFile != "" {
 		b, err := os.ReadFile(s.cfg.TokenFile)
@@ -29,7 +29,7 @@ func (s *Server) setupSecurity() error {
 			return fmt.Errorf("-token-file %s does not hold a cset token (cset_...)", s.cfg.TokenFile)
 		}
 	}
-	return nil
+	return s.setupTLS()
 }
 
 // bootstrapToken runs on every new leader with -auth: while the state holds no token at all,

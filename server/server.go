@@ -22,6 +22,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -69,6 +70,7 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 	fwd      *forwarder
+	batch    *batcher
 	leader   *leaderLoop
 	extras   []func() error // closers of optional subsystems (DNS, witness, sim)
 
@@ -80,6 +82,8 @@ type Server struct {
 	audit       *auditor
 	masterToken string      // from -token-file: what this master presents to the others
 	peerTLS     *tls.Config // client side of master-to-master TLS; nil without TLS
+	apiTLS      *tls.Config // the gRPC API's server side
+	raftTLS     *tls.Config // the Raft listener's server side (mutual TLS)
 
 	// witnessStatus reports the witness lease for Status; nil without a witness.
 	witnessStatus func() *apiv1.WitnessInfo
@@ -121,6 +125,7 @@ func New(cfg config.Config, logger hclog.Logger, deps Deps) (*Server, error) {
 		s.addrs.HTTP = s.httpLis.Addr().String()
 	}
 	s.fwd = newForwarder(s)
+	s.batch = newBatcher(s)
 	s.leader = newLeaderLoop(s)
 	if err := s.setupDNS(); err != nil {
 		s.Close()
@@ -204,7 +209,13 @@ func (s *Server) setupRaft(deps Deps) error {
 			}
 			advAddr = a
 		}
-		nt, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advAddr, 3, 10*time.Second, s.logger.Named("raft-net"))
+		var nt *raft.NetworkTransport
+		var err error
+		if s.raftTLS != nil {
+			nt, err = newTLSTransport(cfg.RaftAddr, advAddr, s.raftTLS, s.peerTLS, s.logger.Named("raft-net"))
+		} else {
+			nt, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advAddr, 3, 10*time.Second, s.logger.Named("raft-net"))
+		}
 		if err != nil {
 			return fmt.Errorf("raft transport on %s: %w (with a 0.0.0.0 listen address give -advertise-raft)", cfg.RaftAddr, err)
 		}
@@ -229,11 +240,15 @@ func (s *Server) setupGRPC(lis net.Listener) error {
 		lis = l
 	}
 	s.grpcLis = lis
-	s.grpcServer = grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.metricsUnary, s.authUnary, s.forwardUnary),
 		grpc.ChainStreamInterceptor(s.metricsStream, s.authStream),
-		grpc.MaxRecvMsgSize(64<<20),
-	)
+		grpc.MaxRecvMsgSize(64 << 20),
+	}
+	if s.apiTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.apiTLS)))
+	}
+	s.grpcServer = grpc.NewServer(opts...)
 	apiv1.RegisterClusterSetServiceServer(s.grpcServer, &api{s: s})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpcServer, s.health)
@@ -277,7 +292,8 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
-	s.wg.Add(3)
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.batch.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.leader.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.audit.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.registerSelf(s.ctx) }()

@@ -102,13 +102,13 @@ func (f *fakeServer) RevokeToken(_ context.Context, r *apiv1.RevokeTokenRequest)
 }
 
 // start serves f on a fresh 127.0.0.1 port and returns its address.
-func (f *fakeServer) start(t testing.TB) string {
+func (f *fakeServer) start(t testing.TB, opts ...grpc.ServerOption) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	srv := grpc.NewServer(grpc.UnaryInterceptor(f.unary), grpc.StreamInterceptor(f.stream))
+	srv := grpc.NewServer(append(opts, grpc.UnaryInterceptor(f.unary), grpc.StreamInterceptor(f.stream))...)
 	apiv1.RegisterClusterSetServiceServer(srv, f)
 	done := make(chan struct{})
 	go func() {

@@ -19,6 +19,7 @@ Usage:
   csetd agent [flags]     run a master (Raft member, gRPC API, DNS, metrics; the leader drives ECX)
   csetd agent -dev        run one master on 127.0.0.1 with simulated ECX members (try this first)
   csetd witness [flags]   run the witness that arbitrates master leases and member liveness
+  csetd tls init [flags]  create a CA and certificates for the masters and API clients
   csetd version           print the version
 
 Run 'csetd agent -h' or 'csetd witness -h' for the flags.
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runAgent(ctx, args[1:], stdout, stderr)
 	case "witness":
 		err = runWitness(ctx, args[1:], stdout, stderr)
+	case "tls":
+		err = runTLS(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "csetd %s\n", version)
 		return 0
