@@ -62,12 +62,21 @@ func TestChaos(t *testing.T) {
 	}
 	tl.logf("setup converged; load and faults start")
 
+	evlog, err := newEventLog(filepath.Join(dir, "events.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evlog.close()
+	if err := evlog.poll(e.masters[0]); err != nil {
+		t.Fatalf("events: %v", err)
+	}
 	h := newHistory()
 	ld := &loader{e: e, h: h, seed: seed}
 	ctx, stopLoad := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); ld.run(ctx, *flagClients) }()
+	go func() { defer wg.Done(); evlog.run(ctx, e, rand.New(rand.NewPCG(seed, 0xe7))) }()
 	in := &injector{e: e, rng: rand.New(rand.NewPCG(seed, 0x5eed)), tl: tl, claims: map[string]bool{}, siteOK: *flagSite}
 	in.run(context.Background(), *flagSteps)
 	tl.logf("schedule done: %d faults; stopping the load", in.count)
@@ -90,16 +99,19 @@ func TestChaos(t *testing.T) {
 	}
 	r.add(e.checkAudit(audit)...)
 	r.add(e.checkDNS(func() []auditRecord { a, _ := e.audit(); return a })...)
-	regs, err := e.registrations()
-	if err != nil {
-		r.violate(err.Error())
+	if err := evlog.poll(e.masters[0]); err != nil {
+		r.violate("events: " + err.Error())
 	}
+	regs := evlog.registrations()
 	tl.mu.Lock()
 	faults := slices.Clone(tl.faults)
 	tl.mu.Unlock()
 	rv, rs := checkRecovery(faults, audit, regs, time.Now())
 	r.add(rv...)
 	r.recovery = rs
+	for _, d := range rs.details {
+		tl.logf("recovery check: %s", d)
+	}
 	recs := h.snapshot()
 	for _, o := range h.odd {
 		r.violate("unexpected definite error: " + o)
@@ -184,6 +196,11 @@ func (r *report) write(t *testing.T) {
 		full += "VIOLATION: " + v + "\n"
 	}
 	_ = os.WriteFile(filepath.Join(r.dir, "report.txt"), []byte(full), 0o644)
+	// One line per run survives the log directory, for `make chaos` without -v.
+	if f, err := os.OpenFile(filepath.Join(os.TempDir(), "cset-chaos-results.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+		fmt.Fprintf(f, "%s %s steps=%d dir=%s\n", time.Now().Format(time.RFC3339), strings.SplitN(summary, "\n", 2)[0], *flagSteps, r.dir)
+		f.Close()
+	}
 	t.Log(full)
 	if len(r.violations) == 0 {
 		return

@@ -104,7 +104,7 @@ type simProc struct {
 
 func (e *env) newProxy(name, acceptor, initiator, upstream string) *proxy {
 	e.t.Helper()
-	var identify func(net.Addr) string
+	var identify func(net.Addr) (string, string)
 	if initiator == "" {
 		identify = e.pids.identify
 	}
@@ -121,6 +121,9 @@ func (e *env) newProxy(name, acceptor, initiator, upstream string) *proxy {
 func startEnv(t *testing.T, dir string, tl *timeline) *env {
 	t.Helper()
 	e := &env{t: t, dir: dir, net: newNetem(), pids: newPIDTable(), witnessProxy: map[string]*proxy{}, tl: tl}
+	e.net.onUnknown = func(p, remote string) {
+		tl.logf("    proxy %s: initiator of %s unknown (its rules do not apply)", p, remote)
+	}
 	t.Cleanup(e.stop)
 	// The witness first: every other process is told its proxies' addresses.
 	e.wit = &witnessProc{proc: proc{name: "witness", logPath: filepath.Join(dir, "witness.log"), ready: filepath.Join(dir, "witness", "ready.json")}, dataDir: filepath.Join(dir, "witness", "data")}
@@ -141,6 +144,7 @@ func startEnv(t *testing.T, dir string, tl *timeline) *env {
 		mkdir(t, mdir)
 		m := &master{proc: proc{name: id, logPath: filepath.Join(dir, id+".log"), ready: filepath.Join(mdir, "ready.json")},
 			id: id, dataDir: filepath.Join(mdir, "data"), cfgPath: filepath.Join(mdir, "csetd.yaml")}
+		m.onStart = func(pid int) { e.pids.set(pid, id) }
 		m.raftP = e.newProxy("raft:"+id, id, "", "127.0.0.1:1")
 		m.peerP = e.newProxy("grpc-peer:"+id, id, "", "127.0.0.1:1")
 		m.clientP = e.newProxy("grpc-client:"+id, id, "c", "127.0.0.1:1")

@@ -141,7 +141,7 @@ func (l *loader) one(rng *rand.Rand, client int) {
 		r.kind = opUpdate
 	case p < 65:
 		r.kind = opRegister
-	case p < 75:
+	case p < 70:
 		r.kind = opUnregister
 	default:
 		r.kind = opMove

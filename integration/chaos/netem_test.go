@@ -21,6 +21,8 @@ type netem struct {
 	delay   map[link]time.Duration
 	conns   map[*pconn]struct{}
 	unknown atomic.Int64 // connections whose initiator could not be identified
+	// onUnknown, when set before the first proxy starts, is told about each of them.
+	onUnknown func(proxy, remote string)
 }
 
 // link is one direction: bytes sent by from and meant for to.
@@ -124,8 +126,8 @@ func (n *netem) track(c *pconn, on bool) {
 type proxy struct {
 	name      string
 	acceptor  string
-	initiator string                // fixed initiator, or "" to use identify
-	identify  func(net.Addr) string // maps the remote address of a connection to an endpoint
+	initiator string                          // fixed initiator, or "" to use identify
+	identify  func(net.Addr) (string, string) // the endpoint that opened a connection, or "" and why not
 	net       *netem
 	lis       net.Listener
 	upstream  atomic.Value // string
@@ -134,7 +136,7 @@ type proxy struct {
 }
 
 // newProxy listens on 127.0.0.1:0 and forwards to upstream.
-func newProxy(n *netem, name, acceptor, initiator string, identify func(net.Addr) string, upstream string) (*proxy, error) {
+func newProxy(n *netem, name, acceptor, initiator string, identify func(net.Addr) (string, string), upstream string) (*proxy, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("proxy %s: %w", name, err)
@@ -171,13 +173,16 @@ func (p *proxy) serve() {
 }
 
 func (p *proxy) handle(client net.Conn) {
-	from := p.initiator
+	from, why := p.initiator, ""
 	if from == "" && p.identify != nil {
-		from = p.identify(client.RemoteAddr())
+		from, why = p.identify(client.RemoteAddr())
 	}
 	if from == "" {
 		from = "?"
 		p.net.unknown.Add(1)
+		if p.net.onUnknown != nil {
+			p.net.onUnknown(p.name, client.RemoteAddr().String()+": "+why)
+		}
 	}
 	c := &pconn{initiator: from, acceptor: p.acceptor, client: client, net: p.net}
 	p.net.track(c, true)

@@ -67,6 +67,10 @@ type proc struct {
 	logPath string
 	ready   string
 
+	// onStart, when set, learns the pid as soon as the process exists (before it is ready:
+	// a master dials its peers while it starts).
+	onStart func(pid int)
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	done   chan struct{}
@@ -98,6 +102,9 @@ func (p *proc) run(bin string, args []string, v any) error {
 	p.mu.Lock()
 	p.cmd, p.done, p.paused = cmd, done, false
 	p.mu.Unlock()
+	if p.onStart != nil {
+		p.onStart(cmd.Process.Pid)
+	}
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()

@@ -49,26 +49,31 @@ func (t *pidTable) snapshot() map[int]string {
 }
 
 // identify returns the endpoint that owns the client side of a connection accepted from
-// remote, or "" when none of the known processes owns it. A few retries cover a socket that
+// remote, or "" and the reason when none of the known processes owns it. A few retries cover a socket that
 // /proc lists a moment late.
-func (t *pidTable) identify(remote net.Addr) string {
+func (t *pidTable) identify(remote net.Addr) (string, string) {
 	ta, ok := remote.(*net.TCPAddr)
 	if !ok {
-		return ""
+		return "", "not TCP"
 	}
+	why := ""
 	for range 3 {
 		inode := socketInode(ta.Port)
-		if inode != "" {
+		if inode == "" {
+			why = "no socket with that local port in /proc/net/tcp"
+		} else {
 			want := "socket:[" + inode + "]"
-			for pid, name := range t.snapshot() {
+			snap := t.snapshot()
+			for pid, name := range snap {
 				if ownsSocket(pid, want) {
-					return name
+					return name, ""
 				}
 			}
+			why = fmt.Sprintf("inode %s owned by none of %v", inode, snap)
 		}
 		time.Sleep(5 * time.Millisecond) // /proc catching up with accept, not test convergence
 	}
-	return ""
+	return "", why
 }
 
 // socketInode finds the inode of the IPv4 TCP socket whose local port is port.

@@ -3,7 +3,10 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
@@ -15,30 +18,79 @@ type regEvent struct {
 	registered bool
 }
 
-// registrations reads, per workload, when it was registered and unregistered (the leader
-// stamps event times before the log, so every master shows the same).
-func (e *env) registrations() (map[string][]regEvent, error) {
-	out := map[string][]regEvent{}
-	for i := range nWorkloads {
-		name := workloadName(i)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		evs, err := e.masters[0].api.ListEvents(ctx, &apiv1.ListEventsRequest{Workload: name, Limit: 100000})
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("events of %s: %w", name, err)
-		}
-		for _, ev := range evs.GetEvents() {
-			msg := ev.GetMessage()
-			at := time.Unix(0, ev.GetTimeUnixNano())
-			switch {
-			case strings.HasPrefix(msg, "workload "+name+" registered"):
-				out[name] = append(out[name], regEvent{at, true})
-			case strings.HasPrefix(msg, "workload "+name+" unregistered"):
-				out[name] = append(out[name], regEvent{at, false})
+// eventLog copies the replicated event log while the run goes on: the masters keep only the
+// newest 10,000 events, fewer than a long run makes. Event sequence numbers are assigned in
+// the FSM, so every master's list is a prefix of the same sequence and any master will do.
+type eventLog struct {
+	mu   sync.Mutex
+	evs  []*apiv1.Event
+	last uint64
+	f    *os.File
+}
+
+func newEventLog(path string) (*eventLog, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &eventLog{f: f}, nil
+}
+
+// poll fetches the events after the last one seen from master m.
+func (l *eventLog) poll(m *master) error {
+	l.mu.Lock()
+	after := l.last
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := m.api.ListEvents(ctx, &apiv1.ListEventsRequest{AfterSeq: after, Limit: 1 << 20})
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ev := range resp.GetEvents() {
+		if ev.GetSeq() != l.last+1 && l.last != 0 {
+			if ev.GetSeq() <= l.last {
+				continue
 			}
+			fmt.Fprintf(l.f, "---- events %d..%d lost (the ring moved on)\n", l.last+1, ev.GetSeq()-1)
+		}
+		l.last = ev.GetSeq()
+		l.evs = append(l.evs, ev)
+		fmt.Fprintf(l.f, "%6d %s %-9s %-5s %s\n", ev.GetSeq(), time.Unix(0, ev.GetTimeUnixNano()).Format("15:04:05.000"), ev.GetKind(), ev.GetSeverity(), ev.GetMessage())
+	}
+	return nil
+}
+
+// run polls a random master every half second until ctx ends.
+func (l *eventLog) run(ctx context.Context, e *env, rng *rand.Rand) {
+	for ctx.Err() == nil {
+		_ = l.poll(e.masters[rng.IntN(len(e.masters))])
+		sleepCtx(ctx, 500*time.Millisecond)
+	}
+}
+
+func (l *eventLog) close() { l.f.Close() }
+
+// registrations returns, per workload, when it was registered and unregistered (the leader
+// stamps event times before the log, so every master shows the same).
+func (l *eventLog) registrations() map[string][]regEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string][]regEvent{}
+	for _, ev := range l.evs {
+		name, msg := ev.GetWorkload(), ev.GetMessage()
+		at := time.Unix(0, ev.GetTimeUnixNano())
+		switch {
+		case name == "":
+		case strings.HasPrefix(msg, "workload "+name+" registered"):
+			out[name] = append(out[name], regEvent{at, true})
+		case strings.HasPrefix(msg, "workload "+name+" unregistered"):
+			out[name] = append(out[name], regEvent{at, false})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // registeredThroughout reports whether the events prove the workload registered during all of
@@ -63,6 +115,7 @@ func registeredThroughout(evs []regEvent, from, to time.Time) bool {
 // recoveryStats counts the failover checks.
 type recoveryStats struct {
 	deaths, checked, passed, skipped int
+	details                          []string // one line per judged or skipped workload, for the report
 }
 
 // checkRecovery checks, for every member death, that each registered workload that was online
@@ -89,17 +142,18 @@ func checkRecovery(faults []*faultRec, audit []auditRecord, regs map[string][]re
 				continue
 			}
 			w := r.Group
-			if !registeredThroughout(regs[w], t0, minTime(deadline, t1)) {
-				st.skipped++
-				continue
-			}
 			back, at := backOnline(audit, w, f.target, t0.Add(-time.Second), minTime(deadline, t1))
 			switch {
 			case back:
 				st.checked++
 				st.passed++
+				st.details = append(st.details, fmt.Sprintf("step %d %s %s: back online in time", f.step, f.target, w))
+			case !registeredThroughout(regs[w], t0, minTime(deadline, t1)):
+				st.skipped++
+				st.details = append(st.details, fmt.Sprintf("step %d %s %s: skipped, not registered throughout", f.step, f.target, w))
 			case !ok:
 				st.skipped++ // the member came back before a quiet window of the bound's length
+				st.details = append(st.details, fmt.Sprintf("step %d %s %s: skipped, member back at +%v before a quiet window (quiet from +%v)", f.step, f.target, w, t1.Sub(t0).Round(time.Millisecond), h.Sub(t0).Round(time.Millisecond)))
 			default:
 				st.checked++
 				v = append(v, fmt.Sprintf("recovery: step %d %s died at %s; %s (online there until %s) was not online on another member by %s (quiet from %s + bound %v)%s",
