@@ -343,3 +343,26 @@ func TestFSM_ConcurrentReaders(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestFSM_RestoredOddStateDoesNotCrashApply restores a hand-made snapshot holding a member with
+// an empty name next to an unplaced workload, then observes that member: Apply must not
+// dereference the missing placement.
+func TestFSM_RestoredOddStateDoesNotCrashApply(t *testing.T) {
+	t.Parallel()
+	b := delimited(t,
+		&fsmv1.SnapshotHeader{FormatVersion: fsm.SnapshotFormatVersion, LastIndex: 5},
+		&fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Member{Member: &fsmv1.Member{}}},
+		&fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Workload{Workload: fsmtest.Workload("w1", "a")}},
+	)
+	f := fsm.New(nil)
+	restore(t, f, b)
+	_, p := applyPanic(f, fsmtest.MakeLog(t, 6, fsmtest.Entry(t, &fsmv1.ObservationBatchCommand{Members: []*fsmv1.MemberObservation{
+		{Member: "", GroupsSet: true, Groups: []*fsmv1.ObservedGroup{{Name: "g-w1", Status: "Online"}}},
+	}})))
+	if p != nil {
+		t.Fatalf("Apply panicked: %v", p)
+	}
+	if pl := f.Workload("w1").GetPlacement(); pl != nil {
+		t.Errorf("unplaced workload got placement %v", pl)
+	}
+}

@@ -186,7 +186,9 @@ func (s *state) rememberRequest(id string, index uint64, err error) {
 func (s *state) workloadsOn(member string) []string {
 	var out []string
 	for _, name := range sortedKeys(s.workloads) {
-		if s.workloads[name].GetPlacement().GetMember() == member {
+		// An unplaced workload has no member: never match it, even for a member named "" that
+		// only a hand-made snapshot can hold (derivePlacements dereferences the placement).
+		if p := s.workloads[name].GetPlacement(); p != nil && p.GetMember() == member {
 			out = append(out, name)
 		}
 	}
