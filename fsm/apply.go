@@ -67,6 +67,9 @@ func (a *applier) dispatch(e *fsmv1.LogEntry) error {
 		return a.applyApplyDeclaration(c.ApplyDeclaration)
 	case *fsmv1.LogEntry_RestoreState:
 		return a.applyRestoreState(c.RestoreState)
+	case *fsmv1.LogEntry_Batch:
+		// FSM.Apply unpacks a batch at the top level; one nested in a batch is refused.
+		return invalidf("a batch cannot contain a batch")
 	case *fsmv1.LogEntry_CreateToken:
 		return a.applyCreateToken(c.CreateToken)
 	case *fsmv1.LogEntry_RevokeToken:

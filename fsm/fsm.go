@@ -45,6 +45,8 @@ type Result struct {
 	Err   error // an *Error for business-rule failures; nil on success
 	// Duplicate reports that the request id was applied before; Err is then the first outcome.
 	Duplicate bool
+	// Batch holds one result per entry, in order, when the log entry was a BatchCommand.
+	Batch []*Result
 }
 
 // FSM implements raft.FSM over the cluster-set state. Create it with New.
@@ -74,7 +76,15 @@ func (f *FSM) Apply(l *raft.Log) any {
 		panic(fmt.Sprintf("fsm: cannot apply raft index %d: %v", l.Index, err))
 	}
 	f.mu.Lock()
-	res := f.applyLocked(l.Index, e)
+	var res *Result
+	if b := e.GetBatch(); b != nil {
+		res = &Result{Index: l.Index, Batch: make([]*Result, len(b.GetEntries()))}
+		for i, sub := range b.GetEntries() {
+			res.Batch[i] = f.applyLocked(l.Index, sub)
+		}
+	} else {
+		res = f.applyLocked(l.Index, e)
+	}
 	ch := f.watch
 	f.watch = make(chan struct{})
 	f.mu.Unlock()

@@ -26,7 +26,7 @@ var goldenOrder = []string{
 	"register_master", "set_placement", "observation_batch", "set_workload_desired",
 	"start_operation", "advance_operation", "finish_operation", "append_events",
 	"remove_workload", "remove_member", "remove_availability_set", "remove_fault_domain",
-	"remove_master", "restore_state", "create_token", "revoke_token",
+	"remove_master", "restore_state", "create_token", "revoke_token", "batch",
 }
 
 // restoreAfter is the golden entry after which the snapshot inside restore_state is taken, so
@@ -112,6 +112,11 @@ func goldenCommand(name string, snap []byte) proto.Message {
 		return &fsmv1.RevokeTokenCommand{Name: "ops"}
 	case "restore_state":
 		return &fsmv1.RestoreStateCommand{Snapshot: snap}
+	case "batch":
+		return &fsmv1.BatchCommand{Entries: []*fsmv1.LogEntry{
+			{RequestId: "golden-batch-1", Actor: "csetctl", Command: &fsmv1.LogEntry_SetWorkloadDesired{SetWorkloadDesired: &fsmv1.SetWorkloadDesiredCommand{Name: "web1", Desired: fsm.DesiredOffline}}},
+			{RequestId: "golden-batch-2", Actor: "csetctl", Command: &fsmv1.LogEntry_AppendEvents{AppendEvents: &fsmv1.AppendEventsCommand{Events: []*fsmv1.Event{{Kind: "admin", Message: "batched"}}}}},
+		}}
 	}
 	return nil
 }

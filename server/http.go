@@ -16,6 +16,7 @@ import (
 
 type metrics struct {
 	applyDuration prometheus.Histogram
+	batchSize     prometheus.Histogram
 	isLeader      prometheus.Gauge
 	rpcs          *prometheus.CounterVec
 }
@@ -26,12 +27,16 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "cset_raft_apply_seconds", Help: "Time from raft.Apply to the FSM's response on the leader.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cset_raft_batch_entries", Help: "API writes carried by one Raft entry (group commit).",
+			Buckets: prometheus.ExponentialBuckets(2, 2, 8),
+		}),
 		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cset_is_leader", Help: "1 while this master is the Raft leader."}),
 		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cset_grpc_requests_total", Help: "gRPC API calls by method and status code.",
 		}, []string{"method", "code"}),
 	}
-	reg.MustRegister(m.applyDuration, m.isLeader, m.rpcs,
+	reg.MustRegister(m.applyDuration, m.batchSize, m.isLeader, m.rpcs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

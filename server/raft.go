@@ -40,6 +40,23 @@ func (s *Server) raftApply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result,
 	if len(b) > entryWarnSize {
 		s.logger.Warn("large raft entry", "bytes", len(b), "command", fmt.Sprintf("%T", e.GetCommand()))
 	}
+	var res *fsm.Result
+	if len(b) <= maxBatchableEntry && s.batch != nil {
+		res, err = s.batch.submit(ctx, e, len(b))
+	} else {
+		res, err = s.applyEncoded(ctx, b)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		return res, res.Err
+	}
+	return res, nil
+}
+
+// applyEncoded hands one encoded entry to raft and waits for the FSM's result.
+func (s *Server) applyEncoded(ctx context.Context, b []byte) (*fsm.Result, error) {
 	timeout := 30 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -59,9 +76,6 @@ func (s *Server) raftApply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result,
 	res, ok := f.Response().(*fsm.Result)
 	if !ok {
 		return nil, fmt.Errorf("raft apply: unexpected response %T", f.Response())
-	}
-	if res.Err != nil {
-		return res, res.Err
 	}
 	return res, nil
 }

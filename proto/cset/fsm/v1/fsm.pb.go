@@ -2678,6 +2678,54 @@ func (x *RevokeTokenCommand) GetName() string {
 	return ""
 }
 
+// BatchCommand carries several independent commands in one Raft entry: the leader groups
+// concurrent API writes so one commit serves many. Each entry keeps its own request id, actor and
+// proposal time, is applied in order at the batch's index, and gets its own result. A batch
+// never contains a batch.
+type BatchCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*LogEntry            `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCommand) Reset() {
+	*x = BatchCommand{}
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCommand) ProtoMessage() {}
+
+func (x *BatchCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCommand.ProtoReflect.Descriptor instead.
+func (*BatchCommand) Descriptor() ([]byte, []int) {
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *BatchCommand) GetEntries() []*LogEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
 // LogEntry is one Raft log entry, encoded after a one-byte format version (1).
 type LogEntry struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -2711,6 +2759,7 @@ type LogEntry struct {
 	//	*LogEntry_RestoreState
 	//	*LogEntry_CreateToken
 	//	*LogEntry_RevokeToken
+	//	*LogEntry_Batch
 	Command       isLogEntry_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2718,7 +2767,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +2779,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +2792,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{40}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *LogEntry) GetProposedAtUnixNano() int64 {
@@ -2997,6 +3046,15 @@ func (x *LogEntry) GetRevokeToken() *RevokeTokenCommand {
 	return nil
 }
 
+func (x *LogEntry) GetBatch() *BatchCommand {
+	if x != nil {
+		if x, ok := x.Command.(*LogEntry_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isLogEntry_Command interface {
 	isLogEntry_Command()
 }
@@ -3097,6 +3155,10 @@ type LogEntry_RevokeToken struct {
 	RevokeToken *RevokeTokenCommand `protobuf:"bytes,33,opt,name=revoke_token,json=revokeToken,proto3,oneof"`
 }
 
+type LogEntry_Batch struct {
+	Batch *BatchCommand `protobuf:"bytes,34,opt,name=batch,proto3,oneof"`
+}
+
 func (*LogEntry_SetClusterSet) isLogEntry_Command() {}
 
 func (*LogEntry_UpsertMember) isLogEntry_Command() {}
@@ -3145,6 +3207,8 @@ func (*LogEntry_CreateToken) isLogEntry_Command() {}
 
 func (*LogEntry_RevokeToken) isLogEntry_Command() {}
 
+func (*LogEntry_Batch) isLogEntry_Command() {}
+
 type SnapshotHeader struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FormatVersion uint32                 `protobuf:"varint,1,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
@@ -3157,7 +3221,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3169,7 +3233,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3182,7 +3246,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{41}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -3225,7 +3289,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3237,7 +3301,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3250,7 +3314,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{42}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RequestRecord) GetRequestId() string {
@@ -3302,7 +3366,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3314,7 +3378,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3327,7 +3391,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{43}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -3712,7 +3776,9 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\fonly_if_none\x18\x02 \x01(\bR\n" +
 	"onlyIfNone\"(\n" +
 	"\x12RevokeTokenCommand\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xc0\x10\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"?\n" +
+	"\fBatchCommand\x12/\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.cset.fsm.v1.LogEntryR\aentries\"\xf3\x10\n" +
 	"\bLogEntry\x121\n" +
 	"\x15proposed_at_unix_nano\x18\x01 \x01(\x03R\x12proposedAtUnixNano\x12\x1d\n" +
 	"\n" +
@@ -3743,7 +3809,8 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x11apply_declaration\x18\x1e \x01(\v2$.cset.fsm.v1.ApplyDeclarationCommandH\x00R\x10applyDeclaration\x12G\n" +
 	"\rrestore_state\x18\x1f \x01(\v2 .cset.fsm.v1.RestoreStateCommandH\x00R\frestoreState\x12D\n" +
 	"\fcreate_token\x18  \x01(\v2\x1f.cset.fsm.v1.CreateTokenCommandH\x00R\vcreateToken\x12D\n" +
-	"\frevoke_token\x18! \x01(\v2\x1f.cset.fsm.v1.RevokeTokenCommandH\x00R\vrevokeTokenB\t\n" +
+	"\frevoke_token\x18! \x01(\v2\x1f.cset.fsm.v1.RevokeTokenCommandH\x00R\vrevokeToken\x121\n" +
+	"\x05batch\x18\" \x01(\v2\x19.cset.fsm.v1.BatchCommandH\x00R\x05batchB\t\n" +
 	"\acommand\"\x9b\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1d\n" +
@@ -3786,7 +3853,7 @@ func file_cset_fsm_v1_fsm_proto_rawDescGZIP() []byte {
 	return file_cset_fsm_v1_fsm_proto_rawDescData
 }
 
-var file_cset_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_cset_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_cset_fsm_v1_fsm_proto_goTypes = []any{
 	(*ClusterSet)(nil),                   // 0: cset.fsm.v1.ClusterSet
 	(*MemberServer)(nil),                 // 1: cset.fsm.v1.MemberServer
@@ -3828,18 +3895,19 @@ var file_cset_fsm_v1_fsm_proto_goTypes = []any{
 	(*Token)(nil),                        // 37: cset.fsm.v1.Token
 	(*CreateTokenCommand)(nil),           // 38: cset.fsm.v1.CreateTokenCommand
 	(*RevokeTokenCommand)(nil),           // 39: cset.fsm.v1.RevokeTokenCommand
-	(*LogEntry)(nil),                     // 40: cset.fsm.v1.LogEntry
-	(*SnapshotHeader)(nil),               // 41: cset.fsm.v1.SnapshotHeader
-	(*RequestRecord)(nil),                // 42: cset.fsm.v1.RequestRecord
-	(*SnapshotRecord)(nil),               // 43: cset.fsm.v1.SnapshotRecord
-	nil,                                  // 44: cset.fsm.v1.Member.LabelsEntry
-	nil,                                  // 45: cset.fsm.v1.Workload.AddressesEntry
+	(*BatchCommand)(nil),                 // 40: cset.fsm.v1.BatchCommand
+	(*LogEntry)(nil),                     // 41: cset.fsm.v1.LogEntry
+	(*SnapshotHeader)(nil),               // 42: cset.fsm.v1.SnapshotHeader
+	(*RequestRecord)(nil),                // 43: cset.fsm.v1.RequestRecord
+	(*SnapshotRecord)(nil),               // 44: cset.fsm.v1.SnapshotRecord
+	nil,                                  // 45: cset.fsm.v1.Member.LabelsEntry
+	nil,                                  // 46: cset.fsm.v1.Workload.AddressesEntry
 }
 var file_cset_fsm_v1_fsm_proto_depIdxs = []int32{
 	1,  // 0: cset.fsm.v1.Member.servers:type_name -> cset.fsm.v1.MemberServer
-	44, // 1: cset.fsm.v1.Member.labels:type_name -> cset.fsm.v1.Member.LabelsEntry
+	45, // 1: cset.fsm.v1.Member.labels:type_name -> cset.fsm.v1.Member.LabelsEntry
 	2,  // 2: cset.fsm.v1.Member.groups:type_name -> cset.fsm.v1.ObservedGroup
-	45, // 3: cset.fsm.v1.Workload.addresses:type_name -> cset.fsm.v1.Workload.AddressesEntry
+	46, // 3: cset.fsm.v1.Workload.addresses:type_name -> cset.fsm.v1.Workload.AddressesEntry
 	8,  // 4: cset.fsm.v1.Workload.placement:type_name -> cset.fsm.v1.Placement
 	6,  // 5: cset.fsm.v1.Workload.services:type_name -> cset.fsm.v1.Service
 	11, // 6: cset.fsm.v1.Operation.hooks:type_name -> cset.fsm.v1.HookResult
@@ -3864,46 +3932,48 @@ var file_cset_fsm_v1_fsm_proto_depIdxs = []int32{
 	5,  // 25: cset.fsm.v1.ApplyDeclarationCommand.availability_sets:type_name -> cset.fsm.v1.AvailabilitySet
 	9,  // 26: cset.fsm.v1.ApplyDeclarationCommand.workloads:type_name -> cset.fsm.v1.Workload
 	37, // 27: cset.fsm.v1.CreateTokenCommand.token:type_name -> cset.fsm.v1.Token
-	14, // 28: cset.fsm.v1.LogEntry.set_cluster_set:type_name -> cset.fsm.v1.SetClusterSetCommand
-	15, // 29: cset.fsm.v1.LogEntry.upsert_member:type_name -> cset.fsm.v1.UpsertMemberCommand
-	16, // 30: cset.fsm.v1.LogEntry.remove_member:type_name -> cset.fsm.v1.RemoveMemberCommand
-	17, // 31: cset.fsm.v1.LogEntry.set_member_admin:type_name -> cset.fsm.v1.SetMemberAdminCommand
-	18, // 32: cset.fsm.v1.LogEntry.set_member_health:type_name -> cset.fsm.v1.SetMemberHealthCommand
-	19, // 33: cset.fsm.v1.LogEntry.upsert_workload:type_name -> cset.fsm.v1.UpsertWorkloadCommand
-	20, // 34: cset.fsm.v1.LogEntry.remove_workload:type_name -> cset.fsm.v1.RemoveWorkloadCommand
-	21, // 35: cset.fsm.v1.LogEntry.set_workload_desired:type_name -> cset.fsm.v1.SetWorkloadDesiredCommand
-	22, // 36: cset.fsm.v1.LogEntry.upsert_fault_domain:type_name -> cset.fsm.v1.UpsertFaultDomainCommand
-	23, // 37: cset.fsm.v1.LogEntry.remove_fault_domain:type_name -> cset.fsm.v1.RemoveFaultDomainCommand
-	24, // 38: cset.fsm.v1.LogEntry.upsert_availability_set:type_name -> cset.fsm.v1.UpsertAvailabilitySetCommand
-	25, // 39: cset.fsm.v1.LogEntry.remove_availability_set:type_name -> cset.fsm.v1.RemoveAvailabilitySetCommand
-	26, // 40: cset.fsm.v1.LogEntry.register_master:type_name -> cset.fsm.v1.RegisterMasterCommand
-	27, // 41: cset.fsm.v1.LogEntry.remove_master:type_name -> cset.fsm.v1.RemoveMasterCommand
-	29, // 42: cset.fsm.v1.LogEntry.observation_batch:type_name -> cset.fsm.v1.ObservationBatchCommand
-	30, // 43: cset.fsm.v1.LogEntry.set_placement:type_name -> cset.fsm.v1.SetPlacementCommand
-	31, // 44: cset.fsm.v1.LogEntry.start_operation:type_name -> cset.fsm.v1.StartOperationCommand
-	32, // 45: cset.fsm.v1.LogEntry.advance_operation:type_name -> cset.fsm.v1.AdvanceOperationCommand
-	33, // 46: cset.fsm.v1.LogEntry.finish_operation:type_name -> cset.fsm.v1.FinishOperationCommand
-	34, // 47: cset.fsm.v1.LogEntry.append_events:type_name -> cset.fsm.v1.AppendEventsCommand
-	35, // 48: cset.fsm.v1.LogEntry.apply_declaration:type_name -> cset.fsm.v1.ApplyDeclarationCommand
-	36, // 49: cset.fsm.v1.LogEntry.restore_state:type_name -> cset.fsm.v1.RestoreStateCommand
-	38, // 50: cset.fsm.v1.LogEntry.create_token:type_name -> cset.fsm.v1.CreateTokenCommand
-	39, // 51: cset.fsm.v1.LogEntry.revoke_token:type_name -> cset.fsm.v1.RevokeTokenCommand
-	0,  // 52: cset.fsm.v1.SnapshotRecord.cluster_set:type_name -> cset.fsm.v1.ClusterSet
-	3,  // 53: cset.fsm.v1.SnapshotRecord.member:type_name -> cset.fsm.v1.Member
-	4,  // 54: cset.fsm.v1.SnapshotRecord.fault_domain:type_name -> cset.fsm.v1.FaultDomain
-	5,  // 55: cset.fsm.v1.SnapshotRecord.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
-	9,  // 56: cset.fsm.v1.SnapshotRecord.workload:type_name -> cset.fsm.v1.Workload
-	10, // 57: cset.fsm.v1.SnapshotRecord.master:type_name -> cset.fsm.v1.Master
-	12, // 58: cset.fsm.v1.SnapshotRecord.operation:type_name -> cset.fsm.v1.Operation
-	13, // 59: cset.fsm.v1.SnapshotRecord.event:type_name -> cset.fsm.v1.Event
-	42, // 60: cset.fsm.v1.SnapshotRecord.request:type_name -> cset.fsm.v1.RequestRecord
-	37, // 61: cset.fsm.v1.SnapshotRecord.token:type_name -> cset.fsm.v1.Token
-	7,  // 62: cset.fsm.v1.Workload.AddressesEntry.value:type_name -> cset.fsm.v1.AddressList
-	63, // [63:63] is the sub-list for method output_type
-	63, // [63:63] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	41, // 28: cset.fsm.v1.BatchCommand.entries:type_name -> cset.fsm.v1.LogEntry
+	14, // 29: cset.fsm.v1.LogEntry.set_cluster_set:type_name -> cset.fsm.v1.SetClusterSetCommand
+	15, // 30: cset.fsm.v1.LogEntry.upsert_member:type_name -> cset.fsm.v1.UpsertMemberCommand
+	16, // 31: cset.fsm.v1.LogEntry.remove_member:type_name -> cset.fsm.v1.RemoveMemberCommand
+	17, // 32: cset.fsm.v1.LogEntry.set_member_admin:type_name -> cset.fsm.v1.SetMemberAdminCommand
+	18, // 33: cset.fsm.v1.LogEntry.set_member_health:type_name -> cset.fsm.v1.SetMemberHealthCommand
+	19, // 34: cset.fsm.v1.LogEntry.upsert_workload:type_name -> cset.fsm.v1.UpsertWorkloadCommand
+	20, // 35: cset.fsm.v1.LogEntry.remove_workload:type_name -> cset.fsm.v1.RemoveWorkloadCommand
+	21, // 36: cset.fsm.v1.LogEntry.set_workload_desired:type_name -> cset.fsm.v1.SetWorkloadDesiredCommand
+	22, // 37: cset.fsm.v1.LogEntry.upsert_fault_domain:type_name -> cset.fsm.v1.UpsertFaultDomainCommand
+	23, // 38: cset.fsm.v1.LogEntry.remove_fault_domain:type_name -> cset.fsm.v1.RemoveFaultDomainCommand
+	24, // 39: cset.fsm.v1.LogEntry.upsert_availability_set:type_name -> cset.fsm.v1.UpsertAvailabilitySetCommand
+	25, // 40: cset.fsm.v1.LogEntry.remove_availability_set:type_name -> cset.fsm.v1.RemoveAvailabilitySetCommand
+	26, // 41: cset.fsm.v1.LogEntry.register_master:type_name -> cset.fsm.v1.RegisterMasterCommand
+	27, // 42: cset.fsm.v1.LogEntry.remove_master:type_name -> cset.fsm.v1.RemoveMasterCommand
+	29, // 43: cset.fsm.v1.LogEntry.observation_batch:type_name -> cset.fsm.v1.ObservationBatchCommand
+	30, // 44: cset.fsm.v1.LogEntry.set_placement:type_name -> cset.fsm.v1.SetPlacementCommand
+	31, // 45: cset.fsm.v1.LogEntry.start_operation:type_name -> cset.fsm.v1.StartOperationCommand
+	32, // 46: cset.fsm.v1.LogEntry.advance_operation:type_name -> cset.fsm.v1.AdvanceOperationCommand
+	33, // 47: cset.fsm.v1.LogEntry.finish_operation:type_name -> cset.fsm.v1.FinishOperationCommand
+	34, // 48: cset.fsm.v1.LogEntry.append_events:type_name -> cset.fsm.v1.AppendEventsCommand
+	35, // 49: cset.fsm.v1.LogEntry.apply_declaration:type_name -> cset.fsm.v1.ApplyDeclarationCommand
+	36, // 50: cset.fsm.v1.LogEntry.restore_state:type_name -> cset.fsm.v1.RestoreStateCommand
+	38, // 51: cset.fsm.v1.LogEntry.create_token:type_name -> cset.fsm.v1.CreateTokenCommand
+	39, // 52: cset.fsm.v1.LogEntry.revoke_token:type_name -> cset.fsm.v1.RevokeTokenCommand
+	40, // 53: cset.fsm.v1.LogEntry.batch:type_name -> cset.fsm.v1.BatchCommand
+	0,  // 54: cset.fsm.v1.SnapshotRecord.cluster_set:type_name -> cset.fsm.v1.ClusterSet
+	3,  // 55: cset.fsm.v1.SnapshotRecord.member:type_name -> cset.fsm.v1.Member
+	4,  // 56: cset.fsm.v1.SnapshotRecord.fault_domain:type_name -> cset.fsm.v1.FaultDomain
+	5,  // 57: cset.fsm.v1.SnapshotRecord.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
+	9,  // 58: cset.fsm.v1.SnapshotRecord.workload:type_name -> cset.fsm.v1.Workload
+	10, // 59: cset.fsm.v1.SnapshotRecord.master:type_name -> cset.fsm.v1.Master
+	12, // 60: cset.fsm.v1.SnapshotRecord.operation:type_name -> cset.fsm.v1.Operation
+	13, // 61: cset.fsm.v1.SnapshotRecord.event:type_name -> cset.fsm.v1.Event
+	43, // 62: cset.fsm.v1.SnapshotRecord.request:type_name -> cset.fsm.v1.RequestRecord
+	37, // 63: cset.fsm.v1.SnapshotRecord.token:type_name -> cset.fsm.v1.Token
+	7,  // 64: cset.fsm.v1.Workload.AddressesEntry.value:type_name -> cset.fsm.v1.AddressList
+	65, // [65:65] is the sub-list for method output_type
+	65, // [65:65] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_cset_fsm_v1_fsm_proto_init() }
@@ -3911,7 +3981,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 	if File_cset_fsm_v1_fsm_proto != nil {
 		return
 	}
-	file_cset_fsm_v1_fsm_proto_msgTypes[40].OneofWrappers = []any{
+	file_cset_fsm_v1_fsm_proto_msgTypes[41].OneofWrappers = []any{
 		(*LogEntry_SetClusterSet)(nil),
 		(*LogEntry_UpsertMember)(nil),
 		(*LogEntry_RemoveMember)(nil),
@@ -3936,8 +4006,9 @@ func file_cset_fsm_v1_fsm_proto_init() {
 		(*LogEntry_RestoreState)(nil),
 		(*LogEntry_CreateToken)(nil),
 		(*LogEntry_RevokeToken)(nil),
+		(*LogEntry_Batch)(nil),
 	}
-	file_cset_fsm_v1_fsm_proto_msgTypes[43].OneofWrappers = []any{
+	file_cset_fsm_v1_fsm_proto_msgTypes[44].OneofWrappers = []any{
 		(*SnapshotRecord_ClusterSet)(nil),
 		(*SnapshotRecord_Member)(nil),
 		(*SnapshotRecord_FaultDomain)(nil),
@@ -3955,7 +4026,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_fsm_v1_fsm_proto_rawDesc), len(file_cset_fsm_v1_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   46,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
