@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cset-project/cset/fsm"
 	"github.com/cset-project/cset/pki"
@@ -113,6 +114,11 @@ func (s *Server) authenticate(ctx context.Context) (principal, error) {
 			return principal{name: "malformed-token"}, status.Error(codes.Unauthenticated, "malformed token: a cset token starts with cset_ (create one with 'csetctl token create')")
 		}
 		name, role, ok := s.fsm.TokenByHash(hash)
+		if !ok && !s.IsLeader() {
+			// A token created a moment ago may be committed but not yet applied here.
+			s.catchUp(ctx, time.Second)
+			name, role, ok = s.fsm.TokenByHash(hash)
+		}
 		if !ok {
 			return principal{name: "unknown-token"}, status.Error(codes.Unauthenticated, "token not recognised: it was revoked or never created (ask an admin for one: 'csetctl token create')")
 		}
@@ -126,6 +132,27 @@ func (s *Server) authenticate(ctx context.Context) (principal, error) {
 		}
 	}
 	return principal{name: "anonymous"}, status.Error(codes.Unauthenticated, "no token: pass --token or set CSET_TOKEN")
+}
+
+// catchUp waits, at most for timeout, until this master has applied every entry it knows to be
+// committed.
+func (s *Server) catchUp(ctx context.Context, timeout time.Duration) {
+	want := s.raft.CommitIndex()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		watch := s.fsm.Watch()
+		if s.fsm.AppliedIndex() >= want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-watch:
+		}
+	}
 }
 
 // authorize checks the principal of a call against the method's policy and returns the context

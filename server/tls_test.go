@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -158,6 +159,12 @@ func TestTLS_ForeignMasterCannotJoinOrVote(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(m1dir, server.BootstrapTokenFile))
 		admin = strings.TrimSpace(string(b))
 		return err
+	})
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if !m2.FSM().HasTokens() {
+			return errors.New("m2 has not applied the bootstrap token yet")
+		}
+		return nil
 	})
 	via2 := tlsClient(t, m2.Addrs().GRPC, good, true, admin)
 	if _, err := via2.InitSet(clustertest.Ctx(t), &apiv1.InitSetRequest{Name: "prod", Zone: "cset.example.com"}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/cset-project/cset/internal/testutil"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"github.com/cset-project/cset/server"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -47,6 +49,8 @@ type Cluster struct {
 	mu    sync.Mutex
 	Nodes []*Node
 	cut   map[string]bool
+	// logOut, when set, receives every node's log lines besides t.Log.
+	logOut io.Writer
 }
 
 // Config returns a fast configuration for a test master; override fields with cb.
@@ -69,7 +73,19 @@ func Config(id string) config.Config {
 // New starts n masters: the first bootstraps, the others join it through the API.
 func New(t testing.TB, n int, cb func(*config.Config)) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, cut: map[string]bool{}}
+	return newCluster(t, n, cb, nil)
+}
+
+// NewWithLog is New with every node's log lines also written to out (for tests that scan the
+// logs); out must be safe for concurrent use.
+func NewWithLog(t testing.TB, n int, cb func(*config.Config), out io.Writer) *Cluster {
+	t.Helper()
+	return newCluster(t, n, cb, out)
+}
+
+func newCluster(t testing.TB, n int, cb func(*config.Config), out io.Writer) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, cut: map[string]bool{}, logOut: out}
 	for i := range n {
 		id := fmt.Sprintf("m%d", i+1)
 		cfg := Config(id)
@@ -104,7 +120,11 @@ func (c *Cluster) start(n *Node) {
 	if err != nil {
 		c.t.Fatalf("listen: %v", err)
 	}
-	srv, err := server.New(n.cfg, testutil.Logger(c.t, n.ID), server.Deps{
+	logger := testutil.Logger(c.t, n.ID)
+	if c.logOut != nil {
+		logger = hclog.New(&hclog.LoggerOptions{Name: n.ID, Level: hclog.Trace, Output: c.logOut})
+	}
+	srv, err := server.New(n.cfg, logger, server.Deps{
 		Transport: n.transport, LogStore: n.logs, StableStore: n.logs, Snapshots: n.snaps, GRPCListener: lis,
 	})
 	if err != nil {
@@ -121,13 +141,15 @@ func (c *Cluster) start(n *Node) {
 }
 
 // BootstrapTokenFile waits until the first master has written its bootstrap admin token
-// (masters with Auth) and returns the file's path.
+// (masters with Auth) and every running master has applied it, and returns the file's path.
 func (c *Cluster) BootstrapTokenFile() string {
 	c.t.Helper()
 	path := filepath.Join(c.Nodes[0].cfg.DataDir, server.BootstrapTokenFile)
 	testutil.Eventually(c.t, 10*time.Second, func() error {
-		if !c.Nodes[0].Server.FSM().HasTokens() {
-			return fmt.Errorf("no token in the state of %s yet", c.Nodes[0].ID)
+		for _, n := range c.Nodes {
+			if n.running && !n.Server.FSM().HasTokens() {
+				return fmt.Errorf("no token in the state of %s yet", n.ID)
+			}
 		}
 		_, err := os.Stat(path)
 		return err
