@@ -107,11 +107,11 @@ func (s *Server) authenticate(ctx context.Context) (principal, error) {
 	if v := md.Get(authorizationKey); len(v) > 0 {
 		secret, ok := strings.CutPrefix(v[0], "Bearer ")
 		if !ok {
-			return principal{name: "anonymous"}, status.Error(codes.Unauthenticated, "malformed authorization metadata: want 'Bearer <token>' (csetctl sends it for --token or CSET_TOKEN)")
+			return principal{name: "(anonymous)"}, status.Error(codes.Unauthenticated, "malformed authorization metadata: want 'Bearer <token>' (csetctl sends it for --token or CSET_TOKEN)")
 		}
 		hash, ok := hashTokenSecret(strings.TrimSpace(secret))
 		if !ok {
-			return principal{name: "malformed-token"}, status.Error(codes.Unauthenticated, "malformed token: a cset token starts with cset_ (create one with 'csetctl token create')")
+			return principal{name: "(malformed token)"}, status.Error(codes.Unauthenticated, "malformed token: a cset token starts with cset_ (create one with 'csetctl token create')")
 		}
 		name, role, ok := s.fsm.TokenByHash(hash)
 		if !ok && !s.IsLeader() {
@@ -120,7 +120,7 @@ func (s *Server) authenticate(ctx context.Context) (principal, error) {
 			name, role, ok = s.fsm.TokenByHash(hash)
 		}
 		if !ok {
-			return principal{name: "unknown-token"}, status.Error(codes.Unauthenticated, "token not recognised: it was revoked or never created (ask an admin for one: 'csetctl token create')")
+			return principal{name: "(unknown token)"}, status.Error(codes.Unauthenticated, "token not recognised: it was revoked or never created (ask an admin for one: 'csetctl token create')")
 		}
 		return principal{name: name, role: role}, nil
 	}
@@ -131,7 +131,7 @@ func (s *Server) authenticate(ctx context.Context) (principal, error) {
 			}
 		}
 	}
-	return principal{name: "anonymous"}, status.Error(codes.Unauthenticated, "no token: pass --token or set CSET_TOKEN")
+	return principal{name: "(anonymous)"}, status.Error(codes.Unauthenticated, "no token: pass --token or set CSET_TOKEN")
 }
 
 // catchUp waits, at most for timeout, until this master has applied every entry it knows to be

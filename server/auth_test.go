@@ -120,7 +120,7 @@ func TestAuth_Roles(t *testing.T) {
 		t.Errorf("the drain event names actor %q, want the token name ops (cset-actor is not trusted)", drain.GetActor())
 	}
 	waitEvent(t, f, admin, "anonymous denial", func(e *apiv1.Event) bool {
-		return e.GetActor() == "anonymous" && strings.Contains(e.GetMessage(), "denied Status")
+		return e.GetActor() == "(anonymous)" && strings.Contains(e.GetMessage(), "denied Status")
 	})
 
 	list, err := f.ListTokens(as(t, admin), &apiv1.ListRequest{})
