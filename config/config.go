@@ -101,6 +101,18 @@ func (t TLSConfig) Enabled() bool { return t.Cert != "" || t.Key != "" }
 type DNSConfig struct {
 	AllowTransfer []string `yaml:"allow_transfer"`
 	Notify        []string `yaml:"notify"`
+	// Update pushes workload records to an existing DNS server by RFC 2136 UPDATE with TSIG.
+	Update *DNSUpdateConfig `yaml:"update"`
+}
+
+// DNSUpdateConfig configures the RFC 2136 push to an external primary (docs/dns.md).
+type DNSUpdateConfig struct {
+	Primary    string        `yaml:"primary"`     // host:port of the primary
+	Zone       string        `yaml:"zone"`        // zone on the primary (default: the cluster set's zone)
+	KeyName    string        `yaml:"key_name"`    // TSIG key name; empty sends unsigned updates
+	Algorithm  string        `yaml:"algorithm"`   // default hmac-sha256.
+	SecretFile string        `yaml:"secret_file"` // file holding the base64 TSIG secret
+	Interval   time.Duration `yaml:"interval"`    // drift repair period (default 5m)
 }
 
 // Default returns the production defaults of DESIGN.md section 2.
@@ -264,6 +276,14 @@ func (c *Config) Validate() error {
 	case "trace", "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("-log-level %q is unknown: use trace, debug, info, warn or error", c.LogLevel))
+	}
+	if u := c.DNS.Update; u != nil {
+		if _, _, err := net.SplitHostPort(u.Primary); err != nil {
+			errs = append(errs, fmt.Errorf("dns update primary %q is not HOST:PORT", u.Primary))
+		}
+		if u.KeyName != "" && u.SecretFile == "" {
+			errs = append(errs, errors.New("dns update key_name needs secret_file (the base64 TSIG secret)"))
+		}
 	}
 	for _, p := range c.DNS.AllowTransfer {
 		if _, err := netip.ParsePrefix(p); err != nil {

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/cset-project/cset/config"
 	"github.com/cset-project/cset/dnsserver"
@@ -81,6 +84,27 @@ func workloadRecord(w *fsmv1.Workload) dnsserver.WorkloadRecord {
 	return r
 }
 
+// recordDNSUpdate puts the outcome of an RFC 2136 push in the event log. Every master pushes
+// (each push first checks what the primary holds, so repeats are harmless); only the leader
+// records, so the timeline has one line per change.
+func (s *Server) recordDNSUpdate(workload string, err error) {
+	if !s.IsLeader() {
+		if err != nil {
+			s.logger.Warn("dns update push failed", "workload", workload, "error", err)
+		}
+		return
+	}
+	ev := &fsmv1.Event{Kind: "dns", Severity: "info", Workload: workload, Message: fmt.Sprintf("pushed the records of %s to %s", workload, s.cfg.DNS.Update.Primary)}
+	if err != nil {
+		ev.Severity, ev.Message = "error", fmt.Sprintf("pushing the records of %s to %s failed: %v", workload, s.cfg.DNS.Update.Primary, err)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	if _, aerr := s.raftApply(ctx, &fsmv1.LogEntry{Actor: "dns", Command: &fsmv1.LogEntry_AppendEvents{AppendEvents: &fsmv1.AppendEventsCommand{Events: []*fsmv1.Event{ev}}}}); aerr != nil {
+		s.logger.Warn("recording a dns update failed", "workload", workload, "error", aerr)
+	}
+}
+
 // setupDNS creates the DNS server when -dns-addr is set; Start opens its sockets.
 func (s *Server) setupDNS() error {
 	if s.cfg.DNSAddr == "" {
@@ -95,9 +119,19 @@ func (s *Server) setupDNS() error {
 		allow = append(allow, pf)
 	}
 	src := &dnsSource{s: s, ch: make(chan struct{}, 1)}
-	ds, err := dnsserver.New(dnsserver.Config{
-		Addr: s.cfg.DNSAddr, AllowTransfer: allow, Notify: s.cfg.DNS.Notify, Registerer: s.registry,
-	}, src, s.logger.Named("dns"))
+	dcfg := dnsserver.Config{Addr: s.cfg.DNSAddr, AllowTransfer: allow, Notify: s.cfg.DNS.Notify, Registerer: s.registry}
+	if u := s.cfg.DNS.Update; u != nil {
+		uc := &dnsserver.UpdateConfig{Primary: u.Primary, Zone: u.Zone, KeyName: u.KeyName, Algorithm: u.Algorithm, Interval: u.Interval}
+		if u.SecretFile != "" {
+			b, err := os.ReadFile(u.SecretFile)
+			if err != nil {
+				return fmt.Errorf("dns update secret: %w", err)
+			}
+			uc.Secret = strings.TrimSpace(string(b))
+		}
+		dcfg.Update, dcfg.OnUpdateResult = uc, s.recordDNSUpdate
+	}
+	ds, err := dnsserver.New(dcfg, src, s.logger.Named("dns"))
 	if err != nil {
 		return fmt.Errorf("dns server: %w", err)
 	}
