@@ -192,3 +192,69 @@ func tokenClient(t *testing.T, n *clustertest.Node, token string) apiv1.ClusterS
 	t.Cleanup(func() { conn.Close() })
 	return apiv1.NewClusterSetServiceClient(conn)
 }
+
+// TestAuth_Streams: the streaming calls are checked too, and a snapshot restore uploaded to a
+// follower reaches the leader with the caller's token.
+func TestAuth_Streams(t *testing.T) {
+	t.Parallel()
+	c := clustertest.New(t, 3, withAuth)
+	admin := c.BootstrapToken()
+	fnode := c.Followers()[0]
+	f := fnode.Client()
+	reader := createToken(t, f, admin, "reader", "read")
+	seed(t, tokenClient(t, fnode, admin))
+
+	w, err := f.WatchEvents(clustertest.Ctx(t), &apiv1.ListEventsRequest{})
+	if err == nil {
+		_, err = w.Recv()
+	}
+	wantCode(t, "watch without a token", err, codes.Unauthenticated, "no token")
+	w, err = f.WatchEvents(as(t, reader), &apiv1.ListEventsRequest{Limit: 1})
+	if err == nil {
+		_, err = w.Recv()
+	}
+	if err != nil {
+		t.Errorf("reader watches events: %v", err)
+	}
+	save, err := f.SnapshotSave(as(t, reader), &apiv1.SnapshotSaveRequest{})
+	if err == nil {
+		_, err = save.Recv()
+	}
+	wantCode(t, "reader saves a snapshot", err, codes.PermissionDenied, "this call needs admin")
+
+	save, err = f.SnapshotSave(as(t, admin), &apiv1.SnapshotSaveRequest{Redact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap []byte
+	for {
+		chunk, err := save.Recv()
+		if err != nil {
+			break
+		}
+		snap = append(snap, chunk.GetData()...)
+	}
+	if len(snap) == 0 || strings.Contains(string(snap), "s3cret") {
+		t.Fatalf("redacted snapshot of %d bytes, with a password: %v", len(snap), strings.Contains(string(snap), "s3cret"))
+	}
+	up, err := f.SnapshotRestore(as(t, admin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Send(&apiv1.SnapshotChunk{Data: snap}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.CloseAndRecv(); err != nil {
+		t.Fatalf("restore through a follower: %v", err)
+	}
+	// The ring keeps its tokens and the members their passwords.
+	if _, err := f.Status(as(t, reader), &apiv1.StatusRequest{}); err != nil {
+		t.Errorf("the reader token after the restore: %v", err)
+	}
+	if pw := c.Leader().Server.FSM().Data().Members["east"].GetPassword(); pw != "s3cret-east" {
+		t.Errorf("east's password after restoring a redacted snapshot: %q", pw)
+	}
+	waitEvent(t, f, admin, "audited restore", func(e *apiv1.Event) bool {
+		return e.GetKind() == "audit" && e.GetMessage() == "SnapshotRestore by bootstrap: OK"
+	})
+}
