@@ -476,7 +476,9 @@ func (a *app) report(cmd *cobra.Command, err error) int {
 	fmt.Fprintf(a.stderr, "error: %s (%s)\n", st.Message(), st.Code())
 	switch st.Code() {
 	case codes.Unavailable:
-		if isTransportFailure(st.Message()) {
+		if hint := tlsHint(st.Message(), a.tlsCA != "" || a.tlsCert != ""); hint != "" {
+			fmt.Fprintf(a.stderr, "hint: %s\n", hint)
+		} else if isTransportFailure(st.Message()) {
 			fmt.Fprintf(a.stderr, "hint: no csetd master answers at %s; start one or point --addr (or %s) at a running master\n", a.addr, envAddr)
 		}
 	case codes.DeadlineExceeded:
@@ -488,6 +490,19 @@ func (a *app) report(cmd *cobra.Command, err error) int {
 		fmt.Fprintf(a.stderr, "hint: the write may or may not have been applied; to retry it safely, run the same command with %s=%s\n", envRequestID, a.requestID)
 	}
 	return exitError
+}
+
+// tlsHint explains the dial failures that come from TLS settings, "" for any other message.
+func tlsHint(msg string, usingTLS bool) string {
+	switch {
+	case strings.Contains(msg, "certificate required"):
+		return "the master requires a client certificate (-tls-verify-clients): pass --tls-cert and --tls-key (or CSET_TLS_CERT, CSET_TLS_KEY)"
+	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:"):
+		return "the TLS handshake failed: check that --tls-ca (CSET_TLS_CA) is the CA of the masters and that --addr is a name in the master's certificate"
+	case !usingTLS && strings.Contains(msg, "server preface: EOF"):
+		return "the master closed the connection: if it runs with -tls-cert, pass --tls-ca (or set CSET_TLS_CA)"
+	}
+	return ""
 }
 
 // isTransportFailure tells a failure to reach a server from an Unavailable

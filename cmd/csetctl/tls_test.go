@@ -28,10 +28,10 @@ func TestCLI_TLS(t *testing.T) {
 	f.seed()
 	addr := strings.Replace(f.start(t, grpc.Creds(credentials.NewTLS(cfg))), "127.0.0.1", "localhost", 1)
 
-	if r := runCLI(t, addr, invocation{}, "status"); r.code != exitError {
+	if r := runCLI(t, addr, invocation{}, "status"); r.code != exitError || !strings.Contains(r.stderr, "pass --tls-ca") {
 		t.Errorf("plaintext: exit %d %s", r.code, r.stderr)
 	}
-	if r := runCLI(t, addr, invocation{}, "--tls-ca", p("ca.pem"), "status"); r.code != exitError {
+	if r := runCLI(t, addr, invocation{}, "--tls-ca", p("ca.pem"), "status"); r.code != exitError || !strings.Contains(r.stderr, "hint: the master requires a client certificate") {
 		t.Errorf("no client certificate: exit %d %s", r.code, r.stderr)
 	}
 	cli(t, addr, exitOK, "--tls-ca", p("ca.pem"), "--tls-cert", p("client-admin.pem"), "--tls-key", p("client-admin-key.pem"), "status")
