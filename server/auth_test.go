@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -257,4 +258,32 @@ func TestAuth_Streams(t *testing.T) {
 	waitEvent(t, f, admin, "audited restore", func(e *apiv1.Event) bool {
 		return e.GetKind() == "audit" && e.GetMessage() == "SnapshotRestore by bootstrap: OK"
 	})
+}
+
+// TestAuth_BootstrapTokenOnce: the bootstrap token file is 0600 and survives a restart of the
+// master: a new leadership after the restart neither creates a second token nor rewrites the
+// file.
+func TestAuth_BootstrapTokenOnce(t *testing.T) {
+	t.Parallel()
+	c := clustertest.New(t, 1, withAuth)
+	path := c.BootstrapTokenFile()
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("bootstrap token file %v %v, want mode 0600", fi, err)
+	}
+	before := c.BootstrapToken()
+	n := c.Nodes[0]
+	c.Stop(n)
+	c.Restart(n)
+	c.WaitForLeader()
+	// A write after the restart is applied after the bootstrap task's barrier and check.
+	if _, err := tokenClient(t, n, before).InitSet(clustertest.Ctx(t), &apiv1.InitSetRequest{Name: "prod", Zone: "cset.example.com"}); err != nil {
+		t.Fatalf("the bootstrap token after a restart: %v", err)
+	}
+	if got := c.BootstrapToken(); got != before {
+		t.Error("the bootstrap token file was rewritten after the restart")
+	}
+	if toks := n.Server.FSM().Tokens(); len(toks) != 1 {
+		t.Errorf("tokens after the restart: %v", toks)
+	}
 }

@@ -37,8 +37,17 @@ func (s *Server) setupSecurity() error {
 // (0600) before the hash is committed, so a crash in between never leaves a token nobody knows.
 func (s *Server) bootstrapToken(ctx context.Context) {
 	backoff := 100 * time.Millisecond
-	for !s.fsm.HasTokens() {
-		err := s.createBootstrapToken(ctx)
+	for {
+		// After a restart the FSM replays the log while this master already leads: only after a
+		// barrier does "no token" mean that the state holds none, so that the file, which still
+		// holds the valid secret, is not overwritten.
+		err := s.raft.Barrier(10 * time.Second).Error()
+		if err == nil && s.fsm.HasTokens() {
+			return
+		}
+		if err == nil {
+			err = s.createBootstrapToken(ctx)
+		}
 		if err == nil || errors.Is(err, fsm.ErrFailedPrecondition) {
 			return
 		}
