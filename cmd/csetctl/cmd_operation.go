@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
@@ -127,9 +129,16 @@ func (a *app) waitOperation(ctx context.Context, c apiv1.ClusterSetServiceClient
 		case <-t.C:
 		}
 		rctx, rcancel := a.rpcCtx(ctx)
+		rdl, _ := rctx.Deadline()
+		wdl, _ := ctx.Deadline()
 		next, err := c.GetOperation(rctx, &apiv1.GetRequest{Name: op.GetId(), Read: a.readOpts()})
 		rcancel()
 		if err != nil {
+			if status.Code(err) == codes.DeadlineExceeded && rdl.Equal(wdl) {
+				// The server, which got the deadline with the call, may give up a moment
+				// before the local timer of --wait-timeout fires.
+				<-ctx.Done()
+			}
 			return giveUp(err)
 		}
 		op = next
