@@ -81,6 +81,8 @@ type ControllerConfig struct {
 	MaxParallelOperations int           `yaml:"max_parallel_operations"`
 	LeaseTTL              time.Duration `yaml:"lease_ttl"`
 	ECXTimeout            time.Duration `yaml:"ecx_timeout"`
+	// HookTimeout applies to handover hooks of workloads that declare no timeout of their own.
+	HookTimeout time.Duration `yaml:"hook_timeout"`
 }
 
 // TLSConfig holds the certificates of the gRPC API and of the Raft transport. With Cert, Key
@@ -143,6 +145,7 @@ func Default() Config {
 			MaxParallelOperations: 16,
 			LeaseTTL:              10 * time.Second,
 			ECXTimeout:            5 * time.Second,
+			HookTimeout:           5 * time.Minute,
 		},
 		RPCHoldTimeout: 7 * time.Second,
 		MaxStaleness:   0,

@@ -153,10 +153,11 @@ func DefaultClients(m *fsmv1.Member, timeout time.Duration) (ECX, error) {
 	for _, s := range m.Servers {
 		urls = append(urls, s.Url)
 	}
+	// Waits poll every 100 ms at most, so an Online is seen within 100 ms of ECX reporting it.
 	return ecxclient.New(ecxclient.MemberConfig{
 		Name: m.Name, URLs: urls, User: m.User, Password: m.Password, CAFile: m.CaFile,
 		InsecureSkipVerify: m.InsecureSkipVerify, Timeout: timeout,
-	})
+	}, ecxclient.WithWaitBackoff(20*time.Millisecond, 100*time.Millisecond))
 }
 
 // Run polls, decides and acts every PollInterval until ctx is cancelled (leadership lost);
@@ -194,8 +195,8 @@ func (c *Controller) round(ctx context.Context) {
 		}
 		d = c.deps.State.Data()
 	}
-	c.decide(ctx, d, obs)
-	c.resumeOperations(ctx, d)
+	d = c.decide(ctx, d, obs)
+	c.resumeOperations(ctx, d) // with the operations decide just started: they run this round
 }
 
 // event commits events of the controller; failures are logged only.

@@ -161,6 +161,22 @@ func TestController_FailingHookFailsOperation(t *testing.T) {
 	if len(e.events("no backup for web")) == 0 {
 		t.Errorf("hook output missing from the event log")
 	}
+	// The group is stopped now and auto-failover retries, but with a growing backoff: over four
+	// recovery graces at most the planned move and two retries (after 1 and then 2 more graces).
+	time.Sleep(4 * recoveryGrace) // an upper bound on attempts: waiting longer can only add attempts
+	ops, err := e.client().ListOperations(clustertest.Ctx(t), &apiv1.ListRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, o := range ops.GetOperations() {
+		if o.GetWorkload() == "web" && o.GetPhase() == "failed" {
+			failed++
+		}
+	}
+	if failed > 3 {
+		t.Errorf("%d failed operations in %v: the retry backoff does not grow", failed, 4*recoveryGrace)
+	}
 	if got := e.simRunning("web"); len(got) > 1 {
 		t.Errorf("web runs on %v", got)
 	}

@@ -48,18 +48,20 @@ func reachable(d *fsm.Data, members []string) []string {
 	return out
 }
 
-// decide starts the operations that the state calls for (DESIGN.md section 5 "Decide").
-func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*observation) {
+// decide starts the operations that the state calls for (DESIGN.md section 5 "Decide"). It
+// returns the state as it left it, including the operations it started.
+func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*observation) *fsm.Data {
 	now := c.deps.Now()
 	active := map[string]bool{}
-	lastFailed := map[string]int64{}
 	for _, op := range d.Operations {
 		if !fsm.Terminal(op.Phase) {
 			active[op.Workload] = true
-		} else if op.Phase == fsm.PhaseFailed && op.UpdatedUnixNano > lastFailed[op.Workload] {
-			lastFailed[op.Workload] = op.UpdatedUnixNano
 		}
 	}
+	// No more operations are started than can run at once: the rest are decided next round,
+	// against a state that includes these (and re-reading it stays bounded per round).
+	budget := c.cfg.MaxParallelOperations - len(active)
+	retryAt := c.retryTimes(d)
 	c.updateBrake(ctx, d, obs)
 	for _, w := range d.SortedWorkloads() {
 		running := where(d, w)
@@ -69,18 +71,66 @@ func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*ob
 		if active[w.Name] {
 			continue
 		}
-		// After a failed operation, wait one recovery grace before trying again by itself.
-		if t := lastFailed[w.Name]; t != 0 && now.Sub(time.Unix(0, t)) < c.cfg.GroupRecoveryGrace {
+		// After failed operations, wait before trying again by itself (growing backoff).
+		if t, ok := retryAt[w.Name]; ok && now.Before(t) {
 			continue
 		}
 		if op := c.plan(d, w, running, now); op != nil {
-			if c.placeable(ctx, d, w, op) && c.startOperation(ctx, op) {
+			if budget > 0 && c.placeable(ctx, d, w, op) && c.startOperation(ctx, op) {
+				budget--
 				d = c.deps.State.Data() // the next placement must see this one's target
 			}
 		} else if w.Placement == nil && len(running) >= 1 && w.Desired == fsm.DesiredOnline {
 			c.adopt(ctx, d, w, running[0])
 		}
 	}
+	return d
+}
+
+// maxRetryBackoff caps the wait between automatic attempts after repeated failures.
+const maxRetryBackoff = 30 * time.Minute
+
+// retryTimes returns, for each workload whose latest operations failed, when the controller may
+// start another one by itself: one recovery grace after one failure, doubling with each further
+// consecutive failure (capped at maxRetryBackoff), so a hook that always fails is not re-run
+// every grace period forever. An operator's move or start is not held back by this.
+func (c *Controller) retryTimes(d *fsm.Data) map[string]time.Time {
+	byWorkload := map[string][]*fsmv1.Operation{}
+	for _, op := range d.Operations {
+		if fsm.Terminal(op.Phase) {
+			byWorkload[op.Workload] = append(byWorkload[op.Workload], op)
+		}
+	}
+	out := map[string]time.Time{}
+	for w, ops := range byWorkload {
+		slices.SortFunc(ops, func(a, b *fsmv1.Operation) int { return cmpInt64(b.UpdatedUnixNano, a.UpdatedUnixNano) })
+		failures := 0
+		for _, op := range ops {
+			if op.Phase != fsm.PhaseFailed {
+				break
+			}
+			failures++
+		}
+		if failures == 0 {
+			continue
+		}
+		wait := c.cfg.GroupRecoveryGrace << min(failures-1, 20)
+		if wait <= 0 || wait > maxRetryBackoff {
+			wait = maxRetryBackoff
+		}
+		out[w] = time.Unix(0, ops[0].UpdatedUnixNano).Add(wait)
+	}
+	return out
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // plan returns the operation a workload needs now, or nil.

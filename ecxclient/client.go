@@ -54,9 +54,10 @@ type MemberConfig struct {
 type Option func(*options)
 
 type options struct {
-	logger hclog.Logger
-	rt     http.RoundTripper
-	pool   *TransportPool
+	waitInitial, waitMax time.Duration
+	logger               hclog.Logger
+	rt                   http.RoundTripper
+	pool                 *TransportPool
 }
 
 // WithLogger sets the logger (default: none). The client logs only at Debug
@@ -67,6 +68,13 @@ func WithLogger(l hclog.Logger) Option { return func(o *options) { o.logger = l 
 // shared by every client. TLS is then rt's business: New refuses a config
 // with CAFile or InsecureSkipVerify together with this option.
 func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.rt = rt } }
+
+// WithWaitBackoff sets the polling backoff of the *AndWait helpers (default
+// DefaultInitialBackoff doubling to DefaultMaxBackoff). A controller that
+// must notice Online quickly uses a small maximum.
+func WithWaitBackoff(initial, max time.Duration) Option {
+	return func(o *options) { o.waitInitial, o.waitMax = initial, max }
+}
 
 // WithTransportPool takes transports from p instead of the package default.
 func WithTransportPool(p *TransportPool) Option { return func(o *options) { o.pool = p } }
@@ -82,6 +90,8 @@ type Client struct {
 	hc       *http.Client
 	logger   hclog.Logger
 	last     atomic.Int32 // index into bases of the server that answered last
+
+	waitInitial, waitMax time.Duration // backoff of the *AndWait helpers; 0 = defaults
 
 	unknownMu sync.Mutex
 	unknown   map[string]struct{}
@@ -143,8 +153,9 @@ func New(cfg MemberConfig, opts ...Option) (*Client, error) {
 			// a POST into a GET and could send credentials elsewhere.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		logger:  logger,
-		unknown: make(map[string]struct{}),
+		logger:      logger,
+		unknown:     make(map[string]struct{}),
+		waitInitial: o.waitInitial, waitMax: o.waitMax,
 	}, nil
 }
 

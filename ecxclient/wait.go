@@ -132,7 +132,7 @@ func (c *Client) waitAfter(ctx context.Context, group string, timeout time.Durat
 	if err := checkName("group", group); err != nil {
 		return Group{}, err
 	}
-	opts := WaitOptions{Timeout: timeout}.withDefaults()
+	opts := WaitOptions{Timeout: timeout, InitialBackoff: c.waitInitial, MaxBackoff: c.waitMax}.withDefaults()
 	wctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	pre, err := c.GetGroup(wctx, group)
