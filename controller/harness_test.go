@@ -33,6 +33,7 @@ type envOpts struct {
 	noWitness bool
 	hooks     map[string][]string // workload -> hooks
 	autoStart map[string]string   // group -> member where it auto-starts (adoption)
+	failStart map[string]string   // group -> member where every start of it fails
 	// plantedDoubleOnline: the test itself starts a second copy by hand, so the audit checks
 	// are the test's own business.
 	plantedDoubleOnline bool
@@ -71,7 +72,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		}
 		for _, g := range o.groups {
 			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g, StartDuration: 50 * time.Millisecond, StopDuration: 50 * time.Millisecond,
-				AutoStart: o.autoStart[g] == m})
+				AutoStart: o.autoStart[g] == m, FailStart: o.failStart[g] == m})
 		}
 		simCfg.Clusters = append(simCfg.Clusters, cl)
 	}
