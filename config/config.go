@@ -105,6 +105,9 @@ type DNSConfig struct {
 	Notify        []string `yaml:"notify"`
 	// Update pushes workload records to an existing DNS server by RFC 2136 UPDATE with TSIG.
 	Update *DNSUpdateConfig `yaml:"update"`
+	// RateLimit limits identical UDP answers per client network (/24, /56) per second; 0
+	// disables response rate limiting. Default 20; -dev turns it off (everything is loopback).
+	RateLimit int `yaml:"rate_limit"`
 }
 
 // DNSUpdateConfig configures the RFC 2136 push to an external primary (docs/dns.md).
@@ -147,6 +150,7 @@ func Default() Config {
 			ECXTimeout:            5 * time.Second,
 			HookTimeout:           5 * time.Minute,
 		},
+		DNS:            DNSConfig{RateLimit: 20},
 		RPCHoldTimeout: 7 * time.Second,
 		MaxStaleness:   0,
 	}
@@ -175,6 +179,9 @@ func (c *Config) ApplyDev() {
 	}
 	if len(c.DNS.AllowTransfer) == 0 {
 		c.DNS.AllowTransfer = []string{"127.0.0.0/8", "::1/128"}
+	}
+	if c.DNS.RateLimit == def.DNS.RateLimit {
+		c.DNS.RateLimit = 0
 	}
 }
 
@@ -217,6 +224,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.DNS.AllowTransfer = append(c.DNS.AllowTransfer, s)
 		return nil
 	})
+	fs.IntVar(&c.DNS.RateLimit, "dns-rate-limit", c.DNS.RateLimit, "identical UDP answers per second per client network (/24, /56) before response rate limiting; 0 disables (off in -dev)")
 	fs.Func("dns-notify", "secondary to NOTIFY when the serial changes (repeatable, host:port)", func(s string) error {
 		c.DNS.Notify = append(c.DNS.Notify, s)
 		return nil
@@ -279,6 +287,9 @@ func (c *Config) Validate() error {
 	case "trace", "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("-log-level %q is unknown: use trace, debug, info, warn or error", c.LogLevel))
+	}
+	if c.DNS.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("dns rate_limit %d is negative: use 0 to turn response rate limiting off", c.DNS.RateLimit))
 	}
 	if u := c.DNS.Update; u != nil {
 		if _, _, err := net.SplitHostPort(u.Primary); err != nil {

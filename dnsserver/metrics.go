@@ -32,6 +32,8 @@ type metrics struct {
 	transfers  *prometheus.CounterVec
 	notifies   *prometheus.CounterVec
 	updates    *prometheus.CounterVec
+	limitSlip  prometheus.Counter
+	limitDrop  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -47,10 +49,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		updates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cset_dns_updates_total",
 			Help: "RFC 2136 updates pushed to the primary, by result."}, []string{"result"}),
 	}
+	limited := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cset_dns_rate_limited_total",
+		Help: "UDP answers held back by response rate limiting: slipped (sent truncated) or dropped."}, []string{"action"})
+	m.limitSlip, m.limitDrop = limited.WithLabelValues("slip"), limited.WithLabelValues("drop")
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.queriesVec, m.dropped, m.transfers, m.notifies, m.updates} {
+	for _, c := range []prometheus.Collector{m.queriesVec, m.dropped, m.transfers, m.notifies, m.updates, limited} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register dns metrics: %w", err)
 		}
@@ -79,6 +84,14 @@ func (m *metrics) query(qtype uint16, out []byte) {
 }
 
 func (m *metrics) drop() { m.dropped.Inc() }
+
+func (m *metrics) rateLimited(action string) {
+	if action == "slip" {
+		m.limitSlip.Inc()
+	} else {
+		m.limitDrop.Inc()
+	}
+}
 
 func (m *metrics) transfer(qtype uint16, result string) {
 	m.transfers.WithLabelValues(dns.TypeToString[qtype], result).Inc()

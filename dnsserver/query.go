@@ -220,7 +220,7 @@ func (s *Server) handle(q []byte, sc *scratch, tcp bool, remote netip.Addr) (out
 		}
 		out = idx.answerFast(q, sc, p, limit)
 		s.metrics.query(p.qtype, out)
-		return out, nil
+		return s.limit(out, q, tcp, remote), nil
 	}
 	out, xfr = s.answerSlow(idx, q, sc, tcp, remote)
 	if xfr != nil {
@@ -237,5 +237,22 @@ func (s *Server) handle(q []byte, sc *scratch, tcp bool, remote netip.Addr) (out
 		}
 	}
 	s.metrics.query(qtype, out)
-	return out, nil
+	return s.limit(out, q, tcp, remote), nil
+}
+
+// limit applies response rate limiting to a UDP answer: it returns out, its truncated form, or
+// nil to drop it.
+func (s *Server) limit(out, q []byte, tcp bool, remote netip.Addr) []byte {
+	if s.rrl == nil || tcp || out == nil {
+		return out
+	}
+	switch s.rrl.check(remote, q) {
+	case rrlSlip:
+		s.metrics.rateLimited("slip")
+		return truncatedAnswer(out)
+	case rrlDrop:
+		s.metrics.rateLimited("drop")
+		return nil
+	}
+	return out
 }

@@ -45,9 +45,17 @@ type Config struct {
 	OnUpdateResult func(workload string, err error)
 	// Registerer registers the server's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// RateLimit limits identical UDP answers to one client network (/24, /56) per second
+	// (response rate limiting); 0 disables it. RateLimitSlip: every n-th limited answer is sent
+	// truncated so real clients retry over TCP (default 2; negative drops every one).
+	RateLimit     int
+	RateLimitSlip int
 }
 
 func (c Config) withDefaults() Config {
+	if c.RateLimitSlip == 0 {
+		c.RateLimitSlip = 2
+	}
 	if c.Sockets <= 0 {
 		c.Sockets = runtime.NumCPU()
 	}
@@ -95,6 +103,7 @@ type Server struct {
 
 	notifier *notifier
 	updater  *updater
+	rrl      *rrl // nil when RateLimit is 0
 }
 
 // New returns a server answering from src (which may be nil when the caller only uses SetZone).
@@ -112,6 +121,7 @@ func New(cfg Config, src RecordSource, logger hclog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, src: src, log: logger, metrics: m, maxUDP: cfg.MaxUDPSize, ctx: ctx, cancel: cancel,
 		conns: map[net.Conn]struct{}{}}
 	s.scratch.New = func() any { return newScratch() }
+	s.rrl = newRRL(cfg.RateLimit, cfg.RateLimitSlip)
 	s.notifier = newNotifier(s)
 	if cfg.Update != nil {
 		u, err := newUpdater(*cfg.Update, cfg.OnUpdateResult, logger.Named("update"), m)

@@ -119,7 +119,7 @@ func (s *Server) setupDNS() error {
 		allow = append(allow, pf)
 	}
 	src := &dnsSource{s: s, ch: make(chan struct{}, 1)}
-	dcfg := dnsserver.Config{Addr: s.cfg.DNSAddr, AllowTransfer: allow, Notify: s.cfg.DNS.Notify, Registerer: s.registry}
+	dcfg := dnsserver.Config{Addr: s.cfg.DNSAddr, AllowTransfer: allow, Notify: s.cfg.DNS.Notify, Registerer: s.registry, RateLimit: s.cfg.DNS.RateLimit}
 	if u := s.cfg.DNS.Update; u != nil {
 		uc := &dnsserver.UpdateConfig{Primary: u.Primary, Zone: u.Zone, KeyName: u.KeyName, Algorithm: u.Algorithm, Interval: u.Interval}
 		if u.SecretFile != "" {
