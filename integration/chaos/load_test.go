@@ -117,6 +117,19 @@ type loader struct {
 
 func (l *loader) run(ctx context.Context, clients int) {
 	var wg sync.WaitGroup
+	// One more client reads, consistently, every 20 ms through a random master. Right after an
+	// election a new leader has not yet committed an entry of its own term, and its commit
+	// index may lag writes the old leader acknowledged; a read served in that window is stale.
+	// Frequent reads make that window likely to be hit.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(l.seed, 999))
+		for ctx.Err() == nil {
+			l.read(rng, clients)
+			sleepCtx(ctx, 20*time.Millisecond)
+		}
+	}()
 	for c := range clients {
 		wg.Add(1)
 		go func() {
@@ -129,6 +142,24 @@ func (l *loader) run(ctx context.Context, clients int) {
 		}()
 	}
 	wg.Wait()
+}
+
+// read is one consistent read with a short deadline and no retry.
+func (l *loader) read(rng *rand.Rand, client int) {
+	r := &opRecord{id: int(l.h.next.Add(1)), client: client, kind: opGet, key: workloadName(rng.IntN(nWorkloads))}
+	r.reqID = fmt.Sprintf("chaos-%d-%d", l.seed, r.id)
+	m := l.e.masters[rng.IntN(len(l.e.masters))]
+	r.via = []string{m.id}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r.call = time.Now()
+	err := l.invoke(ctx, m, r)
+	if err != nil {
+		r.outcome, r.err = outUnknown, status.Convert(err).Message()
+	} else {
+		r.ret, r.outcome = time.Now(), outOK
+	}
+	l.h.add(r)
 }
 
 func (l *loader) one(rng *rand.Rand, client int) {

@@ -69,7 +69,7 @@ func (t *pidTable) identify(remote net.Addr) (string, string) {
 					return name, ""
 				}
 			}
-			why = fmt.Sprintf("inode %s owned by none of %v", inode, snap)
+			why = fmt.Sprintf("inode %s owned by none of %v but by %s", inode, snap, anyOwner(want))
 		}
 		time.Sleep(5 * time.Millisecond) // /proc catching up with accept, not test convergence
 	}
@@ -109,4 +109,24 @@ func ownsSocket(pid int, want string) bool {
 		}
 	}
 	return false
+}
+
+// anyOwner names the process that owns a socket, for the report of a failed identification.
+func anyOwner(want string) string {
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if ownsSocket(pid, want) {
+			cmd, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+			c := strings.ReplaceAll(string(cmd), "\x00", " ")
+			if len(c) > 80 {
+				c = c[:80]
+			}
+			return fmt.Sprintf("pid %d (%s)", pid, c)
+		}
+	}
+	return "no process"
 }
