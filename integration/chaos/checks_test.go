@@ -105,6 +105,11 @@ func (e *env) healAll() []string {
 	if err := e.simCall("GET", "/sim/v1/state", nil, &st); err != nil {
 		return append(errs, err.Error())
 	}
+	defer func() {
+		for srv := range e.restProxy {
+			e.serverUp(srv, true)
+		}
+	}()
 	for _, c := range st.Clusters {
 		if c.Isolated {
 			if err := e.simCall("POST", "/sim/v1/clusters/"+c.Name+"/heal", nil, nil); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -75,7 +76,13 @@ type env struct {
 	proxies []*proxy
 	// witnessProxy[initiator] is the proxy through which initiator reaches the witness.
 	witnessProxy map[string]*proxy
-	tl           *timeline
+	// restProxy[server] is the proxy in front of an ECX server, restUp[server] its address.
+	restProxy map[string]*proxy
+	restUp    map[string]string
+	// secret makes the ECX passwords of this run unique, so a request that reaches another
+	// run's simulator through a reused port is refused.
+	secret string
+	tl     *timeline
 }
 
 type master struct {
@@ -120,7 +127,8 @@ func (e *env) newProxy(name, acceptor, initiator, upstream string) *proxy {
 // returns.
 func startEnv(t *testing.T, dir string, tl *timeline) *env {
 	t.Helper()
-	e := &env{t: t, dir: dir, net: newNetem(), pids: newPIDTable(), witnessProxy: map[string]*proxy{}, tl: tl}
+	e := &env{t: t, dir: dir, net: newNetem(), pids: newPIDTable(), witnessProxy: map[string]*proxy{}, tl: tl,
+		restProxy: map[string]*proxy{}, restUp: map[string]string{}, secret: fmt.Sprintf("%x", rand.Uint64())}
 	e.net.onUnknown = func(p, remote string) {
 		tl.logf("    proxy %s: initiator of %s unknown (its rules do not apply)", p, remote)
 	}
@@ -265,8 +273,8 @@ func (e *env) startSim() {
 	b.WriteString("clusters:\n")
 	for k := range nMembers {
 		mb := memberName(k)
-		fmt.Fprintf(&b, "  - name: %s\n    user: admin\n    password: pw-%s\n    heartbeat_timeout: %v\n    heartbeat_interval: %v\n    witness_url: http://%s\n    reboot_duration: 1s\n    servers:\n",
-			mb, mb, timings.ecxHeartbeatTimeout, timings.ecxHeartbeatInterval, e.witnessProxy[mb].addr())
+		fmt.Fprintf(&b, "  - name: %s\n    user: admin\n    password: %s\n    heartbeat_timeout: %v\n    heartbeat_interval: %v\n    witness_url: http://%s\n    reboot_duration: 1s\n    servers:\n",
+			mb, e.password(mb), timings.ecxHeartbeatTimeout, timings.ecxHeartbeatInterval, e.witnessProxy[mb].addr())
 		for s := range 2 {
 			fmt.Fprintf(&b, "      - {name: %s-s%d, listen: \"127.0.0.1:0\"}\n", mb, s+1)
 		}
@@ -296,7 +304,7 @@ func (e *env) declare() {
 	decl := &apiv1.Declaration{Set: &apiv1.InitSetRequest{Name: "chaos", Zone: zone, TtlSeconds: uint32(timings.ttl / time.Second), NegativeTtlSeconds: uint32(timings.negativeTTL / time.Second)}}
 	for k := range nMembers {
 		mb := memberName(k)
-		mr := &apiv1.AddMemberRequest{Name: mb, User: "admin", Password: "pw-" + mb, Capacity: 100, HeartbeatTimeoutMs: uint32(timings.ecxHeartbeatTimeout / time.Millisecond)}
+		mr := &apiv1.AddMemberRequest{Name: mb, User: "admin", Password: e.password(mb), Capacity: 100, HeartbeatTimeoutMs: uint32(timings.ecxHeartbeatTimeout / time.Millisecond)}
 		for s := range 2 {
 			srv := fmt.Sprintf("%s-s%d", mb, s+1)
 			u, err := url.Parse(e.sim.servers[mb][srv])
@@ -304,6 +312,7 @@ func (e *env) declare() {
 				t.Fatalf("ecxsim ready file: no URL for %s/%s: %v", mb, srv, e.sim.servers)
 			}
 			p := e.newProxy("rest:"+srv, mb, "", u.Host)
+			e.restProxy[srv], e.restUp[srv] = p, u.Host
 			mr.Servers = append(mr.Servers, &apiv1.ServerSpec{Name: srv, Url: "http://" + p.addr()})
 		}
 		decl.Members = append(decl.Members, mr)
@@ -319,6 +328,17 @@ func (e *env) declare() {
 	})
 	if err != nil {
 		t.Fatalf("declare the cluster set: %v", err)
+	}
+}
+
+func (e *env) password(member string) string { return "pw-" + member + "-" + e.secret }
+
+// serverUp points the proxies of an ECX server at it (up) or refuses their connections.
+func (e *env) serverUp(srv string, up bool) {
+	if up {
+		e.restProxy[srv].setUpstream(e.restUp[srv])
+	} else {
+		e.restProxy[srv].setUpstream("")
 	}
 }
 

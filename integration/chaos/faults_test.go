@@ -101,6 +101,7 @@ var faultKinds = []faultKind{
 	{"witness-kill", 2, (*injector).witnessKill},
 	{"slow-links", 2, (*injector).slowLinks},
 	{"client-cut", 1, (*injector).clientCut},
+	{"site-isolation", 3, (*injector).siteIsolation}, // only with -site-isolation
 }
 
 // hold draws a duration in [lo, hi).
@@ -164,6 +165,9 @@ func (in *injector) masterKill(step int) *fault {
 		return nil
 	}
 	m := in.masterByName(id)
+	for _, p := range []*proxy{m.raftP, m.peerP, m.clientP} {
+		p.setUpstream("")
+	}
 	m.kill()
 	in.e.pids.set(0, id)
 	return in.newFault(step, "master-kill", id, "kill -9 "+id, in.hold(time.Second, 5*time.Second), []string{"proc:" + id}, func() error {
@@ -296,6 +300,9 @@ func (in *injector) memberKill(step int) *fault {
 		in.tl.logf("    ! %v", err)
 		return nil
 	}
+	for s := range 2 {
+		in.e.serverUp(fmt.Sprintf("%s-s%d", mb, s+1), false)
+	}
 	// Half of the deaths are blips shorter than detection; the others outlast the recovery
 	// bound, so the failover check has something to measure.
 	h := in.hold(500*time.Millisecond, 3*time.Second)
@@ -303,7 +310,11 @@ func (in *injector) memberKill(step int) *fault {
 		h = in.hold(recoveryBound()+time.Second, recoveryBound()+4*time.Second)
 	}
 	return in.newFault(step, "member-kill", mb, "power off every server of member "+mb, h, []string{"member:" + mb}, func() error {
-		return in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/up", nil, nil)
+		err := in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/up", nil, nil)
+		for s := range 2 {
+			in.e.serverUp(fmt.Sprintf("%s-s%d", mb, s+1), true)
+		}
+		return err
 	})
 }
 
@@ -318,8 +329,11 @@ func (in *injector) memberServerKill(step int) *fault {
 		in.tl.logf("    ! %v", err)
 		return nil
 	}
+	in.e.serverUp(srv, false)
 	return in.newFault(step, "member-server-kill", mb, "power off server "+srv, in.hold(time.Second, 5*time.Second), []string{"member:" + mb}, func() error {
-		return in.e.simCall("POST", path+"/up", nil, nil)
+		err := in.e.simCall("POST", path+"/up", nil, nil)
+		in.e.serverUp(srv, true)
+		return err
 	})
 }
 
@@ -359,9 +373,31 @@ func (in *injector) memberWitnessCut(step int) *fault {
 	})
 }
 
+// siteIsolation cuts a whole member from the masters and from the witness at once, while its
+// servers still hear each other: the combination outside the design's claims (see injector).
+func (in *injector) siteIsolation(step int) *fault {
+	mb := in.pick(memberNames())
+	claims := []string{"member:" + mb, "reach:" + mb, pairClaim(mb, "w")}
+	if !in.siteOK || !in.free(claims...) {
+		return nil
+	}
+	if err := in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/isolate", nil, nil); err != nil {
+		in.tl.logf("    ! %v", err)
+		return nil
+	}
+	in.e.net.cut(mb, "w", true)
+	return in.newFault(step, "site-isolation", mb, "member "+mb+" cut from the masters and from the witness", in.hold(recoveryBound(), recoveryBound()+3*time.Second), claims, func() error {
+		in.e.net.cut(mb, "w", false)
+		return in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/heal", nil, nil)
+	})
+}
+
 func (in *injector) witnessKill(step int) *fault {
 	if !in.free("proc:w") {
 		return nil
+	}
+	for _, p := range in.e.witnessProxy {
+		p.setUpstream("")
 	}
 	in.e.wit.kill()
 	return in.newFault(step, "witness-kill", "w", "kill -9 the witness", in.hold(time.Second, 5*time.Second), []string{"proc:w"}, func() error {

@@ -151,6 +151,7 @@ func newProxy(n *netem, name, acceptor, initiator string, identify func(net.Addr
 // addr is the proxy's address, the one its clients are given.
 func (p *proxy) addr() string { return p.lis.Addr().String() }
 
+// setUpstream changes the target of new connections; "" refuses them (the target is down).
 func (p *proxy) setUpstream(addr string) { p.upstream.Store(addr) }
 
 func (p *proxy) close() {
@@ -195,7 +196,14 @@ func (p *proxy) handle(client net.Conn) {
 		c.close()
 		return
 	}
-	up, err := net.DialTimeout("tcp", p.upstream.Load().(string), 2*time.Second)
+	target := p.upstream.Load().(string)
+	if target == "" {
+		// The process behind the proxy is down: refuse, as its closed port would. Dialing its
+		// old port could reach whatever bound it since, even another test's process.
+		c.close()
+		return
+	}
+	up, err := net.DialTimeout("tcp", target, 2*time.Second)
 	if err != nil {
 		client.Close()
 		return
