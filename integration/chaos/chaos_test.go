@@ -180,8 +180,8 @@ func (r *report) write(t *testing.T) {
 	for _, k := range faultKinds {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k.name, counts[k.name]))
 	}
-	summary := fmt.Sprintf("chaos result: seed=%d faults=%d client_ops=%d checked_ops=%d linearizable=%s member_deaths=%d failovers_checked=%d failovers_skipped=%d heal_failures=%d unidentified_conns=%d violations=%d\n  faults: %s\n  outcomes: %s",
-		r.seed, r.faults, client, len(porcupineOps(r.ops)), r.lin.result, r.recovery.deaths, r.recovery.checked, r.recovery.skipped, r.healFailures, r.unknownConns, len(r.violations),
+	summary := fmt.Sprintf("chaos result: seed=%d faults=%d client_ops=%d checked_ops=%d linearizable=%s member_deaths=%d failovers_checked=%d failovers_skipped=%d failover_latency=%s heal_failures=%d unidentified_conns=%d violations=%d\n  faults: %s\n  outcomes: %s",
+		r.seed, r.faults, client, len(porcupineOps(r.ops)), r.lin.result, r.recovery.deaths, r.recovery.checked, r.recovery.skipped, r.recovery.latencySummary(), r.healFailures, r.unknownConns, len(r.violations),
 		strings.Join(kinds, " "), strings.Join(outcomes, " "))
 	var hist strings.Builder
 	for _, o := range r.ops {

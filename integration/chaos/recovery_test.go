@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -115,7 +116,19 @@ func registeredThroughout(evs []regEvent, from, to time.Time) bool {
 // recoveryStats counts the failover checks.
 type recoveryStats struct {
 	deaths, checked, passed, skipped int
-	details                          []string // one line per judged or skipped workload, for the report
+	details                          []string        // one line per judged or skipped workload, for the report
+	latencies                        []time.Duration // death to start elsewhere, for the workloads back in time
+}
+
+// latencySummary is "min/median/max" of the failover latencies.
+func (s recoveryStats) latencySummary() string {
+	if len(s.latencies) == 0 {
+		return "-"
+	}
+	l := slices.Clone(s.latencies)
+	slices.Sort(l)
+	r := func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
+	return r(l[0]) + "/" + r(l[len(l)/2]) + "/" + r(l[len(l)-1])
 }
 
 // checkRecovery checks, for every member death, that each registered workload that was online
@@ -147,7 +160,10 @@ func checkRecovery(faults []*faultRec, audit []auditRecord, regs map[string][]re
 			case back:
 				st.checked++
 				st.passed++
-				st.details = append(st.details, fmt.Sprintf("step %d %s %s: back online in time", f.step, f.target, w))
+				if when, err := time.Parse(time.RFC3339Nano, at); err == nil {
+					st.latencies = append(st.latencies, when.Sub(t0))
+				}
+				st.details = append(st.details, fmt.Sprintf("step %d %s %s: back online in time (%s)", f.step, f.target, w, at))
 			case !registeredThroughout(regs[w], t0, minTime(deadline, t1)):
 				st.skipped++
 				st.details = append(st.details, fmt.Sprintf("step %d %s %s: skipped, not registered throughout", f.step, f.target, w))
@@ -195,7 +211,7 @@ func backOnline(audit []auditRecord, group, dead string, from, to time.Time) (bo
 			continue
 		}
 		if !r.OnlineFrom.Before(from) && !r.OnlineFrom.After(to) {
-			return true, ""
+			return true, r.OnlineFrom.Format(time.RFC3339Nano)
 		}
 		if r.OnlineFrom.After(to) {
 			later = append(later, r.String())
