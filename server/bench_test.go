@@ -9,8 +9,8 @@ import (
 
 	"github.com/cset-project/cset/config"
 	"github.com/cset-project/cset/internal/clustertest"
-	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"github.com/cset-project/cset/internal/testutil"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"github.com/cset-project/cset/server"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
