@@ -128,6 +128,9 @@ func TestChaos(t *testing.T) {
 		r.note("linearizability check timed out: inconclusive")
 	}
 	r.ops = recs
+	for _, c := range e.crashReports() {
+		r.violate("crash: " + c)
+	}
 	r.unknownConns = e.net.unknown.Load()
 	r.write(t)
 }

@@ -12,7 +12,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,6 +85,44 @@ type env struct {
 	// run's simulator through a reused port is refused.
 	secret string
 	tl     *timeline
+
+	crashMu sync.Mutex
+	crashes []string // processes that exited on their own, with the tail of their log
+}
+
+// crashed returns the hook that records an unexpected exit of process name.
+func (e *env) crashed(name string) func(*os.ProcessState, string) {
+	return func(st *os.ProcessState, logTail string) {
+		e.tl.logf("!!! %s exited on its own: %v (log tail in the report)", name, st)
+		e.crashMu.Lock()
+		defer e.crashMu.Unlock()
+		e.crashes = append(e.crashes, fmt.Sprintf("%s exited on its own at %s: %v; last lines of %s.log:\n%s", name, time.Now().Format("15:04:05.000"), st, name, logTail))
+	}
+}
+
+func (e *env) crashReports() []string {
+	e.crashMu.Lock()
+	defer e.crashMu.Unlock()
+	return slices.Clone(e.crashes)
+}
+
+// revive restarts the masters and the witness that crashed (those no fault holds down), so
+// the run goes on with every process; the crash itself is already recorded.
+func (e *env) revive(held func(string) bool) {
+	for _, m := range e.masters {
+		if !m.running() && !held("proc:"+m.id) {
+			e.tl.logf("    restarting %s after its crash", m.id)
+			if err := e.startMaster(m); err != nil {
+				e.tl.logf("    ! restart %s: %v", m.id, err)
+			}
+		}
+	}
+	if !e.wit.running() && !held("proc:w") {
+		e.tl.logf("    restarting the witness after its crash")
+		if err := e.startWitness(); err != nil {
+			e.tl.logf("    ! restart witness: %v", err)
+		}
+	}
 }
 
 type master struct {
@@ -134,7 +174,7 @@ func startEnv(t *testing.T, dir string, tl *timeline) *env {
 	}
 	t.Cleanup(e.stop)
 	// The witness first: every other process is told its proxies' addresses.
-	e.wit = &witnessProc{proc: proc{name: "witness", logPath: filepath.Join(dir, "witness.log"), ready: filepath.Join(dir, "witness", "ready.json")}, dataDir: filepath.Join(dir, "witness", "data")}
+	e.wit = &witnessProc{proc: proc{name: "witness", logPath: filepath.Join(dir, "witness.log"), ready: filepath.Join(dir, "witness", "ready.json"), onCrash: e.crashed("witness")}, dataDir: filepath.Join(dir, "witness", "data")}
 	mkdir(t, filepath.Join(dir, "witness"))
 	for i := range nMasters {
 		e.witnessProxy[masterName(i)] = e.newProxy("witness<-"+masterName(i), "w", masterName(i), "127.0.0.1:1")
@@ -153,6 +193,7 @@ func startEnv(t *testing.T, dir string, tl *timeline) *env {
 		m := &master{proc: proc{name: id, logPath: filepath.Join(dir, id+".log"), ready: filepath.Join(mdir, "ready.json")},
 			id: id, dataDir: filepath.Join(mdir, "data"), cfgPath: filepath.Join(mdir, "csetd.yaml")}
 		m.onStart = func(pid int) { e.pids.set(pid, id) }
+		m.onCrash = e.crashed(id)
 		m.raftP = e.newProxy("raft:"+id, id, "", "127.0.0.1:1")
 		m.peerP = e.newProxy("grpc-peer:"+id, id, "", "127.0.0.1:1")
 		m.clientP = e.newProxy("grpc-client:"+id, id, "c", "127.0.0.1:1")
@@ -267,7 +308,7 @@ func (e *env) startSim() {
 	t := e.t
 	sdir := filepath.Join(e.dir, "ecxsim")
 	mkdir(t, sdir)
-	e.sim = &simProc{proc: proc{name: "ecxsim", logPath: filepath.Join(e.dir, "ecxsim.log"), ready: filepath.Join(sdir, "ready.json")},
+	e.sim = &simProc{proc: proc{name: "ecxsim", logPath: filepath.Join(e.dir, "ecxsim.log"), ready: filepath.Join(sdir, "ready.json"), onCrash: e.crashed("ecxsim")},
 		cfgPath: filepath.Join(sdir, "ecxsim.yaml"), audit: filepath.Join(e.dir, "audit.jsonl")}
 	var b strings.Builder
 	b.WriteString("clusters:\n")

@@ -534,12 +534,14 @@ func (in *injector) healFault(f *fault) {
 	for _, c := range f.claims {
 		delete(in.claims, c)
 	}
+	in.e.revive(func(c string) bool { return in.claims[c] })
 }
 
 // run injects steps faults. A fault is held while the next one is injected with probability
 // 0.3 (at most three at once), so faults combine.
 func (in *injector) run(ctx context.Context, steps int) {
 	for step := 1; step <= steps && ctx.Err() == nil; step++ {
+		in.e.revive(func(c string) bool { return in.claims[c] })
 		in.inject(step)
 		if len(in.active) < 3 && in.rng.Float64() < 0.3 {
 			sleepCtx(ctx, in.hold(200*time.Millisecond, time.Second))

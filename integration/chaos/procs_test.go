@@ -70,11 +70,15 @@ type proc struct {
 	// onStart, when set, learns the pid as soon as the process exists (before it is ready:
 	// a master dials its peers while it starts).
 	onStart func(pid int)
+	// onCrash, when set, is told when the process exits without being killed or stopped by
+	// the suite: a crash is a finding.
+	onCrash func(state *os.ProcessState, logTail string)
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{}
-	paused bool
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+	paused   bool
+	expected bool // the suite sent the signal that ends the current process
 }
 
 // run starts bin with args, appending stdout and stderr to the log, and waits until the
@@ -101,7 +105,7 @@ func (p *proc) run(bin string, args []string, v any) error {
 	}
 	done := make(chan struct{})
 	p.mu.Lock()
-	p.cmd, p.done, p.paused = cmd, done, false
+	p.cmd, p.done, p.paused, p.expected = cmd, done, false, false
 	p.mu.Unlock()
 	if p.onStart != nil {
 		p.onStart(cmd.Process.Pid)
@@ -109,6 +113,12 @@ func (p *proc) run(bin string, args []string, v any) error {
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()
+		p.mu.Lock()
+		crashed := !p.expected && p.onCrash != nil
+		p.mu.Unlock()
+		if crashed {
+			p.onCrash(cmd.ProcessState, tail(p.logPath, 60))
+		}
 		close(done)
 	}()
 	return testutil.WaitFor(30*time.Second, func() error {
@@ -157,7 +167,7 @@ func (p *proc) pid() int {
 func (p *proc) kill() {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
-	p.paused = false
+	p.paused, p.expected = false, true
 	p.mu.Unlock()
 	if cmd == nil {
 		return
@@ -171,6 +181,7 @@ func (p *proc) kill() {
 func (p *proc) terminate() {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
+	p.expected = true
 	p.mu.Unlock()
 	if cmd == nil {
 		return
