@@ -116,13 +116,17 @@ func (a *api) MoveWorkload(ctx context.Context, r *apiv1.MoveWorkloadRequest) (*
 		return nil, failedPrecondition("workload %q already runs on %s/%s", w.Name, p.GetMember(), p.GetServer())
 	}
 	op := &fsmv1.Operation{
-		Id: newID("op-"), Workload: w.Name, Reason: fsm.ReasonPlanned, SourceMember: p.GetMember(), SourceServer: p.GetServer(),
+		Id: operationID(ctx), Workload: w.Name, Reason: fsm.ReasonPlanned, SourceMember: p.GetMember(), SourceServer: p.GetServer(),
 		TargetMember: to, TargetServer: r.GetToServer(), Phase: fsm.PhasePending,
 	}
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_StartOperation{StartOperation: &fsmv1.StartOperationCommand{Operation: op}}}); err != nil {
 		return nil, err
 	}
-	return operationToAPI(a.s.fsm.Operation(op.Id)), nil
+	got := a.s.fsm.Operation(op.Id)
+	if got == nil {
+		return nil, status.Errorf(codes.NotFound, "operation %s was committed but is gone (finished and pruned): see 'csetctl operation list'", op.Id)
+	}
+	return operationToAPI(got), nil
 }
 
 func (a *api) ListOperations(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListOperationsResponse, error) {

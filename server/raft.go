@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	crand "crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -108,6 +109,16 @@ func (s *Server) actorFrom(ctx context.Context) string {
 		}
 	}
 	return "api"
+}
+
+// operationID names a new operation. With a request id it is derived from it, so a retry of a
+// write that was applied (de-duplicated by the FSM) names the same operation and can return it.
+func operationID(ctx context.Context) string {
+	if rid := requestIDFrom(ctx); rid != "" {
+		sum := sha256.Sum256([]byte("operation\x00" + rid))
+		return "op-" + hex.EncodeToString(sum[:8])
+	}
+	return newID("op-")
 }
 
 // newID returns a random id with a prefix, made on the leader before the log.

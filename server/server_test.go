@@ -314,3 +314,24 @@ func TestServer_WatchEventsFollows(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 }
+
+// A retried move (same request id, e.g. after a lost answer) returns the operation the first
+// attempt created instead of failing.
+func TestServer_MoveRetryReturnsTheSameOperation(t *testing.T) {
+	t.Parallel()
+	c := clustertest.New(t, 1, nil)
+	cl := c.Nodes[0].Client()
+	seed(t, cl)
+	ctx := metadata.AppendToOutgoingContext(clustertest.Ctx(t), "cset-request-id", "move-1")
+	first, err := cl.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: "web", ToMember: "west"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := cl.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: "web", ToMember: "west"})
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if again.GetId() != first.GetId() {
+		t.Errorf("retry returned operation %s, first %s", again.GetId(), first.GetId())
+	}
+}
