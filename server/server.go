@@ -241,8 +241,8 @@ func (s *Server) setupGRPC(lis net.Listener) error {
 	}
 	s.grpcLis = lis
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.metricsUnary, s.authUnary, s.forwardUnary),
-		grpc.ChainStreamInterceptor(s.metricsStream, s.authStream),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.metricsUnary, s.authUnary, s.forwardUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.metricsStream, s.authStream),
 		grpc.MaxRecvMsgSize(64 << 20),
 	}
 	if s.apiTLS != nil {
