@@ -51,3 +51,36 @@ func TestController_ConflictStopsTheExtraCopy(t *testing.T) {
 		t.Errorf("placement changed to %s", got.GetMember())
 	}
 }
+
+// A start was sent to a member that is then cut off from the masters (the witness still hears
+// it): the operation must wait for it, not start the group on another member (found by the
+// chaos suite, seeds 14 and 15, as a double-online).
+func TestController_TargetCutOffDuringStartIsWaitedFor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"web"}, startTime: 3 * time.Second})
+	testutil.Eventually(t, 15*time.Second, func() error {
+		for _, c := range e.sim.State().Clusters {
+			for _, g := range c.Groups {
+				if c.Name == "east" && g.Name == "web" && g.Status == "Online Pending" {
+					return nil
+				}
+			}
+		}
+		return errorf("web is not starting on east yet")
+	})
+	if err := e.sim.Isolate("east"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitHealth("east", "partitioned", 10*time.Second)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := e.simRunning("web"); len(got) > 1 || len(got) == 1 && got[0] != "east" {
+			t.Fatalf("web started elsewhere while its start on east may still complete: %v", got)
+		}
+		time.Sleep(pollInterval)
+	}
+	if err := e.sim.Heal("east"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitOnline("web", "east", 15*time.Second)
+}

@@ -34,6 +34,7 @@ type envOpts struct {
 	hooks     map[string][]string // workload -> hooks
 	autoStart map[string]string   // group -> member where it auto-starts (adoption)
 	failStart map[string]string   // group -> member where every start of it fails
+	startTime time.Duration       // how long a start stays Online Pending (default 50ms)
 	// plantedDoubleOnline: the test itself starts a second copy by hand, so the audit checks
 	// are the test's own business.
 	plantedDoubleOnline bool
@@ -71,7 +72,11 @@ func newEnv(t *testing.T, o envOpts) *env {
 			Servers:    []ecxsim.ServerConfig{{Name: m + "-1", Listen: "127.0.0.1:0"}, {Name: m + "-2", Listen: "127.0.0.1:0"}},
 		}
 		for _, g := range o.groups {
-			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g, StartDuration: 50 * time.Millisecond, StopDuration: 50 * time.Millisecond,
+			start := 50 * time.Millisecond
+			if o.startTime > 0 {
+				start = o.startTime
+			}
+			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g, StartDuration: start, StopDuration: 50 * time.Millisecond,
 				AutoStart: o.autoStart[g] == m, FailStart: o.failStart[g] == m})
 		}
 		simCfg.Clusters = append(simCfg.Clusters, cl)

@@ -169,9 +169,13 @@ func firstOnline(m *fsmv1.Member) string {
 // phaseFencing makes sure the group runs nowhere but possibly the target: it stops the source
 // and every other observed copy. A member declared down is fenced by the witness rule.
 func (c *Controller) phaseFencing(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) error {
+	// Fence the source, every member where the group is seen running, and every earlier target
+	// of this operation: a start sent there (perhaps by a previous leader) may still complete.
 	targets := where(d, w)
-	if op.SourceMember != "" && !slices.Contains(targets, op.SourceMember) {
-		targets = append(targets, op.SourceMember)
+	for _, mn := range append([]string{op.SourceMember}, op.TriedMembers...) {
+		if mn != "" && !slices.Contains(targets, mn) {
+			targets = append(targets, mn)
+		}
 	}
 	for _, mn := range targets {
 		if mn == op.TargetMember && op.Reason != fsm.ReasonStop && mn != op.SourceMember {
@@ -253,8 +257,16 @@ func (c *Controller) phaseStarting(ctx context.Context, d *fsm.Data, w *fsmv1.Wo
 		c.log.Warn("start failed; trying the next candidate", "workload", w.Name, "member", op.TargetMember, "error", why)
 		return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhasePending, TriedMember: op.TargetMember, Attempts: op.Attempts + 1, Error: why})
 	}
-	if m == nil || (m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded) {
-		return retry(fmt.Sprintf("target member %s is %s", op.TargetMember, m.GetHealth()))
+	switch {
+	case m == nil:
+		return retry(fmt.Sprintf("target member %s was removed", op.TargetMember))
+	case m.Health == fsm.HealthDown:
+		// Declared down by the witness rule: it has fenced itself, whatever was sent to it.
+		return retry(fmt.Sprintf("target member %s is down", op.TargetMember))
+	case m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded:
+		// A start may already be on its way there (sent before a leader change or a cut):
+		// trying elsewhere now could run the group twice. Wait until it answers or is down.
+		return fmt.Errorf("%w: target member %s is %s; the start there may be in progress, so no other member is tried until it answers or is declared down", errRetry, op.TargetMember, m.Health)
 	}
 	cl, err := c.client(m)
 	if err != nil {

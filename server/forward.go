@@ -106,9 +106,13 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	forwarded := isForwarded(ctx)
 	for attempt := 0; ; attempt++ {
 		if s.raft.State() == raft.Leader {
-			resp, err := handler(ctx, req)
-			if !errors.Is(err, ErrNoLeaderHere) {
-				return resp, errorToStatus(err)
+			// A new leader first applies what earlier terms committed (awaitLeaderReady):
+			// until then its state may be stale, so it holds the call.
+			if s.leaderReady() {
+				resp, err := handler(ctx, req)
+				if !errors.Is(err, ErrNoLeaderHere) {
+					return resp, errorToStatus(err)
+				}
 			}
 		} else if forwarded {
 			_, addr := s.leaderInfo()

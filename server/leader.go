@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // LeaderTask is leader-only work (the controller, the witness lease). It runs from the moment
@@ -21,6 +24,34 @@ type namedTask struct {
 }
 
 func newLeaderLoop(s *Server) *leaderLoop { return &leaderLoop{s: s} }
+
+// awaitLeaderReady commits a barrier in the new term: once it returns, this leader has applied
+// every entry committed before its election, so checks against its state and consistent reads
+// are no longer stale. Writes and consistent reads wait for it (forwardUnary, consistentRead).
+func (s *Server) awaitLeaderReady(ctx context.Context) bool {
+	term := s.raft.CurrentTerm()
+	for ctx.Err() == nil {
+		if err := s.raft.Barrier(10 * time.Second).Error(); err == nil {
+			if s.raft.CurrentTerm() == term && s.raft.State() == raft.Leader {
+				s.readyTerm.Store(term)
+				return true
+			}
+			return false
+		} else {
+			s.logger.Warn("barrier after gaining leadership failed; retrying", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+// leaderReady reports whether this master leads and has applied everything of earlier terms.
+func (s *Server) leaderReady() bool {
+	return s.raft.State() == raft.Leader && s.readyTerm.Load() == s.raft.CurrentTerm()
+}
 
 // AddLeaderTask registers work to run while this master leads. Call it before Start.
 func (s *Server) AddLeaderTask(name string, fn LeaderTask) {
@@ -50,10 +81,17 @@ func (l *leaderLoop) run(ctx context.Context) {
 		l.mu.Lock()
 		tasks := append([]namedTask(nil), l.tasks...)
 		l.mu.Unlock()
-		for _, t := range tasks {
-			wg.Add(1)
-			go func() { defer wg.Done(); t.fn(tctx) }()
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !l.s.awaitLeaderReady(tctx) {
+				return
+			}
+			for _, t := range tasks {
+				wg.Add(1)
+				go func() { defer wg.Done(); t.fn(tctx) }()
+			}
+		}()
 	}
 	if l.s.IsLeader() {
 		l.s.logger.Info("this master is the leader")
@@ -72,6 +110,7 @@ func (l *leaderLoop) run(ctx context.Context) {
 			} else {
 				l.s.logger.Info("lost leadership: stopping leader-only work")
 				l.s.metrics.isLeader.Set(0)
+				l.s.readyTerm.Store(0)
 				stop()
 			}
 		}

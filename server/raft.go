@@ -147,7 +147,7 @@ func (s *Server) leaderInfo() (id, grpcAddr string) {
 // consistentRead makes a read on the leader linearizable: it confirms leadership with a quorum
 // and waits until the FSM has applied everything committed before the read began.
 func (s *Server) consistentRead(ctx context.Context) error {
-	if s.raft.State() != raft.Leader {
+	if !s.leaderReady() {
 		return ErrNoLeaderHere
 	}
 	readIndex := s.raft.CommitIndex()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cset-project/cset/config"
@@ -78,6 +79,8 @@ type Server struct {
 	tempDir string
 	dns     *dnsserver.Server
 	lw      *leaderWork
+	// readyTerm is the term in which this leader's barrier committed (0 when not leading).
+	readyTerm atomic.Uint64
 
 	audit       *auditor
 	masterToken string      // from -token-file: what this master presents to the others
