@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cset-project/cset/ecxclient"
@@ -110,7 +111,7 @@ type Controller struct {
 	// lastReached is when the leader last got an answer from each member.
 	lastReached map[string]time.Time
 	started     time.Time
-	brakeOn     bool
+	brakeOn     atomic.Bool // read by operation runners too
 
 	opsMu   sync.Mutex
 	running map[string]bool   // operation ids with a live runner

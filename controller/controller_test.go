@@ -201,6 +201,19 @@ func TestController_BrakeHoldsMassFailover(t *testing.T) {
 	if got := e.simRunning("web"); len(got) != 0 {
 		t.Fatalf("web runs on %v", got)
 	}
+	// An operator's move out of a "down" member waits too while the brake is on.
+	op, err := e.client().MoveWorkload(clustertest.Ctx(t), &apiv1.MoveWorkloadRequest{Name: "web", ToMember: "north"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(recoveryGrace) // the assertion is that nothing happens
+	got, err := e.client().GetOperation(clustertest.Ctx(t), &apiv1.GetRequest{Name: op.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetPhase() == "done" || len(e.simRunning("web")) != 0 {
+		t.Fatalf("planned move ran while the brake was on: %+v, running on %v", got, e.simRunning("web"))
+	}
 }
 
 func TestController_NewLeaderFinishesOperation(t *testing.T) {

@@ -175,7 +175,7 @@ func (c *Controller) plan(d *fsm.Data, w *fsmv1.Workload, running []string, now 
 	if !w.AutoFailover {
 		return nil
 	}
-	if c.brakeOn {
+	if c.brakeOn.Load() {
 		return nil
 	}
 	return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonFailover, SourceMember: p.Member, SourceServer: p.Server, Error: need}
@@ -191,10 +191,10 @@ func (c *Controller) updateBrake(ctx context.Context, d *fsm.Data, obs map[strin
 		}
 	}
 	on := len(d.Members) > 1 && down*2 > len(d.Members)
-	if on == c.brakeOn {
+	if on == c.brakeOn.Load() {
 		return
 	}
-	c.brakeOn = on
+	c.brakeOn.Store(on)
 	if on {
 		c.log.Warn("failover brake engaged", "down", down, "members", len(d.Members))
 		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "error", Message: fmt.Sprintf("failover brake engaged: %d of %d members look down, so the masters may be the isolated side; automatic failovers are held until fewer than half are down", down, len(d.Members))})

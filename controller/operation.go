@@ -182,7 +182,16 @@ func (c *Controller) phaseFencing(ctx context.Context, d *fsm.Data, w *fsmv1.Wor
 			continue
 		}
 		m := d.Members[mn]
-		if m == nil || m.Health == fsm.HealthDown {
+		if m == nil {
+			continue
+		}
+		if m.Health == fsm.HealthDown {
+			// Fenced by the witness rule, unless most members look down at once: then the
+			// masters may be the isolated side and "down" is not to be trusted, for planned
+			// moves and drains as much as for automatic failovers.
+			if c.brakeOn.Load() {
+				return fmt.Errorf("%w: member %s is down but the failover brake is engaged (most members look down); waiting", errRetry, mn)
+			}
 			continue
 		}
 		if m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded && m.Health != fsm.HealthUnknown {
