@@ -1,6 +1,9 @@
 package controller
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/cset-project/cset/fsm"
 	"github.com/cset-project/cset/scheduler"
 )
@@ -37,22 +40,9 @@ func SchedulerState(d *fsm.Data) scheduler.State {
 			Name: w.Name, Size: w.Size, Candidates: w.Candidates, AvailabilitySet: w.AvailabilitySet, Member: member,
 		})
 	}
-	for _, name := range sortedKeys(d.AvailabilitySets) {
+	for _, name := range slices.Sorted(maps.Keys(d.AvailabilitySets)) {
 		as := d.AvailabilitySets[name]
 		st.AvailabilitySets = append(st.AvailabilitySets, scheduler.AvailabilitySet{Name: as.Name, Hard: as.Hard})
 	}
 	return st
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
