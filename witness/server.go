@@ -35,9 +35,12 @@ type ServerConfig struct {
 	// MaxTTL is the longest lease TTL granted (default DefaultMaxTTL); longer requests get 400.
 	MaxTTL time.Duration
 	// RestartHold is how long after start nothing is granted except renewals by the holder whose
-	// lease was active when the state was written (default MaxTTL). A persisted active lease is
-	// held for max(RestartHold, its TTL). A negative value disables the hold: only for -dev and
-	// tests, since it is what protects holders when the state file was lost.
+	// lease was active when the state was written. The hold is never shorter than the longest TTL
+	// this witness has granted (persisted), so 0 (the default) means exactly that: a fresh
+	// witness that never granted a lease holds nothing, one that granted 10 s leases holds 10 s.
+	// A positive value is a floor on top (for a data directory restored from an old backup). A
+	// persisted active lease is held for max(hold, its TTL). A negative value disables the hold:
+	// only for -dev and tests.
 	RestartHold time.Duration
 	// HeartbeatFlush is how often heartbeats that were not written synchronously are persisted
 	// (default DefaultHeartbeatFlush).
@@ -68,9 +71,6 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	}
 	if c.MaxTTL < MinTTL {
 		return c, fmt.Errorf("witness: MaxTTL %s is below the minimum TTL %s", c.MaxTTL, MinTTL)
-	}
-	if c.RestartHold == 0 {
-		c.RestartHold = c.MaxTTL
 	}
 	if c.HeartbeatFlush <= 0 {
 		c.HeartbeatFlush = DefaultHeartbeatFlush
@@ -111,6 +111,8 @@ type Server struct {
 	sets     map[string]setState
 	seen     map[string]map[string]time.Time // cluster -> server -> last heartbeat
 	nservers int
+	// maxGranted is the longest TTL ever granted (persisted): the next restart holds that long.
+	maxGranted time.Duration
 	dirty    bool // heartbeats recorded but not yet written
 	closed   bool
 
@@ -147,7 +149,14 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // restore adopts a persisted state at start (see DESIGN.md "Restart rules").
 func (s *Server) restore(f *stateFile) {
 	start := s.clock.Now()
-	hold := max(s.cfg.RestartHold, 0)
+	s.maxGranted = time.Duration(f.MaxGrantedTTLMs) * time.Millisecond
+	if s.maxGranted == 0 && len(f.Sets) > 0 {
+		s.maxGranted = s.cfg.MaxTTL // written by a version that did not record it: assume the worst
+	}
+	for _, p := range f.Sets {
+		s.maxGranted = max(s.maxGranted, time.Duration(p.TTLMs)*time.Millisecond)
+	}
+	hold := restartHold(s.cfg.RestartHold, s.maxGranted)
 	s.holdUntil = start.Add(hold)
 	for name, p := range f.Sets {
 		s.sets[name] = restoreSet(p, start, hold)
@@ -163,6 +172,15 @@ func (s *Server) restore(f *stateFile) {
 	}
 	s.logger.Info("witness state loaded", "data_dir", s.cfg.DataDir, "sets", len(s.sets),
 		"servers", s.nservers, "restart_hold", hold)
+}
+
+// restartHold is the hold after a start: none when disabled (negative), else the longest TTL
+// ever granted, raised to the configured floor.
+func restartHold(configured, maxGranted time.Duration) time.Duration {
+	if configured < 0 {
+		return 0
+	}
+	return max(configured, maxGranted)
 }
 
 // Handler returns the HTTP handler: the /v1/ protocol, GET and HEAD / and GET /metrics.
@@ -209,7 +227,7 @@ func (s *Server) flushLoop() {
 func (s *Server) persistLocked() error {
 	now := s.clock.Now()
 	f := &stateFile{Version: stateVersion, Sets: make(map[string]persistedSet, len(s.sets)),
-		Clusters: make(map[string]map[string]int64, len(s.seen))}
+		Clusters: make(map[string]map[string]int64, len(s.seen)), MaxGrantedTTLMs: s.maxGranted.Milliseconds()}
 	for name, st := range s.sets {
 		f.Sets[name] = st.persisted(now)
 	}
@@ -341,7 +359,10 @@ func (s *Server) acquire(q leaseRequest, ttl time.Duration) (int, any) {
 			RemainingMs: ceilMs(v.remaining), Reason: v.reason}
 	}
 	s.sets[q.Set] = next
+	prevMax := s.maxGranted
+	s.maxGranted = max(s.maxGranted, ttl)
 	if err := s.persistLocked(); err != nil {
+		s.maxGranted = prevMax
 		if known {
 			s.sets[q.Set] = old
 		} else {

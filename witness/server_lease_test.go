@@ -196,3 +196,50 @@ func TestServer_DeposedLeaderCannotRenew(t *testing.T) {
 		b.mustRefuse("a", 5, ttl, ReasonStaleTerm)
 	})
 }
+
+// A fresh witness (empty data directory) has granted nothing, so nothing can be outstanding: it
+// grants at once instead of holding every lease for a fixed time (issue 11, case 10).
+func TestServer_FreshWitnessHoldsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBed(t, ServerConfig{RestartHold: 0})
+		b.restart(0) // the default: hold the longest TTL ever granted
+		b.mustGrant("a", 1, 3*time.Second)
+	})
+}
+
+// The default hold after a restart is the longest TTL this witness ever granted (persisted),
+// whatever the current lease's TTL is.
+func TestServer_RestartHoldIsLongestGrantedTTL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBed(t, ServerConfig{})
+		b.mustGrant("a", 5, 7*time.Second)
+		if err := b.c.Release(context.Background(), "prod", "a", 5); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		b.mustGrant("b", 6, 2*time.Second) // a shorter lease later does not shorten the hold
+		b.restart(0)
+		start := time.Now()
+		refused := b.mustRefuse("c", 7, 2*time.Second, ReasonHeld)
+		if refused.Remaining != 7*time.Second {
+			t.Fatalf("remaining = %s, want the longest granted TTL 7s", refused.Remaining)
+		}
+		time.Sleep(7*time.Second - time.Millisecond)
+		b.mustRefuse("c", 7, 2*time.Second, ReasonHeld)
+		time.Sleep(time.Millisecond)
+		b.mustGrant("c", 7, 2*time.Second)
+		if got := time.Since(start); got != 7*time.Second {
+			t.Fatalf("granted %s after the restart, want 7s", got)
+		}
+	})
+}
+
+func TestRestartHold(t *testing.T) {
+	for _, tc := range []struct{ configured, granted, want time.Duration }{
+		{0, 0, 0}, {0, 10 * time.Second, 10 * time.Second}, {time.Minute, 10 * time.Second, time.Minute},
+		{5 * time.Second, 10 * time.Second, 10 * time.Second}, {-1, time.Minute, 0},
+	} {
+		if got := restartHold(tc.configured, tc.granted); got != tc.want {
+			t.Errorf("restartHold(%s, %s) = %s, want %s", tc.configured, tc.granted, got, tc.want)
+		}
+	}
+}

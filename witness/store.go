@@ -23,6 +23,10 @@ type stateFile struct {
 	Sets    map[string]persistedSet `json:"sets"`
 	// Clusters maps cluster -> server -> milliseconds since its last heartbeat when written.
 	Clusters map[string]map[string]int64 `json:"clusters"`
+	// MaxGrantedTTLMs is the longest lease TTL this witness has ever granted (0: none yet). The
+	// restart hold covers it: no lease granted before a restart can outlive the hold. A state
+	// file written before this field existed has it 0 and is treated as if MaxTTL was granted.
+	MaxGrantedTTLMs int64 `json:"max_granted_ttl_ms,omitempty"`
 }
 
 // store writes the state file atomically and durably: write a temporary file, fsync it, rename

@@ -32,7 +32,7 @@ func runWitness(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file")
 	fs.StringVar(&f.readyFile, "ready-file", "", "write {\"addr\": ...} to this file once serving")
 	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
-	fs.DurationVar(&f.restartHold, "restart-hold", 0, "after a start grant no new lease for this long (default: the maximum lease TTL)")
+	fs.DurationVar(&f.restartHold, "restart-hold", 0, "after a start grant no new lease for at least this long (default 0: the longest lease TTL this witness ever granted, so a fresh witness holds nothing)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: csetd witness -data-dir DIR [flags]\n\nRuns the witness: the arbiter of master leases and member liveness (docs/witness.md).\n\nFlags:\n")
 		fs.PrintDefaults()
