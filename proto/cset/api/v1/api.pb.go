@@ -1318,6 +1318,7 @@ type Member struct {
 	HealthReason       string                 `protobuf:"bytes,12,opt,name=health_reason,json=healthReason,proto3" json:"health_reason,omitempty"`
 	Load               int64                  `protobuf:"varint,13,opt,name=load,proto3" json:"load,omitempty"`
 	Workloads          []string               `protobuf:"bytes,14,rep,name=workloads,proto3" json:"workloads,omitempty"`
+	Removal            string                 `protobuf:"bytes,15,opt,name=removal,proto3" json:"removal,omitempty"` // "" | move | force: the member is being removed (see RemoveMember)
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1448,6 +1449,13 @@ func (x *Member) GetWorkloads() []string {
 		return x.Workloads
 	}
 	return nil
+}
+
+func (x *Member) GetRemoval() string {
+	if x != nil {
+		return x.Removal
+	}
+	return ""
 }
 
 type MemberResponse struct {
@@ -2727,6 +2735,7 @@ type MoveWorkloadRequest struct {
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	ToMember      string                 `protobuf:"bytes,2,opt,name=to_member,json=toMember,proto3" json:"to_member,omitempty"`
 	ToServer      string                 `protobuf:"bytes,3,opt,name=to_server,json=toServer,proto3" json:"to_server,omitempty"`
+	Force         bool                   `protobuf:"varint,4,opt,name=force,proto3" json:"force,omitempty"` // override capacity and soft spread (never health, admin state, candidates, hard spread)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2780,6 +2789,13 @@ func (x *MoveWorkloadRequest) GetToServer() string {
 		return x.ToServer
 	}
 	return ""
+}
+
+func (x *MoveWorkloadRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 type Declaration struct {
@@ -3069,6 +3085,7 @@ type Operation struct {
 	CreatedUnixNano int64                  `protobuf:"varint,11,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
 	UpdatedUnixNano int64                  `protobuf:"varint,12,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"`
 	Hooks           []*HookResult          `protobuf:"bytes,13,rep,name=hooks,proto3" json:"hooks,omitempty"`
+	Force           bool                   `protobuf:"varint,14,opt,name=force,proto3" json:"force,omitempty"` // a planned move forced with --force
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -3192,6 +3209,13 @@ func (x *Operation) GetHooks() []*HookResult {
 		return x.Hooks
 	}
 	return nil
+}
+
+func (x *Operation) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 type ListOperationsResponse struct {
@@ -4040,7 +4064,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x14heartbeat_timeout_ms\x18\v \x01(\rR\x12heartbeatTimeoutMs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x89\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa3\x04\n" +
 	"\x06Member\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05admin\x18\x02 \x01(\tR\x05admin\x12\x16\n" +
@@ -4056,7 +4080,8 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x14insecure_skip_verify\x18\v \x01(\bR\x12insecureSkipVerify\x12#\n" +
 	"\rhealth_reason\x18\f \x01(\tR\fhealthReason\x12\x12\n" +
 	"\x04load\x18\r \x01(\x03R\x04load\x12\x1c\n" +
-	"\tworkloads\x18\x0e \x03(\tR\tworkloads\x1a9\n" +
+	"\tworkloads\x18\x0e \x03(\tR\tworkloads\x12\x18\n" +
+	"\aremoval\x18\x0f \x01(\tR\aremoval\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
@@ -4162,11 +4187,12 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\bworkload\x18\x01 \x01(\tR\bworkload\x12?\n" +
 	"\n" +
 	"candidates\x18\x02 \x03(\v2\x1f.cset.api.v1.PlacementCandidateR\n" +
-	"candidates\"c\n" +
+	"candidates\"y\n" +
 	"\x13MoveWorkloadRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tto_member\x18\x02 \x01(\tR\btoMember\x12\x1b\n" +
-	"\tto_server\x18\x03 \x01(\tR\btoServer\"\xdd\x02\n" +
+	"\tto_server\x18\x03 \x01(\tR\btoServer\x12\x14\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\"\xdd\x02\n" +
 	"\vDeclaration\x12-\n" +
 	"\x03set\x18\x01 \x01(\v2\x1b.cset.api.v1.InitSetRequestR\x03set\x127\n" +
 	"\amembers\x18\x02 \x03(\v2\x1d.cset.api.v1.AddMemberRequestR\amembers\x12J\n" +
@@ -4189,7 +4215,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"outputTail\x12\x1f\n" +
 	"\vduration_ms\x18\x04 \x01(\x03R\n" +
 	"durationMs\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\xb2\x03\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\xc8\x03\n" +
 	"\tOperation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bworkload\x18\x02 \x01(\tR\bworkload\x12\x16\n" +
@@ -4204,7 +4230,8 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	" \x01(\tR\x05error\x12*\n" +
 	"\x11created_unix_nano\x18\v \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
 	"\x11updated_unix_nano\x18\f \x01(\x03R\x0fupdatedUnixNano\x12-\n" +
-	"\x05hooks\x18\r \x03(\v2\x17.cset.api.v1.HookResultR\x05hooks\"P\n" +
+	"\x05hooks\x18\r \x03(\v2\x17.cset.api.v1.HookResultR\x05hooks\x12\x14\n" +
+	"\x05force\x18\x0e \x01(\bR\x05force\"P\n" +
 	"\x16ListOperationsResponse\x126\n" +
 	"\n" +
 	"operations\x18\x01 \x03(\v2\x16.cset.api.v1.OperationR\n" +

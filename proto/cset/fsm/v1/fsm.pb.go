@@ -232,8 +232,11 @@ type Member struct {
 	Groups              []*ObservedGroup       `protobuf:"bytes,13,rep,name=groups,proto3" json:"groups,omitempty"` // last observed ECX groups, sorted by name
 	HealthReason        string                 `protobuf:"bytes,14,opt,name=health_reason,json=healthReason,proto3" json:"health_reason,omitempty"`
 	HeartbeatTimeoutMs  uint32                 `protobuf:"varint,15,opt,name=heartbeat_timeout_ms,json=heartbeatTimeoutMs,proto3" json:"heartbeat_timeout_ms,omitempty"` // the member's ECX heartbeat timeout, if declared
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// removal is set while the member is being removed: "move" moves its workloads off first,
+	// "force" also stops those that cannot move now. "" = not being removed.
+	Removal       string `protobuf:"bytes,16,opt,name=removal,proto3" json:"removal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
@@ -369,6 +372,13 @@ func (x *Member) GetHeartbeatTimeoutMs() uint32 {
 		return x.HeartbeatTimeoutMs
 	}
 	return 0
+}
+
+func (x *Member) GetRemoval() string {
+	if x != nil {
+		return x.Removal
+	}
+	return ""
 }
 
 type FaultDomain struct {
@@ -987,8 +997,11 @@ type Operation struct {
 	UpdatedUnixNano int64                  `protobuf:"varint,12,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"`
 	Hooks           []*HookResult          `protobuf:"bytes,13,rep,name=hooks,proto3" json:"hooks,omitempty"`
 	TriedMembers    []string               `protobuf:"bytes,14,rep,name=tried_members,json=triedMembers,proto3" json:"tried_members,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// force: an operator's --force on a planned move; capacity and soft spread do not refuse
+	// the target (health, admin state, candidates, hard spread and group ownership still do).
+	Force         bool `protobuf:"varint,15,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Operation) Reset() {
@@ -1117,6 +1130,13 @@ func (x *Operation) GetTriedMembers() []string {
 		return x.TriedMembers
 	}
 	return nil
+}
+
+func (x *Operation) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 type Event struct {
@@ -1340,9 +1360,16 @@ func (x *UpsertMemberCommand) GetKeepPassword() bool {
 }
 
 type RemoveMemberCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Force bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	// fence_first (written by every master since issue 11): a member on which a group of a cset
+	// workload may run is never deleted at once: it is marked for removal (member.removal) and
+	// the controller fences its groups first. Unset, the command keeps its first meaning.
+	FenceFirst bool `protobuf:"varint,3,opt,name=fence_first,json=fenceFirst,proto3" json:"fence_first,omitempty"`
+	// finalize is the controller's last step of a marked removal: it deletes the member once
+	// no cset group runs there and no operation involves it.
+	Finalize      bool `protobuf:"varint,4,opt,name=finalize,proto3" json:"finalize,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1387,6 +1414,20 @@ func (x *RemoveMemberCommand) GetName() string {
 func (x *RemoveMemberCommand) GetForce() bool {
 	if x != nil {
 		return x.Force
+	}
+	return false
+}
+
+func (x *RemoveMemberCommand) GetFenceFirst() bool {
+	if x != nil {
+		return x.FenceFirst
+	}
+	return false
+}
+
+func (x *RemoveMemberCommand) GetFinalize() bool {
+	if x != nil {
+		return x.Finalize
 	}
 	return false
 }
@@ -3574,7 +3615,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\rObservedGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
-	"\acurrent\x18\x03 \x01(\tR\acurrent\"\xed\x04\n" +
+	"\acurrent\x18\x03 \x01(\tR\acurrent\"\x87\x05\n" +
 	"\x06Member\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
 	"\aservers\x18\x02 \x03(\v2\x19.cset.fsm.v1.MemberServerR\aservers\x12!\n" +
@@ -3591,7 +3632,8 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x16health_since_unix_nano\x18\f \x01(\x03R\x13healthSinceUnixNano\x122\n" +
 	"\x06groups\x18\r \x03(\v2\x1a.cset.fsm.v1.ObservedGroupR\x06groups\x12#\n" +
 	"\rhealth_reason\x18\x0e \x01(\tR\fhealthReason\x120\n" +
-	"\x14heartbeat_timeout_ms\x18\x0f \x01(\rR\x12heartbeatTimeoutMs\x1a9\n" +
+	"\x14heartbeat_timeout_ms\x18\x0f \x01(\rR\x12heartbeatTimeoutMs\x12\x18\n" +
+	"\aremoval\x18\x10 \x01(\tR\aremoval\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"C\n" +
@@ -3650,7 +3692,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"outputTail\x12\x1f\n" +
 	"\vduration_ms\x18\x04 \x01(\x03R\n" +
 	"durationMs\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\xd7\x03\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\xed\x03\n" +
 	"\tOperation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bworkload\x18\x02 \x01(\tR\bworkload\x12\x16\n" +
@@ -3666,7 +3708,8 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x11created_unix_nano\x18\v \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
 	"\x11updated_unix_nano\x18\f \x01(\x03R\x0fupdatedUnixNano\x12-\n" +
 	"\x05hooks\x18\r \x03(\v2\x17.cset.fsm.v1.HookResultR\x05hooks\x12#\n" +
-	"\rtried_members\x18\x0e \x03(\tR\ftriedMembers\"\x8c\x02\n" +
+	"\rtried_members\x18\x0e \x03(\tR\ftriedMembers\x12\x14\n" +
+	"\x05force\x18\x0f \x01(\bR\x05force\"\x8c\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12$\n" +
@@ -3686,10 +3729,13 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x06member\x18\x01 \x01(\v2\x13.cset.fsm.v1.MemberR\x06member\x12\x1f\n" +
 	"\vcreate_only\x18\x02 \x01(\bR\n" +
 	"createOnly\x12#\n" +
-	"\rkeep_password\x18\x03 \x01(\bR\fkeepPassword\"?\n" +
+	"\rkeep_password\x18\x03 \x01(\bR\fkeepPassword\"|\n" +
 	"\x13RemoveMemberCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05force\x18\x02 \x01(\bR\x05force\"A\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12\x1f\n" +
+	"\vfence_first\x18\x03 \x01(\bR\n" +
+	"fenceFirst\x12\x1a\n" +
+	"\bfinalize\x18\x04 \x01(\bR\bfinalize\"A\n" +
 	"\x15SetMemberAdminCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05admin\x18\x02 \x01(\tR\x05admin\"\\\n" +
