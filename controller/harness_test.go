@@ -38,6 +38,8 @@ type envOpts struct {
 	// plantedDoubleOnline: the test itself starts a second copy by hand, so the audit checks
 	// are the test's own business.
 	plantedDoubleOnline bool
+	// tune, when set, adjusts the masters' configuration after the harness's timings.
+	tune func(cfg *config.Config)
 }
 
 const (
@@ -109,6 +111,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 		cfg.Controller.StopTimeout = 5 * time.Second
 		cfg.Controller.ECXTimeout = 300 * time.Millisecond
 		cfg.Controller.LeaseTTL = 2 * time.Second
+		if o.tune != nil {
+			o.tune(cfg)
+		}
 	})
 	cl := e.client()
 	ctx := clustertest.Ctx(t)

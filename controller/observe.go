@@ -58,7 +58,7 @@ func (c *Controller) poll(ctx context.Context, m *fsmv1.Member) *observation {
 		o.err = err
 		return o
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.ECXTimeout*time.Duration(max(1, len(m.Servers))))
+	ctx, cancel := context.WithTimeout(ctx, c.pollDeadline(len(m.Servers)))
 	defer cancel()
 	servers, err := cl.ListServers(ctx)
 	if err != nil {
@@ -79,6 +79,14 @@ func (c *Controller) poll(ctx context.Context, m *fsmv1.Member) *observation {
 	}
 	sort.Slice(o.groups, func(i, j int) bool { return o.groups[i].Name < o.groups[j].Name })
 	return o
+}
+
+// pollDeadline bounds one poll of a member: every server may take its ECX timeout, but never
+// more than half of unreachable_after, so that a member whose REST API hangs (accepts and never
+// answers) is unreachable on time instead of after its servers' timeouts add up, and one hanging
+// member does not stretch the round for the others.
+func (c *Controller) pollDeadline(servers int) time.Duration {
+	return min(c.cfg.ECXTimeout*time.Duration(max(1, servers)), c.cfg.UnreachableAfter/2)
 }
 
 // health decides a member's health from the poll, the time since it last answered and the

@@ -248,7 +248,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		if r.query != "" {
 			u += "?" + r.query
 		}
-		res, wrote, err := c.attempt(ctx, u, r)
+		res, wrote, err := c.attempt(ctx, u, r, c.attemptTimeout(ctx, len(c.bases)-k))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("ecx member %q: %s abandoned at %s: %w", c.name, r.op(), u, context.Cause(ctx))
@@ -289,8 +289,19 @@ type attemptResult struct {
 
 // attempt sends r to one URL under the per-server deadline. wrote reports
 // whether the whole request went out (so a POST may have been applied).
-func (c *Client) attempt(ctx context.Context, u string, r request) (*attemptResult, bool, error) {
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
+// attemptTimeout is the deadline of one attempt when left servers remain to be tried: the
+// per-call timeout, but no more than an equal share of what is left of the caller's deadline, so
+// a server that accepts and never answers cannot use up the time the next server needs.
+func (c *Client) attemptTimeout(ctx context.Context, left int) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok || left <= 1 {
+		return c.timeout
+	}
+	return max(min(c.timeout, time.Until(dl)/time.Duration(left)), time.Millisecond)
+}
+
+func (c *Client) attempt(ctx context.Context, u string, r request, timeout time.Duration) (*attemptResult, bool, error) {
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var wrote atomic.Bool
 	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
@@ -315,20 +326,20 @@ func (c *Client) attempt(ctx context.Context, u string, r request) (*attemptResu
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, wrote.Load(), c.transportError(u, actx, err)
+		return nil, wrote.Load(), transportError(u, actx, timeout, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, true, c.transportError(u, actx, fmt.Errorf("reading the answer: %w", err))
+		return nil, true, transportError(u, actx, timeout, fmt.Errorf("reading the answer: %w", err))
 	}
 	res := &attemptResult{response: response{url: u, status: resp.StatusCode, body: b}, location: resp.Header.Get("Location")}
 	return res, true, nil
 }
 
-func (c *Client) transportError(u string, actx context.Context, err error) error {
+func transportError(u string, actx context.Context, timeout time.Duration, err error) error {
 	if errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%s: no answer within %s: %w", u, c.timeout, err)
+		return fmt.Errorf("%s: no answer within %s: %w", u, timeout.Round(time.Millisecond), err)
 	}
 	return fmt.Errorf("%s: %w", u, err)
 }

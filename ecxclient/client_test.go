@@ -418,11 +418,14 @@ func TestClient_ContextCancel(t *testing.T) {
 	s1, _ := silentURL(t)
 	good := newFake(t, anyEndpoint)
 	c := newTestClient(t, []string{s1, good.URL})
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	// The caller gives up while the first server is silent (a cancel, not a deadline: a deadline
+	// is shared out between the servers, see TestClient_HungServerLeavesTimeForTheNext).
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	time.AfterFunc(50*time.Millisecond, cancel)
 	_, err := c.ListGroups(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnreachable) {
-		t.Fatalf("error %v, want the caller's deadline and not ErrUnreachable", err)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreachable) {
+		t.Fatalf("error %v, want the caller's cancellation and not ErrUnreachable", err)
 	}
 	if len(good.requests()) != 0 {
 		t.Error("client went on to the next server after the caller gave up")
@@ -511,5 +514,23 @@ func TestClient_SharedTransportConcurrent(t *testing.T) {
 		if c.LastURL() != good.URL {
 			t.Errorf("LastURL = %q", c.LastURL())
 		}
+	}
+}
+
+// A server that accepts and never answers must not use up the caller's whole deadline: the next
+// server gets its share, so a member with one hung server still answers a poll with a deadline
+// shorter than the per-call timeout (issue 11, case 8).
+func TestClient_HungServerLeavesTimeForTheNext(t *testing.T) {
+	t.Parallel()
+	hung, _ := silentURL(t)
+	good := newFake(t, anyEndpoint)
+	c := newTestClient(t, []string{hung, good.URL}, func(c *MemberConfig) { c.Timeout = time.Minute })
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := c.ListGroups(ctx); err != nil {
+		t.Fatalf("ListGroups with a hung first server and a 2s deadline: %v", err)
+	}
+	if c.LastURL() != good.URL {
+		t.Errorf("LastURL = %q, want the answering server %q", c.LastURL(), good.URL)
 	}
 }
