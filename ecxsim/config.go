@@ -61,6 +61,8 @@ type ClusterConfig struct {
 	WitnessToken string `yaml:"witness_token"`
 	// RebootDuration is how long a rebooted server stays powered off. Default 1s.
 	RebootDuration time.Duration `yaml:"reboot_duration"`
+	// ErrorStyle is how failures are answered: "http" (default) or "envelope" (ErrorStyleEnvelope).
+	ErrorStyle string `yaml:"error_style"`
 }
 
 // ServerConfig describes one ECX server.
@@ -204,6 +206,9 @@ func validateCluster(where string, cl ClusterConfig, fixedAddrs map[string]strin
 	}
 	if cl.RebootDuration < 0 {
 		add("reboot_duration must not be negative, got %s", cl.RebootDuration)
+	}
+	if !ValidErrorStyle(cl.ErrorStyle) {
+		add("error_style %q is unknown: use %q or %q", cl.ErrorStyle, ErrorStyleHTTP, ErrorStyleEnvelope)
 	}
 	if cl.WitnessURL != "" {
 		u, err := url.Parse(cl.WitnessURL)

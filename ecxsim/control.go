@@ -110,14 +110,26 @@ func (s *Sim) SetLatency(cluster string, d time.Duration) error {
 	})
 }
 
-// SetErrorRate makes a fraction r (0 to 1) of the cluster's REST requests fail with HTTP 500 and the
-// envelope code CodeInternal.
+// SetErrorRate makes a fraction r (0 to 1) of the cluster's REST requests fail with the envelope
+// code CodeInternal: HTTP 500, or HTTP 200 when the cluster's error style is ErrorStyleEnvelope.
 func (s *Sim) SetErrorRate(cluster string, r float64) error {
 	if !(r >= 0 && r <= 1) {
 		return fmt.Errorf("error rate must be between 0 and 1, got %v", r)
 	}
 	return s.withCluster(cluster, func(c *simCluster, now time.Time) error {
 		c.errorRate = r
+		return nil
+	})
+}
+
+// SetErrorStyle sets how the cluster answers failures: ErrorStyleHTTP ("" too) or
+// ErrorStyleEnvelope (see ErrorStyleEnvelope). It applies to the requests answered from now on.
+func (s *Sim) SetErrorStyle(cluster, style string) error {
+	if !ValidErrorStyle(style) {
+		return fmt.Errorf("error style %q is unknown: use %q or %q", style, ErrorStyleHTTP, ErrorStyleEnvelope)
+	}
+	return s.withCluster(cluster, func(c *simCluster, now time.Time) error {
+		c.cfg.ErrorStyle = style
 		return nil
 	})
 }
@@ -209,6 +221,7 @@ type ClusterState struct {
 	Isolated     bool          `json:"isolated"`
 	LatencyMS    int64         `json:"latency_ms"`
 	ErrorRate    float64       `json:"error_rate"`
+	ErrorStyle   string        `json:"error_style,omitempty"` // "" is ErrorStyleHTTP
 	TimeoutRatio int           `json:"toratio"`
 	Servers      []ServerState `json:"servers"`
 	Groups       []GroupState  `json:"groups"`
@@ -252,6 +265,7 @@ func (s *Sim) State() StateSnapshot {
 			Isolated:     c.isolated,
 			LatencyMS:    c.latency.Milliseconds(),
 			ErrorRate:    c.errorRate,
+			ErrorStyle:   c.cfg.ErrorStyle,
 			TimeoutRatio: c.toratio,
 		}
 		for i, srv := range c.servers {

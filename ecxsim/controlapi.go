@@ -47,6 +47,11 @@ type ErrorRateRequest struct {
 	Rate float64 `json:"rate"`
 }
 
+// ErrorStyleRequest is the body of POST /sim/v1/clusters/{cluster}/error-style.
+type ErrorStyleRequest struct {
+	Style string `json:"style"`
+}
+
 // FailStartRequest is the body of POST /sim/v1/clusters/{cluster}/groups/{group}/fail-start.
 type FailStartRequest struct {
 	Enabled bool `json:"enabled"`
@@ -163,6 +168,15 @@ func (s *Sim) controlCluster(w http.ResponseWriter, r *http.Request) {
 				err = fmt.Errorf("%w: rate must be between 0 and 1", errBadRequest)
 			} else {
 				err = s.SetErrorRate(name, req.Rate)
+			}
+		}
+	case "error-style":
+		var req ErrorStyleRequest
+		if err = decodeControl(r, &req); err == nil {
+			if !ValidErrorStyle(req.Style) {
+				err = fmt.Errorf("%w: style %q is unknown: use %q or %q", errBadRequest, req.Style, ErrorStyleHTTP, ErrorStyleEnvelope)
+			} else {
+				err = s.SetErrorStyle(name, req.Style)
 			}
 		}
 	default:

@@ -27,6 +27,37 @@ const (
 // MessageAuthFailed is the envelope message of HTTP 401.
 const MessageAuthFailed = "authentication failed"
 
+// Error styles of a cluster (ClusterConfig.ErrorStyle, control API "error-style"): how a failed
+// request is answered. ECX's own client treats a 2xx answer to an operation POST with a non-zero
+// result.code or a non-empty result.message as a failure (ecx-api.md 1.3), so a real cluster may
+// report failures either way.
+const (
+	// ErrorStyleHTTP (the default, also "") answers failures with an error status: 400, 409, 500.
+	ErrorStyleHTTP = "http"
+	// ErrorStyleEnvelope answers the failures of operation POSTs (400, 409 and 500) and every
+	// injected error (SetErrorRate) as HTTP 200 with the same non-zero result.code and message.
+	// Authentication failures (401), unknown objects or paths (404) and wrong methods (405) keep
+	// their status.
+	ErrorStyleEnvelope = "envelope"
+)
+
+// ValidErrorStyle reports whether s names an error style ("" is the default, ErrorStyleHTTP).
+func ValidErrorStyle(s string) bool {
+	return s == "" || s == ErrorStyleHTTP || s == ErrorStyleEnvelope
+}
+
+// envelopeErrors answers the failures written through it as HTTP 200: the body (the envelope)
+// already carries the non-zero result.code and the message.
+type envelopeErrors struct{ http.ResponseWriter }
+
+func (w envelopeErrors) WriteHeader(status int) {
+	switch status {
+	case http.StatusBadRequest, http.StatusConflict, http.StatusInternalServerError:
+		status = http.StatusOK
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
 const maxBody = 64 << 10
 
 type serverKey struct{}
@@ -132,11 +163,13 @@ func writeError(w http.ResponseWriter, e *apiError) {
 }
 
 // ServeHTTP is the REST entry point of one server: it applies the cluster's injected faults
-// (isolation, latency, error rate), checks Basic auth and dispatches to the shared mux.
+// (isolation, latency, error rate), checks Basic auth and dispatches to the shared mux. The
+// cluster's error style decides how failures are answered.
 func (srv *simServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := srv.c
 	c.mu.Lock()
 	isolated, heal, latency, rate := c.isolated, c.healCh, c.latency, c.errorRate
+	envelope := c.cfg.ErrorStyle == ErrorStyleEnvelope
 	c.mu.Unlock()
 	ctx := r.Context()
 	if isolated {
@@ -162,6 +195,9 @@ func (srv *simServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if rate > 0 && rand.Float64() < rate {
+		if envelope {
+			w = envelopeErrors{w}
+		}
 		writeError(w, &apiError{http.StatusInternalServerError, CodeInternal, "internal server error (injected by ecxsim)"})
 		return
 	}
@@ -171,6 +207,9 @@ func (srv *simServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="EXPRESSCLUSTER"`)
 		writeError(w, &apiError{http.StatusUnauthorized, CodeAuthFailed, MessageAuthFailed})
 		return
+	}
+	if envelope && r.Method == http.MethodPost {
+		w = envelopeErrors{w}
 	}
 	c.sim.restMux.ServeHTTP(w, r.WithContext(context.WithValue(ctx, serverKey{}, srv)))
 }
