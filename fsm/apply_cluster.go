@@ -65,6 +65,10 @@ func (a *applier) applyUpsertMember(c *fsmv1.UpsertMemberCommand) error {
 		}
 		m.Health, m.HealthSinceUnixNano, m.HealthReason = old.Health, old.HealthSinceUnixNano, old.HealthReason
 		m.Groups = old.Groups
+		if old.Removal != "" {
+			// An update does not cancel a removal in progress ('csetctl member undrain' does).
+			m.Removal, m.Admin = old.Removal, AdminDraining
+		}
 		for _, s := range m.Servers {
 			if i := slices.IndexFunc(old.Servers, func(o *fsmv1.MemberServer) bool { return o.Name == s.Name }); i >= 0 {
 				s.Status = old.Servers[i].Status
@@ -73,29 +77,6 @@ func (a *applier) applyUpsertMember(c *fsmv1.UpsertMemberCommand) error {
 		a.event("admin", "info", "", m.Name, "", "member %s updated", m.Name)
 	}
 	a.s.members[m.Name] = m
-	return nil
-}
-
-func (a *applier) applyRemoveMember(c *fsmv1.RemoveMemberCommand) error {
-	name := c.GetName()
-	if a.s.members[name] == nil {
-		return notFoundf("member %q does not exist (see 'csetctl member list')", name)
-	}
-	users := a.s.workloadsNaming(name)
-	if len(users) > 0 && !c.GetForce() {
-		return preconditionf("member %q is a candidate of workloads %s: move or unregister them, or remove it with --force (it is then dropped from their candidates and placements)", name, strings.Join(users, ", "))
-	}
-	for _, wn := range users {
-		w := a.s.workloads[wn]
-		w.Candidates = slices.DeleteFunc(w.Candidates, func(m string) bool { return m == name })
-		delete(w.Addresses, name)
-		if w.GetPlacement().GetMember() == name {
-			w.Placement = nil
-			a.touchDNS()
-		}
-	}
-	delete(a.s.members, name)
-	a.event("admin", "warn", "", name, "", "member %s removed (force=%v, workloads affected: %s)", name, c.GetForce(), strings.Join(users, ","))
 	return nil
 }
 
@@ -108,6 +89,13 @@ func (a *applier) applySetMemberAdmin(c *fsmv1.SetMemberAdminCommand) error {
 	case AdminActive, AdminDraining, AdminDisabled:
 	default:
 		return invalidf("admin state %q is unknown: use active, draining or disabled", c.GetAdmin())
+	}
+	switch {
+	case m.Removal != "" && c.GetAdmin() == AdminDisabled:
+		return preconditionf("member %q is being removed: it takes no workloads already; 'csetctl member undrain %s' cancels the removal", m.Name, m.Name)
+	case m.Removal != "" && c.GetAdmin() == AdminActive:
+		a.event("admin", "warn", "", m.Name, "", "removal of member %s cancelled: it is active again", m.Name)
+		m.Removal = ""
 	}
 	if m.Admin != c.GetAdmin() {
 		a.event("admin", "info", "", m.Name, "", "member %s admin state %s -> %s", m.Name, m.Admin, c.GetAdmin())

@@ -12,15 +12,17 @@ const (
 	RoleRead    = "read"
 	RoleOperate = "operate"
 	RoleAdmin   = "admin"
+	// RoleGuard may call only GuardHeartbeat: the token of `csetd guard` on the ECX servers.
+	RoleGuard = "guard"
 )
 
 // ValidateRole reports whether role is one of the token roles.
 func ValidateRole(role string) error {
 	switch role {
-	case RoleRead, RoleOperate, RoleAdmin:
+	case RoleRead, RoleOperate, RoleAdmin, RoleGuard:
 		return nil
 	}
-	return invalidf("role %q is unknown: use read, operate or admin", role)
+	return invalidf("role %q is unknown: use read, operate, admin or guard", role)
 }
 
 func (a *applier) applyCreateToken(c *fsmv1.CreateTokenCommand) error {

@@ -29,6 +29,10 @@ func (a *applier) applyUpsertWorkload(c *fsmv1.UpsertWorkloadCommand) error {
 	if as := w.AvailabilitySet; as != "" && a.s.availabilitySets[as] == nil {
 		return notFoundf("availability set %q does not exist: create it with 'csetctl availset create %s'", as, as)
 	}
+	if other, member := a.s.groupOwner(w); other != "" {
+		return existsf("ECX group %q on member %s already belongs to workload %q: in a member, an ECX group belongs to one workload; "+
+			"give workload %q another group, leave %s out of its candidates, or unregister %q first", w.Group, member, other, w.Name, member, other)
+	}
 	old := a.s.workloads[w.Name]
 	if old != nil && c.GetCreateOnly() {
 		return existsf("workload %q is already registered: unregister it first or register with --update", w.Name)
@@ -47,6 +51,23 @@ func (a *applier) applyUpsertWorkload(c *fsmv1.UpsertWorkloadCommand) error {
 		a.touchDNS()
 	}
 	return nil
+}
+
+// groupOwner returns another workload that claims w's ECX group on one of w's candidate members,
+// and that member (the first in w's preference order), or "" when the group is w's alone.
+func (s *state) groupOwner(w *fsmv1.Workload) (workload, member string) {
+	for _, name := range sortedKeys(s.workloads) {
+		o := s.workloads[name]
+		if name == w.Name || o.Group != w.Group {
+			continue
+		}
+		for _, c := range w.Candidates {
+			if slices.Contains(o.Candidates, c) {
+				return name, c
+			}
+		}
+	}
+	return "", ""
 }
 
 // activeOperation returns the workload's unfinished operation with the smallest id (there is at
@@ -210,7 +231,12 @@ func (a *applier) applyStartOperation(c *fsmv1.StartOperationCommand) error {
 	}
 	op.CreatedUnixNano, op.UpdatedUnixNano = a.at, a.at
 	a.s.operations[op.Id] = op
-	a.event("operation", "info", w.Name, op.TargetMember, op.Id, "operation %s (%s) of %s: %s/%s -> %s/%s", op.Id, op.Reason, w.Name, op.SourceMember, op.SourceServer, op.TargetMember, op.TargetServer)
+	forced := ""
+	if op.Force {
+		forced = ", forced: capacity and soft spread are not enforced"
+	}
+	a.event("operation", map[bool]string{true: "warn", false: "info"}[op.Force], w.Name, op.TargetMember, op.Id, "operation %s (%s%s) of %s: %s/%s -> %s/%s",
+		op.Id, op.Reason, forced, w.Name, op.SourceMember, op.SourceServer, op.TargetMember, op.TargetServer)
 	a.pruneOperations()
 	return nil
 }

@@ -47,6 +47,9 @@ func (g *gen) workloadMsg() *fsmv1.Workload {
 	w := fsmtest.Workload(g.workload(), cands...)
 	w.AvailabilitySet = g.pick("", "", "s1", "s9")
 	w.Desired = g.pick("online", "offline", "")
+	if g.r.IntN(4) == 0 { // one ECX group claimed by several workloads: ownership must be decided the same everywhere
+		w.Group = "g-shared"
+	}
 	if g.r.IntN(6) == 0 { // several bad addresses: the joined message must not depend on map order
 		for c := range w.Addresses {
 			w.Addresses[c].Addresses = []string{"not-an-ip-" + c}
@@ -70,7 +73,7 @@ func (g *gen) command() proto.Message {
 	case 1, 2:
 		return &fsmv1.UpsertMemberCommand{Member: g.memberMsg(), CreateOnly: g.r.IntN(3) == 0, KeepPassword: g.r.IntN(2) == 0}
 	case 3:
-		return &fsmv1.RemoveMemberCommand{Name: g.member(), Force: g.r.IntN(2) == 0}
+		return &fsmv1.RemoveMemberCommand{Name: g.member(), Force: g.r.IntN(2) == 0, FenceFirst: g.r.IntN(3) > 0, Finalize: g.r.IntN(3) == 0}
 	case 4:
 		return &fsmv1.SetMemberAdminCommand{Name: g.member(), Admin: g.pick(fsm.AdminActive, fsm.AdminDraining, fsm.AdminDisabled, "x")}
 	case 5:
@@ -112,7 +115,9 @@ func (g *gen) command() proto.Message {
 	case 18:
 		return &fsmv1.SetPlacementCommand{Workload: g.workload(), Placement: g.placement()}
 	case 19:
-		return &fsmv1.StartOperationCommand{Operation: fsmtest.Operation(g.op(), g.workload(), g.member(), g.pick("a", "b", ""))}
+		op := fsmtest.Operation(g.op(), g.workload(), g.member(), g.pick("a", "b", ""))
+		op.Force = g.r.IntN(3) == 0
+		return &fsmv1.StartOperationCommand{Operation: op}
 	case 20:
 		var hook *fsmv1.HookResult
 		if g.r.IntN(2) == 0 {

@@ -37,12 +37,15 @@ func oneOfEverythingCommands() []proto.Message {
 		activeOp,
 		&fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseHandover, Attempts: 2, Error: "retrying", TriedMember: "west",
 			Hook: &fsmv1.HookResult{Hook: "/etc/cset/hooks/replicate", ExitCode: 1, OutputTail: "lag too high", DurationMs: 40, Error: "exit status 1"}},
-		&fsmv1.StartOperationCommand{Operation: fsmtest.Operation("op2", "db", "", "west")},
+		&fsmv1.StartOperationCommand{Operation: forced(fsmtest.Operation("op2", "db", "", "west"))},
 		&fsmv1.FinishOperationCommand{Id: "op2", Success: true, Placement: &fsmv1.Placement{Member: "west", Server: "west-1", Status: "Online"}},
 		&fsmv1.AppendEventsCommand{Events: []*fsmv1.Event{{Kind: "lease", Severity: "warn", Message: "lease lost", Actor: "controller"}}},
 		&fsmv1.CreateTokenCommand{Token: &fsmv1.Token{Name: "ops", Role: fsm.RoleOperate, Hash: bytes.Repeat([]byte{1}, 32), CreatedBy: "bootstrap"}},
+		&fsmv1.RemoveMemberCommand{Name: "east", FenceFirst: true}, // web1 is placed there: marked for removal
 	)
 }
+
+func forced(op *fsmv1.Operation) *fsmv1.Operation { op.Force = true; return op }
 
 // oneOfEverything returns an FSM holding oneOfEverythingCommands and two request records, one
 // of them a failure.
