@@ -3958,6 +3958,120 @@ func (x *RecordAuditRequest) GetEvents() []*Event {
 	return nil
 }
 
+type GuardHeartbeatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"` // the member (ECX cluster) the guard runs in
+	Server        string                 `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`   // the ECX server the guard runs on
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GuardHeartbeatRequest) Reset() {
+	*x = GuardHeartbeatRequest{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GuardHeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GuardHeartbeatRequest) ProtoMessage() {}
+
+func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GuardHeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*GuardHeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *GuardHeartbeatRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *GuardHeartbeatRequest) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+type GuardHeartbeatResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Acknowledged bool                   `protobuf:"varint,1,opt,name=acknowledged,proto3" json:"acknowledged,omitempty"`
+	// groups are the ECX groups of the workloads that list the member as a candidate, sorted: the
+	// groups the guard stops when it loses both the witness and the masters.
+	Groups        []string `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	Leader        string   `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"` // node id of the acknowledging leader
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GuardHeartbeatResponse) Reset() {
+	*x = GuardHeartbeatResponse{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GuardHeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GuardHeartbeatResponse) ProtoMessage() {}
+
+func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GuardHeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*GuardHeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *GuardHeartbeatResponse) GetAcknowledged() bool {
+	if x != nil {
+		return x.Acknowledged
+	}
+	return false
+}
+
+func (x *GuardHeartbeatResponse) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *GuardHeartbeatResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
 var File_cset_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_cset_api_v1_api_proto_rawDesc = "" +
@@ -4282,7 +4396,14 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x12RevokeTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"@\n" +
 	"\x12RecordAuditRequest\x12*\n" +
-	"\x06events\x18\x01 \x03(\v2\x12.cset.api.v1.EventR\x06events2\x9a\x16\n" +
+	"\x06events\x18\x01 \x03(\v2\x12.cset.api.v1.EventR\x06events\"I\n" +
+	"\x15GuardHeartbeatRequest\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x16\n" +
+	"\x06server\x18\x02 \x01(\tR\x06server\"l\n" +
+	"\x16GuardHeartbeatResponse\x12\"\n" +
+	"\facknowledged\x18\x01 \x01(\bR\facknowledged\x12\x16\n" +
+	"\x06groups\x18\x02 \x03(\tR\x06groups\x12\x16\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader2\xf5\x16\n" +
 	"\x11ClusterSetService\x12A\n" +
 	"\x06Status\x12\x1a.cset.api.v1.StatusRequest\x1a\x1b.cset.api.v1.StatusResponse\x12J\n" +
 	"\tRaftPeers\x12\x1d.cset.api.v1.RaftPeersRequest\x1a\x1e.cset.api.v1.RaftPeersResponse\x12G\n" +
@@ -4323,7 +4444,8 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"ListTokens\x12\x18.cset.api.v1.ListRequest\x1a\x1f.cset.api.v1.ListTokensResponse\x12B\n" +
 	"\vRevokeToken\x12\x1f.cset.api.v1.RevokeTokenRequest\x1a\x12.cset.api.v1.Empty\x12B\n" +
-	"\vRecordAudit\x12\x1f.cset.api.v1.RecordAuditRequest\x1a\x12.cset.api.v1.EmptyB6Z4github.com/cset-project/cset/proto/cset/api/v1;apiv1b\x06proto3"
+	"\vRecordAudit\x12\x1f.cset.api.v1.RecordAuditRequest\x1a\x12.cset.api.v1.Empty\x12Y\n" +
+	"\x0eGuardHeartbeat\x12\".cset.api.v1.GuardHeartbeatRequest\x1a#.cset.api.v1.GuardHeartbeatResponseB6Z4github.com/cset-project/cset/proto/cset/api/v1;apiv1b\x06proto3"
 
 var (
 	file_cset_api_v1_api_proto_rawDescOnce sync.Once
@@ -4337,7 +4459,7 @@ func file_cset_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_cset_api_v1_api_proto_rawDescData
 }
 
-var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_cset_api_v1_api_proto_goTypes = []any{
 	(*Empty)(nil),                        // 0: cset.api.v1.Empty
 	(*ReadOptions)(nil),                  // 1: cset.api.v1.ReadOptions
@@ -4400,10 +4522,12 @@ var file_cset_api_v1_api_proto_goTypes = []any{
 	(*ListTokensResponse)(nil),           // 58: cset.api.v1.ListTokensResponse
 	(*RevokeTokenRequest)(nil),           // 59: cset.api.v1.RevokeTokenRequest
 	(*RecordAuditRequest)(nil),           // 60: cset.api.v1.RecordAuditRequest
-	nil,                                  // 61: cset.api.v1.AddMemberRequest.LabelsEntry
-	nil,                                  // 62: cset.api.v1.Member.LabelsEntry
-	nil,                                  // 63: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	nil,                                  // 64: cset.api.v1.Workload.AddressesEntry
+	(*GuardHeartbeatRequest)(nil),        // 61: cset.api.v1.GuardHeartbeatRequest
+	(*GuardHeartbeatResponse)(nil),       // 62: cset.api.v1.GuardHeartbeatResponse
+	nil,                                  // 63: cset.api.v1.AddMemberRequest.LabelsEntry
+	nil,                                  // 64: cset.api.v1.Member.LabelsEntry
+	nil,                                  // 65: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	nil,                                  // 66: cset.api.v1.Workload.AddressesEntry
 }
 var file_cset_api_v1_api_proto_depIdxs = []int32{
 	1,  // 0: cset.api.v1.ListRequest.read:type_name -> cset.api.v1.ReadOptions
@@ -4416,17 +4540,17 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	6,  // 7: cset.api.v1.RaftPeersResponse.peers:type_name -> cset.api.v1.MasterInfo
 	5,  // 8: cset.api.v1.RaftTransferLeaderResponse.leader:type_name -> cset.api.v1.Leader
 	19, // 9: cset.api.v1.AddMemberRequest.servers:type_name -> cset.api.v1.ServerSpec
-	61, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
+	63, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
 	19, // 11: cset.api.v1.Member.servers:type_name -> cset.api.v1.ServerSpec
-	62, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
+	64, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
 	21, // 13: cset.api.v1.MemberResponse.member:type_name -> cset.api.v1.Member
 	21, // 14: cset.api.v1.ListMembersResponse.members:type_name -> cset.api.v1.Member
 	26, // 15: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
 	28, // 16: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
 	31, // 17: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
-	63, // 18: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	65, // 18: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
 	34, // 19: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
-	64, // 20: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
+	66, // 20: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
 	34, // 21: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
 	37, // 22: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
 	40, // 23: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
@@ -4480,45 +4604,47 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	2,  // 71: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
 	59, // 72: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
 	60, // 73: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
-	8,  // 74: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
-	10, // 75: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
-	12, // 76: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
-	14, // 77: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
-	16, // 78: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
-	18, // 79: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
-	22, // 80: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
-	23, // 81: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
-	22, // 82: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
-	0,  // 83: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
-	22, // 84: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
-	22, // 85: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
-	27, // 86: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
-	28, // 87: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
-	30, // 88: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
-	0,  // 89: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
-	31, // 90: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
-	33, // 91: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
-	0,  // 92: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
-	37, // 93: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
-	38, // 94: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
-	37, // 95: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
-	0,  // 96: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
-	37, // 97: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
-	41, // 98: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
-	47, // 99: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
-	45, // 100: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
-	48, // 101: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
-	47, // 102: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
-	51, // 103: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
-	50, // 104: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
-	53, // 105: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
-	54, // 106: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
-	56, // 107: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
-	58, // 108: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
-	0,  // 109: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
-	0,  // 110: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
-	74, // [74:111] is the sub-list for method output_type
-	37, // [37:74] is the sub-list for method input_type
+	61, // 74: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
+	8,  // 75: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
+	10, // 76: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
+	12, // 77: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
+	14, // 78: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
+	16, // 79: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
+	18, // 80: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
+	22, // 81: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
+	23, // 82: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
+	22, // 83: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
+	0,  // 84: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
+	22, // 85: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
+	22, // 86: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
+	27, // 87: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
+	28, // 88: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
+	30, // 89: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
+	0,  // 90: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
+	31, // 91: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
+	33, // 92: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
+	0,  // 93: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
+	37, // 94: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
+	38, // 95: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
+	37, // 96: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
+	0,  // 97: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
+	37, // 98: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
+	41, // 99: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
+	47, // 100: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
+	45, // 101: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
+	48, // 102: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
+	47, // 103: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
+	51, // 104: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
+	50, // 105: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
+	53, // 106: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
+	54, // 107: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
+	56, // 108: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
+	58, // 109: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
+	0,  // 110: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
+	0,  // 111: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
+	62, // 112: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
+	75, // [75:113] is the sub-list for method output_type
+	37, // [37:75] is the sub-list for method input_type
 	37, // [37:37] is the sub-list for extension type_name
 	37, // [37:37] is the sub-list for extension extendee
 	0,  // [0:37] is the sub-list for field type_name
@@ -4535,7 +4661,7 @@ func file_cset_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_api_v1_api_proto_rawDesc), len(file_cset_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   65,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

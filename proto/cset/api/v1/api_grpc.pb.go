@@ -61,6 +61,7 @@ const (
 	ClusterSetService_ListTokens_FullMethodName            = "/cset.api.v1.ClusterSetService/ListTokens"
 	ClusterSetService_RevokeToken_FullMethodName           = "/cset.api.v1.ClusterSetService/RevokeToken"
 	ClusterSetService_RecordAudit_FullMethodName           = "/cset.api.v1.ClusterSetService/RecordAudit"
+	ClusterSetService_GuardHeartbeat_FullMethodName        = "/cset.api.v1.ClusterSetService/GuardHeartbeat"
 )
 
 // ClusterSetServiceClient is the client API for ClusterSetService service.
@@ -106,6 +107,10 @@ type ClusterSetServiceClient interface {
 	// RecordAudit is called by masters only: a follower passes the calls it denied to the leader
 	// for the event log.
 	RecordAudit(ctx context.Context, in *RecordAuditRequest, opts ...grpc.CallOption) (*Empty, error)
+	// GuardHeartbeat is called by the member guard (`csetd guard`) of every ECX server. Only the
+	// leader acknowledges it (followers forward it): it records when it heard the member, by its own
+	// clock, and answers with the groups cset manages on that member (docs/guard.md).
+	GuardHeartbeat(ctx context.Context, in *GuardHeartbeatRequest, opts ...grpc.CallOption) (*GuardHeartbeatResponse, error)
 }
 
 type clusterSetServiceClient struct {
@@ -507,6 +512,16 @@ func (c *clusterSetServiceClient) RecordAudit(ctx context.Context, in *RecordAud
 	return out, nil
 }
 
+func (c *clusterSetServiceClient) GuardHeartbeat(ctx context.Context, in *GuardHeartbeatRequest, opts ...grpc.CallOption) (*GuardHeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GuardHeartbeatResponse)
+	err := c.cc.Invoke(ctx, ClusterSetService_GuardHeartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterSetServiceServer is the server API for ClusterSetService service.
 // All implementations must embed UnimplementedClusterSetServiceServer
 // for forward compatibility.
@@ -550,6 +565,10 @@ type ClusterSetServiceServer interface {
 	// RecordAudit is called by masters only: a follower passes the calls it denied to the leader
 	// for the event log.
 	RecordAudit(context.Context, *RecordAuditRequest) (*Empty, error)
+	// GuardHeartbeat is called by the member guard (`csetd guard`) of every ECX server. Only the
+	// leader acknowledges it (followers forward it): it records when it heard the member, by its own
+	// clock, and answers with the groups cset manages on that member (docs/guard.md).
+	GuardHeartbeat(context.Context, *GuardHeartbeatRequest) (*GuardHeartbeatResponse, error)
 	mustEmbedUnimplementedClusterSetServiceServer()
 }
 
@@ -670,6 +689,9 @@ func (UnimplementedClusterSetServiceServer) RevokeToken(context.Context, *Revoke
 }
 func (UnimplementedClusterSetServiceServer) RecordAudit(context.Context, *RecordAuditRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordAudit not implemented")
+}
+func (UnimplementedClusterSetServiceServer) GuardHeartbeat(context.Context, *GuardHeartbeatRequest) (*GuardHeartbeatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GuardHeartbeat not implemented")
 }
 func (UnimplementedClusterSetServiceServer) mustEmbedUnimplementedClusterSetServiceServer() {}
 func (UnimplementedClusterSetServiceServer) testEmbeddedByValue()                           {}
@@ -1333,6 +1355,24 @@ func _ClusterSetService_RecordAudit_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterSetService_GuardHeartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GuardHeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterSetServiceServer).GuardHeartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterSetService_GuardHeartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterSetServiceServer).GuardHeartbeat(ctx, req.(*GuardHeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterSetService_ServiceDesc is the grpc.ServiceDesc for ClusterSetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1475,6 +1515,10 @@ var ClusterSetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordAudit",
 			Handler:    _ClusterSetService_RecordAudit_Handler,
+		},
+		{
+			MethodName: "GuardHeartbeat",
+			Handler:    _ClusterSetService_GuardHeartbeat_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
