@@ -156,6 +156,11 @@ func (c *Controller) changes(_ context.Context, d *fsm.Data, obs map[string]*obs
 		if o.health != "" && o.health != m.Health { // reasons carry durations: only a new health is news
 			mo.Health, mo.HealthReason = o.health, o.reason
 			changed = true
+			if o.health == fsm.HealthDown {
+				// Down means fenced (witness and guard rules): what it last reported running is
+				// stale, so its workloads read Offline there and DNS stops answering its address.
+				mo.Groups, mo.GroupsSet = nil, true
+			}
 		}
 		if o.reached {
 			for _, s := range o.servers {

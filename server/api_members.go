@@ -25,6 +25,9 @@ func (a *api) AddMember(ctx context.Context, r *apiv1.AddMemberRequest) (*apiv1.
 	if err := fsm.ValidateMember(m); err != nil {
 		return nil, err
 	}
+	if err := a.s.checkMemberTimings(m); err != nil {
+		return nil, err
+	}
 	cmd := &fsmv1.UpsertMemberCommand{Member: m, CreateOnly: !r.GetUpdate(), KeepPassword: true}
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_UpsertMember{UpsertMember: cmd}}); err != nil {
 		return nil, err
@@ -81,8 +84,10 @@ func (a *api) DeclareMemberDown(ctx context.Context, r *apiv1.GetRequest) (*apiv
 	default:
 		return nil, failedPrecondition("member %q is %s: the leader still reaches it, so it is not down; stop its ECX servers first or drain it with 'csetctl member drain %s'", m.Name, m.Health, m.Name)
 	}
-	cmd := &fsmv1.SetMemberHealthCommand{Name: m.Name, Health: fsm.HealthDown, Reason: "declared down by an operator"}
-	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_SetMemberHealth{SetMemberHealth: cmd}}); err != nil {
+	// One observation, as the controller commits a detected death: down, and nothing observed
+	// running there any more (its workloads read Offline, DNS stops answering its address).
+	cmd := &fsmv1.ObservationBatchCommand{Members: []*fsmv1.MemberObservation{{Member: m.Name, Health: fsm.HealthDown, HealthReason: "declared down by an operator", GroupsSet: true}}}
+	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_ObservationBatch{ObservationBatch: cmd}}); err != nil {
 		return nil, err
 	}
 	return a.getMember(m.Name)

@@ -183,6 +183,9 @@ func (a *api) Apply(ctx context.Context, r *apiv1.ApplyRequest) (*apiv1.ApplyRes
 		if err := fsm.ValidateMember(m); err != nil {
 			return nil, err
 		}
+		if err := a.s.checkMemberTimings(m); err != nil {
+			return nil, err
+		}
 		cmd.Members = append(cmd.Members, m)
 	}
 	for _, wr := range decl.GetWorkloads() {

@@ -62,15 +62,17 @@ func zoneFromState(d *fsm.Data) *dnsserver.Zone {
 		z.Nameservers = append(z.Nameservers, ns)
 	}
 	for _, w := range d.SortedWorkloads() {
-		z.Workloads = append(z.Workloads, workloadRecord(w))
+		z.Workloads = append(z.Workloads, workloadRecord(d, w))
 	}
 	return z
 }
 
-func workloadRecord(w *fsmv1.Workload) dnsserver.WorkloadRecord {
+// workloadRecord is what DNS answers for w: its address on the member where it is Online, and
+// never an address on a member that is down (fenced), whatever was last observed there.
+func workloadRecord(d *fsm.Data, w *fsmv1.Workload) dnsserver.WorkloadRecord {
 	r := dnsserver.WorkloadRecord{Name: w.Name}
 	p := w.Placement
-	if p != nil && p.Status == "Online" {
+	if p != nil && p.Status == "Online" && d.Members[p.Member].GetHealth() != fsm.HealthDown {
 		r.Online, r.Member, r.Server = true, p.Member, p.Server
 		for _, a := range w.Addresses[p.Member].GetAddresses() {
 			if ip, err := netip.ParseAddr(a); err == nil {
