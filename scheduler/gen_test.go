@@ -75,6 +75,7 @@ func genState(c chooser) State {
 			Name:            fmt.Sprintf("w%d", i),
 			Size:            int64(c.intn(9)),
 			AvailabilitySet: pick(c, "", "", "h1", "h2", "s1", "undeclared"),
+			Group:           pick(c, "", fmt.Sprintf("g%d", i), fmt.Sprintf("g%d", i), "shared"),
 		}
 		for range c.intn(5) {
 			w.Candidates = append(w.Candidates, pick(c, names...))
@@ -119,6 +120,9 @@ func genRequest(c chooser, s State) Request {
 	}
 	if c.intn(30) == 0 {
 		r.PinServer = "stray"
+	}
+	if (r.PinMember != "" && c.intn(2) == 0) || c.intn(40) == 0 {
+		r.Force = true
 	}
 	return r
 }

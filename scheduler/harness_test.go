@@ -179,7 +179,7 @@ func (o *oracle) requestError(r Request) error {
 		return ErrUnknownWorkload
 	case n > 1:
 		return ErrInvalidState
-	case r.PinServer != "" && r.PinMember == "":
+	case r.PinServer != "" && r.PinMember == "", r.Force && r.PinMember == "":
 		return ErrInvalidRequest
 	case r.PinMember == "":
 		return nil
@@ -271,15 +271,32 @@ func (o *oracle) acceptable(w Workload, name string, r Request) bool {
 	if m.Admin != AdminActive || (m.Health != HealthUp && m.Health != HealthDegraded) {
 		return false
 	}
-	if m.Capacity > 0 && o.load(name, w.Name)+w.Size > m.Capacity {
+	forced := r.Force && r.PinMember == name
+	if m.Capacity > 0 && o.load(name, w.Name)+w.Size > m.Capacity && !forced {
 		return false
 	}
 	if o.isHard(w.AvailabilitySet) && o.setPeers(w, m) > 0 {
 		return false
 	}
+	if !o.isHard(w.AvailabilitySet) && r.PinMember == name && o.setPeers(w, m) > 0 && !forced {
+		return false
+	}
+	if o.groupClaimedBy(w, name) {
+		return false
+	}
 	return slices.ContainsFunc(m.Servers, func(s Server) bool {
 		return s.Online && (r.PinServer == "" || s.Name == r.PinServer)
 	})
+}
+
+// groupClaimedBy says whether another workload of w's ECX group lists member as a candidate.
+func (o *oracle) groupClaimedBy(w Workload, member string) bool {
+	for _, x := range o.s.Workloads {
+		if w.Group != "" && x.Name != w.Name && x.Group == w.Group && slices.Contains(x.Candidates, member) {
+			return true
+		}
+	}
+	return false
 }
 
 // score recomputes the documented score formula.
@@ -380,8 +397,12 @@ func (o *oracle) checkAccepted(w Workload, r Request, c Candidate, pref int) []s
 	}
 	m, _ := o.member(c.Member)
 	load := o.load(m.Name, w.Name)
-	if m.Capacity > 0 && load+w.Size > m.Capacity {
+	forced := r.Force && r.PinMember == c.Member
+	if m.Capacity > 0 && load+w.Size > m.Capacity && !forced {
 		v = append(v, fmt.Sprintf("capacity exceeded on %s: %d + %d > %d", m.Name, load, w.Size, m.Capacity))
+	}
+	if (c.Overrides != "") != (forced && (m.Capacity > 0 && load+w.Size > m.Capacity || !o.isHard(w.AvailabilitySet) && o.setPeers(w, m) > 0)) {
+		v = append(v, fmt.Sprintf("%s overrides %q with force %v", m.Name, c.Overrides, r.Force))
 	}
 	if o.isHard(w.AvailabilitySet) && o.setPeers(w, m) > 0 {
 		v = append(v, fmt.Sprintf("hard spread of %s violated on %s", w.AvailabilitySet, m.Name))

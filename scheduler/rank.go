@@ -62,10 +62,11 @@ func (x *index) rank(wi int, r Request) ([]ranked, error) {
 		return nil, err
 	}
 	sp := x.spreadFor(wi)
+	owners := x.groupOwners(wi)
 	out := make([]ranked, 0, len(cands))
 	var rejected []ranked
 	for pref, name := range cands {
-		c := x.evaluate(wi, pref, len(cands), name, r, sp)
+		c := x.evaluate(wi, pref, len(cands), name, r, sp, owners)
 		if c.Rejected {
 			rejected = append(rejected, c)
 			continue
@@ -83,6 +84,9 @@ func (x *index) rank(wi int, r Request) ([]ranked, error) {
 
 // checkRequest rejects requests that cannot be answered with a plan.
 func (x *index) checkRequest(w *Workload, cands []string, r Request) error {
+	if r.Force && r.PinMember == "" {
+		return fmt.Errorf("%w: force applies to a pinned target only", ErrInvalidRequest)
+	}
 	if r.PinServer != "" && r.PinMember == "" {
 		return fmt.Errorf("%w: pin to server %s needs its member", ErrInvalidRequest, r.PinServer)
 	}
@@ -106,8 +110,33 @@ func (x *index) checkRequest(w *Workload, cands []string, r Request) error {
 	return nil
 }
 
+// groupOwners returns, for workload wi's ECX group, every member that another workload of the
+// same group lists as a candidate, with the alphabetically first such workload.
+func (x *index) groupOwners(wi int) map[string]string {
+	w := &x.workloads[wi]
+	if w.Group == "" {
+		return nil
+	}
+	var owners map[string]string
+	for oi := range x.workloads {
+		o := &x.workloads[oi]
+		if oi == wi || o.Group != w.Group {
+			continue
+		}
+		if owners == nil {
+			owners = make(map[string]string)
+		}
+		for _, c := range o.Candidates {
+			if cur, ok := owners[c]; !ok || o.Name < cur {
+				owners[c] = o.Name
+			}
+		}
+	}
+	return owners
+}
+
 // evaluate judges one candidate member: the workload's pref-th of n distinct candidates.
-func (x *index) evaluate(wi, pref, n int, name string, r Request, sp spread) ranked {
+func (x *index) evaluate(wi, pref, n int, name string, r Request, sp spread, owners map[string]string) ranked {
 	w := &x.workloads[wi]
 	mi, ok := x.memberIdx[name]
 	if !ok {
@@ -125,14 +154,30 @@ func (x *index) evaluate(wi, pref, n int, name string, r Request, sp spread) ran
 		reasons = append(reasons, excludeReason(r))
 	}
 	reasons = appendAdmissionReasons(reasons, m)
+	if owner, ok := owners[name]; ok {
+		reasons = append(reasons, fmt.Sprintf("ECX group %s on member %s belongs to workload %s", w.Group, name, owner))
+	}
+	// An operator's pin is held to capacity and soft spread unless forced; the scheduler's own
+	// choice treats soft spread as a preference (the score).
+	var overrides []string
+	overridable := func(why string) {
+		if r.Force {
+			overrides = append(overrides, why)
+		} else {
+			reasons = append(reasons, why)
+		}
+	}
 	if m.Capacity > 0 && satAdd(load, w.Size) > m.Capacity {
-		reasons = append(reasons, fmt.Sprintf("capacity %d exceeded: load %d + size %d", m.Capacity, load, w.Size))
+		overridable(fmt.Sprintf("capacity %d exceeded: load %d + size %d", m.Capacity, load, w.Size))
 	}
 	d := domainOf(m)
 	occ := sp.domains[d]
 	if sp.hard && occ.count > 0 {
 		reasons = append(reasons, fmt.Sprintf("%s already hosts %s of hard availability set %s",
 			d.describe(), hosted(occ), sp.set))
+	}
+	if !sp.hard && occ.count > 0 && r.PinMember == name {
+		overridable(fmt.Sprintf("%s already hosts %s of soft availability set %s", d.describe(), hosted(occ), sp.set))
 	}
 	server, why := pickServer(m, r.PinServer)
 	if why != "" {
@@ -144,7 +189,7 @@ func (x *index) evaluate(wi, pref, n int, name string, r Request, sp spread) ran
 		return c
 	}
 	c := ranked{
-		Candidate: Candidate{Member: name, Server: server, Load: load, Capacity: m.Capacity},
+		Candidate: Candidate{Member: name, Server: server, Load: load, Capacity: m.Capacity, Overrides: strings.Join(overrides, "; ")},
 		member:    mi,
 	}
 	if !sp.hard {

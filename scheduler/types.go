@@ -56,6 +56,10 @@ type Workload struct {
 	AvailabilitySet string
 	// Member is the current placement, "" if the workload is placed nowhere.
 	Member string
+	// Group is the workload's ECX failover group. In a member, a group belongs to one
+	// workload: a member that another workload of the same group lists as a candidate is
+	// rejected. "" claims nothing.
+	Group string
 }
 
 // AvailabilitySet is a group of workloads to spread over fault domains: strictly when Hard,
@@ -86,6 +90,11 @@ type Request struct {
 	// Reason explains Exclude in the rejection reasons ("excluded: " + Reason), e.g.
 	// "source of the failover". Empty means "excluded by the request".
 	Reason string
+	// Force is an operator's --force on a pinned move: the pinned member is not rejected for
+	// capacity or for a soft spread conflict (Candidate.Overrides says what was overridden).
+	// Health, admin state, candidates, hard spread and group ownership are never overridden.
+	// Force requires PinMember.
+	Force bool
 }
 
 // Candidate is one candidate member of a Plan with its verdict.
@@ -104,6 +113,9 @@ type Candidate struct {
 	Load int64
 	// Capacity is the member's capacity, 0 for unlimited.
 	Capacity int64
+	// Overrides lists, joined by "; ", the reasons that would have rejected an accepted
+	// candidate but were overridden by Request.Force; "" when nothing was.
+	Overrides string
 }
 
 // Plan is the ranking of every candidate member of one workload: the accepted candidates
