@@ -2353,8 +2353,11 @@ type Workload struct {
 	OperationId        string                  `protobuf:"bytes,15,opt,name=operation_id,json=operationId,proto3" json:"operation_id,omitempty"`
 	SinceUnixNano      int64                   `protobuf:"varint,16,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
 	Services           []*Service              `protobuf:"bytes,17,rep,name=services,proto3" json:"services,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The operation in flight for this workload, if any (operation_id is the one that placed it).
+	ActiveOperationId    string `protobuf:"bytes,18,opt,name=active_operation_id,json=activeOperationId,proto3" json:"active_operation_id,omitempty"`
+	ActiveOperationPhase string `protobuf:"bytes,19,opt,name=active_operation_phase,json=activeOperationPhase,proto3" json:"active_operation_phase,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Workload) Reset() {
@@ -2504,6 +2507,20 @@ func (x *Workload) GetServices() []*Service {
 		return x.Services
 	}
 	return nil
+}
+
+func (x *Workload) GetActiveOperationId() string {
+	if x != nil {
+		return x.ActiveOperationId
+	}
+	return ""
+}
+
+func (x *Workload) GetActiveOperationPhase() string {
+	if x != nil {
+		return x.ActiveOperationPhase
+	}
+	return ""
 }
 
 type ListWorkloadsResponse struct {
@@ -4261,7 +4278,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.api.v1.AddressListR\x05value:\x028\x01\"+\n" +
 	"\vAddressList\x12\x1c\n" +
-	"\taddresses\x18\x01 \x03(\tR\taddresses\"\x8f\x05\n" +
+	"\taddresses\x18\x01 \x03(\tR\taddresses\"\xf5\x05\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -4282,7 +4299,9 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x14hook_timeout_seconds\x18\x0e \x01(\rR\x12hookTimeoutSeconds\x12!\n" +
 	"\foperation_id\x18\x0f \x01(\tR\voperationId\x12&\n" +
 	"\x0fsince_unix_nano\x18\x10 \x01(\x03R\rsinceUnixNano\x120\n" +
-	"\bservices\x18\x11 \x03(\v2\x14.cset.api.v1.ServiceR\bservices\x1aV\n" +
+	"\bservices\x18\x11 \x03(\v2\x14.cset.api.v1.ServiceR\bservices\x12.\n" +
+	"\x13active_operation_id\x18\x12 \x01(\tR\x11activeOperationId\x124\n" +
+	"\x16active_operation_phase\x18\x13 \x01(\tR\x14activeOperationPhase\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.api.v1.AddressListR\x05value:\x028\x01\"L\n" +
@@ -4403,7 +4422,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x16GuardHeartbeatResponse\x12\"\n" +
 	"\facknowledged\x18\x01 \x01(\bR\facknowledged\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12\x16\n" +
-	"\x06leader\x18\x03 \x01(\tR\x06leader2\xf5\x16\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader2\xfc\x17\n" +
 	"\x11ClusterSetService\x12A\n" +
 	"\x06Status\x12\x1a.cset.api.v1.StatusRequest\x1a\x1b.cset.api.v1.StatusResponse\x12J\n" +
 	"\tRaftPeers\x12\x1d.cset.api.v1.RaftPeersRequest\x1a\x1e.cset.api.v1.RaftPeersResponse\x12G\n" +
@@ -4434,7 +4453,9 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\fMoveWorkload\x12 .cset.api.v1.MoveWorkloadRequest\x1a\x16.cset.api.v1.Operation\x12>\n" +
 	"\x05Apply\x12\x19.cset.api.v1.ApplyRequest\x1a\x1a.cset.api.v1.ApplyResponse\x12O\n" +
 	"\x0eListOperations\x12\x18.cset.api.v1.ListRequest\x1a#.cset.api.v1.ListOperationsResponse\x12?\n" +
-	"\fGetOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\x12M\n" +
+	"\fGetOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\x12A\n" +
+	"\x0eRetryOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\x12B\n" +
+	"\x0fCancelOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\x12M\n" +
 	"\n" +
 	"ListEvents\x12\x1e.cset.api.v1.ListEventsRequest\x1a\x1f.cset.api.v1.ListEventsResponse\x12C\n" +
 	"\vWatchEvents\x12\x1e.cset.api.v1.ListEventsRequest\x1a\x12.cset.api.v1.Event0\x01\x12N\n" +
@@ -4596,55 +4617,59 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	44, // 63: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
 	2,  // 64: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
 	3,  // 65: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
-	49, // 66: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
-	49, // 67: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
-	52, // 68: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
-	53, // 69: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
-	55, // 70: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
-	2,  // 71: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
-	59, // 72: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
-	60, // 73: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
-	61, // 74: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
-	8,  // 75: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
-	10, // 76: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
-	12, // 77: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
-	14, // 78: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
-	16, // 79: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
-	18, // 80: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
-	22, // 81: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
-	23, // 82: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
-	22, // 83: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
-	0,  // 84: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
-	22, // 85: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
-	22, // 86: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
-	27, // 87: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
-	28, // 88: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
-	30, // 89: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
-	0,  // 90: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
-	31, // 91: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
-	33, // 92: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
-	0,  // 93: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
-	37, // 94: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
-	38, // 95: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
-	37, // 96: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
-	0,  // 97: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
-	37, // 98: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
-	41, // 99: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
-	47, // 100: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
-	45, // 101: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
-	48, // 102: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
-	47, // 103: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
-	51, // 104: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
-	50, // 105: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
-	53, // 106: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
-	54, // 107: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
-	56, // 108: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
-	58, // 109: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
-	0,  // 110: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
-	0,  // 111: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
-	62, // 112: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
-	75, // [75:113] is the sub-list for method output_type
-	37, // [37:75] is the sub-list for method input_type
+	3,  // 66: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 67: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
+	49, // 68: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
+	49, // 69: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
+	52, // 70: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
+	53, // 71: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
+	55, // 72: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
+	2,  // 73: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
+	59, // 74: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
+	60, // 75: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
+	61, // 76: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
+	8,  // 77: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
+	10, // 78: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
+	12, // 79: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
+	14, // 80: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
+	16, // 81: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
+	18, // 82: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
+	22, // 83: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
+	23, // 84: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
+	22, // 85: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
+	0,  // 86: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
+	22, // 87: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
+	22, // 88: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
+	27, // 89: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
+	28, // 90: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
+	30, // 91: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
+	0,  // 92: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
+	31, // 93: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
+	33, // 94: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
+	0,  // 95: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
+	37, // 96: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
+	38, // 97: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
+	37, // 98: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
+	0,  // 99: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
+	37, // 100: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
+	41, // 101: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
+	47, // 102: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
+	45, // 103: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
+	48, // 104: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
+	47, // 105: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
+	47, // 106: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
+	47, // 107: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
+	51, // 108: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
+	50, // 109: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
+	53, // 110: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
+	54, // 111: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
+	56, // 112: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
+	58, // 113: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
+	0,  // 114: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
+	0,  // 115: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
+	62, // 116: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
+	77, // [77:117] is the sub-list for method output_type
+	37, // [37:77] is the sub-list for method input_type
 	37, // [37:37] is the sub-list for extension type_name
 	37, // [37:37] is the sub-list for extension extendee
 	0,  // [0:37] is the sub-list for field type_name

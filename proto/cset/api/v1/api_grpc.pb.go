@@ -53,6 +53,8 @@ const (
 	ClusterSetService_Apply_FullMethodName                 = "/cset.api.v1.ClusterSetService/Apply"
 	ClusterSetService_ListOperations_FullMethodName        = "/cset.api.v1.ClusterSetService/ListOperations"
 	ClusterSetService_GetOperation_FullMethodName          = "/cset.api.v1.ClusterSetService/GetOperation"
+	ClusterSetService_RetryOperation_FullMethodName        = "/cset.api.v1.ClusterSetService/RetryOperation"
+	ClusterSetService_CancelOperation_FullMethodName       = "/cset.api.v1.ClusterSetService/CancelOperation"
 	ClusterSetService_ListEvents_FullMethodName            = "/cset.api.v1.ClusterSetService/ListEvents"
 	ClusterSetService_WatchEvents_FullMethodName           = "/cset.api.v1.ClusterSetService/WatchEvents"
 	ClusterSetService_SnapshotSave_FullMethodName          = "/cset.api.v1.ClusterSetService/SnapshotSave"
@@ -97,6 +99,10 @@ type ClusterSetServiceClient interface {
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	ListOperations(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListOperationsResponse, error)
 	GetOperation(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*Operation, error)
+	// RetryOperation resumes a blocked operation (its handover hooks run again, with a fresh
+	// count of retries); CancelOperation ends a blocked or pending one as failed.
+	RetryOperation(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*Operation, error)
+	CancelOperation(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*Operation, error)
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
 	WatchEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	SnapshotSave(ctx context.Context, in *SnapshotSaveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotChunk], error)
@@ -411,6 +417,26 @@ func (c *clusterSetServiceClient) GetOperation(ctx context.Context, in *GetReque
 	return out, nil
 }
 
+func (c *clusterSetServiceClient) RetryOperation(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*Operation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Operation)
+	err := c.cc.Invoke(ctx, ClusterSetService_RetryOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterSetServiceClient) CancelOperation(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*Operation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Operation)
+	err := c.cc.Invoke(ctx, ClusterSetService_CancelOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *clusterSetServiceClient) ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListEventsResponse)
@@ -555,6 +581,10 @@ type ClusterSetServiceServer interface {
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
 	ListOperations(context.Context, *ListRequest) (*ListOperationsResponse, error)
 	GetOperation(context.Context, *GetRequest) (*Operation, error)
+	// RetryOperation resumes a blocked operation (its handover hooks run again, with a fresh
+	// count of retries); CancelOperation ends a blocked or pending one as failed.
+	RetryOperation(context.Context, *GetRequest) (*Operation, error)
+	CancelOperation(context.Context, *GetRequest) (*Operation, error)
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
 	WatchEvents(*ListEventsRequest, grpc.ServerStreamingServer[Event]) error
 	SnapshotSave(*SnapshotSaveRequest, grpc.ServerStreamingServer[SnapshotChunk]) error
@@ -665,6 +695,12 @@ func (UnimplementedClusterSetServiceServer) ListOperations(context.Context, *Lis
 }
 func (UnimplementedClusterSetServiceServer) GetOperation(context.Context, *GetRequest) (*Operation, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOperation not implemented")
+}
+func (UnimplementedClusterSetServiceServer) RetryOperation(context.Context, *GetRequest) (*Operation, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryOperation not implemented")
+}
+func (UnimplementedClusterSetServiceServer) CancelOperation(context.Context, *GetRequest) (*Operation, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelOperation not implemented")
 }
 func (UnimplementedClusterSetServiceServer) ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEvents not implemented")
@@ -1236,6 +1272,42 @@ func _ClusterSetService_GetOperation_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterSetService_RetryOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterSetServiceServer).RetryOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterSetService_RetryOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterSetServiceServer).RetryOperation(ctx, req.(*GetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterSetService_CancelOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterSetServiceServer).CancelOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterSetService_CancelOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterSetServiceServer).CancelOperation(ctx, req.(*GetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ClusterSetService_ListEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListEventsRequest)
 	if err := dec(in); err != nil {
@@ -1495,6 +1567,14 @@ var ClusterSetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetOperation",
 			Handler:    _ClusterSetService_GetOperation_Handler,
+		},
+		{
+			MethodName: "RetryOperation",
+			Handler:    _ClusterSetService_RetryOperation_Handler,
+		},
+		{
+			MethodName: "CancelOperation",
+			Handler:    _ClusterSetService_CancelOperation_Handler,
 		},
 		{
 			MethodName: "ListEvents",

@@ -999,7 +999,13 @@ type Operation struct {
 	TriedMembers    []string               `protobuf:"bytes,14,rep,name=tried_members,json=triedMembers,proto3" json:"tried_members,omitempty"`
 	// force: an operator's --force on a planned move; capacity and soft spread do not refuse
 	// the target (health, admin state, candidates, hard spread and group ownership still do).
-	Force         bool `protobuf:"varint,15,opt,name=force,proto3" json:"force,omitempty"`
+	Force bool `protobuf:"varint,15,opt,name=force,proto3" json:"force,omitempty"`
+	// hook_base: hook results before this index do not count toward controller.hook_retries (an
+	// operator's 'operation retry' moves it to the end of hooks).
+	HookBase uint32 `protobuf:"varint,16,opt,name=hook_base,json=hookBase,proto3" json:"hook_base,omitempty"`
+	// restoring: the move failed (hook or target); the operation restarts the workload on its
+	// source and then finishes as failed, never as a move that did not happen.
+	Restoring     bool `protobuf:"varint,17,opt,name=restoring,proto3" json:"restoring,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1135,6 +1141,20 @@ func (x *Operation) GetTriedMembers() []string {
 func (x *Operation) GetForce() bool {
 	if x != nil {
 		return x.Force
+	}
+	return false
+}
+
+func (x *Operation) GetHookBase() uint32 {
+	if x != nil {
+		return x.HookBase
+	}
+	return 0
+}
+
+func (x *Operation) GetRestoring() bool {
+	if x != nil {
+		return x.Restoring
 	}
 	return false
 }
@@ -2213,15 +2233,22 @@ func (x *StartOperationCommand) GetOperation() *Operation {
 }
 
 type AdvanceOperationCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Phase         string                 `protobuf:"bytes,2,opt,name=phase,proto3" json:"phase,omitempty"`
-	TargetMember  string                 `protobuf:"bytes,3,opt,name=target_member,json=targetMember,proto3" json:"target_member,omitempty"`
-	TargetServer  string                 `protobuf:"bytes,4,opt,name=target_server,json=targetServer,proto3" json:"target_server,omitempty"`
-	Attempts      uint32                 `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	Error         string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
-	Hook          *HookResult            `protobuf:"bytes,7,opt,name=hook,proto3" json:"hook,omitempty"`
-	TriedMember   string                 `protobuf:"bytes,8,opt,name=tried_member,json=triedMember,proto3" json:"tried_member,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Phase        string                 `protobuf:"bytes,2,opt,name=phase,proto3" json:"phase,omitempty"`
+	TargetMember string                 `protobuf:"bytes,3,opt,name=target_member,json=targetMember,proto3" json:"target_member,omitempty"`
+	TargetServer string                 `protobuf:"bytes,4,opt,name=target_server,json=targetServer,proto3" json:"target_server,omitempty"`
+	Attempts     uint32                 `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Error        string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	Hook         *HookResult            `protobuf:"bytes,7,opt,name=hook,proto3" json:"hook,omitempty"`
+	TriedMember  string                 `protobuf:"bytes,8,opt,name=tried_member,json=triedMember,proto3" json:"tried_member,omitempty"`
+	// from_phase, when set, makes the command conditional: it applies only while the operation is
+	// in that phase (FailedPrecondition otherwise), so an operator's retry cannot race the runner.
+	FromPhase string `protobuf:"bytes,9,opt,name=from_phase,json=fromPhase,proto3" json:"from_phase,omitempty"`
+	// retry_hooks starts counting hook failures afresh (hook_base = number of hook results).
+	RetryHooks bool `protobuf:"varint,10,opt,name=retry_hooks,json=retryHooks,proto3" json:"retry_hooks,omitempty"`
+	// restoring marks the operation as restarting the workload on its source (see Operation).
+	Restoring     bool `protobuf:"varint,11,opt,name=restoring,proto3" json:"restoring,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2312,12 +2339,36 @@ func (x *AdvanceOperationCommand) GetTriedMember() string {
 	return ""
 }
 
+func (x *AdvanceOperationCommand) GetFromPhase() string {
+	if x != nil {
+		return x.FromPhase
+	}
+	return ""
+}
+
+func (x *AdvanceOperationCommand) GetRetryHooks() bool {
+	if x != nil {
+		return x.RetryHooks
+	}
+	return false
+}
+
+func (x *AdvanceOperationCommand) GetRestoring() bool {
+	if x != nil {
+		return x.Restoring
+	}
+	return false
+}
+
 type FinishOperationCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Success       bool                   `protobuf:"varint,2,opt,name=success,proto3" json:"success,omitempty"`
-	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	Placement     *Placement             `protobuf:"bytes,4,opt,name=placement,proto3" json:"placement,omitempty"` // set on success
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Success   bool                   `protobuf:"varint,2,opt,name=success,proto3" json:"success,omitempty"`
+	Error     string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Placement *Placement             `protobuf:"bytes,4,opt,name=placement,proto3" json:"placement,omitempty"` // set on success
+	// only_in_phases, when set, makes the finish conditional on the operation's phase (an
+	// operator's cancel applies to blocked or pending operations only, never mid-action).
+	OnlyInPhases  []string `protobuf:"bytes,5,rep,name=only_in_phases,json=onlyInPhases,proto3" json:"only_in_phases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2376,6 +2427,13 @@ func (x *FinishOperationCommand) GetError() string {
 func (x *FinishOperationCommand) GetPlacement() *Placement {
 	if x != nil {
 		return x.Placement
+	}
+	return nil
+}
+
+func (x *FinishOperationCommand) GetOnlyInPhases() []string {
+	if x != nil {
+		return x.OnlyInPhases
 	}
 	return nil
 }
@@ -3692,7 +3750,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"outputTail\x12\x1f\n" +
 	"\vduration_ms\x18\x04 \x01(\x03R\n" +
 	"durationMs\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\xed\x03\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\xa8\x04\n" +
 	"\tOperation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bworkload\x18\x02 \x01(\tR\bworkload\x12\x16\n" +
@@ -3709,7 +3767,9 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x11updated_unix_nano\x18\f \x01(\x03R\x0fupdatedUnixNano\x12-\n" +
 	"\x05hooks\x18\r \x03(\v2\x17.cset.fsm.v1.HookResultR\x05hooks\x12#\n" +
 	"\rtried_members\x18\x0e \x03(\tR\ftriedMembers\x12\x14\n" +
-	"\x05force\x18\x0f \x01(\bR\x05force\"\x8c\x02\n" +
+	"\x05force\x18\x0f \x01(\bR\x05force\x12\x1b\n" +
+	"\thook_base\x18\x10 \x01(\rR\bhookBase\x12\x1c\n" +
+	"\trestoring\x18\x11 \x01(\bR\trestoring\"\x8c\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12$\n" +
@@ -3784,7 +3844,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\bworkload\x18\x01 \x01(\tR\bworkload\x124\n" +
 	"\tplacement\x18\x02 \x01(\v2\x16.cset.fsm.v1.PlacementR\tplacement\"M\n" +
 	"\x15StartOperationCommand\x124\n" +
-	"\toperation\x18\x01 \x01(\v2\x16.cset.fsm.v1.OperationR\toperation\"\x8b\x02\n" +
+	"\toperation\x18\x01 \x01(\v2\x16.cset.fsm.v1.OperationR\toperation\"\xe9\x02\n" +
 	"\x17AdvanceOperationCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05phase\x18\x02 \x01(\tR\x05phase\x12#\n" +
@@ -3793,12 +3853,19 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\battempts\x18\x05 \x01(\rR\battempts\x12\x14\n" +
 	"\x05error\x18\x06 \x01(\tR\x05error\x12+\n" +
 	"\x04hook\x18\a \x01(\v2\x17.cset.fsm.v1.HookResultR\x04hook\x12!\n" +
-	"\ftried_member\x18\b \x01(\tR\vtriedMember\"\x8e\x01\n" +
+	"\ftried_member\x18\b \x01(\tR\vtriedMember\x12\x1d\n" +
+	"\n" +
+	"from_phase\x18\t \x01(\tR\tfromPhase\x12\x1f\n" +
+	"\vretry_hooks\x18\n" +
+	" \x01(\bR\n" +
+	"retryHooks\x12\x1c\n" +
+	"\trestoring\x18\v \x01(\bR\trestoring\"\xb4\x01\n" +
 	"\x16FinishOperationCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\asuccess\x18\x02 \x01(\bR\asuccess\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x124\n" +
-	"\tplacement\x18\x04 \x01(\v2\x16.cset.fsm.v1.PlacementR\tplacement\"A\n" +
+	"\tplacement\x18\x04 \x01(\v2\x16.cset.fsm.v1.PlacementR\tplacement\x12$\n" +
+	"\x0eonly_in_phases\x18\x05 \x03(\tR\fonlyInPhases\"A\n" +
 	"\x13AppendEventsCommand\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.cset.fsm.v1.EventR\x06events\"\xc1\x02\n" +
 	"\x17ApplyDeclarationCommand\x128\n" +
