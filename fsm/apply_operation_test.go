@@ -116,6 +116,32 @@ func TestFSM_ApplyAdvanceOperation(t *testing.T) {
 			},
 			events: []ev{{Kind: "operation", Severity: "info", Workload: "web1", Member: "north", Msg: "operation op1 phase starting (target north/north-2)"}},
 		},
+		{
+			name: "operator retry of a blocked operation: hook failures counted afresh", seed: true,
+			setup: append(started, &fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseBlocked, Hook: &fsmv1.HookResult{Hook: "/h", ExitCode: 1}}),
+			cmd:   &fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseHandover, FromPhase: fsm.PhaseBlocked, RetryHooks: true},
+			want: func(d *fsm.Data, at int64) {
+				op := d.Operations["op1"]
+				op.Phase, op.UpdatedUnixNano, op.HookBase = fsm.PhaseHandover, at, 1
+				op.Hooks = []*fsmv1.HookResult{{Hook: "/h", ExitCode: 1}}
+			},
+			events: []ev{{Kind: "operation", Severity: "info", Workload: "web1", Member: "west", Msg: "operation op1 phase handover (target west/west-1)"}},
+		},
+		{
+			name: "conditional advance in another phase", seed: true, setup: started,
+			cmd:     &fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseHandover, FromPhase: fsm.PhaseBlocked, RetryHooks: true},
+			wantErr: fsm.ErrFailedPrecondition, errHas: "is in phase pending, not blocked",
+		},
+		{
+			name: "restore on the source", seed: true, setup: started,
+			cmd: &fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseStarting, TargetMember: "east", TargetServer: "east-1", TriedMember: "west", Restoring: true, Error: "hook failed"},
+			want: func(d *fsm.Data, at int64) {
+				op := d.Operations["op1"]
+				op.Phase, op.TargetMember, op.TargetServer, op.UpdatedUnixNano = fsm.PhaseStarting, "east", "east-1", at
+				op.TriedMembers, op.Restoring, op.Error = []string{"west"}, true, "hook failed"
+			},
+			events: []ev{{Kind: "operation", Severity: "info", Workload: "web1", Member: "east", Msg: "operation op1 phase starting (target east/east-1): hook failed"}},
+		},
 		{name: "unknown", seed: true, cmd: &fsmv1.AdvanceOperationCommand{Id: "op9", Phase: fsm.PhaseFencing}, wantErr: fsm.ErrNotFound, errHas: "operation list"},
 		{
 			name: "finished", seed: true,
@@ -173,6 +199,22 @@ func TestFSM_ApplyFinishOperation(t *testing.T) {
 				op.Phase, op.Error, op.UpdatedUnixNano = fsm.PhaseFailed, "no candidate could start it", at
 			},
 			events: []ev{{Kind: "operation", Severity: "error", Workload: "web1", Member: "west", Msg: "operation op1 failed: no candidate could start it"}},
+		},
+		{
+			name: "operator cancel of a blocked operation", seed: true,
+			setup: append(started, &fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseBlocked}),
+			cmd:   &fsmv1.FinishOperationCommand{Id: "op1", Error: "cancelled by admin", OnlyInPhases: []string{fsm.PhaseBlocked, fsm.PhasePending}},
+			want: func(d *fsm.Data, at int64) {
+				op := d.Operations["op1"]
+				op.Phase, op.Error, op.UpdatedUnixNano = fsm.PhaseFailed, "cancelled by admin", at
+			},
+			events: []ev{{Kind: "operation", Severity: "error", Workload: "web1", Member: "west", Msg: "operation op1 failed: cancelled by admin"}},
+		},
+		{
+			name: "operator cancel mid-action is refused", seed: true,
+			setup:   append(started, &fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseStarting}),
+			cmd:     &fsmv1.FinishOperationCommand{Id: "op1", Error: "cancelled", OnlyInPhases: []string{fsm.PhaseBlocked, fsm.PhasePending}},
+			wantErr: fsm.ErrFailedPrecondition, errHas: "is in phase starting: only an operation in phase blocked or pending",
 		},
 		{name: "unknown", seed: true, cmd: &fsmv1.FinishOperationCommand{Id: "op9", Success: true}, wantErr: fsm.ErrNotFound},
 		{

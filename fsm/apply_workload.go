@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"slices"
+	"strings"
 
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 	"google.golang.org/protobuf/proto"
@@ -288,8 +289,17 @@ func (a *applier) applyAdvanceOperation(c *fsmv1.AdvanceOperationCommand) error 
 	if err != nil {
 		return err
 	}
+	if f := c.GetFromPhase(); f != "" && op.Phase != f {
+		return preconditionf("operation %s is in phase %s, not %s", op.Id, op.Phase, f)
+	}
 	if c.GetPhase() != "" {
 		op.Phase = c.GetPhase()
+	}
+	if c.GetRetryHooks() {
+		op.HookBase = uint32(len(op.Hooks))
+	}
+	if c.GetRestoring() {
+		op.Restoring = true
 	}
 	if c.GetTargetMember() != "" {
 		op.TargetMember, op.TargetServer = c.GetTargetMember(), c.GetTargetServer()
@@ -315,6 +325,9 @@ func (a *applier) applyFinishOperation(c *fsmv1.FinishOperationCommand) error {
 	op, err := a.operation(c.GetId())
 	if err != nil {
 		return err
+	}
+	if only := c.GetOnlyInPhases(); len(only) > 0 && !slices.Contains(only, op.Phase) {
+		return preconditionf("operation %s is in phase %s: only an operation in phase %s can be ended this way; wait for it to finish or block", op.Id, op.Phase, strings.Join(only, " or "))
 	}
 	op.UpdatedUnixNano = a.at
 	if !c.GetSuccess() {

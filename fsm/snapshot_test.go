@@ -37,6 +37,7 @@ func oneOfEverythingCommands() []proto.Message {
 		activeOp,
 		&fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseHandover, Attempts: 2, Error: "retrying", TriedMember: "west",
 			Hook: &fsmv1.HookResult{Hook: "/etc/cset/hooks/replicate", ExitCode: 1, OutputTail: "lag too high", DurationMs: 40, Error: "exit status 1"}},
+		&fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseHandover, FromPhase: fsm.PhaseHandover, RetryHooks: true, Restoring: true, Error: "retrying"},
 		&fsmv1.StartOperationCommand{Operation: forced(fsmtest.Operation("op2", "db", "", "west"))},
 		&fsmv1.FinishOperationCommand{Id: "op2", Success: true, Placement: &fsmv1.Placement{Member: "west", Server: "west-1", Status: "Online"}},
 		&fsmv1.AppendEventsCommand{Events: []*fsmv1.Event{{Kind: "lease", Severity: "warn", Message: "lease lost", Actor: "controller"}}},

@@ -34,6 +34,10 @@ const (
 	PhaseStopping = "stopping"
 	PhaseDone     = "done"
 	PhaseFailed   = "failed"
+	// PhaseBlocked: the handover hooks failed controller.hook_retries times on a failover; the
+	// operation holds the workload (nothing else is started for it) until an operator runs
+	// 'csetctl operation retry' or 'cancel'.
+	PhaseBlocked = "blocked"
 
 	ReasonPlanned   = "planned"
 	ReasonFailover  = "failover"
