@@ -83,6 +83,30 @@ type ControllerConfig struct {
 	ECXTimeout            time.Duration `yaml:"ecx_timeout"`
 	// HookTimeout applies to handover hooks of workloads that declare no timeout of their own.
 	HookTimeout time.Duration `yaml:"hook_timeout"`
+	// HookRetries is how many times a failover's failing handover hooks are run again (with a
+	// backoff doubling from one second) before the operation is blocked for an operator's
+	// 'csetctl operation retry|cancel'. 0 blocks after the first failure.
+	HookRetries int `yaml:"hook_retries"`
+
+	// GuardTimeout is the member guards' guard_timeout (docs/guard.md): a guard that has had no
+	// heartbeat acknowledged by the witness nor the masters for this long stops the cset groups
+	// of its server. Every `csetd guard` must run with the same -timeout.
+	GuardTimeout time.Duration `yaml:"guard_timeout"`
+	// GuardStopTimeout is the longest time ECX takes to stop a cset group once a guard asks it to
+	// (the groups' deactivation time); guards log a group that takes longer.
+	GuardStopTimeout time.Duration `yaml:"guard_stop_timeout"`
+	// GuardDriftMargin covers what the send-time counting does not: a deposed leader that still
+	// acknowledges guards until its Raft leader lease times out, clock-rate differences between
+	// the masters, the witness and the ECX servers, and scheduling delays. At least
+	// raft.leader_lease_timeout.
+	GuardDriftMargin time.Duration `yaml:"guard_drift_margin"`
+}
+
+// GuardBudget is the time after the last heartbeat a master or the witness heard from a guard by
+// which that guard has stopped its groups for sure: guard_timeout + guard_stop_timeout +
+// guard_drift_margin. fence_after must exceed it.
+func (c ControllerConfig) GuardBudget() time.Duration {
+	return c.GuardTimeout + c.GuardStopTimeout + c.GuardDriftMargin
 }
 
 // TLSConfig holds the certificates of the gRPC API and of the Raft transport. With Cert, Key
@@ -149,6 +173,10 @@ func Default() Config {
 			LeaseTTL:              10 * time.Second,
 			ECXTimeout:            5 * time.Second,
 			HookTimeout:           5 * time.Minute,
+			HookRetries:           3,
+			GuardTimeout:          5 * time.Second,
+			GuardStopTimeout:      5 * time.Second,
+			GuardDriftMargin:      time.Second,
 		},
 		DNS:            DNSConfig{RateLimit: 20},
 		RPCHoldTimeout: 7 * time.Second,
@@ -311,14 +339,37 @@ func (c *Config) Validate() error {
 	if ctl.FenceAfter <= ctl.UnreachableAfter {
 		errs = append(errs, fmt.Errorf("controller fence_after %v must exceed unreachable_after %v", ctl.FenceAfter, ctl.UnreachableAfter))
 	}
+	errs = append(errs, c.validateGuard()...)
 	if ctl.MaxParallelOperations < 1 {
 		errs = append(errs, errors.New("controller max_parallel_operations must be at least 1"))
+	}
+	if ctl.HookRetries < 0 || ctl.HookRetries > 100 {
+		errs = append(errs, fmt.Errorf("controller hook_retries %d must be between 0 and 100", ctl.HookRetries))
 	}
 	errs = append(errs, c.validateSecurity()...)
 	if c.Witness != "" && !strings.HasPrefix(c.Witness, "http://") && !strings.HasPrefix(c.Witness, "https://") {
 		errs = append(errs, fmt.Errorf("-witness %q must be an http:// or https:// URL", c.Witness))
 	}
 	return errors.Join(errs...)
+}
+
+// validateGuard checks the timing of the member guards against fence_after (docs/design.md,
+// "Split-brain protection"): a member is declared down fence_after after the masters and the
+// witness last heard its guards; by then its guards must have stopped its groups.
+func (c *Config) validateGuard() []error {
+	var errs []error
+	ctl := c.Controller
+	if ctl.GuardTimeout <= 0 || ctl.GuardStopTimeout < 0 || ctl.GuardDriftMargin < 0 {
+		errs = append(errs, fmt.Errorf("controller guard_timeout %v must be positive, guard_stop_timeout %v and guard_drift_margin %v not negative", ctl.GuardTimeout, ctl.GuardStopTimeout, ctl.GuardDriftMargin))
+	}
+	if ctl.GuardDriftMargin < c.Raft.LeaderLeaseTimeout {
+		errs = append(errs, fmt.Errorf("controller guard_drift_margin %v must be at least raft leader_lease_timeout %v: a deposed leader acknowledges guards that long", ctl.GuardDriftMargin, c.Raft.LeaderLeaseTimeout))
+	}
+	if ctl.FenceAfter <= ctl.GuardBudget() {
+		errs = append(errs, fmt.Errorf("controller fence_after %v must exceed guard_timeout %v + guard_stop_timeout %v + guard_drift_margin %v = %v: a member cut off from the masters and the witness must have stopped its groups before it is declared down",
+			ctl.FenceAfter, ctl.GuardTimeout, ctl.GuardStopTimeout, ctl.GuardDriftMargin, ctl.GuardBudget()))
+	}
+	return errs
 }
 
 func (c *Config) validateSecurity() []error {

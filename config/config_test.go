@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidate_Security(t *testing.T) {
@@ -31,6 +32,46 @@ func TestValidate_Security(t *testing.T) {
 			c := Default()
 			c.NodeID, c.DataDir = "m1", "/tmp/x"
 			tc.set(&c)
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("error %v, want none", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestValidate_GuardTiming: fence_after must exceed guard_timeout + guard_stop_timeout +
+// guard_drift_margin, and the message names all three.
+func TestValidate_GuardTiming(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		set  func(*ControllerConfig, *RaftConfig)
+		want string // substring of the error; "" = valid
+	}{
+		{"defaults", func(*ControllerConfig, *RaftConfig) {}, ""},
+		{"equal is refused", func(c *ControllerConfig, _ *RaftConfig) { c.FenceAfter = 11 * time.Second },
+			"fence_after 11s must exceed guard_timeout 5s + guard_stop_timeout 5s + guard_drift_margin 1s = 11s"},
+		{"short fence", func(c *ControllerConfig, _ *RaftConfig) { c.FenceAfter = 4 * time.Second }, "fence_after 4s must exceed"},
+		{"short fence with short guard timings", func(c *ControllerConfig, _ *RaftConfig) {
+			c.FenceAfter, c.GuardTimeout, c.GuardStopTimeout, c.GuardDriftMargin = 4*time.Second, time.Second, time.Second, time.Second
+		}, ""},
+		{"long stop", func(c *ControllerConfig, _ *RaftConfig) { c.GuardStopTimeout = 10 * time.Second }, "guard_stop_timeout 10s"},
+		{"no guard timeout", func(c *ControllerConfig, _ *RaftConfig) { c.GuardTimeout = 0 }, "guard_timeout 0s must be positive"},
+		{"margin below the raft lease", func(c *ControllerConfig, r *RaftConfig) {
+			r.LeaderLeaseTimeout = 900 * time.Millisecond
+			c.GuardDriftMargin = 800 * time.Millisecond
+		},
+			"guard_drift_margin 800ms must be at least raft leader_lease_timeout 900ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			c.NodeID, c.DataDir = "m1", "/tmp/x"
+			tc.set(&c.Controller, &c.Raft)
 			err := c.Validate()
 			switch {
 			case tc.want == "" && err != nil:
