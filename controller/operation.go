@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/cset-project/cset/fsm"
@@ -123,22 +122,25 @@ func (c *Controller) finish(ctx context.Context, op *fsmv1.Operation, ok bool, m
 	return err
 }
 
-// phasePending chooses the target (the operator's, else the scheduler's best) and commits it
-// with the move to fencing.
+// phasePending chooses the target and commits it with the move to fencing. Every target passes
+// the scheduler's predicates here, against the state as it is now (it may have changed since
+// the operation was admitted): an operator's planned target with its --force, else the
+// controller's earlier choice if still accepted, else the scheduler's best.
 func (c *Controller) phasePending(ctx context.Context, d *fsm.Data, op *fsmv1.Operation) error {
 	next := &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhaseFencing}
 	if op.Reason == fsm.ReasonStop {
 		return c.advance(ctx, next)
 	}
-	if op.TargetMember != "" && !slices.Contains(op.TriedMembers, op.TargetMember) {
-		m := d.Members[op.TargetMember]
-		if m == nil || (m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded) {
-			return c.finish(ctx, op, false, fmt.Sprintf("target member %s is not healthy (%s)", op.TargetMember, m.GetHealth()), nil)
+	if op.Reason == fsm.ReasonPlanned && op.TargetMember != "" && !slices.Contains(op.TriedMembers, op.TargetMember) {
+		cand, err := AdmitPlanned(d, op)
+		if err != nil {
+			return c.finish(ctx, op, false, err.Error(), nil)
 		}
-		next.TargetMember, next.TargetServer = op.TargetMember, op.TargetServer
-		if next.TargetServer == "" {
-			next.TargetServer = firstOnline(m)
+		if cand.Overrides != "" {
+			c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: op.Workload, Member: cand.Member, OperationId: op.Id,
+				Message: fmt.Sprintf("planned move of %s to %s admitted by --force over: %s", op.Workload, cand.Member, cand.Overrides)})
 		}
+		next.TargetMember, next.TargetServer = cand.Member, cand.Server
 		return c.advance(ctx, next)
 	}
 	plan, err := c.schedulerRank(d, op)
@@ -147,11 +149,12 @@ func (c *Controller) phasePending(ctx context.Context, d *fsm.Data, op *fsmv1.Op
 	}
 	best, ok := plan.Best()
 	if !ok {
-		var why []string
-		for _, cand := range plan.Candidates {
-			why = append(why, cand.Member+": "+cand.Reason)
+		return c.finish(ctx, op, false, "no candidate member can take it: "+reasons(plan), nil)
+	}
+	for _, cand := range plan.Candidates {
+		if cand.Member == op.TargetMember && !cand.Rejected && !slices.Contains(op.TriedMembers, cand.Member) {
+			best = cand
 		}
-		return c.finish(ctx, op, false, "no candidate member can take it: "+strings.Join(why, "; "), nil)
 	}
 	next.TargetMember, next.TargetServer = best.Member, best.Server
 	return c.advance(ctx, next)

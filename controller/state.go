@@ -37,7 +37,7 @@ func SchedulerState(d *fsm.Data) scheduler.State {
 			member = t
 		}
 		st.Workloads = append(st.Workloads, scheduler.Workload{
-			Name: w.Name, Size: w.Size, Candidates: w.Candidates, AvailabilitySet: w.AvailabilitySet, Member: member,
+			Name: w.Name, Size: w.Size, Candidates: w.Candidates, AvailabilitySet: w.AvailabilitySet, Member: member, Group: w.Group,
 		})
 	}
 	for _, name := range slices.Sorted(maps.Keys(d.AvailabilitySets)) {

@@ -26,6 +26,9 @@ func (a *api) RegisterWorkload(ctx context.Context, r *apiv1.RegisterWorkloadReq
 	if err := fsm.ValidateWorkload(w); err != nil {
 		return nil, err
 	}
+	if err := checkGroupOwnership(a.s.fsm.Data(), []*fsmv1.Workload{w}); err != nil {
+		return nil, err
+	}
 	cmd := &fsmv1.UpsertWorkloadCommand{Workload: w, CreateOnly: !r.GetUpdate()}
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_UpsertWorkload{UpsertWorkload: cmd}}); err != nil {
 		return nil, err
@@ -62,6 +65,16 @@ func (a *api) UnregisterWorkload(ctx context.Context, r *apiv1.GetRequest) (*api
 
 // SetWorkloadDesired records whether a workload should run; the controller starts or stops it.
 func (a *api) SetWorkloadDesired(ctx context.Context, r *apiv1.SetWorkloadDesiredRequest) (*apiv1.Workload, error) {
+	if r.GetDesired() == fsm.DesiredOnline {
+		// A start is admitted by the same rules as every operation: refuse now rather than
+		// record a desired state no member can satisfy.
+		d := a.s.fsm.Data()
+		if w := d.Workloads[r.GetName()]; w != nil && w.Desired != fsm.DesiredOnline {
+			if err := controller.AdmitStart(d, w); err != nil {
+				return nil, admissionStatus(err)
+			}
+		}
+	}
 	cmd := &fsmv1.SetWorkloadDesiredCommand{Name: r.GetName(), Desired: r.GetDesired()}
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_SetWorkloadDesired{SetWorkloadDesired: cmd}}); err != nil {
 		return nil, err
@@ -117,7 +130,12 @@ func (a *api) MoveWorkload(ctx context.Context, r *apiv1.MoveWorkloadRequest) (*
 	}
 	op := &fsmv1.Operation{
 		Id: operationID(ctx), Workload: w.Name, Reason: fsm.ReasonPlanned, SourceMember: p.GetMember(), SourceServer: p.GetServer(),
-		TargetMember: to, TargetServer: r.GetToServer(), Phase: fsm.PhasePending,
+		TargetMember: to, TargetServer: r.GetToServer(), Phase: fsm.PhasePending, Force: r.GetForce(),
+	}
+	// The scheduler's predicates admit the target (the controller checks again when it commits
+	// it): --force overrides capacity and soft spread only.
+	if _, err := controller.AdmitPlanned(a.s.fsm.Data(), op); err != nil {
+		return nil, admissionStatus(err)
 	}
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_StartOperation{StartOperation: &fsmv1.StartOperationCommand{Operation: op}}}); err != nil {
 		return nil, err
@@ -194,6 +212,9 @@ func (a *api) Apply(ctx context.Context, r *apiv1.ApplyRequest) (*apiv1.ApplyRes
 			return nil, err
 		}
 		cmd.Workloads = append(cmd.Workloads, w)
+	}
+	if err := checkGroupOwnership(a.s.fsm.Data(), cmd.Workloads); err != nil {
+		return nil, err
 	}
 	res, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_ApplyDeclaration{ApplyDeclaration: cmd}})
 	if err != nil {

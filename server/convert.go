@@ -14,7 +14,7 @@ func memberToAPI(m *fsmv1.Member, load int64, workloads []string) *apiv1.Member 
 	out := &apiv1.Member{
 		Name: m.Name, Admin: m.Admin, Health: m.Health, FaultDomain: m.FaultDomain, Capacity: m.Capacity,
 		Labels: m.Labels, User: m.User, PasswordSet: m.Password != "", CaFile: m.CaFile,
-		InsecureSkipVerify: m.InsecureSkipVerify, HealthReason: m.HealthReason, Load: load,
+		InsecureSkipVerify: m.InsecureSkipVerify, HealthReason: m.HealthReason, Load: load, Removal: m.Removal,
 		Servers: []*apiv1.ServerSpec{}, Workloads: append([]string{}, workloads...),
 	}
 	for _, s := range m.Servers {
@@ -96,7 +96,7 @@ func operationToAPI(op *fsmv1.Operation) *apiv1.Operation {
 	out := &apiv1.Operation{
 		Id: op.Id, Workload: op.Workload, Reason: op.Reason, SourceMember: op.SourceMember, SourceServer: op.SourceServer,
 		TargetMember: op.TargetMember, TargetServer: op.TargetServer, Phase: op.Phase, Attempts: op.Attempts,
-		Error: op.Error, CreatedUnixNano: op.CreatedUnixNano, UpdatedUnixNano: op.UpdatedUnixNano,
+		Error: op.Error, CreatedUnixNano: op.CreatedUnixNano, UpdatedUnixNano: op.UpdatedUnixNano, Force: op.Force,
 	}
 	for _, h := range op.Hooks {
 		out.Hooks = append(out.Hooks, &apiv1.HookResult{Hook: h.Hook, ExitCode: h.ExitCode, OutputTail: h.OutputTail, DurationMs: h.DurationMs, Error: h.Error})

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/cset-project/cset/controller"
+	"github.com/cset-project/cset/fsm"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"github.com/cset-project/cset/scheduler"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// admissionStatus maps a refusal of the scheduler's predicates (or a request the scheduler
+// cannot answer) to FailedPrecondition with the scheduler's words.
+func admissionStatus(err error) error {
+	var ae *controller.AdmissionError
+	if errors.As(err, &ae) || errors.Is(err, scheduler.ErrInvalidRequest) || errors.Is(err, scheduler.ErrUnknownWorkload) {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return err
+}
+
+// checkGroupOwnership refuses, early and with both names, workloads that would share an ECX
+// group in a member with another workload: the registered ones, and the ones before them in ws
+// (the entries of one apply file, applied in order). The FSM enforces the same rule.
+func checkGroupOwnership(d *fsm.Data, ws []*fsmv1.Workload) error {
+	claims := map[string]*fsmv1.Workload{}
+	for name, w := range d.Workloads {
+		claims[name] = w
+	}
+	for i, w := range ws {
+		for _, other := range sortedValuesOf(claims) {
+			if other.Name == w.Name || other.Group != w.Group {
+				continue
+			}
+			if m := firstShared(w.Candidates, other.Candidates); m != "" {
+				where := "registered workload"
+				if j := slices.IndexFunc(ws[:i], func(x *fsmv1.Workload) bool { return x.Name == other.Name }); j >= 0 {
+					where = "workload declared earlier in the same request"
+				}
+				return status.Errorf(codes.AlreadyExists, "workload %q: ECX group %q on member %s already belongs to %s %q: in a member, an ECX group belongs to one workload; "+
+					"give %q another group or leave %s out of its candidates", w.Name, w.Group, m, where, other.Name, w.Name, m)
+			}
+		}
+		claims[w.Name] = w
+	}
+	return nil
+}
+
+// firstShared returns the first member of a (in its order) that b also lists.
+func firstShared(a, b []string) string {
+	for _, m := range a {
+		if slices.Contains(b, m) {
+			return m
+		}
+	}
+	return ""
+}
