@@ -63,6 +63,7 @@ func newFailoverWorld(b *testing.B) *failoverWorld {
 		c.PollInterval, c.UnreachableAfter, c.FenceAfter = foPoll, foUnreachableAfter, foFenceAfter
 		c.ECXTimeout, c.StartTimeout, c.StopTimeout = foECXTimeout, 10*time.Second, 10*time.Second
 		c.LeaseTTL = 3 * time.Second
+		c.GuardTimeout, c.GuardStopTimeout, c.GuardDriftMargin = 250*time.Millisecond, 150*time.Millisecond, 500*time.Millisecond
 	})
 	decl := &apiv1.Declaration{Set: &apiv1.InitSetRequest{Name: "bench", Zone: "cset.test."}}
 	web := &apiv1.RegisterWorkloadRequest{Name: "web", Group: "web", Candidates: foMembers, Addresses: map[string]*apiv1.AddressList{}}

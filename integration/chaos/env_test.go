@@ -238,6 +238,9 @@ func writeMasterConfig(t *testing.T, path string) {
   stop_timeout: %v
   lease_ttl: %v
   ecx_timeout: %v
+  guard_timeout: 1500ms
+  guard_stop_timeout: 1s
+  guard_drift_margin: 1s
 rpc_hold_timeout: %v
 `, c.poll, c.unreachable, c.fence, c.grace, c.start, c.stop, c.lease, c.ecx, c.rpcHold)
 	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
