@@ -84,6 +84,7 @@ func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*ob
 			c.adopt(ctx, d, w, running[0])
 		}
 	}
+	d = c.finishRemovals(ctx, d)
 	return d
 }
 

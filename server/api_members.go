@@ -55,8 +55,11 @@ func (a *api) GetMember(ctx context.Context, r *apiv1.GetRequest) (*apiv1.Member
 	return a.getMember(r.GetName())
 }
 
+// RemoveMember removes a member, never leaving a cset group running unfenced: a member on which
+// one may run is only marked (the FSM decides, see fsm.RemovalMove) and the controller moves, or
+// with force stops, its groups under the fence before it deletes the member.
 func (a *api) RemoveMember(ctx context.Context, r *apiv1.RemoveMemberRequest) (*apiv1.Empty, error) {
-	cmd := &fsmv1.RemoveMemberCommand{Name: r.GetName(), Force: r.GetForce()}
+	cmd := &fsmv1.RemoveMemberCommand{Name: r.GetName(), Force: r.GetForce(), FenceFirst: true}
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_RemoveMember{RemoveMember: cmd}}); err != nil {
 		return nil, err
 	}
