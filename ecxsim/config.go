@@ -63,7 +63,32 @@ type ClusterConfig struct {
 	RebootDuration time.Duration `yaml:"reboot_duration"`
 	// ErrorStyle is how failures are answered: "http" (default) or "envelope" (ErrorStyleEnvelope).
 	ErrorStyle string `yaml:"error_style"`
+	// Guard, when set, runs the member guard (package guard, `csetd guard`) on every server of the
+	// cluster: it heartbeats the masters as well as the witness, and stops the cset groups of its
+	// server when neither answers for Guard.Timeout. Without it the servers only heartbeat the
+	// witness (through the same code, with nothing to stop).
+	Guard *GuardConfig `yaml:"guard"`
 }
+
+// GuardConfig configures the simulated member guards of a cluster (docs/guard.md). They send
+// their heartbeats every HeartbeatInterval of the cluster.
+type GuardConfig struct {
+	// Masters are the gRPC addresses (host:port) of the masters.
+	Masters []string `yaml:"masters"`
+	// Token is a master API token with role guard, for masters started with -auth.
+	Token string `yaml:"token"`
+	// Timeout is guard_timeout; it must equal the masters' controller.guard_timeout. Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// StopTimeout is the masters' controller.guard_stop_timeout: a group that takes longer to
+	// stop is logged. Default 5s.
+	StopTimeout time.Duration `yaml:"stop_timeout"`
+}
+
+// Defaults of GuardConfig, the same as the masters' (config.Default).
+const (
+	DefaultGuardTimeout     = 5 * time.Second
+	DefaultGuardStopTimeout = 5 * time.Second
+)
 
 // ServerConfig describes one ECX server.
 type ServerConfig struct {
@@ -135,6 +160,17 @@ func (c Config) withDefaults() Config {
 		}
 		if cl.RebootDuration == 0 {
 			cl.RebootDuration = DefaultRebootDuration
+		}
+		if cl.Guard != nil {
+			gc := *cl.Guard
+			gc.Masters = append([]string(nil), gc.Masters...)
+			if gc.Timeout == 0 {
+				gc.Timeout = DefaultGuardTimeout
+			}
+			if gc.StopTimeout == 0 {
+				gc.StopTimeout = DefaultGuardStopTimeout
+			}
+			cl.Guard = &gc
 		}
 		cl.Servers = append([]ServerConfig(nil), cl.Servers...)
 		for j := range cl.Servers {
@@ -217,6 +253,22 @@ func validateCluster(where string, cl ClusterConfig, fixedAddrs map[string]strin
 		}
 	} else if cl.WitnessToken != "" {
 		add("witness_token is set but witness_url is empty")
+	}
+	if g := cl.Guard; g != nil {
+		if len(g.Masters) == 0 {
+			add("guard: no masters")
+		}
+		for _, m := range g.Masters {
+			if err := checkListen(m); err != nil {
+				add("guard: master %w", err)
+			}
+		}
+		if g.Timeout <= cl.HeartbeatInterval {
+			add("guard: timeout %s must be longer than heartbeat_interval %s", g.Timeout, cl.HeartbeatInterval)
+		}
+		if g.StopTimeout < 0 {
+			add("guard: stop_timeout must not be negative, got %s", g.StopTimeout)
+		}
 	}
 	if len(cl.Servers) == 0 {
 		add("no servers")

@@ -65,6 +65,26 @@ func TestLoadConfig_ReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestLoadConfig_Guard: the guard section of cmd/ecxsim's YAML, with its defaults.
+func TestLoadConfig_Guard(t *testing.T) {
+	t.Parallel()
+	cfg, err := ecxsim.LoadConfig("testdata/guard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &ecxsim.GuardConfig{Masters: []string{"127.0.0.1:7100", "127.0.0.2:7100"}, Token: "cset_guard-token", Timeout: 2 * time.Second, StopTimeout: time.Second}
+	if diff := cmp.Diff(want, cfg.Clusters[0].Guard); diff != "" {
+		t.Fatalf("guard (-want +got):\n%s", diff)
+	}
+	cfg, err = ecxsim.ParseConfig([]byte("clusters:\n- name: a\n  user: u\n  guard: {masters: ['127.0.0.1:7100']}\n  servers: [{name: s}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := cfg.Clusters[0].Guard; g.Timeout != ecxsim.DefaultGuardTimeout || g.StopTimeout != ecxsim.DefaultGuardStopTimeout {
+		t.Fatalf("guard defaults %+v", g)
+	}
+}
+
 func TestParseConfig_Errors(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ name, yaml, want string }{
@@ -73,6 +93,9 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"no clusters", "control_addr: 127.0.0.1:0\n", "no clusters"},
 		{"bad witness", "clusters:\n- name: a\n  user: u\n  witness_url: ftp://x\n  servers: [{name: s}]\n", "not an http(s) URL"},
 		{"fixed port twice", "clusters:\n- name: a\n  user: u\n  servers: [{name: s, listen: '127.0.0.1:7000'}, {name: t, listen: '127.0.0.1:7000'}]\n", "also used by"},
+		{"guard without masters", "clusters:\n- name: a\n  user: u\n  guard: {timeout: 2s}\n  servers: [{name: s}]\n", "guard: no masters"},
+		{"guard timeout below the interval", "clusters:\n- name: a\n  user: u\n  heartbeat_interval: 1s\n  guard: {masters: ['127.0.0.1:7100'], timeout: 1s}\n  servers: [{name: s}]\n", "guard: timeout 1s must be longer than heartbeat_interval 1s"},
+		{"guard master not host:port", "clusters:\n- name: a\n  user: u\n  guard: {masters: [m1]}\n  servers: [{name: s}]\n", "guard: master"},
 	}
 	for _, tc := range tests {
 		_, err := ecxsim.ParseConfig([]byte(tc.yaml))

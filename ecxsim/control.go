@@ -77,13 +77,20 @@ func (s *Sim) ClusterUp(cluster string) error {
 
 // Isolate makes the cluster's REST endpoints silent, like a partition between the cluster and its
 // clients: requests are accepted but never answered until Heal. The servers keep running their
-// groups and heartbeating the witness.
-func (s *Sim) Isolate(cluster string) error {
+// groups and heartbeating the witness; their guards cannot reach the masters.
+func (s *Sim) Isolate(cluster string) error { return s.isolate(cluster, false) }
+
+// IsolateOneWay is Isolate in one direction: the masters cannot reach the cluster's REST
+// endpoints, but the servers' guards still reach the masters. Heal ends it.
+func (s *Sim) IsolateOneWay(cluster string) error { return s.isolate(cluster, true) }
+
+func (s *Sim) isolate(cluster string, oneWay bool) error {
 	return s.withCluster(cluster, func(c *simCluster, now time.Time) error {
 		if !c.isolated {
 			c.isolated = true
 			c.healCh = make(chan struct{})
 		}
+		c.oneWay = oneWay
 		return nil
 	})
 }
@@ -92,7 +99,7 @@ func (s *Sim) Isolate(cluster string) error {
 func (s *Sim) Heal(cluster string) error {
 	return s.withCluster(cluster, func(c *simCluster, now time.Time) error {
 		if c.isolated {
-			c.isolated = false
+			c.isolated, c.oneWay = false, false
 			close(c.healCh)
 		}
 		return nil

@@ -142,6 +142,8 @@ func (s *Sim) controlCluster(w http.ResponseWriter, r *http.Request) {
 		err = s.ClusterUp(name)
 	case "isolate":
 		err = s.Isolate(name)
+	case "isolate-one-way":
+		err = s.IsolateOneWay(name)
 	case "heal":
 		err = s.Heal(name)
 	case "witness-cut":

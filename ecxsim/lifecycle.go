@@ -483,16 +483,13 @@ func (c *simCluster) scheduleCheck(t time.Time) {
 	})
 }
 
-// heartbeatTick sends one round of witness heartbeats and re-evaluates the failure detector, whose
+// heartbeatTick runs one round of the servers' guards (witness and masters heartbeats, the member
+// rule; see guard.go) and re-evaluates the failure detector, whose
 // view of the witness ages with time. It reschedules itself every heartbeat interval.
 func (c *simCluster) heartbeatTick() {
 	c.mu.Lock()
 	now := time.Now()
-	for i, s := range c.servers {
-		if c.alive(i) && !s.witnessCut {
-			c.sim.hb.send(hbJob{c: c, s: s, seq: s.seq})
-		}
-	}
+	c.sim.guardTick(c, now)
 	c.reconcile(now)
 	c.mu.Unlock()
 	c.sim.sched.after(c.cfg.HeartbeatInterval, c.heartbeatTick)

@@ -44,6 +44,7 @@ type simCluster struct {
 	checkAt time.Time
 
 	isolated  bool
+	oneWay    bool          // with isolated: the servers' guards still reach the masters (IsolateOneWay)
 	healCh    chan struct{} // closed by Heal; REST requests held by isolation wait on it
 	latency   time.Duration
 	errorRate float64

@@ -32,6 +32,7 @@ type Sim struct {
 	byName   map[string]*simCluster
 	sched    *scheduler
 	hb       *heartbeater
+	guards   map[*simServer]*simGuard // built by Start, read-only afterwards
 	restMux  *http.ServeMux
 	closing  chan struct{}
 	httpLog  *log.Logger // ErrorLog of the http.Servers, at debug level
@@ -87,6 +88,11 @@ func (s *Sim) Start() error {
 	s.started = true
 	s.lifeMu.Unlock()
 
+	if err := s.newGuards(); err != nil {
+		_ = s.Close()
+		return err
+	}
+
 	if err := s.openAuditFile(); err != nil {
 		_ = s.Close()
 		return err
@@ -110,7 +116,7 @@ func (s *Sim) Start() error {
 		}
 	}
 	for k, c := range s.clusters {
-		if c.cfg.WitnessURL == "" {
+		if c.cfg.WitnessURL == "" && c.cfg.Guard == nil {
 			continue
 		}
 		// Spread the clusters' heartbeat rounds over one interval.
@@ -140,6 +146,7 @@ func (s *Sim) Close() error {
 	}
 	s.sched.stop()
 	s.hb.stop()
+	s.closeGuards()
 	var errs []error
 	if control != nil {
 		errs = append(errs, ignoreClosed(control.Close()))

@@ -23,24 +23,20 @@ const (
 	hbTimeout   = 2 * time.Second
 )
 
-// hbJob is one heartbeat of one server. seq is the server's power/service generation when the job
-// was queued: a reply for an older generation is ignored.
+// hbJob is one guard round of one server: its heartbeats to the witness and the masters. seq is
+// the server's power/service generation when the job was queued: a job for an older generation is
+// dropped.
 type hbJob struct {
 	c   *simCluster
 	s   *simServer
 	seq uint64
 }
 
-// current reports whether the job's server is still the one that queued it, powered and not cut
-// off the witness.
+// current reports whether the job's server is still the one that queued it and powered.
 func (j hbJob) current() bool {
 	j.c.mu.Lock()
 	defer j.c.mu.Unlock()
-	return j.currentLocked()
-}
-
-func (j hbJob) currentLocked() bool {
-	return j.s.seq == j.seq && j.s.power && !j.s.witnessCut
+	return j.s.seq == j.seq && j.s.power
 }
 
 // heartbeatBody is the JSON body of POST /v1/heartbeat (DESIGN.md section 8).
@@ -99,39 +95,35 @@ func (h *heartbeater) work() {
 			return
 		case j := <-h.jobs:
 			if !j.current() {
-				continue // cut or restarted since queued
+				continue // powered off or restarted since queued
 			}
-			err := h.post(j)
-			if err != nil {
-				if _, seen := h.warned.LoadOrStore(j.c.cfg.Name, struct{}{}); !seen {
-					h.log.Warn("witness heartbeat failed", "cluster", j.c.cfg.Name, "server", j.s.name, "error", err)
-				}
+			sg := j.c.sim.guards[j.s]
+			if sg == nil {
 				continue
 			}
-			now := time.Now()
-			j.c.mu.Lock()
-			if j.currentLocked() {
-				j.s.witnessOK = now
-				j.s.lastHeartbeat = now
+			if err := sg.g.Beat(h.ctx); err != nil && h.ctx.Err() == nil {
+				if _, seen := h.warned.LoadOrStore(j.c.cfg.Name, struct{}{}); !seen {
+					h.log.Warn("guard heartbeat failed", "cluster", j.c.cfg.Name, "server", j.s.name, "error", err)
+				}
 			}
-			j.c.mu.Unlock()
 		}
 	}
 }
 
-func (h *heartbeater) post(j hbJob) error {
-	body, err := json.Marshal(heartbeatBody{Cluster: j.c.cfg.Name, Server: j.s.name})
+// post sends one witness heartbeat of server of cluster c.
+func (h *heartbeater) post(ctx context.Context, c *simCluster, cluster, server string) error {
+	body, err := json.Marshal(heartbeatBody{Cluster: cluster, Server: server})
 	if err != nil {
 		return fmt.Errorf("encode heartbeat: %w", err)
 	}
-	url := strings.TrimSuffix(j.c.cfg.WitnessURL, "/") + "/v1/heartbeat"
-	req, err := http.NewRequestWithContext(h.ctx, http.MethodPost, url, bytes.NewReader(body))
+	url := strings.TrimSuffix(c.cfg.WitnessURL, "/") + "/v1/heartbeat"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("build heartbeat request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if j.c.cfg.WitnessToken != "" {
-		req.Header.Set("Authorization", "Bearer "+j.c.cfg.WitnessToken)
+	if c.cfg.WitnessToken != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.WitnessToken)
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {

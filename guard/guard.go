@@ -324,7 +324,19 @@ func (g *Guard) ackLocked(sent time.Time) {
 	if sent.After(g.lastAck) {
 		g.lastAck = sent
 	}
+	g.endEnforcementLocked(g.clock.Now())
 	g.persistLocked()
+}
+
+// endEnforcementLocked ends an enforcement once an acknowledgement makes the rule hold again.
+func (g *Guard) endEnforcementLocked(now time.Time) {
+	if !g.enforcing || g.expiredLocked(now) {
+		return
+	}
+	g.log.Info("heartbeats acknowledged again: no longer keeping cset groups stopped", "last_ack_sent", g.lastAck)
+	g.enforcing = false
+	clear(g.stopAsked)
+	clear(g.overdue)
 }
 
 // persistLocked writes the state file when the managed groups changed or the persisted send time
@@ -346,6 +358,22 @@ func (g *Guard) persistLocked() {
 	g.persisted = next
 }
 
+// Flush writes the state file now (no-op without one); `csetd guard -once` calls it before it
+// exits, so the next run counts from the latest acknowledged heartbeat.
+func (g *Guard) Flush() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cfg.StateFile == "" || (g.lastAck.Equal(g.persisted.LastAckSent) && slices.Equal(g.managed, g.persisted.Groups)) {
+		return nil
+	}
+	next := persistedState{Cluster: g.cfg.Cluster, Server: g.cfg.Server, Groups: slices.Clone(g.managed), LastAckSent: g.lastAck}
+	if err := saveState(g.cfg.StateFile, next); err != nil {
+		return fmt.Errorf("guard: write the state file: %w", err)
+	}
+	g.persisted = next
+	return nil
+}
+
 // Enforce applies the member rule once: if no heartbeat was acknowledged within the guard timeout,
 // it asks ECX to stop every managed group running on this server that is not already stopping, and
 // returns their names. Otherwise it does nothing (and ends an enforcement that was on).
@@ -353,12 +381,7 @@ func (g *Guard) Enforce(ctx context.Context) ([]string, error) {
 	now := g.clock.Now()
 	g.mu.Lock()
 	if !g.expiredLocked(now) {
-		if g.enforcing {
-			g.log.Info("heartbeats acknowledged again: no longer keeping cset groups stopped", "last_ack_sent", g.lastAck)
-			g.enforcing = false
-			clear(g.stopAsked)
-			clear(g.overdue)
-		}
+		g.endEnforcementLocked(now)
 		g.mu.Unlock()
 		return nil, nil
 	}
