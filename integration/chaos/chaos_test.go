@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -22,8 +23,10 @@ var (
 	flagSeed    = flag.Uint64("seed", 0, "seed of the fault schedule and the client load (0: random, printed)")
 	flagSteps   = flag.Int("steps", 12, "number of faults to inject")
 	flagClients = flag.Int("clients", 3, "concurrent clients")
-	flagSite    = flag.Bool("site-isolation", false, "allow a member to be unreachable from the acting master while cut from the witness (outside the design's claims)")
+	flagSite    = flag.Bool("site-isolation", true, "inject site isolation and let a member be unreachable from the acting master while cut from the witness (-site-isolation=false: neither)")
+	flagGuard   = flag.Bool("guard", true, "run the member guard on every simulated ECX server (-guard=false: only witness heartbeats, as before issue 11)")
 	flagKeep    = flag.Bool("keep", false, "keep the log directory even when every check passes")
+	flagRecOut  = flag.String("recovery-out", "", "append the liveness recovery times of the run to this file, in milliseconds, one a line")
 )
 
 // TestChaos runs one seeded schedule of faults against the whole system under a client load,
@@ -54,7 +57,7 @@ func TestChaos(t *testing.T) {
 	}
 	defer tl.close()
 	t.Logf("chaos: seed %d, %d steps, %d clients, logs in %s", seed, *flagSteps, *flagClients, dir)
-	tl.logf("seed %d steps %d clients %d recovery bound %v", seed, *flagSteps, *flagClients, recoveryBound())
+	tl.logf("seed %d steps %d clients %d recovery bound %v liveness bound %v site-isolation %v", seed, *flagSteps, *flagClients, recoveryBound(), livenessBound(), *flagSite)
 
 	e := startEnv(t, dir, tl)
 	if err := testutil.WaitFor(90*time.Second, e.converged); err != nil {
@@ -72,6 +75,11 @@ func TestChaos(t *testing.T) {
 	}
 	h := newHistory()
 	ld := &loader{e: e, h: h, seed: seed}
+	mon := &monitor{e: e}
+	monCtx, stopMon := context.WithCancel(context.Background())
+	monDone := make(chan struct{})
+	go func() { defer close(monDone); mon.run(monCtx) }()
+	defer func() { stopMon(); <-monDone }()
 	ctx, stopLoad := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -91,7 +99,10 @@ func TestChaos(t *testing.T) {
 	if err := testutil.WaitFor(90*time.Second, e.converged); err != nil {
 		r.violate("no convergence within 90s after healing: " + err.Error())
 	}
+	stopMon()
+	<-monDone
 	tl.logf("converged; checking")
+	r.add(in.violations...)
 	r.add(e.finalReads(h)...)
 	audit, err := e.audit()
 	if err != nil {
@@ -112,15 +123,31 @@ func TestChaos(t *testing.T) {
 	for _, d := range rs.details {
 		tl.logf("recovery check: %s", d)
 	}
+	lv, ls := checkLiveness(mon.snapshot(), faults, regs, evlog.operationMembers(), livenessBound())
+	r.add(lv...)
+	r.liveness, r.livenessViolations = ls, len(lv)
+	if *flagRecOut != "" {
+		if err := appendDurations(*flagRecOut, ls.recoveries); err != nil {
+			t.Logf("recovery-out: %v", err)
+		}
+	}
+	runs, err := readHookRuns(e.hooks.log)
+	if err != nil {
+		r.violate("hooks: " + err.Error())
+	}
+	r.hookRuns = len(runs)
+	r.add(hookOverlaps(runs)...)
 	recs := h.snapshot()
 	for _, o := range h.odd {
 		r.violate("unexpected definite error: " + o)
 	}
+	r.add(checkNoMember(recs, in.removedAt)...)
 	lin := checkLinearizable(recs, 2*time.Minute)
 	r.lin = lin
 	switch lin.result {
 	case porcupine.Illegal:
 		r.violate(fmt.Sprintf("history not linearizable for workloads %v", lin.bad))
+		r.lostWrites += max(1, len(lin.bad))
 		if err := porcupine.VisualizePath(registryModel, lin.info, filepath.Join(dir, "linearizability.html")); err != nil {
 			t.Logf("visualize: %v", err)
 		}
@@ -133,6 +160,42 @@ func TestChaos(t *testing.T) {
 	}
 	r.unknownConns = e.net.unknown.Load()
 	r.write(t)
+}
+
+// appendDurations appends durations to a file, in milliseconds, one a line.
+func appendDurations(path string, ds []time.Duration) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&b, "%d\n", d.Milliseconds())
+	}
+	_, err = f.WriteString(b.String())
+	return errors.Join(err, f.Close())
+}
+
+// checkNoMember reports client requests refused because a member did not exist while no member
+// had been removed: a member must not vanish on its own.
+func checkNoMember(recs []*opRecord, removed []window) []string {
+	var v []string
+	for _, o := range recs {
+		if o.outcome != outNoMember {
+			continue
+		}
+		ok := false
+		for _, w := range removed {
+			if !o.ret.Before(w.from) && (w.to.IsZero() || !o.call.After(w.to)) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			v = append(v, fmt.Sprintf("a member did not exist while none was removed: %s", o))
+		}
+	}
+	return v
 }
 
 // report gathers the numbers and violations of one run.
@@ -148,6 +211,11 @@ type report struct {
 	notes        []string
 	lin          linearizability
 	recovery     recoveryStats
+
+	liveness           livenessStats
+	livenessViolations int
+	lostWrites         int // workloads whose history is not linearizable, masters missing acknowledged writes
+	hookRuns           int
 }
 
 func (r *report) violate(s string) { r.violations = append(r.violations, s) }
@@ -183,9 +251,21 @@ func (r *report) write(t *testing.T) {
 	for _, k := range faultKinds {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k.name, counts[k.name]))
 	}
-	summary := fmt.Sprintf("chaos result: seed=%d faults=%d client_ops=%d checked_ops=%d linearizable=%s member_deaths=%d failovers_checked=%d failovers_skipped=%d failover_latency=%s heal_failures=%d unidentified_conns=%d violations=%d\n  faults: %s\n  outcomes: %s",
-		r.seed, r.faults, client, len(porcupineOps(r.ops)), r.lin.result, r.recovery.deaths, r.recovery.checked, r.recovery.skipped, r.recovery.latencySummary(), r.healFailures, r.unknownConns, len(r.violations),
+	doubleOnline := 0
+	for _, v := range r.violations {
+		switch {
+		case strings.Contains(v, "online on two members at once"):
+			doubleOnline++
+		case strings.HasPrefix(v, "acknowledged writes:"):
+			r.lostWrites++
+		}
+	}
+	summary := fmt.Sprintf("chaos result: seed=%d faults=%d client_ops=%d checked_ops=%d linearizable=%s double_online=%d lost_writes=%d liveness_violations=%d outages=%d recovered=%d recovery=%s member_deaths=%d failovers_checked=%d failovers_skipped=%d failover_latency=%s hook_runs=%d heal_failures=%d unidentified_conns=%d violations=%d\n  faults: %s\n  outcomes: %s",
+		r.seed, r.faults, client, len(porcupineOps(r.ops)), r.lin.result, doubleOnline, r.lostWrites, r.livenessViolations, r.liveness.outages, len(r.liveness.recoveries), r.liveness.summary(),
+		r.recovery.deaths, r.recovery.checked, r.recovery.skipped, r.recovery.latencySummary(), r.hookRuns, r.healFailures, r.unknownConns, len(r.violations),
 		strings.Join(kinds, " "), strings.Join(outcomes, " "))
+	summary += fmt.Sprintf("\n  liveness: bound %v, %d outages of required workloads, %d touched by a fault, recovery min/median/p90/p99/max %s, longest outage no fault explains %v",
+		livenessBound(), r.liveness.outages, r.liveness.disturbed, r.liveness.summary(), r.liveness.plannedMax.Round(time.Millisecond))
 	var hist strings.Builder
 	for _, o := range r.ops {
 		fmt.Fprintln(&hist, o)

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -82,10 +83,13 @@ func (e *env) checkAudit(recs []auditRecord) []string {
 }
 
 // healAll ends every fault: the network, stopped and dead processes, dead, switched-off and
-// isolated ECX servers.
-func (e *env) healAll() []string {
-	var errs []string
+// isolated ECX servers, ECX error answers, the hook's control files, removed and drained members.
+func (e *env) healAll() (errs []string) {
 	e.net.healAll()
+	if err := errors.Join(e.hooks.setFail(false), e.hooks.setSlow(false)); err != nil {
+		errs = append(errs, err.Error())
+	}
+	defer func() { errs = append(errs, e.restoreMembers()...) }()
 	if !e.wit.running() {
 		if err := e.startWitness(); err != nil {
 			errs = append(errs, "restart witness: "+err.Error())
@@ -111,6 +115,12 @@ func (e *env) healAll() []string {
 		}
 	}()
 	for _, c := range st.Clusters {
+		if c.ErrorRate > 0 || (c.ErrorStyle != "" && c.ErrorStyle != "http") {
+			if err := errors.Join(e.simCall("POST", "/sim/v1/clusters/"+c.Name+"/errors", map[string]float64{"rate": 0}, nil),
+				e.simCall("POST", "/sim/v1/clusters/"+c.Name+"/error-style", map[string]string{"style": "http"}, nil)); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
 		if c.Isolated {
 			if err := e.simCall("POST", "/sim/v1/clusters/"+c.Name+"/heal", nil, nil); err != nil {
 				errs = append(errs, err.Error())
@@ -134,6 +144,29 @@ func (e *env) healAll() []string {
 					errs = append(errs, err.Error())
 				}
 			}
+		}
+	}
+	return errs
+}
+
+// restoreMembers adds back every removed member and makes every member active again.
+func (e *env) restoreMembers() []string {
+	var errs []string
+	for _, mb := range memberNames() {
+		if err := e.restoreMember(mb); err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		err := e.ask(30*time.Second, 3*time.Second, fmt.Sprintf("chaos-heal-admin-%s-%d", mb, time.Now().UnixNano()), func(ctx context.Context, c apiv1.ClusterSetServiceClient) error {
+			m, err := c.GetMember(ctx, &apiv1.GetRequest{Name: mb, Read: &apiv1.ReadOptions{Consistent: true}})
+			if err != nil || m.GetMember().GetAdmin() == "active" {
+				return err
+			}
+			_, err = c.SetMemberAdmin(ctx, &apiv1.SetMemberAdminRequest{Name: mb, Admin: "active"})
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("member %s active: %v", mb, err))
 		}
 	}
 	return errs
@@ -299,7 +332,7 @@ func (e *env) checkDNS(recs func() []auditRecord) []string {
 		audit := recs()
 		var wrong []string
 		for _, m := range e.masters {
-			for i := range nWorkloads {
+			for i := range nAll {
 				name := workloadName(i)
 				at := time.Now()
 				got, rcode, err := queryA(cl, m.dns, name+"."+zone)

@@ -26,22 +26,36 @@ import (
 )
 
 // timings are the settings of every process of the suite, chosen so that a failover takes a
-// few seconds and a loaded 2-core machine does not see spurious elections. The recovery bound
-// of the failover check is derived from them.
+// few seconds and a loaded 2-core machine does not see spurious elections. They keep the
+// design's inequalities: poll_interval <= unreachable_after < fence_after, the members' ECX
+// heartbeat timeout below fence_after, the Raft leader lease below the heartbeat timeout, the
+// witness lease renewed (every lease_ttl/3) well within ecx slow-link delays. The recovery and
+// liveness bounds are derived from them.
 var timings = struct {
 	raftHeartbeat, raftElection, raftLease                           time.Duration
 	poll, unreachable, fence, grace, start, stop, lease, ecx         time.Duration
 	rpcHold                                                          time.Duration
 	ecxHeartbeatTimeout, ecxHeartbeatInterval, groupStart, groupStop time.Duration
 	ttl, negativeTTL                                                 time.Duration
+	hook, hookSlow, hookTimeout                                      time.Duration
+	guardTimeout, guardStop, guardDrift                              time.Duration
+	settle                                                           time.Duration
 }{
 	raftHeartbeat: 500 * time.Millisecond, raftElection: 500 * time.Millisecond, raftLease: 250 * time.Millisecond,
-	poll: 400 * time.Millisecond, unreachable: 1500 * time.Millisecond, fence: 4 * time.Second,
-	grace: 3 * time.Second, start: 5 * time.Second, stop: 5 * time.Second, lease: 3 * time.Second, ecx: 1500 * time.Millisecond,
+	poll: 300 * time.Millisecond, unreachable: 1200 * time.Millisecond, fence: 3 * time.Second,
+	grace: 2500 * time.Millisecond, start: 4 * time.Second, stop: 2 * time.Second, lease: 2500 * time.Millisecond, ecx: 1200 * time.Millisecond,
 	rpcHold:             3 * time.Second,
-	ecxHeartbeatTimeout: 1500 * time.Millisecond, ecxHeartbeatInterval: 300 * time.Millisecond,
+	ecxHeartbeatTimeout: 1200 * time.Millisecond, ecxHeartbeatInterval: 250 * time.Millisecond,
 	groupStart: 200 * time.Millisecond, groupStop: 100 * time.Millisecond,
 	ttl: time.Second, negativeTTL: time.Second,
+	// hook is what a handover hook of the fixed workloads normally takes (a shell start);
+	// hookSlow what it takes during the leader-kill-in-hook fault; hookTimeout their timeout.
+	hook: 100 * time.Millisecond, hookSlow: 4 * time.Second, hookTimeout: 8 * time.Second,
+	// The member guards (DESIGN.md section 6): fence_after must exceed their sum, the drift
+	// margin must cover the Raft leader lease, the timeout must exceed the heartbeat interval.
+	guardTimeout: 1200 * time.Millisecond, guardStop: 500 * time.Millisecond, guardDrift: 500 * time.Millisecond,
+	// settle is the quiet pause between two rounds of faults.
+	settle: 200 * time.Millisecond,
 }
 
 // recoveryBound is how long after a member's death (once nothing else is broken) its
@@ -52,16 +66,46 @@ func recoveryBound() time.Duration {
 	return timings.fence + timings.lease + timings.unreachable + 2*timings.poll + timings.groupStart + 3*time.Second
 }
 
+// livenessBound is how long after the last fault that could hold a workload back it may take
+// to be Online and in DNS (DESIGN.md section 6, "Liveness"): the recovery bound (fence_after,
+// the lease, detection, two polls, the start, an election), plus a handover hook that may run
+// slow, plus one DNS TTL for the answers of a master that was behind.
+func livenessBound() time.Duration {
+	return recoveryBound() + timings.hookSlow + timings.ttl
+}
+
 const (
 	zone       = "chaos.test."
 	nMasters   = 3
 	nMembers   = 3
-	nWorkloads = 12
+	nWorkloads = 12 // w01..w12: the client load's workloads
+	// nFixed workloads f01..f03 are never touched by the client load. They have a handover hook
+	// (hook.sh in the run directory), so every operation on them runs it, and their ECX groups
+	// are the ones the duplicate registrations name. f03 is not a candidate of e3.
+	nFixed = 3
+	nAll   = nWorkloads + nFixed
 )
 
-func masterName(i int) string   { return fmt.Sprintf("m%d", i+1) }
-func memberName(i int) string   { return fmt.Sprintf("e%d", i+1) }
-func workloadName(i int) string { return fmt.Sprintf("w%02d", i+1) }
+func masterName(i int) string { return fmt.Sprintf("m%d", i+1) }
+func memberName(i int) string { return fmt.Sprintf("e%d", i+1) }
+
+// workloadName names workload i of all nAll: w01..w12, then f01..f03.
+func workloadName(i int) string {
+	if i >= nWorkloads {
+		return fmt.Sprintf("f%02d", i-nWorkloads+1)
+	}
+	return fmt.Sprintf("w%02d", i+1)
+}
+
+func fixedNames() []string {
+	var out []string
+	for i := nWorkloads; i < nAll; i++ {
+		out = append(out, workloadName(i))
+	}
+	return out
+}
+
+func isFixed(name string) bool { return strings.HasPrefix(name, "f") }
 
 // workloadAddr is the address of workload i on member k.
 func workloadAddr(k, i int) string { return fmt.Sprintf("10.%d.0.%d", k+1, i+1) }
@@ -78,9 +122,15 @@ type env struct {
 	proxies []*proxy
 	// witnessProxy[initiator] is the proxy through which initiator reaches the witness.
 	witnessProxy map[string]*proxy
+	// guardProxy[master] is the proxy through which the member guards reach a master's gRPC API.
+	guardProxy map[string]*proxy
 	// restProxy[server] is the proxy in front of an ECX server, restUp[server] its address.
 	restProxy map[string]*proxy
 	restUp    map[string]string
+	// memberReqs are the members as declared, so a removed member is added back the same.
+	memberReqs map[string]*apiv1.AddMemberRequest
+	// hooks is the handover hook of the fixed workloads and its control files.
+	hooks hookFiles
 	// secret makes the ECX passwords of this run unique, so a request that reaches another
 	// run's simulator through a reused port is refused.
 	secret string
@@ -131,6 +181,7 @@ type master struct {
 	dataDir, cfgPath       string
 	raftListen, grpcListen string
 	raftP, peerP, clientP  *proxy
+	guardP                 *proxy // the member guards' heartbeats (initiator "g")
 	http, dns              string
 	api                    apiv1.ClusterSetServiceClient
 	started                bool
@@ -167,8 +218,12 @@ func (e *env) newProxy(name, acceptor, initiator, upstream string) *proxy {
 // returns.
 func startEnv(t *testing.T, dir string, tl *timeline) *env {
 	t.Helper()
-	e := &env{t: t, dir: dir, net: newNetem(), pids: newPIDTable(), witnessProxy: map[string]*proxy{}, tl: tl,
-		restProxy: map[string]*proxy{}, restUp: map[string]string{}, secret: fmt.Sprintf("%x", rand.Uint64())}
+	e := &env{t: t, dir: dir, net: newNetem(), pids: newPIDTable(), witnessProxy: map[string]*proxy{}, guardProxy: map[string]*proxy{}, tl: tl,
+		restProxy: map[string]*proxy{}, restUp: map[string]string{}, secret: fmt.Sprintf("%x", rand.Uint64()),
+		memberReqs: map[string]*apiv1.AddMemberRequest{}, hooks: newHookFiles(dir)}
+	if err := e.hooks.install(); err != nil {
+		t.Fatal(err)
+	}
 	e.net.onUnknown = func(p, remote string) {
 		tl.logf("    proxy %s: initiator of %s unknown (its rules do not apply)", p, remote)
 	}
@@ -185,6 +240,9 @@ func startEnv(t *testing.T, dir string, tl *timeline) *env {
 	if err := e.startWitness(); err != nil {
 		t.Fatal(err)
 	}
+	for i := range nMasters {
+		e.guardProxy[masterName(i)] = e.newProxy("guard->"+masterName(i), masterName(i), "g", "127.0.0.1:1")
+	}
 	e.startSim()
 	for i := range nMasters {
 		id := masterName(i)
@@ -197,6 +255,7 @@ func startEnv(t *testing.T, dir string, tl *timeline) *env {
 		m.raftP = e.newProxy("raft:"+id, id, "", "127.0.0.1:1")
 		m.peerP = e.newProxy("grpc-peer:"+id, id, "", "127.0.0.1:1")
 		m.clientP = e.newProxy("grpc-client:"+id, id, "c", "127.0.0.1:1")
+		m.guardP = e.guardProxy[id]
 		writeMasterConfig(t, m.cfgPath)
 		cc, err := grpc.NewClient(m.clientP.addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond}, MinConnectTimeout: 2 * time.Second}))
@@ -238,11 +297,11 @@ func writeMasterConfig(t *testing.T, path string) {
   stop_timeout: %v
   lease_ttl: %v
   ecx_timeout: %v
-  guard_timeout: 1500ms
-  guard_stop_timeout: 1s
-  guard_drift_margin: 1s
+  guard_timeout: %v
+  guard_stop_timeout: %v
+  guard_drift_margin: %v
 rpc_hold_timeout: %v
-`, c.poll, c.unreachable, c.fence, c.grace, c.start, c.stop, c.lease, c.ecx, c.rpcHold)
+`, c.poll, c.unreachable, c.fence, c.grace, c.start, c.stop, c.lease, c.ecx, c.guardTimeout, c.guardStop, c.guardDrift, c.rpcHold)
 	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -260,6 +319,7 @@ func (e *env) startMaster(m *master, first ...string) error {
 		m.raftP.setUpstream(m.raftListen)
 		m.peerP.setUpstream(m.grpcListen)
 		m.clientP.setUpstream(m.grpcListen)
+		m.guardP.setUpstream(m.grpcListen)
 		args := []string{"agent", "-config", m.cfgPath, "-node-id", m.id, "-data-dir", m.dataDir, "-ready-file", m.ready, "-log-level", "debug",
 			"-grpc-addr", m.grpcListen, "-raft-addr", m.raftListen, "-http-addr", "127.0.0.1:0", "-dns-addr", "127.0.0.1:0",
 			"-advertise-raft", m.raftP.addr(), "-advertise-grpc", m.peerP.addr(),
@@ -317,13 +377,21 @@ func (e *env) startSim() {
 	b.WriteString("clusters:\n")
 	for k := range nMembers {
 		mb := memberName(k)
-		fmt.Fprintf(&b, "  - name: %s\n    user: admin\n    password: %s\n    heartbeat_timeout: %v\n    heartbeat_interval: %v\n    witness_url: http://%s\n    reboot_duration: 1s\n    servers:\n",
+		fmt.Fprintf(&b, "  - name: %s\n    user: admin\n    password: %s\n    heartbeat_timeout: %v\n    heartbeat_interval: %v\n    witness_url: http://%s\n    reboot_duration: 1s\n",
 			mb, e.password(mb), timings.ecxHeartbeatTimeout, timings.ecxHeartbeatInterval, e.witnessProxy[mb].addr())
+		if *flagGuard {
+			var masters []string
+			for i := range nMasters {
+				masters = append(masters, e.guardProxy[masterName(i)].addr())
+			}
+			fmt.Fprintf(&b, "    guard: {masters: [%s], timeout: %v, stop_timeout: %v}\n", strings.Join(masters, ", "), timings.guardTimeout, timings.guardStop)
+		}
+		b.WriteString("    servers:\n")
 		for s := range 2 {
 			fmt.Fprintf(&b, "      - {name: %s-s%d, listen: \"127.0.0.1:0\"}\n", mb, s+1)
 		}
 		b.WriteString("    groups:\n")
-		for i := range nWorkloads {
+		for i := range nAll {
 			fmt.Fprintf(&b, "      - {name: %s, auto_start: false, start_duration: %v, stop_duration: %v}\n", workloadName(i), timings.groupStart, timings.groupStop)
 		}
 	}
@@ -360,9 +428,13 @@ func (e *env) declare() {
 			mr.Servers = append(mr.Servers, &apiv1.ServerSpec{Name: srv, Url: "http://" + p.addr()})
 		}
 		decl.Members = append(decl.Members, mr)
+		e.memberReqs[mb] = mr
 	}
 	for i := range nWorkloads {
 		decl.Workloads = append(decl.Workloads, registerRequest(i, 1, false))
+	}
+	for i := nWorkloads; i < nAll; i++ {
+		decl.Workloads = append(decl.Workloads, e.fixedRequest(i))
 	}
 	err := testutil.WaitFor(60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -393,6 +465,22 @@ func registerRequest(i, version int, update bool) *apiv1.RegisterWorkloadRequest
 		Addresses: map[string]*apiv1.AddressList{}}
 	for j := range nMembers {
 		k := (i + j) % nMembers
+		r.Candidates = append(r.Candidates, memberName(k))
+		r.Addresses[memberName(k)] = &apiv1.AddressList{Addresses: []string{workloadAddr(k, i)}}
+	}
+	return r
+}
+
+// fixedRequest is the registration of fixed workload i (nWorkloads <= i < nAll): its hook, a
+// real hook timeout, every member a candidate except e3 for the last one.
+func (e *env) fixedRequest(i int) *apiv1.RegisterWorkloadRequest {
+	r := &apiv1.RegisterWorkloadRequest{Name: workloadName(i), Group: workloadName(i), Size: 1, Update: true,
+		Hooks: []string{e.hooks.script}, HookTimeoutSeconds: uint32(timings.hookTimeout / time.Second), Addresses: map[string]*apiv1.AddressList{}}
+	for j := range nMembers {
+		k := (i + j) % nMembers
+		if i == nAll-1 && k == nMembers-1 {
+			continue
+		}
 		r.Candidates = append(r.Candidates, memberName(k))
 		r.Addresses[memberName(k)] = &apiv1.AddressList{Addresses: []string{workloadAddr(k, i)}}
 	}
@@ -447,9 +535,11 @@ func (e *env) simCall(method, path string, body, out any) error {
 // simState is the part of GET /sim/v1/state the suite reads.
 type simState struct {
 	Clusters []struct {
-		Name     string `json:"name"`
-		Isolated bool   `json:"isolated"`
-		Servers  []struct {
+		Name       string  `json:"name"`
+		Isolated   bool    `json:"isolated"`
+		ErrorRate  float64 `json:"error_rate"`
+		ErrorStyle string  `json:"error_style"`
+		Servers    []struct {
 			Name      string `json:"name"`
 			PoweredOn bool   `json:"powered_on"`
 		} `json:"servers"`

@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// faultRec is one injected fault in the timeline.
+// faultRec is one injected fault in the timeline, with what it may hold back (for the liveness
+// checker): the masters it hits, the members it hits, the workloads it hits, or everything.
 type faultRec struct {
 	step     int
 	kind     string
@@ -19,6 +20,12 @@ type faultRec struct {
 	detail   string
 	injected time.Time
 	healed   time.Time // zero while active
+
+	masters   []string // a master fault: everything waits while one of these leads, or no master does
+	members   []string // a member fault: the workloads that run on, or move from or to, these members
+	workloads []string // these workloads
+	global    bool     // every workload (the witness, slow links, the leader)
+	harmless  bool     // holds nothing back (client cuts, refused requests)
 }
 
 // timeline is the run's record of faults and phases, written to a file as it grows so a
@@ -79,6 +86,21 @@ type injector struct {
 	count  int
 	fails  int // injections or heals that returned an error
 	siteOK bool
+
+	mu         sync.Mutex
+	violations []string // found while injecting: accepted requests that must be refused
+	removedAt  []window // when a member was removed (client answers "member does not exist" then)
+}
+
+// window is an interval of time; a zero end is still open.
+type window struct{ from, to time.Time }
+
+func (in *injector) violate(format string, args ...any) {
+	v := fmt.Sprintf(format, args...)
+	in.tl.logf("    !!! violation: %s", v)
+	in.mu.Lock()
+	in.violations = append(in.violations, v)
+	in.mu.Unlock()
 }
 
 type faultKind struct {
@@ -101,11 +123,21 @@ var faultKinds = []faultKind{
 	{"witness-kill", 2, (*injector).witnessKill},
 	{"slow-links", 2, (*injector).slowLinks},
 	{"client-cut", 1, (*injector).clientCut},
-	{"site-isolation", 3, (*injector).siteIsolation}, // only with -site-isolation
+	{"site-isolation", 3, (*injector).siteIsolation}, // not with -site-isolation=false
+	{"member-kill-starting", 2, (*injector).memberKillStarting},
+	{"member-remove", 1, (*injector).memberRemove},
+	{"duplicate-register", 1, (*injector).duplicateRegister},
+	{"ineligible-move", 2, (*injector).ineligibleMove},
+	{"hook-fail", 1, (*injector).hookFail},
+	{"leader-kill-hook", 1, (*injector).leaderKillHook},
+	{"ecx-errors", 2, (*injector).ecxErrors},
 }
 
 // hold draws a duration in [lo, hi).
 func (in *injector) hold(lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
 	return lo + time.Duration(in.rng.Int64N(int64(hi-lo)))
 }
 
@@ -165,14 +197,16 @@ func (in *injector) masterKill(step int) *fault {
 		return nil
 	}
 	m := in.masterByName(id)
-	for _, p := range []*proxy{m.raftP, m.peerP, m.clientP} {
+	for _, p := range m.proxies() {
 		p.setUpstream("")
 	}
 	m.kill()
 	in.e.pids.set(0, id)
-	return in.newFault(step, "master-kill", id, "kill -9 "+id, in.hold(time.Second, 5*time.Second), []string{"proc:" + id}, func() error {
+	f := in.newFault(step, "master-kill", id, "kill -9 "+id, in.hold(time.Second, 5*time.Second), []string{"proc:" + id}, func() error {
 		return in.e.startMaster(m)
 	})
+	f.rec.masters = []string{id}
+	return f
 }
 
 func (in *injector) leaderPause(step int) *fault {
@@ -183,9 +217,11 @@ func (in *injector) leaderPause(step int) *fault {
 	if err := l.pause(true); err != nil {
 		return nil
 	}
-	return in.newFault(step, "leader-pause", l.id, "SIGSTOP leader "+l.id, in.hold(time.Second, 5*time.Second), []string{"proc:" + l.id}, func() error {
+	f := in.newFault(step, "leader-pause", l.id, "SIGSTOP leader "+l.id, in.hold(time.Second, 5*time.Second), []string{"proc:" + l.id}, func() error {
 		return l.pause(false)
 	})
+	f.rec.masters = []string{l.id}
+	return f
 }
 
 func (in *injector) masterIsolate(step int) *fault {
@@ -204,7 +240,7 @@ func (in *injector) masterIsolate(step int) *fault {
 			in.e.net.cut(id, o, true)
 		}
 	}
-	return in.newFault(step, "master-isolate", id, id+" cut from the other masters (raft and grpc, both ways)", in.hold(time.Second, 5*time.Second), claims, func() error {
+	f := in.newFault(step, "master-isolate", id, id+" cut from the other masters (raft and grpc, both ways)", in.hold(time.Second, 5*time.Second), claims, func() error {
 		for _, o := range masterNames() {
 			if o != id {
 				in.e.net.cut(id, o, false)
@@ -212,7 +248,12 @@ func (in *injector) masterIsolate(step int) *fault {
 		}
 		return nil
 	})
+	f.rec.masters = []string{id}
+	return f
 }
+
+// proxies are the proxies in front of a master; they refuse connections while it is down.
+func (m *master) proxies() []*proxy { return []*proxy{m.raftP, m.peerP, m.clientP, m.guardP} }
 
 func pairClaim(a, b string) string {
 	if a > b {
@@ -231,11 +272,13 @@ func (in *injector) masterOneWay(step int) *fault {
 		return nil
 	}
 	in.e.net.block(from, to, true)
-	return in.newFault(step, "master-oneway", from, fmt.Sprintf("one-way: bytes %s -> %s dropped, %s -> %s delivered", from, to, to, from),
+	f := in.newFault(step, "master-oneway", from, fmt.Sprintf("one-way: bytes %s -> %s dropped, %s -> %s delivered", from, to, to, from),
 		in.hold(time.Second, 5*time.Second), []string{pairClaim(from, to)}, func() error {
 			in.e.net.block(from, to, false)
 			return nil
 		})
+	f.rec.masters = []string{from, to}
+	return f
 }
 
 func (in *injector) masterWitnessCut(step int) *fault {
@@ -253,13 +296,15 @@ func (in *injector) masterWitnessCut(step int) *fault {
 	for _, id := range ids {
 		in.e.net.cut(id, "w", true)
 	}
-	return in.newFault(step, "master-witness-cut", strings.Join(ids, ","), strings.Join(ids, ",")+" cut from the witness",
+	f := in.newFault(step, "master-witness-cut", strings.Join(ids, ","), strings.Join(ids, ",")+" cut from the witness",
 		in.hold(time.Second, 6*time.Second), claims, func() error {
 			for _, id := range ids {
 				in.e.net.cut(id, "w", false)
 			}
 			return nil
 		})
+	f.rec.masters, f.rec.global = ids, len(ids) == nMasters
+	return f
 }
 
 func (in *injector) masterMembersCut(step int) *fault {
@@ -283,12 +328,14 @@ func (in *injector) masterMembersCut(step int) *fault {
 	for _, mb := range members {
 		in.e.net.cut(id, mb, true)
 	}
-	return in.newFault(step, "master-members-cut", id, fmt.Sprintf("%s cut from members %v", id, members), in.hold(time.Second, 6*time.Second), claims, func() error {
+	f := in.newFault(step, "master-members-cut", id, fmt.Sprintf("%s cut from members %v", id, members), in.hold(time.Second, 6*time.Second), claims, func() error {
 		for _, mb := range members {
 			in.e.net.cut(id, mb, false)
 		}
 		return nil
 	})
+	f.rec.masters = []string{id}
+	return f
 }
 
 func (in *injector) memberKill(step int) *fault {
@@ -303,19 +350,29 @@ func (in *injector) memberKill(step int) *fault {
 	for s := range 2 {
 		in.e.serverUp(fmt.Sprintf("%s-s%d", mb, s+1), false)
 	}
-	// Half of the deaths are blips shorter than detection; the others outlast the recovery
-	// bound, so the failover check has something to measure.
-	h := in.hold(500*time.Millisecond, 3*time.Second)
-	if in.rng.IntN(2) == 0 {
-		h = in.hold(recoveryBound()+time.Second, recoveryBound()+4*time.Second)
-	}
-	return in.newFault(step, "member-kill", mb, "power off every server of member "+mb, h, []string{"member:" + mb}, func() error {
+	return in.memberDown(step, "member-kill", mb, "power off every server of member "+mb, in.deathHold())
+}
+
+// memberDown records a member whose servers are all powered off; the heal powers them on.
+func (in *injector) memberDown(step int, kind, mb, detail string, h time.Duration) *fault {
+	f := in.newFault(step, kind, mb, detail, h, []string{"member:" + mb}, func() error {
 		err := in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/up", nil, nil)
 		for s := range 2 {
 			in.e.serverUp(fmt.Sprintf("%s-s%d", mb, s+1), true)
 		}
 		return err
 	})
+	f.rec.members = []string{mb}
+	return f
+}
+
+// deathHold is the hold of a member death: half are blips shorter than detection, the others
+// outlast the recovery bound, so the failover check has something to measure.
+func (in *injector) deathHold() time.Duration {
+	if in.rng.IntN(2) == 0 {
+		return in.hold(500*time.Millisecond, 3*time.Second)
+	}
+	return in.hold(recoveryBound()+time.Second, recoveryBound()+3*time.Second)
 }
 
 func (in *injector) memberServerKill(step int) *fault {
@@ -330,11 +387,13 @@ func (in *injector) memberServerKill(step int) *fault {
 		return nil
 	}
 	in.e.serverUp(srv, false)
-	return in.newFault(step, "member-server-kill", mb, "power off server "+srv, in.hold(time.Second, 5*time.Second), []string{"member:" + mb}, func() error {
+	f := in.newFault(step, "member-server-kill", mb, "power off server "+srv, in.hold(time.Second, 5*time.Second), []string{"member:" + mb}, func() error {
 		err := in.e.simCall("POST", path+"/up", nil, nil)
 		in.e.serverUp(srv, true)
 		return err
 	})
+	f.rec.members = []string{mb}
+	return f
 }
 
 func (in *injector) memberIsolate(step int) *fault {
@@ -351,10 +410,12 @@ func (in *injector) memberIsolate(step int) *fault {
 		return nil
 	}
 	// Longer than the fence: a partitioned member that the witness still hears must never fail over.
-	return in.newFault(step, "member-isolate", mb, "member "+mb+" isolated from the masters (REST never answers; the witness still hears it)",
-		in.hold(time.Second, timings.fence+3*time.Second), claims, func() error {
+	f := in.newFault(step, "member-isolate", mb, "member "+mb+" isolated from the masters (REST never answers; the witness still hears it)",
+		in.hold(time.Second, timings.fence+2*time.Second), claims, func() error {
 			return in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/heal", nil, nil)
 		})
+	f.rec.members = []string{mb}
+	return f
 }
 
 func (in *injector) memberWitnessCut(step int) *fault {
@@ -367,10 +428,12 @@ func (in *injector) memberWitnessCut(step int) *fault {
 		return nil
 	}
 	in.e.net.cut(mb, "w", true)
-	return in.newFault(step, "member-witness-cut", mb, "member "+mb+" cut from the witness", in.hold(time.Second, timings.fence+3*time.Second), claims, func() error {
+	f := in.newFault(step, "member-witness-cut", mb, "member "+mb+" cut from the witness", in.hold(time.Second, timings.fence+2*time.Second), claims, func() error {
 		in.e.net.cut(mb, "w", false)
 		return nil
 	})
+	f.rec.members = []string{mb}
+	return f
 }
 
 // siteIsolation cuts a whole member from the masters and from the witness at once, while its
@@ -386,10 +449,12 @@ func (in *injector) siteIsolation(step int) *fault {
 		return nil
 	}
 	in.e.net.cut(mb, "w", true)
-	return in.newFault(step, "site-isolation", mb, "member "+mb+" cut from the masters and from the witness", in.hold(recoveryBound(), recoveryBound()+3*time.Second), claims, func() error {
+	f := in.newFault(step, "site-isolation", mb, "member "+mb+" cut from the masters and from the witness", in.hold(recoveryBound(), recoveryBound()+2*time.Second), claims, func() error {
 		in.e.net.cut(mb, "w", false)
 		return in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/heal", nil, nil)
 	})
+	f.rec.members = []string{mb}
+	return f
 }
 
 func (in *injector) witnessKill(step int) *fault {
@@ -400,9 +465,11 @@ func (in *injector) witnessKill(step int) *fault {
 		p.setUpstream("")
 	}
 	in.e.wit.kill()
-	return in.newFault(step, "witness-kill", "w", "kill -9 the witness", in.hold(time.Second, 5*time.Second), []string{"proc:w"}, func() error {
+	f := in.newFault(step, "witness-kill", "w", "kill -9 the witness", in.hold(time.Second, 5*time.Second), []string{"proc:w"}, func() error {
 		return in.e.startWitness()
 	})
+	f.rec.global = true
+	return f
 }
 
 func (in *injector) slowLinks(step int) *fault {
@@ -456,13 +523,15 @@ func (in *injector) slowLinks(step int) *fault {
 		in.e.net.slow(p[1], p[0], d2)
 		desc = append(desc, fmt.Sprintf("%s<->%s %v/%v", p[0], p[1], d1.Round(time.Millisecond), d2.Round(time.Millisecond)))
 	}
-	return in.newFault(step, "slow-links", "", "latency "+strings.Join(desc, " "), in.hold(2*time.Second, 7*time.Second), claims, func() error {
+	f := in.newFault(step, "slow-links", "", "latency "+strings.Join(desc, " "), in.hold(2*time.Second, 6*time.Second), claims, func() error {
 		for _, p := range pairs {
 			in.e.net.slow(p[0], p[1], 0)
 			in.e.net.slow(p[1], p[0], 0)
 		}
 		return nil
 	})
+	f.rec.global, f.rec.harmless = class != 3, class == 3
+	return f
 }
 
 func (in *injector) clientCut(step int) *fault {
@@ -471,10 +540,12 @@ func (in *injector) clientCut(step int) *fault {
 		return nil
 	}
 	in.e.net.cut("c", id, true)
-	return in.newFault(step, "client-cut", id, "clients cut from "+id+"'s gRPC API", in.hold(time.Second, 4*time.Second), []string{pairClaim("c", id)}, func() error {
+	f := in.newFault(step, "client-cut", id, "clients cut from "+id+"'s gRPC API", in.hold(time.Second, 4*time.Second), []string{pairClaim("c", id)}, func() error {
 		in.e.net.cut("c", id, false)
 		return nil
 	})
+	f.rec.harmless = true
+	return f
 }
 
 // inject draws faults until one applies and activates it.
@@ -538,19 +609,20 @@ func (in *injector) healFault(f *fault) {
 }
 
 // run injects steps faults. A fault is held while the next one is injected with probability
-// 0.3 (at most three at once), so faults combine.
+// 0.5 (at most four at once), so faults combine; when every fault is healed the next one
+// follows after a short settle.
 func (in *injector) run(ctx context.Context, steps int) {
 	for step := 1; step <= steps && ctx.Err() == nil; step++ {
 		in.e.revive(func(c string) bool { return in.claims[c] })
 		in.inject(step)
-		if len(in.active) < 3 && in.rng.Float64() < 0.3 {
-			sleepCtx(ctx, in.hold(200*time.Millisecond, time.Second))
+		if len(in.active) < 4 && in.rng.Float64() < 0.5 {
+			sleepCtx(ctx, in.hold(100*time.Millisecond, 600*time.Millisecond))
 			continue
 		}
 		for len(in.active) > 0 {
 			in.healNext(ctx)
 		}
-		sleepCtx(ctx, in.hold(300*time.Millisecond, 1500*time.Millisecond))
+		sleepCtx(ctx, timings.settle+in.hold(0, 600*time.Millisecond))
 	}
 	for len(in.active) > 0 {
 		in.healNext(ctx)

@@ -32,6 +32,9 @@ const (
 	outExists   = "exists"
 	outPrecond  = "precond"
 	outUnknown  = "unknown" // no definite answer before the deadline: it may or may not have happened
+	// outNoMember: refused because a member it names does not exist, which happens only while a
+	// member-remove fault has removed one. It changes nothing and says nothing about the workload.
+	outNoMember = "nomember"
 )
 
 // opRecord is one client operation: what was asked, through which masters, and what came back.
@@ -248,8 +251,13 @@ func (l *loader) invoke(ctx context.Context, m *master, r *opRecord) error {
 	return errors.New("unknown operation " + r.kind)
 }
 
+// workloadIndex is the index of a workload name (see workloadName).
 func workloadIndex(name string) int {
 	var i int
+	if isFixed(name) {
+		fmt.Sscanf(name, "f%d", &i)
+		return nWorkloads + i - 1
+	}
 	fmt.Sscanf(name, "w%d", &i)
 	return i - 1
 }
@@ -262,6 +270,9 @@ func classify(err error) (string, bool) {
 	}
 	switch c := status.Code(err); c {
 	case codes.NotFound:
+		if msg := status.Convert(err).Message(); strings.Contains(msg, "member") && strings.Contains(msg, "does not exist") {
+			return outNoMember, true
+		}
 		return outNotFound, true
 	case codes.AlreadyExists:
 		return outExists, true

@@ -36,7 +36,7 @@ type wlOutput struct {
 func stepRegistry(st, in, out any) (bool, any) {
 	s, i, o := st.(wlState), in.(wlInput), out.(wlOutput)
 	unknown := o.outcome == outUnknown
-	if strings.HasPrefix(o.outcome, "bad:") {
+	if strings.HasPrefix(o.outcome, "bad:") || o.outcome == outNoMember {
 		return true, s // refused without effect; reported separately
 	}
 	switch i.kind {

@@ -140,7 +140,7 @@ func checkRecovery(faults []*faultRec, audit []auditRecord, regs map[string][]re
 	var st recoveryStats
 	bound := recoveryBound()
 	for _, f := range faults {
-		if f.kind != "member-kill" {
+		if f.kind != "member-kill" && f.kind != "member-kill-starting" {
 			continue
 		}
 		st.deaths++
@@ -188,7 +188,7 @@ func quietWindow(faults []*faultRec, self *faultRec, t0, t1 time.Time, bound tim
 	for changed := true; changed; {
 		changed = false
 		for _, g := range faults {
-			if g == self || g.kind == "client-cut" {
+			if g == self || g.harmless {
 				continue
 			}
 			healed := g.healed

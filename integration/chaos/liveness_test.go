@@ -1,0 +1,324 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// monitorPeriod is how often the monitor samples the system during the run.
+const monitorPeriod = 250 * time.Millisecond
+
+// sample is one look at the system: where ecxsim runs each workload's group Online, whether a
+// majority of the masters' DNS servers answer it there, and who leads.
+type sample struct {
+	at      time.Time
+	leaders []string // the masters that report themselves leader (none while there is no leader)
+	on      []string // per workload index: the members where ecxsim reports its group Online, joined by ","
+	live    []bool   // per workload index: Online on exactly one member and in DNS there
+}
+
+// monitor samples the system every monitorPeriod until stopped. Its samples are the evidence of
+// the liveness checker. It is safe for concurrent use.
+type monitor struct {
+	e       *env
+	mu      sync.Mutex
+	samples []sample
+}
+
+func (mo *monitor) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		start := time.Now()
+		if s, ok := mo.round(); ok {
+			mo.mu.Lock()
+			mo.samples = append(mo.samples, s)
+			mo.mu.Unlock()
+		}
+		sleepCtx(ctx, monitorPeriod-time.Since(start))
+	}
+}
+
+func (mo *monitor) snapshot() []sample {
+	mo.mu.Lock()
+	defer mo.mu.Unlock()
+	return slices.Clone(mo.samples)
+}
+
+// round takes one sample; ok is false when ecxsim did not answer.
+func (mo *monitor) round() (sample, bool) {
+	e := mo.e
+	s := sample{at: time.Now(), on: make([]string, nAll), live: make([]bool, nAll)}
+	running, err := e.runningOn()
+	if err != nil {
+		return s, false
+	}
+	// answers[m][i]: the addresses master m's DNS answers for workload i.
+	answers := make([][][]string, len(e.masters))
+	isLeader := make([]bool, len(e.masters))
+	var wg sync.WaitGroup
+	for j, m := range e.masters {
+		if !m.running() || m.isPaused() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if h, err := m.health(); err == nil && h.RaftState == "Leader" {
+				isLeader[j] = true
+			}
+			cl := &dns.Client{Timeout: 300 * time.Millisecond}
+			answers[j] = make([][]string, nAll)
+			for i := range nAll {
+				got, _, err := queryA(cl, m.dns, workloadName(i)+"."+zone)
+				if err != nil {
+					return // a master that does not answer now is not asked the rest of this round
+				}
+				answers[j][i] = got
+			}
+		}()
+	}
+	wg.Wait()
+	for j, m := range e.masters {
+		if isLeader[j] {
+			s.leaders = append(s.leaders, m.id)
+		}
+	}
+	for i := range nAll {
+		on := running[workloadName(i)]
+		s.on[i] = strings.Join(on, ",")
+		if len(on) != 1 {
+			continue
+		}
+		want, votes := workloadAddr(workloadIndexOfMember(on[0]), i), 0
+		for j := range e.masters {
+			if answers[j] != nil && slices.Contains(answers[j][i], want) {
+				votes++
+			}
+		}
+		s.live[i] = 2*votes > nMasters
+	}
+	return s, true
+}
+
+// opEvent is an operation event of a workload: the members it names.
+type opEvent struct {
+	at      time.Time
+	members []string
+}
+
+var opSource = regexp.MustCompile(`: ([a-z0-9-]*)/[^ ]* -> ([a-z0-9-]*)/`)
+
+// operationMembers returns, per workload, the members its operations named, from the event log.
+func (l *eventLog) operationMembers() map[string][]opEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string][]opEvent{}
+	for _, ev := range l.evs {
+		if ev.GetKind() != "operation" || ev.GetWorkload() == "" {
+			continue
+		}
+		oe := opEvent{at: time.Unix(0, ev.GetTimeUnixNano())}
+		if m := ev.GetMember(); m != "" {
+			oe.members = append(oe.members, m)
+		}
+		if m := opSource.FindStringSubmatch(ev.GetMessage()); m != nil {
+			oe.members = append(oe.members, m[1], m[2])
+		}
+		out[ev.GetWorkload()] = append(out[ev.GetWorkload()], oe)
+	}
+	return out
+}
+
+// livenessStats counts the outages the liveness checker judged.
+type livenessStats struct {
+	outages    int             // times a required workload was not live
+	disturbed  int             // of them, those a fault could explain
+	recoveries []time.Duration // per disturbed outage: from the last heal that held it back (or its start) to live again
+	plannedMax time.Duration   // the longest outage no fault explains (planned moves, new registrations)
+}
+
+// summary is "min/median/p90/p99/max" of the recovery times.
+func (s livenessStats) summary() string {
+	return distribution(s.recoveries)
+}
+
+func distribution(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	l := slices.Clone(ds)
+	slices.Sort(l)
+	q := func(p float64) string {
+		return l[min(len(l)-1, int(p*float64(len(l))))].Round(100 * time.Millisecond).String()
+	}
+	return l[0].Round(100*time.Millisecond).String() + "/" + q(0.5) + "/" + q(0.9) + "/" + q(0.99) + "/" + l[len(l)-1].Round(100*time.Millisecond).String()
+}
+
+// registeredAt reports whether the workload is registered at t (declared at the start), and
+// since when.
+func registeredAt(evs []regEvent, t time.Time) (bool, time.Time) {
+	reg, since := true, time.Time{}
+	for _, ev := range evs {
+		if ev.at.After(t) {
+			break
+		}
+		reg = ev.registered
+		if reg {
+			since = ev.at
+		}
+	}
+	return reg, since
+}
+
+// sampleIndex is the index of the first sample at or after t.
+func sampleIndex(samples []sample, t time.Time) int {
+	return sort.Search(len(samples), func(k int) bool { return !samples[k].at.Before(t) })
+}
+
+// checkLiveness checks DESIGN.md section 6 "Liveness" on the monitor's samples: every workload
+// that is registered (desired online: the suite never sets offline) must be Online on one member
+// and answered there by a majority of the masters' DNS within bound of the moment nothing held it
+// back any more. A fault holds a workload back while it is active if it is global, if it hits a
+// master while that master leads (or while no master leads), if it hits a member the workload
+// ran on or an operation of the workload named during the outage, or if it names the workload.
+// An outage still open when the samples end is judged at that time.
+func checkLiveness(samples []sample, faults []*faultRec, regs map[string][]regEvent, ops map[string][]opEvent, bound time.Duration) ([]string, livenessStats) {
+	var st livenessStats
+	if len(samples) == 0 {
+		return nil, st
+	}
+	end := samples[len(samples)-1].at
+	never := end.Add(time.Hour)
+	healedAt := func(f *faultRec) time.Time {
+		if f.healed.IsZero() {
+			return never
+		}
+		return f.healed
+	}
+	// A master fault holds everything back while one of its masters leads or none does.
+	global := map[*faultRec]bool{}
+	for _, f := range faults {
+		if f.harmless {
+			continue
+		}
+		if f.global {
+			global[f] = true
+			continue
+		}
+		if len(f.masters) == 0 {
+			continue
+		}
+		for _, s := range samples[sampleIndex(samples, f.injected):] {
+			if s.at.After(healedAt(f)) {
+				break
+			}
+			if len(s.leaders) == 0 || slices.ContainsFunc(s.leaders, func(l string) bool { return slices.Contains(f.masters, l) }) {
+				global[f] = true
+				break
+			}
+		}
+	}
+	var v []string
+	for i := range nAll {
+		w := workloadName(i)
+		last := "" // the member it was last live on
+		a := time.Time{}
+		lastA := ""
+		judge := func(b time.Time, open bool) {
+			st.outages++
+			reg, since := registeredAt(regs[w], b)
+			if !reg {
+				return // not required: unregistered (its group may go on running)
+			}
+			s0 := a
+			if since.After(s0) {
+				s0 = since
+			}
+			involved := []string{}
+			if lastA != "" {
+				involved = append(involved, lastA)
+			}
+			for _, s := range samples[sampleIndex(samples, s0):] {
+				if !s.at.Before(b) {
+					break
+				}
+				if s.on[i] != "" {
+					involved = append(involved, strings.Split(s.on[i], ",")...)
+				}
+			}
+			for _, oe := range ops[w] {
+				if !oe.at.Before(s0.Add(-2*time.Second)) && !oe.at.After(b) {
+					involved = append(involved, oe.members...)
+				}
+			}
+			slices.Sort(involved)
+			involved = slices.Compact(involved)
+			var held *faultRec // the relevant fault healed last
+			heal := s0
+			touched := false
+			for _, f := range faults {
+				if f.harmless || !f.injected.Before(b) || !healedAt(f).After(s0) {
+					continue
+				}
+				if !global[f] && !slices.Contains(f.workloads, w) && !slices.ContainsFunc(f.members, func(m string) bool { return slices.Contains(involved, m) }) {
+					continue
+				}
+				touched = true
+				if h := healedAt(f); !h.Before(heal) {
+					heal, held = h, f
+				}
+			}
+			if touched {
+				st.disturbed++
+				from := s0
+				if held != nil && heal.Before(b) {
+					from = heal
+				}
+				if !open {
+					st.recoveries = append(st.recoveries, b.Sub(from))
+				}
+			} else if d := b.Sub(s0); d > st.plannedMax {
+				st.plannedMax = d
+			}
+			if heal.After(b) || b.Sub(heal) <= bound {
+				return
+			}
+			why := "no fault held it back"
+			if held != nil {
+				why = fmt.Sprintf("the last fault that held it back, step %d %s %s, healed at %s", held.step, held.kind, held.target, heal.Format("15:04:05.000"))
+			}
+			state := "live again at " + b.Format("15:04:05.000")
+			if open {
+				state = "still not live when the samples end at " + b.Format("15:04:05.000")
+			}
+			v = append(v, fmt.Sprintf("liveness: %s was not live (Online on one member and in DNS) from %s, %s: %v after %s (bound %v); %s; last live on %q; members involved %v",
+				w, s0.Format("15:04:05.000"), state, b.Sub(heal).Round(time.Millisecond), map[bool]string{true: "that heal", false: "the outage began"}[held != nil], bound, why, lastA, involved))
+		}
+		for k, s := range samples {
+			switch {
+			case s.live[i] && !a.IsZero():
+				judge(s.at, false)
+				a = time.Time{}
+			case !s.live[i] && a.IsZero():
+				a, lastA = s.at, last
+				if k == 0 {
+					lastA = ""
+				}
+			}
+			if s.live[i] {
+				last = s.on[i]
+			}
+		}
+		if !a.IsZero() {
+			judge(end, true)
+		}
+	}
+	return v, st
+}

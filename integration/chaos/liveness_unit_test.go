@@ -1,0 +1,121 @@
+package chaos
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// samplesOf builds one sample per second from at(0) for workload 0 (w01): live[k] says whether it
+// is live at second k, on[k] where it runs.
+func samplesOf(live []bool, on []string) []sample {
+	var out []sample
+	for k := range live {
+		s := sample{at: at(k), leaders: []string{"m1"}, on: make([]string, nAll), live: make([]bool, nAll)}
+		for i := range nAll {
+			s.live[i], s.on[i] = true, "e2"
+		}
+		s.live[0], s.on[0] = live[k], on[k]
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestCheckLiveness(t *testing.T) {
+	t.Parallel()
+	b := int(livenessBound() / time.Second)
+	n := 60 + 2*b
+	live, on := make([]bool, n), make([]string, n)
+	for k := range n {
+		live[k], on[k] = true, "e1"
+	}
+	// Outage 1 (seconds 10..20): e1 dies at 10 and is healed at 15; back on e2 at 20.
+	for k := 10; k < 20; k++ {
+		live[k], on[k] = false, ""
+	}
+	for k := 20; k < n; k++ {
+		on[k] = "e2"
+	}
+	// Outage 2 (seconds 30..30+b+3): nothing holds it back, yet it stays down longer than the bound.
+	for k := 30; k < 30+b+3; k++ {
+		live[k] = false
+	}
+	death := &faultRec{step: 1, kind: "member-kill", target: "e1", members: []string{"e1"}, injected: at(10), healed: at(15)}
+	other := &faultRec{step: 2, kind: "member-kill", target: "e3", members: []string{"e3"}, injected: at(29), healed: at(31)}
+	harmless := &faultRec{step: 3, kind: "client-cut", harmless: true, injected: at(29), healed: at(60)}
+	v, st := checkLiveness(samplesOf(live, on), []*faultRec{death, other, harmless}, nil, nil, livenessBound())
+	if len(v) != 1 || !strings.Contains(v[0], "w01") || !strings.Contains(v[0], "no fault held it back") {
+		t.Fatalf("violations = %q, want one for the second outage of w01", v)
+	}
+	if st.outages != 2 || st.disturbed != 1 || len(st.recoveries) != 1 || st.recoveries[0] != 5*time.Second {
+		t.Fatalf("stats %+v, want 2 outages, 1 disturbed, recovery 5s (heal at 15, live at 20)", st)
+	}
+	// The same second outage while a global fault is active until second 30+b: held back, in time.
+	global := &faultRec{step: 4, kind: "witness-kill", global: true, injected: at(31), healed: at(30 + b)}
+	if v, _ := checkLiveness(samplesOf(live, on), []*faultRec{death, other, global}, nil, nil, livenessBound()); len(v) != 0 {
+		t.Fatalf("violations with a global fault: %q", v)
+	}
+	// A master fault holds everything back only while that master leads.
+	follower := &faultRec{step: 5, kind: "master-kill", masters: []string{"m2"}, injected: at(31), healed: at(30 + b)}
+	if v, _ := checkLiveness(samplesOf(live, on), []*faultRec{death, other, follower}, nil, nil, livenessBound()); len(v) != 1 {
+		t.Fatalf("violations with a follower killed: %q, want one", v)
+	}
+	leader := &faultRec{step: 6, kind: "master-kill", masters: []string{"m1"}, injected: at(31), healed: at(30 + b)}
+	if v, _ := checkLiveness(samplesOf(live, on), []*faultRec{death, other, leader}, nil, nil, livenessBound()); len(v) != 0 {
+		t.Fatalf("violations with the leader killed: %q", v)
+	}
+	// An operation that names e3 ties the outage to e3's fault.
+	ops := map[string][]opEvent{"w01": {{at: at(30), members: []string{"e1", "e3"}}}}
+	if v, _ := checkLiveness(samplesOf(live, on), []*faultRec{death, other}, nil, ops, livenessBound()); len(v) != 1 || !strings.Contains(v[0], "step 2") {
+		t.Fatalf("violations with an operation to e3: %q, want one after e3's heal", v)
+	}
+	// Unregistered during the outage and never registered again: not required.
+	regs := map[string][]regEvent{"w01": {{at(0), true}, {at(31), false}}}
+	live[n-1] = false
+	if v, _ := checkLiveness(samplesOf(live, on), nil, regs, nil, livenessBound()); len(v) != 0 {
+		t.Fatalf("violations for an unregistered workload: %q", v)
+	}
+}
+
+func TestHookOverlaps(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	log := filepath.Join(dir, "hooks.log")
+	lines := []string{
+		"start op-1 f01 100 1000000000.0",
+		"tick op-1 f01 100 1000000000.5",
+		"tick op-1 f01 100 1000000003.0", // the old run still goes on after the leader died
+		"start op-1 f01 200 1000000002.0",
+		"end op-1 f01 200 1000000004.0 ok",
+		"start op-2 f02 300 1000000005.0",
+		"end op-2 f02 300 1000000005.1 fail",
+		"start op-2 f02 301 1000000006.0",
+		"end op-2 f02 301 1000000006.1 ok",
+	}
+	if err := os.WriteFile(log, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := readHookRuns(log)
+	if err != nil || len(runs) != 4 {
+		t.Fatalf("runs = %v, %v; want 4", runs, err)
+	}
+	if runs[0].result != "" || runs[1].result != "ok" || runs[2].result != "fail" {
+		t.Fatalf("results %q %q %q", runs[0].result, runs[1].result, runs[2].result)
+	}
+	v := hookOverlaps(runs)
+	if len(v) != 1 || !strings.Contains(v[0], "op-1") {
+		t.Fatalf("overlaps = %q, want one for op-1", v)
+	}
+}
+
+func TestCheckNoMember(t *testing.T) {
+	t.Parallel()
+	in := &opRecord{id: 1, kind: opUpdate, key: "w01", call: at(10), ret: at(11), outcome: outNoMember}
+	out := &opRecord{id: 2, kind: opMove, key: "w02", call: at(30), ret: at(31), outcome: outNoMember}
+	v := checkNoMember([]*opRecord{in, out, {id: 3, kind: opGet, outcome: outOK}}, []window{{from: at(9), to: at(20)}})
+	if len(v) != 1 || !strings.Contains(v[0], "#2") {
+		t.Fatalf("violations = %q, want one for #2", v)
+	}
+}
