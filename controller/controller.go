@@ -75,6 +75,14 @@ type Witness interface {
 	Cluster(ctx context.Context, cluster string) (witness.ClusterSeen, error)
 }
 
+// Guards tells how long ago the leader last acknowledged a heartbeat of any guard of a member
+// (`csetd guard`, docs/guard.md), by the leader's clock. A new leader has heard nothing yet: it
+// returns the time since its election with heard false. Nil when the masters take no guard
+// heartbeats (tests): then only the witness rule applies.
+type Guards interface {
+	LastHeard(member string) (since time.Duration, heard bool)
+}
+
 // ECX is what the controller calls on one member (ecxclient.Client satisfies it).
 type ECX interface {
 	ListServers(ctx context.Context) ([]ecxclient.Server, error)
@@ -87,12 +95,13 @@ type ECX interface {
 // ClientFactory builds the ECX client of a member from its stored configuration.
 type ClientFactory func(m *fsmv1.Member, timeout time.Duration) (ECX, error)
 
-// Deps are the controller's collaborators. Witness may be nil.
+// Deps are the controller's collaborators. Witness and Guards may be nil.
 type Deps struct {
 	State   State
 	Applier Applier
 	Fence   Fence
 	Witness Witness
+	Guards  Guards
 	Clients ClientFactory
 	Logger  hclog.Logger
 	// Now is the clock (default time.Now); tests may replace it.

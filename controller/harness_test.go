@@ -20,10 +20,11 @@ import (
 // env is one test world: masters, a witness, an ecxsim with several members, and the set
 // registered in the masters with one workload per group name.
 type env struct {
-	t       *testing.T
-	c       *clustertest.Cluster
-	sim     *ecxsim.Sim
-	witness string
+	t          *testing.T
+	c          *clustertest.Cluster
+	sim        *ecxsim.Sim
+	witness    string
+	witnessSrv *httptest.Server
 }
 
 type envOpts struct {
@@ -40,6 +41,9 @@ type envOpts struct {
 	plantedDoubleOnline bool
 	// tune, when set, adjusts the masters' configuration after the harness's timings.
 	tune func(cfg *config.Config)
+	// guards runs the member guards on the simulated servers, heartbeating the masters
+	// (guardTimeout, guardStopTimeout).
+	guards bool
 }
 
 const (
@@ -47,6 +51,9 @@ const (
 	unreachableAfter = 600 * time.Millisecond
 	fenceAfter       = 2 * time.Second
 	recoveryGrace    = 1500 * time.Millisecond
+	// The guards' timings: guardTimeout + guardStopTimeout + a drift margin of 700ms < fenceAfter.
+	guardTimeout     = 800 * time.Millisecond
+	guardStopTimeout = 500 * time.Millisecond
 )
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -62,7 +69,18 @@ func newEnv(t *testing.T, o envOpts) *env {
 		}
 		hs := httptest.NewServer(ws.Handler())
 		t.Cleanup(func() { hs.Close(); ws.Close() })
-		e.witness = hs.URL
+		e.witness, e.witnessSrv = hs.URL, hs
+	}
+	// With guards, the masters' gRPC addresses are picked first: the simulated guards need them.
+	masterAddrs := map[string]string{}
+	var guardCfg *ecxsim.GuardConfig
+	if o.guards {
+		guardCfg = &ecxsim.GuardConfig{Timeout: guardTimeout, StopTimeout: guardStopTimeout}
+		for i := range o.masters {
+			id := fmt.Sprintf("m%d", i+1)
+			masterAddrs[id] = testutil.FreeAddr(t)
+			guardCfg.Masters = append(guardCfg.Masters, masterAddrs[id])
+		}
 	}
 	var simCfg ecxsim.Config
 	simCfg.ControlAddr = "127.0.0.1:0"
@@ -70,8 +88,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 		cl := ecxsim.ClusterConfig{
 			Name: m, User: "admin", Password: "pw-" + m,
 			HeartbeatTimeout: 400 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond,
-			WitnessURL: e.witness,
-			Servers:    []ecxsim.ServerConfig{{Name: m + "-1", Listen: "127.0.0.1:0"}, {Name: m + "-2", Listen: "127.0.0.1:0"}},
+			WitnessURL: e.witness, Guard: guardCfg,
+			Servers: []ecxsim.ServerConfig{{Name: m + "-1", Listen: "127.0.0.1:0"}, {Name: m + "-2", Listen: "127.0.0.1:0"}},
 		}
 		for _, g := range o.groups {
 			start := 50 * time.Millisecond
@@ -111,6 +129,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 		cfg.Controller.StopTimeout = 5 * time.Second
 		cfg.Controller.ECXTimeout = 300 * time.Millisecond
 		cfg.Controller.LeaseTTL = 2 * time.Second
+		if a := masterAddrs[cfg.NodeID]; a != "" {
+			cfg.GRPCAddr = a
+		}
 		if o.tune != nil {
 			o.tune(cfg)
 		}

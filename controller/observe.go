@@ -124,22 +124,41 @@ func (c *Controller) health(ctx context.Context, m *fsmv1.Member, o *observation
 		o.health, o.reason = fsm.HealthUnreachable, reason+" (no witness: confirm with 'csetctl member declare-down' to fail over)"
 		return
 	}
+	// The master rule (DESIGN.md section 6): down only when neither the witness nor this leader
+	// has heard any of the member's guards for fence_after either. A guard heard here means the
+	// member reaches the masters although they cannot reach it (a one-way cut): its guards then
+	// keep its groups running, so failing it over would run them twice.
+	guardSince, guardHeard := time.Duration(1<<62), false
+	if c.deps.Guards != nil {
+		guardSince, guardHeard = c.deps.Guards.LastHeard(m.Name)
+	}
+	guardNote := ""
+	switch {
+	case guardHeard && guardSince < c.cfg.UnreachableAfter:
+		o.health, o.reason = fsm.HealthPartitioned, reason+fmt.Sprintf("; the masters heard its guards %v ago: cut one way from the masters, not failed over", guardSince.Round(time.Millisecond))
+		return
+	case guardHeard:
+		guardNote = fmt.Sprintf("; the masters last heard its guards %v ago", guardSince.Round(time.Millisecond))
+	}
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.ECXTimeout)
 	defer cancel()
 	seen, err := c.deps.Witness.Cluster(wctx, m.Name)
 	switch {
 	case errors.Is(err, witness.ErrNeverSeen):
-		o.health, o.reason = fsm.HealthUnreachable, reason+"; the witness has never heard this cluster, so it cannot be declared down automatically"
+		o.health, o.reason = fsm.HealthUnreachable, reason+guardNote+"; the witness has never heard this cluster, so it cannot be declared down automatically"
 	case err != nil:
-		o.health, o.reason = fsm.HealthUnreachable, reason+fmt.Sprintf("; witness unreachable (%v)", err)
-	case seen.LastHeard() < c.cfg.FenceAfter || silent < c.cfg.FenceAfter:
+		o.health, o.reason = fsm.HealthUnreachable, reason+guardNote+fmt.Sprintf("; witness unreachable (%v)", err)
+	case seen.LastHeard() < c.cfg.FenceAfter || silent < c.cfg.FenceAfter || guardSince < c.cfg.FenceAfter:
 		if seen.LastHeard() < c.cfg.UnreachableAfter {
-			o.health, o.reason = fsm.HealthPartitioned, reason+fmt.Sprintf("; the witness heard it %v ago: partitioned from the masters, not failed over", seen.LastHeard().Round(time.Millisecond))
+			o.health, o.reason = fsm.HealthPartitioned, reason+guardNote+fmt.Sprintf("; the witness heard it %v ago: partitioned from the masters, not failed over", seen.LastHeard().Round(time.Millisecond))
 		} else {
-			o.health, o.reason = fsm.HealthUnreachable, reason+fmt.Sprintf("; the witness last heard it %v ago (down after %v)", seen.LastHeard().Round(time.Millisecond), c.cfg.FenceAfter)
+			o.health, o.reason = fsm.HealthUnreachable, reason+guardNote+fmt.Sprintf("; the witness last heard it %v ago (down after %v without the witness or the masters hearing it)", seen.LastHeard().Round(time.Millisecond), c.cfg.FenceAfter)
 		}
 	default:
 		o.health, o.reason = fsm.HealthDown, fmt.Sprintf("unreachable for %v and the witness has heard none of its servers for %v", silent.Round(time.Millisecond), seen.LastHeard().Round(time.Millisecond))
+		if c.deps.Guards != nil {
+			o.reason += fmt.Sprintf(", the masters none of its guards for %v", guardSince.Round(time.Millisecond))
+		}
 	}
 }
 

@@ -57,6 +57,10 @@ var methodPolicy = map[string]policy{
 	"SnapshotSave": {role: fsm.RoleAdmin}, "ListTokens": {role: fsm.RoleAdmin},
 	"CreateToken": {role: fsm.RoleAdmin, mutating: true}, "RevokeToken": {role: fsm.RoleAdmin, mutating: true},
 	"RecordAudit": {role: fsm.RoleAdmin, master: true},
+
+	// GuardHeartbeat keeps a member from being declared down, so a read token must not be able
+	// to send it: it needs the guard role (which can call nothing else) or admin.
+	"GuardHeartbeat": {role: fsm.RoleGuard},
 }
 
 var roleRank = map[string]int{fsm.RoleRead: 1, fsm.RoleOperate: 2, fsm.RoleAdmin: 3}
@@ -173,6 +177,12 @@ func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Cont
 	}
 	if err == nil {
 		switch {
+		case pol.role == fsm.RoleGuard && !p.master:
+			if p.role != fsm.RoleGuard && p.role != fsm.RoleAdmin {
+				err = status.Errorf(codes.PermissionDenied, "token %s has role %s; %s needs a token with role guard (or admin)", p.name, p.role, method)
+			}
+		case p.role == fsm.RoleGuard:
+			err = status.Errorf(codes.PermissionDenied, "token %s has role guard, which may call only GuardHeartbeat", p.name)
 		case p.master && !pol.master:
 			err = status.Errorf(codes.PermissionDenied, "%s may call only RaftJoin and RecordAudit; this call needs a token with role %s", p.name, pol.role)
 		case !p.master && roleRank[p.role] < roleRank[pol.role]:

@@ -45,6 +45,9 @@ type leaderWork struct {
 	client *witness.Client
 	lease  atomic.Pointer[witness.Lease]
 	fence  atomic.Pointer[witness.Fence] // set while the controller task runs
+	// guards records the guard heartbeats this leader acknowledges; set while the controller
+	// task runs (GuardHeartbeat acknowledges nothing without it).
+	guards atomic.Pointer[guardTracker]
 }
 
 // setupLeaderWork creates the witness client (when configured) and registers the controller as
@@ -113,6 +116,11 @@ func (s *Server) FenceCheck(ctx context.Context) (time.Time, error) {
 
 // runController runs for one leadership: the witness lease (if any), then the controller.
 func (s *Server) runController(ctx context.Context, lw *leaderWork) {
+	// Guards are acknowledged from the start of the leadership, before the lease: the tracker
+	// counts every member as heard at its creation, so acknowledging early only delays fencing.
+	guards := newGuardTracker(time.Now)
+	lw.guards.Store(guards)
+	defer lw.guards.Store(nil)
 	var lease *witness.Lease
 	var w controller.Witness
 	if lw.client != nil {
@@ -149,7 +157,7 @@ func (s *Server) runController(ctx context.Context, lw *leaderWork) {
 		PollInterval: cc.PollInterval, UnreachableAfter: cc.UnreachableAfter, FenceAfter: cc.FenceAfter,
 		GroupRecoveryGrace: cc.GroupRecoveryGrace, StartTimeout: cc.StartTimeout, StopTimeout: cc.StopTimeout,
 		ECXTimeout: cc.ECXTimeout, MaxParallelOperations: cc.MaxParallelOperations, DefaultHookTimeout: cc.HookTimeout,
-	}, controller.Deps{State: s.fsm, Applier: applier{s}, Fence: fence, Witness: w, Logger: s.logger.Named("controller")})
+	}, controller.Deps{State: s.fsm, Applier: applier{s}, Fence: fence, Witness: w, Guards: guards, Logger: s.logger.Named("controller")})
 	ctl.Run(ctx)
 }
 

@@ -18,18 +18,18 @@ type tokenJSON struct {
 	CreatedBy string `json:"created_by"`
 }
 
-var roles = map[string]bool{"read": true, "operate": true, "admin": true}
+var roles = map[string]bool{"read": true, "operate": true, "admin": true, "guard": true}
 
 func (a *app) tokenCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
-		Short: "API tokens with roles read, operate or admin (masters started with -auth)",
+		Short: "API tokens with roles read, operate, admin or guard (masters started with -auth)",
 		Args:  cobra.ArbitraryArgs,
 		RunE:  groupRunE,
 	}
 	var role string
 	create := &cobra.Command{
-		Use:   "create NAME --role read|operate|admin",
+		Use:   "create NAME --role read|operate|admin|guard",
 		Short: "Create a token; its secret is printed once and never again",
 		Long: `create makes a token named NAME with a role: read (status, lists, events, place),
 operate (also move, start/stop, drain/undrain, declare-down) or admin (everything).
@@ -42,7 +42,7 @@ command line is visible to other users of the machine.`,
 				return &usageError{msg: err.Error()}
 			}
 			if !roles[role] {
-				return usagef("--role %q: use read, operate or admin", role)
+				return usagef("--role %q: use read, operate, admin or guard", role)
 			}
 			c, err := a.api()
 			if err != nil {
@@ -62,7 +62,7 @@ command line is visible to other users of the machine.`,
 			return nil
 		},
 	}
-	create.Flags().StringVar(&role, "role", "", "read, operate or admin (required)")
+	create.Flags().StringVar(&role, "role", "", "read, operate, admin or guard (guard: only the member guard's heartbeats; required)")
 	cmd.AddCommand(create, &cobra.Command{
 		Use:   "list",
 		Short: "List the tokens (names and roles; secrets are never shown)",
