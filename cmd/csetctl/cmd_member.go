@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
@@ -191,12 +194,27 @@ func (a *app) memberListCommand() *cobra.Command {
 			}
 			t := newTable(a.stdout, "NAME", "ADMIN", "HEALTH", "FAULT DOMAIN", "LOAD/CAPACITY", "SERVERS", "WORKLOADS")
 			for _, m := range r.GetMembers() {
-				t.row(m.GetName(), m.GetAdmin(), m.GetHealth(), m.GetFaultDomain(), loadCapacity(m),
+				admin := m.GetAdmin()
+				if m.GetRemoval() != "" {
+					admin += " (removing)"
+				}
+				t.row(m.GetName(), admin, m.GetHealth(), m.GetFaultDomain(), loadCapacity(m),
 					fmt.Sprint(len(m.GetServers())), fmt.Sprint(len(m.GetWorkloads())))
 			}
 			return t.flush()
 		},
 	}
+}
+
+// removalText describes a member's removal state for people.
+func removalText(removal string) string {
+	switch removal {
+	case "":
+		return "no"
+	case "force":
+		return "in progress (--force: workloads that cannot move are stopped)"
+	}
+	return "in progress (its workloads are moved off it first)"
 }
 
 func loadCapacity(m *apiv1.Member) string {
@@ -253,6 +271,7 @@ func (a *app) printMember(m *apiv1.Member) error {
 	err := kv(a.stdout,
 		"name", m.GetName(),
 		"admin", m.GetAdmin(),
+		"removal", removalText(m.GetRemoval()),
 		"health", health,
 		"fault domain", m.GetFaultDomain(),
 		"load/capacity", loadCapacity(m),
@@ -274,12 +293,37 @@ func (a *app) printMember(m *apiv1.Member) error {
 }
 
 func (a *app) memberRemoveCommand() *cobra.Command {
-	var force bool
+	var force, wait bool
+	var waitTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "remove NAME",
-		Short: "Remove a member (one that workloads use needs --force)",
-		Args:  argNames("NAME"),
+		Short: "Remove a member, after moving its workloads off it under the fence",
+		Long: `remove takes member NAME out of the cluster set and out of every workload's
+candidates. No cset group is ever left running on it unfenced:
+
+  - nothing of cset runs there (or it is declared down): it is removed at once;
+  - it runs workloads and the masters reach it: it is drained (admin state
+    draining, removal "move") and each workload is moved to another candidate
+    through the normal phases (stop under the fence, handover, start); the
+    member is deleted when no cset group runs there any more. A workload no
+    other member can take waits, and so does the removal;
+  - the masters cannot reach it: refused, since its groups may still run.
+    Wait until it answers again, or, if it is really dead, confirm it with
+    'csetctl member declare-down NAME' and remove it then.
+
+--force does not wait for a member that can take a workload: what can move is
+moved, what cannot is stopped on the member under the fence, and started on
+another candidate later when one can take it. It never skips the fence, and
+an unreachable member is refused with --force too. 'csetctl member undrain
+NAME' cancels a removal in progress. A workload whose only candidate is NAME
+must be re-registered or unregistered first.`,
+		Example: `  csetctl member remove east --wait
+  csetctl member remove east --force   # stop what cannot move now`,
+		Args: argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if waitTimeout <= 0 {
+				return usagef("--wait-timeout %s: must be positive", waitTimeout)
+			}
 			c, err := a.api()
 			if err != nil {
 				return err
@@ -289,11 +333,55 @@ func (a *app) memberRemoveCommand() *cobra.Command {
 			if _, err := c.RemoveMember(ctx, &apiv1.RemoveMemberRequest{Name: args[0], Force: force}); err != nil {
 				return err
 			}
-			return a.printDeleted("member", args[0], "removed")
+			return a.memberRemoval(cmd.Context(), c, args[0], wait, waitTimeout)
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "remove the member even though workloads are placed on it or list it as a candidate")
+	f := cmd.Flags()
+	f.BoolVar(&force, "force", false, "stop the workloads that cannot move now instead of waiting for a member that can take them (never skips the fence)")
+	f.BoolVar(&wait, "wait", false, "wait until the member is deleted")
+	f.DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "with --wait, give up after this long (the removal goes on)")
 	return cmd
+}
+
+// memberRemoval reports a removal: done, or in progress (and with wait, polls until done).
+func (a *app) memberRemoval(ctx context.Context, c apiv1.ClusterSetServiceClient, name string, wait bool, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	announced := false
+	for {
+		rctx, rcancel := a.rpcCtx(ctx)
+		r, err := c.GetMember(rctx, &apiv1.GetRequest{Name: name, Read: &apiv1.ReadOptions{Consistent: true}})
+		rcancel()
+		switch {
+		case status.Code(err) == codes.NotFound:
+			return a.printDeleted("member", name, "removed")
+		case err != nil && ctx.Err() != nil:
+			return fmt.Errorf("gave up waiting after --wait-timeout %s: member %s is still being removed; follow it with 'csetctl member show %s' and 'csetctl events --member %s'", timeout, name, name, name)
+		case err != nil:
+			return err
+		}
+		m := r.GetMember()
+		if !wait {
+			if a.jsonOutput() {
+				return printJSON(a.stdout, deletedJSON{Kind: "member", Name: name, Deleted: false})
+			}
+			how := "moved off it first"
+			if m.GetRemoval() == "force" {
+				how = "moved off it first, or stopped there if they cannot move now,"
+			}
+			fmt.Fprintf(a.stdout, "member %s is being removed (%s): workloads %s are %s under the fence; it is deleted when no cset group runs there\n", name, m.GetRemoval(), list(m.GetWorkloads()), how)
+			fmt.Fprintf(a.stdout, "follow it with: csetctl member show %s (or remove with --wait)\n", name)
+			return nil
+		}
+		if !announced {
+			fmt.Fprintf(a.stderr, "member %s is being removed (%s); waiting until no cset group runs there\n", name, m.GetRemoval())
+			announced = true
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(a.pollInterval):
+		}
+	}
 }
 
 // memberAdminCommand builds drain, undrain and disable: SetMemberAdmin.

@@ -23,7 +23,7 @@ const (
 
 func (a *app) workloadMoveCommand() *cobra.Command {
 	var to string
-	var wait bool
+	var wait, force bool
 	var waitTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "move NAME --to MEMBER[/SERVER]",
@@ -34,9 +34,18 @@ starting and done (or failed). Without --wait, csetctl prints the operation and
 returns; follow it with 'csetctl operation show ID'. With --wait it prints each
 phase as it changes and exits 0 when the operation is done, 1 when it failed
 or --wait-timeout passed. With -o json the phases go to stderr and the final
-operation to stdout.`,
+operation to stdout.
+
+The target must pass the rules automatic placement obeys: it must be a
+candidate, healthy, active, have an online server, keep its hard availability
+set spread and not run the same ECX group for another workload; it must have
+the capacity, and it must not put the workload in a fault domain that already
+hosts another workload of its soft availability set. A refusal gives the
+scheduler's reason. --force overrides capacity and soft spread only, and is
+recorded in the event log; nothing overrides the other rules.`,
 		Example: `  csetctl workload move web --to west --wait
-  csetctl workload move db --to east/east-2`,
+  csetctl workload move db --to east/east-2
+  csetctl workload move db --to east --force   # over east's capacity`,
 		Args: argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			member, server, _ := strings.Cut(to, "/")
@@ -58,7 +67,7 @@ operation to stdout.`,
 			}
 			ctx, cancel := a.rpcCtx(cmd.Context())
 			defer cancel()
-			op, err := c.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: args[0], ToMember: member, ToServer: server})
+			op, err := c.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: args[0], ToMember: member, ToServer: server, Force: force})
 			if err != nil {
 				return err
 			}
@@ -77,6 +86,7 @@ operation to stdout.`,
 	f.StringVar(&to, "to", "", "target MEMBER or MEMBER/SERVER (required)")
 	f.BoolVar(&wait, "wait", false, "print each phase until the operation is done or failed")
 	f.DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "with --wait, give up after this long (the operation goes on)")
+	f.BoolVar(&force, "force", false, "override the target's capacity and soft spread (never health, admin state, candidates, hard spread or group ownership)")
 	return cmd
 }
 
@@ -92,7 +102,11 @@ func describeOperation(op *apiv1.Operation) string {
 	if op.GetTargetServer() != "" {
 		to += "/" + op.GetTargetServer()
 	}
-	return fmt.Sprintf("%s %s from %s to %s, phase %s", op.GetReason(), op.GetWorkload(), from, to, op.GetPhase())
+	reason := op.GetReason()
+	if op.GetForce() {
+		reason += " (forced)"
+	}
+	return fmt.Sprintf("%s %s from %s to %s, phase %s", reason, op.GetWorkload(), from, to, op.GetPhase())
 }
 
 // waitOperation polls GetOperation every pollInterval, printing each new

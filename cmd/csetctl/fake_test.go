@@ -54,6 +54,10 @@ type fakeServer struct {
 	lastRead  *apiv1.ReadOptions
 	lastSave  *apiv1.SnapshotSaveRequest
 	tokens    map[string]*apiv1.Token
+	lastMove  *apiv1.MoveWorkloadRequest
+	lastRm    *apiv1.RemoveMemberRequest
+	// removing: member -> GetMember answers left before a removal in progress completes.
+	removing map[string]int
 }
 
 func newFakeServer() *fakeServer {
@@ -275,6 +279,14 @@ func (f *fakeServer) GetMember(_ context.Context, r *apiv1.GetRequest) (*apiv1.M
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastRead = r.GetRead()
+	if n, ok := f.removing[r.GetName()]; ok {
+		if n == 0 {
+			delete(f.members, r.GetName())
+			delete(f.removing, r.GetName())
+		} else {
+			f.removing[r.GetName()] = n - 1
+		}
+	}
 	m, ok := f.members[r.GetName()]
 	if !ok {
 		return nil, notFound("member", r.GetName())
@@ -282,17 +294,28 @@ func (f *fakeServer) GetMember(_ context.Context, r *apiv1.GetRequest) (*apiv1.M
 	return &apiv1.MemberResponse{Member: clone(m)}, nil
 }
 
+// RemoveMember removes a member nothing runs on at once, refuses an unreachable one that runs
+// workloads, and marks one that runs workloads: it is gone after two more GetMember calls.
 func (f *fakeServer) RemoveMember(_ context.Context, r *apiv1.RemoveMemberRequest) (*apiv1.Empty, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lastRm = r
 	m, ok := f.members[r.GetName()]
 	if !ok {
 		return nil, notFound("member", r.GetName())
 	}
-	if len(m.GetWorkloads()) > 0 && !r.GetForce() {
-		return nil, status.Errorf(codes.FailedPrecondition, "member %q runs workloads %v; drain it first or use --force", r.GetName(), m.GetWorkloads())
+	switch {
+	case len(m.GetWorkloads()) == 0:
+		delete(f.members, r.GetName())
+	case m.GetHealth() != "up":
+		return nil, status.Errorf(codes.FailedPrecondition, "member %q is %s and workloads %v may still run there: wait, or confirm it with 'csetctl member declare-down %s'", m.GetName(), m.GetHealth(), m.GetWorkloads(), m.GetName())
+	default:
+		m.Admin, m.Removal = "draining", map[bool]string{false: "move", true: "force"}[r.GetForce()]
+		if f.removing == nil {
+			f.removing = map[string]int{}
+		}
+		f.removing[m.GetName()] = 2
 	}
-	delete(f.members, r.GetName())
 	return &apiv1.Empty{}, nil
 }
 
@@ -456,10 +479,14 @@ func (f *fakeServer) PlaceWorkload(_ context.Context, r *apiv1.GetRequest) (*api
 func (f *fakeServer) MoveWorkload(_ context.Context, r *apiv1.MoveWorkloadRequest) (*apiv1.Operation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lastMove = r
 	if _, ok := f.workloads[r.GetName()]; !ok {
 		return nil, notFound("workload", r.GetName())
 	}
-	op := &apiv1.Operation{
+	if m := f.members[r.GetToMember()]; m != nil && m.GetAdmin() != "active" {
+		return nil, status.Errorf(codes.FailedPrecondition, "workload %s cannot move to %s: member %s is %s", r.GetName(), m.GetName(), m.GetName(), m.GetAdmin())
+	}
+	op := &apiv1.Operation{Force: r.GetForce(),
 		Id: "op-" + r.GetName(), Workload: r.GetName(), Reason: "planned", SourceMember: "east", SourceServer: "east-1",
 		TargetMember: r.GetToMember(), TargetServer: r.GetToServer(), Phase: "fencing", Attempts: 1,
 		CreatedUnixNano: 1_700_000_000_000_000_000, UpdatedUnixNano: 1_700_000_000_000_000_000,

@@ -253,11 +253,13 @@ func TestCLI_ServerErrors(t *testing.T) {
 	if want := "error: member \"nope\" not found (NotFound)\n"; r.stderr != want {
 		t.Errorf("stderr %q, want %q", r.stderr, want)
 	}
-	r = cli(t, addr, exitError, "member", "remove", "east")
-	if !strings.Contains(r.stderr, "use --force (FailedPrecondition)") {
+	f.mu.Lock()
+	f.members["east"].Health = "unreachable"
+	f.mu.Unlock()
+	r = cli(t, addr, exitError, "member", "remove", "east", "--force")
+	if !strings.Contains(r.stderr, "confirm it with 'csetctl member declare-down east' (FailedPrecondition)") {
 		t.Errorf("stderr %q", r.stderr)
 	}
-	cli(t, addr, exitOK, "member", "remove", "east", "--force")
 
 	f.failWith("ListMembers", status.Error(codes.DeadlineExceeded, "took too long"))
 	r = cli(t, addr, exitError, "member", "list")

@@ -61,7 +61,7 @@ func TestJSON_MemberShowContract(t *testing.T) {
 	r := cli(t, addr, exitOK, "member", "show", "east", "-o", "json")
 	doc := wantKeys(t, "member", decodeOne(t, r.stdout),
 		"name", "admin", "health", "fault_domain", "capacity", "servers",
-		"labels", "user", "password_set", "load", "workloads", "health_reason", "ca_file", "insecure_skip_verify")
+		"labels", "user", "password_set", "load", "workloads", "health_reason", "ca_file", "insecure_skip_verify", "removal")
 	servers := doc["servers"].([]any)
 	for _, s := range servers {
 		wantKeys(t, "member.servers[]", s, "name", "url", "status")
@@ -69,7 +69,7 @@ func TestJSON_MemberShowContract(t *testing.T) {
 	want := map[string]any{
 		"name": "east", "admin": "active", "health": "up", "health_reason": "", "fault_domain": "rack-east",
 		"capacity": 10.0, "load": 1.0, "labels": map[string]any{"site": "osaka"}, "user": "root", "password_set": true,
-		"ca_file": "", "insecure_skip_verify": false, "workloads": []any{"web"},
+		"ca_file": "", "insecure_skip_verify": false, "workloads": []any{"web"}, "removal": "",
 		"servers": []any{
 			map[string]any{"name": "east-1", "url": "http://east-1:29009", "status": "Online"},
 			map[string]any{"name": "east-2", "url": "http://east-2:29009", "status": "Online"},

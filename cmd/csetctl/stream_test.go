@@ -264,7 +264,7 @@ func TestMove_WaitJSON(t *testing.T) {
 	f.opSteps["op-web"] = phases(phaseDone)
 	r := cli(t, addr, exitOK, "-o", "json", "workload", "move", "web", "--to", "west", "--wait")
 	doc := wantKeys(t, "operation", decodeOne(t, r.stdout), "id", "workload", "reason", "source_member", "source_server",
-		"target_member", "target_server", "phase", "attempts", "error", "created", "updated", "hooks")
+		"target_member", "target_server", "phase", "attempts", "error", "created", "updated", "hooks", "force")
 	if doc["phase"] != phaseDone {
 		t.Errorf("final phase %v", doc["phase"])
 	}

@@ -108,6 +108,7 @@ type memberJSON struct {
 	CAFile             string            `json:"ca_file"`
 	InsecureSkipVerify bool              `json:"insecure_skip_verify"`
 	Workloads          []string          `json:"workloads"`
+	Removal            string            `json:"removal"`
 }
 
 func toMemberJSON(m *apiv1.Member) memberJSON {
@@ -123,7 +124,7 @@ func toMemberJSON(m *apiv1.Member) memberJSON {
 		Name: m.GetName(), Admin: m.GetAdmin(), Health: m.GetHealth(), HealthReason: m.GetHealthReason(),
 		FaultDomain: m.GetFaultDomain(), Capacity: m.GetCapacity(), Load: m.GetLoad(), Servers: servers,
 		Labels: labels, User: m.GetUser(), PasswordSet: m.GetPasswordSet(), CAFile: m.GetCaFile(),
-		InsecureSkipVerify: m.GetInsecureSkipVerify(), Workloads: nonNil(m.GetWorkloads()),
+		InsecureSkipVerify: m.GetInsecureSkipVerify(), Workloads: nonNil(m.GetWorkloads()), Removal: m.GetRemoval(),
 	}
 }
 
@@ -247,6 +248,7 @@ type operationJSON struct {
 	Created      string           `json:"created"`
 	Updated      string           `json:"updated"`
 	Hooks        []hookResultJSON `json:"hooks"`
+	Force        bool             `json:"force"`
 }
 
 func toOperationJSON(o *apiv1.Operation) operationJSON {
@@ -259,7 +261,7 @@ func toOperationJSON(o *apiv1.Operation) operationJSON {
 		SourceMember: o.GetSourceMember(), SourceServer: o.GetSourceServer(),
 		TargetMember: o.GetTargetMember(), TargetServer: o.GetTargetServer(),
 		Phase: o.GetPhase(), Attempts: o.GetAttempts(), Error: o.GetError(),
-		Created: timeString(o.GetCreatedUnixNano()), Updated: timeString(o.GetUpdatedUnixNano()), Hooks: hooks,
+		Created: timeString(o.GetCreatedUnixNano()), Updated: timeString(o.GetUpdatedUnixNano()), Hooks: hooks, Force: o.GetForce(),
 	}
 }
 
