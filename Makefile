@@ -7,7 +7,7 @@ PROTOC    ?= protoc
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: all build dev test test-short test-integration bench proto lint fuzz-short clean
-.PHONY: chaos
+.PHONY: chaos chaos-seeds
 
 all: build
 
@@ -31,6 +31,14 @@ SEED  ?= 0
 STEPS ?= 200
 chaos:
 	$(GO) test -count=1 -timeout 0 -run TestChaos ./integration/chaos/ -args -seed=$(SEED) -steps=$(STEPS)
+
+# Several seeds, JOBS at a time, one summary line each and the totals (docs/chaos.md):
+# make chaos-seeds SEEDS=10 STEPS=200 JOBS=2 FIRST=1
+SEEDS ?= 10
+JOBS  ?= 2
+FIRST ?= 1
+chaos-seeds:
+	bench/chaos-seeds.sh -s $(FIRST) -n $(SEEDS) -t $(STEPS) -j $(JOBS)
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./fsm/ ./scheduler/ ./dnsserver/
