@@ -24,8 +24,8 @@ import (
 //     Online is left to decide, which adopts it and then drains it);
 //   - nothing of cset may run there any more: the removal is finalized.
 //
-// A member that is down is finalized at once (the witness rule fenced it); one that is
-// unreachable or partitioned waits.
+// A member that is down is finalized at once (the witness rule fenced it), unless the failover
+// brake is engaged; one that is unreachable or partitioned waits.
 func (c *Controller) finishRemovals(ctx context.Context, d *fsm.Data) *fsm.Data {
 	started := false
 	for _, m := range d.SortedMembers() {
@@ -34,6 +34,9 @@ func (c *Controller) finishRemovals(ctx context.Context, d *fsm.Data) *fsm.Data 
 		}
 		if m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded && m.Health != fsm.HealthDown {
 			continue
+		}
+		if m.Health == fsm.HealthDown && c.brakeOn.Load() {
+			continue // "down" is not trusted while most members look down (see updateBrake)
 		}
 		busy := false
 		if m.Health != fsm.HealthDown {

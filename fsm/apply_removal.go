@@ -37,7 +37,13 @@ func (a *applier) applyRemoveMember(c *fsmv1.RemoveMemberCommand) error {
 		return a.finalizeRemoval(m, busy)
 	}
 	switch {
-	case len(busy) == 0 || m.Health == HealthDown:
+	case len(busy) == 0:
+		a.deleteMember(m, c.GetForce())
+		return nil
+	case m.Health == HealthDown && a.s.mostMembersLost():
+		return preconditionf("member %q is down, but so are (or cannot be reached) more than half of the members: the masters may be the isolated side, so its workloads %s are not taken off it now. "+
+			"Wait until the other members answer again", m.Name, strings.Join(busy, ", "))
+	case m.Health == HealthDown:
 		a.deleteMember(m, c.GetForce())
 		return nil
 	case m.Health != HealthUp && m.Health != HealthDegraded:
@@ -63,6 +69,8 @@ func (a *applier) finalizeRemoval(m *fsmv1.Member, busy []string) error {
 	switch {
 	case m.Removal == "":
 		return preconditionf("member %q is not being removed", m.Name)
+	case m.Health == HealthDown && len(busy) > 0 && a.s.mostMembersLost():
+		return preconditionf("member %q is down, but more than half of the members are lost: its workloads %s are not taken off it now", m.Name, strings.Join(busy, ", "))
 	case m.Health == HealthDown:
 	case m.Health != HealthUp && m.Health != HealthDegraded:
 		return preconditionf("member %q is %s: its groups cannot be known to be stopped", m.Name, m.Health)
@@ -110,6 +118,19 @@ func (a *applier) removeMemberV0(m *fsmv1.Member, force bool) error {
 	delete(a.s.members, name)
 	a.event("admin", "warn", "", name, "", "member %s removed (force=%v, workloads affected: %s)", name, force, strings.Join(users, ","))
 	return nil
+}
+
+// mostMembersLost reports what the controller's failover brake reports from its last round,
+// from the state alone: more than half of the members (of more than one) are down, unreachable
+// or partitioned. Then "down" is not to be trusted: the masters may be the isolated side.
+func (s *state) mostMembersLost() bool {
+	lost := 0
+	for _, m := range s.members {
+		if m.Health == HealthDown || m.Health == HealthUnreachable || m.Health == HealthPartitioned {
+			lost++
+		}
+	}
+	return len(s.members) > 1 && lost*2 > len(s.members)
 }
 
 // soleCandidateOf returns the workloads whose only candidate is member, sorted.

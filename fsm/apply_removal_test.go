@@ -113,6 +113,18 @@ func TestFSM_ApplyRemoveMemberFenceFirst(t *testing.T) {
 			events: []ev{{Kind: "admin", Severity: "warn", Member: "east", Msg: "member east removed (health down, force=false, workloads affected: db,web1)"}},
 		},
 		{
+			name: "a down member is not emptied while most members are lost", seed: true,
+			setup:   []proto.Message{health("east", fsm.HealthDown), health("north", fsm.HealthUnreachable)},
+			cmd:     removeMember("east", false),
+			wantErr: fsm.ErrFailedPrecondition, errHas: `member "east" is down, but so are (or cannot be reached) more than half of the members: the masters may be the isolated side`,
+		},
+		{
+			name: "finalize of a down member waits while most members are lost", seed: true,
+			setup:   []proto.Message{health("east", fsm.HealthUp), removeMember("east", false), health("east", fsm.HealthDown), health("west", fsm.HealthPartitioned)},
+			cmd:     finalizeRemoval("east"),
+			wantErr: fsm.ErrFailedPrecondition, errHas: `member "east" is down, but more than half of the members are lost`,
+		},
+		{
 			name: "the only candidate of a workload is refused", seed: true,
 			setup:   []proto.Message{&fsmv1.UpsertWorkloadCommand{Workload: fsmtest.Workload("api", "north")}},
 			cmd:     removeMember("north", true),
