@@ -29,6 +29,9 @@ type Config struct {
 	PollWorkers int
 	// DefaultHookTimeout applies to workloads that declare none (default 5m).
 	DefaultHookTimeout time.Duration
+	// HookRetries is how many times a failover reruns failing handover hooks (backoff doubling
+	// from hookRetryBase) before the operation is blocked for an operator.
+	HookRetries int
 }
 
 func (c Config) withDefaults() Config {
@@ -57,6 +60,7 @@ func (c Config) withDefaults() Config {
 // State is the read side of the replicated state the controller needs (fsm.FSM satisfies it).
 type State interface {
 	Data() *fsm.Data
+	Member(name string) *fsmv1.Member
 	Watch() <-chan struct{}
 }
 

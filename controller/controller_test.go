@@ -130,53 +130,6 @@ func TestController_StartFailureFallsThroughToNextCandidate(t *testing.T) {
 	}
 }
 
-func TestController_FailingHookFailsOperation(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	hook := writeHook(t, dir, "bad.sh", `echo "restore failed: no backup for $CSET_WORKLOAD" >&2; exit 3`)
-	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"web"}, hooks: map[string][]string{"web": {hook}}})
-	e.waitOnline("web", "east", 15*time.Second)
-	op, err := e.client().MoveWorkload(clustertest.Ctx(t), &apiv1.MoveWorkloadRequest{Name: "web", ToMember: "west"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 15*time.Second, func() error {
-		got, err := e.client().GetOperation(clustertest.Ctx(t), &apiv1.GetRequest{Name: op.GetId()})
-		if err != nil {
-			return err
-		}
-		if got.GetPhase() != "failed" {
-			return fmt.Errorf("phase %s", got.GetPhase())
-		}
-		if !strings.Contains(got.GetError(), "exit 3") || len(got.GetHooks()) != 1 || !strings.Contains(got.GetHooks()[0].GetOutputTail(), "no backup for web") {
-			return fmt.Errorf("operation %+v", got)
-		}
-		return nil
-	})
-	if len(e.events("no backup for web")) == 0 {
-		t.Errorf("hook output missing from the event log")
-	}
-	// The group is stopped now and auto-failover retries, but with a growing backoff: over four
-	// recovery graces at most the planned move and two retries (after 1 and then 2 more graces).
-	time.Sleep(4 * recoveryGrace) // an upper bound on attempts: waiting longer can only add attempts
-	ops, err := e.client().ListOperations(clustertest.Ctx(t), &apiv1.ListRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	failed := 0
-	for _, o := range ops.GetOperations() {
-		if o.GetWorkload() == "web" && o.GetPhase() == "failed" {
-			failed++
-		}
-	}
-	if failed > 3 {
-		t.Errorf("%d failed operations in %v: the retry backoff does not grow", failed, 4*recoveryGrace)
-	}
-	if got := e.simRunning("web"); len(got) > 1 {
-		t.Errorf("web runs on %v", got)
-	}
-}
-
 func TestController_BrakeHoldsMassFailover(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{members: []string{"east", "west", "north"}, groups: []string{"web"}})

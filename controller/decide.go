@@ -53,14 +53,19 @@ func reachable(d *fsm.Data, members []string) []string {
 func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*observation) *fsm.Data {
 	now := c.deps.Now()
 	active := map[string]bool{}
+	inFlight := 0
 	for _, op := range d.Operations {
 		if !fsm.Terminal(op.Phase) {
-			active[op.Workload] = true
+			active[op.Workload] = true // a blocked operation holds its workload too
+			if op.Phase != fsm.PhaseBlocked {
+				inFlight++
+			}
 		}
 	}
 	// No more operations are started than can run at once: the rest are decided next round,
-	// against a state that includes these (and re-reading it stays bounded per round).
-	budget := c.cfg.MaxParallelOperations - len(active)
+	// against a state that includes these (and re-reading it stays bounded per round). Blocked
+	// operations wait for an operator and take no slot.
+	budget := c.cfg.MaxParallelOperations - inFlight
 	retryAt := c.retryTimes(d)
 	c.updateBrake(ctx, d, obs)
 	for _, w := range d.SortedWorkloads() {

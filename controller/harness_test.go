@@ -36,6 +36,8 @@ type envOpts struct {
 	autoStart map[string]string   // group -> member where it auto-starts (adoption)
 	failStart map[string]string   // group -> member where every start of it fails
 	startTime time.Duration       // how long a start stays Online Pending (default 50ms)
+	// startTimeOn overrides startTime on some members (member -> duration).
+	startTimeOn map[string]time.Duration
 	// plantedDoubleOnline: the test itself starts a second copy by hand, so the audit checks
 	// are the test's own business.
 	plantedDoubleOnline bool
@@ -95,6 +97,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 			start := 50 * time.Millisecond
 			if o.startTime > 0 {
 				start = o.startTime
+			}
+			if d, ok := o.startTimeOn[m]; ok {
+				start = d
 			}
 			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g, StartDuration: start, StopDuration: 50 * time.Millisecond,
 				AutoStart: o.autoStart[g] == m, FailStart: o.failStart[g] == m})

@@ -25,7 +25,7 @@ func (c *Controller) runHook(ctx context.Context, w *fsmv1.Workload, op *fsmv1.O
 	}
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(hctx, hook)
+	cmd := hookCommand(hctx, hook)
 	cmd.Env = append(os.Environ(),
 		"CSET_WORKLOAD="+w.Name, "CSET_GROUP="+w.Group, "CSET_OPERATION="+op.Id, "CSET_REASON="+op.Reason,
 		"CSET_FROM_MEMBER="+op.SourceMember, "CSET_FROM_SERVER="+op.SourceServer,
@@ -33,7 +33,6 @@ func (c *Controller) runHook(ctx context.Context, w *fsmv1.Workload, op *fsmv1.O
 	)
 	var out tailBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	ownProcessGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err := cmd.Run()

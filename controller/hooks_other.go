@@ -2,7 +2,13 @@
 
 package controller
 
-import "os/exec"
+import (
+	"context"
+	"os/exec"
+)
 
-// ownProcessGroup is a no-op where process groups do not exist: only the hook itself is killed.
-func ownProcessGroup(*exec.Cmd) {}
+// hookCommand runs the hook; where process groups do not exist only the hook itself is killed
+// on cancellation.
+func hookCommand(ctx context.Context, hook string) *exec.Cmd {
+	return exec.CommandContext(ctx, hook)
+}

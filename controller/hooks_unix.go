@@ -1,15 +1,19 @@
-//go:build unix
+//go:build unix && !linux
 
 package controller
 
 import (
+	"context"
 	"os/exec"
 	"syscall"
 )
 
-// ownProcessGroup runs the hook in a process group of its own and makes cancellation (timeout,
-// leadership loss) kill the whole group, so a child the hook left behind cannot outlive it.
-func ownProcessGroup(cmd *exec.Cmd) {
+// hookCommand runs the hook in a process group of its own and makes cancellation (timeout,
+// leadership or fence loss) kill the whole group, so a child the hook left behind cannot outlive
+// it. Without Linux's parent-death signal a hook outlives a master killed with SIGKILL.
+func hookCommand(ctx context.Context, hook string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, hook)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return cmd
 }

@@ -17,7 +17,7 @@ import (
 func (c *Controller) resumeOperations(ctx context.Context, d *fsm.Data) {
 	var ops []*fsmv1.Operation
 	for _, op := range d.Operations {
-		if !fsm.Terminal(op.Phase) {
+		if !fsm.Terminal(op.Phase) && op.Phase != fsm.PhaseBlocked { // blocked waits for an operator
 			ops = append(ops, op)
 		}
 	}
@@ -97,7 +97,9 @@ func (c *Controller) runOperation(ctx context.Context, id string) error {
 		case fsm.PhaseFencing:
 			err = c.phaseFencing(ctx, d, w, op)
 		case fsm.PhaseHandover:
-			err = c.phaseHandover(ctx, w, op)
+			err = c.phaseHandover(ctx, d, w, op)
+		case fsm.PhaseBlocked:
+			return nil // until an operator's retry or cancel
 		case fsm.PhaseStarting:
 			err = c.phaseStarting(ctx, d, w, op)
 		default:
@@ -160,15 +162,6 @@ func (c *Controller) phasePending(ctx context.Context, d *fsm.Data, op *fsmv1.Op
 	return c.advance(ctx, next)
 }
 
-func firstOnline(m *fsmv1.Member) string {
-	for _, s := range m.Servers {
-		if s.Status == "Online" {
-			return s.Name
-		}
-	}
-	return ""
-}
-
 // phaseFencing makes sure the group runs nowhere but possibly the target: it stops the source
 // and every other observed copy. A member declared down is fenced by the witness rule.
 func (c *Controller) phaseFencing(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) error {
@@ -200,7 +193,9 @@ func (c *Controller) phaseFencing(ctx context.Context, d *fsm.Data, w *fsmv1.Wor
 		if m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded && m.Health != fsm.HealthUnknown {
 			return fmt.Errorf("%w: member %s is %s, so the group cannot be stopped there and cannot be started elsewhere", errRetry, mn, m.Health)
 		}
-		if err := c.stopOn(ctx, m, w.Group); err != nil {
+		if err := c.stopOn(ctx, m, w.Group); errors.Is(err, errMemberDown) {
+			return nil // look again: a member declared down is fenced by the witness rule
+		} else if err != nil {
 			return fmt.Errorf("%w: fencing %s on %s: %v", errRetry, w.Group, mn, err)
 		}
 	}
@@ -210,7 +205,8 @@ func (c *Controller) phaseFencing(ctx context.Context, d *fsm.Data, w *fsmv1.Wor
 	return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhaseHandover})
 }
 
-// stopOn stops a group on a member under the fence and waits until it is Offline.
+// stopOn stops a group on a member under the fence and waits until it is Offline. The wait
+// ends at once, with an error wrapping errMemberDown, when the member is declared down.
 func (c *Controller) stopOn(ctx context.Context, m *fsmv1.Member, group string) error {
 	cl, err := c.client(m)
 	if err != nil {
@@ -219,54 +215,30 @@ func (c *Controller) stopOn(ctx context.Context, m *fsmv1.Member, group string) 
 	if err := c.deps.Fence.Check(ctx); err != nil {
 		return err
 	}
-	_, err = cl.StopGroupAndWait(ctx, group, c.cfg.StopTimeout)
+	wctx, cancel := c.whileUp(ctx, m.Name)
+	defer cancel()
+	_, err = cl.StopGroupAndWait(wctx, group, c.cfg.StopTimeout)
+	if err != nil && memberWentDown(wctx) && ctx.Err() == nil {
+		return context.Cause(wctx)
+	}
 	return err
 }
 
-// phaseHandover runs the workload's hooks that have not succeeded yet, recording each result.
-func (c *Controller) phaseHandover(ctx context.Context, w *fsmv1.Workload, op *fsmv1.Operation) error {
-	if op.SourceMember != "" || op.Reason != fsm.ReasonStart {
-		for _, h := range w.Hooks {
-			if hookSucceeded(op, h) {
-				continue
-			}
-			res := c.runHook(ctx, w, op, h)
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err := c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Hook: res}); err != nil {
-				return err
-			}
-			if res.ExitCode != 0 || res.Error != "" {
-				return c.finish(ctx, op, false, fmt.Sprintf("handover hook %s failed (exit %d%s): %s", h, res.ExitCode, errText(res.Error), lastLine(res.OutputTail)), nil)
-			}
-		}
-	}
-	return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhaseStarting})
-}
-
-func errText(s string) string {
-	if s == "" {
-		return ""
-	}
-	return ", " + s
-}
-
-func hookSucceeded(op *fsmv1.Operation, hook string) bool {
-	for _, r := range op.Hooks {
-		if r.Hook == hook && r.ExitCode == 0 && r.Error == "" {
-			return true
-		}
-	}
-	return false
-}
-
 // phaseStarting starts the group on the target under the fence and waits until it is Online;
-// on failure it cleans up and goes back to pending with the target marked as tried.
+// on failure it cleans up and goes on: the next candidate, or, for an operator's planned move,
+// back to the source (restoreOnSource). A wait whose target is declared down ends at once.
 func (c *Controller) phaseStarting(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) error {
 	m := d.Members[op.TargetMember]
 	retry := func(why string) error {
-		c.log.Warn("start failed; trying the next candidate", "workload", w.Name, "member", op.TargetMember, "error", why)
+		c.log.Warn("start failed", "workload", w.Name, "member", op.TargetMember, "restoring", op.Restoring, "error", why)
+		switch {
+		case op.Restoring:
+			return c.finish(ctx, op, false, fmt.Sprintf("%s; restarting it on its source %s failed too: %s", op.Error, op.TargetMember, why), nil)
+		case op.Reason == fsm.ReasonPlanned:
+			// The operator chose this target: never fall through to another one, and never
+			// report a move that did not happen.
+			return c.restoreOnSource(ctx, d, op, fmt.Sprintf("start on %s failed: %s", op.TargetMember, why))
+		}
 		return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhasePending, TriedMember: op.TargetMember, Attempts: op.Attempts + 1, Error: why})
 	}
 	switch {
@@ -287,18 +259,61 @@ func (c *Controller) phaseStarting(ctx context.Context, d *fsm.Data, w *fsmv1.Wo
 	if err := c.deps.Fence.Check(ctx); err != nil {
 		return fmt.Errorf("%w: %v", errRetry, err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout+c.cfg.ECXTimeout)
+	wctx, cancelDown := c.whileUp(ctx, m.Name)
+	sctx, cancel := context.WithTimeout(wctx, c.cfg.StartTimeout+c.cfg.ECXTimeout)
 	g, err := cl.StartGroupAndWait(sctx, w.Group, op.TargetServer, c.cfg.StartTimeout)
 	cancel()
+	wentDown := memberWentDown(wctx)
+	cancelDown()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if wentDown {
+		return nil // look again: the target is down now, so the next pass moves on at once
+	}
 	if err != nil {
 		// Leave nothing half-started behind before trying elsewhere.
-		if serr := c.stopOn(ctx, m, w.Group); serr != nil {
+		if serr := c.stopOn(ctx, m, w.Group); errors.Is(serr, errMemberDown) {
+			return nil
+		} else if serr != nil {
 			return fmt.Errorf("%w: start of %s on %s failed (%v) and stopping it failed: %v", errRetry, w.Group, m.Name, err, serr)
 		}
 		return retry(err.Error())
 	}
-	return c.finish(ctx, op, true, "", &fsmv1.Placement{Member: m.Name, Server: g.Current, Status: "Online", SinceUnixNano: time.Now().UnixNano()})
+	p := &fsmv1.Placement{Member: m.Name, Server: g.Current, Status: "Online", SinceUnixNano: time.Now().UnixNano()}
+	if op.Restoring {
+		// Back where it was: the operation failed, and says so; the placement stays the source.
+		return c.finish(ctx, op, false, fmt.Sprintf("%s; the workload was restarted on its source %s/%s", op.Error, m.Name, g.Current), nil)
+	}
+	return c.finish(ctx, op, true, "", p)
+}
+
+// restoreOnSource ends a move that cannot complete (its handover hook failed, or the operator's
+// target could not start the group) by starting the workload again where it ran: the
+// operation goes to starting on its source, marked restoring, and finishes as failed with why.
+// Everything but the source has been fenced already. When the source is not healthy, the
+// operation fails now and the usual recovery (failover of a down member, recovery grace)
+// takes over.
+func (c *Controller) restoreOnSource(ctx context.Context, d *fsm.Data, op *fsmv1.Operation, why string) error {
+	src := d.Members[op.SourceMember]
+	if op.SourceMember == "" || src == nil || (src.Health != fsm.HealthUp && src.Health != fsm.HealthDegraded) {
+		return c.finish(ctx, op, false, fmt.Sprintf("%s; its source %s is %s, so it was not restarted there", why, op.SourceMember, src.GetHealth()), nil)
+	}
+	server := op.SourceServer
+	if !slices.ContainsFunc(src.Servers, func(s *fsmv1.MemberServer) bool { return s.Name == server && s.Status == "Online" }) {
+		server = firstOnline(src)
+	}
+	c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: op.Workload, Member: op.SourceMember, OperationId: op.Id,
+		Message: fmt.Sprintf("%s of %s failed (%s): restarting it on its source %s", op.Reason, op.Workload, why, op.SourceMember)})
+	return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhaseStarting, TargetMember: op.SourceMember, TargetServer: server,
+		TriedMember: op.TargetMember, Restoring: true, Error: fmt.Sprintf("%s of %s to %s failed: %s", op.Reason, op.Workload, op.TargetMember, why)})
+}
+
+func firstOnline(m *fsmv1.Member) string {
+	for _, s := range m.Servers {
+		if s.Status == "Online" {
+			return s.Name
+		}
+	}
+	return ""
 }

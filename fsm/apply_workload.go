@@ -74,8 +74,13 @@ func (s *state) groupOwner(w *fsmv1.Workload) (workload, member string) {
 // activeOperation returns the workload's unfinished operation with the smallest id (there is at
 // most one), scanning without sorting: it runs on every start and remove.
 func (a *applier) activeOperation(workload string) *fsmv1.Operation {
+	return a.s.activeOperation(workload)
+}
+
+// activeOperation returns the unfinished operation of a workload, nil when none.
+func (s *state) activeOperation(workload string) *fsmv1.Operation {
 	var found *fsmv1.Operation
-	for id, op := range a.s.operations {
+	for id, op := range s.operations {
 		if op.Workload == workload && !Terminal(op.Phase) && (found == nil || id < found.Id) {
 			found = op
 		}

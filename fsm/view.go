@@ -32,6 +32,14 @@ func (f *FSM) Member(name string) *fsmv1.Member {
 	return cloneOf(m, ok)
 }
 
+// ActiveOperation returns a copy of the unfinished operation of a workload, nil when none.
+func (f *FSM) ActiveOperation(workload string) *fsmv1.Operation {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	op := f.s.activeOperation(workload)
+	return cloneOf(op, op != nil)
+}
+
 // Workload returns a copy of one workload.
 func (f *FSM) Workload(name string) *fsmv1.Workload {
 	f.mu.RLock()

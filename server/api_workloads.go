@@ -18,7 +18,7 @@ func (a *api) getWorkload(name string) (*apiv1.Workload, error) {
 	if w == nil {
 		return nil, status.Errorf(codes.NotFound, "workload %q is not registered (see 'csetctl workload list')", name)
 	}
-	return workloadToAPI(a.s.fsm.ClusterSet(), w), nil
+	return workloadToAPI(a.s.fsm.ClusterSet(), w, a.s.fsm.ActiveOperation(name)), nil
 }
 
 func (a *api) RegisterWorkload(ctx context.Context, r *apiv1.RegisterWorkloadRequest) (*apiv1.Workload, error) {
@@ -42,8 +42,14 @@ func (a *api) ListWorkloads(ctx context.Context, r *apiv1.ListRequest) (*apiv1.L
 		return nil, err
 	}
 	out := &apiv1.ListWorkloadsResponse{}
+	active := map[string]*fsmv1.Operation{}
+	for _, op := range sortedOperations(d) {
+		if !fsm.Terminal(op.Phase) {
+			active[op.Workload] = op
+		}
+	}
 	for _, w := range d.SortedWorkloads() {
-		out.Workloads = append(out.Workloads, workloadToAPI(d.ClusterSet, w))
+		out.Workloads = append(out.Workloads, workloadToAPI(d.ClusterSet, w, active[w.Name]))
 	}
 	return out, nil
 }

@@ -45,6 +45,7 @@ var methodPolicy = map[string]policy{
 	"ListEvents": {role: fsm.RoleRead}, "WatchEvents": {role: fsm.RoleRead},
 
 	"MoveWorkload": {role: fsm.RoleOperate, mutating: true}, "SetWorkloadDesired": {role: fsm.RoleOperate, mutating: true},
+	"RetryOperation": {role: fsm.RoleOperate, mutating: true}, "CancelOperation": {role: fsm.RoleOperate, mutating: true},
 	"SetMemberAdmin": {role: fsm.RoleOperate, mutating: true}, "DeclareMemberDown": {role: fsm.RoleOperate, mutating: true},
 
 	"RaftJoin": {role: fsm.RoleAdmin, mutating: true, master: true}, "RaftRemove": {role: fsm.RoleAdmin, mutating: true},

@@ -54,7 +54,8 @@ func fqdn(cs *fsmv1.ClusterSet, name string) string {
 	return name + "." + cs.Zone
 }
 
-func workloadToAPI(cs *fsmv1.ClusterSet, w *fsmv1.Workload) *apiv1.Workload {
+// workloadToAPI converts a workload; active is its operation in flight, nil when none.
+func workloadToAPI(cs *fsmv1.ClusterSet, w *fsmv1.Workload, active *fsmv1.Operation) *apiv1.Workload {
 	out := &apiv1.Workload{
 		Name: w.Name, Group: w.Group, Candidates: append([]string{}, w.Candidates...), Fqdn: fqdn(cs, w.Name),
 		AvailabilitySet: w.AvailabilitySet, Desired: w.Desired, Size: w.Size, AutoFailover: w.AutoFailover,
@@ -69,6 +70,9 @@ func workloadToAPI(cs *fsmv1.ClusterSet, w *fsmv1.Workload) *apiv1.Workload {
 	}
 	for _, s := range w.Services {
 		out.Services = append(out.Services, &apiv1.Service{Name: s.Name, Port: s.Port, Priority: s.Priority, Weight: s.Weight})
+	}
+	if active != nil {
+		out.ActiveOperationId, out.ActiveOperationPhase = active.Id, active.Phase
 	}
 	return out
 }

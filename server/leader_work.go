@@ -156,7 +156,7 @@ func (s *Server) runController(ctx context.Context, lw *leaderWork) {
 	ctl := controller.New(controller.Config{
 		PollInterval: cc.PollInterval, UnreachableAfter: cc.UnreachableAfter, FenceAfter: cc.FenceAfter,
 		GroupRecoveryGrace: cc.GroupRecoveryGrace, StartTimeout: cc.StartTimeout, StopTimeout: cc.StopTimeout,
-		ECXTimeout: cc.ECXTimeout, MaxParallelOperations: cc.MaxParallelOperations, DefaultHookTimeout: cc.HookTimeout,
+		ECXTimeout: cc.ECXTimeout, MaxParallelOperations: cc.MaxParallelOperations, DefaultHookTimeout: cc.HookTimeout, HookRetries: cc.HookRetries,
 	}, controller.Deps{State: s.fsm, Applier: applier{s}, Fence: fence, Witness: w, Guards: guards, Logger: s.logger.Named("controller")})
 	ctl.Run(ctx)
 }

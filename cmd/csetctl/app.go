@@ -71,6 +71,8 @@ var writeMethods = map[string]bool{
 	apiv1.ClusterSetService_RemoveMember_FullMethodName:          true,
 	apiv1.ClusterSetService_SetMemberAdmin_FullMethodName:        true,
 	apiv1.ClusterSetService_DeclareMemberDown_FullMethodName:     true,
+	apiv1.ClusterSetService_RetryOperation_FullMethodName:        true,
+	apiv1.ClusterSetService_CancelOperation_FullMethodName:       true,
 	apiv1.ClusterSetService_CreateFaultDomain_FullMethodName:     true,
 	apiv1.ClusterSetService_DeleteFaultDomain_FullMethodName:     true,
 	apiv1.ClusterSetService_CreateAvailabilitySet_FullMethodName: true,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -85,8 +86,8 @@ recorded in the event log; nothing overrides the other rules.`,
 	f := cmd.Flags()
 	f.StringVar(&to, "to", "", "target MEMBER or MEMBER/SERVER (required)")
 	f.BoolVar(&wait, "wait", false, "print each phase until the operation is done or failed")
-	f.DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "with --wait, give up after this long (the operation goes on)")
 	f.BoolVar(&force, "force", false, "override the target's capacity and soft spread (never health, admin state, candidates, hard spread or group ownership)")
+	f.DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "with --wait, give up after this long (the operation goes on)")
 	return cmd
 }
 
@@ -264,8 +265,51 @@ func (a *app) operationCommand() *cobra.Command {
 			}
 			return a.printOperation(op)
 		},
-	})
+	}, a.operationActionCommand("retry", "Run a blocked operation's handover hooks again",
+		`retry resumes an operation that is blocked because its handover hooks kept failing
+(controller.hook_retries). Fix what the hook needs first (its output is in
+'csetctl operation show ID'); the hooks then run again with a fresh count of retries.
+Only a blocked operation can be retried.`,
+		func(c apiv1.ClusterSetServiceClient) func(context.Context, *apiv1.GetRequest, ...grpc.CallOption) (*apiv1.Operation, error) {
+			return c.RetryOperation
+		}),
+		a.operationActionCommand("cancel", "End a blocked or pending operation as failed",
+			`cancel ends a blocked or pending operation as failed. The workload stays where the
+state says it is (a blocked failover leaves it stopped: start it elsewhere with
+'csetctl workload move', or let the controller place it after its recovery grace).
+An operation in the middle of an action (fencing, handover, starting) cannot be
+cancelled: wait until it finishes or blocks.`,
+			func(c apiv1.ClusterSetServiceClient) func(context.Context, *apiv1.GetRequest, ...grpc.CallOption) (*apiv1.Operation, error) {
+				return c.CancelOperation
+			}))
 	return cmd
+}
+
+// operationActionCommand is 'operation retry|cancel ID': one call on one operation, printed
+// like 'operation show'.
+func (a *app) operationActionCommand(verb, short, long string, call func(apiv1.ClusterSetServiceClient) func(context.Context, *apiv1.GetRequest, ...grpc.CallOption) (*apiv1.Operation, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " ID",
+		Short: short,
+		Long:  long,
+		Args:  argNames("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.rpcCtx(cmd.Context())
+			defer cancel()
+			op, err := call(c)(ctx, &apiv1.GetRequest{Name: args[0]})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return printJSON(a.stdout, toOperationJSON(op))
+			}
+			return a.printOperation(op)
+		},
+	}
 }
 
 func joinPath(member, server string) string {

@@ -198,7 +198,7 @@ func (a *app) workloadListCommand() *cobra.Command {
 			t := newTable(a.stdout, "NAME", "GROUP", "DESIRED", "MEMBER", "SERVER", "STATUS", "ADDRESS", "OPERATION")
 			for _, w := range r.GetWorkloads() {
 				t.row(w.GetName(), w.GetGroup(), w.GetDesired(), w.GetMember(), w.GetServer(), w.GetStatus(),
-					list(w.GetAddresses()[w.GetMember()].GetAddresses()), w.GetOperationId())
+					list(w.GetAddresses()[w.GetMember()].GetAddresses()), workloadOperation(w))
 			}
 			return t.flush()
 		},
@@ -251,7 +251,7 @@ func (a *app) printWorkload(w *apiv1.Workload) error {
 		"group", w.GetGroup(),
 		"desired", w.GetDesired(),
 		"placement", placement,
-		"operation", w.GetOperationId(),
+		"operation", workloadOperation(w),
 		"candidates", list(w.GetCandidates()),
 		"availability set", w.GetAvailabilitySet(),
 		"size", fmt.Sprint(w.GetSize()),

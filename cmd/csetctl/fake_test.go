@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -636,4 +637,29 @@ func (f *fakeServer) seed() {
 		{Seq: 1, Index: 10, TimeUnixNano: 1_700_000_000_000_000_000, Kind: "member.health", Severity: "info", Member: "east", Message: "east is up"},
 		{Seq: 2, Index: 11, TimeUnixNano: 1_700_000_001_000_000_000, Kind: "workload.placed", Severity: "info", Workload: "web", Member: "east", Message: "web online on east/east-1"},
 	}
+}
+
+// RetryOperation and CancelOperation follow the server's phase rules (server/api_operations.go).
+func (f *fakeServer) RetryOperation(_ context.Context, r *apiv1.GetRequest) (*apiv1.Operation, error) {
+	return f.operationAction(r.GetName(), []string{"blocked"}, func(op *apiv1.Operation) { op.Phase = "handover" })
+}
+
+func (f *fakeServer) CancelOperation(_ context.Context, r *apiv1.GetRequest) (*apiv1.Operation, error) {
+	return f.operationAction(r.GetName(), []string{"blocked", "pending"}, func(op *apiv1.Operation) {
+		op.Phase, op.Error = "failed", "cancelled by admin in phase "+op.Phase
+	})
+}
+
+func (f *fakeServer) operationAction(id string, phases []string, do func(*apiv1.Operation)) (*apiv1.Operation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op, ok := f.ops[id]
+	if !ok {
+		return nil, notFound("operation", id)
+	}
+	if !slices.Contains(phases, op.Phase) {
+		return nil, status.Errorf(codes.FailedPrecondition, "operation %s is in phase %s", id, op.Phase)
+	}
+	do(op)
+	return clone(op), nil
 }

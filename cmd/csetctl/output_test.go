@@ -41,14 +41,16 @@ func TestJSON_WorkloadShowContract(t *testing.T) {
 	r := cli(t, addr, exitOK, "workload", "show", "web", "-o", "json")
 	doc := wantKeys(t, "workload", decodeOne(t, r.stdout),
 		"name", "group", "candidates", "member", "server", "status", "addresses", "fqdn", "availability_set", "desired",
-		"size", "auto_failover", "hooks", "hook_timeout_seconds", "operation_id", "since", "services")
+		"size", "auto_failover", "hooks", "hook_timeout_seconds", "operation_id", "since", "services",
+		"active_operation_id", "active_operation_phase")
 	want := map[string]any{
 		"name": "web", "group": "failover-web", "candidates": []any{"east", "west"}, "member": "east", "server": "east-1",
 		"status": "Online", "addresses": map[string]any{"east": []any{"10.0.1.10"}, "west": []any{"10.0.2.10"}},
 		"fqdn": "web.cset.example.com.", "availability_set": "web-ha", "desired": "online", "size": 1.0,
 		"auto_failover": true, "hooks": []any{"/etc/cset/hooks/copy.sh"}, "hook_timeout_seconds": 300.0,
 		"operation_id": "op-1", "since": "2023-11-14T22:13:20Z",
-		"services": []any{map[string]any{"name": "_http._tcp", "port": 80.0, "priority": 0.0, "weight": 0.0}},
+		"services":            []any{map[string]any{"name": "_http._tcp", "port": 80.0, "priority": 0.0, "weight": 0.0}},
+		"active_operation_id": "", "active_operation_phase": "",
 	}
 	if d := cmp.Diff(want, doc); d != "" {
 		t.Errorf("workload show (-want +got):\n%s", d)

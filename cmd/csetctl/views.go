@@ -165,6 +165,18 @@ type workloadJSON struct {
 	HookTimeoutSeconds uint32              `json:"hook_timeout_seconds"`
 	OperationID        string              `json:"operation_id"`
 	Services           []serviceJSON       `json:"services"`
+	// The operation in flight and its phase, "" when none.
+	ActiveOperationID    string `json:"active_operation_id"`
+	ActiveOperationPhase string `json:"active_operation_phase"`
+}
+
+// workloadOperation is the OPERATION column: the operation in flight with its phase, else the
+// operation that placed the workload.
+func workloadOperation(w *apiv1.Workload) string {
+	if id := w.GetActiveOperationId(); id != "" {
+		return id + " (" + w.GetActiveOperationPhase() + ")"
+	}
+	return w.GetOperationId()
 }
 
 func toWorkloadJSON(w *apiv1.Workload) workloadJSON {
@@ -177,6 +189,7 @@ func toWorkloadJSON(w *apiv1.Workload) workloadJSON {
 		services = append(services, serviceJSON{Name: s.GetName(), Port: s.GetPort(), Priority: s.GetPriority(), Weight: s.GetWeight()})
 	}
 	return workloadJSON{
+		ActiveOperationID: w.GetActiveOperationId(), ActiveOperationPhase: w.GetActiveOperationPhase(),
 		Name: w.GetName(), Group: w.GetGroup(), Candidates: nonNil(w.GetCandidates()), Member: w.GetMember(),
 		Server: w.GetServer(), Status: w.GetStatus(), Since: timeString(w.GetSinceUnixNano()), Addresses: addrs,
 		FQDN: w.GetFqdn(), AvailabilitySet: w.GetAvailabilitySet(), Desired: w.GetDesired(), Size: w.GetSize(),
