@@ -70,6 +70,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			cfg.Witness = dev.witnessURL
 		}
 		applyDevDefaults(&cfg)
+		if err := cfg.Validate(); err != nil {
+			return usageError{fmt.Errorf("invalid -dev configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))}
+		}
 	}
 	srv, err := server.New(cfg, logger, server.Deps{})
 	if err != nil {
@@ -80,6 +83,10 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if dev != nil {
+		if err := dev.startSim(logger, srv.Addrs().GRPC, cfg.Controller); err != nil {
+			srv.Close()
+			return err
+		}
 		if err := seedDev(ctx, srv, dev); err != nil {
 			srv.Close()
 			return fmt.Errorf("declaring the dev cluster set: %w", err)

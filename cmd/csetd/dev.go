@@ -21,7 +21,8 @@ import (
 )
 
 // devEnv is what `csetd agent -dev` embeds besides the master: a witness and a simulator of two
-// ECX members. Everything listens on 127.0.0.1 and lives in temporary directories.
+// ECX members whose servers run the member guard. Everything listens on 127.0.0.1 and lives in
+// temporary directories.
 type devEnv struct {
 	witnessURL string
 	sim        *ecxsim.Sim
@@ -32,13 +33,15 @@ type devEnv struct {
 const DevControlAddr = "127.0.0.1:29100"
 
 // devSimConfig is the embedded ECX world of -dev: members east and west, two servers each, and
-// the manual-start groups web, db and api (cset decides where they run).
-func devSimConfig(witnessURL string) ecxsim.Config {
+// the manual-start groups web, db and api (cset decides where they run). Every server runs the
+// member guard against the dev master, with the master's guard timings.
+func devSimConfig(witnessURL, master string, ctl config.ControllerConfig) ecxsim.Config {
 	cfg := ecxsim.Config{ControlAddr: DevControlAddr}
 	for _, name := range []string{"east", "west"} {
 		cl := ecxsim.ClusterConfig{
 			Name: name, User: "admin", Password: "dev-" + name,
 			HeartbeatTimeout: 2 * time.Second, HeartbeatInterval: 500 * time.Millisecond, WitnessURL: witnessURL,
+			Guard:   &ecxsim.GuardConfig{Masters: []string{master}, Timeout: ctl.GuardTimeout, StopTimeout: ctl.GuardStopTimeout},
 			Servers: []ecxsim.ServerConfig{{Name: name + "-1", Listen: "auto"}, {Name: name + "-2", Listen: "auto"}},
 		}
 		for _, g := range []string{"web", "db", "api"} {
@@ -65,6 +68,13 @@ func applyDevDefaults(cfg *config.Config) {
 	if cfg.Controller.LeaseTTL == def.LeaseTTL {
 		cfg.Controller.LeaseTTL = 6 * time.Second
 	}
+	// The simulated guards stop a group in 1s: 2s + 2s + 1s < fence_after 6s.
+	if cfg.Controller.GuardTimeout == def.GuardTimeout {
+		cfg.Controller.GuardTimeout = 2 * time.Second
+	}
+	if cfg.Controller.GuardStopTimeout == def.GuardStopTimeout {
+		cfg.Controller.GuardStopTimeout = 2 * time.Second
+	}
 }
 
 func startDevEnv(logger hclog.Logger) (*devEnv, error) {
@@ -89,17 +99,21 @@ func startDevEnv(logger hclog.Logger) (*devEnv, error) {
 	go func() { _ = hs.Serve(lis) }()
 	e.closers = append(e.closers, hs.Close)
 	e.witnessURL = "http://" + lis.Addr().String()
-	sim, err := ecxsim.New(devSimConfig(e.witnessURL), logger.Named("ecxsim"))
+	return e, nil
+}
+
+// startSim starts the embedded simulator once the master serves: its guards heartbeat master.
+func (e *devEnv) startSim(logger hclog.Logger, master string, ctl config.ControllerConfig) error {
+	sim, err := ecxsim.New(devSimConfig(e.witnessURL, master, ctl), logger.Named("ecxsim"))
 	if err == nil {
 		err = sim.Start()
 	}
 	if err != nil {
-		e.close()
-		return nil, fmt.Errorf("embedded ECX simulator (control API %s): %w", DevControlAddr, err)
+		return fmt.Errorf("embedded ECX simulator (control API %s): %w", DevControlAddr, err)
 	}
 	e.sim = sim
 	e.closers = append(e.closers, sim.Close)
-	return e, nil
+	return nil
 }
 
 func (e *devEnv) close() error {

@@ -1,4 +1,5 @@
-// Command csetd runs a cset master (`csetd agent`) or the witness (`csetd witness`).
+// Command csetd runs a cset master (`csetd agent`), the witness (`csetd witness`) or the member
+// guard of an ECX server (`csetd guard`).
 package main
 
 import (
@@ -19,10 +20,11 @@ Usage:
   csetd agent [flags]     run a master (Raft member, gRPC API, DNS, metrics; the leader drives ECX)
   csetd agent -dev        run one master on 127.0.0.1 with simulated ECX members (try this first)
   csetd witness [flags]   run the witness that arbitrates master leases and member liveness
+  csetd guard [flags]     run the member guard on an ECX server (stops its cset groups when cut off)
   csetd tls init [flags]  create a CA and certificates for the masters and API clients
   csetd version           print the version
 
-Run 'csetd agent -h' or 'csetd witness -h' for the flags.
+Run 'csetd agent -h', 'csetd witness -h' or 'csetd guard -h' for the flags.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runAgent(ctx, args[1:], stdout, stderr)
 	case "witness":
 		err = runWitness(ctx, args[1:], stdout, stderr)
+	case "guard":
+		err = runGuard(ctx, args[1:], stdout, stderr)
 	case "tls":
 		err = runTLS(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
