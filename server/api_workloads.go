@@ -112,6 +112,13 @@ func (a *api) PlaceWorkload(ctx context.Context, r *apiv1.GetRequest) (*apiv1.Pl
 
 // MoveWorkload records a planned move; the leader's controller runs its phases.
 func (a *api) MoveWorkload(ctx context.Context, r *apiv1.MoveWorkloadRequest) (*apiv1.Operation, error) {
+	// A retry (same request id) gets what its first attempt created, whatever the state is now:
+	// the move may have run already, or its target may no longer be admitted.
+	if requestIDFrom(ctx) != "" {
+		if op := a.s.fsm.Operation(operationID(ctx)); op != nil && op.Workload == r.GetName() {
+			return operationToAPI(op), nil
+		}
+	}
 	w := a.s.fsm.Workload(r.GetName())
 	if w == nil {
 		return nil, status.Errorf(codes.NotFound, "workload %q is not registered (see 'csetctl workload list')", r.GetName())

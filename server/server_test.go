@@ -125,10 +125,14 @@ func TestServer_ErrorCodes(t *testing.T) {
 			_, err := cl.AddMember(ctx, &apiv1.AddMemberRequest{Name: "east", Servers: []*apiv1.ServerSpec{{Name: "a", Url: "http://h:1"}}})
 			return err
 		}, codes.AlreadyExists, "--update"},
-		{"member in use", func() error {
-			_, err := cl.RemoveMember(ctx, &apiv1.RemoveMemberRequest{Name: "east"})
+		{"member that is a workload's only candidate", func() error {
+			_, err := cl.RegisterWorkload(ctx, &apiv1.RegisterWorkloadRequest{Name: "solo", Group: "g-solo", Candidates: []string{"west"}})
+			if err != nil {
+				return err
+			}
+			_, err = cl.RemoveMember(ctx, &apiv1.RemoveMemberRequest{Name: "west", Force: true})
 			return err
-		}, codes.FailedPrecondition, "--force"},
+		}, codes.FailedPrecondition, "only candidate of workloads solo"},
 		{"unknown workload", func() error {
 			_, err := cl.GetWorkload(ctx, &apiv1.GetRequest{Name: "nope"})
 			return err
@@ -152,8 +156,8 @@ func TestServer_ErrorCodes(t *testing.T) {
 			t.Errorf("%s: got %v, want %v containing %q", tc.name, err, tc.code, tc.msg)
 		}
 	}
-	// Forced removal drops the member from candidates and the state stays consistent.
-	if _, err := cl.RemoveMember(ctx, &apiv1.RemoveMemberRequest{Name: "east", Force: true}); err != nil {
+	// Removing a member nothing runs on drops it from candidates at once; the state stays consistent.
+	if _, err := cl.RemoveMember(ctx, &apiv1.RemoveMemberRequest{Name: "east"}); err != nil {
 		t.Fatal(err)
 	}
 	w, err := cl.GetWorkload(ctx, &apiv1.GetRequest{Name: "web"})
@@ -319,15 +323,16 @@ func TestServer_WatchEventsFollows(t *testing.T) {
 // attempt created instead of failing.
 func TestServer_MoveRetryReturnsTheSameOperation(t *testing.T) {
 	t.Parallel()
-	c := clustertest.New(t, 1, nil)
-	cl := c.Nodes[0].Client()
-	seed(t, cl)
+	w := newAdmissionWorld(t)
 	ctx := metadata.AppendToOutgoingContext(clustertest.Ctx(t), "cset-request-id", "move-1")
-	first, err := cl.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: "web", ToMember: "west"})
+	first, err := w.cl.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: "cache", ToMember: "west", Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := cl.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: "web", ToMember: "west"})
+	// By the time the retry comes the move is done, so a new move would be refused ("already
+	// runs on west"): the retry still gets the first attempt's operation.
+	w.waitOnline(t, "cache", "west")
+	again, err := w.cl.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: "cache", ToMember: "west", Force: true})
 	if err != nil {
 		t.Fatalf("retry: %v", err)
 	}
