@@ -110,7 +110,7 @@ func (in *injector) memberRemove(step int) *fault {
 		return err
 	})
 	took := time.Since(start).Round(time.Millisecond)
-	detail := fmt.Sprintf("member remove %s --force: removed after %v", mb, took)
+	detail := fmt.Sprintf("member remove %s --force: accepted after %v", mb, took)
 	switch out, definite := classify(err); {
 	case err == nil:
 	case out == outPrecond:
@@ -126,7 +126,7 @@ func (in *injector) memberRemove(step int) *fault {
 	idx := len(in.removedAt) - 1
 	in.mu.Unlock()
 	f := in.newFault(step, "member-remove", mb, detail, in.hold(time.Second, 4*time.Second), claims, func() error {
-		err := in.e.restoreMember(mb)
+		err := in.e.restoreMember(mb, removalWait)
 		in.mu.Lock()
 		in.removedAt[idx].to = time.Now()
 		in.mu.Unlock()
@@ -136,27 +136,60 @@ func (in *injector) memberRemove(step int) *fault {
 	return f
 }
 
-// restoreMember adds a removed member back with its declared configuration and gives the fixed
-// workloads their candidates back (the load's own updates restore theirs).
-func (e *env) restoreMember(mb string) error {
-	err := e.ask(30*time.Second, 3*time.Second, fmt.Sprintf("chaos-restore-%s-%d", mb, time.Now().UnixNano()), func(ctx context.Context, c apiv1.ClusterSetServiceClient) error {
-		_, err := c.GetMember(ctx, &apiv1.GetRequest{Name: mb, Read: &apiv1.ReadOptions{Consistent: true}})
-		if status.Code(err) != codes.NotFound {
+// removalWait is how long the heal of member-remove waits for the controller to finish a
+// removal (move or stop the member's groups under the fence, then delete it) before it cancels it.
+const removalWait = 15 * time.Second
+
+// restoreMember waits up to wait until a member being removed is deleted and adds it back with
+// its declared configuration; a removal still unfinished then is cancelled (admin active). Then
+// the fixed workloads get their candidates back (the load's own updates restore theirs).
+func (e *env) restoreMember(mb string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for giveUp := deadline.Add(30 * time.Second); ; {
+		if time.Now().After(giveUp) {
+			return fmt.Errorf("member %s: its removal neither finished nor was cancelled", mb)
+		}
+		var m *apiv1.Member
+		err := e.ask(10*time.Second, 3*time.Second, fmt.Sprintf("chaos-restore-get-%s-%d", mb, time.Now().UnixNano()), func(ctx context.Context, c apiv1.ClusterSetServiceClient) error {
+			r, err := c.GetMember(ctx, &apiv1.GetRequest{Name: mb, Read: &apiv1.ReadOptions{Consistent: true}})
+			m = r.GetMember()
 			return err
-		}
-		_, err = c.AddMember(ctx, e.memberReqs[mb])
-		if status.Code(err) == codes.AlreadyExists {
-			return nil
-		}
-		if err == nil {
+		})
+		switch {
+		case status.Code(err) == codes.NotFound:
+			err := e.ask(30*time.Second, 3*time.Second, fmt.Sprintf("chaos-restore-add-%s-%d", mb, time.Now().UnixNano()), func(ctx context.Context, c apiv1.ClusterSetServiceClient) error {
+				_, err := c.AddMember(ctx, e.memberReqs[mb])
+				if status.Code(err) == codes.AlreadyExists {
+					return nil
+				}
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("add member %s back: %w", mb, err)
+			}
 			e.tl.logf("    member %s added back", mb)
+		case err != nil:
+			return fmt.Errorf("member %s: %w", mb, err)
+		case m.GetRemoval() == "":
+		case time.Now().Before(deadline):
+			time.Sleep(200 * time.Millisecond) // the poll of the removal
+			continue
+		default:
+			err := e.ask(10*time.Second, 3*time.Second, fmt.Sprintf("chaos-restore-cancel-%s-%d", mb, time.Now().UnixNano()), func(ctx context.Context, c apiv1.ClusterSetServiceClient) error {
+				_, err := c.SetMemberAdmin(ctx, &apiv1.SetMemberAdminRequest{Name: mb, Admin: "active"})
+				return err
+			})
+			switch {
+			case status.Code(err) == codes.NotFound: // deleted meanwhile: add it back
+			case err != nil:
+				return fmt.Errorf("cancel the removal of %s: %w", mb, err)
+			default:
+				e.tl.logf("    removal of member %s (%s) not finished after %v: cancelled (admin active)", mb, m.GetRemoval(), wait)
+			}
+			continue // see that the removal is cancelled, or add the member back
 		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("add member %s back: %w", mb, err)
+		return e.restoreFixed()
 	}
-	return e.restoreFixed()
 }
 
 // restoreFixed registers the fixed workloads again as declared (update).
