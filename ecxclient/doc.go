@@ -1,7 +1,7 @@
 // Package ecxclient is the REST client cset uses to observe and operate
 // NEC EXPRESSCLUSTER X (ECX) clusters, the members of a cluster set. It
-// speaks exactly the dialect of ../shared/ecx-api.md (sections 1.2-1.8 and
-// the choices of section 8) and imports nothing of cset but itself.
+// speaks exactly the dialect described in docs/ecx.md, including
+// cset's choices where ECX is silent, and imports nothing of cset but itself.
 //
 // # Shape
 //

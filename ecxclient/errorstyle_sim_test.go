@@ -10,7 +10,7 @@ import (
 )
 
 // ECX may report a failure with an error status or inside a 200 with a non-zero result.code
-// (ecx-api.md 1.3). Both must be errors to the client, for operations and for reads, in either
+// (docs/ecx.md). Both must be errors to the client, for operations and for reads, in either
 // error style of ecxsim.
 func TestClient_ErrorStylesAreBothErrors(t *testing.T) {
 	t.Parallel()

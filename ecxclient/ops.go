@@ -10,7 +10,7 @@ import (
 	"strconv"
 )
 
-// This file holds the operations (POST) of ecx-api.md section 1.5. ECX runs
+// This file holds the operations (POST) of docs/ecx.md. ECX runs
 // them asynchronously: a nil error means only that ECX accepted the request
 // (HTTP 2xx, code 0, empty message). Poll, or use the *AndWait helpers.
 

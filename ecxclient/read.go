@@ -7,7 +7,7 @@ import (
 	"net/url"
 )
 
-// This file holds the read (GET) endpoints of ecx-api.md section 1.5. Every
+// This file holds the read (GET) endpoints of docs/ecx.md. Every
 // method returns one of the typed errors of errors.go on failure.
 
 func checkName(kind, name string) error {

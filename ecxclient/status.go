@@ -3,7 +3,7 @@ package ecxclient
 import "strings"
 
 // Status is an ECX state as reported in the "status" field of clusters,
-// servers, groups, resources and monitors (ecx-api.md section 1.6). The zero
+// servers, groups, resources and monitors (docs/ecx.md). The zero
 // value is StatusUnknown, which is also what any unrecognised string maps to;
 // the original string is always kept next to it in a RawStatus field.
 type Status int

@@ -28,7 +28,7 @@ type Group struct {
 	// Current is the server the group is active on, or "" when it runs
 	// nowhere (ECX sends "None"; "" and null are accepted too).
 	Current string
-	// Resources is nil when ECX did not list them (ecx-api.md section 8:
+	// Resources is nil when ECX did not list them (docs/ecx.md:
 	// the list may be absent unless ?select=resources is asked for).
 	Resources []ResourceRef
 }

@@ -280,7 +280,7 @@ func TestSelfFencing_ServerLosesPeersAndWitness(t *testing.T) {
 }
 
 // TestSelfFencing_WholeClusterIsolated: interconnect and witness both lost, so both servers shut
-// down (ECX's documented outcome, ecx-api.md section 2).
+// down (ECX's documented outcome, docs/ecx.md).
 func TestSelfFencing_WholeClusterIsolated(t *testing.T) {
 	t.Parallel()
 	w := newFakeWitness(t, "tok")

@@ -1,5 +1,5 @@
 // Package ecxsim simulates NEC EXPRESSCLUSTER X (ECX) failover clusters well enough that what passes
-// against it passes against a real cluster (see ecx-api.md sections 1.3-1.8, 4 and 8 and DESIGN.md
+// against it passes against a real cluster (see docs/ecx.md and DESIGN.md
 // section 9).
 //
 // One Sim holds any number of clusters. Every simulated server serves the ECX RESTful API

@@ -8,7 +8,7 @@ import (
 	"github.com/cset-project/cset/ecxsim"
 )
 
-// ECX reports a failed operation either with an error status or inside a 200 (ecx-api.md 1.3: a
+// ECX reports a failed operation either with an error status or inside a 200 (docs/ecx.md: a
 // non-zero result.code or a non-empty message). The envelope style answers the second way.
 func TestErrorStyle_EnvelopeAnswersFailuresInside200(t *testing.T) {
 	t.Parallel()

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Status strings, spelled exactly as ECX does (ecx-api.md 1.6).
+// Status strings, spelled exactly as ECX does (docs/ecx.md).
 const (
 	StatusOnline         = "Online"
 	StatusOffline        = "Offline"
@@ -18,7 +18,7 @@ const (
 	StatusSuspend        = "Suspend"
 )
 
-// NoServer is the "current" of a group or resource that runs nowhere (ecx-api.md 1.4, 8).
+// NoServer is the "current" of a group or resource that runs nowhere (docs/ecx.md).
 const NoServer = "None"
 
 // simCluster is the state of one simulated ECX cluster. Every field below mu is guarded by mu; the

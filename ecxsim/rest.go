@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// Result codes of the envelope. 0 is success (ecx-api.md 1.3); real ECX error codes are unknown
-// ([U]), so these are the simulator's choices (ecx-api.md section 8): clients must only rely on
+// Result codes of the envelope. 0 is success (docs/ecx.md); real ECX error codes are unknown
+// ([U]), so these are the simulator's choices (docs/ecx.md): clients must only rely on
 // "non-zero means failure".
 const (
 	CodeOK             = 0
@@ -29,7 +29,7 @@ const MessageAuthFailed = "authentication failed"
 
 // Error styles of a cluster (ClusterConfig.ErrorStyle, control API "error-style"): how a failed
 // request is answered. ECX's own client treats a 2xx answer to an operation POST with a non-zero
-// result.code or a non-empty result.message as a failure (ecx-api.md 1.3), so a real cluster may
+// result.code or a non-empty result.message as a failure (docs/ecx.md), so a real cluster may
 // report failures either way.
 const (
 	// ErrorStyleHTTP (the default, also "") answers failures with an error status: 400, 409, 500.

@@ -11,7 +11,7 @@ import (
 )
 
 // TestREST_ReadEndpointsExactBodies pins the exact bytes of every read endpoint of a fresh cluster
-// (ecx-api.md 1.3-1.5 and 8): envelope first, plural keys with arrays, "None" for stopped groups.
+// (docs/ecx.md): envelope first, plural keys with arrays, "None" for stopped groups.
 func TestREST_ReadEndpointsExactBodies(t *testing.T) {
 	t.Parallel()
 	sim := startSim(t, oneCluster())
@@ -125,7 +125,7 @@ func TestREST_UnknownNames(t *testing.T) {
 	mustFail(t, "GET an operation", r, http.StatusMethodNotAllowed, ecxsim.CodeInvalidRequest, "not allowed")
 }
 
-// TestREST_GroupLifecycleIsAsynchronous follows a group through every transition of ecx-api.md 1.7.
+// TestREST_GroupLifecycleIsAsynchronous follows a group through every transition that docs/ecx.md describes.
 func TestREST_GroupLifecycleIsAsynchronous(t *testing.T) {
 	t.Parallel()
 	cfg := oneCluster()

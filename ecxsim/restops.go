@@ -9,7 +9,7 @@ import (
 )
 
 // The POST operations. Each one is checked and accepted (or rejected) synchronously under the
-// cluster lock; what it starts completes later on the scheduler (ecx-api.md 1.7).
+// cluster lock; what it starts completes later on the scheduler (docs/ecx.md).
 
 // runOp runs op under the cluster lock and writes the envelope of its outcome.
 func runOp(w http.ResponseWriter, c *simCluster, op func(now time.Time) *apiError) {
@@ -108,7 +108,7 @@ func postToratio(w http.ResponseWriter, r *http.Request, c *simCluster) {
 	}
 }
 
-// parseRatio checks a toratio/set body (ecx-api.md 1.5): ratio 1-10000, time "<n>m|h|d" up to 30
+// parseRatio checks a toratio/set body (docs/ecx.md): ratio 1-10000, time "<n>m|h|d" up to 30
 // days, required unless ratio is 1, in which case it must be left out.
 func parseRatio(b toratioBody) (int, time.Duration, *apiError) {
 	if b.Ratio == nil {

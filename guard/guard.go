@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// ECX group status strings the guard compares with (ecx-api.md 1.6; exact spelling).
+// ECX group status strings the guard compares with (docs/ecx.md; exact spelling).
 const (
 	StatusOffline        = "Offline"
 	StatusOfflinePending = "Offline Pending"
