@@ -153,7 +153,7 @@ func (e *env) healAll() (errs []string) {
 func (e *env) restoreMembers() []string {
 	var errs []string
 	for _, mb := range memberNames() {
-		if err := e.restoreMember(mb); err != nil {
+		if err := e.restoreMember(mb, 0); err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
