@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cset-project/cset/fsm"
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
@@ -52,6 +53,12 @@ func (c *Controller) finishRemovals(ctx context.Context, d *fsm.Data) *fsm.Data 
 		if err != nil {
 			// The state moved on since d (a new observation, an operation): next round decides.
 			c.log.Debug("finalizing a member removal deferred", "member", m.Name, "error", err)
+		} else {
+			for k := range c.blocked {
+				if strings.HasPrefix(k, "removal/"+m.Name+"/") {
+					delete(c.blocked, k)
+				}
+			}
 		}
 		started = true
 	}
@@ -96,8 +103,13 @@ func (c *Controller) stopStray(ctx context.Context, m *fsmv1.Member, w *fsmv1.Wo
 	if _, busy := c.stopping.LoadOrStore(key, true); busy {
 		return
 	}
-	c.event(ctx, &fsmv1.Event{Kind: "fence", Severity: "warn", Workload: w.Name, Member: m.Name,
-		Message: fmt.Sprintf("member %s is being removed: stopping group %s there (%s; %s is not placed there)", m.Name, w.Group, status, w.Name)})
+	// Once per member, group and status, so a stop that keeps failing does not flood the ring.
+	// The key cannot be a workload name (placeable's keys): those are DNS labels, without '/'.
+	if noted := "removal/" + key; c.blocked[noted] != status {
+		c.blocked[noted] = status
+		c.event(ctx, &fsmv1.Event{Kind: "fence", Severity: "warn", Workload: w.Name, Member: m.Name,
+			Message: fmt.Sprintf("member %s is being removed: stopping group %s there (%s; %s is not placed there)", m.Name, w.Group, status, w.Name)})
+	}
 	c.opWG.Add(1)
 	go func() {
 		defer c.opWG.Done()
