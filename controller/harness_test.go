@@ -73,15 +73,15 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Cleanup(func() { hs.Close(); ws.Close() })
 		e.witness, e.witnessSrv = hs.URL, hs
 	}
-	// With guards, the masters' gRPC addresses are picked first: the simulated guards need them.
-	masterAddrs := map[string]string{}
+	// With guards, the simulated guards reach the masters through proxies that exist before them.
 	var guardCfg *ecxsim.GuardConfig
+	var proxies []*tcpProxy
 	if o.guards {
 		guardCfg = &ecxsim.GuardConfig{Timeout: guardTimeout, StopTimeout: guardStopTimeout}
-		for i := range o.masters {
-			id := fmt.Sprintf("m%d", i+1)
-			masterAddrs[id] = testutil.FreeAddr(t)
-			guardCfg.Masters = append(guardCfg.Masters, masterAddrs[id])
+		for range o.masters {
+			p := newTCPProxy(t)
+			proxies = append(proxies, p)
+			guardCfg.Masters = append(guardCfg.Masters, p.addr())
 		}
 	}
 	var simCfg ecxsim.Config
@@ -134,13 +134,13 @@ func newEnv(t *testing.T, o envOpts) *env {
 		cfg.Controller.StopTimeout = 5 * time.Second
 		cfg.Controller.ECXTimeout = 300 * time.Millisecond
 		cfg.Controller.LeaseTTL = 2 * time.Second
-		if a := masterAddrs[cfg.NodeID]; a != "" {
-			cfg.GRPCAddr = a
-		}
 		if o.tune != nil {
 			o.tune(cfg)
 		}
 	})
+	for i, p := range proxies {
+		p.setUpstream(e.c.Nodes[i].Server.Addrs().GRPC)
+	}
 	cl := e.client()
 	ctx := clustertest.Ctx(t)
 	if _, err := cl.InitSet(ctx, &apiv1.InitSetRequest{Name: "test", Zone: "cset.test."}); err != nil {

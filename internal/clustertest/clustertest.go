@@ -116,12 +116,7 @@ func newCluster(t testing.TB, n int, cb func(*config.Config), out io.Writer) *Cl
 
 func (c *Cluster) start(n *Node) {
 	c.t.Helper()
-	// A test may fix a node's gRPC address in the config callback (ecxsim's guards dial it).
-	addr := "127.0.0.1:0"
-	if a := n.cfg.GRPCAddr; a != "" && !strings.HasSuffix(a, ":0") {
-		addr = a
-	}
-	lis, err := net.Listen("tcp", addr)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.t.Fatalf("listen: %v", err)
 	}
