@@ -376,7 +376,11 @@ func (in *injector) hookFail(step int) *fault {
 	}
 	w := workloadName(nWorkloads + in.rng.IntN(nFixed))
 	op := in.moveFixed(step, w)
-	f := in.newFault(step, "hook-fail", w, fmt.Sprintf("handover hooks fail; move of %s: operation %s", w, op.GetId()), in.hold(2*time.Second, 5*time.Second), []string{"hooks"}, func() error {
+	moved := "no move (see above)"
+	if op != nil {
+		moved = "operation " + op.GetId()
+	}
+	f := in.newFault(step, "hook-fail", w, fmt.Sprintf("handover hooks fail; move of %s: %s", w, moved), in.hold(2*time.Second, 5*time.Second), []string{"hooks"}, func() error {
 		return in.e.hooks.setFail(false)
 	})
 	f.rec.workloads = fixedNames()
