@@ -25,7 +25,8 @@ import (
 const forwardedKey = "cset-forwarded"
 
 // readMethods are served locally unless the request asks for a consistent read. Every other
-// unary method of the API is a write and runs on the leader.
+// unary method of the API is a write and runs on the leader; so does GuardHeartbeat, on purpose:
+// only the leader may acknowledge a guard (api_guard.go).
 var readMethods = map[string]bool{
 	"Status": true, "RaftPeers": true, "ListMembers": true, "GetMember": true, "ListNodes": true,
 	"ListFaultDomains": true, "ListAvailabilitySets": true, "ListWorkloads": true, "GetWorkload": true,
