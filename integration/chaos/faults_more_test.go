@@ -207,8 +207,9 @@ func (e *env) restoreFixed() error {
 	return nil
 }
 
-// duplicateRegister registers a second workload naming a fixed workload's ECX group: it must be
-// refused with AlreadyExists (one workload per ECX group).
+// duplicateRegister registers a second workload naming a fixed workload's ECX group, with
+// RegisterWorkload or with Apply: it must be refused with AlreadyExists (one workload per ECX
+// group).
 func (in *injector) duplicateRegister(step int) *fault {
 	i := nWorkloads + in.rng.IntN(nFixed)
 	group := workloadName(i)
@@ -218,21 +219,31 @@ func (in *injector) duplicateRegister(step int) *fault {
 		req.Candidates = append(req.Candidates, memberName(k))
 		req.Addresses[memberName(k)] = &apiv1.AddressList{Addresses: []string{fmt.Sprintf("10.%d.1.%d", k+1, i+1)}}
 	}
+	// Half through RegisterWorkload, half through a declaration (Apply): both paths must refuse.
+	apply := in.rng.IntN(2) == 0
 	err := in.e.ask(8*time.Second, 3*time.Second, in.reqID(step, "dup"), func(ctx context.Context, c apiv1.ClusterSetServiceClient) error {
+		if apply {
+			_, err := c.Apply(ctx, &apiv1.ApplyRequest{Declaration: &apiv1.Declaration{Workloads: []*apiv1.RegisterWorkloadRequest{req}}})
+			return err
+		}
 		_, err := c.RegisterWorkload(ctx, req)
 		return err
 	})
-	detail := fmt.Sprintf("register %s naming %s's ECX group %s: ", dup, group, group)
+	how := "register"
+	if apply {
+		how = "apply a declaration registering"
+	}
+	detail := fmt.Sprintf("%s %s naming %s's ECX group %s: ", how, dup, group, group)
 	accepted := err == nil
 	switch out, definite := classify(err); {
 	case out == outExists:
 		detail += "refused (AlreadyExists)"
 	case err == nil:
 		detail += "ACCEPTED"
-		in.violate("duplicate-register: step %d: %s was registered with the ECX group %s of workload %s (want AlreadyExists)", step, dup, group, group)
+		in.violate("duplicate-register: step %d: %s: %s was registered with the ECX group %s of workload %s (want AlreadyExists)", step, how, dup, group, group)
 	case definite:
 		detail += "refused with " + status.Code(err).String()
-		in.violate("duplicate-register: step %d: %s naming the ECX group of %s was refused with %s (%s), want AlreadyExists", step, dup, group, status.Code(err), status.Convert(err).Message())
+		in.violate("duplicate-register: step %d: %s: %s naming the ECX group of %s was refused with %s (%s), want AlreadyExists", step, how, dup, group, status.Code(err), status.Convert(err).Message())
 	default:
 		detail += fmt.Sprintf("no definite answer (%v)", err)
 		gerr := in.e.ask(5*time.Second, 2*time.Second, in.reqID(step, "dupget"), func(ctx context.Context, c apiv1.ClusterSetServiceClient) error {
