@@ -177,6 +177,9 @@ Try:
   bin/csetctl workload move web --to west --wait
   curl -X POST http://%[6]s/sim/v1/clusters/west/down     # kill a whole member, then watch:
   bin/csetctl events --follow
+  curl -X POST http://%[6]s/sim/v1/clusters/west/isolate  # cut a site off the masters ...
+  curl -X POST http://%[6]s/sim/v1/clusters/west/witness-cut  # ... and the witness: its guards
+                                  # stop its workloads, then the masters fail them over (docs/guard.md)
 Stop with Ctrl-C; all data is temporary.
 `
 
