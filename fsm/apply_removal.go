@@ -59,7 +59,11 @@ func (a *applier) applyRemoveMember(c *fsmv1.RemoveMemberCommand) error {
 		return nil
 	}
 	m.Removal, m.Admin = mode, AdminDraining
-	a.event("admin", "warn", "", m.Name, "", "member %s is being removed (%s): workloads %s are moved off it first; it is deleted when no cset group runs there", m.Name, mode, strings.Join(busy, ", "))
+	how := "moved off it first"
+	if mode == RemovalForce {
+		how = "moved off it first, or stopped there if no other member can take them now,"
+	}
+	a.event("admin", "warn", "", m.Name, "", "member %s is being removed (%s): workloads %s are %s under the fence; it is deleted when no cset group runs there", m.Name, mode, strings.Join(busy, ", "), how)
 	return nil
 }
 

@@ -47,7 +47,7 @@ func marked(d *fsm.Data, name, mode string) {
 // group may run is marked and emptied by the controller, never deleted at once while it may run.
 func TestFSM_ApplyRemoveMemberFenceFirst(t *testing.T) {
 	t.Parallel()
-	const movedOff = "workloads web1 are moved off it first; it is deleted when no cset group runs there"
+	const movedOff = "workloads web1 are moved off it first under the fence; it is deleted when no cset group runs there"
 	runApplyCases(t, []applyCase{
 		{
 			name: "a member nothing runs on is deleted at once", seed: true,
@@ -75,7 +75,7 @@ func TestFSM_ApplyRemoveMemberFenceFirst(t *testing.T) {
 			setup:  []proto.Message{health("east", fsm.HealthDegraded), removeMember("east", false)},
 			cmd:    removeMember("east", true),
 			want:   func(d *fsm.Data, _ int64) { marked(d, "east", fsm.RemovalForce) },
-			events: []ev{{Kind: "admin", Severity: "warn", Member: "east", Msg: "member east is being removed (force): " + movedOff}},
+			events: []ev{{Kind: "admin", Severity: "warn", Member: "east", Msg: "member east is being removed (force): workloads web1 are moved off it first, or stopped there if no other member can take them now, under the fence; it is deleted when no cset group runs there"}},
 		},
 		{
 			name: "a group observed running on a candidate counts", seed: true,
@@ -84,14 +84,14 @@ func TestFSM_ApplyRemoveMemberFenceFirst(t *testing.T) {
 			}}}},
 			cmd:    removeMember("west", false),
 			want:   func(d *fsm.Data, _ int64) { marked(d, "west", fsm.RemovalMove) },
-			events: []ev{{Kind: "admin", Severity: "warn", Member: "west", Msg: "member west is being removed (move): workloads db are moved off it first; it is deleted when no cset group runs there"}},
+			events: []ev{{Kind: "admin", Severity: "warn", Member: "west", Msg: "member west is being removed (move): workloads db are moved off it first under the fence; it is deleted when no cset group runs there"}},
 		},
 		{
 			name: "an unfinished operation into the member counts", seed: true,
 			setup:  []proto.Message{health("west", fsm.HealthUp), &fsmv1.StartOperationCommand{Operation: fsmtest.Operation("op1", "db", "", "west")}},
 			cmd:    removeMember("west", false),
 			want:   func(d *fsm.Data, _ int64) { marked(d, "west", fsm.RemovalMove) },
-			events: []ev{{Kind: "admin", Severity: "warn", Member: "west", Msg: "member west is being removed (move): workloads db are moved off it first; it is deleted when no cset group runs there"}},
+			events: []ev{{Kind: "admin", Severity: "warn", Member: "west", Msg: "member west is being removed (move): workloads db are moved off it first under the fence; it is deleted when no cset group runs there"}},
 		},
 		{
 			name: "an unreachable member that may run a workload is refused, even with force", seed: true,
