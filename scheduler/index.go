@@ -19,6 +19,9 @@ type index struct {
 	// setWorkloads[set] lists the indexes of the workloads of each set once indexSets has
 	// run; until then spreadFor scans the workload list (Rank needs one set only).
 	setWorkloads map[string][]int
+	// groupWorkloads[group] lists the indexes of the workloads of every ECX group once
+	// indexSets has run; until then groupOwners scans the workload list.
+	groupWorkloads map[string][]int
 }
 
 // newIndex validates s and digests it. It never modifies s.
@@ -59,13 +62,32 @@ func newIndex(s State) (*index, error) {
 	return x, nil
 }
 
-// indexSets indexes the workloads of every availability set, for callers that compute the
-// spread of many workloads.
+// indexSets indexes the workloads of every availability set and ECX group, for callers that
+// rank many workloads.
 func (x *index) indexSets() {
 	x.setWorkloads = make(map[string][]int)
+	x.groupWorkloads = make(map[string][]int)
 	for i, w := range x.workloads {
 		if w.AvailabilitySet != "" {
 			x.setWorkloads[w.AvailabilitySet] = append(x.setWorkloads[w.AvailabilitySet], i)
+		}
+		if w.Group != "" {
+			x.groupWorkloads[w.Group] = append(x.groupWorkloads[w.Group], i)
+		}
+	}
+}
+
+// groupPeers calls fn with the index of every workload of ECX group g.
+func (x *index) groupPeers(g string, fn func(i int)) {
+	if x.groupWorkloads != nil {
+		for _, i := range x.groupWorkloads[g] {
+			fn(i)
+		}
+		return
+	}
+	for i := range x.workloads {
+		if x.workloads[i].Group == g {
+			fn(i)
 		}
 	}
 }

@@ -118,10 +118,10 @@ func (x *index) groupOwners(wi int) map[string]string {
 		return nil
 	}
 	var owners map[string]string
-	for oi := range x.workloads {
+	x.groupPeers(w.Group, func(oi int) {
 		o := &x.workloads[oi]
-		if oi == wi || o.Group != w.Group {
-			continue
+		if oi == wi {
+			return
 		}
 		if owners == nil {
 			owners = make(map[string]string)
@@ -131,7 +131,7 @@ func (x *index) groupOwners(wi int) map[string]string {
 				owners[c] = o.Name
 			}
 		}
-	}
+	})
 	return owners
 }
 
