@@ -23,30 +23,46 @@ func admissionStatus(err error) error {
 }
 
 // checkGroupOwnership refuses, early and with both names, workloads that would share an ECX
-// group in a member with another workload: the registered ones, and the ones before them in ws
-// (the entries of one apply file, applied in order). The FSM enforces the same rule.
-func checkGroupOwnership(d *fsm.Data, ws []*fsmv1.Workload) error {
-	claims := map[string]*fsmv1.Workload{}
-	for name, w := range d.Workloads {
-		claims[name] = w
-	}
+// group in a member with another workload: the registered ones (registered(g) returns those of
+// group g), and the ones before them in ws (the entries of one apply file, applied in order).
+// The FSM enforces the same rule.
+func checkGroupOwnership(registered func(group string) []*fsmv1.Workload, ws []*fsmv1.Workload) error {
 	for i, w := range ws {
+		claims := map[string]*fsmv1.Workload{}
+		for _, o := range registered(w.Group) {
+			claims[o.Name] = o
+		}
+		for _, o := range ws[:i] { // an earlier entry replaces the registered workload of its name
+			if o.Group == w.Group {
+				claims[o.Name] = o
+			} else {
+				delete(claims, o.Name)
+			}
+		}
 		for _, other := range sortedValuesOf(claims) {
-			if other.Name == w.Name || other.Group != w.Group {
+			if other.Name == w.Name {
 				continue
 			}
 			if m := firstShared(w.Candidates, other.Candidates); m != "" {
 				where := "registered workload"
-				if j := slices.IndexFunc(ws[:i], func(x *fsmv1.Workload) bool { return x.Name == other.Name }); j >= 0 {
+				if slices.ContainsFunc(ws[:i], func(x *fsmv1.Workload) bool { return x.Name == other.Name }) {
 					where = "workload declared earlier in the same request"
 				}
 				return status.Errorf(codes.AlreadyExists, "workload %q: ECX group %q on member %s already belongs to %s %q: in a member, an ECX group belongs to one workload; "+
 					"give %q another group or leave %s out of its candidates", w.Name, w.Group, m, where, other.Name, w.Name, m)
 			}
 		}
-		claims[w.Name] = w
 	}
 	return nil
+}
+
+// groupsOf returns a lookup of the workloads of a group in d, for checkGroupOwnership.
+func groupsOf(d *fsm.Data) func(string) []*fsmv1.Workload {
+	byGroup := map[string][]*fsmv1.Workload{}
+	for _, w := range d.Workloads {
+		byGroup[w.Group] = append(byGroup[w.Group], w)
+	}
+	return func(g string) []*fsmv1.Workload { return byGroup[g] }
 }
 
 // firstShared returns the first member of a (in its order) that b also lists.

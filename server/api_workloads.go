@@ -26,7 +26,7 @@ func (a *api) RegisterWorkload(ctx context.Context, r *apiv1.RegisterWorkloadReq
 	if err := fsm.ValidateWorkload(w); err != nil {
 		return nil, err
 	}
-	if err := checkGroupOwnership(a.s.fsm.Data(), []*fsmv1.Workload{w}); err != nil {
+	if err := checkGroupOwnership(a.s.fsm.WorkloadsOfGroup, []*fsmv1.Workload{w}); err != nil {
 		return nil, err
 	}
 	cmd := &fsmv1.UpsertWorkloadCommand{Workload: w, CreateOnly: !r.GetUpdate()}
@@ -226,7 +226,7 @@ func (a *api) Apply(ctx context.Context, r *apiv1.ApplyRequest) (*apiv1.ApplyRes
 		}
 		cmd.Workloads = append(cmd.Workloads, w)
 	}
-	if err := checkGroupOwnership(a.s.fsm.Data(), cmd.Workloads); err != nil {
+	if err := checkGroupOwnership(groupsOf(a.s.fsm.Data()), cmd.Workloads); err != nil {
 		return nil, err
 	}
 	res, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_ApplyDeclaration{ApplyDeclaration: cmd}})
