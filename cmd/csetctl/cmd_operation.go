@@ -103,11 +103,7 @@ func describeOperation(op *apiv1.Operation) string {
 	if op.GetTargetServer() != "" {
 		to += "/" + op.GetTargetServer()
 	}
-	reason := op.GetReason()
-	if op.GetForce() {
-		reason += " (forced)"
-	}
-	return fmt.Sprintf("%s %s from %s to %s, phase %s", reason, op.GetWorkload(), from, to, op.GetPhase())
+	return fmt.Sprintf("%s %s from %s to %s, phase %s", reasonText(op), op.GetWorkload(), from, to, op.GetPhase())
 }
 
 // waitOperation polls GetOperation every pollInterval, printing each new
@@ -319,11 +315,19 @@ func joinPath(member, server string) string {
 	return member + "/" + server
 }
 
+// reasonText is an operation's reason, marked when --force overrode capacity and soft spread.
+func reasonText(op *apiv1.Operation) string {
+	if op.GetForce() {
+		return op.GetReason() + " (forced)"
+	}
+	return op.GetReason()
+}
+
 func (a *app) printOperation(op *apiv1.Operation) error {
 	err := kv(a.stdout,
 		"id", op.GetId(),
 		"workload", op.GetWorkload(),
-		"reason", op.GetReason(),
+		"reason", reasonText(op),
 		"from", joinPath(op.GetSourceMember(), op.GetSourceServer()),
 		"to", joinPath(op.GetTargetMember(), op.GetTargetServer()),
 		"phase", op.GetPhase(),

@@ -60,6 +60,10 @@ func TestCLI_MoveForce(t *testing.T) {
 	if !strings.Contains(r.stdout, "operation op-web started: planned (forced) web from east/east-1 to west, phase fencing") {
 		t.Errorf("stdout %q", r.stdout)
 	}
+	r = cli(t, addr, exitOK, "operation", "show", "op-web")
+	if !strings.Contains(r.stdout, "reason:   planned (forced)\n") {
+		t.Errorf("operation show:\n%s", r.stdout)
+	}
 	cli(t, addr, exitOK, "member", "drain", "west")
 	r = cli(t, addr, exitError, "workload", "move", "web", "--to", "west", "--force")
 	if !strings.Contains(r.stderr, "workload web cannot move to west: member west is draining (FailedPrecondition)") {
