@@ -187,6 +187,13 @@ func New(cfg Config, deps Deps) (*Guard, error) {
 		g.persisted = st
 		g.managed = slices.Clone(st.Groups)
 		g.lastAck = st.LastAckSent
+		if now := g.clock.Now(); g.lastAck.After(now) {
+			// The clock went back while the guard was down: the recorded time cannot be trusted,
+			// so the guard counts as expired until it is acknowledged again.
+			g.log.Warn("the state file's last acknowledgement is in the future: the clock went back; the guard timeout counts as passed",
+				"last_ack_sent", g.lastAck, "now", now)
+			g.lastAck = now.Add(-cfg.Timeout)
+		}
 	}
 	return g, nil
 }

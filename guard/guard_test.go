@@ -308,6 +308,14 @@ func TestGuard_PersistedListWithoutMasters(t *testing.T) {
 	if stopped := w.step(t); !slices.Equal(stopped, []string{"web"}) {
 		t.Fatalf("stopped %v at the timeout after a restart, want [web]", stopped)
 	}
+	// After a clock step back across a restart the recorded time is in the future: the guard
+	// counts as expired at once instead of waiting for it.
+	w.g = w.newGuard(t, state, true, true)
+	w.clock.Advance(-time.Hour)
+	w.g = w.newGuard(t, state, true, true)
+	if !w.g.Expired(w.clock.Now()) {
+		t.Fatal("a last acknowledgement in the future extended the guard's window")
+	}
 	// A state file of another server is refused.
 	_, err = guard.New(guard.Config{Cluster: "west", Server: "west-2", StateFile: state}, guard.Deps{Local: w.local, Witness: witnessLink{w.witness}})
 	if err == nil || !strings.Contains(err.Error(), "belongs to west/west-1") {
