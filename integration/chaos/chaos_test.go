@@ -123,7 +123,7 @@ func TestChaos(t *testing.T) {
 	for _, d := range rs.details {
 		tl.logf("recovery check: %s", d)
 	}
-	lv, ls := checkLiveness(mon.snapshot(), faults, regs, evlog.operationMembers(), livenessBound())
+	lv, ls := checkLiveness(mon.snapshot(), faults, regs, evlog.operationSpans(), livenessBound())
 	r.add(lv...)
 	r.liveness, r.livenessViolations = ls, len(lv)
 	if *flagRecOut != "" {

@@ -471,6 +471,18 @@ func registerRequest(i, version int, update bool) *apiv1.RegisterWorkloadRequest
 	return r
 }
 
+// candidatesOf returns the candidate members of workload i as declared.
+func candidatesOf(i int) []string {
+	var out []string
+	for k := range nMembers {
+		if i == nAll-1 && k == nMembers-1 {
+			continue // f03 is not a candidate of e3
+		}
+		out = append(out, memberName(k))
+	}
+	return out
+}
+
 // fixedRequest is the registration of fixed workload i (nWorkloads <= i < nAll): its hook, a
 // real hook timeout, every member a candidate except e3 for the last one.
 func (e *env) fixedRequest(i int) *apiv1.RegisterWorkloadRequest {

@@ -107,31 +107,51 @@ func (mo *monitor) round() (sample, bool) {
 	return s, true
 }
 
-// opEvent is an operation event of a workload: the members it names.
-type opEvent struct {
-	at      time.Time
-	members []string
+// opSpan is an operation of a workload as the event log shows it: from its creation to its
+// done or failed event (zero while unfinished), and every member it named as source or target.
+type opSpan struct {
+	id       string
+	from, to time.Time
+	members  []string
+}
+
+func (o *opSpan) activeAt(t time.Time) bool {
+	return !o.from.After(t) && (o.to.IsZero() || o.to.After(t))
 }
 
 var opSource = regexp.MustCompile(`: ([a-z0-9-]*)/[^ ]* -> ([a-z0-9-]*)/`)
 
-// operationMembers returns, per workload, the members its operations named, from the event log.
-func (l *eventLog) operationMembers() map[string][]opEvent {
+// operationSpans returns, per workload, its operations, from the event log.
+func (l *eventLog) operationSpans() map[string][]*opSpan {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := map[string][]opEvent{}
+	out := map[string][]*opSpan{}
+	byID := map[string]*opSpan{}
 	for _, ev := range l.evs {
-		if ev.GetKind() != "operation" || ev.GetWorkload() == "" {
+		id, w := ev.GetOperationId(), ev.GetWorkload()
+		if ev.GetKind() != "operation" || id == "" || w == "" {
 			continue
 		}
-		oe := opEvent{at: time.Unix(0, ev.GetTimeUnixNano())}
-		if m := ev.GetMember(); m != "" {
-			oe.members = append(oe.members, m)
+		at := time.Unix(0, ev.GetTimeUnixNano())
+		o := byID[id]
+		if o == nil {
+			o = &opSpan{id: id, from: at}
+			byID[id] = o
+			out[w] = append(out[w], o)
+		}
+		if m := ev.GetMember(); m != "" && !slices.Contains(o.members, m) {
+			o.members = append(o.members, m)
 		}
 		if m := opSource.FindStringSubmatch(ev.GetMessage()); m != nil {
-			oe.members = append(oe.members, m[1], m[2])
+			for _, mb := range m[1:] {
+				if mb != "" && !slices.Contains(o.members, mb) {
+					o.members = append(o.members, mb)
+				}
+			}
 		}
-		out[ev.GetWorkload()] = append(out[ev.GetWorkload()], oe)
+		if msg := ev.GetMessage(); strings.Contains(msg, id+" done: ") || strings.Contains(msg, id+" failed: ") {
+			o.to = at
+		}
 	}
 	return out
 }
@@ -139,8 +159,8 @@ func (l *eventLog) operationMembers() map[string][]opEvent {
 // livenessStats counts the outages the liveness checker judged.
 type livenessStats struct {
 	outages    int             // times a required workload was not live
-	disturbed  int             // of them, those a fault could explain
-	recoveries []time.Duration // per disturbed outage: from the last heal that held it back (or its start) to live again
+	disturbed  int             // of them, those a fault touched (held back, or hit a member involved)
+	recoveries []time.Duration // per disturbed outage: from the end of the last hold (or its start) to live again
 	plannedMax time.Duration   // the longest outage no fault explains (planned moves, new registrations)
 }
 
@@ -183,13 +203,16 @@ func sampleIndex(samples []sample, t time.Time) int {
 }
 
 // checkLiveness checks DESIGN.md section 6 "Liveness" on the monitor's samples: every workload
-// that is registered (desired online: the suite never sets offline) must be Online on one member
-// and answered there by a majority of the masters' DNS within bound of the moment nothing held it
-// back any more. A fault holds a workload back while it is active if it is global, if it hits a
-// master while that master leads (or while no master leads), if it hits a member the workload
-// ran on or an operation of the workload named during the outage, or if it names the workload.
-// An outage still open when the samples end is judged at that time.
-func checkLiveness(samples []sample, faults []*faultRec, regs map[string][]regEvent, ops map[string][]opEvent, bound time.Duration) ([]string, livenessStats) {
+// that is registered (desired online: the suite never sets offline) and has an eligible candidate
+// must be Online on one member and answered there by a majority of the masters' DNS within bound
+// of the moment nothing held it back any more. Faults hold a workload back while they are active
+// and global, hit a master while that master leads (or while no master leads), name the
+// workload, hit every candidate member of the workload (no eligible candidate), hit more than
+// half of the members (the failover brake), or hit a member that an operation of the workload in
+// flight waits on (its source or target). An outage still open when the samples end is judged at
+// that time. The members involved in an outage (where it ran, what its operations named) are
+// reported for debugging.
+func checkLiveness(samples []sample, faults []*faultRec, regs map[string][]regEvent, ops map[string][]*opSpan, bound time.Duration) ([]string, livenessStats) {
 	var st livenessStats
 	if len(samples) == 0 {
 		return nil, st
@@ -253,53 +276,106 @@ func checkLiveness(samples []sample, faults []*faultRec, regs map[string][]regEv
 					involved = append(involved, strings.Split(s.on[i], ",")...)
 				}
 			}
-			for _, oe := range ops[w] {
-				if !oe.at.Before(s0.Add(-2*time.Second)) && !oe.at.After(b) {
-					involved = append(involved, oe.members...)
+			var spans []*opSpan // the operations of w during the outage
+			for _, o := range ops[w] {
+				if o.from.Before(b) && (o.to.IsZero() || o.to.After(s0)) {
+					spans = append(spans, o)
+					involved = append(involved, o.members...)
 				}
 			}
 			slices.Sort(involved)
 			involved = slices.Compact(involved)
-			var held *faultRec // the relevant fault healed last
-			heal := s0
-			touched := false
+			// The faults that overlap the outage. At an instant they hold w back when one of them
+			// is global, names w, or hits every candidate member of w, or more than half of the
+			// members (the failover brake).
+			var rel []*faultRec
 			for _, f := range faults {
-				if f.harmless || !f.injected.Before(b) || !healedAt(f).After(s0) {
-					continue
-				}
-				if !global[f] && !slices.Contains(f.workloads, w) && !slices.ContainsFunc(f.members, func(m string) bool { return slices.Contains(involved, m) }) {
-					continue
-				}
-				touched = true
-				if h := healedAt(f); !h.Before(heal) {
-					heal, held = h, f
+				if !f.harmless && f.injected.Before(b) && healedAt(f).After(s0) {
+					rel = append(rel, f)
 				}
 			}
-			if touched {
-				st.disturbed++
-				from := s0
-				if held != nil && heal.Before(b) {
-					from = heal
+			heldAt := func(t time.Time) *faultRec {
+				hit := map[string]*faultRec{}
+				var last *faultRec // the hitting fault that heals last
+				for _, f := range rel {
+					if f.injected.After(t) || !healedAt(f).After(t) {
+						continue
+					}
+					if global[f] || slices.Contains(f.workloads, w) {
+						return f
+					}
+					for _, m := range f.members {
+						if hit[m] == nil || healedAt(f).After(healedAt(hit[m])) {
+							hit[m] = f
+						}
+						if last == nil || healedAt(f).After(healedAt(last)) {
+							last = f
+						}
+					}
 				}
+				if 2*len(hit) > nMembers {
+					return last
+				}
+				// An operation waits, by design, on a source it must stop or a target that may be
+				// starting the group, until the member answers or is declared down.
+				for _, o := range spans {
+					if o.activeAt(t) {
+						for _, m := range o.members {
+							if hit[m] != nil {
+								return hit[m]
+							}
+						}
+					}
+				}
+				var held *faultRec
+				for _, c := range candidatesOf(i) {
+					if hit[c] == nil {
+						return nil // an eligible candidate
+					}
+					if held == nil || healedAt(hit[c]).Before(healedAt(held)) {
+						held = hit[c] // the first candidate to become eligible again
+					}
+				}
+				return held
+			}
+			touched := heldAt(s0) != nil
+			from, heldAtEnd := s0, heldAt(b)
+			var held *faultRec // the hold that ended last before b
+			for _, f := range rel {
+				if h := healedAt(f); h.After(s0) && !h.After(b) {
+					if g := heldAt(h.Add(-time.Nanosecond)); g != nil {
+						touched = true
+						if h.After(from) {
+							from, held = h, g
+						}
+					}
+				}
+				// For the statistics, a fault touches the outage when it could have caused it.
+				if global[f] || slices.Contains(f.workloads, w) || slices.ContainsFunc(f.members, func(m string) bool { return slices.Contains(involved, m) }) {
+					touched = true
+				}
+			}
+			if touched || heldAtEnd != nil {
+				st.disturbed++
 				if !open {
 					st.recoveries = append(st.recoveries, b.Sub(from))
 				}
 			} else if d := b.Sub(s0); d > st.plannedMax {
 				st.plannedMax = d
 			}
-			if heal.After(b) || b.Sub(heal) <= bound {
+			if heldAtEnd != nil || b.Sub(from) <= bound {
 				return
 			}
-			why := "no fault held it back"
+			why := "nothing held it back: an eligible candidate existed throughout"
 			if held != nil {
-				why = fmt.Sprintf("the last fault that held it back, step %d %s %s, healed at %s", held.step, held.kind, held.target, heal.Format("15:04:05.000"))
+				why = fmt.Sprintf("held back until %s by step %d %s %s", from.Format("15:04:05.000"), held.step, held.kind, held.target)
 			}
 			state := "live again at " + b.Format("15:04:05.000")
 			if open {
 				state = "still not live when the samples end at " + b.Format("15:04:05.000")
 			}
-			v = append(v, fmt.Sprintf("liveness: %s was not live (Online on one member and in DNS) from %s, %s: %v after %s (bound %v); %s; last live on %q; members involved %v",
-				w, s0.Format("15:04:05.000"), state, b.Sub(heal).Round(time.Millisecond), map[bool]string{true: "that heal", false: "the outage began"}[held != nil], bound, why, lastA, involved))
+			v = append(v, fmt.Sprintf("liveness: %s was not live (Online on one member and in DNS) from %s, %s: %v after %s (bound %v); %s; candidates %v; last live on %q; members involved %v",
+				w, s0.Format("15:04:05.000"), state, b.Sub(from).Round(time.Millisecond), map[bool]string{true: "the hold ended", false: "the outage began"}[held != nil], bound, why, candidatesOf(i), lastA, involved))
 		}
 		for k, s := range samples {
 			switch {

@@ -31,50 +31,67 @@ func TestCheckLiveness(t *testing.T) {
 	for k := range n {
 		live[k], on[k] = true, "e1"
 	}
-	// Outage 1 (seconds 10..20): e1 dies at 10 and is healed at 15; back on e2 at 20.
+	// Outage 1 (seconds 10..20): e1 dies at 10 and is healed at 15; back on e2 at 20, within
+	// the bound of the outage's start: e2 and e3 were eligible throughout.
 	for k := 10; k < 20; k++ {
 		live[k], on[k] = false, ""
 	}
 	for k := 20; k < n; k++ {
 		on[k] = "e2"
 	}
-	// Outage 2 (seconds 30..30+b+3): nothing holds it back, yet it stays down longer than the bound.
+	// Outage 2 (seconds 30..30+b+3): longer than the bound.
 	for k := 30; k < 30+b+3; k++ {
 		live[k] = false
 	}
+	bound := livenessBound()
+	check := func(faults ...*faultRec) ([]string, livenessStats) {
+		return checkLiveness(samplesOf(live, on), faults, nil, nil, bound)
+	}
 	death := &faultRec{step: 1, kind: "member-kill", target: "e1", members: []string{"e1"}, injected: at(10), healed: at(15)}
-	other := &faultRec{step: 2, kind: "member-kill", target: "e3", members: []string{"e3"}, injected: at(29), healed: at(31)}
 	harmless := &faultRec{step: 3, kind: "client-cut", harmless: true, injected: at(29), healed: at(60)}
-	v, st := checkLiveness(samplesOf(live, on), []*faultRec{death, other, harmless}, nil, nil, livenessBound())
-	if len(v) != 1 || !strings.Contains(v[0], "w01") || !strings.Contains(v[0], "no fault held it back") {
+	v, st := check(death, harmless)
+	if len(v) != 1 || !strings.Contains(v[0], "w01") || !strings.Contains(v[0], "nothing held it back") {
 		t.Fatalf("violations = %q, want one for the second outage of w01", v)
 	}
-	if st.outages != 2 || st.disturbed != 1 || len(st.recoveries) != 1 || st.recoveries[0] != 5*time.Second {
-		t.Fatalf("stats %+v, want 2 outages, 1 disturbed, recovery 5s (heal at 15, live at 20)", st)
+	if st.outages != 2 || st.disturbed != 1 || len(st.recoveries) != 1 || st.recoveries[0] != 10*time.Second {
+		t.Fatalf("stats %+v, want 2 outages, 1 disturbed, recovery 10s (failover from the outage's start)", st)
 	}
-	// The same second outage while a global fault is active until second 30+b: held back, in time.
-	global := &faultRec{step: 4, kind: "witness-kill", global: true, injected: at(31), healed: at(30 + b)}
-	if v, _ := checkLiveness(samplesOf(live, on), []*faultRec{death, other, global}, nil, nil, livenessBound()); len(v) != 0 {
-		t.Fatalf("violations with a global fault: %q", v)
+	hold := func(f *faultRec) *faultRec { f.injected, f.healed = at(31), at(30+b); return f }
+	for _, tc := range []struct {
+		name   string
+		faults []*faultRec
+		want   int
+	}{
+		{"a global fault holds it back", []*faultRec{hold(&faultRec{step: 4, kind: "witness-kill", global: true})}, 0},
+		{"a follower's fault does not", []*faultRec{hold(&faultRec{step: 5, kind: "master-kill", masters: []string{"m2"}})}, 1},
+		{"the leader's fault does", []*faultRec{hold(&faultRec{step: 6, kind: "master-kill", masters: []string{"m1"}})}, 0},
+		{"one member hit leaves eligible candidates", []*faultRec{hold(&faultRec{step: 7, kind: "member-kill", members: []string{"e2"}})}, 1},
+		{"two of three members hit: the brake", []*faultRec{hold(&faultRec{step: 8, kind: "member-kill", members: []string{"e2"}}),
+			hold(&faultRec{step: 9, kind: "member-isolate", members: []string{"e3"}})}, 0},
+		{"a fault that names the workload", []*faultRec{hold(&faultRec{step: 10, kind: "hook-fail", workloads: []string{"w01"}})}, 0},
+	} {
+		if v, _ := check(append(tc.faults, death)...); len(v) != tc.want {
+			t.Errorf("%s: violations %q, want %d", tc.name, v, tc.want)
+		}
 	}
-	// A master fault holds everything back only while that master leads.
-	follower := &faultRec{step: 5, kind: "master-kill", masters: []string{"m2"}, injected: at(31), healed: at(30 + b)}
-	if v, _ := checkLiveness(samplesOf(live, on), []*faultRec{death, other, follower}, nil, nil, livenessBound()); len(v) != 1 {
-		t.Fatalf("violations with a follower killed: %q, want one", v)
+	// An operation in flight that waits on a member that is hit holds the workload back.
+	ops := map[string][]*opSpan{"w01": {{id: "op-1", from: at(30), members: []string{"e2", "e3"}}}}
+	if v, _ := checkLiveness(samplesOf(live, on), []*faultRec{death, hold(&faultRec{step: 12, kind: "member-isolate", members: []string{"e3"}})}, nil, ops, bound); len(v) != 0 {
+		t.Fatalf("violations with an operation waiting on an isolated member: %q", v)
 	}
-	leader := &faultRec{step: 6, kind: "master-kill", masters: []string{"m1"}, injected: at(31), healed: at(30 + b)}
-	if v, _ := checkLiveness(samplesOf(live, on), []*faultRec{death, other, leader}, nil, nil, livenessBound()); len(v) != 0 {
-		t.Fatalf("violations with the leader killed: %q", v)
+	ops["w01"][0].to = at(31) // finished before the isolation: nothing waits on it
+	if v, _ := checkLiveness(samplesOf(live, on), []*faultRec{death, hold(&faultRec{step: 13, kind: "member-isolate", members: []string{"e3"}})}, nil, ops, bound); len(v) != 1 {
+		t.Fatalf("violations with a finished operation: %q, want one", v)
 	}
-	// An operation that names e3 ties the outage to e3's fault.
-	ops := map[string][]opEvent{"w01": {{at: at(30), members: []string{"e1", "e3"}}}}
-	if v, _ := checkLiveness(samplesOf(live, on), []*faultRec{death, other}, nil, ops, livenessBound()); len(v) != 1 || !strings.Contains(v[0], "step 2") {
-		t.Fatalf("violations with an operation to e3: %q, want one after e3's heal", v)
+	// A hold that ends too early: the bound counts from its end.
+	early := &faultRec{step: 11, kind: "witness-kill", global: true, injected: at(31), healed: at(32)}
+	if v, _ := check(death, early); len(v) != 1 || !strings.Contains(v[0], "step 11") {
+		t.Fatalf("violations with a short hold: %q, want one naming step 11", v)
 	}
 	// Unregistered during the outage and never registered again: not required.
 	regs := map[string][]regEvent{"w01": {{at(0), true}, {at(31), false}}}
 	live[n-1] = false
-	if v, _ := checkLiveness(samplesOf(live, on), nil, regs, nil, livenessBound()); len(v) != 0 {
+	if v, _ := checkLiveness(samplesOf(live, on), nil, regs, nil, bound); len(v) != 0 {
 		t.Fatalf("violations for an unregistered workload: %q", v)
 	}
 }
