@@ -29,6 +29,7 @@ import (
 // brake is engaged; one that is unreachable or partitioned waits.
 func (c *Controller) finishRemovals(ctx context.Context, d *fsm.Data) *fsm.Data {
 	started := false
+	budget := c.cfg.MaxParallelOperations - activeOperations(d)
 	for _, m := range d.SortedMembers() {
 		if m.Removal == "" {
 			continue
@@ -42,7 +43,7 @@ func (c *Controller) finishRemovals(ctx context.Context, d *fsm.Data) *fsm.Data 
 		busy := false
 		if m.Health != fsm.HealthDown {
 			for _, w := range d.SortedWorkloads() {
-				b, s := c.emptyForRemoval(ctx, d, m, w)
+				b, s := c.emptyForRemoval(ctx, d, m, w, &budget)
 				busy, started = busy || b, started || s
 			}
 		}
@@ -69,18 +70,23 @@ func (c *Controller) finishRemovals(ctx context.Context, d *fsm.Data) *fsm.Data 
 }
 
 // emptyForRemoval does what workload w needs so that member m, marked for removal, can be
-// deleted. busy reports that w may still run on m; started that it committed an operation.
-func (c *Controller) emptyForRemoval(ctx context.Context, d *fsm.Data, m *fsmv1.Member, w *fsmv1.Workload) (busy, started bool) {
+// deleted. busy reports that w may still run on m; started that it committed an operation
+// (one of *budget, the operations that may still start this round).
+func (c *Controller) emptyForRemoval(ctx context.Context, d *fsm.Data, m *fsmv1.Member, w *fsmv1.Workload, budget *int) (busy, started bool) {
 	if op := activeOperationOf(d, w.Name); op != nil {
 		return op.SourceMember == m.Name || op.TargetMember == m.Name || slices.Contains(op.TriedMembers, m.Name), false
 	}
 	if w.GetPlacement().GetMember() == m.Name {
-		if m.Removal != fsm.RemovalForce || !c.budgetLeft(d) {
+		if m.Removal != fsm.RemovalForce || *budget <= 0 {
 			return true, false
 		}
 		op := &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonStop, SourceMember: m.Name, SourceServer: w.Placement.Server,
 			Error: fmt.Sprintf("member %s is being removed with --force and no other member can take %s now: it is stopped there and started on another candidate when one can take it", m.Name, w.Name)}
-		return true, c.startOperation(ctx, op)
+		if !c.startOperation(ctx, op) {
+			return true, false
+		}
+		*budget--
+		return true, true
 	}
 	if !slices.Contains(w.Candidates, m.Name) {
 		return false, false
@@ -120,15 +126,15 @@ func (c *Controller) stopStray(ctx context.Context, m *fsmv1.Member, w *fsmv1.Wo
 	}()
 }
 
-// budgetLeft reports whether another operation may start now (MaxParallelOperations).
-func (c *Controller) budgetLeft(d *fsm.Data) bool {
+// activeOperations counts the unfinished operations: MaxParallelOperations bounds them.
+func activeOperations(d *fsm.Data) int {
 	n := 0
 	for _, op := range d.Operations {
 		if !fsm.Terminal(op.Phase) {
 			n++
 		}
 	}
-	return n < c.cfg.MaxParallelOperations
+	return n
 }
 
 // activeOperationOf returns the workload's unfinished operation, or nil.

@@ -47,6 +47,18 @@ func (e *env) setCapacity(member string, capacity int64) {
 	}
 }
 
+// placeOn waits until a workload is Online somewhere and moves it to member if it is not there
+// (the first placement depends on which member a loaded machine polled first).
+func (e *env) placeOn(name, member string) {
+	e.t.Helper()
+	if w := e.waitOnline(name, "", 15*time.Second); w.GetMember() != member {
+		if _, err := e.client().MoveWorkload(clustertest.Ctx(e.t), &apiv1.MoveWorkloadRequest{Name: name, ToMember: member}); err != nil {
+			e.t.Fatalf("move %s to %s: %v", name, member, err)
+		}
+	}
+	e.waitOnline(name, member, 15*time.Second)
+}
+
 // setSize re-registers a workload of newEnv (candidates east, west) with a size.
 func (e *env) setSize(name string, size int64) {
 	e.t.Helper()
@@ -63,13 +75,9 @@ func (e *env) setSize(name string, size int64) {
 func TestController_RemoveMemberFencesItsGroupsFirst(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"api", "db", "web"}})
-	for _, g := range []string{"api", "db", "web"} {
-		e.waitOnline(g, "east", 15*time.Second)
-	}
-	if _, err := e.client().MoveWorkload(clustertest.Ctx(t), &apiv1.MoveWorkloadRequest{Name: "web", ToMember: "west"}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitOnline("web", "west", 15*time.Second)
+	e.placeOn("api", "east")
+	e.placeOn("db", "east")
+	e.placeOn("web", "west")
 
 	if _, err := e.client().RemoveMember(clustertest.Ctx(t), &apiv1.RemoveMemberRequest{Name: "east", Force: true}); err != nil {
 		t.Fatalf("remove east --force: %v", err)
@@ -90,8 +98,8 @@ func TestController_RemoveMemberFencesItsGroupsFirst(t *testing.T) {
 func TestController_RemoveMemberWaitsForAMoveUnlessForced(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"db", "web"}})
-	e.waitOnline("db", "east", 15*time.Second)
-	e.waitOnline("web", "east", 15*time.Second)
+	e.placeOn("db", "east")
+	e.placeOn("web", "east")
 	e.setSize("db", 1)
 	e.setSize("web", 1)
 	e.setCapacity("west", 1) // room for one of them
@@ -133,7 +141,7 @@ func TestController_RemoveMemberWaitsForAMoveUnlessForced(t *testing.T) {
 func TestController_RemoveUnreachableMemberIsRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"web"}, noWitness: true})
-	e.waitOnline("web", "east", 15*time.Second)
+	e.placeOn("web", "east")
 	if err := e.sim.ClusterDown("east"); err != nil {
 		t.Fatal(err)
 	}

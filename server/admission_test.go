@@ -55,7 +55,7 @@ func newAdmissionWorld(t *testing.T) *admissionWorld {
 	})
 	c := clustertest.New(t, 1, func(cfg *config.Config) {
 		cfg.Controller.PollInterval = 100 * time.Millisecond
-		cfg.Controller.UnreachableAfter = 600 * time.Millisecond
+		cfg.Controller.UnreachableAfter = 2 * time.Second // no flapping on a loaded machine
 		cfg.Controller.ECXTimeout = 300 * time.Millisecond
 	})
 	w := &admissionWorld{c: c, sim: sim, cl: c.Nodes[0].Client()}
@@ -82,11 +82,28 @@ func newAdmissionWorld(t *testing.T) *admissionWorld {
 		}
 		return r
 	}
-	decl.Workloads = []*apiv1.RegisterWorkloadRequest{
+	if _, err := w.cl.Apply(ctx, &apiv1.ApplyRequest{Declaration: decl}); err != nil {
+		t.Fatal(err)
+	}
+	// Every member up before any workload exists, so that the first placements are the ones
+	// drawn above and not an accident of which member was polled first.
+	testutil.Eventually(t, 20*time.Second, func() error {
+		ms, err := w.cl.ListMembers(ctx, &apiv1.ListRequest{})
+		if err != nil {
+			return err
+		}
+		for _, m := range ms.GetMembers() {
+			if m.GetHealth() != "up" {
+				return fmt.Errorf("member %s is %s", m.GetName(), m.GetHealth())
+			}
+		}
+		return nil
+	})
+	workloads := &apiv1.Declaration{Workloads: []*apiv1.RegisterWorkloadRequest{
 		workload("web", "ha", "east", "west"), workload("db", "ha", "west", "east"),
 		workload("api", "s", "west", "east", "north"), workload("cache", "s", "north", "west"),
-	}
-	if _, err := w.cl.Apply(ctx, &apiv1.ApplyRequest{Declaration: decl}); err != nil {
+	}}
+	if _, err := w.cl.Apply(ctx, &apiv1.ApplyRequest{Declaration: workloads}); err != nil {
 		t.Fatal(err)
 	}
 	for name, m := range map[string]string{"web": "east", "db": "west", "api": "west", "cache": "north"} {
