@@ -85,6 +85,9 @@ type Witness interface {
 // heartbeats (tests): then only the witness rule applies.
 type Guards interface {
 	LastHeard(member string) (since time.Duration, heard bool)
+	// Unconfirmed returns the servers of member whose guards were heard but have not confirmed
+	// holding group: a group is never started where a guard does not know it.
+	Unconfirmed(member, group string) []string
 }
 
 // ECX is what the controller calls on one member (ecxclient.Client satisfies it).

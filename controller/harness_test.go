@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,8 @@ type envOpts struct {
 	autoStart map[string]string   // group -> member where it auto-starts (adoption)
 	failStart map[string]string   // group -> member where every start of it fails
 	startTime time.Duration       // how long a start stays Online Pending (default 50ms)
+	// spareGroups exist in every simulated member but are not registered as workloads.
+	spareGroups []string
 	// startTimeOn overrides startTime on some members (member -> duration).
 	startTimeOn map[string]time.Duration
 	// plantedDoubleOnline: the test itself starts a second copy by hand, so the audit checks
@@ -93,7 +96,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 			WitnessURL: e.witness, Guard: guardCfg,
 			Servers: []ecxsim.ServerConfig{{Name: m + "-1", Listen: "127.0.0.1:0"}, {Name: m + "-2", Listen: "127.0.0.1:0"}},
 		}
-		for _, g := range o.groups {
+		for _, g := range append(slices.Clone(o.groups), o.spareGroups...) {
 			start := 50 * time.Millisecond
 			if o.startTime > 0 {
 				start = o.startTime

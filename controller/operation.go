@@ -256,6 +256,13 @@ func (c *Controller) phaseStarting(ctx context.Context, d *fsm.Data, w *fsmv1.Wo
 	if err != nil {
 		return retry(err.Error())
 	}
+	if c.deps.Guards != nil {
+		// A guard that does not hold the group yet (a workload registered or given this
+		// candidate a moment ago) would not stop it if the member were cut off now.
+		if missing := c.deps.Guards.Unconfirmed(m.Name, w.Group); len(missing) > 0 {
+			return fmt.Errorf("%w: waiting for the guards of %s on %v to confirm group %s (they learn it from their next heartbeat)", errRetry, m.Name, missing, w.Group)
+		}
+	}
 	if err := c.deps.Fence.Check(ctx); err != nil {
 		return fmt.Errorf("%w: %v", errRetry, err)
 	}

@@ -95,6 +95,20 @@ func (s *Sim) isolate(cluster string, oneWay bool) error {
 	})
 }
 
+// CutGuards cuts the cluster's guards off the masters only: the masters still reach the REST API
+// and the witness still hears the servers. HealGuards ends it.
+func (s *Sim) CutGuards(cluster string) error { return s.setGuardsCut(cluster, true) }
+
+// HealGuards ends CutGuards.
+func (s *Sim) HealGuards(cluster string) error { return s.setGuardsCut(cluster, false) }
+
+func (s *Sim) setGuardsCut(cluster string, cut bool) error {
+	return s.withCluster(cluster, func(c *simCluster, now time.Time) error {
+		c.guardsCut = cut
+		return nil
+	})
+}
+
 // Heal ends Isolate; requests held meanwhile are answered.
 func (s *Sim) Heal(cluster string) error {
 	return s.withCluster(cluster, func(c *simCluster, now time.Time) error {

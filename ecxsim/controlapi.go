@@ -146,6 +146,10 @@ func (s *Sim) controlCluster(w http.ResponseWriter, r *http.Request) {
 		err = s.IsolateOneWay(name)
 	case "heal":
 		err = s.Heal(name)
+	case "guards-cut":
+		err = s.CutGuards(name)
+	case "guards-heal":
+		err = s.HealGuards(name)
 	case "witness-cut":
 		err = s.CutWitness(name)
 	case "witness-heal":

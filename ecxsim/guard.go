@@ -215,9 +215,9 @@ type simMasters struct {
 	m *guard.MastersClient
 }
 
-func (m simMasters) Heartbeat(ctx context.Context, cluster, server string) ([]string, error) {
+func (m simMasters) Heartbeat(ctx context.Context, cluster, server string, known []string) ([]string, error) {
 	m.c.mu.Lock()
-	isolated, power := m.c.isolated && !m.c.oneWay, m.s.power
+	isolated, power := m.c.isolated && !m.c.oneWay || m.c.guardsCut, m.s.power
 	m.c.mu.Unlock()
 	switch {
 	case !power:
@@ -225,5 +225,5 @@ func (m simMasters) Heartbeat(ctx context.Context, cluster, server string) ([]st
 	case isolated:
 		return nil, errIsolated
 	}
-	return m.m.Heartbeat(ctx, cluster, server)
+	return m.m.Heartbeat(ctx, cluster, server, known)
 }

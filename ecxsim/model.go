@@ -45,6 +45,8 @@ type simCluster struct {
 
 	isolated  bool
 	oneWay    bool          // with isolated: the servers' guards still reach the masters (IsolateOneWay)
+	// guardsCut: the servers' guards cannot reach the masters, everything else flows (CutGuards).
+	guardsCut bool
 	healCh    chan struct{} // closed by Heal; REST requests held by isolation wait on it
 	latency   time.Duration
 	errorRate float64

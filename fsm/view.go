@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"slices"
+
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -30,6 +32,21 @@ func (f *FSM) Member(name string) *fsmv1.Member {
 	defer f.mu.RUnlock()
 	m, ok := f.s.members[name]
 	return cloneOf(m, ok)
+}
+
+// ManagedGroups returns the sorted ECX groups of the workloads that list member as a candidate
+// or are placed on it: the groups its member guards protect. It copies no records.
+func (f *FSM) ManagedGroups(member string) []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []string
+	for _, w := range f.s.workloads {
+		if slices.Contains(w.Candidates, member) || w.GetPlacement().GetMember() == member {
+			out = append(out, w.Group)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // ActiveOperation returns a copy of the unfinished operation of a workload, nil when none.

@@ -49,9 +49,11 @@ type Witness interface {
 }
 
 // Masters sends one guard heartbeat to the masters (the GuardHeartbeat RPC). A nil error means
-// the leader acknowledged it; groups are then the ECX groups cset manages on cluster.
+// the leader acknowledged it; groups are then the ECX groups cset manages on cluster. known are
+// the groups the guard holds when it sends: the leader starts a group on the cluster only once
+// the guards it hears there confirmed it, so a guard never misses a group started on its server.
 type Masters interface {
-	Heartbeat(ctx context.Context, cluster, server string) (groups []string, err error)
+	Heartbeat(ctx context.Context, cluster, server string, known []string) (groups []string, err error)
 }
 
 // Clock is the guard's time source.
@@ -260,11 +262,14 @@ func (g *Guard) Beat(ctx context.Context) error {
 		}()
 	}
 	if g.deps.Masters != nil {
+		g.mu.Lock()
+		known := slices.Clone(g.managed)
+		g.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var groups []string
-			groups, merr = g.deps.Masters.Heartbeat(ctx, g.cfg.Cluster, g.cfg.Server)
+			groups, merr = g.deps.Masters.Heartbeat(ctx, g.cfg.Cluster, g.cfg.Server, known)
 			if merr == nil {
 				g.ackMasters(sent, groups)
 			}

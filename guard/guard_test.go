@@ -121,7 +121,7 @@ func (w witnessLink) Heartbeat(context.Context, string, string) error { return w
 
 type mastersLink struct{ *link }
 
-func (m mastersLink) Heartbeat(context.Context, string, string) ([]string, error) {
+func (m mastersLink) Heartbeat(context.Context, string, string, []string) ([]string, error) {
 	if err := m.answer(); err != nil {
 		return nil, err
 	}

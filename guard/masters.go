@@ -64,7 +64,7 @@ func NewMastersClient(cfg MastersConfig) (*MastersClient, error) {
 
 // Heartbeat sends one GuardHeartbeat, trying each master in turn within ctx (each try gets an
 // equal share of what is left of it). It returns the managed groups when a leader acknowledged.
-func (m *MastersClient) Heartbeat(ctx context.Context, cluster, server string) ([]string, error) {
+func (m *MastersClient) Heartbeat(ctx context.Context, cluster, server string, known []string) ([]string, error) {
 	if m.token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+m.token)
 	}
@@ -76,7 +76,7 @@ func (m *MastersClient) Heartbeat(ctx context.Context, cluster, server string) (
 		if dl, ok := ctx.Deadline(); ok {
 			tctx, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(m.conns)-k))
 		}
-		resp, err := apiv1.NewClusterSetServiceClient(m.conns[i]).GuardHeartbeat(tctx, &apiv1.GuardHeartbeatRequest{Cluster: cluster, Server: server})
+		resp, err := apiv1.NewClusterSetServiceClient(m.conns[i]).GuardHeartbeat(tctx, &apiv1.GuardHeartbeatRequest{Cluster: cluster, Server: server, KnownGroups: known})
 		cancel()
 		switch {
 		case err != nil:

@@ -69,7 +69,7 @@ func TestMastersClient_TriesEachMaster(t *testing.T) {
 	defer m.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	groups, err := m.Heartbeat(ctx, "west", "west-1")
+	groups, err := m.Heartbeat(ctx, "west", "west-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestMastersClient_TriesEachMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer none.Close()
-	if _, err := none.Heartbeat(ctx, "west", "west-1"); err == nil || !strings.Contains(err.Error(), "no leader") {
+	if _, err := none.Heartbeat(ctx, "west", "west-1", nil); err == nil || !strings.Contains(err.Error(), "no leader") {
 		t.Fatalf("heartbeat with no leader: %v", err)
 	}
 	if _, err := guard.NewMastersClient(guard.MastersConfig{Addrs: []string{"nohostport"}}); err == nil {

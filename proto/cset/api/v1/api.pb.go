@@ -3976,9 +3976,12 @@ func (x *RecordAuditRequest) GetEvents() []*Event {
 }
 
 type GuardHeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"` // the member (ECX cluster) the guard runs in
-	Server        string                 `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`   // the ECX server the guard runs on
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"` // the member (ECX cluster) the guard runs in
+	Server  string                 `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`   // the ECX server the guard runs on
+	// known_groups are the managed groups the guard holds when it sends this heartbeat: the
+	// leader starts a group on the member only once every guard it hears there has confirmed it.
+	KnownGroups   []string `protobuf:"bytes,3,rep,name=known_groups,json=knownGroups,proto3" json:"known_groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4025,6 +4028,13 @@ func (x *GuardHeartbeatRequest) GetServer() string {
 		return x.Server
 	}
 	return ""
+}
+
+func (x *GuardHeartbeatRequest) GetKnownGroups() []string {
+	if x != nil {
+		return x.KnownGroups
+	}
+	return nil
 }
 
 type GuardHeartbeatResponse struct {
@@ -4415,10 +4425,11 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x12RevokeTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"@\n" +
 	"\x12RecordAuditRequest\x12*\n" +
-	"\x06events\x18\x01 \x03(\v2\x12.cset.api.v1.EventR\x06events\"I\n" +
+	"\x06events\x18\x01 \x03(\v2\x12.cset.api.v1.EventR\x06events\"l\n" +
 	"\x15GuardHeartbeatRequest\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x16\n" +
-	"\x06server\x18\x02 \x01(\tR\x06server\"l\n" +
+	"\x06server\x18\x02 \x01(\tR\x06server\x12!\n" +
+	"\fknown_groups\x18\x03 \x03(\tR\vknownGroups\"l\n" +
 	"\x16GuardHeartbeatResponse\x12\"\n" +
 	"\facknowledged\x18\x01 \x01(\bR\facknowledged\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12\x16\n" +
