@@ -43,8 +43,8 @@ type simCluster struct {
 	// checkAt is the instant of the pending failure-detection check, zero when none is pending.
 	checkAt time.Time
 
-	isolated  bool
-	oneWay    bool          // with isolated: the servers' guards still reach the masters (IsolateOneWay)
+	isolated bool
+	oneWay   bool // with isolated: the servers' guards still reach the masters (IsolateOneWay)
 	// guardsCut: the servers' guards cannot reach the masters, everything else flows (CutGuards).
 	guardsCut bool
 	healCh    chan struct{} // closed by Heal; REST requests held by isolation wait on it

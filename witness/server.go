@@ -113,8 +113,8 @@ type Server struct {
 	nservers int
 	// maxGranted is the longest TTL ever granted (persisted): the next restart holds that long.
 	maxGranted time.Duration
-	dirty    bool // heartbeats recorded but not yet written
-	closed   bool
+	dirty      bool // heartbeats recorded but not yet written
+	closed     bool
 
 	stop      chan struct{}
 	flushDone chan struct{}
