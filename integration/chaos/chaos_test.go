@@ -126,6 +126,9 @@ func TestChaos(t *testing.T) {
 	lv, ls := checkLiveness(mon.snapshot(), faults, regs, evlog.operationSpans(), livenessBound())
 	r.add(lv...)
 	r.liveness, r.livenessViolations = ls, len(lv)
+	if err := os.WriteFile(filepath.Join(dir, "outages.txt"), []byte(strings.Join(ls.details, "\n")+"\n"), 0o644); err != nil {
+		t.Logf("outages.txt: %v", err)
+	}
 	if *flagRecOut != "" {
 		if err := appendDurations(*flagRecOut, ls.recoveries); err != nil {
 			t.Logf("recovery-out: %v", err)

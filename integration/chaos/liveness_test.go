@@ -162,6 +162,7 @@ type livenessStats struct {
 	disturbed  int             // of them, those a fault touched (held back, or hit a member involved)
 	recoveries []time.Duration // per disturbed outage: from the end of the last hold (or its start) to live again
 	plannedMax time.Duration   // the longest outage no fault explains (planned moves, new registrations)
+	details    []string        // one line per judged outage, for outages.txt
 }
 
 // summary is "min/median/p90/p99/max" of the recovery times.
@@ -363,6 +364,13 @@ func checkLiveness(samples []sample, faults []*faultRec, regs map[string][]regEv
 			} else if d := b.Sub(s0); d > st.plannedMax {
 				st.plannedMax = d
 			}
+			heldBy := "-"
+			if held != nil {
+				heldBy = fmt.Sprintf("step %d %s %s", held.step, held.kind, held.target)
+			}
+			st.details = append(st.details, fmt.Sprintf("%s %s..%s outage %v recovery %v touched=%v held_until=%s by %s still_held=%v open=%v last_on=%q involved=%v",
+				w, s0.Format("15:04:05.000"), b.Format("15:04:05.000"), b.Sub(s0).Round(time.Millisecond), b.Sub(from).Round(time.Millisecond),
+				touched, from.Format("15:04:05.000"), heldBy, heldAtEnd != nil, open, lastA, involved))
 			if heldAtEnd != nil || b.Sub(from) <= bound {
 				return
 			}
