@@ -316,11 +316,15 @@ func (g *Guard) ackWitness(sent time.Time) {
 }
 
 func (g *Guard) ackMasters(sent time.Time, groups []string) {
-	groups = slices.Clone(groups)
-	slices.Sort(groups)
-	groups = slices.Compact(groups)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	// A group that leaves the masters' list (its workload unregistered) stays managed: ECX may
+	// still run it, and a workload registered again for it while this member is cut off would
+	// otherwise be started elsewhere next to an unguarded copy (chaos finding G1). Stopping a
+	// group cset no longer manages when the site is cut off costs availability, never safety.
+	groups = append(slices.Clone(groups), g.managed...)
+	slices.Sort(groups)
+	groups = slices.Compact(groups)
 	if !sent.Before(g.lastMastersAck) {
 		g.lastMastersAck = sent
 		if !slices.Equal(groups, g.managed) {
