@@ -43,7 +43,7 @@ func (a *api) ListWorkloads(ctx context.Context, r *apiv1.ListRequest) (*apiv1.L
 	}
 	out := &apiv1.ListWorkloadsResponse{}
 	active := map[string]*fsmv1.Operation{}
-	for _, op := range sortedOperations(d) {
+	for _, op := range d.Operations { // the FSM keeps at most one unfinished operation per workload
 		if !fsm.Terminal(op.Phase) {
 			active[op.Workload] = op
 		}
