@@ -335,7 +335,7 @@ func (e *env) checkDNS(recs func() []auditRecord) []string {
 			for i := range nAll {
 				name := workloadName(i)
 				at := time.Now()
-				got, rcode, err := queryA(cl, m.dns, name+"."+zone)
+				got, rcode, err := queryA(cl, m.dnsAddr(), name+"."+zone)
 				if err != nil {
 					wrong = append(wrong, fmt.Sprintf("%s %s: %v", m.id, name, err))
 					continue

@@ -182,7 +182,7 @@ type master struct {
 	raftListen, grpcListen string
 	raftP, peerP, clientP  *proxy
 	guardP                 *proxy // the member guards' heartbeats (initiator "g")
-	http, dns              string
+	http, dns              string // guarded by proc.mu: use httpAddr and dnsAddr
 	api                    apiv1.ClusterSetServiceClient
 	started                bool
 }
@@ -314,7 +314,8 @@ func (e *env) startMaster(m *master, first ...string) error {
 	var err error
 	for range 3 {
 		if m.raftListen == "" {
-			m.raftListen, m.grpcListen = testutil.FreeAddr(e.t), testutil.FreeAddr(e.t)
+			a := testutil.FreeAddrs(e.t, 2)
+			m.raftListen, m.grpcListen = a[0], a[1]
 		}
 		m.raftP.setUpstream(m.raftListen)
 		m.peerP.setUpstream(m.grpcListen)
@@ -336,7 +337,9 @@ func (e *env) startMaster(m *master, first ...string) error {
 		err = m.run(bins.csetd, args, &a)
 		if err == nil {
 			m.started = true
-			m.http, m.dns = a.HTTP, a.DNS
+			m.mu.Lock()
+			m.http, m.dns = a.HTTP, a.DNS // read by the monitor, which runs while a master restarts
+			m.mu.Unlock()
 			e.pids.set(m.pid(), m.id)
 			return nil
 		}
@@ -571,10 +574,23 @@ type health struct {
 	CommitIndex  uint64 `json:"commit_index"`
 }
 
+// httpAddr and dnsAddr are the addresses the running process listens on; a restart changes them.
+func (m *master) httpAddr() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.http
+}
+
+func (m *master) dnsAddr() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dns
+}
+
 func (m *master) health() (health, error) {
 	var h health
 	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get("http://" + m.http + "/v1/health")
+	resp, err := c.Get("http://" + m.httpAddr() + "/v1/health")
 	if err != nil {
 		return h, err
 	}

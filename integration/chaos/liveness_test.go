@@ -76,7 +76,7 @@ func (mo *monitor) round() (sample, bool) {
 			cl := &dns.Client{Timeout: 300 * time.Millisecond}
 			answers[j] = make([][]string, nAll)
 			for i := range nAll {
-				got, _, err := queryA(cl, m.dns, workloadName(i)+"."+zone)
+				got, _, err := queryA(cl, m.dnsAddr(), workloadName(i)+"."+zone)
 				if err != nil {
 					return // a master that does not answer now is not asked the rest of this round
 				}

@@ -79,6 +79,10 @@ type proc struct {
 	done     chan struct{}
 	paused   bool
 	expected bool // the suite sent the signal that ends the current process
+	// up: the current process became ready. An exit before that is run's error (the caller
+	// may retry, for a port taken meanwhile), not a crash.
+	up     bool
+	waited bool // the current process exited and its crash check ran
 }
 
 // run starts bin with args, appending stdout and stderr to the log, and waits until the
@@ -105,7 +109,7 @@ func (p *proc) run(bin string, args []string, v any) error {
 	}
 	done := make(chan struct{})
 	p.mu.Lock()
-	p.cmd, p.done, p.paused, p.expected = cmd, done, false, false
+	p.cmd, p.done, p.paused, p.expected, p.up, p.waited = cmd, done, false, false, false, false
 	p.mu.Unlock()
 	if p.onStart != nil {
 		p.onStart(cmd.Process.Pid)
@@ -114,18 +118,25 @@ func (p *proc) run(bin string, args []string, v any) error {
 		_ = cmd.Wait()
 		logf.Close()
 		p.mu.Lock()
-		crashed := !p.expected && p.onCrash != nil
+		crashed := !p.expected && p.up && p.onCrash != nil
+		p.waited = true
 		p.mu.Unlock()
 		if crashed {
 			p.onCrash(cmd.ProcessState, tail(p.logPath, 60))
 		}
 		close(done)
 	}()
-	return testutil.WaitFor(30*time.Second, func() error {
+	exited := func() error {
 		select {
 		case <-done:
 			return fmt.Errorf("%s exited before it was ready: %v\n%s", p.name, cmd.ProcessState, tail(p.logPath, 20))
 		default:
+			return nil
+		}
+	}
+	err = testutil.WaitFor(30*time.Second, func() error {
+		if err := exited(); err != nil {
+			return err
 		}
 		b, err := os.ReadFile(p.ready)
 		if err != nil {
@@ -136,6 +147,17 @@ func (p *proc) run(bin string, args []string, v any) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.waited {
+		// It exited between the ready file and now, and was not judged a crash.
+		return fmt.Errorf("%s exited right after it was ready: %v\n%s", p.name, cmd.ProcessState, tail(p.logPath, 20))
+	}
+	p.up = true
+	return nil
 }
 
 func (p *proc) exitedLocked() bool {
