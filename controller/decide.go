@@ -302,7 +302,11 @@ func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) bo
 	return true
 }
 
-// schedulerRank ranks the targets of an operation.
+// schedulerRank ranks the targets of an operation. A drain or a rebalance never goes back to
+// its source. A failover prefers any other member, but when none can take the workload and the
+// source is eligible again (it came back from a blip, and the group is merely Offline or failed
+// there), the source is its last resort: restarting in place beats staying offline until a dead
+// member returns (chaos finding L1).
 func (c *Controller) schedulerRank(d *fsm.Data, op *fsmv1.Operation) (scheduler.Plan, error) {
 	req := scheduler.Request{Workload: op.Workload, Exclude: slices.Clone(op.TriedMembers)}
 	switch op.Reason {
@@ -312,5 +316,17 @@ func (c *Controller) schedulerRank(d *fsm.Data, op *fsmv1.Operation) (scheduler.
 			req.Reason = "source of the " + op.Reason
 		}
 	}
-	return scheduler.Rank(SchedulerState(d), req)
+	st := SchedulerState(d)
+	plan, err := scheduler.Rank(st, req)
+	if err != nil || op.Reason != fsm.ReasonFailover || op.SourceMember == "" || slices.Contains(op.TriedMembers, op.SourceMember) {
+		return plan, err
+	}
+	if _, ok := plan.Best(); ok {
+		return plan, nil
+	}
+	again, err := scheduler.Rank(st, scheduler.Request{Workload: op.Workload, Exclude: slices.Clone(op.TriedMembers)})
+	if best, ok := again.Best(); err == nil && ok && best.Member == op.SourceMember {
+		return again, nil
+	}
+	return plan, nil
 }

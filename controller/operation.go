@@ -158,6 +158,10 @@ func (c *Controller) phasePending(ctx context.Context, d *fsm.Data, op *fsmv1.Op
 			best = cand
 		}
 	}
+	if best.Member == op.SourceMember {
+		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: op.Workload, Member: best.Member, OperationId: op.Id,
+			Message: fmt.Sprintf("%s of %s: no other member can take it, so restarting it on its source %s", op.Reason, op.Workload, best.Member)})
+	}
 	next.TargetMember, next.TargetServer = best.Member, best.Server
 	return c.advance(ctx, next)
 }
