@@ -114,7 +114,7 @@ func (a *applier) applyRestoreState(c *fsmv1.RestoreStateCommand) error {
 	ns.tokens = a.s.tokens
 	keepPasswords(ns, a.s)
 	ns.requests, ns.requestOrder = a.s.requests, a.s.requestOrder
-	ns.events = a.s.events
+	ns.events, ns.denials = a.s.events, a.s.denials
 	ns.nextEventSeq = a.s.nextEventSeq
 	ns.dnsSerial = a.index
 	a.s = ns

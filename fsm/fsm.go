@@ -158,24 +158,11 @@ func (f *FSM) DNSSerial() uint64 {
 }
 
 // Events returns up to limit events with seq > after, oldest first, filtered by workload and
-// member when those are non-empty.
+// member when those are non-empty. It merges the main ring and the ring of KindDenied events.
 func (f *FSM) Events(after uint64, limit int, workload, member string) []*fsmv1.Event {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var out []*fsmv1.Event
-	for _, e := range f.s.events {
-		if e.GetSeq() <= after {
-			continue
-		}
-		if workload != "" && e.GetWorkload() != workload || member != "" && e.GetMember() != member {
-			continue
-		}
-		out = append(out, proto.Clone(e).(*fsmv1.Event))
-		if limit > 0 && len(out) >= limit {
-			break
-		}
-	}
-	return out
+	return f.s.eventsAfter(after, limit, workload, member)
 }
 
 // LastEventSeq returns the sequence number of the newest event, 0 when there is none.

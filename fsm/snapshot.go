@@ -87,6 +87,9 @@ func writeSnapshot(w io.Writer, s *state) error {
 	for _, v := range s.events {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Event{Event: v}})
 	}
+	for _, v := range s.denials {
+		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Event{Event: v}})
+	}
 	for _, id := range s.requestOrder {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Request{Request: s.requests[id]}})
 	}
@@ -155,6 +158,13 @@ func (s *state) restoreRecord(rec *fsmv1.SnapshotRecord) error {
 	case *fsmv1.SnapshotRecord_Operation:
 		s.operations[r.Operation.GetId()] = r.Operation
 	case *fsmv1.SnapshotRecord_Event:
+		if r.Event.GetKind() == KindDenied {
+			if len(s.denials) >= MaxDenialEvents {
+				return fmt.Errorf("more than %d events of kind %s", MaxDenialEvents, KindDenied)
+			}
+			s.denials = append(s.denials, r.Event)
+			break
+		}
 		if len(s.events) >= MaxEvents {
 			return fmt.Errorf("more than %d events", MaxEvents)
 		}

@@ -237,6 +237,10 @@ func TestFSM_RestoreRejects(t *testing.T) {
 	for range fsm.MaxEvents + 1 {
 		tooManyEvents = append(tooManyEvents, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Event{Event: &fsmv1.Event{Kind: "x"}}})
 	}
+	tooManyDenials := []proto.Message{hdr}
+	for range fsm.MaxDenialEvents + 1 {
+		tooManyDenials = append(tooManyDenials, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Event{Event: &fsmv1.Event{Kind: fsm.KindDenied}}})
+	}
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -252,6 +256,7 @@ func TestFSM_RestoreRejects(t *testing.T) {
 		{"record garbage", append(delimited(t, hdr), 0x05, 0xff, 0xff, 0xff, 0xff, 0xff), "read snapshot record 0"},
 		{"unknown record type", unknownRecord, "unknown record type"},
 		{"too many events", delimited(t, tooManyEvents...), "more than 10000 events"},
+		{"too many denials", delimited(t, tooManyDenials...), "more than 1000 events of kind denied"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -18,7 +18,8 @@ type state struct {
 	masters          map[string]*fsmv1.Master
 	operations       map[string]*fsmv1.Operation
 	tokens           map[string]*fsmv1.Token // by name; never in Data
-	events           []*fsmv1.Event          // oldest first, at most MaxEvents
+	events           []*fsmv1.Event          // oldest first, at most MaxEvents; never KindDenied
+	denials          []*fsmv1.Event          // KindDenied events, oldest first, at most MaxDenialEvents
 	requests         map[string]*fsmv1.RequestRecord
 	requestOrder     []string // FIFO of request ids for bounded de-duplication
 	lastIndex        uint64
@@ -128,13 +129,11 @@ func (s *state) clone() *state {
 		tokens:           cloneMap(s.tokens),
 		requests:         cloneMap(s.requests),
 		requestOrder:     slices.Clone(s.requestOrder),
-		events:           make([]*fsmv1.Event, len(s.events)),
+		events:           cloneEvents(s.events),
+		denials:          cloneEvents(s.denials),
 		lastIndex:        s.lastIndex,
 		dnsSerial:        s.dnsSerial,
 		nextEventSeq:     s.nextEventSeq,
-	}
-	for i, e := range s.events {
-		c.events[i] = proto.Clone(e).(*fsmv1.Event)
 	}
 	if s.clusterSet != nil {
 		c.clusterSet = proto.Clone(s.clusterSet).(*fsmv1.ClusterSet)
@@ -142,7 +141,16 @@ func (s *state) clone() *state {
 	return c
 }
 
-// appendEvent stamps and stores one event in the bounded ring.
+func cloneEvents(events []*fsmv1.Event) []*fsmv1.Event {
+	out := make([]*fsmv1.Event, len(events))
+	for i, e := range events {
+		out[i] = proto.Clone(e).(*fsmv1.Event)
+	}
+	return out
+}
+
+// appendEvent stamps and stores one event in its bounded ring: KindDenied events in the
+// denials ring, every other kind in the main one. Both share the sequence numbers.
 func (s *state) appendEvent(index uint64, at int64, actor string, e *fsmv1.Event) {
 	e.Seq = s.nextEventSeq
 	s.nextEventSeq++
@@ -156,11 +164,48 @@ func (s *state) appendEvent(index uint64, at int64, actor string, e *fsmv1.Event
 	if e.Severity == "" {
 		e.Severity = "info"
 	}
-	s.events = append(s.events, e)
-	if over := len(s.events) - MaxEvents; over > 0 {
-		clear(s.events[:over])
-		s.events = s.events[over:]
+	if e.Kind == KindDenied {
+		s.denials = appendBounded(s.denials, e, MaxDenialEvents)
+	} else {
+		s.events = appendBounded(s.events, e, MaxEvents)
 	}
+}
+
+// appendBounded appends e to ring and forgets the oldest events beyond bound. The ring is
+// re-sliced, not copied: append moves the live part to a new array when the capacity runs out.
+func appendBounded(ring []*fsmv1.Event, e *fsmv1.Event, bound int) []*fsmv1.Event {
+	ring = append(ring, e)
+	if over := len(ring) - bound; over > 0 {
+		clear(ring[:over])
+		ring = ring[over:]
+	}
+	return ring
+}
+
+// eventsAfter returns copies of up to limit events (0: all) with seq > after from both rings,
+// in seq order, filtered by workload and member when those are non-empty.
+func (s *state) eventsAfter(after uint64, limit int, workload, member string) []*fsmv1.Event {
+	from := func(ring []*fsmv1.Event) []*fsmv1.Event {
+		return ring[sort.Search(len(ring), func(i int) bool { return ring[i].GetSeq() > after }):]
+	}
+	main, denials := from(s.events), from(s.denials)
+	var out []*fsmv1.Event
+	for len(main) > 0 || len(denials) > 0 {
+		var e *fsmv1.Event
+		if len(denials) == 0 || len(main) > 0 && main[0].GetSeq() < denials[0].GetSeq() {
+			e, main = main[0], main[1:]
+		} else {
+			e, denials = denials[0], denials[1:]
+		}
+		if workload != "" && e.GetWorkload() != workload || member != "" && e.GetMember() != member {
+			continue
+		}
+		out = append(out, proto.Clone(e).(*fsmv1.Event))
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+	}
+	return out
 }
 
 // rememberRequest records the outcome of a request id, forgetting the oldest beyond the bound.

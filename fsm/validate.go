@@ -54,6 +54,14 @@ const SchemaVersion = 1
 // MaxEvents is the size of the replicated event ring.
 const MaxEvents = 10000
 
+// KindDenied is the kind of the events that record refused API calls (the masters aggregate
+// them per actor, method and reason). They are kept in a ring of their own, MaxDenialEvents
+// long, so that a flood of refused calls never pushes operational events out of the main ring.
+const KindDenied = "denied"
+
+// MaxDenialEvents is the size of the ring of KindDenied events.
+const MaxDenialEvents = 1000
+
 // MaxRequestIDs bounds the request-id de-duplication table (oldest forgotten first).
 const MaxRequestIDs = 10000
 
