@@ -21,7 +21,13 @@ func (s *Server) answerSlow(idx *index, q []byte, sc *scratch, tcp bool, remote 
 		resp.Question = m.Question
 	}
 	opt := m.IsEdns0()
-	rcode := s.classify(idx, m, opt, tcp, remote)
+	var rcode int
+	if malformed(q, m) {
+		// Answer FORMERR without EDNS: the OPT record of such a query is not to be trusted.
+		rcode, opt = dns.RcodeFormatError, nil
+	} else {
+		rcode = s.classify(idx, m, opt, tcp, remote)
+	}
 	switch rcode {
 	case rcodeTransfer:
 		return nil, m
@@ -44,6 +50,28 @@ func (s *Server) answerSlow(idx *index, q []byte, sc *scratch, tcp bool, remote 
 		return nil, nil
 	}
 	return out, nil
+}
+
+// malformed reports a query that miekg/dns unpacks leniently but RFC 1035 and RFC 6891 make a
+// format error: a section count in the header that the records do not match (Unpack stops at
+// the end of the message, so ANCOUNT 65535 with no record unpacks as an empty section), more
+// than one OPT record, or an OPT record outside the additional section (RFC 6891, 6.1.1).
+func malformed(q []byte, m *dns.Msg) bool {
+	if int(be16(q[4:])) != len(m.Question) || int(be16(q[6:])) != len(m.Answer) ||
+		int(be16(q[8:])) != len(m.Ns) || int(be16(q[10:])) != len(m.Extra) {
+		return true
+	}
+	return countOPT(m.Answer) > 0 || countOPT(m.Ns) > 0 || countOPT(m.Extra) > 1
+}
+
+func countOPT(rrs []dns.RR) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	return n
 }
 
 // Pseudo rcodes returned by classify.
