@@ -167,6 +167,31 @@ func (s *Sim) SetFailStart(cluster, group string, on bool) error {
 	})
 }
 
+// SetFailStop makes every later stop of a group end in "Offline Failure" (on) or "Offline" (off).
+// A group in "Offline Failure" stays on its server and counts as running there; a move or
+// failover whose stop failed does not start it elsewhere. Another stop is tried afresh.
+func (s *Sim) SetFailStop(cluster, group string, on bool) error {
+	return s.withCluster(cluster, func(c *simCluster, now time.Time) error {
+		g := c.groupByName[group]
+		if g == nil {
+			return fmt.Errorf("group %q of cluster %q: %w", group, cluster, ErrNotFound)
+		}
+		g.failStop = on
+		return nil
+	})
+}
+
+// SetServerStatusUnknown makes the cluster unable (on) or able again (off) to read the state of a
+// server: the REST API reports the server, the groups it runs (their current stays the server)
+// and their resources "Unknown", and the server's monitor entries "Unknown", until the server is
+// declared down. What really runs and fails over does not change.
+func (s *Sim) SetServerStatusUnknown(cluster, server string, on bool) error {
+	return s.withServer(cluster, server, func(c *simCluster, i int, now time.Time) error {
+		c.servers[i].unknown = on
+		return nil
+	})
+}
+
 // CutWitness cuts every server of the cluster off the witness: heartbeats stop.
 func (s *Sim) CutWitness(cluster string) error { return s.setWitnessCut(cluster, "", true) }
 
@@ -259,6 +284,8 @@ type ServerState struct {
 	WitnessCut      bool       `json:"witness_cut"`
 	InterconnectCut bool       `json:"interconnect_cut"`
 	LastHeartbeat   *time.Time `json:"last_heartbeat"`
+	StatusUnknown   bool       `json:"status_unknown"` // SetServerStatusUnknown
+	DummyFailure    bool       `json:"dummy_failure"`  // servers/{s}/dummy-failure/start
 }
 
 // GroupState is one group in a StateSnapshot. Status and Current are what the REST API reports;
@@ -272,6 +299,7 @@ type GroupState struct {
 	Servers   []string `json:"servers"`
 	AutoStart bool     `json:"auto_start"`
 	FailStart bool     `json:"fail_start"`
+	FailStop  bool     `json:"fail_stop"`
 }
 
 // State returns a snapshot of every cluster, server and group.
@@ -294,6 +322,7 @@ func (s *Sim) State() StateSnapshot {
 				Name: srv.name, URL: srv.url(), Status: c.serverStatus(i),
 				PoweredOn: srv.power, ServiceRunning: srv.service,
 				WitnessCut: srv.witnessCut, InterconnectCut: srv.peerCut,
+				StatusUnknown: srv.unknown, DummyFailure: srv.dummyFailed,
 			}
 			if !srv.lastHeartbeat.IsZero() {
 				t := srv.lastHeartbeat
@@ -305,7 +334,7 @@ func (s *Sim) State() StateSnapshot {
 			status, current := c.groupStatus(g)
 			gs := GroupState{
 				Name: g.cfg.Name, Status: status, Current: current,
-				Servers: append([]string(nil), g.cfg.Servers...), AutoStart: g.cfg.AutoStart, FailStart: g.failStart,
+				Servers: append([]string(nil), g.cfg.Servers...), AutoStart: g.cfg.AutoStart, FailStart: g.failStart, FailStop: g.failStop,
 			}
 			if on := g.runningOn(); on >= 0 {
 				gs.RunningOn = c.servers[on].name

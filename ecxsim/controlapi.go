@@ -57,6 +57,12 @@ type FailStartRequest struct {
 	Enabled bool `json:"enabled"`
 }
 
+// SwitchRequest is the body of the control calls that switch a fault on or off:
+// groups/{group}/fail-stop and servers/{server}/status-unknown.
+type SwitchRequest struct {
+	Enabled bool `json:"enabled"`
+}
+
 var errBadRequest = errors.New("bad request")
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -123,6 +129,14 @@ func (s *Sim) newControlMux() *http.ServeMux {
 		err := decodeControl(r, &req)
 		if err == nil {
 			err = s.SetFailStart(r.PathValue("cluster"), r.PathValue("group"), req.Enabled)
+		}
+		writeControlResult(w, err)
+	})
+	m.HandleFunc("POST /sim/v1/clusters/{cluster}/groups/{group}/fail-stop", func(w http.ResponseWriter, r *http.Request) {
+		var req SwitchRequest
+		err := decodeControl(r, &req)
+		if err == nil {
+			err = s.SetFailStop(r.PathValue("cluster"), r.PathValue("group"), req.Enabled)
 		}
 		writeControlResult(w, err)
 	})
@@ -207,6 +221,11 @@ func (s *Sim) controlServer(w http.ResponseWriter, r *http.Request) {
 		err = s.CutServerInterconnect(cluster, server)
 	case "interconnect-heal":
 		err = s.HealServerInterconnect(cluster, server)
+	case "status-unknown":
+		var req SwitchRequest
+		if err = decodeControl(r, &req); err == nil {
+			err = s.SetServerStatusUnknown(cluster, server, req.Enabled)
+		}
 	default:
 		err = fmt.Errorf("control call %q: %w", op, ErrNotFound)
 	}

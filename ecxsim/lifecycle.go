@@ -12,6 +12,7 @@ func (c *simCluster) startGroup(g *group, target int, now time.Time) {
 	g.status = StatusOnlinePending
 	g.current = target
 	g.orphan = false
+	g.moving = false
 	for _, r := range g.resources {
 		r.state = resFollow
 	}
@@ -32,11 +33,16 @@ func (c *simCluster) startGroup(g *group, target int, now time.Time) {
 }
 
 // stopGroup puts g into "Offline Pending" and schedules "Offline" after its stop duration; then,
-// if not nil, runs with the server the group was stopped on, under the cluster lock.
+// if not nil, runs with the server the group was stopped on, under the cluster lock. A group set
+// to fail its stops (SetFailStop) ends in "Offline Failure" instead, still on its server (it may
+// hold its resources: the audit interval stays open), and then does not run: a move or failover
+// whose stop failed goes no further. The simulator models the final action "no operation" for a
+// deactivation failure (ECX's default would shut the server down).
 func (c *simCluster) stopGroup(g *group, then func(prev int)) {
 	g.seq++
 	seq := g.seq
 	g.status = StatusOfflinePending
+	g.moving = false
 	for _, r := range g.resources {
 		r.state = resFollow
 	}
@@ -44,6 +50,13 @@ func (c *simCluster) stopGroup(g *group, then func(prev int)) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if g.seq != seq {
+			return
+		}
+		if g.failStop {
+			g.seq++
+			g.status = StatusOfflineFailure
+			g.moving = false
+			c.sim.log.Info("group stop failed", "cluster", c.cfg.Name, "group", g.cfg.Name, "server", c.serverName(g.current))
 			return
 		}
 		prev := g.current
@@ -54,12 +67,25 @@ func (c *simCluster) stopGroup(g *group, then func(prev int)) {
 	})
 }
 
+// moveGroup moves an online group to server target: it stops on its server, then starts on
+// target if target can still take it. Until the stop completes the group is moving: a stop sent
+// meanwhile is refused (opStopGroup).
+func (c *simCluster) moveGroup(g *group, target int) {
+	c.stopGroup(g, func(int) {
+		if c.usable(target) && g.status == StatusOffline {
+			c.startGroup(g, target, time.Now())
+		}
+	})
+	g.moving, g.moveTo = true, target
+}
+
 // setOffline makes g "Offline" on no server at once and closes its audit interval.
 func (c *simCluster) setOffline(g *group, now time.Time) {
 	g.seq++
 	g.status = StatusOffline
 	g.current = -1
 	g.orphan = false
+	g.moving = false
 	for _, r := range g.resources {
 		r.state = resFollow
 	}
@@ -106,6 +132,7 @@ func (c *simCluster) powerOn(i int, openListener bool, now time.Time) error {
 	s.power = true
 	s.service = true
 	s.stopping = false
+	s.dummyFailed = false
 	s.seq++
 	s.witnessOK = now
 	for j := range c.servers {
@@ -154,9 +181,19 @@ func (c *simCluster) crash(i int, now time.Time, reason string) {
 		return
 	}
 	c.sim.log.Info("server down", "cluster", c.cfg.Name, "server", s.name, "reason", reason)
-	s.power, s.service, s.stopping = false, false, false
-	s.seq++
+	s.power = false
 	c.sim.closeServer(s)
+	c.failService(i, now)
+}
+
+// failService ends the ECX service of server i abruptly (a crash, or a dummy failure of a server
+// that stays powered on): its groups stop existing now. Groups that were online or starting become
+// orphans until their failure is detected; the others are simply offline. The server hears no
+// peer any more and forgets its monitor suspensions and dummy failures.
+func (c *simCluster) failService(i int, now time.Time) {
+	s := c.servers[i]
+	s.service, s.stopping = false, false
+	s.seq++
 	for _, g := range c.groups {
 		if g.runningOn() != i {
 			continue
@@ -164,6 +201,7 @@ func (c *simCluster) crash(i int, now time.Time, reason string) {
 		if g.status == StatusOnline || g.status == StatusOnlinePending {
 			g.seq++
 			g.orphan = true
+			g.moving = false
 			c.sim.auditClose(g, now)
 			continue
 		}
@@ -171,6 +209,7 @@ func (c *simCluster) crash(i int, now time.Time, reason string) {
 	}
 	for _, m := range c.monitors {
 		m.suspended[i] = false
+		m.dummy[i] = false
 	}
 	for j := range c.servers {
 		c.member[i][j] = false
@@ -224,6 +263,7 @@ func (c *simCluster) stopServer(i int, action serverAction, failover bool, now t
 				c.startGroup(g, t, time.Now())
 			}
 		})
+		g.moving, g.moveTo = move, -1
 	}
 	seq := s.seq
 	c.sim.sched.after(wait, func() {

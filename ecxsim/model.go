@@ -13,9 +13,13 @@ const (
 	StatusOnlinePending  = "Online Pending"
 	StatusOfflinePending = "Offline Pending"
 	StatusOnlineFailure  = "Online Failure"
+	StatusOfflineFailure = "Offline Failure"
 	StatusNormal         = "Normal"
 	StatusCaution        = "Caution"
 	StatusSuspend        = "Suspend"
+	StatusError          = "Error"
+	StatusUnknown        = "Unknown"
+	StatusUnused         = "Unused"
 )
 
 // NoServer is the "current" of a group or resource that runs nowhere (docs/ecx.md).
@@ -54,6 +58,8 @@ type simCluster struct {
 	toratio   int
 	ratioSeq  uint64
 	opSeq     uint64 // cluster-wide orderly operations (stop, reboot, shutdown)
+	// mirrors are the backup and restore actions of the mirrors/* endpoints (mirrors.go).
+	mirrors [2]mirrorJob
 }
 
 // simServer is one simulated ECX server: a machine (power) running the ECX service (service) and the
@@ -76,6 +82,11 @@ type simServer struct {
 	// or power-on as a grace start); lastHeartbeat is the last successful heartbeat only.
 	witnessOK     time.Time
 	lastHeartbeat time.Time
+	// unknown: the cluster cannot read the server's state (SetServerStatusUnknown); it and the
+	// groups it runs are reported "Unknown". dummyFailed: servers/{s}/dummy-failure/start took
+	// its service down until dummy-failure/stop.
+	unknown     bool
+	dummyFailed bool
 }
 
 // group is one failover group. current is the index of its server, -1 for none. An orphan group ran
@@ -91,8 +102,13 @@ type group struct {
 	current   int
 	orphan    bool
 	failStart bool
+	failStop  bool   // stops end in "Offline Failure" (SetFailStop)
 	seq       uint64 // bumped by every transition; scheduled completions compare it
 	auditIdx  int    // index of the open audit record, -1 when none
+	// moving: the pending stop is the first half of a move or failover (the group starts on
+	// moveTo, or on the next server of its policy when moveTo is -1, once it is Offline).
+	moving bool
+	moveTo int
 }
 
 // runningOn returns the server that really runs (or starts, stops, or failed to start) the group,
@@ -123,7 +139,7 @@ const (
 	resOnPending                  // started alone again: starting
 )
 
-// resource is one group resource (fip or exec). Its status follows its group unless it was stopped
+// resource is one group resource (fip, exec, md...; names.go). Its status follows its group unless it was stopped
 // or started alone with resources/{r}/stop|start.
 type resource struct {
 	name  string
@@ -133,13 +149,15 @@ type resource struct {
 	seq   uint64   // guarded by c.mu
 }
 
-// monitor is one monitor resource. A monitor with a group is active only on the server where the
-// group is online (like fipw); one without a group runs on every server (like userw).
+// monitor is one monitor resource. A monitor with a group (timing active) is active only on the
+// server where the group is online (like fipw); one without a group (timing always) runs on every
+// server (like userw, mdw).
 type monitor struct {
 	name      string
 	typ       string
 	g         *group
 	suspended []bool // per server, guarded by c.mu
+	dummy     []bool // per server: a dummy failure is on (dummy-failure/start), guarded by c.mu
 }
 
 func newCluster(sim *Sim, cfg ClusterConfig) *simCluster {
@@ -162,28 +180,24 @@ func newCluster(sim *Sim, cfg ClusterConfig) *simCluster {
 		c.member[i] = make([]bool, n)
 		c.lostSince[i] = make([]time.Time, n)
 	}
-	c.addMonitor(&monitor{name: "userw", typ: "userw"})
-	c.addMonitor(&monitor{name: "ipw1", typ: "ipw"})
+	for _, mc := range clusterMonitors {
+		c.addMonitor(&monitor{name: mc.Name, typ: mc.Type})
+	}
 	for _, gc := range cfg.Groups {
 		g := &group{cfg: gc, status: StatusOffline, current: -1, failStart: gc.FailStart, auditIdx: -1}
 		for _, name := range gc.Servers {
 			g.priority = append(g.priority, c.serverByName[name].idx)
 		}
-		for _, typ := range []string{"fip", "exec"} {
-			r := &resource{name: gc.Name + "-" + typ, typ: typ, g: g}
-			g.resources = append(g.resources, r)
-			c.resources = append(c.resources, r)
-			c.resByName[r.name] = r
-		}
+		c.addGroupObjects(g)
 		c.groups = append(c.groups, g)
 		c.groupByName[gc.Name] = g
-		c.addMonitor(&monitor{name: gc.Name + "-fipw", typ: "fipw", g: g})
 	}
 	return c
 }
 
 func (c *simCluster) addMonitor(m *monitor) {
 	m.suspended = make([]bool, len(c.servers))
+	m.dummy = make([]bool, len(c.servers))
 	c.monitors = append(c.monitors, m)
 	c.monByName[m.name] = m
 }
@@ -217,17 +231,26 @@ func (c *simCluster) witnessOK(i int, now time.Time) bool {
 }
 
 // serverStatus is the status of server i as the cluster reports it: a dead server stays "Online"
-// until a live peer has declared it down.
+// until a live peer has declared it down, and a server whose state the cluster cannot read
+// (SetServerStatusUnknown) is "Unknown" until it is declared down.
 func (c *simCluster) serverStatus(i int) string {
-	if c.alive(i) {
-		return StatusOnline
+	if !c.alive(i) && !c.believedUp(i) {
+		return StatusOffline
 	}
+	if c.servers[i].unknown {
+		return StatusUnknown
+	}
+	return StatusOnline
+}
+
+// believedUp reports whether a live peer still believes server i up.
+func (c *simCluster) believedUp(i int) bool {
 	for j := range c.servers {
 		if j != i && c.alive(j) && c.member[j][i] {
-			return StatusOnline
+			return true
 		}
 	}
-	return StatusOffline
+	return false
 }
 
 func (c *simCluster) clusterStatus() string {
@@ -244,10 +267,14 @@ func (c *simCluster) serverName(i int) string {
 	return c.servers[i].name
 }
 
-// groupStatus returns the reported status and current server of g.
+// groupStatus returns the reported status and current server of g. A group on a server whose
+// state cannot be read is "Unknown" there.
 func (c *simCluster) groupStatus(g *group) (status, current string) {
 	if g.status == StatusOffline {
 		return StatusOffline, NoServer
+	}
+	if c.servers[g.current].unknown && c.serverStatus(g.current) == StatusUnknown {
+		return StatusUnknown, c.serverName(g.current)
 	}
 	return g.status, c.serverName(g.current)
 }
@@ -268,31 +295,45 @@ func (c *simCluster) resourceStatus(r *resource) (status, current string) {
 	return status, current
 }
 
-// monitorStatus returns the overall and per-server status of m.
+// monitorStatus returns the overall and per-server status of m. Per server: "Unused" outside
+// the failover policy of the monitor's group, "Offline" where the server is down (at once, the
+// truth: unlike servers and groups it does not wait for the heartbeat timeout) or the monitor is
+// not active (a group monitor where its group is not Online), "Unknown" on a server whose state
+// cannot be read, "Suspend" while suspended, "Error" under a dummy failure, else "Normal". The
+// overall status is the one kind the active servers share, "Caution" when they differ, and
+// "Offline" when it is active nowhere.
 func (c *simCluster) monitorStatus(m *monitor) (string, []string) {
 	per := make([]string, len(c.servers))
-	var normal, suspend bool
+	kinds := map[string]bool{}
 	for i := range c.servers {
 		switch {
+		case m.g != nil && !m.g.canRunOn(i):
+			per[i] = StatusUnused
+			continue
 		case !c.alive(i):
 			per[i] = StatusOffline
+			continue
+		case c.servers[i].unknown && c.serverStatus(i) == StatusUnknown:
+			per[i] = StatusUnknown
 		case m.g != nil && (m.g.runningOn() != i || m.g.status != StatusOnline):
 			per[i] = StatusOffline
+			continue
 		case c.suspended || m.suspended[i]:
 			per[i] = StatusSuspend
-			suspend = true
+		case m.dummy[i]:
+			per[i] = StatusError
 		default:
 			per[i] = StatusNormal
-			normal = true
+		}
+		kinds[per[i]] = true
+	}
+	switch len(kinds) {
+	case 0:
+		return StatusOffline, per
+	case 1:
+		for k := range kinds {
+			return k, per
 		}
 	}
-	switch {
-	case normal && suspend:
-		return StatusCaution, per
-	case normal:
-		return StatusNormal, per
-	case suspend:
-		return StatusSuspend, per
-	}
-	return StatusOffline, per
+	return StatusCaution, per
 }

@@ -238,6 +238,7 @@ func (s *Sim) newRESTMux() *http.ServeMux {
 	m.HandleFunc("/api/v1/servers", only(http.MethodGet, getServers))
 	m.HandleFunc("/api/v1/servers/{server}", only(http.MethodGet, getServers))
 	m.HandleFunc("/api/v1/servers/{server}/{op}", only(http.MethodPost, postServer))
+	m.HandleFunc("/api/v1/servers/{server}/dummy-failure/{op}", only(http.MethodPost, postServerDummy))
 	m.HandleFunc("/api/v1/groups", only(http.MethodGet, getGroups))
 	m.HandleFunc("/api/v1/groups/{group}", groupOrBulk)
 	m.HandleFunc("/api/v1/groups/{group}/{op}", only(http.MethodPost, postGroup))
@@ -247,6 +248,9 @@ func (s *Sim) newRESTMux() *http.ServeMux {
 	m.HandleFunc("/api/v1/monitors", only(http.MethodGet, getMonitors))
 	m.HandleFunc("/api/v1/monitors/{monitor}", only(http.MethodGet, getMonitors))
 	m.HandleFunc("/api/v1/monitors/{monitor}/{op}", only(http.MethodPost, postMonitor))
+	m.HandleFunc("/api/v1/monitors/{monitor}/dummy-failure/{op}", only(http.MethodPost, postMonitorDummy))
+	m.HandleFunc("/api/v1/mirrors/{kind}/{op}", mirrors)
+	// scripts/run and metrics/* are not simulated: like any unknown path, 404 (docs/ecxsim.md).
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, CodeNotFound, fmt.Sprintf("path %q not found", r.URL.Path)})
 	})
@@ -328,13 +332,11 @@ func getServers(w http.ResponseWriter, r *http.Request, c *simCluster) {
 	writeOK(w, "servers", out)
 }
 
+// getGroups serves GET /api/v1/groups and /groups/{group}, with ?select=name or
+// ?select=resources on either (NEC's client makes the group name optional with resources).
 func getGroups(w http.ResponseWriter, r *http.Request, c *simCluster) {
 	name := r.PathValue("group")
-	allowed := []string{"name"}
-	if name != "" {
-		allowed = append(allowed, "resources")
-	}
-	sel, e := selectParam(r, allowed...)
+	sel, e := selectParam(r, "name", "resources")
 	if e != nil {
 		writeError(w, e)
 		return

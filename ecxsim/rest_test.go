@@ -31,6 +31,8 @@ func TestREST_ReadEndpointsExactBodies(t *testing.T) {
 		{"/api/v1/groups?select=name", ok + `"groups":[{"name":"g1"},{"name":"g2"}]}`},
 		{"/api/v1/groups/g1?select=name", ok + `"groups":[{"name":"g1"}]}`},
 		{"/api/v1/groups/g1?select=resources", ok + `"groups":[{"name":"g1","resources":[{"name":"g1-fip"},{"name":"g1-exec"}]}]}`},
+		// NEC's client makes the group name optional with select=resources (issue 12, item 4).
+		{"/api/v1/groups?select=resources", ok + `"groups":[{"name":"g1","resources":[{"name":"g1-fip"},{"name":"g1-exec"}]},{"name":"g2","resources":[{"name":"g2-fip"},{"name":"g2-exec"}]}]}`},
 		{"/api/v1/resources?select=name", ok + `"resources":[{"name":"g1-fip"},{"name":"g1-exec"},{"name":"g2-fip"},{"name":"g2-exec"}]}`},
 		{"/api/v1/resources/g2-exec", ok + `"resources":[{"name":"g2-exec","type":"exec","status":"Offline","current":"None","group":"g2"}]}`},
 		{"/api/v1/monitors?select=name", ok + `"monitors":[{"name":"userw"},{"name":"ipw1"},{"name":"g1-fipw"},{"name":"g2-fipw"}]}`},
@@ -112,7 +114,7 @@ func TestREST_UnknownNames(t *testing.T) {
 		{"POST", "/api/v1/groups/start", ``, `target is required`},
 		{"POST", "/api/v1/resources/g1-fip/start", ``, `target is required`},
 		{"POST", "/api/v1/monitors/userw/suspend", `{}`, `target is required`},
-		{"GET", "/api/v1/groups?select=resources", "", `unsupported select`},
+		{"GET", "/api/v1/groups?select=bogus", "", `unsupported select`},
 		{"GET", "/api/v1/servers?select=bogus", "", `unsupported select`},
 	}
 	for _, tc := range bad {

@@ -239,7 +239,8 @@ func postGroup(w http.ResponseWriter, r *http.Request, c *simCluster) {
 
 // opStartGroup starts g on target (-1: its highest-priority usable server). Starting a group that
 // already runs or starts on that same server is accepted and changes nothing; anywhere else it is
-// rejected, as is a target that is offline or outside the group's failover policy.
+// rejected, as is a target that is offline or outside the group's failover policy, and a group
+// that is stopping, moving or failed to stop ("Offline Failure").
 func (c *simCluster) opStartGroup(g *group, target int, now time.Time) *apiError {
 	name := g.cfg.Name
 	if g.orphan || g.status != StatusOffline {
@@ -247,8 +248,12 @@ func (c *simCluster) opStartGroup(g *group, target int, now time.Time) *apiError
 		switch {
 		case g.orphan:
 			return rejected("group %q is online on server %q", name, where)
+		case g.moving:
+			return c.movingError(g)
 		case g.status == StatusOfflinePending:
 			return rejected("group %q is stopping on server %q", name, where)
+		case g.status == StatusOfflineFailure:
+			return rejected("group %q is in %s on server %q; stop it first", name, g.status, where)
 		case target >= 0 && target != g.current && g.status == StatusOnlineFailure:
 			return rejected("group %q is in %s on server %q; stop it first", name, g.status, where)
 		case target >= 0 && target != g.current:
@@ -274,12 +279,17 @@ func (c *simCluster) opStartGroup(g *group, target int, now time.Time) *apiError
 	return nil
 }
 
-// opStopGroup stops g. Stopping a group that is offline or already stopping is accepted.
+// opStopGroup stops g. Stopping a group that is offline or already stopping is accepted. A group
+// that is moving (its stop is the first half of a move or failover) is refused: accepting would
+// answer success while the group then comes Online on the move's target. A group in "Offline
+// Failure" is stopped again.
 func (c *simCluster) opStopGroup(g *group, target int) *apiError {
 	on := g.runningOn()
 	switch {
 	case g.orphan:
 		return rejected("server %q running group %q does not respond", c.serverName(g.current), g.cfg.Name)
+	case g.moving:
+		return c.movingError(g)
 	case on < 0 || g.status == StatusOfflinePending:
 		return nil
 	case target >= 0 && target != on:
@@ -289,6 +299,16 @@ func (c *simCluster) opStopGroup(g *group, target int) *apiError {
 	return nil
 }
 
+// movingError refuses an operation on a group that is moving or failing over.
+func (c *simCluster) movingError(g *group) *apiError {
+	from := c.serverName(g.current)
+	if g.moveTo >= 0 {
+		return rejected("group %q is moving from server %q to server %q; send the request again once the move has finished",
+			g.cfg.Name, from, c.serverName(g.moveTo))
+	}
+	return rejected("group %q is failing over from server %q; send the request again once the failover has finished", g.cfg.Name, from)
+}
+
 // opMoveGroup moves an online group to target, or without a target to the next server of its
 // failover policy.
 func (c *simCluster) opMoveGroup(g *group, target int, now time.Time) *apiError {
@@ -296,6 +316,8 @@ func (c *simCluster) opMoveGroup(g *group, target int, now time.Time) *apiError 
 	switch {
 	case g.orphan:
 		return rejected("server %q running group %q does not respond", c.serverName(g.current), name)
+	case g.moving:
+		return c.movingError(g)
 	case g.status == StatusOffline:
 		return rejected("group %q is not online", name)
 	case g.status != StatusOnline:
@@ -314,11 +336,7 @@ func (c *simCluster) opMoveGroup(g *group, target int, now time.Time) *apiError 
 	case !c.usable(target):
 		return rejected("target server %q is offline", c.serverName(target))
 	}
-	c.stopGroup(g, func(int) {
-		if c.usable(target) && g.status == StatusOffline {
-			c.startGroup(g, target, time.Now())
-		}
-	})
+	c.moveGroup(g, target)
 	return nil
 }
 
