@@ -78,7 +78,11 @@ func (a *api) RecordAudit(ctx context.Context, r *apiv1.RecordAuditRequest) (*ap
 		if e.GetSeverity() == "warn" {
 			sev = "warn"
 		}
-		cmd.Events = append(cmd.Events, &fsmv1.Event{Kind: "audit", Severity: sev, Actor: actor, Message: msg})
+		kind := "audit"
+		if e.GetKind() == fsm.KindDenied { // refused calls, aggregated by the follower
+			kind = fsm.KindDenied
+		}
+		cmd.Events = append(cmd.Events, &fsmv1.Event{Kind: kind, Severity: sev, Actor: actor, Message: msg})
 	}
 	if len(cmd.Events) == 0 {
 		return &apiv1.Empty{}, nil

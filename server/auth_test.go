@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cset-project/cset/config"
+	"github.com/cset-project/cset/fsm"
 	"github.com/cset-project/cset/internal/clustertest"
 	"github.com/cset-project/cset/internal/testutil"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
@@ -109,7 +110,7 @@ func TestAuth_Roles(t *testing.T) {
 	wantCode(t, "ops adds a member", err, codes.PermissionDenied, "token ops has role operate; this call needs admin")
 
 	waitEvent(t, f, admin, "denied move by reader", func(e *apiv1.Event) bool {
-		return e.GetKind() == "audit" && e.GetActor() == "reader" && strings.Contains(e.GetMessage(), "denied MoveWorkload")
+		return e.GetKind() == fsm.KindDenied && e.GetActor() == "reader" && strings.Contains(e.GetMessage(), "denied MoveWorkload")
 	})
 	waitEvent(t, f, admin, "audited drain by ops", func(e *apiv1.Event) bool {
 		return e.GetKind() == "audit" && e.GetActor() == "ops" && e.GetMessage() == "SetMemberAdmin east by ops: OK"
