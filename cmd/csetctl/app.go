@@ -137,8 +137,8 @@ type app struct {
 func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *app {
 	return &app{
 		stdin:        stdin,
-		stdout:       stdout,
-		stderr:       stderr,
+		stdout:       newTermWriter(stdout), // nothing reaches the terminal raw (output.go)
+		stderr:       newTermWriter(stderr),
 		getenv:       getenv,
 		pollInterval: 500 * time.Millisecond,
 		retryBackoff: 100 * time.Millisecond,

@@ -129,10 +129,10 @@ func eventLine(e *apiv1.Event) string {
 	fmt.Fprintf(&b, "%s  %-5s  %-16s", shortTime(e.GetTimeUnixNano()), e.GetSeverity(), e.GetKind())
 	for _, p := range [][2]string{{"workload", e.GetWorkload()}, {"member", e.GetMember()}, {"op", e.GetOperationId()}, {"actor", e.GetActor()}} {
 		if p[1] != "" {
-			fmt.Fprintf(&b, "  %s=%s", p[0], p[1])
+			fmt.Fprintf(&b, "  %s=%s", p[0], termSafe(p[1]))
 		}
 	}
 	b.WriteString("  ")
-	b.WriteString(e.GetMessage())
+	b.WriteString(termSafe(e.GetMessage())) // one event, one line: a newline in it is escaped
 	return b.String()
 }
