@@ -98,8 +98,8 @@ type ServerConfig struct {
 	Listen string `yaml:"listen"`
 }
 
-// GroupConfig describes one failover group. Every group gets an fip and an exec resource and an
-// fipw monitor.
+// GroupConfig describes one failover group, with the resources and monitors the REST API lists
+// for it (see names.go).
 type GroupConfig struct {
 	// Name is the group name, unique in the cluster. The same name in several clusters is one cset
 	// workload.
@@ -116,6 +116,12 @@ type GroupConfig struct {
 	StopDuration  time.Duration `yaml:"stop_duration"`
 	// FailStart makes every start end in "Online Failure" instead of "Online".
 	FailStart bool `yaml:"fail_start"`
+	// Resources are the group's resources in activation order. Empty means "<g>-fip" (type fip)
+	// and "<g>-exec" (type exec); NEC-style names are fip1, md1, exec1.
+	Resources []ResourceConfig `yaml:"resources"`
+	// Monitors are the monitor resources that belong with the group. Empty means "<g>-fipw"
+	// (type fipw, timing active); NEC-style names are fipw1, mdw1, genw1.
+	Monitors []MonitorConfig `yaml:"monitors"`
 }
 
 // LoadConfig reads a YAML configuration file, applies the defaults and validates it. Unknown keys are
@@ -187,6 +193,8 @@ func (c Config) withDefaults() Config {
 			} else {
 				g.Servers = append([]string(nil), g.Servers...)
 			}
+			g.Resources = append([]ResourceConfig(nil), g.Resources...)
+			g.Monitors = append([]MonitorConfig(nil), g.Monitors...)
 			groups[j] = g
 		}
 		cl.Groups = groups
@@ -300,6 +308,7 @@ func validateCluster(where string, cl ClusterConfig, fixedAddrs map[string]strin
 	for _, g := range cl.Groups {
 		errs = append(errs, validateGroup(where, g, groups, servers)...)
 	}
+	errs = append(errs, validateObjectNames(where, cl.Groups)...)
 	return errs
 }
 

@@ -139,8 +139,8 @@ const (
 	resOnPending                  // started alone again: starting
 )
 
-// resource is one group resource (fip or exec). Its status follows its group unless it was stopped
-// or started alone with resources/{r}/stop|start.
+// resource is one group resource (fip, exec, md...; see names.go). Its status follows its group
+// unless it was stopped or started alone with resources/{r}/stop|start.
 type resource struct {
 	name  string
 	typ   string
@@ -149,8 +149,9 @@ type resource struct {
 	seq   uint64   // guarded by c.mu
 }
 
-// monitor is one monitor resource. A monitor with a group is active only on the server where the
-// group is online (like fipw); one without a group runs on every server (like userw).
+// monitor is one monitor resource. A monitor with a group (timing active) is active only on the
+// server where the group is online (like fipw); one without a group (timing always) runs on every
+// server (like userw, mdw).
 type monitor struct {
 	name      string
 	typ       string
@@ -179,22 +180,17 @@ func newCluster(sim *Sim, cfg ClusterConfig) *simCluster {
 		c.member[i] = make([]bool, n)
 		c.lostSince[i] = make([]time.Time, n)
 	}
-	c.addMonitor(&monitor{name: "userw", typ: "userw"})
-	c.addMonitor(&monitor{name: "ipw1", typ: "ipw"})
+	for _, mc := range clusterMonitors {
+		c.addMonitor(&monitor{name: mc.Name, typ: mc.Type})
+	}
 	for _, gc := range cfg.Groups {
 		g := &group{cfg: gc, status: StatusOffline, current: -1, failStart: gc.FailStart, auditIdx: -1}
 		for _, name := range gc.Servers {
 			g.priority = append(g.priority, c.serverByName[name].idx)
 		}
-		for _, typ := range []string{"fip", "exec"} {
-			r := &resource{name: gc.Name + "-" + typ, typ: typ, g: g}
-			g.resources = append(g.resources, r)
-			c.resources = append(c.resources, r)
-			c.resByName[r.name] = r
-		}
+		c.addGroupObjects(g)
 		c.groups = append(c.groups, g)
 		c.groupByName[gc.Name] = g
-		c.addMonitor(&monitor{name: gc.Name + "-fipw", typ: "fipw", g: g})
 	}
 	return c
 }
