@@ -36,6 +36,9 @@ type Config struct {
 	ControlAddr string `yaml:"control_addr"`
 	// AuditFile, when set, receives the audit log as JSON lines (see AuditRecord).
 	AuditFile string `yaml:"audit_file"`
+	// TLS, when set, makes every cluster without its own tls section serve HTTPS, all with one
+	// generated CA (tls.go).
+	TLS *TLSConfig `yaml:"tls"`
 }
 
 // ClusterConfig describes one ECX cluster.
@@ -68,6 +71,9 @@ type ClusterConfig struct {
 	// server when neither answers for Guard.Timeout. Without it the servers only heartbeat the
 	// witness (through the same code, with nothing to stop).
 	Guard *GuardConfig `yaml:"guard"`
+	// TLS, when set, makes the cluster's servers serve HTTPS with a CA of their own (tls.go);
+	// it takes precedence over Config.TLS.
+	TLS *TLSConfig `yaml:"tls"`
 }
 
 // GuardConfig configures the simulated member guards of a cluster (docs/guard.md). They send
@@ -156,8 +162,10 @@ func (c Config) withDefaults() Config {
 	if out.ControlAddr == "" {
 		out.ControlAddr = DefaultListen
 	}
+	out.TLS = c.TLS.clone()
 	out.Clusters = make([]ClusterConfig, len(c.Clusters))
 	for i, cl := range c.Clusters {
+		cl.TLS = cl.TLS.clone()
 		if cl.HeartbeatTimeout == 0 {
 			cl.HeartbeatTimeout = DefaultHeartbeatTimeout
 		}
@@ -216,6 +224,8 @@ func (c Config) Validate() error {
 	}
 	clusterNames := map[string]bool{}
 	fixedAddrs := map[string]string{}
+	caOuts := map[string]string{}
+	errs = append(errs, validateTLS("config", c.TLS, caOuts)...)
 	for i, cl := range c.Clusters {
 		where := "cluster " + strconv.Itoa(i)
 		if cl.Name != "" {
@@ -228,6 +238,7 @@ func (c Config) Validate() error {
 		}
 		clusterNames[cl.Name] = true
 		errs = append(errs, validateCluster(where, cl, fixedAddrs)...)
+		errs = append(errs, validateTLS(where, cl.TLS, caOuts)...)
 	}
 	return errors.Join(errs...)
 }

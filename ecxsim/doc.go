@@ -3,7 +3,8 @@
 // section 9).
 //
 // One Sim holds any number of clusters. Every simulated server serves the ECX RESTful API
-// (/api/v1/...) on its own listener with HTTP Basic auth, the exact response envelope
+// (/api/v1/...) on its own listener (HTTPS with a certificate from a generated CA when the
+// configuration has a tls section, tls.go) with HTTP Basic auth, the exact response envelope
 // {"result":{"code":N,"message":"..."}, <plural key>: [...]}, the exact status strings and the
 // asynchronous operations of ECX: a POST is accepted at once and the object then moves through
 // "Online Pending" or "Offline Pending" to "Online", "Online Failure" or "Offline".

@@ -57,10 +57,10 @@ func TestNames_NECStyleResourcesAndMonitors(t *testing.T) {
 	url := sim.ServerURL("c", "s1")
 	const ok = `{"result":{"code":0,"message":""},`
 	for path, want := range map[string]string{
-		"/api/v1/resources?select=name":     ok + `"resources":[{"name":"fip1"},{"name":"md1"},{"name":"exec1"},{"name":"g2-fip"},{"name":"g2-exec"}]}`,
+		"/api/v1/resources?select=name":      ok + `"resources":[{"name":"fip1"},{"name":"md1"},{"name":"exec1"},{"name":"g2-fip"},{"name":"g2-exec"}]}`,
 		"/api/v1/groups/g1?select=resources": ok + `"groups":[{"name":"g1","resources":[{"name":"fip1"},{"name":"md1"},{"name":"exec1"}]}]}`,
-		"/api/v1/resources/md1":             ok + `"resources":[{"name":"md1","type":"md","status":"Offline","current":"None","group":"g1"}]}`,
-		"/api/v1/monitors?select=name":      ok + `"monitors":[{"name":"userw"},{"name":"ipw1"},{"name":"fipw1"},{"name":"mdw1"},{"name":"genw1"},{"name":"genw2"},{"name":"g2-fipw"}]}`,
+		"/api/v1/resources/md1":              ok + `"resources":[{"name":"md1","type":"md","status":"Offline","current":"None","group":"g1"}]}`,
+		"/api/v1/monitors?select=name":       ok + `"monitors":[{"name":"userw"},{"name":"ipw1"},{"name":"fipw1"},{"name":"mdw1"},{"name":"genw1"},{"name":"genw2"},{"name":"g2-fipw"}]}`,
 	} {
 		r := call(t, http.MethodGet, url+path, "")
 		if got := strings.TrimSpace(r.raw); r.status != http.StatusOK || got != want {

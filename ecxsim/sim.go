@@ -34,6 +34,7 @@ type Sim struct {
 	hb       *heartbeater
 	guards   map[*simServer]*simGuard // built by Start, read-only afterwards
 	restMux  *http.ServeMux
+	tls      *simTLS // nil: every cluster serves plain HTTP
 	closing  chan struct{}
 	httpLog  *log.Logger // ErrorLog of the http.Servers, at debug level
 
@@ -70,6 +71,11 @@ func New(cfg Config, logger hclog.Logger) (*Sim, error) {
 		s.clusters = append(s.clusters, c)
 		s.byName[cc.Name] = c
 	}
+	t, err := newSimTLS(cfg, s.clusters)
+	if err != nil {
+		return nil, err
+	}
+	s.tls = t
 	s.restMux = s.newRESTMux()
 	return s, nil
 }
@@ -94,6 +100,10 @@ func (s *Sim) Start() error {
 	}
 
 	if err := s.openAuditFile(); err != nil {
+		_ = s.Close()
+		return err
+	}
+	if err := s.tls.writeCAFiles(); err != nil {
 		_ = s.Close()
 		return err
 	}
@@ -196,6 +206,14 @@ func (s *Sim) openServer(srv *simServer) error {
 	if err != nil {
 		return fmt.Errorf("server %q: listen: %w", srv.name, err)
 	}
+	if ca := s.tls.caOf(srv.c); ca != nil {
+		tln, err := ca.tlsListener(srv, ln)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("server %q: %w", srv.name, err)
+		}
+		ln = tln
+	}
 	srv.addr = ln.Addr().String()
 	hs := &http.Server{
 		Handler:           srv,
@@ -229,8 +247,9 @@ func (s *Sim) nextAutoAddr() string {
 	return fmt.Sprintf("127.0.%d.%d:%d", 1+k/254, 1+k%254, autoPort)
 }
 
-// ServerURL returns the REST base URL of a server, such as "http://127.0.0.1:41234", or "" for an
-// unknown name or before Start. The URL stays the same while the server is down.
+// ServerURL returns the REST base URL of a server, such as "http://127.0.0.1:41234" (https for a
+// cluster with TLS), or "" for an unknown name or before Start. The URL stays the same while the
+// server is down.
 func (s *Sim) ServerURL(cluster, server string) string {
 	c := s.byName[cluster]
 	if c == nil {
@@ -248,6 +267,9 @@ func (s *Sim) ServerURL(cluster, server string) string {
 func (srv *simServer) url() string {
 	if srv.addr == "" {
 		return ""
+	}
+	if srv.c.sim.tls.caOf(srv.c) != nil {
+		return "https://" + srv.addr
 	}
 	return "http://" + srv.addr
 }
