@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Code classifies a business-rule failure so the API can map it to a gRPC status in one place.
@@ -42,15 +43,33 @@ var (
 )
 
 func invalidf(format string, args ...any) error {
-	return &Error{Code: CodeInvalidArgument, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: CodeInvalidArgument, Msg: fmt.Sprintf(format, clipArgs(args)...)}
 }
 
 func notFoundf(format string, args ...any) error {
-	return &Error{Code: CodeNotFound, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: CodeNotFound, Msg: fmt.Sprintf(format, clipArgs(args)...)}
 }
 
 func existsf(format string, args ...any) error {
-	return &Error{Code: CodeAlreadyExists, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: CodeAlreadyExists, Msg: fmt.Sprintf(format, clipArgs(args)...)}
+}
+
+// maxEcho is the longest string argument an error message repeats in full: longer than any
+// valid name. A longer one is a rejected value, cut to its start and its length, so that an
+// oversized value is never echoed back (nor stored in the request table).
+const maxEcho = 255
+
+func clipArgs(args []any) []any {
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxEcho {
+			cut := 64
+			for cut > 0 && !utf8.RuneStart(s[cut]) {
+				cut--
+			}
+			args[i] = fmt.Sprintf("%s... (%d bytes)", s[:cut], len(s))
+		}
+	}
+	return args
 }
 
 func preconditionf(format string, args ...any) error {

@@ -109,6 +109,10 @@ func ValidateGroupName(what, s string) error {
 func ValidateURL(what, s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which the message quotes (cut when long)
+		}
 		return invalidf("%s %q is not a URL: %v", what, s, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
