@@ -341,7 +341,7 @@ func transportError(u string, actx context.Context, timeout time.Duration, err e
 	if errors.Is(actx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%s: no answer within %s: %w", u, timeout.Round(time.Millisecond), err)
 	}
-	return fmt.Errorf("%s: %w", u, err)
+	return fmt.Errorf("%s: %w%s", u, err, tlsAdvice(err))
 }
 
 // interpret maps an answer from a server to a typed error, or nil.

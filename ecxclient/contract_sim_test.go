@@ -9,8 +9,11 @@ import (
 	"github.com/cset-project/cset/ecxsim"
 )
 
-// TestContract_Sim runs the contract against ecxsim over real HTTP.
-func TestContract_Sim(t *testing.T) {
+// TestContract_Sim runs the contract against ecxsim over real HTTP and over
+// HTTPS (simTransports).
+func TestContract_Sim(t *testing.T) { forEachSimTransport(t, testContractSim) }
+
+func testContractSim(t *testing.T, tr simTransport) {
 	t.Parallel()
 	const cluster = "c1"
 	servers := []string{"s1", "s2", "s3"}
@@ -26,6 +29,7 @@ func TestContract_Sim(t *testing.T) {
 		HeartbeatInterval: 200 * time.Millisecond,
 		RebootDuration:    time.Second,
 	}}}
+	tr.configure(t, &cfg)
 	sim, err := ecxsim.New(cfg, testLogger(t).Named("ecxsim"))
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +43,7 @@ func TestContract_Sim(t *testing.T) {
 		urls = append(urls, sim.ServerURL(cluster, s))
 	}
 	member := MemberConfig{Name: "member-c1", URLs: urls, User: "admin", Password: "s3cret", Timeout: 2 * time.Second}
+	tr.member(cfg, &member)
 	newClient := func(t *testing.T) *Client {
 		c, err := New(member, WithLogger(testLogger(t)))
 		if err != nil {

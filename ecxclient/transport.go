@@ -1,13 +1,17 @@
 package ecxclient
 
 import (
-	"crypto/sha256"
+	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,7 +27,7 @@ type TransportPool struct {
 }
 
 type tlsKey struct {
-	caSum    [sha256.Size]byte // zero: system roots
+	caFile   string // absolute path of the CA file; "": system roots
 	insecure bool
 }
 
@@ -40,20 +44,25 @@ var defaultPool = NewTransportPool()
 func DefaultTransportPool() *TransportPool { return defaultPool }
 
 // transportFor returns the shared transport for cfg's TLS settings. The CA
-// file is read now; a changed file yields a new transport.
+// file is read now, so that a missing or empty file fails New; the
+// transport reads it again whenever it changes (see caRoots).
 func (p *TransportPool) transportFor(cfg MemberConfig) (*http.Transport, error) {
+	if cfg.CAFile != "" && cfg.InsecureSkipVerify {
+		return nil, fmt.Errorf("%w: ecx member %q: CAFile %q and InsecureSkipVerify are both set: a CA file verifies the servers' certificates, InsecureSkipVerify switches verification off; keep one (prefer the CA file)",
+			ErrInvalidArgument, cfg.Name, cfg.CAFile)
+	}
 	var key tlsKey
-	var roots *x509.CertPool
+	var roots *caRoots
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		path, err := filepath.Abs(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("read CA file of member %q: %w", cfg.Name, err)
+			return nil, fmt.Errorf("%w: CA file %q of member %q: %w", ErrInvalidArgument, cfg.CAFile, cfg.Name, err)
 		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: CA file %q of member %q holds no PEM certificate", ErrInvalidArgument, cfg.CAFile, cfg.Name)
+		roots = &caRoots{path: path}
+		if _, err := roots.pool(); err != nil {
+			return nil, fmt.Errorf("ecx member %q: %w", cfg.Name, err)
 		}
-		key.caSum = sha256.Sum256(pem)
+		key.caFile = path
 	}
 	key.insecure = cfg.InsecureSkipVerify
 	p.mu.Lock()
@@ -61,11 +70,16 @@ func (p *TransportPool) transportFor(cfg MemberConfig) (*http.Transport, error) 
 	if t, ok := p.transports[key]; ok {
 		return t, nil
 	}
-	t := newTransport(&tls.Config{
-		RootCAs:            roots,
-		InsecureSkipVerify: cfg.InsecureSkipVerify, //nolint:gosec // explicit per-member opt-in
-		MinVersion:         tls.VersionTLS12,
-	})
+	var t *http.Transport
+	if roots != nil {
+		t = newTransport(nil)
+		t.DialTLSContext = roots.dialer(t.DialContext)
+	} else {
+		t = newTransport(&tls.Config{
+			InsecureSkipVerify: cfg.InsecureSkipVerify, //nolint:gosec // explicit per-member opt-in
+			MinVersion:         tls.VersionTLS12,
+		})
+	}
 	p.transports[key] = t
 	return t, nil
 }
@@ -95,4 +109,105 @@ func newTransport(tc *tls.Config) *http.Transport {
 		ResponseHeaderTimeout: 0, // bounded by the per-call deadline instead
 		ForceAttemptHTTP2:     false,
 	}
+}
+
+// tlsHandshakeTimeout bounds a TLS handshake of a CA-file transport, as
+// TLSHandshakeTimeout does for the others (it does not apply to
+// DialTLSContext).
+const tlsHandshakeTimeout = 5 * time.Second
+
+// caRoots is a CA file that verifies servers' certificates. Its pool is
+// read again whenever the file changes (size, modification time or
+// inode), so that a CA replaced on the masters, a renewed self-signed
+// certificate or a restarted simulator with a new CA is trusted from the
+// next connection on, without rebuilding the clients that use it.
+type caRoots struct {
+	path string
+
+	mu   sync.Mutex
+	stat os.FileInfo // of the file last loaded; nil before the first load
+	pem  []byte
+	cp   *x509.CertPool
+}
+
+// pool returns the certificate pool of the file as it is now. It fails
+// with an error that names the file when it cannot be read or holds no
+// PEM certificate (wrapping ErrInvalidArgument then).
+func (r *caRoots) pool() (*x509.CertPool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fi, err := os.Stat(r.path)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	if r.stat != nil && os.SameFile(fi, r.stat) && fi.Size() == r.stat.Size() && fi.ModTime().Equal(r.stat.ModTime()) {
+		return r.cp, nil
+	}
+	data, err := os.ReadFile(r.path)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	if r.cp != nil && bytes.Equal(data, r.pem) {
+		r.stat = fi
+		return r.cp, nil
+	}
+	cp := x509.NewCertPool()
+	if !cp.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%w: CA file %q holds no PEM certificate", ErrInvalidArgument, r.path)
+	}
+	r.stat, r.pem, r.cp = fi, data, cp
+	return cp, nil
+}
+
+// dialer returns a DialTLSContext that connects with dial and verifies the
+// server against the file's current pool, for the host of the URL (Go's
+// standard verification, with the pool chosen per connection).
+func (r *caRoots) dialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cp, err := r.pool()
+		if err != nil {
+			return nil, err
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn := tls.Client(raw, &tls.Config{RootCAs: cp, ServerName: host, MinVersion: tls.VersionTLS12})
+		hctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+		defer cancel()
+		if err := conn.HandshakeContext(hctx); err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+}
+
+// tlsAdvice returns what an operator should check after the TLS failure
+// err (with a leading "; "), or "" when err is no TLS failure.
+func tlsAdvice(err error) string {
+	var (
+		unknown  x509.UnknownAuthorityError
+		host     x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		noTLS    tls.RecordHeaderError
+		verifyCA *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		return "; the server's certificate is not signed by a CA this member trusts: give the member the CA that signed it (ca_file, csetctl member add --ca-file; ECX uses self-signed certificates) or, as an explicit choice, switch verification off for this member (insecure_skip_verify)"
+	case errors.As(err, &host):
+		return "; the server's certificate does not name the host of this URL: use a URL with a host name or address the certificate lists"
+	case errors.As(err, &invalid):
+		return "; the server's certificate cannot be used (expired, not yet valid or not for servers): renew it, or check the clocks"
+	case errors.As(err, &verifyCA):
+		return "; the server's certificate could not be verified: check the member's CA file (ca_file)"
+	case errors.As(err, &noTLS), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "; the server does not speak TLS on this port: use an http:// URL, or enable https in the cluster's API settings"
+	}
+	return ""
 }
