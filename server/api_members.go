@@ -21,6 +21,9 @@ func (a *api) getMember(name string) (*apiv1.MemberResponse, error) {
 }
 
 func (a *api) AddMember(ctx context.Context, r *apiv1.AddMemberRequest) (*apiv1.MemberResponse, error) {
+	if err := checkMemberRequest(r); err != nil {
+		return nil, err
+	}
 	m := memberFromAPI(r)
 	if err := fsm.ValidateMember(m); err != nil {
 		return nil, err
@@ -104,7 +107,7 @@ func (a *api) ListNodes(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListN
 	out := &apiv1.ListNodesResponse{}
 	for _, m := range d.SortedMembers() {
 		for _, srv := range m.Servers {
-			n := &apiv1.Node{Member: m.Name, Server: srv.Name, Url: srv.Url, Status: srv.Status, Groups: []string{}}
+			n := &apiv1.Node{Member: m.Name, Server: srv.Name, Url: redactURL(srv.Url), Status: srv.Status, Groups: []string{}}
 			if n.Status == "" {
 				n.Status = "Unknown"
 			}

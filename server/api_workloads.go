@@ -26,6 +26,9 @@ func (a *api) RegisterWorkload(ctx context.Context, r *apiv1.RegisterWorkloadReq
 	if err := fsm.ValidateWorkload(w); err != nil {
 		return nil, err
 	}
+	if err := a.s.checkWorkloadRequest(w); err != nil {
+		return nil, err
+	}
 	if err := checkGroupOwnership(a.s.fsm.WorkloadsOfGroup, []*fsmv1.Workload{w}); err != nil {
 		return nil, err
 	}
@@ -190,6 +193,9 @@ func (a *api) Apply(ctx context.Context, r *apiv1.ApplyRequest) (*apiv1.ApplyRes
 	if decl == nil {
 		return nil, invalid("apply needs a declaration with at least one of set, members, fault_domains, availability_sets, workloads")
 	}
+	if err := checkDeclaration(decl); err != nil {
+		return nil, err
+	}
 	cmd := &fsmv1.ApplyDeclarationCommand{}
 	if s := decl.GetSet(); s != nil {
 		cmd.ClusterSet = &fsmv1.ClusterSet{Name: s.GetName(), Zone: s.GetZone(), TtlSeconds: s.GetTtlSeconds(), NegativeTtlSeconds: s.GetNegativeTtlSeconds()}
@@ -207,6 +213,9 @@ func (a *api) Apply(ctx context.Context, r *apiv1.ApplyRequest) (*apiv1.ApplyRes
 		}
 	}
 	for _, mr := range decl.GetMembers() {
+		if err := checkMemberRequest(mr); err != nil {
+			return nil, err
+		}
 		m := memberFromAPI(mr)
 		if m.FaultDomain == "" {
 			m.FaultDomain = fdOf[m.Name]
@@ -222,6 +231,9 @@ func (a *api) Apply(ctx context.Context, r *apiv1.ApplyRequest) (*apiv1.ApplyRes
 	for _, wr := range decl.GetWorkloads() {
 		w := workloadFromAPI(wr)
 		if err := fsm.ValidateWorkload(w); err != nil {
+			return nil, err
+		}
+		if err := a.s.checkWorkloadRequest(w); err != nil {
 			return nil, err
 		}
 		cmd.Workloads = append(cmd.Workloads, w)

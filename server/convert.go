@@ -18,7 +18,7 @@ func memberToAPI(m *fsmv1.Member, load int64, workloads []string) *apiv1.Member 
 		Servers: []*apiv1.ServerSpec{}, Workloads: append([]string{}, workloads...),
 	}
 	for _, s := range m.Servers {
-		out.Servers = append(out.Servers, &apiv1.ServerSpec{Name: s.Name, Url: s.Url, Status: s.Status})
+		out.Servers = append(out.Servers, &apiv1.ServerSpec{Name: s.Name, Url: redactURL(s.Url), Status: s.Status})
 	}
 	return out
 }

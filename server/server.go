@@ -244,7 +244,7 @@ func (s *Server) setupGRPC(lis net.Listener) error {
 	}
 	s.grpcLis = lis
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.metricsUnary, s.authUnary, s.forwardUnary),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.metricsUnary, s.authUnary, s.limitsUnary, s.forwardUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream, s.metricsStream, s.authStream),
 		grpc.MaxRecvMsgSize(64 << 20),
 	}
