@@ -164,15 +164,26 @@ func (a *api) RaftRemove(ctx context.Context, r *apiv1.RaftRemoveRequest) (*apiv
 		return nil, invalid("raft remove needs the id of a master (see 'csetctl raft peers')")
 	}
 	s := a.s
-	found := false
+	found, voter, voters := false, false, 0
 	if f := s.raft.GetConfiguration(); f.Error() == nil {
 		for _, srv := range f.Configuration().Servers {
-			found = found || string(srv.ID) == r.GetId()
+			this := string(srv.ID) == r.GetId()
+			found = found || this
+			if srv.Suffrage == raft.Voter {
+				voters++
+				voter = voter || this
+			}
 		}
 	}
 	registered := s.fsm.Master(r.GetId()) != nil
 	if !found && !registered {
-		return nil, status.Errorf(codes.NotFound, "master %q is not in the raft ring (see 'csetctl raft peers')", r.GetId())
+		return nil, status.Errorf(codes.NotFound, "master %s is not in the raft ring (see 'csetctl raft peers')", quote(r.GetId()))
+	}
+	// Checked before anything is changed: raft refuses to remove the last voter, and the master
+	// would be unregistered by then.
+	if voter && voters == 1 {
+		return nil, failedPrecondition("master %s is the last voter of the raft ring: without it no master can commit anything; "+
+			"join another master first ('csetd agent -join' or 'csetctl raft join'), then remove this one", quote(r.GetId()))
 	}
 	if registered {
 		// Unregister first, while this leader surely still has a quorum with the peer counted.
@@ -190,25 +201,36 @@ func (a *api) RaftRemove(ctx context.Context, r *apiv1.RaftRemoveRequest) (*apiv
 
 func (a *api) RaftTransferLeader(ctx context.Context, r *apiv1.RaftTransferLeaderRequest) (*apiv1.RaftTransferLeaderResponse, error) {
 	s := a.s
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	var target *raft.Server
+	others := 0 // voters that could take over
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == r.GetId() {
+			target = &srv
+		}
+		if srv.Suffrage == raft.Voter && string(srv.ID) != s.cfg.NodeID {
+			others++
+		}
+	}
+	// Refused before raft is asked: its error would read as an unknown outcome.
+	switch {
+	case r.GetId() != "" && target == nil:
+		return nil, status.Errorf(codes.NotFound, "master %s is not in the raft ring (see 'csetctl raft peers')", quote(r.GetId()))
+	case r.GetId() == s.cfg.NodeID:
+		return nil, failedPrecondition("master %s is already the leader", quote(r.GetId()))
+	case others == 0:
+		return nil, failedPrecondition("master %s is the only voter of the raft ring: there is no other master to hand leadership to; join one first ('csetd agent -join' or 'csetctl raft join')", s.cfg.NodeID)
+	case target != nil && target.Suffrage != raft.Voter:
+		return nil, failedPrecondition("master %s is not a voter: only a voter can lead; join it as a voter ('csetctl raft join' without --nonvoter)", quote(r.GetId()))
+	}
 	var fut raft.Future
-	if r.GetId() == "" {
+	if target == nil {
 		fut = s.raft.LeadershipTransfer()
 	} else {
-		var addr raft.ServerAddress
-		if f := s.raft.GetConfiguration(); f.Error() == nil {
-			for _, srv := range f.Configuration().Servers {
-				if string(srv.ID) == r.GetId() {
-					addr = srv.Address
-				}
-			}
-		}
-		if addr == "" {
-			return nil, status.Errorf(codes.NotFound, "master %q is not in the raft ring (see 'csetctl raft peers')", r.GetId())
-		}
-		if r.GetId() == s.cfg.NodeID {
-			return nil, failedPrecondition("master %q is already the leader", r.GetId())
-		}
-		fut = s.raft.LeadershipTransferToServer(raft.ServerID(r.GetId()), addr)
+		fut = s.raft.LeadershipTransferToServer(target.ID, target.Address)
 	}
 	if err := fut.Error(); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "leadership transfer failed: %v", err)
