@@ -30,7 +30,32 @@ var (
 	ErrNeverSeen = errors.New("witness: cluster never seen")
 	// ErrUnauthorized: the witness rejected the bearer token (401).
 	ErrUnauthorized = errors.New("witness: unauthorized")
+	// ErrForbidden: the token is valid but not for this call (403): the heartbeat token asked
+	// for a lease, or the lease token sent a heartbeat.
+	ErrForbidden = errors.New("witness: forbidden for this token")
+	// ErrLeaseLive: ResetLease was refused because the set's lease is live; the error is a
+	// *LiveLeaseError.
+	ErrLeaseLive = errors.New("witness: lease is live")
+	// ErrUnknownSet: ResetLease found no lease state for the set.
+	ErrUnknownSet = errors.New("witness: no lease state for the set")
 )
+
+// LiveLeaseError describes a refused ResetLease. It matches ErrLeaseLive.
+type LiveLeaseError struct {
+	// Holder and Term name the holder of the live lease; Remaining is what is left of it.
+	Holder    string
+	Term      uint64
+	Remaining time.Duration
+	// Message is the witness's explanation.
+	Message string
+}
+
+func (e *LiveLeaseError) Error() string {
+	return "witness: reset refused: " + e.Message
+}
+
+// Is makes errors.Is(err, ErrLeaseLive) true.
+func (e *LiveLeaseError) Is(target error) bool { return target == ErrLeaseLive }
 
 // RefusedError describes a refused lease request. It matches ErrLeaseRefused.
 type RefusedError struct {
@@ -60,9 +85,10 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("witness: HTTP %d: %s", e.Code, e.Message)
 }
 
-// Is makes a 401 match ErrUnauthorized.
+// Is makes a 401 match ErrUnauthorized and a 403 match ErrForbidden.
 func (e *StatusError) Is(target error) bool {
-	return target == ErrUnauthorized && e.Code == http.StatusUnauthorized
+	return target == ErrUnauthorized && e.Code == http.StatusUnauthorized ||
+		target == ErrForbidden && e.Code == http.StatusForbidden
 }
 
 // ClientConfig configures a Client. Only URL is required.
@@ -206,6 +232,42 @@ func (c *Client) Release(ctx context.Context, set, holder string, term uint64) e
 	return nil
 }
 
+// ResetResult is what ResetLease dropped: the holder and term of the set's last lease.
+type ResetResult struct {
+	Holder string
+	Term   uint64
+}
+
+// ResetLease makes the witness forget the lease state of set (highest term, holder), so that
+// the next master to ask gets the lease whatever its term. It needs the lease token. The
+// witness refuses while the set's lease is live (a *LiveLeaseError matching ErrLeaseLive) and
+// answers ErrUnknownSet (wrapped) for a set it has no state for.
+func (c *Client) ResetLease(ctx context.Context, set string) (ResetResult, error) {
+	status, body, err := c.do(ctx, http.MethodPost, pathLeaseReset, resetRequest{Set: set}, nil)
+	if err != nil {
+		return ResetResult{}, fmt.Errorf("witness: reset lease: %w", err)
+	}
+	switch status {
+	case http.StatusOK:
+		var a resetDone
+		if err := json.Unmarshal(body, &a); err != nil {
+			return ResetResult{}, fmt.Errorf("witness: reset lease: malformed answer %q", truncate(body))
+		}
+		return ResetResult{Holder: a.Holder, Term: a.Term}, nil
+	case http.StatusConflict:
+		var a resetRefused
+		if err := json.Unmarshal(body, &a); err != nil {
+			return ResetResult{}, fmt.Errorf("witness: reset lease: malformed refusal %q", truncate(body))
+		}
+		return ResetResult{}, &LiveLeaseError{Holder: a.Holder, Term: a.Term,
+			Remaining: time.Duration(a.RemainingMs) * time.Millisecond, Message: a.Error}
+	case http.StatusNotFound:
+		return ResetResult{}, fmt.Errorf("%w: %s", ErrUnknownSet, set)
+	default:
+		return ResetResult{}, fmt.Errorf("witness: reset lease: %w", statusError(status, body))
+	}
+}
+
 // Heartbeat reports that server of cluster is alive.
 func (c *Client) Heartbeat(ctx context.Context, cluster, server string) error {
 	status, body, err := c.do(ctx, http.MethodPost, pathHeartbeat, heartbeatRequest{Cluster: cluster, Server: server}, nil)
@@ -301,6 +363,12 @@ func (c *Client) do(ctx context.Context, method, path string, in any, sent *time
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+		// Every call may be sent twice: a lease request or release repeats to the same effect,
+		// and a heartbeat or grant counts from the first send time, read before either
+		// attempt. Marking the request so (the key alone, no value is sent) lets the transport
+		// retry it on a keep-alive connection the witness closed while idle, instead of
+		// failing the call.
+		req.Header["Idempotency-Key"] = nil
 	}
 	if c.token != "" && strings.HasPrefix(path, "/v1/") {
 		req.Header.Set("Authorization", "Bearer "+c.token)

@@ -14,7 +14,7 @@ import (
 
 func TestClient_TLS(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t, ServerConfig{DataDir: t.TempDir(), Token: "tok", RestartHold: -1})
+	srv := newServer(t, ServerConfig{DataDir: t.TempDir(), LeaseToken: "tok", HeartbeatToken: "hb", RestartHold: -1})
 	hs := httptest.NewTLSServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")

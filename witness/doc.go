@@ -3,10 +3,12 @@
 //
 // The package has four parts:
 //
-//   - Server, run by `csetd witness`: the HTTP+JSON protocol, the lease rules, durable state
-//     and Prometheus metrics. NewServer loads the state from ServerConfig.DataDir; Handler is
-//     mounted on the listener; Close flushes and unlocks the data directory.
-//   - Client: one call per protocol endpoint (Acquire, Release, Heartbeat, Cluster, Ping), with
+//   - Server, run by `csetd witness`: the HTTP+JSON protocol, the lease rules, the two token
+//     scopes (masters' leases, ECX servers' heartbeats), durable state and Prometheus metrics.
+//     NewServer loads the state from ServerConfig.DataDir; NewHTTPServer serves its Handler with
+//     timeouts and a connection limit (HTTPLimits, ConnLimiter); Close flushes and unlocks the
+//     data directory.
+//   - Client: one call per protocol endpoint (Acquire, Release, ResetLease, Heartbeat, Cluster, Ping), with
 //     a deadline per call, the bearer token and TLS.
 //   - Lease: keeps one master's lease renewed every TTL/3 while Run is active, and knows until
 //     when the master holds it, counted from the time each request was sent minus a drift margin.

@@ -11,6 +11,7 @@ type metrics struct {
 	grants        *prometheus.CounterVec
 	refusals      *prometheus.CounterVec
 	releases      *prometheus.CounterVec
+	resets        *prometheus.CounterVec
 	heartbeats    *prometheus.CounterVec
 	persistErrors prometheus.Counter
 }
@@ -29,6 +30,10 @@ func newMetrics(reg prometheus.Registerer, state prometheus.Collector) *metrics 
 			Name: "cset_witness_lease_releases_total",
 			Help: "Leases released by their holder, by cluster set.",
 		}, []string{"set"}),
+		resets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cset_witness_lease_resets_total",
+			Help: "Lease states reset by an operator (csetd witness reset-lease), by cluster set.",
+		}, []string{"set"}),
 		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cset_witness_heartbeats_total",
 			Help: "Heartbeats recorded, by cluster.",
@@ -38,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, state prometheus.Collector) *metrics 
 			Help: "Failed writes of the witness state file.",
 		}),
 	}
-	reg.MustRegister(m.grants, m.refusals, m.releases, m.heartbeats, m.persistErrors, state,
+	reg.MustRegister(m.grants, m.refusals, m.releases, m.resets, m.heartbeats, m.persistErrors, state,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -21,13 +21,21 @@ const (
 	DefaultLeaseTTL = 10 * time.Second
 	// MaxNameLen is the longest set, holder, cluster or server name accepted, in bytes.
 	MaxNameLen = 253
+	// MaxTerm is the highest term accepted: 2^53-1, the largest integer every JSON
+	// implementation represents exactly. A Raft term never comes near it (one election per
+	// millisecond would take 285,000 years); a request above it is garbage, not a master.
+	MaxTerm = 1<<53 - 1
+	// DefaultMaxTermJump is how far above the highest term granted for a set a request may go
+	// unless ServerConfig.MaxTermJump says otherwise (see ReasonTermJump).
+	DefaultMaxTermJump = 1000
 )
 
 // Paths of the witness HTTP protocol (DESIGN.md section 8).
 const (
-	pathLease     = "/v1/lease"
-	pathHeartbeat = "/v1/heartbeat"
-	pathClusters  = "/v1/clusters/"
+	pathLease      = "/v1/lease"
+	pathLeaseReset = "/v1/lease/reset"
+	pathHeartbeat  = "/v1/heartbeat"
+	pathClusters   = "/v1/clusters/"
 )
 
 // Refusal reasons carried in the "reason" field of a 409 lease answer.
@@ -41,6 +49,12 @@ const (
 	ReasonSuperseded = "superseded"
 	// ReasonRestartHold: the witness restarted recently and grants nothing new until its hold ends.
 	ReasonRestartHold = "restart_hold"
+	// ReasonTermJump: the term is more than the server's MaxTermJump above the highest term
+	// granted for the set. Raft terms grow by one per election, so such a term does not come
+	// from a master of the set; granting it would lock the real leader out (stale_term) until
+	// its Raft term caught up. The refusal does not end by itself: if a master really is that
+	// far ahead, an operator resets the set's lease state (`csetd witness reset-lease`).
+	ReasonTermJump = "term_jump"
 )
 
 // leaseRequest is the body of POST /v1/lease.
@@ -74,6 +88,26 @@ type leaseRefused struct {
 	Term        uint64 `json:"term"`
 	RemainingMs int64  `json:"remaining_ms"`
 	Reason      string `json:"reason"`
+}
+
+// resetRequest is the body of POST /v1/lease/reset.
+type resetRequest struct {
+	Set string `json:"set"`
+}
+
+// resetDone is the 200 answer to POST /v1/lease/reset: the lease state that was dropped.
+type resetDone struct {
+	Set    string `json:"set"`
+	Holder string `json:"holder"`
+	Term   uint64 `json:"term"`
+}
+
+// resetRefused is the 409 answer to POST /v1/lease/reset: the set's lease is live.
+type resetRefused struct {
+	Error       string `json:"error"`
+	Holder      string `json:"holder"`
+	Term        uint64 `json:"term"`
+	RemainingMs int64  `json:"remaining_ms"`
 }
 
 // heartbeatRequest is the body of POST /v1/heartbeat.
@@ -142,8 +176,8 @@ func (q *leaseRequest) validate(maxTTL time.Duration) error {
 	if err := validName("holder", q.Holder); err != nil {
 		return err
 	}
-	if q.Term == 0 {
-		return errors.New("term must be a positive Raft term")
+	if err := validTerm(q.Term); err != nil {
+		return err
 	}
 	if q.TTLMs < MinTTL.Milliseconds() || q.TTLMs > maxTTL.Milliseconds() {
 		return fmt.Errorf("ttl_ms must be between %d and %d", MinTTL.Milliseconds(), maxTTL.Milliseconds())
@@ -158,10 +192,22 @@ func (q *releaseRequest) validate() error {
 	if err := validName("holder", q.Holder); err != nil {
 		return err
 	}
-	if q.Term == 0 {
+	return validTerm(q.Term)
+}
+
+// validTerm reports why term is not acceptable in a lease request, or nil.
+func validTerm(term uint64) error {
+	switch {
+	case term == 0:
 		return errors.New("term must be a positive Raft term")
+	case term > MaxTerm:
+		return fmt.Errorf("term %d is above %d: send the master's Raft term", term, uint64(MaxTerm))
 	}
 	return nil
+}
+
+func (q *resetRequest) validate() error {
+	return validName("set", q.Set)
 }
 
 func (q *heartbeatRequest) validate() error {

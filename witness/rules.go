@@ -45,9 +45,14 @@ func (st setState) remaining(now time.Time) time.Duration {
 
 // decide applies the lease rules (DESIGN.md section 6) to a request from holder for term with
 // ttl, arriving at now; no lease that is not a renewal by the active holder is granted before
-// holdUntil (the restart hold). It returns the state to adopt and the verdict.
+// holdUntil (the restart hold), and no term more than maxJump above the highest granted is
+// accepted. It returns the state to adopt and the verdict.
 //
 // The rules, in order:
+//  0. a term more than maxJump above the highest granted is refused (term_jump) and not
+//     remembered as waiting: Raft terms grow one per election, so it does not come from a master
+//     of the set, and adopting it would refuse the real leader (stale_term, superseded) for as
+//     long as its Raft term stays below it;
 //  1. a term below the highest granted is refused (stale_term);
 //  2. the highest term, once granted to one holder, is never granted to another: Raft has at most
 //     one leader per term, so a second holder with the same term is a configuration error;
@@ -57,9 +62,11 @@ func (st setState) remaining(now time.Time) time.Duration {
 //  5. anybody else waits until the active lease expires (held) and, after a restart, until the
 //     restart hold ends (restart_hold);
 //  6. otherwise the lease is granted.
-func (st setState) decide(holder string, term uint64, ttl time.Duration, now, holdUntil time.Time) (setState, verdict) {
+func (st setState) decide(holder string, term uint64, ttl time.Duration, now, holdUntil time.Time, maxJump uint64) (setState, verdict) {
 	active := st.active(now)
 	switch {
+	case st.highest > 0 && term > st.highest && term-st.highest > maxJump:
+		return st, verdict{reason: ReasonTermJump}
 	case term < st.highest, holder != st.holder && term == st.highest:
 		return st, verdict{reason: ReasonStaleTerm, remaining: st.remaining(now)}
 	case term < st.waiting:

@@ -5,6 +5,9 @@ import (
 	"time"
 )
 
+// testMaxJump is the term jump bound of TestSetState_Decide.
+const testMaxJump = 100
+
 func TestSetState_Decide(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -61,11 +64,25 @@ func TestSetState_Decide(t *testing.T) {
 			want: verdict{granted: true}, wantState: setState{highest: 5, holder: "a", ttl: ttl, expires: t0.Add(ttl)}},
 		{name: "restart hold over", st: setState{}, holder: "a", term: 1, holdUntil: t0,
 			want: verdict{granted: true}, wantState: setState{highest: 1, holder: "a", ttl: ttl, expires: t0.Add(ttl)}},
+		// The jump bound (testMaxJump = 100 above the highest term, 5).
+		{name: "term jump beyond the bound is refused and not remembered", st: heldByA, holder: "b", term: 5 + testMaxJump + 1,
+			want: verdict{reason: ReasonTermJump}, wantState: heldByA},
+		{name: "term jump of the holder itself is refused", st: heldByA, holder: "a", term: 5 + testMaxJump + 1,
+			want: verdict{reason: ReasonTermJump}, wantState: heldByA},
+		{name: "term jump after expiry is refused", st: expiredA, holder: "b", term: MaxTerm,
+			want: verdict{reason: ReasonTermJump}, wantState: expiredA},
+		{name: "jump up to the bound waits as usual", st: heldByA, holder: "b", term: 5 + testMaxJump,
+			want:      verdict{reason: ReasonHeld, remaining: 4 * time.Second},
+			wantState: setState{highest: 5, holder: "a", ttl: ttl, expires: t0.Add(4 * time.Second), waiting: 5 + testMaxJump}},
+		{name: "jump up to the bound after expiry is granted", st: expiredA, holder: "b", term: 5 + testMaxJump,
+			want: verdict{granted: true}, wantState: setState{highest: 5 + testMaxJump, holder: "b", ttl: ttl, expires: t0.Add(ttl)}},
+		{name: "a fresh set has no bound", st: setState{}, holder: "a", term: 5000,
+			want: verdict{granted: true}, wantState: setState{highest: 5000, holder: "a", ttl: ttl, expires: t0.Add(ttl)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, v := tc.st.decide(tc.holder, tc.term, ttl, t0, tc.holdUntil)
+			got, v := tc.st.decide(tc.holder, tc.term, ttl, t0, tc.holdUntil, testMaxJump)
 			if v != tc.want {
 				t.Errorf("verdict = %+v, want %+v", v, tc.want)
 			}

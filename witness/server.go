@@ -28,8 +28,17 @@ const (
 type ServerConfig struct {
 	// DataDir holds the state file and the lock file; it is created if missing.
 	DataDir string
-	// Token, when set, must be presented as "Authorization: Bearer <token>" on every /v1/ call.
-	Token string
+	// LeaseToken and HeartbeatToken are the bearer tokens ("Authorization: Bearer <token>") of
+	// the two kinds of clients. The masters' LeaseToken may take, release and reset leases and
+	// read the last-seen table; the HeartbeatToken, which every ECX server holds, may only send
+	// heartbeats and read the last-seen table, so a compromised ECX server cannot take the lease
+	// and lock the masters out. Set both (they must differ) or neither (an open witness: -dev
+	// and tests only).
+	LeaseToken     string
+	HeartbeatToken string
+	// MaxTermJump is how far above the highest term granted for a set a lease request may go
+	// (default DefaultMaxTermJump); beyond it the request is refused with ReasonTermJump.
+	MaxTermJump uint64
 	// MaxBodyBytes limits request bodies (default DefaultMaxBodyBytes); larger ones get 413.
 	MaxBodyBytes int64
 	// MaxTTL is the longest lease TTL granted (default DefaultMaxTTL); longer requests get 400.
@@ -62,6 +71,15 @@ type ServerConfig struct {
 func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	if c.DataDir == "" {
 		return c, errors.New("witness: ServerConfig.DataDir is required")
+	}
+	if (c.LeaseToken == "") != (c.HeartbeatToken == "") {
+		return c, errors.New("witness: set both the lease token and the heartbeat token, or neither: with one alone, its calls would be open to anybody")
+	}
+	if c.LeaseToken != "" && c.LeaseToken == c.HeartbeatToken {
+		return c, errors.New("witness: the lease token and the heartbeat token must differ: every ECX server holds the heartbeat token, and it must not be able to take the lease")
+	}
+	if c.MaxTermJump == 0 {
+		c.MaxTermJump = DefaultMaxTermJump
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
@@ -271,40 +289,86 @@ func serveRoot(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// scope is what a token may do on /v1/.
+type scope int
+
+const (
+	scopeLease     scope = 1 << iota // take, release and reset leases: the masters' token
+	scopeHeartbeat                   // send heartbeats: the ECX servers' token
+	scopeRead                        // read the last-seen table: both
+)
+
 func (s *Server) serveV1(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
+	granted, ok := s.scopes(r)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cset-witness"`)
 		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	path := r.URL.Path
+	var need scope
+	var handle func()
 	switch {
 	case path == pathLease && r.Method == http.MethodPost:
-		s.handleAcquire(w, r)
+		need, handle = scopeLease, func() { s.handleAcquire(w, r) }
 	case path == pathLease && r.Method == http.MethodDelete:
-		s.handleRelease(w, r)
+		need, handle = scopeLease, func() { s.handleRelease(w, r) }
 	case path == pathLease:
 		methodNotAllowed(w, "POST, DELETE")
+	case path == pathLeaseReset && r.Method == http.MethodPost:
+		need, handle = scopeLease, func() { s.handleReset(w, r) }
+	case path == pathLeaseReset:
+		methodNotAllowed(w, "POST")
 	case path == pathHeartbeat && r.Method == http.MethodPost:
-		s.handleHeartbeat(w, r)
+		need, handle = scopeHeartbeat, func() { s.handleHeartbeat(w, r) }
 	case path == pathHeartbeat:
 		methodNotAllowed(w, "POST")
 	case strings.HasPrefix(path, pathClusters) && r.Method == http.MethodGet:
-		s.handleCluster(w, strings.TrimPrefix(path, pathClusters))
+		need, handle = scopeRead, func() { s.handleCluster(w, strings.TrimPrefix(path, pathClusters)) }
 	case strings.HasPrefix(path, pathClusters):
 		methodNotAllowed(w, "GET")
 	default:
 		writeError(w, http.StatusNotFound, "unknown endpoint "+path)
 	}
+	if handle == nil {
+		return
+	}
+	if granted&need == 0 {
+		writeError(w, http.StatusForbidden, forbidden(need))
+		return
+	}
+	handle()
 }
 
-func (s *Server) authorized(r *http.Request) bool {
-	if s.cfg.Token == "" {
-		return true
+// forbidden explains a 403: which token the call needs.
+func forbidden(need scope) string {
+	if need == scopeHeartbeat {
+		return "this token may not send heartbeats: ECX servers and member guards send them with the witness heartbeat token (-heartbeat-token-file of csetd witness)"
+	}
+	return "this token may not take, release or reset leases: only the masters' lease token may (-lease-token-file of csetd witness, -witness-token-file of csetd agent); the heartbeat token of the ECX servers never can"
+}
+
+// scopes returns what the request's bearer token may do; ok is false when the token is missing
+// or unknown. Without tokens configured every request may do everything.
+func (s *Server) scopes(r *http.Request) (scope, bool) {
+	if s.cfg.LeaseToken == "" {
+		return scopeLease | scopeHeartbeat | scopeRead, true
 	}
 	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return 0, false
+	}
+	// Compare with both tokens every time, so the answer time does not tell which one matched.
+	lease := subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.LeaseToken)) == 1
+	heartbeat := subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.HeartbeatToken)) == 1
+	switch {
+	case lease:
+		return scopeLease | scopeRead, true
+	case heartbeat:
+		return scopeHeartbeat | scopeRead, true
+	}
+	return 0, false
 }
 
 // decode reads the request body into v and answers 400 or 413 itself when it cannot.
@@ -347,14 +411,20 @@ func (s *Server) acquire(q leaseRequest, ttl time.Duration) (int, any) {
 		return http.StatusTooManyRequests, errorAnswer{fmt.Sprintf("witness already tracks %d cluster sets", s.cfg.MaxSets)}
 	}
 	now := s.clock.Now()
-	next, v := old.decide(q.Holder, q.Term, ttl, now, s.holdUntil)
+	next, v := old.decide(q.Holder, q.Term, ttl, now, s.holdUntil, s.cfg.MaxTermJump)
 	if !v.granted {
 		if known {
 			s.sets[q.Set] = next // may record a waiting term
 		}
 		s.metrics.refusals.WithLabelValues(q.Set, v.reason).Inc()
-		s.logger.Debug("lease refused", "set", q.Set, "holder", q.Holder, "term", q.Term,
-			"reason", v.reason, "current_holder", old.holder, "current_term", old.highest)
+		log := s.logger.Debug
+		if v.reason == ReasonTermJump {
+			// No master of the set sends such a term: a bug, a rebuilt master group, or a
+			// stolen lease token. The operator must see it.
+			log = s.logger.Warn
+		}
+		log("lease refused", "set", q.Set, "holder", q.Holder, "term", q.Term,
+			"reason", v.reason, "current_holder", old.holder, "current_term", old.highest, "max_term_jump", s.cfg.MaxTermJump)
 		return http.StatusConflict, leaseRefused{Holder: old.holder, Term: old.highest,
 			RemainingMs: ceilMs(v.remaining), Reason: v.reason}
 	}
@@ -419,6 +489,54 @@ func (s *Server) release(q releaseRequest) (int, string) {
 	s.metrics.releases.WithLabelValues(q.Set).Inc()
 	s.logger.Info("lease released", "set", q.Set, "holder", q.Holder, "term", q.Term)
 	return http.StatusNoContent, ""
+}
+
+func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
+	var q resetRequest
+	if !decode(w, r, &q) {
+		return
+	}
+	if err := q.validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	status, body := s.reset(q.Set)
+	writeJSON(w, status, body)
+}
+
+// reset forgets the lease state of set (highest term, holder, waiting term), so the next master
+// to ask gets the lease whatever its term: the recovery from a term no master can reach (docs/
+// witness.md, "Resetting a set's lease"). It refuses while a lease is live, so it never ends a
+// lease anybody holds; the lease stays exclusive afterwards, only the "never a lower term"
+// guard starts again from the next grant.
+func (s *Server) reset(set string) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return http.StatusServiceUnavailable, errorAnswer{"witness is shutting down"}
+	}
+	old, known := s.sets[set]
+	if !known {
+		return http.StatusNotFound, errorAnswer{"the witness has no lease state for set " + set + ": nothing to reset"}
+	}
+	now := s.clock.Now()
+	if old.active(now) {
+		rem := old.remaining(now)
+		return http.StatusConflict, resetRefused{
+			Error: fmt.Sprintf("the lease of set %s is live (holder %s, term %d, %s left): a live lease is never reset; retry after it expires, and if its holder keeps renewing it, replace the lease token first (docs/witness.md)",
+				set, old.holder, old.highest, time.Duration(ceilMs(rem))*time.Millisecond),
+			Holder: old.holder, Term: old.highest, RemainingMs: ceilMs(rem)}
+	}
+	delete(s.sets, set)
+	if err := s.persistLocked(); err != nil {
+		s.sets[set] = old
+		s.logger.Error("cannot persist lease reset", "set", set, "error", err)
+		return http.StatusServiceUnavailable, errorAnswer{"cannot persist the reset"}
+	}
+	s.metrics.resets.WithLabelValues(set).Inc()
+	s.logger.Warn("lease state reset: the next master to ask gets the lease, whatever its term", "set", set,
+		"previous_holder", old.holder, "previous_term", old.highest)
+	return http.StatusOK, resetDone{Set: set, Holder: old.holder, Term: old.highest}
 }
 
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {

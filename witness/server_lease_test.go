@@ -2,6 +2,9 @@ package witness
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -242,4 +245,64 @@ func TestRestartHold(t *testing.T) {
 			t.Errorf("restartHold(%s, %s) = %s, want %s", tc.configured, tc.granted, got, tc.want)
 		}
 	}
+}
+
+// TestServer_HugeTermCannotLockTheSetOut replays issue 13 item 2: a client with the lease token
+// asks for the lease with the largest term it can send. Neither 2^64-1 (out of range) nor a term
+// beyond the jump bound is granted or remembered as a waiting term, so the real leader keeps
+// renewing, and its successor with the next Raft term takes over as usual.
+func TestServer_HugeTermCannotLockTheSetOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBed(t, ServerConfig{MaxTermJump: 50})
+		ttl := 3 * time.Second
+		b.mustGrant("m1", 7, ttl)
+		code, _, body := b.post(pathLease, `{"set":"prod","holder":"evil","term":18446744073709551615,"ttl_ms":3000}`)
+		if code != http.StatusBadRequest || !strings.Contains(body, "above") {
+			t.Fatalf("term 2^64-1: %d %s, want 400 naming the bound", code, body)
+		}
+		for _, term := range []uint64{MaxTerm, 7 + 51} {
+			b.mustRefuse("evil", term, ttl, ReasonTermJump)
+		}
+		b.mustGrant("m1", 7, ttl) // not superseded by the refused terms
+		time.Sleep(ttl)           // m1 dies; its lease runs out
+		b.mustRefuse("evil", MaxTerm, ttl, ReasonTermJump)
+		b.mustGrant("m2", 8, ttl)
+		b.mustGrant("m2", 8+50, ttl) // a jump within the bound is a master's
+	})
+}
+
+// TestServer_ResetLease: the documented recovery when the highest term granted is one no master
+// reaches (a lease token holder took it before any master did, or the master group was rebuilt
+// with terms from 1). The reset is refused while the lease is live, forgets the set once it is
+// not, survives a restart, and then the next master gets the lease at its own term.
+func TestServer_ResetLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBed(t, ServerConfig{})
+		ttl := 3 * time.Second
+		ctx := context.Background()
+		if _, err := b.c.ResetLease(ctx, "prod"); !errors.Is(err, ErrUnknownSet) {
+			t.Fatalf("reset of an unknown set: %v, want ErrUnknownSet", err)
+		}
+		b.mustGrant("evil", MaxTerm, ttl) // a fresh set has no jump bound
+		b.mustRefuse("m1", 7, ttl, ReasonStaleTerm)
+		time.Sleep(time.Second)
+		_, err := b.c.ResetLease(ctx, "prod")
+		var live *LiveLeaseError
+		if !errors.As(err, &live) || !errors.Is(err, ErrLeaseLive) {
+			t.Fatalf("reset of a live lease: %v, want a LiveLeaseError", err)
+		}
+		if live.Holder != "evil" || live.Term != MaxTerm || live.Remaining != 2*time.Second || !strings.Contains(live.Message, "never reset") {
+			t.Fatalf("refusal = %+v", live)
+		}
+		b.mustRefuse("m1", 7, ttl, ReasonStaleTerm) // the refused reset changed nothing
+		time.Sleep(2 * time.Second)
+		b.mustRefuse("m1", 7, ttl, ReasonStaleTerm) // expired, still locked out: only the reset helps
+		res, err := b.c.ResetLease(ctx, "prod")
+		if err != nil || res.Holder != "evil" || res.Term != MaxTerm {
+			t.Fatalf("reset after expiry: %+v, %v", res, err)
+		}
+		b.restart(-1)
+		b.mustGrant("m1", 7, ttl)
+		b.mustRefuse("m0", 6, ttl, ReasonStaleTerm) // the guard starts again from the new grant
+	})
 }

@@ -64,19 +64,19 @@ func jsonError(t *testing.T, body string) string {
 
 func TestServer_Auth(t *testing.T) {
 	t.Parallel()
-	_, url := startHTTP(t, ServerConfig{Token: "s3cret"})
+	_, url := startHTTP(t, ServerConfig{LeaseToken: "lease-s3cret", HeartbeatToken: "hb-s3cret"})
 	hb := `{"cluster":"c1","server":"s1"}`
-	for _, token := range []string{"", "wrong", "s3cre"} {
+	for _, token := range []string{"", "wrong", "hb-s3cre", "lease-s3cre"} {
 		code, hdr, body := send(t, "POST", url+"/v1/heartbeat", token, hb)
 		if code != http.StatusUnauthorized || hdr.Get("WWW-Authenticate") == "" {
 			t.Errorf("token %q: %d %q, want 401 with WWW-Authenticate", token, code, body)
 		}
 		jsonError(t, body)
 	}
-	if code, _, body := send(t, "POST", url+"/v1/heartbeat", "s3cret", hb); code != http.StatusNoContent {
-		t.Fatalf("right token: %d %s", code, body)
+	if code, _, body := send(t, "POST", url+"/v1/heartbeat", "hb-s3cret", hb); code != http.StatusNoContent {
+		t.Fatalf("heartbeat token: %d %s", code, body)
 	}
-	for auth, want := range map[string]int{"bearer s3cret": 204, "Basic s3cret": 401, "Bearers3cret": 401} {
+	for auth, want := range map[string]int{"bearer hb-s3cret": 204, "Basic hb-s3cret": 401, "Bearerhb-s3cret": 401} {
 		req, err := http.NewRequestWithContext(t.Context(), "POST", url+"/v1/heartbeat", strings.NewReader(hb))
 		if err != nil {
 			t.Fatal(err)
@@ -107,6 +107,66 @@ func TestServer_Auth(t *testing.T) {
 	}
 	if err := c.Ping(t.Context()); err != nil {
 		t.Errorf("Ping with a wrong token: %v", err)
+	}
+}
+
+// TestServer_TokenScopes: the heartbeat token every ECX server holds can send heartbeats and
+// read the last-seen table, never take, release or reset a lease; the masters' lease token can
+// do the lease calls and read, not heartbeat. Before the split one token did everything, so any
+// ECX server could take the lease with a term no master reaches and lock the set out.
+func TestServer_TokenScopes(t *testing.T) {
+	t.Parallel()
+	_, url := startHTTP(t, ServerConfig{LeaseToken: "lease-tok", HeartbeatToken: "hb-tok"})
+	lease := `{"set":"prod","holder":"m1","term":3,"ttl_ms":2000}`
+	for _, tc := range []struct {
+		method, path, token, body string
+		code                      int
+		has                       string
+	}{
+		{"POST", "/v1/lease", "hb-tok", lease, 403, "lease token"},
+		{"DELETE", "/v1/lease", "hb-tok", `{"set":"prod","holder":"m1","term":3}`, 403, "lease token"},
+		{"POST", "/v1/lease/reset", "hb-tok", `{"set":"prod"}`, 403, "lease token"},
+		{"POST", "/v1/heartbeat", "lease-tok", `{"cluster":"c1","server":"s1"}`, 403, "heartbeat token"},
+		{"POST", "/v1/heartbeat", "hb-tok", `{"cluster":"c1","server":"s1"}`, 204, ""},
+		{"GET", "/v1/clusters/c1", "hb-tok", "", 200, ""},
+		{"GET", "/v1/clusters/c1", "lease-tok", "", 200, ""},
+		{"POST", "/v1/lease", "lease-tok", lease, 200, ""},
+		{"DELETE", "/v1/lease", "lease-tok", `{"set":"prod","holder":"m1","term":3}`, 204, ""},
+	} {
+		code, _, body := send(t, tc.method, url+tc.path, tc.token, tc.body)
+		if code != tc.code {
+			t.Errorf("%s %s with %s: %d %q, want %d", tc.method, tc.path, tc.token, code, body, tc.code)
+			continue
+		}
+		if tc.has != "" && !strings.Contains(jsonError(t, body), tc.has) {
+			t.Errorf("%s %s with %s: %q does not name the %s", tc.method, tc.path, tc.token, body, tc.has)
+		}
+	}
+	member, err := NewClient(ClientConfig{URL: url, Token: "hb-tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := member.Acquire(t.Context(), "prod", "evil", MaxTerm, 2*time.Second); !errors.Is(err, ErrForbidden) {
+		t.Errorf("lease with the heartbeat token: %v, want ErrForbidden", err)
+	}
+	if _, err := member.ResetLease(t.Context(), "prod"); !errors.Is(err, ErrForbidden) {
+		t.Errorf("reset with the heartbeat token: %v, want ErrForbidden", err)
+	}
+}
+
+func TestNewServer_TokenConfig(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lease, hb, want string
+	}{
+		{"l", "", "both the lease token and the heartbeat token"},
+		{"", "h", "both the lease token and the heartbeat token"},
+		{"same", "same", "must differ"},
+	} {
+		_, err := NewServer(ServerConfig{DataDir: t.TempDir(), LeaseToken: tc.lease, HeartbeatToken: tc.hb})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("lease %q heartbeat %q: %v, want an error containing %q", tc.lease, tc.hb, err, tc.want)
+		}
 	}
 }
 
@@ -188,8 +248,12 @@ func TestServer_HeartbeatsAndClusters(t *testing.T) {
 
 func TestServer_Metrics(t *testing.T) {
 	t.Parallel()
-	_, url := startHTTP(t, ServerConfig{Token: "t"})
+	_, url := startHTTP(t, ServerConfig{LeaseToken: "t", HeartbeatToken: "h"})
 	c, err := NewClient(ClientConfig{URL: url, Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err := NewClient(ClientConfig{URL: url, Token: "h"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +271,7 @@ func TestServer_Metrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if err := c.Heartbeat(ctx, "ecx1", "s1"); err != nil {
+		if err := member.Heartbeat(ctx, "ecx1", "s1"); err != nil {
 			t.Fatal(err)
 		}
 	}

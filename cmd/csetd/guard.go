@@ -57,7 +57,7 @@ func parseGuardFlags(args []string, stderr io.Writer) (guardFlags, error) {
 	fs.StringVar(&f.ecxCAFile, "ecx-ca-file", "", "PEM CA bundle for an https -ecx-url")
 	fs.BoolVar(&f.ecxInsecure, "ecx-insecure-skip-verify", false, "do not verify the ECX REST certificate (self-signed; prefer -ecx-ca-file)")
 	fs.StringVar(&f.witnessURL, "witness", "", "witness URL (http(s)://host:7190), the same as the masters'")
-	fs.StringVar(&f.witnessTokenFile, "witness-token-file", "", "file holding the witness bearer token")
+	fs.StringVar(&f.witnessTokenFile, "witness-token-file", "", "file holding the witness heartbeat token (the witness's -heartbeat-token-file, not the masters' lease token)")
 	fs.StringVar(&f.witnessCAFile, "witness-ca-file", "", "PEM CA bundle for an https witness")
 	fs.StringVar(&f.masters, "masters", "", "comma-separated gRPC addresses of the masters (tried in turn)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding a master API token with role guard (masters run with -auth)")
