@@ -110,6 +110,10 @@ func (c *Controller) health(ctx context.Context, m *fsmv1.Member, o *observation
 	if !ok {
 		last = c.started // a new leader gives every member a full window before judging it
 	}
+	// So does a member added (or re-added) since: its health is unknown from when it was added.
+	if added := time.Unix(0, m.HealthSinceUnixNano); m.Health == fsm.HealthUnknown && added.After(last) {
+		last = added
+	}
 	silent := now.Sub(last)
 	if silent < c.cfg.UnreachableAfter {
 		o.health, o.reason = "", "" // keep the recorded health for now
