@@ -100,6 +100,7 @@ func anyEndpoint(w http.ResponseWriter, r *http.Request) {
 		"groups":    []any{map[string]any{"name": "x", "status": "Online", "current": "x", "resources": []any{map[string]any{"name": "fip1"}}}},
 		"resources": []any{map[string]any{"name": "x", "type": "fip", "status": "Online", "current": "x", "group": "x"}},
 		"monitors":  []any{map[string]any{"name": "x", "type": "fipw", "status": "Normal", "servers": []any{map[string]any{"name": "x", "status": "Normal"}}}},
+		"detail":    map[string]any{"status": "running"},
 	}))
 }
 
@@ -165,6 +166,17 @@ func TestClient_Endpoints(t *testing.T) {
 		{"StopResource", func() error { return c.StopResource(ctx, "fip1") }, post("/api/v1/resources/fip1/stop", "")},
 		{"SuspendMonitor", func() error { return c.SuspendMonitor(ctx, "fipw1", "s1") }, post("/api/v1/monitors/fipw1/suspend", `{"target":"s1"}`)},
 		{"ResumeMonitor", func() error { return c.ResumeMonitor(ctx, "fipw1", "s1") }, post("/api/v1/monitors/fipw1/resume", `{"target":"s1"}`)},
+		{"ListGroupResources", ig(func() (any, error) { return c.ListGroupResources(ctx) }), get("/api/v1/groups", "select=resources")},
+		{"StartServerDummyFailure", func() error { return c.StartServerDummyFailure(ctx, "s 1") }, post("/api/v1/servers/s%201/dummy-failure/start", "")},
+		{"StopServerDummyFailure", func() error { return c.StopServerDummyFailure(ctx, "s1") }, post("/api/v1/servers/s1/dummy-failure/stop", "")},
+		{"StartMonitorDummyFailure", func() error { return c.StartMonitorDummyFailure(ctx, "fipw1", "s1") }, post("/api/v1/monitors/fipw1/dummy-failure/start", `{"target":"s1"}`)},
+		{"StartMonitorDummyFailureAll", func() error { return c.StartMonitorDummyFailure(ctx, "fipw1", "") }, post("/api/v1/monitors/fipw1/dummy-failure/start", `{"target":""}`)},
+		{"StopMonitorDummyFailure", func() error { return c.StopMonitorDummyFailure(ctx, "fipw1", "") }, post("/api/v1/monitors/fipw1/dummy-failure/stop", `{"target":""}`)},
+		{"RunMirrorAction", func() error {
+			return c.RunMirrorAction(ctx, MirrorRestore, MirrorPreAction, MirrorOptions{NoShutdown: true, SkipCopy: true, Timeout: 90 * time.Second})
+		}, post("/api/v1/mirrors/restore/preaction", `{"no-shutdown":true,"skip-copy":true,"timeout":90}`)},
+		{"RunMirrorActionPlain", func() error { return c.RunMirrorAction(ctx, MirrorBackup, MirrorPostAction, MirrorOptions{}) }, post("/api/v1/mirrors/backup/postaction", "")},
+		{"GetMirrorStatus", ig(func() (any, error) { return c.GetMirrorStatus(ctx, MirrorBackup) }), get("/api/v1/mirrors/backup/status", "")},
 	}
 	for i, tc := range calls {
 		if err := tc.do(); err != nil {
@@ -241,6 +253,13 @@ func TestClient_ArgumentValidation(t *testing.T) {
 		"SetToRatio sec":  c.SetToRatio(ctx, 2, "10s"),
 		"SetToRatio 0m":   c.SetToRatio(ctx, 2, "0m"),
 		"Wait nil want":   func() error { _, err := c.WaitGroupStatus(ctx, "g", nil, WaitOptions{}); return err }(),
+		"ServerDummy":     c.StartServerDummyFailure(ctx, ""),
+		"MonitorDummy":    c.StopMonitorDummyFailure(ctx, "", "s1"),
+		"Mirror kind":     c.RunMirrorAction(ctx, "snapshot", MirrorPreAction, MirrorOptions{}),
+		"Mirror step":     c.RunMirrorAction(ctx, MirrorBackup, "midaction", MirrorOptions{}),
+		"Mirror skipcopy": c.RunMirrorAction(ctx, MirrorBackup, MirrorPreAction, MirrorOptions{SkipCopy: true}),
+		"Mirror timeout":  c.RunMirrorAction(ctx, MirrorBackup, MirrorPreAction, MirrorOptions{Timeout: 500 * time.Millisecond}),
+		"Mirror status":   func() error { _, err := c.GetMirrorStatus(ctx, ""); return err }(),
 	}
 	for name, err := range errs {
 		if !errors.Is(err, ErrInvalidArgument) {

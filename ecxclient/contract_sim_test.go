@@ -10,11 +10,22 @@ import (
 )
 
 // TestContract_Sim runs the contract against ecxsim over real HTTP and over
-// HTTPS (simTransports).
+// HTTPS (simTransports), each in both of ecxsim's error styles: failures
+// answered with an error status, and failures answered inside HTTP 200 with
+// a non-zero result.code, as ECX may do (docs/ecx.md).
 func TestContract_Sim(t *testing.T) { forEachSimTransport(t, testContractSim) }
 
 func testContractSim(t *testing.T, tr simTransport) {
 	t.Parallel()
+	for _, style := range []string{ecxsim.ErrorStyleHTTP, ecxsim.ErrorStyleEnvelope} {
+		t.Run(style, func(t *testing.T) {
+			t.Parallel()
+			contractSim(t, tr, style)
+		})
+	}
+}
+
+func contractSim(t *testing.T, tr simTransport, style string) {
 	const cluster = "c1"
 	servers := []string{"s1", "s2", "s3"}
 	cfg := ecxsim.Config{Clusters: []ecxsim.ClusterConfig{{
@@ -28,6 +39,7 @@ func testContractSim(t *testing.T, tr simTransport) {
 		HeartbeatTimeout:  time.Second,
 		HeartbeatInterval: 200 * time.Millisecond,
 		RebootDuration:    time.Second,
+		ErrorStyle:        style,
 	}}}
 	tr.configure(t, &cfg)
 	sim, err := ecxsim.New(cfg, testLogger(t).Named("ecxsim"))
@@ -55,17 +67,20 @@ func testContractSim(t *testing.T, tr simTransport) {
 		Config: member, Cluster: cluster, Servers: servers, Group: "g1", Target: "s1",
 		OpTimeout: 20 * time.Second,
 		Sim: &SimControl{
-			ServerDown:     func(s string) error { return sim.ServerDown(cluster, s) },
-			ServerUp:       func(s string) error { return sim.ServerUp(cluster, s) },
-			ClusterUp:      func() error { return sim.ClusterUp(cluster) },
-			Isolate:        func() error { return sim.Isolate(cluster) },
-			Heal:           func() error { return sim.Heal(cluster) },
-			SetLatency:     func(d time.Duration) error { return sim.SetLatency(cluster, d) },
-			SetErrorRate:   func(r float64) error { return sim.SetErrorRate(cluster, r) },
-			SetFailStart:   func(g string, on bool) error { return sim.SetFailStart(cluster, g, on) },
-			SecondGroup:    "g2",
-			AutoGroup:      "auto",
-			PendingVisible: true,
+			ServerDown:             func(s string) error { return sim.ServerDown(cluster, s) },
+			ServerUp:               func(s string) error { return sim.ServerUp(cluster, s) },
+			ClusterUp:              func() error { return sim.ClusterUp(cluster) },
+			Isolate:                func() error { return sim.Isolate(cluster) },
+			Heal:                   func() error { return sim.Heal(cluster) },
+			SetLatency:             func(d time.Duration) error { return sim.SetLatency(cluster, d) },
+			SetErrorRate:           func(r float64) error { return sim.SetErrorRate(cluster, r) },
+			SetFailStart:           func(g string, on bool) error { return sim.SetFailStart(cluster, g, on) },
+			SetFailStop:            func(g string, on bool) error { return sim.SetFailStop(cluster, g, on) },
+			SetServerStatusUnknown: func(s string, on bool) error { return sim.SetServerStatusUnknown(cluster, s, on) },
+			EnvelopeErrors:         style == ecxsim.ErrorStyleEnvelope,
+			SecondGroup:            "g2",
+			AutoGroup:              "auto",
+			PendingVisible:         true,
 		},
 	})
 }

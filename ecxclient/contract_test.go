@@ -52,6 +52,14 @@ type SimControl struct {
 	SetLatency           func(d time.Duration) error
 	SetErrorRate         func(rate float64) error
 	SetFailStart         func(group string, on bool) error
+	// SetFailStop makes the stops of group end in Offline Failure (on).
+	SetFailStop func(group string, on bool) error
+	// SetServerStatusUnknown makes the cluster unable to read server's state (on).
+	SetServerStatusUnknown func(server string, on bool) error
+	// EnvelopeErrors is true when the cluster reports failed operations and
+	// injected errors inside HTTP 200 (ecxsim's error style "envelope")
+	// rather than with an error status.
+	EnvelopeErrors bool
 	// SecondGroup is another manual-start group whose failover policy is
 	// Servers[0], Servers[1]; the suite fails, moves and rejects it.
 	SecondGroup string
@@ -100,6 +108,10 @@ func RunContract(t *testing.T, newClient func(t *testing.T) *Client, env Contrac
 	t.Run("ClusterSuspendResume", k.clusterSuspendResume)
 	t.Run("ClusterStopStart", k.clusterStopStart)
 	t.Run("ClusterRebootShutdown", k.clusterRebootShutdown)
+	t.Run("StopDuringMove", k.stopDuringMove)
+	t.Run("FailureStatuses", k.failureStatuses)
+	t.Run("DummyFailures", k.dummyFailures)
+	t.Run("Mirrors", k.mirrors)
 }
 
 type contract struct {
@@ -231,6 +243,9 @@ func (k *contract) groupsAndResources(t *testing.T) {
 	}
 	if got, err := c.ListResourceNames(ctx); err != nil || !cmp.Equal(got, resNames) {
 		t.Errorf("ListResourceNames = %v, %v; want %v", got, err, resNames)
+	}
+	if k.env.Sim != nil {
+		k.groupResourcesAtOnce(t, c)
 	}
 }
 

@@ -19,8 +19,8 @@ import (
 type envelope struct {
 	Code    int
 	Message string
-	// payload keys; nil when absent
-	Cluster, Servers, Groups, Resources, Monitors json.RawMessage
+	// payload keys; nil when absent. Detail is the payload of mirrors/*/status.
+	Cluster, Servers, Groups, Resources, Monitors, Detail json.RawMessage
 }
 
 type wireResult struct {
@@ -35,6 +35,7 @@ type wireEnvelope struct {
 	Groups    json.RawMessage `json:"groups"`
 	Resources json.RawMessage `json:"resources"`
 	Monitors  json.RawMessage `json:"monitors"`
+	Detail    json.RawMessage `json:"detail"`
 }
 
 // errNotEnvelope reports a body that is not an ECX response at all (HTML
@@ -64,7 +65,7 @@ func parseEnvelope(body []byte) (*envelope, error) {
 	return &envelope{
 		Code: int(r.Code), Message: string(r.Message),
 		Cluster: w.Cluster, Servers: w.Servers, Groups: w.Groups,
-		Resources: w.Resources, Monitors: w.Monitors,
+		Resources: w.Resources, Monitors: w.Monitors, Detail: w.Detail,
 	}, nil
 }
 
@@ -304,6 +305,22 @@ func decodeMonitors(env *envelope) ([]Monitor, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+type wireDetail struct {
+	Status *wireString `json:"status"`
+}
+
+// decodeMirrorStatus decodes detail.status of mirrors/{kind}/status.
+func decodeMirrorStatus(env *envelope) (string, error) {
+	list, err := decodeList[wireDetail](env.Detail, "detail")
+	if err != nil {
+		return "", err
+	}
+	if len(list) == 0 || list[0].Status == nil {
+		return "", errors.New(`no "detail.status" string in the response`)
+	}
+	return string(*list[0].Status), nil
 }
 
 // names extracts the "name" of every entry of a plural payload, as returned

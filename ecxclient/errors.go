@@ -3,6 +3,7 @@ package ecxclient
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -92,6 +93,9 @@ func (e *RejectedError) Error() string {
 
 // Is makes errors.Is(err, ErrRejected) true.
 func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
+
+// read reports whether the refused request was a read (GET).
+func (e *RejectedError) read() bool { return strings.HasPrefix(e.Op, http.MethodGet+" ") }
 
 // UnreachableError reports that no server of the member answered. Attempts
 // holds one error per server tried, in order, each naming its URL.

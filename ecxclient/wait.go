@@ -115,13 +115,15 @@ func waitLoop(parent, wctx context.Context, get func(context.Context) (Group, er
 }
 
 // transient reports whether a failed poll is worth repeating: nobody
-// answered, the answer was garbled, or the server reported an internal
-// error (5xx with an envelope). Authentication, not-found and other
-// refusals will not change by polling again.
+// answered, the answer was garbled, the server reported an internal error
+// (5xx with an envelope), or a read failed inside a 2xx (a non-zero
+// result.code: ECX may report any failure that way, so a read that could not
+// be answered this time looks like a 200 too). Authentication, not-found and
+// other refusals will not change by polling again.
 func transient(err error) bool {
 	var re *RejectedError
 	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrMalformed) ||
-		errors.As(err, &re) && re.HTTPStatus >= 500
+		errors.As(err, &re) && (re.HTTPStatus >= 500 || re.read() && re.HTTPStatus >= 200 && re.HTTPStatus <= 299)
 }
 
 // waitAfter runs op under a deadline of timeout, after reading the group's

@@ -108,6 +108,9 @@ func TestWaitLoop_Outcomes(t *testing.T) {
 		{"unreachable is retried", []func() (Group, error){fails(unreach), fails(unreach), st(StatusOnline, "s1")}, 0, 3, StatusOnline, nil},
 		{"server error is retried", []func() (Group, error){fails(&RejectedError{HTTPStatus: 500, Code: 5}), st(StatusOnline, "s1")}, 0, 2, StatusOnline, nil},
 		{"conflict ends at once", []func() (Group, error){fails(&RejectedError{HTTPStatus: 409, Code: 4})}, 0, 1, StatusUnknown, ErrRejected},
+		// ECX may report a failed read inside a 200 (error style "envelope"): polled again.
+		{"read failure inside a 200 is retried", []func() (Group, error){fails(&RejectedError{Op: "GET /api/v1/groups/g", HTTPStatus: 200, Code: 5}), st(StatusOnline, "s1")}, 0, 2, StatusOnline, nil},
+		{"read refused with a 4xx ends at once", []func() (Group, error){fails(&RejectedError{Op: "GET /api/v1/groups/g", HTTPStatus: 400, Code: 1})}, 0, 1, StatusUnknown, ErrRejected},
 		{"auth ends at once", []func() (Group, error){st(StatusOnlinePending, "s1"), fails(auth)}, 0, 2, StatusOnlinePending, ErrAuth},
 		{"unreachable until timeout", []func() (Group, error){st(StatusOnlinePending, "s1"), fails(unreach)}, 0, 0, StatusOnlinePending, ErrWaitTimeout},
 	}
