@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +289,38 @@ func freeAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	return addr
+}
+
+// BenchmarkTLS_Start measures New+Start+Close of 100 clusters x 2 servers over plain HTTP and over
+// HTTPS (one generated CA, 200 server certificates): the cost TLS adds to a simulator's start.
+func BenchmarkTLS_Start(b *testing.B) {
+	for _, tlsOn := range []bool{false, true} {
+		name := "http"
+		if tlsOn {
+			name = "https"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := ecxsim.Config{ControlAddr: "127.0.0.1:0"}
+			for i := range 100 {
+				cl := oneCluster().Clusters[0]
+				cl.Name = "c" + strconv.Itoa(i)
+				cfg.Clusters = append(cfg.Clusters, cl)
+			}
+			if tlsOn {
+				cfg.TLS = &ecxsim.TLSConfig{CAOut: filepath.Join(b.TempDir(), "ca.pem")}
+			}
+			for b.Loop() {
+				sim, err := ecxsim.New(cfg, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := sim.Start(); err != nil {
+					b.Fatal(err)
+				}
+				if err := sim.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
