@@ -28,8 +28,11 @@ func TestController_StaleObservationOfDeadMemberIsNoConflict(t *testing.T) {
 
 // A group found running on two reachable members is stopped on the one that is not its placement.
 func TestController_ConflictStopsTheExtraCopy(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"web"}, plantedDoubleOnline: true})
+	forEachErrorStyle(t, testConflictStopsTheExtraCopy)
+}
+
+func testConflictStopsTheExtraCopy(t *testing.T, style string) {
+	e := newEnv(t, envOpts{errorStyle: style, members: []string{"east", "west"}, groups: []string{"web"}, plantedDoubleOnline: true})
 	w := e.waitOnline("web", "east", 15*time.Second)
 	startGroup(t, e, "west", "web", "west-1") // someone starts it by hand on west
 	testutil.Eventually(t, 15*time.Second, func() error {

@@ -24,12 +24,13 @@ func TestController_PlacesAndAdopts(t *testing.T) {
 	}
 }
 
-func TestController_PlannedMove(t *testing.T) {
-	t.Parallel()
+func TestController_PlannedMove(t *testing.T) { forEachErrorStyle(t, testPlannedMove) }
+
+func testPlannedMove(t *testing.T, style string) {
 	dir := t.TempDir()
 	mark := filepath.Join(dir, "ran")
 	hook := writeHook(t, dir, "handover.sh", fmt.Sprintf(`echo "$CSET_WORKLOAD $CSET_REASON $CSET_FROM_MEMBER->$CSET_TO_MEMBER" >> %s; echo moved data`, mark))
-	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"web"}, hooks: map[string][]string{"web": {hook}}})
+	e := newEnv(t, envOpts{errorStyle: style, members: []string{"east", "west"}, groups: []string{"web"}, hooks: map[string][]string{"web": {hook}}})
 	e.waitOnline("web", "east", 15*time.Second)
 	op, err := e.client().MoveWorkload(clustertest.Ctx(t), &apiv1.MoveWorkloadRequest{Name: "web", ToMember: "west"})
 	if err != nil {
@@ -53,8 +54,11 @@ func TestController_PlannedMove(t *testing.T) {
 }
 
 func TestController_FailoverWhenMemberDies(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"web"}})
+	forEachErrorStyle(t, testFailoverWhenMemberDies)
+}
+
+func testFailoverWhenMemberDies(t *testing.T, style string) {
+	e := newEnv(t, envOpts{errorStyle: style, members: []string{"east", "west"}, groups: []string{"web"}})
 	e.waitOnline("web", "east", 15*time.Second)
 	if err := e.sim.ClusterDown("east"); err != nil {
 		t.Fatal(err)
@@ -99,8 +103,11 @@ func TestController_NoFailoverWhenIsolatedButAlive(t *testing.T) {
 }
 
 func TestController_FailoverOfFailedGroupInLiveMember(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"web"}})
+	forEachErrorStyle(t, testFailoverOfFailedGroupInLiveMember)
+}
+
+func testFailoverOfFailedGroupInLiveMember(t *testing.T, style string) {
+	e := newEnv(t, envOpts{errorStyle: style, members: []string{"east", "west"}, groups: []string{"web"}})
 	e.waitOnline("web", "east", 15*time.Second)
 	// Break the group on east: it cannot start there any more, and it stops (as if ECX gave up).
 	if err := e.sim.SetFailStart("east", "web", true); err != nil {
@@ -114,9 +121,12 @@ func TestController_FailoverOfFailedGroupInLiveMember(t *testing.T) {
 }
 
 func TestController_StartFailureFallsThroughToNextCandidate(t *testing.T) {
-	t.Parallel()
+	forEachErrorStyle(t, testStartFailureFallsThroughToNextCandidate)
+}
+
+func testStartFailureFallsThroughToNextCandidate(t *testing.T, style string) {
 	// Every start of api on east ends in Online Failure; east is the preferred candidate.
-	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"api"}, noWitness: true, failStart: map[string]string{"api": "east"}})
+	e := newEnv(t, envOpts{errorStyle: style, members: []string{"east", "west"}, groups: []string{"api"}, noWitness: true, failStart: map[string]string{"api": "east"}})
 	w := e.waitOnline("api", "west", 20*time.Second)
 	op, err := e.client().GetOperation(clustertest.Ctx(t), &apiv1.GetRequest{Name: w.GetOperationId()})
 	if err != nil {

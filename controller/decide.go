@@ -12,9 +12,13 @@ import (
 	"github.com/cset-project/cset/scheduler"
 )
 
-// onlineStatuses count as "the group runs there" for exclusivity: a pending start may finish.
+// runningStatus reports whether a group observed with ECX status s is (or may be) running there,
+// for exclusivity: every status but "Offline". A pending start may finish, a pending stop has not
+// finished, "Online Failure" and "Offline Failure" may still hold resources (a group that failed to
+// stop is not stopped), and "Unknown" (ECX cannot read the server that runs it), "Error",
+// "Unused" or any string outside the group vocabulary prove nothing, so they count as running.
 func runningStatus(s string) bool {
-	return s == "Online" || s == "Online Pending" || s == "Online Failure" || s == "Offline Pending"
+	return s != "Offline"
 }
 
 // where returns the members on which a workload's group is observed running, in the
@@ -169,11 +173,20 @@ func (c *Controller) plan(d *fsm.Data, w *fsmv1.Workload, running []string, now 
 	case m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded:
 		return nil // unreachable or partitioned: wait, never act on a member that may be alive
 	case p.Status == "Online Failure" || p.Status == "Offline Failure":
+		// ECX gave up on the group there. A failover fences it first, and a group that failed to
+		// stop ("Offline Failure") is fenced only once a stop is read back as Offline: until then
+		// the operation waits in fencing and nothing starts elsewhere.
 		need = fmt.Sprintf("group %s is %s on %s", w.Group, p.Status, m.Name)
 	case p.Status == "Offline" && w.OfflineSinceUnixNano != 0 && now.Sub(time.Unix(0, w.OfflineSinceUnixNano)) > c.cfg.GroupRecoveryGrace:
 		need = fmt.Sprintf("group %s has been Offline on %s for more than %v", w.Group, m.Name, c.cfg.GroupRecoveryGrace)
 	case m.Admin == fsm.AdminDraining:
 		return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonDrain, SourceMember: p.Member, SourceServer: p.Server}
+	case p.Status != "Online" && p.Status != "Online Pending" && p.Status != "Offline Pending" && p.Status != "Offline":
+		// "Unknown" (ECX cannot read the server that runs it), "Error", "Unused" or a string
+		// outside the vocabulary: the group may run there, and nothing says it failed. Act on
+		// nothing until ECX reports a known status again (ECX itself declares a dead server
+		// down after its heartbeat timeout, and the group then fails over or goes Offline).
+		return nil
 	}
 	if need == "" {
 		return nil

@@ -26,6 +26,8 @@ type env struct {
 	sim        *ecxsim.Sim
 	witness    string
 	witnessSrv *httptest.Server
+	// proxies are the REST proxies of each member's servers (envOpts.proxyREST).
+	proxies map[string][]*restProxy
 }
 
 type envOpts struct {
@@ -49,6 +51,13 @@ type envOpts struct {
 	// guards runs the member guards on the simulated servers, heartbeating the masters
 	// (guardTimeout, guardStopTimeout).
 	guards bool
+	// errorStyle is the simulated members' error style (ecxsim.ErrorStyleHTTP by default).
+	errorStyle string
+	// heartbeatTimeoutOn overrides the ECX heartbeat timeout (400ms) on some members.
+	heartbeatTimeoutOn map[string]time.Duration
+	// proxyREST puts a restProxy in front of every simulated server: the masters talk to the
+	// proxies, which record every request and can answer stops themselves.
+	proxyREST bool
 }
 
 const (
@@ -90,10 +99,14 @@ func newEnv(t *testing.T, o envOpts) *env {
 	var simCfg ecxsim.Config
 	simCfg.ControlAddr = "127.0.0.1:0"
 	for _, m := range o.members {
+		hbTimeout := 400 * time.Millisecond
+		if d, ok := o.heartbeatTimeoutOn[m]; ok {
+			hbTimeout = d
+		}
 		cl := ecxsim.ClusterConfig{
 			Name: m, User: "admin", Password: "pw-" + m,
-			HeartbeatTimeout: 400 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond,
-			WitnessURL: e.witness, Guard: guardCfg,
+			HeartbeatTimeout: hbTimeout, HeartbeatInterval: 100 * time.Millisecond,
+			WitnessURL: e.witness, Guard: guardCfg, ErrorStyle: o.errorStyle,
 			Servers: []ecxsim.ServerConfig{{Name: m + "-1", Listen: "127.0.0.1:0"}, {Name: m + "-2", Listen: "127.0.0.1:0"}},
 		}
 		for _, g := range append(slices.Clone(o.groups), o.spareGroups...) {
@@ -152,7 +165,16 @@ func newEnv(t *testing.T, o envOpts) *env {
 	for _, m := range o.members {
 		req := &apiv1.AddMemberRequest{Name: m, User: "admin", Password: "pw-" + m}
 		for _, s := range []string{m + "-1", m + "-2"} {
-			req.Servers = append(req.Servers, &apiv1.ServerSpec{Name: s, Url: sim.ServerURL(m, s)})
+			u := sim.ServerURL(m, s)
+			if o.proxyREST {
+				p := newRESTProxy(t, u)
+				if e.proxies == nil {
+					e.proxies = map[string][]*restProxy{}
+				}
+				e.proxies[m] = append(e.proxies[m], p)
+				u = p.URL()
+			}
+			req.Servers = append(req.Servers, &apiv1.ServerSpec{Name: s, Url: u})
 		}
 		if _, err := cl.AddMember(ctx, req); err != nil {
 			t.Fatal(err)
@@ -168,6 +190,21 @@ func newEnv(t *testing.T, o envOpts) *env {
 		}
 	}
 	return e
+}
+
+// errorStyles are the ways a simulated member reports failures: with an error status, or inside
+// HTTP 200 with a non-zero result.code (docs/ecx.md).
+var errorStyles = []string{ecxsim.ErrorStyleHTTP, ecxsim.ErrorStyleEnvelope}
+
+// forEachErrorStyle runs fn as a parallel subtest per error style of the simulated members.
+func forEachErrorStyle(t *testing.T, fn func(t *testing.T, style string)) {
+	t.Parallel()
+	for _, style := range errorStyles {
+		t.Run(style, func(t *testing.T) {
+			t.Parallel()
+			fn(t, style)
+		})
+	}
 }
 
 func (e *env) client() apiv1.ClusterSetServiceClient { return e.c.WaitForLeader().Client() }

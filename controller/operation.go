@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/cset-project/cset/ecxclient"
 	"github.com/cset-project/cset/fsm"
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 )
@@ -200,13 +201,27 @@ func (c *Controller) phaseFencing(ctx context.Context, d *fsm.Data, w *fsmv1.Wor
 		if err := c.stopOn(ctx, m, w.Group); errors.Is(err, errMemberDown) {
 			return nil // look again: a member declared down is fenced by the witness rule
 		} else if err != nil {
-			return fmt.Errorf("%w: fencing %s on %s: %v", errRetry, w.Group, mn, err)
+			return fmt.Errorf("%w: fencing %s on %s: %s: %v", errRetry, w.Group, mn, notFencedBecause(err), err)
 		}
 	}
 	if op.Reason == fsm.ReasonStop {
 		return c.finish(ctx, op, true, "", &fsmv1.Placement{})
 	}
 	return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhaseHandover})
+}
+
+// notFencedBecause explains why a fencing stop does not count: the controller believes a group
+// stopped only when it reads it back Offline, never from ECX's answer to the stop.
+func notFencedBecause(err error) string {
+	switch {
+	case errors.Is(err, ecxclient.ErrGroupFailed):
+		return "the group failed to stop there and may still hold its resources, so it is not started elsewhere"
+	case errors.Is(err, ecxclient.ErrWaitTimeout):
+		return "ECX accepted the stop but the group was never read back Offline, so it is not believed stopped"
+	case errors.Is(err, ecxclient.ErrRejected):
+		return "ECX refused the stop (the group may be moving inside the member); it is sent again"
+	}
+	return "the group is not known to be stopped"
 }
 
 // stopOn stops a group on a member under the fence and waits until it is Offline. The wait
@@ -248,6 +263,9 @@ func (c *Controller) phaseStarting(ctx context.Context, d *fsm.Data, w *fsmv1.Wo
 	switch {
 	case m == nil:
 		return retry(fmt.Sprintf("target member %s was removed", op.TargetMember))
+	case op.TargetServer == "":
+		// Every start names its server ({"target"}): without one ECX would pick a server itself.
+		return retry(fmt.Sprintf("no target server was chosen on %s", op.TargetMember))
 	case m.Health == fsm.HealthDown:
 		// Declared down by the witness rule: it has fenced itself, whatever was sent to it.
 		return retry(fmt.Sprintf("target member %s is down", op.TargetMember))
@@ -313,6 +331,9 @@ func (c *Controller) restoreOnSource(ctx context.Context, d *fsm.Data, op *fsmv1
 	server := op.SourceServer
 	if !slices.ContainsFunc(src.Servers, func(s *fsmv1.MemberServer) bool { return s.Name == server && s.Status == "Online" }) {
 		server = firstOnline(src)
+	}
+	if server == "" {
+		return c.finish(ctx, op, false, fmt.Sprintf("%s; its source %s has no Online server, so it was not restarted there", why, op.SourceMember), nil)
 	}
 	c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: op.Workload, Member: op.SourceMember, OperationId: op.Id,
 		Message: fmt.Sprintf("%s of %s failed (%s): restarting it on its source %s", op.Reason, op.Workload, why, op.SourceMember)})

@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,9 +29,21 @@ func post(t *testing.T, e *env, member, path, body string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
+	if !succeeded(resp.StatusCode, b) {
 		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
 	}
+}
+
+// succeeded reports whether an ECX answer is a success: HTTP 200 with code 0 and an empty
+// message. In the error style "envelope" a failure is an HTTP 200 too.
+func succeeded(status int, body []byte) bool {
+	var env struct {
+		Result struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"result"`
+	}
+	return status == 200 && json.Unmarshal(body, &env) == nil && env.Result.Code == 0 && env.Result.Message == ""
 }
 
 // stopGroup stops a group on a member through the simulator's REST API, as an operator or
@@ -46,7 +59,7 @@ func stopGroup(t *testing.T, e *env, member, group string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
+	if !succeeded(resp.StatusCode, b) {
 		t.Fatal(fmt.Errorf("stop: %d %s", resp.StatusCode, b))
 	}
 }
