@@ -1459,8 +1459,12 @@ func (x *Member) GetRemoval() string {
 }
 
 type MemberResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Member *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	// warnings are set by AddMember only: the checks of CheckMember (but the guard heartbeats,
+	// which the masters refuse before the member exists) whose result is "fail" or "warn". The
+	// member is added all the same.
+	Warnings      []*MemberCheck `protobuf:"bytes,2,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1502,6 +1506,216 @@ func (x *MemberResponse) GetMember() *Member {
 	return nil
 }
 
+func (x *MemberResponse) GetWarnings() []*MemberCheck {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+type CheckMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckMemberRequest) Reset() {
+	*x = CheckMemberRequest{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckMemberRequest) ProtoMessage() {}
+
+func (x *CheckMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckMemberRequest.ProtoReflect.Descriptor instead.
+func (*CheckMemberRequest) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CheckMemberRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// MemberCheck is one finding of CheckMember.
+type MemberCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// check names what was checked: api, tls-verify, cluster-name, servers, server-status, witness,
+	// guard, group, group-server, group-single, group-status, group-start, manual-start,
+	// failover-policy, heartbeat-timeout (docs/cli.md, "csetctl member check").
+	Check string `protobuf:"bytes,1,opt,name=check,proto3" json:"check,omitempty"`
+	// result is ok, fail (a hard check failed: cset cannot run workloads safely on the member),
+	// warn (works, but something needs attention) or manual (the REST API cannot show it: a
+	// checklist line for the operator).
+	Result        string `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	Server        string `protobuf:"bytes,3,opt,name=server,proto3" json:"server,omitempty"`     // the ECX server the finding is about, if any
+	Workload      string `protobuf:"bytes,4,opt,name=workload,proto3" json:"workload,omitempty"` // the workload the finding is about, if any
+	Group         string `protobuf:"bytes,5,opt,name=group,proto3" json:"group,omitempty"`       // its ECX group
+	Message       string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`   // what was found and, unless ok, how to fix it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberCheck) Reset() {
+	*x = MemberCheck{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberCheck) ProtoMessage() {}
+
+func (x *MemberCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberCheck.ProtoReflect.Descriptor instead.
+func (*MemberCheck) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *MemberCheck) GetCheck() string {
+	if x != nil {
+		return x.Check
+	}
+	return ""
+}
+
+func (x *MemberCheck) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *MemberCheck) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *MemberCheck) GetWorkload() string {
+	if x != nil {
+		return x.Workload
+	}
+	return ""
+}
+
+func (x *MemberCheck) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *MemberCheck) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type CheckMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        string                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Passed        bool                   `protobuf:"varint,2,opt,name=passed,proto3" json:"passed,omitempty"` // no check has result "fail"
+	Checks        []*MemberCheck         `protobuf:"bytes,3,rep,name=checks,proto3" json:"checks,omitempty"`
+	CheckedBy     string                 `protobuf:"bytes,4,opt,name=checked_by,json=checkedBy,proto3" json:"checked_by,omitempty"` // node id of the leader that ran the checks
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckMemberResponse) Reset() {
+	*x = CheckMemberResponse{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckMemberResponse) ProtoMessage() {}
+
+func (x *CheckMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckMemberResponse.ProtoReflect.Descriptor instead.
+func (*CheckMemberResponse) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CheckMemberResponse) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *CheckMemberResponse) GetPassed() bool {
+	if x != nil {
+		return x.Passed
+	}
+	return false
+}
+
+func (x *CheckMemberResponse) GetChecks() []*MemberCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+func (x *CheckMemberResponse) GetCheckedBy() string {
+	if x != nil {
+		return x.CheckedBy
+	}
+	return ""
+}
+
 type ListMembersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Members       []*Member              `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
@@ -1511,7 +1725,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[23]
+	mi := &file_cset_api_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1737,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[23]
+	mi := &file_cset_api_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1750,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListMembersResponse) GetMembers() []*Member {
@@ -1556,7 +1770,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[24]
+	mi := &file_cset_api_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1782,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[24]
+	mi := &file_cset_api_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1795,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveMemberRequest) GetName() string {
@@ -1608,7 +1822,7 @@ type SetMemberAdminRequest struct {
 
 func (x *SetMemberAdminRequest) Reset() {
 	*x = SetMemberAdminRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[25]
+	mi := &file_cset_api_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1834,7 @@ func (x *SetMemberAdminRequest) String() string {
 func (*SetMemberAdminRequest) ProtoMessage() {}
 
 func (x *SetMemberAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[25]
+	mi := &file_cset_api_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1847,7 @@ func (x *SetMemberAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberAdminRequest.ProtoReflect.Descriptor instead.
 func (*SetMemberAdminRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetMemberAdminRequest) GetName() string {
@@ -1663,7 +1877,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[26]
+	mi := &file_cset_api_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +1889,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[26]
+	mi := &file_cset_api_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +1902,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Node) GetMember() string {
@@ -1735,7 +1949,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[27]
+	mi := &file_cset_api_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1961,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[27]
+	mi := &file_cset_api_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1974,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1781,7 +1995,7 @@ type FaultDomain struct {
 
 func (x *FaultDomain) Reset() {
 	*x = FaultDomain{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[28]
+	mi := &file_cset_api_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +2007,7 @@ func (x *FaultDomain) String() string {
 func (*FaultDomain) ProtoMessage() {}
 
 func (x *FaultDomain) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[28]
+	mi := &file_cset_api_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +2020,7 @@ func (x *FaultDomain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultDomain.ProtoReflect.Descriptor instead.
 func (*FaultDomain) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FaultDomain) GetName() string {
@@ -1841,7 +2055,7 @@ type CreateFaultDomainRequest struct {
 
 func (x *CreateFaultDomainRequest) Reset() {
 	*x = CreateFaultDomainRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[29]
+	mi := &file_cset_api_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +2067,7 @@ func (x *CreateFaultDomainRequest) String() string {
 func (*CreateFaultDomainRequest) ProtoMessage() {}
 
 func (x *CreateFaultDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[29]
+	mi := &file_cset_api_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +2080,7 @@ func (x *CreateFaultDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateFaultDomainRequest.ProtoReflect.Descriptor instead.
 func (*CreateFaultDomainRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateFaultDomainRequest) GetName() string {
@@ -1899,7 +2113,7 @@ type ListFaultDomainsResponse struct {
 
 func (x *ListFaultDomainsResponse) Reset() {
 	*x = ListFaultDomainsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[30]
+	mi := &file_cset_api_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2125,7 @@ func (x *ListFaultDomainsResponse) String() string {
 func (*ListFaultDomainsResponse) ProtoMessage() {}
 
 func (x *ListFaultDomainsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[30]
+	mi := &file_cset_api_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2138,7 @@ func (x *ListFaultDomainsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFaultDomainsResponse.ProtoReflect.Descriptor instead.
 func (*ListFaultDomainsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListFaultDomainsResponse) GetFaultDomains() []*FaultDomain {
@@ -1945,7 +2159,7 @@ type AvailabilitySet struct {
 
 func (x *AvailabilitySet) Reset() {
 	*x = AvailabilitySet{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[31]
+	mi := &file_cset_api_v1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1957,7 +2171,7 @@ func (x *AvailabilitySet) String() string {
 func (*AvailabilitySet) ProtoMessage() {}
 
 func (x *AvailabilitySet) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[31]
+	mi := &file_cset_api_v1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1970,7 +2184,7 @@ func (x *AvailabilitySet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvailabilitySet.ProtoReflect.Descriptor instead.
 func (*AvailabilitySet) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AvailabilitySet) GetName() string {
@@ -2004,7 +2218,7 @@ type CreateAvailabilitySetRequest struct {
 
 func (x *CreateAvailabilitySetRequest) Reset() {
 	*x = CreateAvailabilitySetRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[32]
+	mi := &file_cset_api_v1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2230,7 @@ func (x *CreateAvailabilitySetRequest) String() string {
 func (*CreateAvailabilitySetRequest) ProtoMessage() {}
 
 func (x *CreateAvailabilitySetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[32]
+	mi := &file_cset_api_v1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2243,7 @@ func (x *CreateAvailabilitySetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAvailabilitySetRequest.ProtoReflect.Descriptor instead.
 func (*CreateAvailabilitySetRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateAvailabilitySetRequest) GetName() string {
@@ -2055,7 +2269,7 @@ type ListAvailabilitySetsResponse struct {
 
 func (x *ListAvailabilitySetsResponse) Reset() {
 	*x = ListAvailabilitySetsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[33]
+	mi := &file_cset_api_v1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2281,7 @@ func (x *ListAvailabilitySetsResponse) String() string {
 func (*ListAvailabilitySetsResponse) ProtoMessage() {}
 
 func (x *ListAvailabilitySetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[33]
+	mi := &file_cset_api_v1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2294,7 @@ func (x *ListAvailabilitySetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAvailabilitySetsResponse.ProtoReflect.Descriptor instead.
 func (*ListAvailabilitySetsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListAvailabilitySetsResponse) GetAvailabilitySets() []*AvailabilitySet {
@@ -2102,7 +2316,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[34]
+	mi := &file_cset_api_v1_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2328,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[34]
+	mi := &file_cset_api_v1_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2341,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{34}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Service) GetName() string {
@@ -2178,7 +2392,7 @@ type RegisterWorkloadRequest struct {
 
 func (x *RegisterWorkloadRequest) Reset() {
 	*x = RegisterWorkloadRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[35]
+	mi := &file_cset_api_v1_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2404,7 @@ func (x *RegisterWorkloadRequest) String() string {
 func (*RegisterWorkloadRequest) ProtoMessage() {}
 
 func (x *RegisterWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[35]
+	mi := &file_cset_api_v1_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2417,7 @@ func (x *RegisterWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*RegisterWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{35}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RegisterWorkloadRequest) GetName() string {
@@ -2299,7 +2513,7 @@ type AddressList struct {
 
 func (x *AddressList) Reset() {
 	*x = AddressList{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[36]
+	mi := &file_cset_api_v1_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2525,7 @@ func (x *AddressList) String() string {
 func (*AddressList) ProtoMessage() {}
 
 func (x *AddressList) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[36]
+	mi := &file_cset_api_v1_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2538,7 @@ func (x *AddressList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressList.ProtoReflect.Descriptor instead.
 func (*AddressList) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{36}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AddressList) GetAddresses() []string {
@@ -2362,7 +2576,7 @@ type Workload struct {
 
 func (x *Workload) Reset() {
 	*x = Workload{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[37]
+	mi := &file_cset_api_v1_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2588,7 @@ func (x *Workload) String() string {
 func (*Workload) ProtoMessage() {}
 
 func (x *Workload) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[37]
+	mi := &file_cset_api_v1_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2601,7 @@ func (x *Workload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workload.ProtoReflect.Descriptor instead.
 func (*Workload) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{37}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Workload) GetName() string {
@@ -2532,7 +2746,7 @@ type ListWorkloadsResponse struct {
 
 func (x *ListWorkloadsResponse) Reset() {
 	*x = ListWorkloadsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[38]
+	mi := &file_cset_api_v1_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2544,7 +2758,7 @@ func (x *ListWorkloadsResponse) String() string {
 func (*ListWorkloadsResponse) ProtoMessage() {}
 
 func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[38]
+	mi := &file_cset_api_v1_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2557,7 +2771,7 @@ func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{38}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListWorkloadsResponse) GetWorkloads() []*Workload {
@@ -2577,7 +2791,7 @@ type SetWorkloadDesiredRequest struct {
 
 func (x *SetWorkloadDesiredRequest) Reset() {
 	*x = SetWorkloadDesiredRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[39]
+	mi := &file_cset_api_v1_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2589,7 +2803,7 @@ func (x *SetWorkloadDesiredRequest) String() string {
 func (*SetWorkloadDesiredRequest) ProtoMessage() {}
 
 func (x *SetWorkloadDesiredRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[39]
+	mi := &file_cset_api_v1_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2602,7 +2816,7 @@ func (x *SetWorkloadDesiredRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetWorkloadDesiredRequest.ProtoReflect.Descriptor instead.
 func (*SetWorkloadDesiredRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{39}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetWorkloadDesiredRequest) GetName() string {
@@ -2632,7 +2846,7 @@ type PlacementCandidate struct {
 
 func (x *PlacementCandidate) Reset() {
 	*x = PlacementCandidate{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[40]
+	mi := &file_cset_api_v1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2858,7 @@ func (x *PlacementCandidate) String() string {
 func (*PlacementCandidate) ProtoMessage() {}
 
 func (x *PlacementCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[40]
+	mi := &file_cset_api_v1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2871,7 @@ func (x *PlacementCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementCandidate.ProtoReflect.Descriptor instead.
 func (*PlacementCandidate) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{40}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PlacementCandidate) GetMember() string {
@@ -2705,7 +2919,7 @@ type PlaceWorkloadResponse struct {
 
 func (x *PlaceWorkloadResponse) Reset() {
 	*x = PlaceWorkloadResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[41]
+	mi := &file_cset_api_v1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2717,7 +2931,7 @@ func (x *PlaceWorkloadResponse) String() string {
 func (*PlaceWorkloadResponse) ProtoMessage() {}
 
 func (x *PlaceWorkloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[41]
+	mi := &file_cset_api_v1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2730,7 +2944,7 @@ func (x *PlaceWorkloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceWorkloadResponse.ProtoReflect.Descriptor instead.
 func (*PlaceWorkloadResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{41}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PlaceWorkloadResponse) GetWorkload() string {
@@ -2759,7 +2973,7 @@ type MoveWorkloadRequest struct {
 
 func (x *MoveWorkloadRequest) Reset() {
 	*x = MoveWorkloadRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[42]
+	mi := &file_cset_api_v1_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2771,7 +2985,7 @@ func (x *MoveWorkloadRequest) String() string {
 func (*MoveWorkloadRequest) ProtoMessage() {}
 
 func (x *MoveWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[42]
+	mi := &file_cset_api_v1_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2784,7 +2998,7 @@ func (x *MoveWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*MoveWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{42}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *MoveWorkloadRequest) GetName() string {
@@ -2828,7 +3042,7 @@ type Declaration struct {
 
 func (x *Declaration) Reset() {
 	*x = Declaration{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[43]
+	mi := &file_cset_api_v1_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2840,7 +3054,7 @@ func (x *Declaration) String() string {
 func (*Declaration) ProtoMessage() {}
 
 func (x *Declaration) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[43]
+	mi := &file_cset_api_v1_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2853,7 +3067,7 @@ func (x *Declaration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Declaration.ProtoReflect.Descriptor instead.
 func (*Declaration) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{43}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Declaration) GetSet() *InitSetRequest {
@@ -2900,7 +3114,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[44]
+	mi := &file_cset_api_v1_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2912,7 +3126,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[44]
+	mi := &file_cset_api_v1_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2925,7 +3139,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{44}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ApplyRequest) GetDeclaration() *Declaration {
@@ -2948,7 +3162,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[45]
+	mi := &file_cset_api_v1_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3174,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[45]
+	mi := &file_cset_api_v1_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3187,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{45}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ApplyResponse) GetIndex() uint64 {
@@ -3024,7 +3238,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[46]
+	mi := &file_cset_api_v1_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3036,7 +3250,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[46]
+	mi := &file_cset_api_v1_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3049,7 +3263,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{46}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *HookResult) GetHook() string {
@@ -3109,7 +3323,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[47]
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3121,7 +3335,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[47]
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3134,7 +3348,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{47}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Operation) GetId() string {
@@ -3244,7 +3458,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[48]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3256,7 +3470,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[48]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3269,7 +3483,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{48}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -3291,7 +3505,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3517,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3530,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{49}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListEventsRequest) GetAfterSeq() uint64 {
@@ -3365,7 +3579,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3377,7 +3591,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3390,7 +3604,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -3472,7 +3686,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3484,7 +3698,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3497,7 +3711,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -3516,7 +3730,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3528,7 +3742,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3541,7 +3755,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SnapshotSaveRequest) GetRedact() bool {
@@ -3560,7 +3774,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3786,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3799,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -3606,7 +3820,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3618,7 +3832,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3631,7 +3845,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SnapshotRestoreResponse) GetIndex() uint64 {
@@ -3665,7 +3879,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3677,7 +3891,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3690,7 +3904,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -3719,7 +3933,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3731,7 +3945,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3744,7 +3958,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CreateTokenResponse) GetName() string {
@@ -3787,7 +4001,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3799,7 +4013,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3812,7 +4026,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Token) GetName() string {
@@ -3852,7 +4066,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3864,7 +4078,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3877,7 +4091,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -3896,7 +4110,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3908,7 +4122,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3921,7 +4135,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RevokeTokenRequest) GetName() string {
@@ -3940,7 +4154,7 @@ type RecordAuditRequest struct {
 
 func (x *RecordAuditRequest) Reset() {
 	*x = RecordAuditRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3952,7 +4166,7 @@ func (x *RecordAuditRequest) String() string {
 func (*RecordAuditRequest) ProtoMessage() {}
 
 func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3965,7 +4179,7 @@ func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditRequest.ProtoReflect.Descriptor instead.
 func (*RecordAuditRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *RecordAuditRequest) GetEvents() []*Event {
@@ -3988,7 +4202,7 @@ type GuardHeartbeatRequest struct {
 
 func (x *GuardHeartbeatRequest) Reset() {
 	*x = GuardHeartbeatRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4000,7 +4214,7 @@ func (x *GuardHeartbeatRequest) String() string {
 func (*GuardHeartbeatRequest) ProtoMessage() {}
 
 func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4013,7 +4227,7 @@ func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GuardHeartbeatRequest) GetCluster() string {
@@ -4050,7 +4264,7 @@ type GuardHeartbeatResponse struct {
 
 func (x *GuardHeartbeatResponse) Reset() {
 	*x = GuardHeartbeatResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4062,7 +4276,7 @@ func (x *GuardHeartbeatResponse) String() string {
 func (*GuardHeartbeatResponse) ProtoMessage() {}
 
 func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4075,7 +4289,7 @@ func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GuardHeartbeatResponse) GetAcknowledged() bool {
@@ -4225,9 +4439,25 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\aremoval\x18\x0f \x01(\tR\aremoval\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"s\n" +
 	"\x0eMemberResponse\x12+\n" +
-	"\x06member\x18\x01 \x01(\v2\x13.cset.api.v1.MemberR\x06member\"D\n" +
+	"\x06member\x18\x01 \x01(\v2\x13.cset.api.v1.MemberR\x06member\x124\n" +
+	"\bwarnings\x18\x02 \x03(\v2\x18.cset.api.v1.MemberCheckR\bwarnings\"(\n" +
+	"\x12CheckMemberRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x9f\x01\n" +
+	"\vMemberCheck\x12\x14\n" +
+	"\x05check\x18\x01 \x01(\tR\x05check\x12\x16\n" +
+	"\x06result\x18\x02 \x01(\tR\x06result\x12\x16\n" +
+	"\x06server\x18\x03 \x01(\tR\x06server\x12\x1a\n" +
+	"\bworkload\x18\x04 \x01(\tR\bworkload\x12\x14\n" +
+	"\x05group\x18\x05 \x01(\tR\x05group\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"\x96\x01\n" +
+	"\x13CheckMemberResponse\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\tR\x06member\x12\x16\n" +
+	"\x06passed\x18\x02 \x01(\bR\x06passed\x120\n" +
+	"\x06checks\x18\x03 \x03(\v2\x18.cset.api.v1.MemberCheckR\x06checks\x12\x1d\n" +
+	"\n" +
+	"checked_by\x18\x04 \x01(\tR\tcheckedBy\"D\n" +
 	"\x13ListMembersResponse\x12-\n" +
 	"\amembers\x18\x01 \x03(\v2\x13.cset.api.v1.MemberR\amembers\"?\n" +
 	"\x13RemoveMemberRequest\x12\x12\n" +
@@ -4433,7 +4663,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x16GuardHeartbeatResponse\x12\"\n" +
 	"\facknowledged\x18\x01 \x01(\bR\facknowledged\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12\x16\n" +
-	"\x06leader\x18\x03 \x01(\tR\x06leader2\xfc\x17\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader2\xce\x18\n" +
 	"\x11ClusterSetService\x12A\n" +
 	"\x06Status\x12\x1a.cset.api.v1.StatusRequest\x1a\x1b.cset.api.v1.StatusResponse\x12J\n" +
 	"\tRaftPeers\x12\x1d.cset.api.v1.RaftPeersRequest\x1a\x1e.cset.api.v1.RaftPeersResponse\x12G\n" +
@@ -4448,7 +4678,8 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\fRemoveMember\x12 .cset.api.v1.RemoveMemberRequest\x1a\x12.cset.api.v1.Empty\x12Q\n" +
 	"\x0eSetMemberAdmin\x12\".cset.api.v1.SetMemberAdminRequest\x1a\x1b.cset.api.v1.MemberResponse\x12I\n" +
 	"\x11DeclareMemberDown\x12\x17.cset.api.v1.GetRequest\x1a\x1b.cset.api.v1.MemberResponse\x12E\n" +
-	"\tListNodes\x12\x18.cset.api.v1.ListRequest\x1a\x1e.cset.api.v1.ListNodesResponse\x12T\n" +
+	"\tListNodes\x12\x18.cset.api.v1.ListRequest\x1a\x1e.cset.api.v1.ListNodesResponse\x12P\n" +
+	"\vCheckMember\x12\x1f.cset.api.v1.CheckMemberRequest\x1a .cset.api.v1.CheckMemberResponse\x12T\n" +
 	"\x11CreateFaultDomain\x12%.cset.api.v1.CreateFaultDomainRequest\x1a\x18.cset.api.v1.FaultDomain\x12S\n" +
 	"\x10ListFaultDomains\x12\x18.cset.api.v1.ListRequest\x1a%.cset.api.v1.ListFaultDomainsResponse\x12@\n" +
 	"\x11DeleteFaultDomain\x12\x17.cset.api.v1.GetRequest\x1a\x12.cset.api.v1.Empty\x12`\n" +
@@ -4491,7 +4722,7 @@ func file_cset_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_cset_api_v1_api_proto_rawDescData
 }
 
-var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
 var file_cset_api_v1_api_proto_goTypes = []any{
 	(*Empty)(nil),                        // 0: cset.api.v1.Empty
 	(*ReadOptions)(nil),                  // 1: cset.api.v1.ReadOptions
@@ -4516,50 +4747,53 @@ var file_cset_api_v1_api_proto_goTypes = []any{
 	(*AddMemberRequest)(nil),             // 20: cset.api.v1.AddMemberRequest
 	(*Member)(nil),                       // 21: cset.api.v1.Member
 	(*MemberResponse)(nil),               // 22: cset.api.v1.MemberResponse
-	(*ListMembersResponse)(nil),          // 23: cset.api.v1.ListMembersResponse
-	(*RemoveMemberRequest)(nil),          // 24: cset.api.v1.RemoveMemberRequest
-	(*SetMemberAdminRequest)(nil),        // 25: cset.api.v1.SetMemberAdminRequest
-	(*Node)(nil),                         // 26: cset.api.v1.Node
-	(*ListNodesResponse)(nil),            // 27: cset.api.v1.ListNodesResponse
-	(*FaultDomain)(nil),                  // 28: cset.api.v1.FaultDomain
-	(*CreateFaultDomainRequest)(nil),     // 29: cset.api.v1.CreateFaultDomainRequest
-	(*ListFaultDomainsResponse)(nil),     // 30: cset.api.v1.ListFaultDomainsResponse
-	(*AvailabilitySet)(nil),              // 31: cset.api.v1.AvailabilitySet
-	(*CreateAvailabilitySetRequest)(nil), // 32: cset.api.v1.CreateAvailabilitySetRequest
-	(*ListAvailabilitySetsResponse)(nil), // 33: cset.api.v1.ListAvailabilitySetsResponse
-	(*Service)(nil),                      // 34: cset.api.v1.Service
-	(*RegisterWorkloadRequest)(nil),      // 35: cset.api.v1.RegisterWorkloadRequest
-	(*AddressList)(nil),                  // 36: cset.api.v1.AddressList
-	(*Workload)(nil),                     // 37: cset.api.v1.Workload
-	(*ListWorkloadsResponse)(nil),        // 38: cset.api.v1.ListWorkloadsResponse
-	(*SetWorkloadDesiredRequest)(nil),    // 39: cset.api.v1.SetWorkloadDesiredRequest
-	(*PlacementCandidate)(nil),           // 40: cset.api.v1.PlacementCandidate
-	(*PlaceWorkloadResponse)(nil),        // 41: cset.api.v1.PlaceWorkloadResponse
-	(*MoveWorkloadRequest)(nil),          // 42: cset.api.v1.MoveWorkloadRequest
-	(*Declaration)(nil),                  // 43: cset.api.v1.Declaration
-	(*ApplyRequest)(nil),                 // 44: cset.api.v1.ApplyRequest
-	(*ApplyResponse)(nil),                // 45: cset.api.v1.ApplyResponse
-	(*HookResult)(nil),                   // 46: cset.api.v1.HookResult
-	(*Operation)(nil),                    // 47: cset.api.v1.Operation
-	(*ListOperationsResponse)(nil),       // 48: cset.api.v1.ListOperationsResponse
-	(*ListEventsRequest)(nil),            // 49: cset.api.v1.ListEventsRequest
-	(*Event)(nil),                        // 50: cset.api.v1.Event
-	(*ListEventsResponse)(nil),           // 51: cset.api.v1.ListEventsResponse
-	(*SnapshotSaveRequest)(nil),          // 52: cset.api.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),                // 53: cset.api.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),      // 54: cset.api.v1.SnapshotRestoreResponse
-	(*CreateTokenRequest)(nil),           // 55: cset.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),          // 56: cset.api.v1.CreateTokenResponse
-	(*Token)(nil),                        // 57: cset.api.v1.Token
-	(*ListTokensResponse)(nil),           // 58: cset.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 59: cset.api.v1.RevokeTokenRequest
-	(*RecordAuditRequest)(nil),           // 60: cset.api.v1.RecordAuditRequest
-	(*GuardHeartbeatRequest)(nil),        // 61: cset.api.v1.GuardHeartbeatRequest
-	(*GuardHeartbeatResponse)(nil),       // 62: cset.api.v1.GuardHeartbeatResponse
-	nil,                                  // 63: cset.api.v1.AddMemberRequest.LabelsEntry
-	nil,                                  // 64: cset.api.v1.Member.LabelsEntry
-	nil,                                  // 65: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	nil,                                  // 66: cset.api.v1.Workload.AddressesEntry
+	(*CheckMemberRequest)(nil),           // 23: cset.api.v1.CheckMemberRequest
+	(*MemberCheck)(nil),                  // 24: cset.api.v1.MemberCheck
+	(*CheckMemberResponse)(nil),          // 25: cset.api.v1.CheckMemberResponse
+	(*ListMembersResponse)(nil),          // 26: cset.api.v1.ListMembersResponse
+	(*RemoveMemberRequest)(nil),          // 27: cset.api.v1.RemoveMemberRequest
+	(*SetMemberAdminRequest)(nil),        // 28: cset.api.v1.SetMemberAdminRequest
+	(*Node)(nil),                         // 29: cset.api.v1.Node
+	(*ListNodesResponse)(nil),            // 30: cset.api.v1.ListNodesResponse
+	(*FaultDomain)(nil),                  // 31: cset.api.v1.FaultDomain
+	(*CreateFaultDomainRequest)(nil),     // 32: cset.api.v1.CreateFaultDomainRequest
+	(*ListFaultDomainsResponse)(nil),     // 33: cset.api.v1.ListFaultDomainsResponse
+	(*AvailabilitySet)(nil),              // 34: cset.api.v1.AvailabilitySet
+	(*CreateAvailabilitySetRequest)(nil), // 35: cset.api.v1.CreateAvailabilitySetRequest
+	(*ListAvailabilitySetsResponse)(nil), // 36: cset.api.v1.ListAvailabilitySetsResponse
+	(*Service)(nil),                      // 37: cset.api.v1.Service
+	(*RegisterWorkloadRequest)(nil),      // 38: cset.api.v1.RegisterWorkloadRequest
+	(*AddressList)(nil),                  // 39: cset.api.v1.AddressList
+	(*Workload)(nil),                     // 40: cset.api.v1.Workload
+	(*ListWorkloadsResponse)(nil),        // 41: cset.api.v1.ListWorkloadsResponse
+	(*SetWorkloadDesiredRequest)(nil),    // 42: cset.api.v1.SetWorkloadDesiredRequest
+	(*PlacementCandidate)(nil),           // 43: cset.api.v1.PlacementCandidate
+	(*PlaceWorkloadResponse)(nil),        // 44: cset.api.v1.PlaceWorkloadResponse
+	(*MoveWorkloadRequest)(nil),          // 45: cset.api.v1.MoveWorkloadRequest
+	(*Declaration)(nil),                  // 46: cset.api.v1.Declaration
+	(*ApplyRequest)(nil),                 // 47: cset.api.v1.ApplyRequest
+	(*ApplyResponse)(nil),                // 48: cset.api.v1.ApplyResponse
+	(*HookResult)(nil),                   // 49: cset.api.v1.HookResult
+	(*Operation)(nil),                    // 50: cset.api.v1.Operation
+	(*ListOperationsResponse)(nil),       // 51: cset.api.v1.ListOperationsResponse
+	(*ListEventsRequest)(nil),            // 52: cset.api.v1.ListEventsRequest
+	(*Event)(nil),                        // 53: cset.api.v1.Event
+	(*ListEventsResponse)(nil),           // 54: cset.api.v1.ListEventsResponse
+	(*SnapshotSaveRequest)(nil),          // 55: cset.api.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),                // 56: cset.api.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),      // 57: cset.api.v1.SnapshotRestoreResponse
+	(*CreateTokenRequest)(nil),           // 58: cset.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 59: cset.api.v1.CreateTokenResponse
+	(*Token)(nil),                        // 60: cset.api.v1.Token
+	(*ListTokensResponse)(nil),           // 61: cset.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 62: cset.api.v1.RevokeTokenRequest
+	(*RecordAuditRequest)(nil),           // 63: cset.api.v1.RecordAuditRequest
+	(*GuardHeartbeatRequest)(nil),        // 64: cset.api.v1.GuardHeartbeatRequest
+	(*GuardHeartbeatResponse)(nil),       // 65: cset.api.v1.GuardHeartbeatResponse
+	nil,                                  // 66: cset.api.v1.AddMemberRequest.LabelsEntry
+	nil,                                  // 67: cset.api.v1.Member.LabelsEntry
+	nil,                                  // 68: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	nil,                                  // 69: cset.api.v1.Workload.AddressesEntry
 }
 var file_cset_api_v1_api_proto_depIdxs = []int32{
 	1,  // 0: cset.api.v1.ListRequest.read:type_name -> cset.api.v1.ReadOptions
@@ -4572,118 +4806,122 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	6,  // 7: cset.api.v1.RaftPeersResponse.peers:type_name -> cset.api.v1.MasterInfo
 	5,  // 8: cset.api.v1.RaftTransferLeaderResponse.leader:type_name -> cset.api.v1.Leader
 	19, // 9: cset.api.v1.AddMemberRequest.servers:type_name -> cset.api.v1.ServerSpec
-	63, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
+	66, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
 	19, // 11: cset.api.v1.Member.servers:type_name -> cset.api.v1.ServerSpec
-	64, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
+	67, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
 	21, // 13: cset.api.v1.MemberResponse.member:type_name -> cset.api.v1.Member
-	21, // 14: cset.api.v1.ListMembersResponse.members:type_name -> cset.api.v1.Member
-	26, // 15: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
-	28, // 16: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
-	31, // 17: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
-	65, // 18: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	34, // 19: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
-	66, // 20: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
-	34, // 21: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
-	37, // 22: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
-	40, // 23: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
-	17, // 24: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
-	20, // 25: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
-	29, // 26: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
-	32, // 27: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
-	35, // 28: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
-	43, // 29: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
-	46, // 30: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
-	47, // 31: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
-	50, // 32: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
-	57, // 33: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
-	50, // 34: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
-	36, // 35: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	36, // 36: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	4,  // 37: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
-	9,  // 38: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
-	11, // 39: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
-	13, // 40: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
-	15, // 41: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
-	17, // 42: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
-	20, // 43: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
-	2,  // 44: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
-	3,  // 45: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
-	24, // 46: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
-	25, // 47: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
-	3,  // 48: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
-	2,  // 49: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
-	29, // 50: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
-	2,  // 51: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
-	3,  // 52: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
-	32, // 53: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
-	2,  // 54: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
-	3,  // 55: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
-	35, // 56: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
-	2,  // 57: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
-	3,  // 58: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
-	3,  // 59: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
-	39, // 60: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
-	3,  // 61: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
-	42, // 62: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
-	44, // 63: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
-	2,  // 64: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
-	3,  // 65: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 66: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 67: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
-	49, // 68: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
-	49, // 69: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
-	52, // 70: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
-	53, // 71: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
-	55, // 72: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
-	2,  // 73: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
-	59, // 74: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
-	60, // 75: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
-	61, // 76: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
-	8,  // 77: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
-	10, // 78: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
-	12, // 79: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
-	14, // 80: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
-	16, // 81: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
-	18, // 82: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
-	22, // 83: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
-	23, // 84: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
-	22, // 85: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
-	0,  // 86: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
-	22, // 87: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
-	22, // 88: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
-	27, // 89: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
-	28, // 90: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
-	30, // 91: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
-	0,  // 92: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
-	31, // 93: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
-	33, // 94: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
-	0,  // 95: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
-	37, // 96: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
-	38, // 97: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
-	37, // 98: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
-	0,  // 99: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
-	37, // 100: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
-	41, // 101: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
-	47, // 102: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
-	45, // 103: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
-	48, // 104: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
-	47, // 105: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
-	47, // 106: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
-	47, // 107: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
-	51, // 108: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
-	50, // 109: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
-	53, // 110: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
-	54, // 111: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
-	56, // 112: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
-	58, // 113: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
-	0,  // 114: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
-	0,  // 115: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
-	62, // 116: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
-	77, // [77:117] is the sub-list for method output_type
-	37, // [37:77] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	24, // 14: cset.api.v1.MemberResponse.warnings:type_name -> cset.api.v1.MemberCheck
+	24, // 15: cset.api.v1.CheckMemberResponse.checks:type_name -> cset.api.v1.MemberCheck
+	21, // 16: cset.api.v1.ListMembersResponse.members:type_name -> cset.api.v1.Member
+	29, // 17: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
+	31, // 18: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
+	34, // 19: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
+	68, // 20: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	37, // 21: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
+	69, // 22: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
+	37, // 23: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
+	40, // 24: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
+	43, // 25: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
+	17, // 26: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
+	20, // 27: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
+	32, // 28: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
+	35, // 29: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
+	38, // 30: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
+	46, // 31: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
+	49, // 32: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
+	50, // 33: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
+	53, // 34: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
+	60, // 35: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
+	53, // 36: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
+	39, // 37: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	39, // 38: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	4,  // 39: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
+	9,  // 40: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
+	11, // 41: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
+	13, // 42: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
+	15, // 43: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
+	17, // 44: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
+	20, // 45: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
+	2,  // 46: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
+	3,  // 47: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
+	27, // 48: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
+	28, // 49: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
+	3,  // 50: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
+	2,  // 51: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
+	23, // 52: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
+	32, // 53: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
+	2,  // 54: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
+	3,  // 55: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
+	35, // 56: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
+	2,  // 57: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
+	3,  // 58: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
+	38, // 59: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
+	2,  // 60: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
+	3,  // 61: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
+	3,  // 62: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
+	42, // 63: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
+	3,  // 64: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
+	45, // 65: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
+	47, // 66: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
+	2,  // 67: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
+	3,  // 68: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 69: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 70: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
+	52, // 71: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
+	52, // 72: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
+	55, // 73: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
+	56, // 74: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
+	58, // 75: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
+	2,  // 76: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
+	62, // 77: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
+	63, // 78: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
+	64, // 79: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
+	8,  // 80: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
+	10, // 81: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
+	12, // 82: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
+	14, // 83: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
+	16, // 84: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
+	18, // 85: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
+	22, // 86: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
+	26, // 87: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
+	22, // 88: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
+	0,  // 89: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
+	22, // 90: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
+	22, // 91: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
+	30, // 92: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
+	25, // 93: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
+	31, // 94: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
+	33, // 95: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
+	0,  // 96: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
+	34, // 97: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
+	36, // 98: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
+	0,  // 99: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
+	40, // 100: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
+	41, // 101: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
+	40, // 102: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
+	0,  // 103: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
+	40, // 104: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
+	44, // 105: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
+	50, // 106: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
+	48, // 107: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
+	51, // 108: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
+	50, // 109: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
+	50, // 110: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
+	50, // 111: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
+	54, // 112: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
+	53, // 113: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
+	56, // 114: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
+	57, // 115: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
+	59, // 116: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
+	61, // 117: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
+	0,  // 118: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
+	0,  // 119: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
+	65, // 120: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
+	80, // [80:121] is the sub-list for method output_type
+	39, // [39:80] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_cset_api_v1_api_proto_init() }
@@ -4697,7 +4935,7 @@ func file_cset_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_api_v1_api_proto_rawDesc), len(file_cset_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   67,
+			NumMessages:   70,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

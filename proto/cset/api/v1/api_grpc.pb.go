@@ -37,6 +37,7 @@ const (
 	ClusterSetService_SetMemberAdmin_FullMethodName        = "/cset.api.v1.ClusterSetService/SetMemberAdmin"
 	ClusterSetService_DeclareMemberDown_FullMethodName     = "/cset.api.v1.ClusterSetService/DeclareMemberDown"
 	ClusterSetService_ListNodes_FullMethodName             = "/cset.api.v1.ClusterSetService/ListNodes"
+	ClusterSetService_CheckMember_FullMethodName           = "/cset.api.v1.ClusterSetService/CheckMember"
 	ClusterSetService_CreateFaultDomain_FullMethodName     = "/cset.api.v1.ClusterSetService/CreateFaultDomain"
 	ClusterSetService_ListFaultDomains_FullMethodName      = "/cset.api.v1.ClusterSetService/ListFaultDomains"
 	ClusterSetService_DeleteFaultDomain_FullMethodName     = "/cset.api.v1.ClusterSetService/DeleteFaultDomain"
@@ -83,6 +84,12 @@ type ClusterSetServiceClient interface {
 	SetMemberAdmin(ctx context.Context, in *SetMemberAdminRequest, opts ...grpc.CallOption) (*MemberResponse, error)
 	DeclareMemberDown(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*MemberResponse, error)
 	ListNodes(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
+	// CheckMember verifies a member's ECX configuration through its REST API, from the leader (which
+	// holds the member's credentials): every server answers with the credentials and CA, the
+	// cluster name and server list match the registration, and the group of every workload that
+	// lists the member as a candidate exists there and runs on at most one registered server. It
+	// changes nothing. What the REST API cannot show comes back as checks with result "manual".
+	CheckMember(ctx context.Context, in *CheckMemberRequest, opts ...grpc.CallOption) (*CheckMemberResponse, error)
 	CreateFaultDomain(ctx context.Context, in *CreateFaultDomainRequest, opts ...grpc.CallOption) (*FaultDomain, error)
 	ListFaultDomains(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListFaultDomainsResponse, error)
 	DeleteFaultDomain(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*Empty, error)
@@ -251,6 +258,16 @@ func (c *clusterSetServiceClient) ListNodes(ctx context.Context, in *ListRequest
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListNodesResponse)
 	err := c.cc.Invoke(ctx, ClusterSetService_ListNodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterSetServiceClient) CheckMember(ctx context.Context, in *CheckMemberRequest, opts ...grpc.CallOption) (*CheckMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckMemberResponse)
+	err := c.cc.Invoke(ctx, ClusterSetService_CheckMember_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -565,6 +582,12 @@ type ClusterSetServiceServer interface {
 	SetMemberAdmin(context.Context, *SetMemberAdminRequest) (*MemberResponse, error)
 	DeclareMemberDown(context.Context, *GetRequest) (*MemberResponse, error)
 	ListNodes(context.Context, *ListRequest) (*ListNodesResponse, error)
+	// CheckMember verifies a member's ECX configuration through its REST API, from the leader (which
+	// holds the member's credentials): every server answers with the credentials and CA, the
+	// cluster name and server list match the registration, and the group of every workload that
+	// lists the member as a candidate exists there and runs on at most one registered server. It
+	// changes nothing. What the REST API cannot show comes back as checks with result "manual".
+	CheckMember(context.Context, *CheckMemberRequest) (*CheckMemberResponse, error)
 	CreateFaultDomain(context.Context, *CreateFaultDomainRequest) (*FaultDomain, error)
 	ListFaultDomains(context.Context, *ListRequest) (*ListFaultDomainsResponse, error)
 	DeleteFaultDomain(context.Context, *GetRequest) (*Empty, error)
@@ -647,6 +670,9 @@ func (UnimplementedClusterSetServiceServer) DeclareMemberDown(context.Context, *
 }
 func (UnimplementedClusterSetServiceServer) ListNodes(context.Context, *ListRequest) (*ListNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
+}
+func (UnimplementedClusterSetServiceServer) CheckMember(context.Context, *CheckMemberRequest) (*CheckMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckMember not implemented")
 }
 func (UnimplementedClusterSetServiceServer) CreateFaultDomain(context.Context, *CreateFaultDomainRequest) (*FaultDomain, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateFaultDomain not implemented")
@@ -980,6 +1006,24 @@ func _ClusterSetService_ListNodes_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ClusterSetServiceServer).ListNodes(ctx, req.(*ListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterSetService_CheckMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterSetServiceServer).CheckMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterSetService_CheckMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterSetServiceServer).CheckMember(ctx, req.(*CheckMemberRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1503,6 +1547,10 @@ var ClusterSetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListNodes",
 			Handler:    _ClusterSetService_ListNodes_Handler,
+		},
+		{
+			MethodName: "CheckMember",
+			Handler:    _ClusterSetService_CheckMember_Handler,
 		},
 		{
 			MethodName: "CreateFaultDomain",
