@@ -35,7 +35,14 @@ func (a *api) AddMember(ctx context.Context, r *apiv1.AddMemberRequest) (*apiv1.
 	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_UpsertMember{UpsertMember: cmd}}); err != nil {
 		return nil, err
 	}
-	return a.getMember(m.Name)
+	resp, err := a.getMember(m.Name)
+	if err != nil {
+		return nil, err
+	}
+	// The member is added whatever its ECX configuration; what 'csetctl member check' would
+	// report as failed or worth attention comes back as warnings (api_member_check.go).
+	resp.Warnings = a.s.addMemberWarnings(ctx, m.Name)
+	return resp, nil
 }
 
 func (a *api) ListMembers(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListMembersResponse, error) {

@@ -39,7 +39,7 @@ type policy struct {
 var methodPolicy = map[string]policy{
 	"Status": {role: fsm.RoleRead}, "RaftPeers": {role: fsm.RoleRead},
 	"ListMembers": {role: fsm.RoleRead}, "GetMember": {role: fsm.RoleRead}, "ListNodes": {role: fsm.RoleRead},
-	"ListFaultDomains": {role: fsm.RoleRead}, "ListAvailabilitySets": {role: fsm.RoleRead},
+	"CheckMember": {role: fsm.RoleRead}, "ListFaultDomains": {role: fsm.RoleRead}, "ListAvailabilitySets": {role: fsm.RoleRead},
 	"ListWorkloads": {role: fsm.RoleRead}, "GetWorkload": {role: fsm.RoleRead}, "PlaceWorkload": {role: fsm.RoleRead},
 	"ListOperations": {role: fsm.RoleRead}, "GetOperation": {role: fsm.RoleRead},
 	"ListEvents": {role: fsm.RoleRead}, "WatchEvents": {role: fsm.RoleRead},
