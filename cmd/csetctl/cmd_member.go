@@ -23,6 +23,7 @@ func (a *app) memberCommand() *cobra.Command {
 		a.memberAddCommand(),
 		a.memberListCommand(),
 		a.memberShowCommand(),
+		a.memberCheckCommand(),
 		a.memberRemoveCommand(),
 		a.memberAdminCommand("drain", "draining", "Move workloads off a member and place none on it"),
 		a.memberAdminCommand("undrain", "active", "Make a drained or disabled member active again"),
@@ -54,7 +55,11 @@ func (a *app) memberAddCommand() *cobra.Command {
 
 The ECX password is never given on the command line: put it in a file readable
 only by you and pass --password-file FILE, or set CSET_ECX_PASSWORD. It is sent
-once to the masters and never printed or returned.`,
+once to the masters and never printed or returned.
+
+The leader then checks the member through its REST API as 'csetctl member check'
+does, and what fails or needs attention is printed on stderr as "warning:"
+lines. The member is added all the same.`,
 		Example: `  csetctl member add east --server east-1=http://10.0.0.1:29009 --server east-2=http://10.0.0.2:29009 \
       --fault-domain rack-a --capacity 10 --user root --password-file /etc/cset/east.pw`,
 		Args: argNames("NAME"),
@@ -73,6 +78,7 @@ once to the masters and never printed or returned.`,
 			if err != nil {
 				return err
 			}
+			a.printMemberWarnings(r.GetMember().GetName(), r.GetWarnings())
 			if a.jsonOutput() {
 				return printJSON(a.stdout, toMemberJSON(r.GetMember()))
 			}
