@@ -18,8 +18,12 @@ import (
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
 
-// maxApplyFile bounds a declaration file.
+// maxApplyFile bounds a declaration file (the masters' bound on an Apply request too).
 const maxApplyFile = 16 << 20
+
+// maxUnits is the masters' limit on a member's capacity and a workload's size (docs/cli.md,
+// Limits).
+const maxUnits = 1_000_000_000
 
 func (a *app) applyCommand() *cobra.Command {
 	var file string
@@ -218,6 +222,9 @@ func decodeApplyFile(name string, data []byte) (*applyFile, error) {
 	ext := strings.ToLower(filepath.Ext(name))
 	isJSON := ext == ".json" || (ext != ".yaml" && ext != ".yml" && trimmed[0] == '{')
 	if isJSON {
+		if err := jsonDuplicateKey(data); err != nil {
+			return nil, err
+		}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&af); err != nil {
@@ -241,6 +248,54 @@ func decodeApplyFile(name string, data []byte) (*applyFile, error) {
 		return nil, errors.New("more than one YAML document: give one")
 	}
 	return &af, nil
+}
+
+// jsonDuplicateKey refuses a key given twice in one JSON object, of which encoding/json would
+// silently keep the last. (yaml.v3 refuses duplicate keys itself.) Syntax errors are left to
+// the decoder, which reports them with their line.
+func jsonDuplicateKey(data []byte) error {
+	type object struct {
+		keys      map[string]bool
+		expectKey bool
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var stack []*object // nil entries are arrays
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1] != nil {
+			stack[n-1].expectKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, &object{keys: map[string]bool{}, expectKey: true})
+			case '[':
+				stack = append(stack, nil)
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1] != nil && stack[n-1].expectKey {
+				top := stack[n-1]
+				if top.keys[v] {
+					line := 1 + bytes.Count(data[:dec.InputOffset()], []byte("\n"))
+					return fmt.Errorf("line %d: key %s is given twice in one object: give it once", line, quote(v))
+				}
+				top.keys[v], top.expectKey = true, false
+				continue
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }
 
 // typeNouns names the file's sections in error messages.
@@ -299,6 +354,9 @@ func (a *app) declaration(af *applyFile, baseDir string) (*apiv1.Declaration, er
 	if af.Set == nil && len(af.Members) == 0 && len(af.FaultDomains) == 0 && len(af.AvailabilitySets) == 0 && len(af.Workloads) == 0 {
 		return nil, usagef("declares nothing: give at least one of set, fault_domains, availability_sets, members, workloads")
 	}
+	if err := uniqueNames(af); err != nil {
+		return nil, &usageError{msg: err.Error()}
+	}
 	if s := af.Set; s != nil {
 		set, err := setDeclaration(s)
 		if err != nil {
@@ -342,6 +400,55 @@ func (a *app) declaration(af *applyFile, baseDir string) (*apiv1.Declaration, er
 	return decl, nil
 }
 
+// uniqueNames refuses a file that declares an object twice (the masters would keep the last
+// silently) or puts a member in two fault domains.
+func uniqueNames(af *applyFile) error {
+	dup := func(section string, names []string) error {
+		seen := map[string]int{}
+		for i, n := range names {
+			if j, ok := seen[n]; ok {
+				return fmt.Errorf("%s: %s is declared twice (entries %d and %d): declare each once", section, quote(n), j+1, i+1)
+			}
+			seen[n] = i
+		}
+		return nil
+	}
+	names := func(n int, name func(int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = name(i)
+		}
+		return out
+	}
+	if err := dup("fault_domains", names(len(af.FaultDomains), func(i int) string { return af.FaultDomains[i].Name })); err != nil {
+		return err
+	}
+	if err := dup("availability_sets", names(len(af.AvailabilitySets), func(i int) string { return af.AvailabilitySets[i].Name })); err != nil {
+		return err
+	}
+	if err := dup("members", names(len(af.Members), func(i int) string { return af.Members[i].Name })); err != nil {
+		return err
+	}
+	for _, m := range af.Members {
+		if err := dup("member "+m.Name+": servers", names(len(m.Servers), func(i int) string { return m.Servers[i].Name })); err != nil {
+			return err
+		}
+	}
+	if err := dup("workloads", names(len(af.Workloads), func(i int) string { return af.Workloads[i].Name })); err != nil {
+		return err
+	}
+	fdOf := map[string]string{}
+	for _, fd := range af.FaultDomains {
+		for _, m := range fd.Members {
+			if other, ok := fdOf[m]; ok && other != fd.Name {
+				return fmt.Errorf("fault_domains: member %s is in %s and %s: a member is in one fault domain", quote(m), quote(other), quote(fd.Name))
+			}
+			fdOf[m] = fd.Name
+		}
+	}
+	return nil
+}
+
 func setDeclaration(s *applySet) (*apiv1.InitSetRequest, error) {
 	if err := checkName("cluster set", s.Name); err != nil {
 		return nil, err
@@ -353,11 +460,11 @@ func setDeclaration(s *applySet) (*apiv1.InitSetRequest, error) {
 	if err != nil {
 		return nil, errors.New(strings.TrimPrefix(err.Error(), "--"))
 	}
-	ttl, err := seconds("ttl", time.Duration(s.TTL))
+	ttl, err := ttlSeconds("ttl", time.Duration(s.TTL))
 	if err != nil {
 		return nil, err
 	}
-	neg, err := seconds("negative_ttl", time.Duration(s.NegativeTTL))
+	neg, err := ttlSeconds("negative_ttl", time.Duration(s.NegativeTTL))
 	if err != nil {
 		return nil, err
 	}
@@ -392,8 +499,8 @@ func (a *app) memberDeclaration(m *applyMember, baseDir string) (*apiv1.AddMembe
 			return nil, bad("fault_domain: %s", err)
 		}
 	}
-	if m.Capacity < 0 {
-		return nil, bad("capacity %d: must not be negative", m.Capacity)
+	if m.Capacity < 0 || m.Capacity > maxUnits {
+		return nil, bad("capacity %d: want 0 (unlimited) to %d", m.Capacity, maxUnits)
 	}
 	hb := time.Duration(m.HeartbeatTimeout)
 	if hb < 0 || hb%time.Millisecond != 0 {
@@ -430,6 +537,9 @@ func workloadDeclaration(w *applyWorkload) (*apiv1.RegisterWorkloadRequest, erro
 	}
 	if w.Size != nil {
 		fl.size = *w.Size
+		if fl.size > maxUnits {
+			return nil, fmt.Errorf("size %d: at most %d", fl.size, maxUnits)
+		}
 	}
 	if w.AutoFailover != nil {
 		fl.noAutoFailover = !*w.AutoFailover

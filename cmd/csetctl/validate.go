@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
@@ -29,16 +30,42 @@ func checkName(what, s string) error {
 		return fmt.Errorf("%s name is empty", what)
 	}
 	if !dnsLabel.MatchString(s) {
-		return fmt.Errorf("%s name %q is not a DNS label: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit", what, s)
+		return fmt.Errorf("%s name %s is not a DNS label: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit", what, quote(s))
 	}
 	return nil
 }
 
-// checkURL accepts http and https URLs with a host, e.g. http://10.0.0.1:29009.
+// quote quotes s for an error message, cut to its first 64 bytes (with its length) when it is
+// longer: a rejected value is never printed in full.
+func quote(s string) string {
+	const keep = 64
+	if len(s) <= keep {
+		return strconv.Quote(s)
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:cut]), len(s))
+}
+
+// maxURL is the masters' limit on a server URL (docs/cli.md, Limits).
+const maxURL = 2048
+
+// checkURL accepts http and https URLs with a host, e.g. http://10.0.0.1:29009, without a user
+// name or password in them: the masters store URLs as they are and show them to every read
+// token, while a password given with --password-file (or password_file) is write-only.
 func checkURL(s string) error {
+	if len(s) > maxURL {
+		return fmt.Errorf("URL %s is %d bytes long: at most %d are accepted", quote(s), len(s), maxURL)
+	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("URL %q: want http://HOST:PORT or https://HOST:PORT, e.g. http://10.0.0.1:29009", s)
+		return fmt.Errorf("URL %s: want http://HOST:PORT or https://HOST:PORT, e.g. http://10.0.0.1:29009", quote(withoutUserinfo(s)))
+	}
+	if u.User != nil {
+		u.User = nil
+		return fmt.Errorf("URL %s has a user name or password in it (USER:PASSWORD@): give the user with --user and the password with --password-file (in an apply file: user and password_file), never in the URL", quote(u.String()))
 	}
 	return nil
 }
@@ -55,11 +82,41 @@ func parseServer(s string) (*apiv1.ServerSpec, error) {
 	return &apiv1.ServerSpec{Name: name, Url: u}, nil
 }
 
-// checkIP accepts an IPv4 or IPv6 address without zone.
+// withoutUserinfo drops what may be a user name and password from a URL that does not parse.
+func withoutUserinfo(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndex(rest[:end], "@"); ok && at >= 0 {
+		return scheme + "://" + rest[at+1:]
+	}
+	return s
+}
+
+// checkIP accepts an IPv4 or IPv6 address that DNS may hand out as a workload's: not the
+// unspecified address, broadcast, multicast or link-local, and without a zone.
 func checkIP(s string) error {
 	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return fmt.Errorf("%q is not an IP address: want e.g. 10.0.1.10 or 2001:db8::10", s)
+	if err != nil {
+		return fmt.Errorf("%s is not an IP address: want e.g. 10.0.1.10 or 2001:db8::10", quote(s))
+	}
+	why := ""
+	switch u := a.Unmap(); {
+	case a.Zone() != "":
+		why = "has a zone, which means nothing off this host"
+	case u.IsUnspecified():
+		why = "is the unspecified address"
+	case u == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		why = "is the broadcast address"
+	case u.IsMulticast():
+		why = "is a multicast address"
+	case u.IsLinkLocalUnicast():
+		why = "is link-local: valid on one network link only"
+	}
+	if why != "" {
+		return fmt.Errorf("%s %s; give the group's floating or virtual IP, e.g. 10.0.1.10 or 2001:db8::10", quote(s), why)
 	}
 	return nil
 }
@@ -110,6 +167,17 @@ func checkServiceName(name string) error {
 	return nil
 }
 
+// maxTTL is the masters' limit on the DNS TTLs (docs/cli.md, Limits).
+const maxTTL = 24 * time.Hour
+
+// ttlSeconds converts a TTL to whole seconds for the API: at most a day.
+func ttlSeconds(what string, d time.Duration) (uint32, error) {
+	if d > maxTTL {
+		return 0, fmt.Errorf("%s %s: at most %s (one day)", what, d, maxTTL)
+	}
+	return seconds(what, d)
+}
+
 // seconds converts a duration flag to whole seconds for the API.
 func seconds(what string, d time.Duration) (uint32, error) {
 	if d < 0 || d%time.Second != 0 || d > time.Duration(math.MaxUint32)*time.Second {
@@ -130,7 +198,7 @@ func checkHostPort(what, s string) error {
 // checkHook accepts an absolute path: hooks run on whichever master leads.
 func checkHook(s string) error {
 	if !filepath.IsAbs(s) {
-		return fmt.Errorf("hook %q: give the absolute path of the executable on every master", s)
+		return fmt.Errorf("hook %s: give the absolute path of the executable on every master", quote(s))
 	}
 	return nil
 }
@@ -143,15 +211,19 @@ func checkList(what string, names []string) error {
 			return err
 		}
 		if seen[n] {
-			return fmt.Errorf("%s %q is listed twice", what, n)
+			return fmt.Errorf("%s %s is listed twice", what, quote(n))
 		}
 		seen[n] = true
 	}
 	return nil
 }
 
-// maxPasswordFile bounds a password file; it should hold a password only.
-const maxPasswordFile = 4096
+// maxPasswordFile bounds a password file; it should hold a password only. maxPassword is the
+// masters' limit on the password itself (docs/cli.md, Limits).
+const (
+	maxPasswordFile = 4096
+	maxPassword     = 1024
+)
 
 // readPasswordFile reads an ECX password from path: the whole content minus
 // one trailing newline. It warns on stderr-worthy permissions through warn.
@@ -177,6 +249,9 @@ func readPasswordFile(path string, warn func(string)) (string, error) {
 	pw := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if pw == "" {
 		return "", fmt.Errorf("password file %s is empty", path)
+	}
+	if len(pw) > maxPassword {
+		return "", fmt.Errorf("the password in %s is %d bytes long: the masters accept at most %d", path, len(pw), maxPassword)
 	}
 	return pw, nil
 }
