@@ -48,6 +48,9 @@ type Config struct {
 
 	TLS TLSConfig `yaml:"tls"`
 
+	// HTTP configures the listener of /metrics and /v1/health (HTTPAddr).
+	HTTP HTTPConfig `yaml:"http"`
+
 	Raft       RaftConfig       `yaml:"raft"`
 	Controller ControllerConfig `yaml:"controller"`
 	DNS        DNSConfig        `yaml:"dns"`
@@ -123,6 +126,35 @@ type TLSConfig struct {
 // Enabled reports whether the master serves TLS.
 func (t TLSConfig) Enabled() bool { return t.Cert != "" || t.Key != "" }
 
+// Values of HTTPConfig.MetricsAuth.
+const (
+	// MetricsAuthNone leaves /metrics open, like /v1/health.
+	MetricsAuthNone = "none"
+	// MetricsAuthToken requires "Authorization: Bearer <token>" with a cset API token of role
+	// read, operate or admin (a guard token is refused).
+	MetricsAuthToken = "token"
+	// MetricsAuthCert requires a client certificate signed by -tls-ca.
+	MetricsAuthCert = "cert"
+	// MetricsAuthTokenOrCert accepts either.
+	MetricsAuthTokenOrCert = "token-or-cert"
+)
+
+// HTTPConfig holds the settings of the HTTP listener of /metrics and /v1/health. With TLS
+// configured (-tls-*) it serves HTTPS with the master's certificate.
+type HTTPConfig struct {
+	// MetricsAuth says what /metrics requires: none (default), token, cert or token-or-cert.
+	// Anything but none needs TLS, so that neither a token nor the metrics cross the network in
+	// clear text. /v1/health stays open for load balancers and probes.
+	MetricsAuth string `yaml:"metrics_auth"`
+	// MaxConns is the most connections open at once; at the limit the one idle longest is closed.
+	MaxConns int `yaml:"max_conns"`
+	// ReadTimeout bounds reading a request (its headers: at most 5s), WriteTimeout writing its
+	// answer, IdleTimeout a keep-alive connection without a request.
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+}
+
 // DNSConfig holds the DNS server's settings beyond its address.
 type DNSConfig struct {
 	AllowTransfer []string `yaml:"allow_transfer"`
@@ -178,6 +210,8 @@ func Default() Config {
 			GuardStopTimeout:      5 * time.Second,
 			GuardDriftMargin:      time.Second,
 		},
+		HTTP: HTTPConfig{MetricsAuth: MetricsAuthNone, MaxConns: 256,
+			ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second},
 		DNS:            DNSConfig{RateLimit: 20},
 		RPCHoldTimeout: 7 * time.Second,
 		MaxStaleness:   0,
@@ -220,7 +254,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC API listen address")
 	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "Raft TCP listen address")
 	fs.StringVar(&c.DNSAddr, "dns-addr", c.DNSAddr, "DNS listen address (udp+tcp; 53 in production); empty disables DNS")
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address for /metrics and /v1/health")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address for /metrics and /v1/health (HTTPS with -tls-*)")
+	fs.StringVar(&c.HTTP.MetricsAuth, "metrics-auth", c.HTTP.MetricsAuth, "what /metrics requires: none, token (a cset API token of role read or above), cert (a client certificate of -tls-ca) or token-or-cert; all but none need -tls-*")
+	fs.IntVar(&c.HTTP.MaxConns, "http-max-conns", c.HTTP.MaxConns, "most connections open at once on -http-addr; at the limit the one idle longest is closed")
 	fs.StringVar(&c.AdvertiseGRPC, "advertise-grpc", c.AdvertiseGRPC, "gRPC address peers and clients use (default: the listen address)")
 	fs.StringVar(&c.AdvertiseRaft, "advertise-raft", c.AdvertiseRaft, "Raft address peers use (default: the listen address)")
 	fs.StringVar(&c.AdvertiseDNS, "advertise-dns", c.AdvertiseDNS, "DNS address published as NS glue (default: the listen address)")
@@ -347,6 +383,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("controller hook_retries %d must be between 0 and 100", ctl.HookRetries))
 	}
 	errs = append(errs, c.validateSecurity()...)
+	errs = append(errs, c.validateHTTP()...)
 	if c.Witness != "" && !strings.HasPrefix(c.Witness, "http://") && !strings.HasPrefix(c.Witness, "https://") {
 		errs = append(errs, fmt.Errorf("-witness %q must be an http:// or https:// URL", c.Witness))
 	}
@@ -386,6 +423,30 @@ func (c *Config) validateSecurity() []error {
 	}
 	if c.Auth && c.Join != "" && c.TokenFile == "" && !t.Enabled() {
 		errs = append(errs, errors.New("-auth with -join needs -token-file (an admin token) or -tls-cert (a master certificate) so the other masters let this one join"))
+	}
+	return errs
+}
+
+func (c *Config) validateHTTP() []error {
+	var errs []error
+	h := c.HTTP
+	switch h.MetricsAuth {
+	case "", MetricsAuthNone:
+	case MetricsAuthToken, MetricsAuthCert, MetricsAuthTokenOrCert:
+		switch {
+		case c.Dev:
+			errs = append(errs, fmt.Errorf("-metrics-auth %s: -dev is open by design; drop it or run without -dev", h.MetricsAuth))
+		case !c.TLS.Enabled():
+			errs = append(errs, fmt.Errorf("-metrics-auth %s needs -tls-cert, -tls-key and -tls-ca: /metrics then serves HTTPS, so neither the token nor the metrics cross the network in clear text, and client certificates are checked against -tls-ca", h.MetricsAuth))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("-metrics-auth %q is unknown: use none, token, cert or token-or-cert", h.MetricsAuth))
+	}
+	if h.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("http max_conns %d must be at least 1", h.MaxConns))
+	}
+	if h.ReadTimeout <= 0 || h.WriteTimeout <= 0 || h.IdleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("http read_timeout %v, write_timeout %v and idle_timeout %v must be positive", h.ReadTimeout, h.WriteTimeout, h.IdleTimeout))
 	}
 	return errs
 }

@@ -26,6 +26,18 @@ func TestValidate_Security(t *testing.T) {
 		{"join with auth and a certificate", func(c *Config) {
 			c.Auth, c.Join, c.TLS = true, "m1:7100", TLSConfig{Cert: "c", Key: "k", CA: "ca"}
 		}, ""},
+		{"metrics token over TLS", func(c *Config) {
+			c.HTTP.MetricsAuth, c.TLS = MetricsAuthToken, TLSConfig{Cert: "c", Key: "k", CA: "ca"}
+		}, ""},
+		{"metrics certificate over TLS", func(c *Config) {
+			c.HTTP.MetricsAuth, c.TLS = MetricsAuthTokenOrCert, TLSConfig{Cert: "c", Key: "k", CA: "ca"}
+		}, ""},
+		{"metrics token without TLS", func(c *Config) { c.HTTP.MetricsAuth = MetricsAuthToken }, "needs -tls-cert"},
+		{"metrics certificate without TLS", func(c *Config) { c.HTTP.MetricsAuth = MetricsAuthCert }, "needs -tls-cert"},
+		{"metrics auth in dev", func(c *Config) { c.ApplyDev(); c.HTTP.MetricsAuth = MetricsAuthToken }, "-dev is open by design"},
+		{"unknown metrics auth", func(c *Config) { c.HTTP.MetricsAuth = "basic" }, `-metrics-auth "basic" is unknown`},
+		{"no HTTP connections", func(c *Config) { c.HTTP.MaxConns = 0 }, "max_conns 0 must be at least 1"},
+		{"no idle timeout", func(c *Config) { c.HTTP.IdleTimeout = 0 }, "idle_timeout 0s must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -259,19 +259,6 @@ func (s *Server) setupGRPC(lis net.Listener) error {
 	return nil
 }
 
-func (s *Server) setupHTTP() error {
-	if s.cfg.HTTPAddr == "" {
-		return nil
-	}
-	l, err := net.Listen("tcp", s.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP listen on %s: %w", s.cfg.HTTPAddr, err)
-	}
-	s.httpLis = l
-	s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
-	return nil
-}
-
 // Start bootstraps or joins the Raft ring and starts serving. It returns once serving.
 func (s *Server) Start() error {
 	if s.cfg.Bootstrap {
@@ -305,6 +292,9 @@ func (s *Server) Start() error {
 		go func() { defer s.wg.Done(); s.joinLoop(s.ctx, s.cfg.Join) }()
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	// Probes that name the API's service (grpc_health_probe -service, Kubernetes' grpc.service)
+	// get the same answer instead of NOT_FOUND.
+	s.health.SetServingStatus(apiv1.ClusterSetService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if s.cfg.ReadyFile != "" {
 		if err := s.writeReadyFile(); err != nil {
 			return err
