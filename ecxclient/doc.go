@@ -11,11 +11,12 @@
 // because ECX runs them asynchronously. The *AndWait helpers and
 // WaitGroupStatus poll with exponential backoff (50 ms doubling to 1 s by
 // default) until the group reaches the wanted state, fails, or a deadline
-// passes; a poll that finds the member unreachable, garbled or answering
-// 5xx is repeated until that deadline, while authentication, not-found and
-// other refusals end the wait. Clients share keep-alive transports: by default one per TLS profile
-// from a package-wide TransportPool, or any http.RoundTripper given with
-// WithTransport.
+// passes; a poll that finds the member unreachable, garbled, answering 5xx
+// or answering a read with a non-zero code inside a 2xx (ECX may report
+// failures in the envelope) is repeated until that deadline, while
+// authentication, not-found and other refusals end the wait. Clients share
+// keep-alive transports: by default one per TLS profile from a package-wide
+// TransportPool, or any http.RoundTripper given with WithTransport.
 //
 // # Fail-over between servers
 //

@@ -15,8 +15,10 @@
 // like ECX's default network-partition action.
 //
 // A control API (HTTP + JSON under /sim/v1, and the same calls as Go methods on Sim) injects faults:
-// servers or clusters down and up, REST isolation, latency, error responses, failing group starts,
-// interconnect and witness cuts. Every interval in which a group was online is kept in an audit log,
+// servers or clusters down and up, REST isolation, latency, error responses (with an error status
+// or inside HTTP 200), failing group starts and stops ("Online Failure", "Offline Failure"),
+// servers whose state cannot be read ("Unknown"), interconnect and witness cuts. The REST API also
+// serves the dummy failures of servers and monitors and the mirror actions of NEC's newest tool. Every interval in which a group was online is kept in an audit log,
 // and CheckNoDoubleOnline proves that no group name was online in two clusters at the same instant.
 //
 // All time-driven behaviour (transitions, heartbeats, failure detection) runs on one scheduler per
