@@ -33,10 +33,11 @@ func (a *app) applyCommand() *cobra.Command {
 		Long: `apply reads a declaration (YAML, or JSON with the same keys) and sends it to the
 masters in one Apply request, which creates what is missing and replaces what
 exists. The format is chosen by the extension (.yaml, .yml, .json) or else by
-the content; -f - reads standard input. Unknown keys are errors. A member's
-password is read by csetctl from its password_file (relative paths are relative
-to FILE's directory) or else from CSET_ECX_PASSWORD; the file itself never
-holds a password. See docs/cli.md for the format.`,
+the content; -f - reads standard input. Unknown keys, keys given twice and
+objects declared twice are errors. A member's password is read by csetctl from
+its password_file (relative paths are relative to FILE's directory) or else
+from CSET_ECX_PASSWORD; the file itself never holds a password. See docs/cli.md
+for the format and its limits.`,
 		Example: `  csetctl apply -f cset.yaml
   csetctl apply -f - < cset.json`,
 		Args: argNames(),
