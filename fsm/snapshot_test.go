@@ -252,7 +252,7 @@ func TestFSM_RestoreRejects(t *testing.T) {
 		{"a raft log entry", []byte("\x01\x52\x00"), "not a cset snapshot"},
 		{"magic only", []byte("CSETSNAP"), "read snapshot header"},
 		{"newer format", delimited(t, &fsmv1.SnapshotHeader{FormatVersion: 2}), "snapshot format 2 is not supported by this master (it reads 1): upgrade it"},
-		{"truncated", good[:len(good)-5], "read snapshot record"},
+		{"truncated", good[:len(good)-5], "snapshot checksum mismatch"},
 		{"record garbage", append(delimited(t, hdr), 0x05, 0xff, 0xff, 0xff, 0xff, 0xff), "read snapshot record 0"},
 		{"unknown record type", unknownRecord, "unknown record type"},
 		{"too many events", delimited(t, tooManyEvents...), "more than 10000 events"},

@@ -290,7 +290,12 @@ func TestCluster_SnapshotSaveRestore(t *testing.T) {
 		Workloads int    `json:"workloads"`
 	}
 	other := follower(nodes, leader)
-	ctlJSON(t, other.grpcAddr(), &restored, "snapshot", "restore", file)
+	// The set was renamed since the snapshot: the snapshot is of another identity now, so the
+	// restore needs --force, and without it nothing changes.
+	if r := ctl(t, other.grpcAddr(), "snapshot", "restore", file); r.code != 1 || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("restore of the snapshot of 'prod' into 'other': %v, want exit 1 pointing at --force", r)
+	}
+	ctlJSON(t, other.grpcAddr(), &restored, "snapshot", "restore", file, "--force")
 	if restored.Bytes != save.Bytes || restored.Index == 0 || restored.Members != 2 || restored.Workloads != 1 {
 		t.Fatalf("snapshot restore -o json = %+v, want %d bytes, an index, 2 members, 1 workload", restored, save.Bytes)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/cset-project/cset/fsm"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 	"github.com/hashicorp/raft"
@@ -115,11 +114,12 @@ func (a *api) SnapshotRestore(stream grpc.ClientStreamingServer[apiv1.SnapshotCh
 		}
 		buf.Write(c.GetData())
 	}
-	members, workloads, err := fsm.ValidateSnapshot(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		return status.Errorf(codes.InvalidArgument, "the file is not a restorable cset snapshot: %v", err)
-	}
 	ctx := stream.Context()
+	info, err := a.s.checkRestore(ctx, buf.Bytes())
+	if err != nil {
+		return err
+	}
+	members, workloads := info.Members, info.Workloads
 	if a.s.raft.State() != raft.Leader {
 		resp, err := a.s.forwardRestore(ctx, buf.Bytes())
 		if err != nil {
@@ -148,7 +148,7 @@ func (s *Server) forwardRestore(ctx context.Context, data []byte) (*apiv1.Snapsh
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	out := metadata.MD{forwardedKey: []string{"1"}}
-	for _, k := range []string{requestIDKey, authorizationKey} {
+	for _, k := range []string{requestIDKey, authorizationKey, restoreForceKey} {
 		if v := md.Get(k); len(v) > 0 {
 			out.Set(k, v...)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/metadata"
 
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
@@ -50,15 +51,22 @@ The transfer as a whole is bounded by --timeout.`,
 		},
 	}
 	save.Flags().BoolVar(&redact, "redact", false, "leave the ECX passwords and the token hashes out of the snapshot")
-	cmd.AddCommand(save, &cobra.Command{
-		Use:   "restore FILE",
+	var force bool
+	restore := &cobra.Command{
+		Use:   "restore FILE [--force]",
 		Short: "Replace the whole replicated state with the snapshot in FILE",
 		Long: `restore streams FILE, written by 'snapshot save', to the leader, which replaces
 the whole state of the cluster set with it on every master. Everything changed
-since the snapshot was taken is lost. The transfer is bounded by --timeout.`,
+since the snapshot was taken is lost. The transfer is bounded by --timeout.
+
+The leader first reads the whole file and checks its SHA-256 checksum: a
+damaged file (a changed, missing or added byte) is refused, --force or not.
+Without --force it also refuses a snapshot of another cluster set (another
+name or zone; a set not initialised yet takes any) and a snapshot without a
+checksum (saved by an older cset). A refused restore changes nothing.`,
 		Args: argNames("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := a.snapshotRestore(cmd.Context(), args[0])
+			out, err := a.snapshotRestore(cmd.Context(), args[0], force)
 			if err != nil {
 				return err
 			}
@@ -68,7 +76,9 @@ since the snapshot was taken is lost. The transfer is bounded by --timeout.`,
 			fmt.Fprintf(a.stdout, "restored %s (%d bytes) at index %d: %d members, %d workloads\n", out.File, out.Bytes, out.Index, out.Members, out.Workloads)
 			return nil
 		},
-	})
+	}
+	restore.Flags().BoolVar(&force, "force", false, "restore a snapshot of another cluster set, or one without a checksum")
+	cmd.AddCommand(save, restore)
 	return cmd
 }
 
@@ -138,8 +148,12 @@ func syncDir(dir string) {
 	_ = d.Close()
 }
 
+// restoreForceKey is the gRPC metadata key of --force: SnapshotRestore's stream carries only
+// chunks, so the flag travels as metadata.
+const restoreForceKey = "cset-restore-force"
+
 // snapshotRestore streams the file at path to SnapshotRestore.
-func (a *app) snapshotRestore(ctx context.Context, path string) (snapshotRestoreJSON, error) {
+func (a *app) snapshotRestore(ctx context.Context, path string, force bool) (snapshotRestoreJSON, error) {
 	out := snapshotRestoreJSON{File: path}
 	f, err := os.Open(path)
 	if err != nil {
@@ -155,6 +169,9 @@ func (a *app) snapshotRestore(ctx context.Context, path string) (snapshotRestore
 	}
 	ctx, cancel := a.rpcCtx(ctx)
 	defer cancel()
+	if force {
+		ctx = metadata.AppendToOutgoingContext(ctx, restoreForceKey, "1")
+	}
 	stream, err := c.SnapshotRestore(ctx)
 	if err != nil {
 		return out, err

@@ -3314,6 +3314,13 @@ type SnapshotHeader struct {
 	LastIndex     uint64                 `protobuf:"varint,2,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
 	DnsSerial     uint64                 `protobuf:"varint,3,opt,name=dns_serial,json=dnsSerial,proto3" json:"dns_serial,omitempty"`
 	NextEventSeq  uint64                 `protobuf:"varint,4,opt,name=next_event_seq,json=nextEventSeq,proto3" json:"next_event_seq,omitempty"`
+	// The identity of the cluster set the snapshot was taken of: its name and zone, "" before
+	// 'csetctl set init'. A restore into a set of another identity needs --force.
+	ClusterSet string `protobuf:"bytes,5,opt,name=cluster_set,json=clusterSet,proto3" json:"cluster_set,omitempty"`
+	Zone       string `protobuf:"bytes,6,opt,name=zone,proto3" json:"zone,omitempty"`
+	// SHA-256 of this header encoded deterministically with sha256 empty, followed by every byte
+	// after the header to the end of the stream. Empty only in snapshots written before it existed.
+	Sha256        []byte `protobuf:"bytes,7,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3374,6 +3381,27 @@ func (x *SnapshotHeader) GetNextEventSeq() uint64 {
 		return x.NextEventSeq
 	}
 	return 0
+}
+
+func (x *SnapshotHeader) GetClusterSet() string {
+	if x != nil {
+		return x.ClusterSet
+	}
+	return ""
+}
+
+func (x *SnapshotHeader) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *SnapshotHeader) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
 }
 
 type RequestRecord struct {
@@ -3924,14 +3952,18 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\fcreate_token\x18  \x01(\v2\x1f.cset.fsm.v1.CreateTokenCommandH\x00R\vcreateToken\x12D\n" +
 	"\frevoke_token\x18! \x01(\v2\x1f.cset.fsm.v1.RevokeTokenCommandH\x00R\vrevokeToken\x121\n" +
 	"\x05batch\x18\" \x01(\v2\x19.cset.fsm.v1.BatchCommandH\x00R\x05batchB\t\n" +
-	"\acommand\"\x9b\x01\n" +
+	"\acommand\"\xe8\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1d\n" +
 	"\n" +
 	"last_index\x18\x02 \x01(\x04R\tlastIndex\x12\x1d\n" +
 	"\n" +
 	"dns_serial\x18\x03 \x01(\x04R\tdnsSerial\x12$\n" +
-	"\x0enext_event_seq\x18\x04 \x01(\x04R\fnextEventSeq\"\x88\x01\n" +
+	"\x0enext_event_seq\x18\x04 \x01(\x04R\fnextEventSeq\x12\x1f\n" +
+	"\vcluster_set\x18\x05 \x01(\tR\n" +
+	"clusterSet\x12\x12\n" +
+	"\x04zone\x18\x06 \x01(\tR\x04zone\x12\x16\n" +
+	"\x06sha256\x18\a \x01(\fR\x06sha256\"\x88\x01\n" +
 	"\rRequestRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
