@@ -158,8 +158,8 @@ func (s *Server) setupRaft(deps Deps) error {
 		s.tempDir, s.cfg.DataDir = dir, dir
 		cfg.DataDir = dir
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	if err := s.prepareDataDir(cfg.DataDir); err != nil { // 0700, files 0600 (datadir.go)
+		return err
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
@@ -199,7 +199,11 @@ func (s *Server) setupRaft(deps Deps) error {
 		if err != nil {
 			return fmt.Errorf("snapshot store: %w", err)
 		}
-		snaps = fss
+		dir := filepath.Join(cfg.DataDir, "snapshots")
+		if err := makePrivate(dir); err != nil { // raft creates it 0755
+			return err
+		}
+		snaps = &privateSnapshots{FileSnapshotStore: fss, dir: dir}
 	}
 	trans := deps.Transport
 	if trans == nil {
