@@ -114,41 +114,15 @@ func (a *api) RaftPeers(ctx context.Context, r *apiv1.RaftPeersRequest) (*apiv1.
 	return &apiv1.RaftPeersResponse{Peers: a.s.masters()}, nil
 }
 
+// RaftJoin adds a master to the Raft ring (join.go: a voter only once it answers and has caught
+// up) and records its addresses in the state.
 func (a *api) RaftJoin(ctx context.Context, r *apiv1.RaftJoinRequest) (*apiv1.RaftJoinResponse, error) {
-	if r.GetId() == "" || r.GetRaftAddr() == "" || r.GetGrpcAddr() == "" {
-		return nil, invalid("raft join needs ID RAFT_ADDR GRPC_ADDR, e.g. 'csetctl raft join m2 10.0.0.2:7101 10.0.0.2:7100'")
-	}
 	s := a.s
-	f := s.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := s.validateJoin(r); err != nil {
 		return nil, err
 	}
-	present := false
-	for _, srv := range f.Configuration().Servers {
-		switch {
-		case string(srv.ID) == r.GetId() && string(srv.Address) == r.GetRaftAddr():
-			present = true
-		case string(srv.ID) == r.GetId() || string(srv.Address) == r.GetRaftAddr():
-			// Same id with a new address, or a new id on an old address: replace it.
-			if err := s.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
-				return nil, fmt.Errorf("remove stale raft peer %s: %w", srv.ID, err)
-			}
-		}
-	}
-	if !present {
-		var fut raft.IndexFuture
-		if r.GetNonvoter() {
-			fut = s.raft.AddNonvoter(raft.ServerID(r.GetId()), raft.ServerAddress(r.GetRaftAddr()), 0, 0)
-		} else {
-			fut = s.raft.AddVoter(raft.ServerID(r.GetId()), raft.ServerAddress(r.GetRaftAddr()), 0, 0)
-		}
-		if err := fut.Error(); err != nil {
-			if errors.Is(err, raft.ErrNotLeader) {
-				return nil, ErrNoLeaderHere
-			}
-			return nil, fmt.Errorf("add raft peer %s at %s: %w", r.GetId(), r.GetRaftAddr(), err)
-		}
-		s.logger.Info("added master to the raft ring", "node_id", r.GetId(), "raft_addr", r.GetRaftAddr())
+	if err := s.joinRaft(ctx, r); err != nil {
+		return nil, err
 	}
 	res, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_RegisterMaster{RegisterMaster: &fsmv1.RegisterMasterCommand{
 		Master: &fsmv1.Master{Id: r.GetId(), RaftAddr: r.GetRaftAddr(), GrpcAddr: r.GetGrpcAddr(), HttpAddr: r.GetHttpAddr(), DnsAddr: r.GetDnsAddr(), SchemaVersion: fsm.SchemaVersion},

@@ -165,12 +165,14 @@ func (s *Server) consistentRead(ctx context.Context) error {
 	return nil
 }
 
-// joinLoop asks a running master to add this one to the ring until it succeeds.
+// joinLoop asks a running master to add this one to the ring as a voter until it is one. The
+// leader adds it as a non-voter first and promotes it once it has caught up (join.go); when
+// that takes longer than one call, the next call finds the non-voter and promotes it.
 func (s *Server) joinLoop(ctx context.Context, addr string) {
 	backoff := 200 * time.Millisecond
 	for {
-		if s.inConfiguration() {
-			s.logger.Info("already a member of the raft ring; -join is done")
+		if s.suffrage() == raft.Voter {
+			s.logger.Info("already a voter of the raft ring; -join is done")
 			return
 		}
 		err := s.joinOnce(ctx, addr)
@@ -188,8 +190,12 @@ func (s *Server) joinLoop(ctx context.Context, addr string) {
 	}
 }
 
+// joinTimeout bounds one RaftJoin call of joinLoop: the leader waits up to joinCatchUpTimeout
+// for this master to catch up.
+const joinTimeout = joinCatchUpTimeout + 15*time.Second
+
 func (s *Server) joinOnce(ctx context.Context, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
 	conn, err := s.dialAPI(addr)
 	if err != nil {
@@ -204,17 +210,24 @@ func (s *Server) joinOnce(ctx context.Context, addr string) error {
 }
 
 // inConfiguration reports whether this master appears in the latest Raft configuration.
-func (s *Server) inConfiguration() bool {
+func (s *Server) inConfiguration() bool { return s.suffrage() != noSuffrage }
+
+// noSuffrage is what suffrage returns for a master that is not in the configuration.
+const noSuffrage raft.ServerSuffrage = -1
+
+// suffrage returns this master's suffrage in the latest Raft configuration, noSuffrage when it
+// is not in it.
+func (s *Server) suffrage() raft.ServerSuffrage {
 	f := s.raft.GetConfiguration()
 	if f.Error() != nil {
-		return false
+		return noSuffrage
 	}
 	for _, srv := range f.Configuration().Servers {
 		if string(srv.ID) == s.cfg.NodeID {
-			return true
+			return srv.Suffrage
 		}
 	}
-	return false
+	return noSuffrage
 }
 
 // registerSelf keeps this master's addresses in the replicated state: after a join, and after
@@ -261,8 +274,10 @@ func (s *Server) writeRegisterMaster(ctx context.Context, m *fsmv1.Master) error
 	if err != nil {
 		return err
 	}
+	// Keep the suffrage: a re-registration must not promote a non-voter (joinLoop does that).
 	_, err = apiv1.NewClusterSetServiceClient(conn).RaftJoin(s.outgoingAuth(ctx), &apiv1.RaftJoinRequest{
 		Id: m.Id, RaftAddr: m.RaftAddr, GrpcAddr: m.GrpcAddr, HttpAddr: m.HttpAddr, DnsAddr: m.DnsAddr,
+		Nonvoter: s.suffrage() == raft.Nonvoter,
 	})
 	return err
 }

@@ -230,6 +230,9 @@ func (s *Server) setupRaft(deps Deps) error {
 		trans = nt
 	}
 	s.transport, s.logs, s.stable, s.snaps = trans, logs, stable, snaps
+	if err := s.recoverPeers(rc, logs, stable, snaps, trans); err != nil { // <data-dir>/peers.json (recover.go)
+		return err
+	}
 	r, err := raft.NewRaft(rc, s.fsm, logs, stable, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)

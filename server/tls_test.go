@@ -177,9 +177,15 @@ func TestTLS_ForeignMasterCannotJoinOrVote(t *testing.T) {
 		t.Fatalf("the foreign master joined: voters %v", v)
 	}
 
-	// An admin adds it by hand: it still gets nothing, because Raft itself refuses it.
+	// An admin adds it by hand. As a voter it is refused: the leader checks that a new voter
+	// answers on its Raft address, and the TLS handshake fails.
 	via1 := tlsClient(t, m1.Addrs().GRPC, good, true, admin)
-	if _, err := via1.RaftJoin(clustertest.Ctx(t), &apiv1.RaftJoinRequest{Id: "m3", RaftAddr: m3.Addrs().Raft, GrpcAddr: m3.Addrs().GRPC}); err != nil {
+	_, err := via1.RaftJoin(clustertest.Ctx(t), &apiv1.RaftJoinRequest{Id: "m3", RaftAddr: m3.Addrs().Raft, GrpcAddr: m3.Addrs().GRPC})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "not signed by this deployment's CA") {
+		t.Fatalf("raft join of the foreign master as a voter: %v, want FailedPrecondition about its certificate", err)
+	}
+	// As a non-voter, which is added unchecked, it still gets nothing: Raft itself refuses it.
+	if _, err := via1.RaftJoin(clustertest.Ctx(t), &apiv1.RaftJoinRequest{Id: "m3", RaftAddr: m3.Addrs().Raft, GrpcAddr: m3.Addrs().GRPC, Nonvoter: true}); err != nil {
 		t.Fatalf("raft join by an admin: %v", err)
 	}
 	if _, err := via1.InitSet(clustertest.Ctx(t), &apiv1.InitSetRequest{Name: "prod2", Zone: "cset.example.com"}); err != nil {

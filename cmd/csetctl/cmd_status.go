@@ -143,7 +143,12 @@ func (a *app) raftJoinCommand() *cobra.Command {
 		Short: "Add a started csetd agent to the Raft group",
 		Long: `join adds the master ID, already running csetd agent with its Raft transport on
 RAFT_ADDR and its gRPC API on GRPC_ADDR, to the Raft group as a voter (or with
---nonvoter as a non-voter). Same effect as starting it with -join.`,
+--nonvoter as a non-voter). Same effect as starting it with -join.
+
+The leader refuses a master that does not answer on RAFT_ADDR, or answers as
+another master, and changes nothing. A voter is added as a non-voter first and
+promoted once it has caught up; if that takes longer than the call (at most 30s),
+the answer is Unavailable and it stays a non-voter: run the join again.`,
 		Args: argNames("ID", "RAFT_ADDR", "GRPC_ADDR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Id, req.RaftAddr, req.GrpcAddr = args[0], args[1], args[2]
