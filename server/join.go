@@ -101,6 +101,16 @@ func dialableAddr(what, s string) error {
 // voter must answer and catch up first (see above). Masters already there with another address,
 // or another master at its address, are replaced once the new master has answered.
 func (s *Server) joinRaft(ctx context.Context, r *apiv1.RaftJoinRequest) error {
+	// One join at a time: a master's own registration and its -join may come together, and
+	// each decides from the configuration it read.
+	for !s.joinMu.TryLock() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(joinProbeInterval / 5):
+		}
+	}
+	defer s.joinMu.Unlock()
 	id, addr := raft.ServerID(r.GetId()), raft.ServerAddress(r.GetRaftAddr())
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {

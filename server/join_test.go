@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +160,84 @@ func TestServer_RaftJoinPromotesANonvoter(t *testing.T) {
 	if got := raftServers(t, leader.Server.Raft()); got != want {
 		t.Errorf("after a join as a voter: %s, want %s", got, want)
 	}
+}
+
+// TestServer_JoinKeepsSuffrageAcrossRestarts restarts masters on new addresses: one started
+// with -join but made a non-voter becomes a voter again on its new Raft address (-join means a
+// voter), and a non-voter added by an operator re-registers its new gRPC address and stays a
+// non-voter. (A master without -join keeps its Raft address: on a new one the leader could not
+// reach it to tell it who leads.)
+func TestServer_JoinKeepsSuffrageAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	m3Raft := testutil.FreeAddr(t)
+	start := func(id, dir, join string) *server.Server {
+		cfg := clustertest.Config(id)
+		cfg.DataDir, cfg.RaftAddr, cfg.Bootstrap, cfg.Join = dir, "127.0.0.1:0", id == "m1", join
+		if id == "m3" {
+			cfg.RaftAddr = m3Raft
+		}
+		return startDiskMaster(t, cfg, nil, nil)
+	}
+	waitConfig := func(r *raft.Raft, want func() string) {
+		t.Helper()
+		testutil.Eventually(t, 20*time.Second, func() error {
+			f := r.GetConfiguration()
+			if err := f.Error(); err != nil {
+				return err
+			}
+			var got []string
+			for _, s := range f.Configuration().Servers {
+				got = append(got, fmt.Sprintf("%s@%s=%s", s.ID, s.Address, s.Suffrage))
+			}
+			sort.Strings(got) // a master that changed its address is added again, last
+			if g, w := strings.Join(got, ","), want(); g != w {
+				return fmt.Errorf("configuration %s, want %s", g, w)
+			}
+			return nil
+		})
+	}
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	m1 := start("m1", dirs[0], "")
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if !m1.IsLeader() {
+			return fmt.Errorf("m1 is not leader yet")
+		}
+		return nil
+	})
+	m2 := start("m2", dirs[1], m1.Addrs().GRPC)
+	m3 := start("m3", dirs[2], "")
+	a3 := m3.Addrs()
+	if _, err := dialMaster(t, m1).RaftJoin(clustertest.Ctx(t), &apiv1.RaftJoinRequest{Id: "m3", RaftAddr: a3.Raft, GrpcAddr: a3.GRPC, Nonvoter: true}); err != nil {
+		t.Fatal(err)
+	}
+	config := func(m2, m3 *server.Server) func() string {
+		return func() string {
+			return fmt.Sprintf("m1@%s=Voter,m2@%s=Voter,m3@%s=Nonvoter", m1.Addrs().Raft, m2.Addrs().Raft, m3.Addrs().Raft)
+		}
+	}
+	waitConfig(m1.Raft(), config(m2, m3))
+
+	if err := m1.Raft().DemoteVoter("m2", 0, 0).Error(); err != nil {
+		t.Fatal(err)
+	}
+	demoted := func() string {
+		return fmt.Sprintf("m1@%s=Voter,m2@%s=Nonvoter,m3@%s=Nonvoter", m1.Addrs().Raft, m2.Addrs().Raft, m3.Addrs().Raft)
+	}
+	waitConfig(m2.Raft(), demoted) // m2 knows it is a non-voter now
+	m2.Close()
+	m3.Close()
+	old2 := m2.Addrs().Raft
+	m2 = start("m2", dirs[1], m1.Addrs().GRPC)
+	m3 = start("m3", dirs[2], "")
+	if m2.Addrs().Raft == old2 || m3.Addrs().GRPC == a3.GRPC {
+		t.Fatalf("m2 kept its Raft address %s or m3 its gRPC address %s", old2, a3.GRPC)
+	}
+	waitConfig(m1.Raft(), config(m2, m3))
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got := m1.FSM().Master("m3").GetGrpcAddr(); got != m3.Addrs().GRPC {
+			return fmt.Errorf("m3 registered with gRPC address %s, want %s", got, m3.Addrs().GRPC)
+		}
+		return nil
+	})
+	waitConfig(m1.Raft(), config(m2, m3)) // and it is still a non-voter
 }

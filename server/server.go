@@ -91,6 +91,8 @@ type Server struct {
 	// witnessStatus reports the witness lease for Status; nil without a witness.
 	witnessStatus func() *apiv1.WitnessInfo
 
+	joinMu sync.Mutex // serialises the membership changes of RaftJoin (join.go)
+
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
