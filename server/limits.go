@@ -29,6 +29,10 @@ const (
 	// bound as csetctl's for a declaration file).
 	maxRequestBytes = 1 << 20
 	maxApplyBytes   = 16 << 20
+	// maxRecvBytes is the gRPC server's bound on one received message: gRPC decodes a message
+	// before any interceptor runs, so this is what an unauthenticated caller can make a master
+	// hold per call. An Apply request at its limit fits, with room for its framing.
+	maxRecvBytes = maxApplyBytes + 1<<20
 	// defaultMaxBytes bounds a string field that fieldMaxBytes does not name: names, zones,
 	// addresses, user names and ids are all shorter (a DNS name has at most 253 characters).
 	defaultMaxBytes = 255

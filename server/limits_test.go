@@ -249,3 +249,28 @@ func commitLegacyMember(t *testing.T, n *clustertest.Node, name, url string) {
 		t.Fatalf("commit member %s: %+v", name, res)
 	}
 }
+
+// TestLimits_OversizedMessageRefusedBeforeDecoding sends a message larger than any request the
+// masters accept: gRPC refuses it before decoding (ResourceExhausted), so a caller, with a token
+// or without, cannot make a master decode and hold tens of megabytes per call. An Apply request
+// at its own limit still arrives and is refused by the limits, naming its size.
+func TestLimits_OversizedMessageRefusedBeforeDecoding(t *testing.T) {
+	t.Parallel()
+	c := clustertest.New(t, 1, nil)
+	cl := c.WaitForLeader().Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	_, err := cl.CreateFaultDomain(ctx, &apiv1.CreateFaultDomainRequest{Name: "rack1", Description: strings.Repeat("x", 40<<20)}, bigCall)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a 40 MiB request: got %v, want ResourceExhausted from the gRPC server's receive bound", err)
+	}
+
+	_, err = cl.Apply(ctx, &apiv1.ApplyRequest{Declaration: &apiv1.Declaration{Set: &apiv1.InitSetRequest{Name: "s", Zone: strings.Repeat("x", 16<<20)}}}, bigCall)
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "zone") {
+		t.Fatalf("an Apply request just over its limit: got %v, want InvalidArgument naming the field", err)
+	}
+	if _, err := cl.Status(ctx, &apiv1.StatusRequest{}); err != nil {
+		t.Fatalf("the master no longer answers: %v", err)
+	}
+}

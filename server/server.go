@@ -255,7 +255,7 @@ func (s *Server) setupGRPC(lis net.Listener) error {
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.metricsUnary, s.authUnary, s.limitsUnary, s.forwardUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream, s.metricsStream, s.authStream),
-		grpc.MaxRecvMsgSize(64 << 20),
+		grpc.MaxRecvMsgSize(maxRecvBytes),
 	}
 	if s.apiTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.apiTLS)))
