@@ -91,9 +91,9 @@ lines. The member is added all the same.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&fl.servers, "server", nil, "ECX server NAME=URL of its REST endpoint, e.g. east-1=http://10.0.0.1:29009 (repeat per server; required)")
+	f.StringArrayVar(&fl.servers, "server", nil, "ECX server NAME=URL of its REST endpoint, e.g. east-1=https://10.0.0.1:29009 (repeat per server, at most 32; required; no user or password in the URL: use --user and --password-file)")
 	f.StringVar(&fl.faultDomain, "fault-domain", "", "fault domain of the member")
-	f.Int64Var(&fl.capacity, "capacity", 0, "sum of workload sizes the member can run (0 = unlimited)")
+	f.Int64Var(&fl.capacity, "capacity", 0, "sum of workload sizes the member can run, at most 1000000000 (0 = unlimited)")
 	f.StringVar(&fl.user, "user", "", "ECX user for Basic auth (needs --password-file or CSET_ECX_PASSWORD)")
 	f.StringVar(&fl.passwordFile, "password-file", "", "file holding the ECX password (default: env CSET_ECX_PASSWORD)")
 	f.StringVar(&fl.caFile, "ca-file", "", "CA bundle for https endpoints: a path on every master")

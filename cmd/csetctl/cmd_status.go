@@ -325,8 +325,8 @@ answers. Running it again changes the settings.`,
 	}
 	f := initCmd.Flags()
 	f.StringVar(&zone, "zone", "", "DNS zone of the workloads, e.g. cset.example.com. (required)")
-	f.DurationVar(&ttl, "ttl", 30*time.Second, "TTL of A/AAAA/TXT/SRV answers (whole seconds)")
-	f.DurationVar(&negTTL, "negative-ttl", 5*time.Second, "TTL of negative answers (whole seconds)")
+	f.DurationVar(&ttl, "ttl", 30*time.Second, "TTL of A/AAAA/TXT/SRV answers (whole seconds, at most 24h)")
+	f.DurationVar(&negTTL, "negative-ttl", 5*time.Second, "TTL of negative answers (whole seconds, at most 24h)")
 	cmd.AddCommand(initCmd)
 	return cmd
 }
