@@ -136,7 +136,7 @@ func TestLimits_RefusedRequestsChangeNothing(t *testing.T) {
 			Candidates: []string{"east"}, Addresses: map[string]*apiv1.AddressList{"east": {Addresses: []string{"224.0.0.1"}}}}}}), []string{"a multicast address"}},
 		{"declaration size", apply(&apiv1.Declaration{Workloads: func() []*apiv1.RegisterWorkloadRequest {
 			var ws []*apiv1.RegisterWorkloadRequest
-			for i := range 2000 {
+			for i := range 1700 { // about 17.1 MB: over the Apply limit, under the gRPC receive bound
 				w := web()
 				w.Name = fmt.Sprint("w", i)
 				for range 10 {
