@@ -53,6 +53,17 @@ func TestFSM_ApplyStartOperation(t *testing.T) {
 		{name: "unknown workload", seed: true, cmd: &fsmv1.StartOperationCommand{Operation: fsmtest.Operation("op2", "api", "", "east")}, wantErr: fsm.ErrNotFound},
 		{name: "target not a candidate", seed: true, cmd: &fsmv1.StartOperationCommand{Operation: fsmtest.Operation("op2", "web1", "east", "north")}, wantErr: fsm.ErrFailedPrecondition, errHas: "re-register the workload with it first"},
 		{
+			// A move decided while a failover ran, committed after the failover moved the
+			// workload: its source is stale and the move would fence the wrong member.
+			name: "from a member the workload is no longer on", seed: true,
+			setup: []proto.Message{
+				&fsmv1.StartOperationCommand{Operation: &fsmv1.Operation{Id: "op0", Workload: "web1", Reason: fsm.ReasonFailover, SourceMember: "east", SourceServer: "east-1", TargetMember: "west", TargetServer: "west-1"}},
+				&fsmv1.FinishOperationCommand{Id: "op0", Success: true, Placement: &fsmv1.Placement{Member: "west", Server: "west-1", Status: "Online"}},
+			},
+			cmd:     &fsmv1.StartOperationCommand{Operation: fsmtest.Operation("op2", "web1", "east", "east")},
+			wantErr: fsm.ErrFailedPrecondition, errHas: `workload "web1" moved meanwhile: it is on west/west-1 now, not on east/east-1`,
+		},
+		{
 			name: "one active operation per workload", seed: true,
 			setup:   []proto.Message{activeOp, &fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseHandover}},
 			cmd:     &fsmv1.StartOperationCommand{Operation: fsmtest.Operation("op2", "web1", "west", "east")},
@@ -172,7 +183,7 @@ func TestFSM_ApplyFinishOperation(t *testing.T) {
 		},
 		{
 			name: "success with an empty placement clears it (a stop)", seed: true,
-			setup: []proto.Message{&fsmv1.StartOperationCommand{Operation: &fsmv1.Operation{Id: "op1", Workload: "web1", Reason: fsm.ReasonStop}}},
+			setup: []proto.Message{&fsmv1.StartOperationCommand{Operation: &fsmv1.Operation{Id: "op1", Workload: "web1", Reason: fsm.ReasonStop, SourceMember: "east", SourceServer: "east-1"}}},
 			cmd:   &fsmv1.FinishOperationCommand{Id: "op1", Success: true, Placement: &fsmv1.Placement{}},
 			dns:   true,
 			want: func(d *fsm.Data, at int64) {

@@ -232,6 +232,14 @@ func (a *applier) applyStartOperation(c *fsmv1.StartOperationCommand) error {
 	if cur := a.activeOperation(w.Name); cur != nil {
 		return preconditionf("workload %q already has operation %s in phase %s: wait for it ('csetctl operation show %s')", w.Name, cur.Id, cur.Phase, cur.Id)
 	}
+	// An operation fences its source and nothing else, so it must start from where the workload
+	// is now. It was decided on an earlier read of the state: an operation that finished in
+	// between (a failover that just moved the workload) makes that source stale, and a move from
+	// the stale source would start the group while it still runs on the member it moved to.
+	if p := w.GetPlacement(); p.GetMember() != "" && op.GetSourceMember() != p.GetMember() {
+		return preconditionf("workload %q moved meanwhile: it is on %s/%s now, not on %s/%s as when the operation was decided: see 'csetctl workload show %s' and retry",
+			w.Name, p.GetMember(), p.GetServer(), op.GetSourceMember(), op.GetSourceServer(), w.Name)
+	}
 	if op.Phase == "" {
 		op.Phase = PhasePending
 	}
