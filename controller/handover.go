@@ -47,6 +47,11 @@ func (c *Controller) phaseHandover(ctx context.Context, d *fsm.Data, w *fsmv1.Wo
 		res := c.runHook(hctx, w, op, h)
 		lost := errors.Is(context.Cause(hctx), errFenceLost)
 		cancel()
+		if !lost && res.ExitCode != 0 && c.deps.Fence.Check(ctx) != nil {
+			// The hook's supervisor kills it when the lease ends (a master frozen past its
+			// lease cannot cancel it itself): not the hook's failure either.
+			lost = true
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

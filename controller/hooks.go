@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +27,12 @@ func (c *Controller) runHook(ctx context.Context, w *fsmv1.Workload, op *fsmv1.O
 	}
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := hookCommand(hctx, hook)
+	deadlineFile, stopDeadline, err := c.leaseDeadlineFile(hctx)
+	if err != nil {
+		return &fsmv1.HookResult{Hook: hook, ExitCode: -1, Error: "hook not run: " + err.Error()}
+	}
+	defer stopDeadline()
+	cmd := hookCommand(hctx, hook, deadlineFile)
 	cmd.Env = append(os.Environ(),
 		"CSET_WORKLOAD="+w.Name, "CSET_GROUP="+w.Group, "CSET_OPERATION="+op.Id, "CSET_REASON="+op.Reason,
 		"CSET_FROM_MEMBER="+op.SourceMember, "CSET_FROM_SERVER="+op.SourceServer,
@@ -35,7 +42,7 @@ func (c *Controller) runHook(ctx context.Context, w *fsmv1.Workload, op *fsmv1.O
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	res := &fsmv1.HookResult{Hook: hook, DurationMs: time.Since(start).Milliseconds(), OutputTail: out.String()}
 	var exit *exec.ExitError
 	switch {
@@ -80,3 +87,69 @@ func lastLine(s string) string {
 	}
 	return s
 }
+
+// leaseEnder is what a Fence that holds a witness lease tells (witness.Fence.LeaseEnd).
+type leaseEnder interface {
+	LeaseEnd() (time.Time, bool)
+}
+
+// leaseDeadlineFile writes the end of this master's witness lease to a file the hook's
+// supervisor watches (hooks_linux.go), and rewrites it as the lease is renewed until stop is
+// called. The supervisor kills the hook when the time in the file has passed, so a hook never
+// outlives the lease of the master that runs it, even when that master is frozen and cannot
+// cancel it. Without a lease (no witness) it returns "" and a no-op stop.
+func (c *Controller) leaseDeadlineFile(ctx context.Context) (string, func(), error) {
+	le, ok := c.deps.Fence.(leaseEnder)
+	if !ok {
+		return "", func() {}, nil
+	}
+	end, ok := le.LeaseEnd()
+	if !ok {
+		return "", func() {}, nil
+	}
+	f, err := os.CreateTemp("", "cset-hook-deadline-")
+	if err != nil {
+		return "", nil, fmt.Errorf("deadline file for the hook's supervisor: %w", err)
+	}
+	path := f.Name()
+	_ = f.Close()
+	write := func(end time.Time) {
+		// Write and rename, so the supervisor never reads a half-written number.
+		tmp := path + ".tmp"
+		if os.WriteFile(tmp, []byte(strconv.FormatInt(end.UnixMilli(), 10)), 0o600) == nil {
+			_ = os.Rename(tmp, path)
+		}
+	}
+	write(end)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(leaseDeadlineRefresh)
+		defer t.Stop()
+		last := end
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// A lost lease keeps the last end: the supervisor kills the hook then.
+				if end, ok := le.LeaseEnd(); ok && end.After(last) {
+					write(end)
+					last = end
+				}
+			}
+		}
+	}()
+	return path, func() {
+		close(done)
+		<-finished
+		_ = os.Remove(path)
+		_ = os.Remove(path + ".tmp")
+	}, nil
+}
+
+// leaseDeadlineRefresh is how often the deadline file follows the lease's renewals.
+const leaseDeadlineRefresh = 200 * time.Millisecond

@@ -19,9 +19,12 @@ import (
 // killed (TestHookCommand_DiesWithItsMaster).
 const hookParentEnv = "CSET_TEST_HOOK_PARENT"
 
+// hookDeadlineEnv passes the deadline file to that master (TestHookCommand_DiesAtTheLeaseEndWhileItsMasterIsFrozen).
+const hookDeadlineEnv = "CSET_TEST_HOOK_DEADLINE"
+
 func TestHookCommand_DiesWithItsMaster(t *testing.T) {
 	if hook := os.Getenv(hookParentEnv); hook != "" {
-		cmd := hookCommand(context.Background(), hook)
+		cmd := hookCommand(context.Background(), hook, os.Getenv(hookDeadlineEnv))
 		if err := cmd.Start(); err != nil {
 			fmt.Println("start:", err)
 			os.Exit(2)
@@ -116,5 +119,103 @@ func TestUnderFence_CancelsWhenTheFenceIsLost(t *testing.T) {
 	f.left.Store(0)
 	if _, _, err := c.underFence(t.Context()); err == nil {
 		t.Error("underFence without the fence returned no error")
+	}
+}
+
+// TestHookCommand_DiesAtTheLeaseEndWhileItsMasterIsFrozen freezes the master that runs a hook
+// (SIGSTOP, as a stalled VM or a chaos fault does): it can neither renew its lease nor cancel
+// the hook, and a new leader reruns the hook once the lease ended. The hook's supervisor must
+// kill the hook and its children when the time in the deadline file passes.
+func TestHookCommand_DiesAtTheLeaseEndWhileItsMasterIsFrozen(t *testing.T) {
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "pids")
+	hook := filepath.Join(dir, "hook.sh")
+	script := fmt.Sprintf("#!/bin/sh\nsleep 60 &\necho $$ $! > %s.tmp && mv %s.tmp %s\nwait\n", pids, pids, pids)
+	if err := os.WriteFile(hook, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	deadline := filepath.Join(dir, "deadline")
+	// Far ahead while the hook starts: the test moves it once the master is frozen.
+	if err := os.WriteFile(deadline, []byte(strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	master := exec.Command(os.Args[0], "-test.run=^TestHookCommand_DiesWithItsMaster$")
+	master.Env = append(os.Environ(), hookParentEnv+"="+hook, hookDeadlineEnv+"="+deadline)
+	if err := master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = master.Process.Signal(syscall.SIGCONT)
+		_ = master.Process.Kill()
+		_ = master.Wait()
+	})
+	procs := waitPids(t, pids)
+	for _, pid := range procs {
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	}
+	if err := master.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// The lease "ends" one second from now; until then the hook must keep running.
+	end := time.Now().Add(time.Second)
+	if err := os.WriteFile(deadline, []byte(strconv.FormatInt(end.UnixMilli(), 10)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range procs {
+		if !alive(pid) && time.Now().Before(end) {
+			t.Fatalf("process %d of the hook died before its deadline", pid)
+		}
+	}
+	limit := time.Now().Add(15 * time.Second)
+	for _, pid := range procs {
+		for alive(pid) {
+			if time.Now().After(limit) {
+				t.Fatalf("process %d of the hook outlived its deadline while its master was frozen (hook pid, child pid: %v)", pid, procs)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// TestHookCommand_DeadlineAheadKeepsTheExitCode runs a hook that ends before its deadline: the
+// supervisor returns at once with the hook's exit code, its watchdog holding nothing open.
+func TestHookCommand_DeadlineAheadKeepsTheExitCode(t *testing.T) {
+	dir := t.TempDir()
+	hook := filepath.Join(dir, "hook.sh")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho replicated\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	deadline := filepath.Join(dir, "deadline")
+	if err := os.WriteFile(deadline, []byte(strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := hookCommand(context.Background(), hook, deadline)
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("got %v, want exit status 3", err)
+	}
+	if string(out) != "replicated\n" {
+		t.Fatalf("output %q", out)
+	}
+}
+
+// waitPids waits for the hook to write its pid and its child's.
+func waitPids(t *testing.T, pids string) []int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(pids); err == nil {
+			var procs []int
+			for _, f := range strings.Fields(string(b)) {
+				pid, _ := strconv.Atoi(f)
+				procs = append(procs, pid)
+			}
+			return procs
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hook never started")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // hookCommand runs the hook; where process groups do not exist only the hook itself is killed
-// on cancellation.
-func hookCommand(ctx context.Context, hook string) *exec.Cmd {
+// on cancellation, and the deadline file is not used.
+func hookCommand(ctx context.Context, hook, _ string) *exec.Cmd {
 	return exec.CommandContext(ctx, hook)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -82,6 +83,21 @@ func (f *Fence) checkLease(term uint64) error {
 		return fmt.Errorf("fence: %w: witness lease for term %d ended at %s", ErrLeaseExpired, term, until.Format("15:04:05.000"))
 	}
 	return nil
+}
+
+// LeaseEnd returns when the lease this master holds for its current Raft term ends, by this
+// master's wall clock; ok is false when it holds none, is not the leader, or has no lease
+// configured. Whatever runs under the fence outside this process (a handover hook) can be
+// bounded by it: a new leader is granted the lease only after it ended.
+func (f *Fence) LeaseEnd() (end time.Time, ok bool) {
+	if f.lease == nil || !f.leader.IsLeader() {
+		return time.Time{}, false
+	}
+	held, until := f.lease.held()
+	if held == 0 || held != f.leader.Term() {
+		return time.Time{}, false
+	}
+	return until, true
 }
 
 // Guard checks the fence and returns a context that ends when the lease does (just ctx with a

@@ -91,6 +91,20 @@ func TestFence_WithLease(t *testing.T) {
 		}
 		cancel()
 
+		// LeaseEnd tells the same end, and nothing for another term or a follower.
+		if end, ok := f.LeaseEnd(); !ok || !end.Equal(l.HeldUntil()) {
+			t.Fatalf("LeaseEnd = %s, %v; want %s", end, ok, l.HeldUntil())
+		}
+		leader.set(true, 6)
+		if _, ok := f.LeaseEnd(); ok {
+			t.Fatal("LeaseEnd for a lease of another term")
+		}
+		leader.set(false, 5)
+		if _, ok := f.LeaseEnd(); ok {
+			t.Fatal("LeaseEnd on a follower")
+		}
+		leader.set(true, 5)
+
 		// Cut from the witness: the fence opens no later than TTL - drift after the last grant.
 		b.tr.down.Store(true)
 		time.Sleep(ttl / 3) // the renewal at TTL/3 fails
