@@ -25,8 +25,10 @@ import (
 const forwardedKey = "cset-forwarded"
 
 // readMethods are served locally unless the request asks for a consistent read. Every other
-// unary method of the API is a write and runs on the leader; so does GuardHeartbeat, on purpose:
-// only the leader may acknowledge a guard (api_guard.go).
+// unary method of the API runs on the leader: the writes, and a few that change nothing but
+// must run there on purpose: GuardHeartbeat (only the leader may acknowledge a guard,
+// api_guard.go) and CheckMember (it calls the member's ECX servers, which only the leader
+// drives, api_member_check.go).
 var readMethods = map[string]bool{
 	"Status": true, "RaftPeers": true, "ListMembers": true, "GetMember": true, "ListNodes": true,
 	"ListFaultDomains": true, "ListAvailabilitySets": true, "ListWorkloads": true, "GetWorkload": true,
