@@ -73,7 +73,7 @@ type RaftConfig struct {
 	SnapshotRetain     int           `yaml:"snapshot_retain"`
 }
 
-// ControllerConfig holds the leader's controller settings (DESIGN.md section 5).
+// ControllerConfig holds the leader's controller settings (docs/design.md, "The controller").
 type ControllerConfig struct {
 	PollInterval          time.Duration `yaml:"poll_interval"`
 	UnreachableAfter      time.Duration `yaml:"unreachable_after"`
@@ -176,7 +176,7 @@ type DNSUpdateConfig struct {
 	Interval   time.Duration `yaml:"interval"`    // drift repair period (default 5m)
 }
 
-// Default returns the production defaults of DESIGN.md section 2.
+// Default returns the production defaults of docs/design.md, "Processes and ports".
 func Default() Config {
 	return Config{
 		GRPCAddr: "0.0.0.0:7100",

@@ -9,7 +9,7 @@ import (
 	"github.com/cset-project/cset/scheduler"
 )
 
-// AdmissionError is a refusal of the scheduler's predicates (DESIGN.md section 6: every
+// AdmissionError is a refusal of the scheduler's predicates (docs/design.md, "Split-brain protection": every
 // operation is admitted by the same rules). Its message is the scheduler's reason.
 type AdmissionError struct {
 	// What names the refused operation, e.g. "workload web cannot move to east".

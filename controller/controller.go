@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Config holds the controller's settings (DESIGN.md section 5).
+// Config holds the controller's settings (docs/design.md, "The controller").
 type Config struct {
 	PollInterval          time.Duration
 	UnreachableAfter      time.Duration

@@ -52,7 +52,7 @@ func reachable(d *fsm.Data, members []string) []string {
 	return out
 }
 
-// decide starts the operations that the state calls for (DESIGN.md section 5 "Decide"). It
+// decide starts the operations that the state calls for (docs/design.md, "The controller"). It
 // returns the state as it left it, including the operations it started.
 func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*observation) *fsm.Data {
 	now := c.deps.Now()

@@ -13,7 +13,7 @@ import (
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
 
-// The member guard and the master rule (DESIGN.md section 6; docs/design.md "Split-brain
+// The member guard and the master rule (docs/design.md, "Split-brain
 // protection"), end to end: masters, witness and simulated members whose servers run the guard.
 
 func other(member string) string {

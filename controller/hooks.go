@@ -18,7 +18,7 @@ import (
 // hookOutputTail is how much of a hook's output is kept in the operation and the event log.
 const hookOutputTail = 2048
 
-// runHook runs one handover hook with the CSET_* environment of DESIGN.md section 5 and the
+// runHook runs one handover hook with the CSET_* environment of docs/design.md, "The controller" and the
 // workload's timeout, and returns its exit code and the tail of its output.
 func (c *Controller) runHook(ctx context.Context, w *fsmv1.Workload, op *fsmv1.Operation, hook string) *fsmv1.HookResult {
 	timeout := c.cfg.DefaultHookTimeout

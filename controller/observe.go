@@ -90,7 +90,7 @@ func (c *Controller) pollDeadline(servers int) time.Duration {
 }
 
 // health decides a member's health from the poll, the time since it last answered and the
-// witness (DESIGN.md section 5 and 6).
+// witness (docs/design.md, "The controller" and "Split-brain protection").
 func (c *Controller) health(ctx context.Context, m *fsmv1.Member, o *observation, now time.Time) {
 	if o.reached {
 		c.lastReached[m.Name] = now
@@ -128,7 +128,7 @@ func (c *Controller) health(ctx context.Context, m *fsmv1.Member, o *observation
 		o.health, o.reason = fsm.HealthUnreachable, reason+" (no witness: confirm with 'csetctl member declare-down' to fail over)"
 		return
 	}
-	// The master rule (DESIGN.md section 6): down only when neither the witness nor this leader
+	// The master rule (docs/design.md, "Split-brain protection"): down only when neither the witness nor this leader
 	// has heard any of the member's guards for fence_after either. A guard heard here means the
 	// member reaches the masters although they cannot reach it (a one-way cut): its guards then
 	// keep its groups running, so failing it over would run them twice.

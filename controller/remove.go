@@ -11,7 +11,7 @@ import (
 )
 
 // finishRemovals empties the members marked for removal (fsm.RemovalMove, fsm.RemovalForce)
-// and deletes them once no cset group may run there (DESIGN.md section 6: no removal may leave
+// and deletes them once no cset group may run there (docs/design.md, "Split-brain protection": no removal may leave
 // a group running where the state does not say it runs). It runs after decide's loop, which
 // has already started a drain operation for every workload placed on such a member (it is
 // draining) that another member can take. It returns the state including what it started.

@@ -1,5 +1,5 @@
-// Package dnsserver is cset's authoritative DNS server for the cluster-set zone (DESIGN.md
-// section 7).
+// Package dnsserver is cset's authoritative DNS server for the cluster-set zone (docs/design.md,
+// "DNS"; docs/dns.md).
 //
 // The server never reads the replicated state: the caller pushes a complete Zone, through a
 // RecordSource it watches or through SetZone. Each Zone is compiled into an index of pre-packed

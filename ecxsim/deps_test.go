@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDependencies enforces DESIGN.md section 3: ecxsim and cmd/ecxsim import no other package of
+// TestDependencies enforces docs/design.md, "Packages and who may import whom": ecxsim and cmd/ecxsim import no other package of
 // this module but the member guard (the same code runs on every simulated server) and the public
 // API it speaks to the masters; in particular not ecxclient, so the client contract is tested
 // against an independent implementation. No production package imports testing.

@@ -1,6 +1,6 @@
 // Package ecxsim simulates NEC EXPRESSCLUSTER X (ECX) failover clusters well enough that what passes
-// against it passes against a real cluster (see docs/ecx.md and DESIGN.md
-// section 9).
+// against it passes against a real cluster (see docs/ecx.md and
+// docs/ecxsim.md).
 //
 // One Sim holds any number of clusters. Every simulated server serves the ECX RESTful API
 // (/api/v1/...) on its own listener (HTTPS with a certificate from a generated CA when the

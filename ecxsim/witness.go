@@ -39,7 +39,7 @@ func (j hbJob) current() bool {
 	return j.s.seq == j.seq && j.s.power
 }
 
-// heartbeatBody is the JSON body of POST /v1/heartbeat (DESIGN.md section 8).
+// heartbeatBody is the JSON body of POST /v1/heartbeat (docs/witness.md, "Protocol").
 type heartbeatBody struct {
 	Cluster string `json:"cluster"`
 	Server  string `json:"server"`

@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// The dev topology of DESIGN.md plus a third member sharing east's fault domain.
+// The topology of `csetd agent -dev` (cmd/csetd/dev.go) plus a third member sharing east's fault domain.
 var (
 	east  = member("east", "rack-a", 0, "east-1", "east-2")
 	west  = member("west", "rack-b", 0, "west-1", "west-2")

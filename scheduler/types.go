@@ -2,7 +2,7 @@ package scheduler
 
 import "errors"
 
-// Health is a member's observed health, as the controller records it (DESIGN.md section 5).
+// Health is a member's observed health, as the controller records it (docs/design.md, "The controller").
 type Health string
 
 // The member health values. Only HealthUp and HealthDegraded members can receive a workload.

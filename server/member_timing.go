@@ -9,7 +9,7 @@ import (
 // checkMemberTimings refuses a member whose declared ECX heartbeat timeout is not below this
 // master's fence_after. The witness rule declares a member down once nothing heard it for
 // fence_after, trusting that ECX has shut down a server that lost its peers and the witness by
-// then; a heartbeat timeout of fence_after or more breaks that (DESIGN.md section 6). Writes run
+// then; a heartbeat timeout of fence_after or more breaks that (docs/design.md, "Split-brain protection"). Writes run
 // on the leader, so its fence_after is the one that decides.
 func (s *Server) checkMemberTimings(m *fsmv1.Member) error {
 	hb := time.Duration(m.GetHeartbeatTimeoutMs()) * time.Millisecond

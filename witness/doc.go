@@ -1,5 +1,5 @@
 // Package witness implements the cset witness: the third-site arbiter that grants the master
-// lease and records ECX server heartbeats (DESIGN.md sections 6 and 8, docs/witness.md).
+// lease and records ECX server heartbeats (docs/design.md, "Split-brain protection"; docs/witness.md, "Protocol").
 //
 // The package has four parts:
 //

@@ -17,7 +17,7 @@ const (
 	MinTTL = time.Second
 	// DefaultMaxTTL is the longest lease TTL the server accepts unless ServerConfig.MaxTTL says otherwise.
 	DefaultMaxTTL = time.Minute
-	// DefaultLeaseTTL is the TTL a Lease asks for when LeaseConfig.TTL is zero (DESIGN.md section 6).
+	// DefaultLeaseTTL is the TTL a Lease asks for when LeaseConfig.TTL is zero (docs/design.md, "Split-brain protection").
 	DefaultLeaseTTL = 10 * time.Second
 	// MaxNameLen is the longest set, holder, cluster or server name accepted, in bytes.
 	MaxNameLen = 253
@@ -30,7 +30,7 @@ const (
 	DefaultMaxTermJump = 1000
 )
 
-// Paths of the witness HTTP protocol (DESIGN.md section 8).
+// Paths of the witness HTTP protocol (docs/witness.md, "Protocol").
 const (
 	pathLease      = "/v1/lease"
 	pathLeaseReset = "/v1/lease/reset"

@@ -43,7 +43,7 @@ func (st setState) remaining(now time.Time) time.Duration {
 	return st.expires.Sub(now)
 }
 
-// decide applies the lease rules (DESIGN.md section 6) to a request from holder for term with
+// decide applies the lease rules (docs/design.md, "Split-brain protection") to a request from holder for term with
 // ttl, arriving at now; no lease that is not a renewal by the active holder is granted before
 // holdUntil (the restart hold), and no term more than maxJump above the highest granted is
 // accepted. It returns the state to adopt and the verdict.

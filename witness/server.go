@@ -112,7 +112,7 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 }
 
 // Server is the witness: it grants leases to cluster-set masters and records ECX server
-// heartbeats (DESIGN.md sections 6 and 8). Its methods are safe for concurrent use.
+// heartbeats (docs/design.md, "Split-brain protection", and docs/witness.md, "Protocol"). Its methods are safe for concurrent use.
 type Server struct {
 	cfg     ServerConfig
 	logger  hclog.Logger

@@ -1,4 +1,4 @@
-// Package controllerbench benchmarks the leader's controller (issue 6, DESIGN.md section 5) in
+// Package controllerbench benchmarks the leader's controller (issue 6, docs/design.md, "The controller") in
 // one process: a real master (BoltDB log, TCP Raft transport, gRPC API on 127.0.0.1), an
 // in-process witness, and the ECX simulator.
 //

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestImportRules enforces the package rules of DESIGN.md section 3 and STYLE.md B2 that the
+// TestImportRules enforces the package rules of docs/design.md, "Packages and who may import whom", that the
 // compiler cannot: no production binary links the testing package, fsm imports nothing internal
 // but its proto, the scheduler is pure, csetctl only speaks the public API, ecxsim and
 // ecxclient never import each other, and the member guard (run by ecxsim too) stays off ecxclient.
@@ -60,7 +60,7 @@ func TestImportRules(t *testing.T) {
 				ok = ok || rel == a
 			}
 			if !ok {
-				t.Errorf("%s imports %s, which DESIGN.md section 3 does not allow", pkg, rel)
+				t.Errorf("%s imports %s, which docs/design.md (\"Packages and who may import whom\") does not allow", pkg, rel)
 			}
 		}
 	}

@@ -19,7 +19,7 @@ import (
 )
 
 // DefaultControlAddr is the control API address of the binary unless the config or -control says
-// otherwise (DESIGN.md section 2).
+// otherwise (docs/design.md, "Processes and ports").
 const DefaultControlAddr = "127.0.0.1:29100"
 
 const usage = `Usage: ecxsim -config FILE [flags]

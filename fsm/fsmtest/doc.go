@@ -3,5 +3,5 @@
 // wrap any command message in a LogEntry, MakeLog to encode it into a raft.Log as raft would
 // hand it to FSM.Apply, and SnapshotSink, an in-memory raft.SnapshotSink.
 //
-// It may only be imported from _test.go files (STYLE.md B2): it imports testing.
+// It may only be imported from _test.go files (docs/design.md, "Packages and who may import whom"): it imports testing.
 package fsmtest

@@ -12,7 +12,7 @@
 // acknowledged write is on every master, that DNS on every master names only the member where
 // each workload runs, that workloads of a dead member came back within the configured bound, that
 // every workload was Online and in DNS again within the liveness bound after the faults that held
-// it back (DESIGN.md section 6, "Liveness"), and that no two runs of a handover hook overlapped.
+// it back (docs/design.md, "Operations, failures and liveness"), and that no two runs of a handover hook overlapped.
 //
 // The package has no code outside its tests. TestChaos runs a short schedule in
 // `go test ./integration/...` (skipped under -short); `make chaos SEED=n STEPS=n` runs long

@@ -51,7 +51,7 @@ var timings = struct {
 	// hook is what a handover hook of the fixed workloads normally takes (a shell start);
 	// hookSlow what it takes during the leader-kill-in-hook fault; hookTimeout their timeout.
 	hook: 100 * time.Millisecond, hookSlow: 4 * time.Second, hookTimeout: 8 * time.Second,
-	// The member guards (DESIGN.md section 6): fence_after must exceed their sum, the drift
+	// The member guards (docs/design.md, "Split-brain protection"): fence_after must exceed their sum, the drift
 	// margin must cover the Raft leader lease, the timeout must exceed the heartbeat interval.
 	guardTimeout: 1200 * time.Millisecond, guardStop: 500 * time.Millisecond, guardDrift: 500 * time.Millisecond,
 	// settle is the quiet pause between two rounds of faults.
@@ -67,7 +67,7 @@ func recoveryBound() time.Duration {
 }
 
 // livenessBound is how long after the last fault that could hold a workload back it may take
-// to be Online and in DNS (DESIGN.md section 6, "Liveness"): the recovery bound (fence_after,
+// to be Online and in DNS (docs/design.md, "Operations, failures and liveness"): the recovery bound (fence_after,
 // the lease, detection, two polls, the start, an election), plus a handover hook that may run
 // slow, plus one DNS TTL for the answers of a master that was behind.
 func livenessBound() time.Duration {

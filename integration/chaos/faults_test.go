@@ -74,7 +74,7 @@ type fault struct {
 // injector draws faults from the seeded generator and applies them to the environment.
 // Claims keep two faults off the same thing (a master cannot be killed while it is stopped)
 // and keep out the one combination the design does not claim to survive: a member that the
-// acting master cannot reach while the witness cannot hear it either (DESIGN.md section 6
+// acting master cannot reach while the witness cannot hear it either (docs/design.md, "Split-brain protection"
 // relies on the witness to tell a dead member from an unreachable one). -site-isolation lets
 // that combination happen.
 type injector struct {

@@ -203,7 +203,7 @@ func sampleIndex(samples []sample, t time.Time) int {
 	return sort.Search(len(samples), func(k int) bool { return !samples[k].at.Before(t) })
 }
 
-// checkLiveness checks DESIGN.md section 6 "Liveness" on the monitor's samples: every workload
+// checkLiveness checks docs/design.md, "Operations, failures and liveness" on the monitor's samples: every workload
 // that is registered (desired online: the suite never sets offline) and has an eligible candidate
 // must be Online on one member and answered there by a majority of the masters' DNS within bound
 // of the moment nothing held it back any more. Faults hold a workload back while they are active
