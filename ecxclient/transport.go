@@ -40,9 +40,6 @@ func NewTransportPool() *TransportPool {
 // WithTransportPool.
 var defaultPool = NewTransportPool()
 
-// DefaultTransportPool returns the package's shared pool.
-func DefaultTransportPool() *TransportPool { return defaultPool }
-
 // transportFor returns the shared transport for cfg's TLS settings. The CA
 // file is read now, so that a missing or empty file fails New; the
 // transport reads it again whenever it changes (see caRoots).

@@ -3,7 +3,6 @@
 package testutil
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -94,6 +93,3 @@ func FreeAddrs(t testing.TB, n int) []string {
 	}
 	return out
 }
-
-// Errorf is fmt.Errorf, for conditions.
-func Errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
