@@ -1,6 +1,7 @@
 // Package config holds the configuration of a csetd agent: defaults, a YAML or JSON file, flags,
 // and validation that reports every problem at once. After Validate a Config is passed by value
-// and never changes; subsystem settings are derived from it by methods.
+// and never changes; each subsystem's settings are built from it where the server wires that
+// subsystem (server.New and its setup functions).
 package config
 
 import (

@@ -19,7 +19,9 @@ var (
 	ErrUnknownOutcome = errors.New("leadership was lost while the change was being committed; its outcome is unknown: retry with the same request id (csetctl does) and it is applied at most once")
 )
 
-// errorToStatus converts an error to a gRPC status error. It is the only place that does.
+// errorToStatus converts an error of the FSM, Raft or the forwarding path to a gRPC status
+// error. Handlers that refuse a request themselves (validation, limits, admission) build their
+// status where they decide, with a message that says what to change.
 func errorToStatus(err error) error {
 	if err == nil {
 		return nil

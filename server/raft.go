@@ -128,7 +128,7 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// leaderID returns the current leader's id and gRPC address, if known.
+// leaderInfo returns the current leader's id and gRPC address, if known.
 func (s *Server) leaderInfo() (id, grpcAddr string) {
 	_, lid := s.raft.LeaderWithID()
 	if lid == "" {
@@ -231,7 +231,8 @@ func (s *Server) suffrage() raft.ServerSuffrage {
 }
 
 // registerSelf keeps this master's addresses in the replicated state: after a join, and after
-// a restart with new addresses. It writes through the normal path (forwarded to the leader).
+// a restart with new addresses. On the leader it applies the
+// registration itself; a follower calls RegisterMaster on the leader (writeRegisterMaster).
 func (s *Server) registerSelf(ctx context.Context) {
 	for {
 		a := s.Addrs()
