@@ -220,32 +220,26 @@ func Default() Config {
 }
 
 // ApplyDev turns c into the embedded default of `csetd agent -dev`: one master on 127.0.0.1
-// with a temporary data directory (made by the caller when DataDir is empty).
+// with a temporary data directory (made by the caller when DataDir is empty), an open DNS zone
+// transfer for loopback, no DNS rate limit, and controller timings that suit the simulated ECX
+// world (its servers fence themselves after 2 s without the witness). csetd applies it to the
+// defaults before it reads the -config file and the flags, so an explicit value always wins,
+// and validates the result once.
 func (c *Config) ApplyDev() {
 	c.Dev, c.Bootstrap = true, true
 	if c.NodeID == "" {
 		c.NodeID = "dev"
 	}
-	def := Default()
-	for _, p := range []struct {
-		field    *string
-		def, dev string
-	}{
-		{&c.GRPCAddr, def.GRPCAddr, "127.0.0.1:7100"},
-		{&c.RaftAddr, def.RaftAddr, "127.0.0.1:7101"},
-		{&c.DNSAddr, def.DNSAddr, "127.0.0.1:8600"},
-		{&c.HTTPAddr, def.HTTPAddr, "127.0.0.1:7180"},
-	} {
-		if *p.field == p.def {
-			*p.field = p.dev
-		}
-	}
-	if len(c.DNS.AllowTransfer) == 0 {
-		c.DNS.AllowTransfer = []string{"127.0.0.0/8", "::1/128"}
-	}
-	if c.DNS.RateLimit == def.DNS.RateLimit {
-		c.DNS.RateLimit = 0
-	}
+	c.GRPCAddr, c.RaftAddr, c.DNSAddr, c.HTTPAddr = "127.0.0.1:7100", "127.0.0.1:7101", "127.0.0.1:8600", "127.0.0.1:7180"
+	c.DNS.AllowTransfer = []string{"127.0.0.0/8", "::1/128"}
+	c.DNS.RateLimit = 0
+	c.Controller.UnreachableAfter = 2 * time.Second
+	c.Controller.FenceAfter = 6 * time.Second
+	c.Controller.GroupRecoveryGrace = 10 * time.Second
+	c.Controller.LeaseTTL = 6 * time.Second
+	// The simulated guards stop a group in 1 s: 2 s + 2 s + 1 s (drift margin) < fence_after 6 s.
+	c.Controller.GuardTimeout = 2 * time.Second
+	c.Controller.GuardStopTimeout = 2 * time.Second
 }
 
 // RegisterFlags binds the agent's flags to c's fields; values already in c are the defaults.

@@ -12,9 +12,24 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// parseAgentConfig applies defaults, then the -config file, then the flags given explicitly.
+// parseAgentConfig applies defaults (with -dev, the dev world's: config.ApplyDev), then the
+// -config file, then the flags given explicitly, and validates the result once.
 func parseAgentConfig(args []string, stderr io.Writer) (config.Config, error) {
-	cfg := config.Default()
+	cfg, err := parseAgentLayers(config.Default(), args, stderr)
+	if err != nil || !cfg.Dev {
+		return cfg, validateAgentConfig(cfg, err)
+	}
+	// -dev (a flag or in the file) changes the defaults under what was given explicitly: read
+	// the file and the flags again over the dev defaults.
+	dev := config.Default()
+	dev.ApplyDev()
+	cfg, err = parseAgentLayers(dev, args, io.Discard)
+	return cfg, validateAgentConfig(cfg, err)
+}
+
+// parseAgentLayers reads the -config file and the flags over base.
+func parseAgentLayers(base config.Config, args []string, stderr io.Writer) (config.Config, error) {
+	cfg := base
 	fs := flag.NewFlagSet("csetd agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "YAML or JSON configuration file (flags override it)")
@@ -38,13 +53,21 @@ func parseAgentConfig(args []string, stderr io.Writer) (config.Config, error) {
 		}
 		_ = fs.Parse(args) // explicit flags win over the file
 	}
-	if cfg.Dev {
-		cfg.ApplyDev()
+	return cfg, nil
+}
+
+func validateAgentConfig(cfg config.Config, err error) error {
+	if err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, usageError{fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))}
+		what := "configuration"
+		if cfg.Dev {
+			what = "-dev configuration"
+		}
+		return usageError{fmt.Errorf("invalid %s:\n  %s", what, strings.ReplaceAll(err.Error(), "\n", "\n  "))}
 	}
-	return cfg, nil
+	return nil
 }
 
 func newLogger(cfg config.Config, w io.Writer, name string) hclog.Logger {
@@ -67,11 +90,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer dev.close()
 		if cfg.Witness == "" {
+			// The embedded witness's address is known only now: validate with it.
 			cfg.Witness = dev.witnessURL
-		}
-		applyDevDefaults(&cfg)
-		if err := cfg.Validate(); err != nil {
-			return usageError{fmt.Errorf("invalid -dev configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))}
+			if err := validateAgentConfig(cfg, nil); err != nil {
+				return err
+			}
 		}
 	}
 	srv, err := server.New(cfg, logger, server.Deps{})

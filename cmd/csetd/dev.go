@@ -52,31 +52,6 @@ func devSimConfig(witnessURL, master string, ctl config.ControllerConfig) ecxsim
 	return cfg
 }
 
-// applyDevDefaults sets the controller timings of the dev world: they must stay above the
-// simulated self-fencing time (heartbeat timeout 2s).
-func applyDevDefaults(cfg *config.Config) {
-	def := config.Default().Controller
-	if cfg.Controller.UnreachableAfter == def.UnreachableAfter {
-		cfg.Controller.UnreachableAfter = 2 * time.Second
-	}
-	if cfg.Controller.FenceAfter == def.FenceAfter {
-		cfg.Controller.FenceAfter = 6 * time.Second
-	}
-	if cfg.Controller.GroupRecoveryGrace == def.GroupRecoveryGrace {
-		cfg.Controller.GroupRecoveryGrace = 10 * time.Second
-	}
-	if cfg.Controller.LeaseTTL == def.LeaseTTL {
-		cfg.Controller.LeaseTTL = 6 * time.Second
-	}
-	// The simulated guards stop a group in 1s: 2s + 2s + 1s < fence_after 6s.
-	if cfg.Controller.GuardTimeout == def.GuardTimeout {
-		cfg.Controller.GuardTimeout = 2 * time.Second
-	}
-	if cfg.Controller.GuardStopTimeout == def.GuardStopTimeout {
-		cfg.Controller.GuardStopTimeout = 2 * time.Second
-	}
-}
-
 func startDevEnv(logger hclog.Logger) (*devEnv, error) {
 	e := &devEnv{}
 	dir, err := os.MkdirTemp("", "csetd-dev-witness-")

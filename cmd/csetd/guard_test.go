@@ -29,7 +29,6 @@ func TestDevDefaults_Valid(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
 	cfg.ApplyDev()
-	applyDevDefaults(&cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
