@@ -12,15 +12,6 @@ import (
 	"github.com/cset-project/cset/scheduler"
 )
 
-// runningStatus reports whether a group observed with ECX status s is (or may be) running there,
-// for exclusivity: every status but "Offline". A pending start may finish, a pending stop has not
-// finished, "Online Failure" and "Offline Failure" may still hold resources (a group that failed to
-// stop is not stopped), and "Unknown" (ECX cannot read the server that runs it), "Error",
-// "Unused" or any string outside the group vocabulary prove nothing, so they count as running.
-func runningStatus(s string) bool {
-	return s != "Offline"
-}
-
 // where returns the members on which a workload's group is observed running, in the
 // workload's preference order. A member declared down is left out: its last observation is
 // stale and the witness rule says it has fenced itself.
@@ -32,7 +23,7 @@ func where(d *fsm.Data, w *fsmv1.Workload) []string {
 			continue
 		}
 		for _, g := range m.Groups {
-			if g.Name == w.Group && runningStatus(g.Status) {
+			if g.Name == w.Group && fsm.MayRun(g.Status) {
 				out = append(out, mn)
 			}
 		}
@@ -172,16 +163,16 @@ func (c *Controller) plan(d *fsm.Data, w *fsmv1.Workload, running []string, now 
 		need = fmt.Sprintf("member %s is down", m.Name)
 	case m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded:
 		return nil // unreachable or partitioned: wait, never act on a member that may be alive
-	case p.Status == "Online Failure" || p.Status == "Offline Failure":
+	case p.Status == fsm.StatusOnlineFailure || p.Status == fsm.StatusOfflineFailure:
 		// ECX gave up on the group there. A failover fences it first, and a group that failed to
 		// stop ("Offline Failure") is fenced only once a stop is read back as Offline: until then
 		// the operation waits in fencing and nothing starts elsewhere.
 		need = fmt.Sprintf("group %s is %s on %s", w.Group, p.Status, m.Name)
-	case p.Status == "Offline" && w.OfflineSinceUnixNano != 0 && now.Sub(time.Unix(0, w.OfflineSinceUnixNano)) > c.cfg.GroupRecoveryGrace:
+	case p.Status == fsm.StatusOffline && w.OfflineSinceUnixNano != 0 && now.Sub(time.Unix(0, w.OfflineSinceUnixNano)) > c.cfg.GroupRecoveryGrace:
 		need = fmt.Sprintf("group %s has been Offline on %s for more than %v", w.Group, m.Name, c.cfg.GroupRecoveryGrace)
 	case m.Admin == fsm.AdminDraining:
 		return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonDrain, SourceMember: p.Member, SourceServer: p.Server}
-	case p.Status != "Online" && p.Status != "Online Pending" && p.Status != "Offline Pending" && p.Status != "Offline":
+	case p.Status != fsm.StatusOnline && p.Status != fsm.StatusOnlinePending && p.Status != fsm.StatusOfflinePending && p.Status != fsm.StatusOffline:
 		// "Unknown" (ECX cannot read the server that runs it), "Error", "Unused" or a string
 		// outside the vocabulary: the group may run there, and nothing says it failed. Act on
 		// nothing until ECX reports a known status again (ECX itself declares a dead server
@@ -226,7 +217,7 @@ func (c *Controller) updateBrake(ctx context.Context, d *fsm.Data, obs map[strin
 func (c *Controller) adopt(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, member string) {
 	m := d.Members[member]
 	for _, g := range m.Groups {
-		if g.Name == w.Group && g.Status == "Online" {
+		if g.Name == w.Group && g.Status == fsm.StatusOnline {
 			_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_SetPlacement{SetPlacement: &fsmv1.SetPlacementCommand{
 				Workload: w.Name, Placement: &fsmv1.Placement{Member: member, Server: g.Current, Status: g.Status},
 			}}})

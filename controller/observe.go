@@ -97,7 +97,7 @@ func (c *Controller) health(ctx context.Context, m *fsmv1.Member, o *observation
 		o.health, o.reason = fsm.HealthUp, "all servers online"
 		var offline []string
 		for _, s := range o.servers {
-			if s.Status != "Online" {
+			if s.Status != fsm.StatusOnline {
 				offline = append(offline, s.Name)
 			}
 		}

@@ -309,7 +309,7 @@ func (c *Controller) phaseStarting(ctx context.Context, d *fsm.Data, w *fsmv1.Wo
 		}
 		return retry(err.Error())
 	}
-	p := &fsmv1.Placement{Member: m.Name, Server: g.Current, Status: "Online", SinceUnixNano: time.Now().UnixNano()}
+	p := &fsmv1.Placement{Member: m.Name, Server: g.Current, Status: fsm.StatusOnline, SinceUnixNano: time.Now().UnixNano()}
 	if op.Restoring {
 		// Back where it was: the operation failed, and says so; the placement stays the source.
 		return c.finish(ctx, op, false, fmt.Sprintf("%s; the workload was restarted on its source %s/%s", op.Error, m.Name, g.Current), nil)
@@ -329,7 +329,7 @@ func (c *Controller) restoreOnSource(ctx context.Context, d *fsm.Data, op *fsmv1
 		return c.finish(ctx, op, false, fmt.Sprintf("%s; its source %s is %s, so it was not restarted there", why, op.SourceMember, src.GetHealth()), nil)
 	}
 	server := op.SourceServer
-	if !slices.ContainsFunc(src.Servers, func(s *fsmv1.MemberServer) bool { return s.Name == server && s.Status == "Online" }) {
+	if !slices.ContainsFunc(src.Servers, func(s *fsmv1.MemberServer) bool { return s.Name == server && s.Status == fsm.StatusOnline }) {
 		server = firstOnline(src)
 	}
 	if server == "" {
@@ -343,7 +343,7 @@ func (c *Controller) restoreOnSource(ctx context.Context, d *fsm.Data, op *fsmv1
 
 func firstOnline(m *fsmv1.Member) string {
 	for _, s := range m.Servers {
-		if s.Status == "Online" {
+		if s.Status == fsm.StatusOnline {
 			return s.Name
 		}
 	}

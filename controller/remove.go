@@ -95,7 +95,7 @@ func (c *Controller) emptyForRemoval(ctx context.Context, d *fsm.Data, m *fsmv1.
 	if i < 0 || !fsm.MayRun(m.Groups[i].Status) {
 		return false, false
 	}
-	if w.Placement == nil && w.Desired == fsm.DesiredOnline && m.Groups[i].Status == "Online" {
+	if w.Placement == nil && w.Desired == fsm.DesiredOnline && m.Groups[i].Status == fsm.StatusOnline {
 		return true, false // decide adopts it, then drains it off
 	}
 	c.stopStray(ctx, m, w, m.Groups[i].Status)

@@ -19,7 +19,7 @@ func SchedulerState(d *fsm.Data) scheduler.State {
 			Admin: scheduler.Admin(m.Admin), Health: scheduler.Health(m.Health),
 		}
 		for _, s := range m.Servers {
-			sm.Servers = append(sm.Servers, scheduler.Server{Name: s.Name, Online: s.Status == "Online"})
+			sm.Servers = append(sm.Servers, scheduler.Server{Name: s.Name, Online: s.Status == fsm.StatusOnline})
 		}
 		st.Members = append(st.Members, sm)
 	}

@@ -41,8 +41,8 @@ func TestStatuses_ReactionToEveryGroupStatus(t *testing.T) {
 		// Offline within the recovery grace: nothing yet (past the grace: failover, below).
 		{"Offline", false, ""},
 	} {
-		if got := runningStatus(tc.status); got != tc.running {
-			t.Errorf("runningStatus(%q) = %v, want %v", tc.status, got, tc.running)
+		if got := fsm.MayRun(tc.status); got != tc.running {
+			t.Errorf("fsm.MayRun(%q) = %v, want %v", tc.status, got, tc.running)
 		}
 		d := &fsm.Data{Members: map[string]*fsmv1.Member{
 			"east": {Name: "east", Health: fsm.HealthUp, Admin: fsm.AdminActive, Groups: []*fsmv1.ObservedGroup{{Name: "g", Status: tc.status, Current: "east-1"}}},

@@ -148,9 +148,12 @@ func (s *state) soleCandidateOf(member string) []string {
 	return out
 }
 
-// MayRun reports whether an observed ECX group status may mean the group runs or is about to:
-// anything but a clean "Offline" (a pending start may finish, a failure may leave resources up).
-func MayRun(status string) bool { return status != "Offline" }
+// MayRun reports whether a group observed with ECX status s is (or may be) running there, for
+// exclusivity: every status but "Offline". A pending start may finish, a pending stop has not
+// finished, "Online Failure" and "Offline Failure" may still hold resources (a group that failed
+// to stop is not stopped), and "Unknown" (ECX cannot read the server that runs it), "Error",
+// "Unused" or any string outside the group vocabulary prove nothing, so they count as running.
+func MayRun(status string) bool { return status != StatusOffline }
 
 // mayRunOn returns the workloads, sorted, of which a group may run on m as far as the state
 // knows: placed there, observed running there (for workloads that list m as a candidate), or

@@ -188,7 +188,7 @@ func (a *applier) derivePlacements(m *fsmv1.Member) {
 	for _, wn := range a.s.workloadsOn(m.Name) {
 		w := a.s.workloads[wn]
 		p := w.Placement
-		status, server := "Offline", p.Server
+		status, server := StatusOffline, p.Server
 		if i := slices.IndexFunc(m.Groups, func(g *fsmv1.ObservedGroup) bool { return g.Name == w.Group }); i >= 0 {
 			status = m.Groups[i].Status
 			if cur := m.Groups[i].Current; cur != "" {
@@ -198,15 +198,15 @@ func (a *applier) derivePlacements(m *fsmv1.Member) {
 		if status == p.Status && server == p.Server {
 			continue
 		}
-		wasOnline := p.Status == "Online"
+		wasOnline := p.Status == StatusOnline
 		p.Status, p.Server = status, server
-		if status == "Offline" && w.OfflineSinceUnixNano == 0 {
+		if status == StatusOffline && w.OfflineSinceUnixNano == 0 {
 			w.OfflineSinceUnixNano = a.at
-		} else if status != "Offline" {
+		} else if status != StatusOffline {
 			w.OfflineSinceUnixNano = 0
 		}
 		a.touchDNS()
-		if wasOnline != (status == "Online") {
+		if wasOnline != (status == StatusOnline) {
 			a.event("dns", "info", w.Name, m.Name, "", "workload %s is %s on %s/%s", w.Name, status, m.Name, server)
 		}
 	}

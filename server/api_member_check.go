@@ -546,7 +546,7 @@ func (in *checkInput) elsewhere(l *checkList, w *fsmv1.Workload, here string) bo
 			continue
 		}
 		i := slices.IndexFunc(o.Groups, func(g *fsmv1.ObservedGroup) bool { return g.Name == w.Group })
-		if i < 0 || o.Groups[i].Current == "" || o.Groups[i].Status == "Offline" {
+		if i < 0 || o.Groups[i].Current == "" || o.Groups[i].Status == fsm.StatusOffline {
 			continue
 		}
 		found = true

@@ -119,7 +119,7 @@ func (a *api) ListNodes(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListN
 				n.Status = "Unknown"
 			}
 			for _, g := range m.Groups {
-				if g.Current == srv.Name && g.Status == "Online" {
+				if g.Current == srv.Name && g.Status == fsm.StatusOnline {
 					n.Groups = append(n.Groups, g.Name)
 				}
 			}

@@ -141,7 +141,7 @@ func (a *api) MoveWorkload(ctx context.Context, r *apiv1.MoveWorkloadRequest) (*
 		return nil, status.Errorf(codes.NotFound, "member %q has no server %q", to, srv)
 	}
 	p := w.GetPlacement()
-	if p.GetMember() == to && (r.GetToServer() == "" || r.GetToServer() == p.GetServer()) && p.GetStatus() == "Online" {
+	if p.GetMember() == to && (r.GetToServer() == "" || r.GetToServer() == p.GetServer()) && p.GetStatus() == fsm.StatusOnline {
 		return nil, failedPrecondition("workload %q already runs on %s/%s", w.Name, p.GetMember(), p.GetServer())
 	}
 	op := &fsmv1.Operation{

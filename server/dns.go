@@ -72,7 +72,7 @@ func zoneFromState(d *fsm.Data) *dnsserver.Zone {
 func workloadRecord(d *fsm.Data, w *fsmv1.Workload) dnsserver.WorkloadRecord {
 	r := dnsserver.WorkloadRecord{Name: w.Name}
 	p := w.Placement
-	if p != nil && p.Status == "Online" && d.Members[p.Member].GetHealth() != fsm.HealthDown {
+	if p != nil && p.Status == fsm.StatusOnline && d.Members[p.Member].GetHealth() != fsm.HealthDown {
 		r.Online, r.Member, r.Server = true, p.Member, p.Server
 		for _, a := range w.Addresses[p.Member].GetAddresses() {
 			if ip, err := netip.ParseAddr(a); err == nil {
