@@ -21,7 +21,7 @@ import (
 )
 
 // authorizationKey carries "Bearer <secret>" on every call when -auth is on.
-const authorizationKey = "authorization"
+const authorizationKey = apiv1.MetadataAuthorization
 
 // tokenPrefix starts every token secret, so a leaked one is easy to recognise and grep for.
 const tokenPrefix = "cset_"

@@ -22,7 +22,7 @@ import (
 )
 
 // forwardedKey marks a call forwarded by another master; such a call is never forwarded again.
-const forwardedKey = "cset-forwarded"
+const forwardedKey = apiv1.MetadataForwarded
 
 // readMethods are served locally unless the request asks for a consistent read. Every other
 // unary method of the API runs on the leader: the writes, and a few that change nothing but
@@ -161,7 +161,7 @@ func (f *forwarder) invoke(ctx context.Context, addr, method string, req any) (a
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	out := metadata.MD{forwardedKey: []string{"1"}}
-	for _, k := range []string{requestIDKey, "cset-actor", authorizationKey} {
+	for _, k := range []string{requestIDKey, apiv1.MetadataActor, authorizationKey} {
 		if v := md.Get(k); len(v) > 0 {
 			out.Set(k, v...)
 		}

@@ -22,7 +22,7 @@ import (
 const entryWarnSize = 512 << 10
 
 // requestIDKey is the gRPC metadata key that carries a client's request id.
-const requestIDKey = "cset-request-id"
+const requestIDKey = apiv1.MetadataRequestID
 
 // raftApply is the only caller of raft.Apply. It stamps the leader's time, the request id and
 // the actor, waits for the entry to be applied, and unwraps the FSM's error value.
@@ -104,7 +104,7 @@ func (s *Server) actorFrom(ctx context.Context) string {
 		return "api"
 	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get("cset-actor"); len(v) > 0 && len(v[0]) <= 64 {
+		if v := md.Get(apiv1.MetadataActor); len(v) > 0 && len(v[0]) <= 64 {
 			return v[0]
 		}
 	}

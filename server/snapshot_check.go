@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/cset-project/cset/fsm"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -14,7 +15,7 @@ import (
 // restoreForceKey is the gRPC metadata key of 'csetctl snapshot restore --force': restore a
 // snapshot of another cluster set, or one without a checksum. It is metadata because the
 // SnapshotRestore stream carries only chunks.
-const restoreForceKey = "cset-restore-force"
+const restoreForceKey = apiv1.MetadataRestoreForce
 
 // restoreForced reports whether the caller passed --force.
 func restoreForced(ctx context.Context) bool {

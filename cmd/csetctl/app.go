@@ -50,11 +50,11 @@ const (
 	defaultAddr    = "127.0.0.1:7100"
 	defaultTimeout = 10 * time.Second
 	// requestIDKey is the gRPC metadata key that makes a retried write apply once.
-	requestIDKey = "cset-request-id"
+	requestIDKey = apiv1.MetadataRequestID
 	// authorizationKey carries the API token on every call.
-	authorizationKey = "authorization"
+	authorizationKey = apiv1.MetadataAuthorization
 	// actorKey names who made a write in the event log, e.g. csetctl:alice@ops1.
-	actorKey = "cset-actor"
+	actorKey = apiv1.MetadataActor
 	// maxActor is the longest actor the masters record.
 	maxActor = 64
 	// maxRecvMsgSize bounds one answer; lists of the whole event ring are large.

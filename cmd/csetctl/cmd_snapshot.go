@@ -150,7 +150,7 @@ func syncDir(dir string) {
 
 // restoreForceKey is the gRPC metadata key of --force: SnapshotRestore's stream carries only
 // chunks, so the flag travels as metadata.
-const restoreForceKey = "cset-restore-force"
+const restoreForceKey = apiv1.MetadataRestoreForce
 
 // snapshotRestore streams the file at path to SnapshotRestore.
 func (a *app) snapshotRestore(ctx context.Context, path string, force bool) (snapshotRestoreJSON, error) {
