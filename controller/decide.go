@@ -31,6 +31,28 @@ func where(d *fsm.Data, w *fsmv1.Workload) []string {
 	return out
 }
 
+// unseen reports whether a candidate member of w may run w's group without the state knowing:
+// a member the leader has not observed yet (just added: health unknown) or cannot observe now
+// (unreachable, partitioned). A workload is started only when every candidate is either
+// observed (up, degraded) or declared down (fenced by the witness rule): an ECX group the
+// masters do not manage (its workload was unregistered, then registered again; a member removed
+// with --force and added back) keeps running on such a member, and a start elsewhere would run
+// it twice (chaos seed 1, w09). Where the group turns out to run, it is adopted.
+func unseen(d *fsm.Data, w *fsmv1.Workload) bool {
+	for _, mn := range w.Candidates {
+		m := d.Members[mn]
+		if m == nil {
+			continue
+		}
+		switch m.Health {
+		case fsm.HealthUp, fsm.HealthDegraded, fsm.HealthDown:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 // reachable keeps the members the leader reaches now (up or degraded): only there is an
 // observation fresh enough to act on.
 func reachable(d *fsm.Data, members []string) []string {
@@ -150,6 +172,9 @@ func (c *Controller) plan(d *fsm.Data, w *fsmv1.Workload, running []string, now 
 	if p == nil {
 		if len(running) > 0 {
 			return nil // adopt instead
+		}
+		if unseen(d, w) {
+			return nil // the group may run where no fresh observation reaches: wait
 		}
 		return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonStart}
 	}

@@ -147,3 +147,41 @@ func TestPhaseStarting_NeverStartsWithoutATargetServer(t *testing.T) {
 		t.Errorf("starts %q, want one on east-1", ecx.starts)
 	}
 }
+
+// TestPlan_NoStartWhileACandidateIsUnseen: chaos seed 1 registered w09 again while member e3,
+// removed with --force and added back, was not observed yet (health unknown) and still ran the
+// group; the controller started it on e1 as well. A start waits until every candidate is
+// observed or declared down, and then adopts the running copy.
+func TestPlan_NoStartWhileACandidateIsUnseen(t *testing.T) {
+	t.Parallel()
+	c := New(Config{GroupRecoveryGrace: time.Minute}, Deps{})
+	now := time.Unix(1_700_000_000, 0)
+	w := &fsmv1.Workload{Name: "w09", Group: "w09", Candidates: []string{"e3", "e1"}, Desired: fsm.DesiredOnline, AutoFailover: true}
+	for _, tc := range []struct {
+		health string
+		start  bool
+	}{
+		{fsm.HealthUnknown, false}, // just added, never polled
+		{fsm.HealthUnreachable, false},
+		{fsm.HealthPartitioned, false},
+		{fsm.HealthDown, true}, // fenced by the witness rule
+		{fsm.HealthUp, true},   // observed: not running there
+	} {
+		d := &fsm.Data{Members: map[string]*fsmv1.Member{
+			"e3": {Name: "e3", Health: tc.health, Admin: fsm.AdminActive},
+			"e1": {Name: "e1", Health: fsm.HealthUp, Admin: fsm.AdminActive},
+		}}
+		op := c.plan(d, w, where(d, w), now)
+		if got := op.GetReason() == fsm.ReasonStart; got != tc.start {
+			t.Errorf("candidate e3 %q: plan = %v, want a start: %v", tc.health, op, tc.start)
+		}
+	}
+	// Once e3 is observed running the group, it is adopted, not started elsewhere.
+	d := &fsm.Data{Members: map[string]*fsmv1.Member{
+		"e3": {Name: "e3", Health: fsm.HealthUp, Admin: fsm.AdminActive, Groups: []*fsmv1.ObservedGroup{{Name: "w09", Status: fsm.StatusOnline, Current: "e3-1"}}},
+		"e1": {Name: "e1", Health: fsm.HealthUp, Admin: fsm.AdminActive},
+	}}
+	if op := c.plan(d, w, where(d, w), now); op != nil {
+		t.Errorf("running on e3: plan = %v, want none (adopt)", op)
+	}
+}
