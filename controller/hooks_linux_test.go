@@ -45,20 +45,7 @@ func TestHookCommand_DiesWithItsMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = master.Process.Kill(); _ = master.Wait() })
-	var procs []int
-	deadline := time.Now().Add(20 * time.Second)
-	for len(procs) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the hook never started")
-		}
-		if b, err := os.ReadFile(pids); err == nil {
-			for _, f := range strings.Fields(string(b)) {
-				pid, _ := strconv.Atoi(f)
-				procs = append(procs, pid)
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	procs := waitPids(t, pids)
 	for _, pid := range procs {
 		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 	}
@@ -67,7 +54,7 @@ func TestHookCommand_DiesWithItsMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = master.Wait()
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for _, pid := range procs {
 		for alive(pid) {
 			if time.Now().After(deadline) {
