@@ -54,15 +54,7 @@ func TestHookCommand_DiesWithItsMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = master.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for _, pid := range procs {
-		for alive(pid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("process %d of the hook outlived its master (hook pid, child pid: %v)", pid, procs)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	waitGone(t, procs, 10*time.Second, "its master")
 }
 
 // alive reports whether pid runs (a zombie, dead but not yet reaped by init, counts as gone).
@@ -153,11 +145,18 @@ func TestHookCommand_DiesAtTheLeaseEndWhileItsMasterIsFrozen(t *testing.T) {
 			t.Fatalf("process %d of the hook died before its deadline", pid)
 		}
 	}
-	limit := time.Now().Add(15 * time.Second)
+	waitGone(t, procs, 15*time.Second, "its deadline while its master was frozen")
+}
+
+// waitGone waits up to limit for every process of the hook to be gone; what names what they
+// must not outlive, for the message.
+func waitGone(t *testing.T, procs []int, limit time.Duration, what string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for _, pid := range procs {
 		for alive(pid) {
-			if time.Now().After(limit) {
-				t.Fatalf("process %d of the hook outlived its deadline while its master was frozen (hook pid, child pid: %v)", pid, procs)
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d of the hook outlived %s (hook pid, child pid: %v)", pid, what, procs)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
