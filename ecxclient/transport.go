@@ -96,7 +96,7 @@ func (p *TransportPool) CloseIdleConnections() {
 func newTransport(tc *tls.Config) *http.Transport {
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		DialContext:           d.DialContext,
+		DialContext:           resetOnClose(d.DialContext),
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   5 * time.Second,
 		MaxIdleConns:          1024,
@@ -105,6 +105,29 @@ func newTransport(tc *tls.Config) *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: 0, // bounded by the per-call deadline instead
 		ForceAttemptHTTP2:     false,
+	}
+}
+
+// resetOnClose makes every connection dialed by dial end with a reset (SO_LINGER 0) instead of
+// a FIN. A call given up on (its deadline passed, its operation cancelled because the member was
+// declared down, the master exiting) closes its connection; had the request not reached the
+// member, a FIN would leave it in the kernel's send queue, retransmitted until the link comes
+// back and then carried out: a start delivered after the masters started the group on another
+// member. A reset discards it. The transports of a TransportPool dial through it; a transport
+// given with WithTransport is the caller's to configure.
+func resetOnClose(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			if err := tc.SetLinger(0); err != nil {
+				_ = c.Close()
+				return nil, fmt.Errorf("connection to %s: set SO_LINGER 0 (reset on close): %w", addr, err)
+			}
+		}
+		return c, nil
 	}
 }
 

@@ -109,7 +109,8 @@ func (s *Sim) setGuardsCut(cluster string, cut bool) error {
 	})
 }
 
-// Heal ends Isolate; requests held meanwhile are answered.
+// Heal ends Isolate; requests held meanwhile are delivered, but for those whose client reset
+// its connection (heldRequest).
 func (s *Sim) Heal(cluster string) error {
 	return s.withCluster(cluster, func(c *simCluster, now time.Time) error {
 		if c.isolated {
@@ -261,16 +262,22 @@ type StateSnapshot struct {
 
 // ClusterState is one cluster in a StateSnapshot.
 type ClusterState struct {
-	Name         string        `json:"name"`
-	Status       string        `json:"status"`
-	Suspended    bool          `json:"suspended"`
-	Isolated     bool          `json:"isolated"`
-	LatencyMS    int64         `json:"latency_ms"`
-	ErrorRate    float64       `json:"error_rate"`
-	ErrorStyle   string        `json:"error_style,omitempty"` // "" is ErrorStyleHTTP
-	TimeoutRatio int           `json:"toratio"`
-	Servers      []ServerState `json:"servers"`
-	Groups       []GroupState  `json:"groups"`
+	Name      string `json:"name"`
+	Status    string `json:"status"`
+	Suspended bool   `json:"suspended"`
+	Isolated  bool   `json:"isolated"`
+	// HeldRequests are REST requests isolation holds now; LateRequests were delivered at a heal
+	// (their client may have given up on them long before), DroppedRequests never were (their
+	// client reset the connection).
+	HeldRequests    int64         `json:"held_requests"`
+	LateRequests    int64         `json:"late_requests"`
+	DroppedRequests int64         `json:"dropped_requests"`
+	LatencyMS       int64         `json:"latency_ms"`
+	ErrorRate       float64       `json:"error_rate"`
+	ErrorStyle      string        `json:"error_style,omitempty"` // "" is ErrorStyleHTTP
+	TimeoutRatio    int           `json:"toratio"`
+	Servers         []ServerState `json:"servers"`
+	Groups          []GroupState  `json:"groups"`
 }
 
 // ServerState is one server in a StateSnapshot. Status is what the REST API reports (a dead server
@@ -312,6 +319,7 @@ func (s *Sim) State() StateSnapshot {
 			Status:       c.clusterStatus(),
 			Suspended:    c.suspended,
 			Isolated:     c.isolated,
+			HeldRequests: c.held, LateRequests: c.late, DroppedRequests: c.dropped,
 			LatencyMS:    c.latency.Milliseconds(),
 			ErrorRate:    c.errorRate,
 			ErrorStyle:   c.cfg.ErrorStyle,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -221,5 +223,74 @@ func TestControlAPI_StateAndAudit(t *testing.T) {
 	mustOK(t, "start in east too", call(t, http.MethodPost, sim.ServerURL("east", "east1")+"/api/v1/groups/app2/start", `{"target":"east1"}`))
 	if ok, n := check(); ok || n != 1 {
 		t.Fatalf("check after double start: ok=%v overlaps=%d", ok, n)
+	}
+}
+
+// TestIsolation_AHeldRequestIsDeliveredUnlessItsClientResets: a partition holds a request in
+// the sender's send queue, and TCP delivers it at the heal even when the sender gave up and
+// closed the connection (a FIN follows the data). Only a reset (SO_LINGER 0) discards it. A
+// start given up on must therefore not run the group later unless the client reset.
+func TestIsolation_AHeldRequestIsDeliveredUnlessItsClientResets(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		reset   bool
+		deliver bool
+	}{{"closed", false, true}, {"reset", true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sim := startSim(t, oneCluster())
+			url := sim.ServerURL("c", "s1")
+			if err := sim.Isolate("c"); err != nil {
+				t.Fatal(err)
+			}
+			d := &net.Dialer{}
+			tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := d.DialContext(ctx, network, addr)
+				if conn, ok := c.(*net.TCPConn); ok && err == nil && tc.reset {
+					err = conn.SetLinger(0)
+				}
+				return c, err
+			}}
+			defer tr.CloseIdleConnections()
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v1/groups/g1/start", strings.NewReader(`{"target":"s1"}`))
+			req.SetBasicAuth(user, password)
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := tr.RoundTrip(req); err == nil {
+				resp.Body.Close()
+				t.Fatalf("an isolated cluster answered: HTTP %d", resp.StatusCode)
+			}
+			cluster := func() ecxsim.ClusterState { return sim.State().Clusters[0] }
+			eventually(t, "the start is held", func() error {
+				if c := cluster(); c.HeldRequests != 1 {
+					return fmt.Errorf("%d requests held", c.HeldRequests)
+				}
+				return nil
+			})
+			if err := sim.Heal("c"); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the held start is settled", func() error {
+				if c := cluster(); c.HeldRequests != 0 || c.LateRequests+c.DroppedRequests != 1 {
+					return fmt.Errorf("held %d, late %d, dropped %d", c.HeldRequests, c.LateRequests, c.DroppedRequests)
+				}
+				return nil
+			})
+			if c := cluster(); (c.LateRequests == 1) != tc.deliver {
+				t.Fatalf("late %d, dropped %d: want delivered=%v", c.LateRequests, c.DroppedRequests, tc.deliver)
+			}
+			if tc.deliver {
+				eventually(t, "the late start runs g1", groupIs(t, url, "g1", "Online", "s1"))
+				return
+			}
+			// Dropped: no handler ran, so nothing can start it later.
+			for _, g := range sim.State().Clusters[0].Groups {
+				if g.Name == "g1" && g.Status != "Offline" {
+					t.Fatalf("g1 is %s after a start whose client reset its connection", g.Status)
+				}
+			}
+		})
 	}
 }

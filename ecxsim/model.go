@@ -52,12 +52,15 @@ type simCluster struct {
 	// guardsCut: the servers' guards cannot reach the masters, everything else flows (CutGuards).
 	guardsCut bool
 	healCh    chan struct{} // closed by Heal; REST requests held by isolation wait on it
-	latency   time.Duration
-	errorRate float64
-	suspended bool
-	toratio   int
-	ratioSeq  uint64
-	opSeq     uint64 // cluster-wide orderly operations (stop, reboot, shutdown)
+	// held counts the REST requests isolation holds now; late those delivered at a heal, dropped
+	// those whose client reset its connection meanwhile (heldRequest).
+	held, late, dropped int64
+	latency             time.Duration
+	errorRate           float64
+	suspended           bool
+	toratio             int
+	ratioSeq            uint64
+	opSeq               uint64 // cluster-wide orderly operations (stop, reboot, shutdown)
 	// mirrors are the backup and restore actions of the mirrors/* endpoints (mirrors.go).
 	mirrors [2]mirrorJob
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"time"
 )
@@ -158,6 +159,47 @@ func notFound(kind, name string) *apiError {
 	return &apiError{http.StatusNotFound, CodeNotFound, fmt.Sprintf("%s %q not found", kind, name)}
 }
 
+// heldRequest holds a request that arrives while the cluster is isolated until the heal, as a
+// partition holds a request in the sender's TCP send queue: the sender's kernel keeps
+// retransmitting it, even after its program gave up and closed the connection, and it is
+// delivered when the link comes back. Only a client that reset its connection (RST, SO_LINGER 0)
+// discarded it: such a request is dropped. It reports whether the request is to be served.
+func (c *simCluster) heldRequest(ctx context.Context, heal <-chan struct{}) bool {
+	c.mu.Lock()
+	c.held++
+	c.mu.Unlock()
+	conn, _ := ctx.Value(connKey{}).(net.Conn)
+	done := ctx.Done()
+	deliver := false
+	for waiting := true; waiting; {
+		select {
+		case <-heal:
+			deliver, waiting = !connReset(ctx, conn), false
+		case <-done:
+			// The client closed or reset the connection. A reset discards the request; a
+			// close only adds a FIN after it, so it still arrives at the heal.
+			if connReset(ctx, conn) {
+				waiting = false
+			}
+			done = nil
+		case <-c.sim.closing:
+			waiting = false
+		}
+	}
+	c.mu.Lock()
+	c.held--
+	if deliver {
+		c.late++
+	} else {
+		c.dropped++
+	}
+	c.mu.Unlock()
+	return deliver
+}
+
+// connKey is the context key of the connection a REST request came on (http.Server.ConnContext).
+type connKey struct{}
+
 func writeError(w http.ResponseWriter, e *apiError) {
 	writeEnvelope(w, e.status, e.code, e.msg, "", nil)
 }
@@ -172,15 +214,8 @@ func (srv *simServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	envelope := c.cfg.ErrorStyle == ErrorStyleEnvelope
 	c.mu.Unlock()
 	ctx := r.Context()
-	if isolated {
-		// A partition: the request is never answered while it lasts.
-		select {
-		case <-heal:
-		case <-ctx.Done():
-			panic(http.ErrAbortHandler)
-		case <-c.sim.closing:
-			panic(http.ErrAbortHandler)
-		}
+	if isolated && !c.heldRequest(ctx, heal) {
+		panic(http.ErrAbortHandler)
 	}
 	if latency > 0 {
 		t := time.NewTimer(latency)

@@ -1,6 +1,7 @@
 package ecxsim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -220,6 +221,9 @@ func (s *Sim) openServer(srv *simServer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          s.httpLog,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
 	srv.httpSrv = hs
 	go func() {
