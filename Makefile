@@ -45,10 +45,10 @@ bench: build
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 20m ./bench/...
 
 proto:
-	PATH="$(GOBIN):$$PATH" $(PROTOC) -I proto \
+	PATH="$(GOBIN):$$PATH" $(PROTOC) -I proto -I /usr/include \
 		--go_out=proto --go_opt=paths=source_relative \
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
-		proto/cset/fsm/v1/fsm.proto proto/cset/api/v1/api.proto
+		proto/cset/fsm/v1/fsm.proto proto/cset/api/v1/access.proto proto/cset/api/v1/api.proto
 
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)

@@ -26,44 +26,6 @@ const authorizationKey = apiv1.MetadataAuthorization
 // tokenPrefix starts every token secret, so a leaked one is easy to recognise and grep for.
 const tokenPrefix = "cset_"
 
-// policy is what a method of the API needs: the least role, and whether it changes state (then
-// every call is recorded in the event log). Master principals may call only the methods marked
-// master.
-type policy struct {
-	role     string
-	mutating bool
-	master   bool
-}
-
-// methodPolicy is the one table of who may call what. A method missing here is refused.
-var methodPolicy = map[string]policy{
-	"Status": {role: fsm.RoleRead}, "RaftPeers": {role: fsm.RoleRead},
-	"ListMembers": {role: fsm.RoleRead}, "GetMember": {role: fsm.RoleRead}, "ListNodes": {role: fsm.RoleRead},
-	"CheckMember": {role: fsm.RoleRead}, "ListFaultDomains": {role: fsm.RoleRead}, "ListAvailabilitySets": {role: fsm.RoleRead},
-	"ListWorkloads": {role: fsm.RoleRead}, "GetWorkload": {role: fsm.RoleRead}, "PlaceWorkload": {role: fsm.RoleRead},
-	"ListOperations": {role: fsm.RoleRead}, "GetOperation": {role: fsm.RoleRead},
-	"ListEvents": {role: fsm.RoleRead}, "WatchEvents": {role: fsm.RoleRead},
-
-	"MoveWorkload": {role: fsm.RoleOperate, mutating: true}, "SetWorkloadDesired": {role: fsm.RoleOperate, mutating: true},
-	"RetryOperation": {role: fsm.RoleOperate, mutating: true}, "CancelOperation": {role: fsm.RoleOperate, mutating: true},
-	"SetMemberAdmin": {role: fsm.RoleOperate, mutating: true}, "DeclareMemberDown": {role: fsm.RoleOperate, mutating: true},
-
-	"RaftJoin": {role: fsm.RoleAdmin, mutating: true, master: true}, "RaftRemove": {role: fsm.RoleAdmin, mutating: true},
-	"RaftTransferLeader": {role: fsm.RoleAdmin, mutating: true}, "InitSet": {role: fsm.RoleAdmin, mutating: true},
-	"AddMember": {role: fsm.RoleAdmin, mutating: true}, "RemoveMember": {role: fsm.RoleAdmin, mutating: true},
-	"CreateFaultDomain": {role: fsm.RoleAdmin, mutating: true}, "DeleteFaultDomain": {role: fsm.RoleAdmin, mutating: true},
-	"CreateAvailabilitySet": {role: fsm.RoleAdmin, mutating: true}, "DeleteAvailabilitySet": {role: fsm.RoleAdmin, mutating: true},
-	"RegisterWorkload": {role: fsm.RoleAdmin, mutating: true}, "UnregisterWorkload": {role: fsm.RoleAdmin, mutating: true},
-	"Apply": {role: fsm.RoleAdmin, mutating: true}, "SnapshotRestore": {role: fsm.RoleAdmin, mutating: true},
-	"SnapshotSave": {role: fsm.RoleAdmin}, "ListTokens": {role: fsm.RoleAdmin},
-	"CreateToken": {role: fsm.RoleAdmin, mutating: true}, "RevokeToken": {role: fsm.RoleAdmin, mutating: true},
-	"RecordAudit": {role: fsm.RoleAdmin, master: true},
-
-	// GuardHeartbeat keeps a member from being declared down, so a read token must not be able
-	// to send it: it needs the guard role (which can call nothing else) or admin.
-	"GuardHeartbeat": {role: fsm.RoleGuard},
-}
-
 var roleRank = map[string]int{fsm.RoleRead: 1, fsm.RoleOperate: 2, fsm.RoleAdmin: 3}
 
 // principal is who makes a call: a token (name and role) or a master (its certificate).
@@ -160,34 +122,35 @@ func (s *Server) catchUp(ctx context.Context, timeout time.Duration) {
 	}
 }
 
-// authorize checks the principal of a call against the method's policy and returns the context
-// the handler runs with. Calls outside the API are open (health) or need a read token
-// (reflection).
-func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Context, policy, error) {
+// authorize checks the principal of a call against what the method declares in api.proto (the
+// least role; whether a master may call it) and returns the context the handler runs with and
+// the method's spec. A method that declares no access is refused. Calls outside the API are open
+// (health) or need a read token (reflection).
+func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Context, apiv1.MethodSpec, error) {
 	svc, method, _ := splitMethod(fullMethod)
-	pol, known := methodPolicy[method]
+	pol, known := apiv1.Method(method)
 	switch {
 	case svc == "grpc.health.v1.Health":
-		return ctx, policy{}, nil
+		return ctx, apiv1.MethodSpec{}, nil
 	case svc != apiv1.ClusterSetService_ServiceDesc.ServiceName:
-		pol, known = policy{role: fsm.RoleRead}, true
+		pol, known = apiv1.MethodSpec{Role: fsm.RoleRead}, true
 	}
 	p, err := s.authenticate(ctx)
 	if err == nil && !known {
-		err = status.Errorf(codes.PermissionDenied, "method %s is not in the access table", method)
+		err = status.Errorf(codes.PermissionDenied, "method %s declares no access in api.proto, so nobody may call it", method)
 	}
 	if err == nil {
 		switch {
-		case pol.role == fsm.RoleGuard && !p.master:
+		case pol.Role == fsm.RoleGuard && !p.master:
 			if p.role != fsm.RoleGuard && p.role != fsm.RoleAdmin {
 				err = status.Errorf(codes.PermissionDenied, "token %s has role %s; %s needs a token with role guard (or admin)", p.name, p.role, method)
 			}
 		case p.role == fsm.RoleGuard:
 			err = status.Errorf(codes.PermissionDenied, "token %s has role guard, which may call only GuardHeartbeat", p.name)
-		case p.master && !pol.master:
-			err = status.Errorf(codes.PermissionDenied, "%s may call only RaftJoin and RecordAudit; this call needs a token with role %s", p.name, pol.role)
-		case !p.master && roleRank[p.role] < roleRank[pol.role]:
-			err = status.Errorf(codes.PermissionDenied, "token %s has role %s; this call needs %s", p.name, p.role, pol.role)
+		case p.master && !pol.Master:
+			err = status.Errorf(codes.PermissionDenied, "%s may call only RaftJoin and RecordAudit; this call needs a token with role %s", p.name, pol.Role)
+		case !p.master && roleRank[p.role] < roleRank[pol.Role]:
+			err = status.Errorf(codes.PermissionDenied, "token %s has role %s; this call needs %s", p.name, p.role, pol.Role)
 		}
 	}
 	if err != nil {
@@ -208,7 +171,7 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 		return nil, err
 	}
 	resp, err := handler(ctx, req)
-	if pol.mutating && s.IsLeader() {
+	if pol.Write && s.IsLeader() {
 		_, method, _ := splitMethod(info.FullMethod)
 		s.audit.call(ctx, method, nameOf(req), err)
 	}
@@ -225,7 +188,7 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 		return err
 	}
 	err = handler(srv, &authedStream{ServerStream: ss, ctx: ctx})
-	if pol.mutating && s.IsLeader() {
+	if pol.Write && s.IsLeader() {
 		_, method, _ := splitMethod(info.FullMethod)
 		s.audit.call(ctx, method, "", err)
 	}

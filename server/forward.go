@@ -24,17 +24,6 @@ import (
 // forwardedKey marks a call forwarded by another master; such a call is never forwarded again.
 const forwardedKey = apiv1.MetadataForwarded
 
-// readMethods are served locally unless the request asks for a consistent read. Every other
-// unary method of the API runs on the leader: the writes, and a few that change nothing but
-// must run there on purpose: GuardHeartbeat (only the leader may acknowledge a guard,
-// api_guard.go) and CheckMember (it calls the member's ECX servers, which only the leader
-// drives, api_member_check.go).
-var readMethods = map[string]bool{
-	"Status": true, "RaftPeers": true, "ListMembers": true, "GetMember": true, "ListNodes": true,
-	"ListFaultDomains": true, "ListAvailabilitySets": true, "ListWorkloads": true, "GetWorkload": true,
-	"PlaceWorkload": true, "ListOperations": true, "GetOperation": true, "ListEvents": true,
-}
-
 // forwarder keeps one long-lived client connection per master address. Connections are never
 // closed while the server runs: gRPC reconnects by itself, and closing a shared connection would
 // fail every other call in flight on it (their outcome then unknown to the client).
@@ -91,7 +80,8 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	if !ok || svc != apiv1.ClusterSetService_ServiceDesc.ServiceName {
 		return handler(ctx, req)
 	}
-	needLeader := !readMethods[method]
+	spec, _ := apiv1.Method(method)
+	needLeader := !spec.Local
 	if r, ok := req.(interface{ GetRead() *apiv1.ReadOptions }); ok && r.GetRead().GetConsistent() {
 		needLeader = true
 	}

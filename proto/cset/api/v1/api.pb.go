@@ -4317,7 +4317,7 @@ var File_cset_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x15cset/api/v1/api.proto\x12\vcset.api.v1\"\a\n" +
+	"\x15cset/api/v1/api.proto\x12\vcset.api.v1\x1a\x18cset/api/v1/access.proto\"\a\n" +
 	"\x05Empty\"-\n" +
 	"\vReadOptions\x12\x1e\n" +
 	"\n" +
@@ -4663,52 +4663,52 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x16GuardHeartbeatResponse\x12\"\n" +
 	"\facknowledged\x18\x01 \x01(\bR\facknowledged\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12\x16\n" +
-	"\x06leader\x18\x03 \x01(\tR\x06leader2\xce\x18\n" +
-	"\x11ClusterSetService\x12A\n" +
-	"\x06Status\x12\x1a.cset.api.v1.StatusRequest\x1a\x1b.cset.api.v1.StatusResponse\x12J\n" +
-	"\tRaftPeers\x12\x1d.cset.api.v1.RaftPeersRequest\x1a\x1e.cset.api.v1.RaftPeersResponse\x12G\n" +
-	"\bRaftJoin\x12\x1c.cset.api.v1.RaftJoinRequest\x1a\x1d.cset.api.v1.RaftJoinResponse\x12M\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader2\x9b\x1c\n" +
+	"\x11ClusterSetService\x12L\n" +
+	"\x06Status\x12\x1a.cset.api.v1.StatusRequest\x1a\x1b.cset.api.v1.StatusResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12U\n" +
+	"\tRaftPeers\x12\x1d.cset.api.v1.RaftPeersRequest\x1a\x1e.cset.api.v1.RaftPeersResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12T\n" +
+	"\bRaftJoin\x12\x1c.cset.api.v1.RaftJoinRequest\x1a\x1d.cset.api.v1.RaftJoinResponse\"\v\xca\xf3\x18\x04\b\x03\x18\x01\x90\x02\x02\x12X\n" +
 	"\n" +
-	"RaftRemove\x12\x1e.cset.api.v1.RaftRemoveRequest\x1a\x1f.cset.api.v1.RaftRemoveResponse\x12e\n" +
-	"\x12RaftTransferLeader\x12&.cset.api.v1.RaftTransferLeaderRequest\x1a'.cset.api.v1.RaftTransferLeaderResponse\x12D\n" +
-	"\aInitSet\x12\x1b.cset.api.v1.InitSetRequest\x1a\x1c.cset.api.v1.InitSetResponse\x12G\n" +
-	"\tAddMember\x12\x1d.cset.api.v1.AddMemberRequest\x1a\x1b.cset.api.v1.MemberResponse\x12I\n" +
-	"\vListMembers\x12\x18.cset.api.v1.ListRequest\x1a .cset.api.v1.ListMembersResponse\x12A\n" +
-	"\tGetMember\x12\x17.cset.api.v1.GetRequest\x1a\x1b.cset.api.v1.MemberResponse\x12D\n" +
-	"\fRemoveMember\x12 .cset.api.v1.RemoveMemberRequest\x1a\x12.cset.api.v1.Empty\x12Q\n" +
-	"\x0eSetMemberAdmin\x12\".cset.api.v1.SetMemberAdminRequest\x1a\x1b.cset.api.v1.MemberResponse\x12I\n" +
-	"\x11DeclareMemberDown\x12\x17.cset.api.v1.GetRequest\x1a\x1b.cset.api.v1.MemberResponse\x12E\n" +
-	"\tListNodes\x12\x18.cset.api.v1.ListRequest\x1a\x1e.cset.api.v1.ListNodesResponse\x12P\n" +
-	"\vCheckMember\x12\x1f.cset.api.v1.CheckMemberRequest\x1a .cset.api.v1.CheckMemberResponse\x12T\n" +
-	"\x11CreateFaultDomain\x12%.cset.api.v1.CreateFaultDomainRequest\x1a\x18.cset.api.v1.FaultDomain\x12S\n" +
-	"\x10ListFaultDomains\x12\x18.cset.api.v1.ListRequest\x1a%.cset.api.v1.ListFaultDomainsResponse\x12@\n" +
-	"\x11DeleteFaultDomain\x12\x17.cset.api.v1.GetRequest\x1a\x12.cset.api.v1.Empty\x12`\n" +
-	"\x15CreateAvailabilitySet\x12).cset.api.v1.CreateAvailabilitySetRequest\x1a\x1c.cset.api.v1.AvailabilitySet\x12[\n" +
-	"\x14ListAvailabilitySets\x12\x18.cset.api.v1.ListRequest\x1a).cset.api.v1.ListAvailabilitySetsResponse\x12D\n" +
-	"\x15DeleteAvailabilitySet\x12\x17.cset.api.v1.GetRequest\x1a\x12.cset.api.v1.Empty\x12O\n" +
-	"\x10RegisterWorkload\x12$.cset.api.v1.RegisterWorkloadRequest\x1a\x15.cset.api.v1.Workload\x12M\n" +
-	"\rListWorkloads\x12\x18.cset.api.v1.ListRequest\x1a\".cset.api.v1.ListWorkloadsResponse\x12=\n" +
-	"\vGetWorkload\x12\x17.cset.api.v1.GetRequest\x1a\x15.cset.api.v1.Workload\x12A\n" +
-	"\x12UnregisterWorkload\x12\x17.cset.api.v1.GetRequest\x1a\x12.cset.api.v1.Empty\x12S\n" +
-	"\x12SetWorkloadDesired\x12&.cset.api.v1.SetWorkloadDesiredRequest\x1a\x15.cset.api.v1.Workload\x12L\n" +
-	"\rPlaceWorkload\x12\x17.cset.api.v1.GetRequest\x1a\".cset.api.v1.PlaceWorkloadResponse\x12H\n" +
-	"\fMoveWorkload\x12 .cset.api.v1.MoveWorkloadRequest\x1a\x16.cset.api.v1.Operation\x12>\n" +
-	"\x05Apply\x12\x19.cset.api.v1.ApplyRequest\x1a\x1a.cset.api.v1.ApplyResponse\x12O\n" +
-	"\x0eListOperations\x12\x18.cset.api.v1.ListRequest\x1a#.cset.api.v1.ListOperationsResponse\x12?\n" +
-	"\fGetOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\x12A\n" +
-	"\x0eRetryOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\x12B\n" +
-	"\x0fCancelOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\x12M\n" +
+	"RaftRemove\x12\x1e.cset.api.v1.RaftRemoveRequest\x1a\x1f.cset.api.v1.RaftRemoveResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12p\n" +
+	"\x12RaftTransferLeader\x12&.cset.api.v1.RaftTransferLeaderRequest\x1a'.cset.api.v1.RaftTransferLeaderResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12O\n" +
+	"\aInitSet\x12\x1b.cset.api.v1.InitSetRequest\x1a\x1c.cset.api.v1.InitSetResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12R\n" +
+	"\tAddMember\x12\x1d.cset.api.v1.AddMemberRequest\x1a\x1b.cset.api.v1.MemberResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12T\n" +
+	"\vListMembers\x12\x18.cset.api.v1.ListRequest\x1a .cset.api.v1.ListMembersResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12L\n" +
+	"\tGetMember\x12\x17.cset.api.v1.GetRequest\x1a\x1b.cset.api.v1.MemberResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12O\n" +
+	"\fRemoveMember\x12 .cset.api.v1.RemoveMemberRequest\x1a\x12.cset.api.v1.Empty\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12\\\n" +
+	"\x0eSetMemberAdmin\x12\".cset.api.v1.SetMemberAdminRequest\x1a\x1b.cset.api.v1.MemberResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12T\n" +
+	"\x11DeclareMemberDown\x12\x17.cset.api.v1.GetRequest\x1a\x1b.cset.api.v1.MemberResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12P\n" +
+	"\tListNodes\x12\x18.cset.api.v1.ListRequest\x1a\x1e.cset.api.v1.ListNodesResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12]\n" +
+	"\vCheckMember\x12\x1f.cset.api.v1.CheckMemberRequest\x1a .cset.api.v1.CheckMemberResponse\"\v\xca\xf3\x18\x04\b\x01\x10\x01\x90\x02\x01\x12_\n" +
+	"\x11CreateFaultDomain\x12%.cset.api.v1.CreateFaultDomainRequest\x1a\x18.cset.api.v1.FaultDomain\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12^\n" +
+	"\x10ListFaultDomains\x12\x18.cset.api.v1.ListRequest\x1a%.cset.api.v1.ListFaultDomainsResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12K\n" +
+	"\x11DeleteFaultDomain\x12\x17.cset.api.v1.GetRequest\x1a\x12.cset.api.v1.Empty\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12k\n" +
+	"\x15CreateAvailabilitySet\x12).cset.api.v1.CreateAvailabilitySetRequest\x1a\x1c.cset.api.v1.AvailabilitySet\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12f\n" +
+	"\x14ListAvailabilitySets\x12\x18.cset.api.v1.ListRequest\x1a).cset.api.v1.ListAvailabilitySetsResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12O\n" +
+	"\x15DeleteAvailabilitySet\x12\x17.cset.api.v1.GetRequest\x1a\x12.cset.api.v1.Empty\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12Z\n" +
+	"\x10RegisterWorkload\x12$.cset.api.v1.RegisterWorkloadRequest\x1a\x15.cset.api.v1.Workload\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12X\n" +
+	"\rListWorkloads\x12\x18.cset.api.v1.ListRequest\x1a\".cset.api.v1.ListWorkloadsResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12H\n" +
+	"\vGetWorkload\x12\x17.cset.api.v1.GetRequest\x1a\x15.cset.api.v1.Workload\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12L\n" +
+	"\x12UnregisterWorkload\x12\x17.cset.api.v1.GetRequest\x1a\x12.cset.api.v1.Empty\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12^\n" +
+	"\x12SetWorkloadDesired\x12&.cset.api.v1.SetWorkloadDesiredRequest\x1a\x15.cset.api.v1.Workload\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12W\n" +
+	"\rPlaceWorkload\x12\x17.cset.api.v1.GetRequest\x1a\".cset.api.v1.PlaceWorkloadResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12S\n" +
+	"\fMoveWorkload\x12 .cset.api.v1.MoveWorkloadRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12I\n" +
+	"\x05Apply\x12\x19.cset.api.v1.ApplyRequest\x1a\x1a.cset.api.v1.ApplyResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12Z\n" +
+	"\x0eListOperations\x12\x18.cset.api.v1.ListRequest\x1a#.cset.api.v1.ListOperationsResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12J\n" +
+	"\fGetOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12L\n" +
+	"\x0eRetryOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12M\n" +
+	"\x0fCancelOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12X\n" +
 	"\n" +
-	"ListEvents\x12\x1e.cset.api.v1.ListEventsRequest\x1a\x1f.cset.api.v1.ListEventsResponse\x12C\n" +
-	"\vWatchEvents\x12\x1e.cset.api.v1.ListEventsRequest\x1a\x12.cset.api.v1.Event0\x01\x12N\n" +
-	"\fSnapshotSave\x12 .cset.api.v1.SnapshotSaveRequest\x1a\x1a.cset.api.v1.SnapshotChunk0\x01\x12U\n" +
-	"\x0fSnapshotRestore\x12\x1a.cset.api.v1.SnapshotChunk\x1a$.cset.api.v1.SnapshotRestoreResponse(\x01\x12P\n" +
-	"\vCreateToken\x12\x1f.cset.api.v1.CreateTokenRequest\x1a .cset.api.v1.CreateTokenResponse\x12G\n" +
+	"ListEvents\x12\x1e.cset.api.v1.ListEventsRequest\x1a\x1f.cset.api.v1.ListEventsResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12N\n" +
+	"\vWatchEvents\x12\x1e.cset.api.v1.ListEventsRequest\x1a\x12.cset.api.v1.Event\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x010\x01\x12Y\n" +
+	"\fSnapshotSave\x12 .cset.api.v1.SnapshotSaveRequest\x1a\x1a.cset.api.v1.SnapshotChunk\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x010\x01\x12`\n" +
+	"\x0fSnapshotRestore\x12\x1a.cset.api.v1.SnapshotChunk\x1a$.cset.api.v1.SnapshotRestoreResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02(\x01\x12[\n" +
+	"\vCreateToken\x12\x1f.cset.api.v1.CreateTokenRequest\x1a .cset.api.v1.CreateTokenResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12T\n" +
 	"\n" +
-	"ListTokens\x12\x18.cset.api.v1.ListRequest\x1a\x1f.cset.api.v1.ListTokensResponse\x12B\n" +
-	"\vRevokeToken\x12\x1f.cset.api.v1.RevokeTokenRequest\x1a\x12.cset.api.v1.Empty\x12B\n" +
-	"\vRecordAudit\x12\x1f.cset.api.v1.RecordAuditRequest\x1a\x12.cset.api.v1.Empty\x12Y\n" +
-	"\x0eGuardHeartbeat\x12\".cset.api.v1.GuardHeartbeatRequest\x1a#.cset.api.v1.GuardHeartbeatResponseB6Z4github.com/cset-project/cset/proto/cset/api/v1;apiv1b\x06proto3"
+	"ListTokens\x12\x18.cset.api.v1.ListRequest\x1a\x1f.cset.api.v1.ListTokensResponse\"\v\xca\xf3\x18\x04\b\x03\x10\x01\x90\x02\x01\x12M\n" +
+	"\vRevokeToken\x12\x1f.cset.api.v1.RevokeTokenRequest\x1a\x12.cset.api.v1.Empty\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12O\n" +
+	"\vRecordAudit\x12\x1f.cset.api.v1.RecordAuditRequest\x1a\x12.cset.api.v1.Empty\"\v\xca\xf3\x18\x04\b\x03\x18\x01\x90\x02\x00\x12f\n" +
+	"\x0eGuardHeartbeat\x12\".cset.api.v1.GuardHeartbeatRequest\x1a#.cset.api.v1.GuardHeartbeatResponse\"\v\xca\xf3\x18\x04\b\x04\x10\x01\x90\x02\x01B6Z4github.com/cset-project/cset/proto/cset/api/v1;apiv1b\x06proto3"
 
 var (
 	file_cset_api_v1_api_proto_rawDescOnce sync.Once
@@ -4929,6 +4929,7 @@ func file_cset_api_v1_api_proto_init() {
 	if File_cset_api_v1_api_proto != nil {
 		return
 	}
+	file_cset_api_v1_access_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
