@@ -3,13 +3,9 @@ package main
 import (
 	"context"
 	cryptorand "crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"regexp"
@@ -18,12 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
@@ -49,43 +39,9 @@ const (
 const (
 	defaultAddr    = "127.0.0.1:7100"
 	defaultTimeout = 10 * time.Second
-	// requestIDKey is the gRPC metadata key that makes a retried write apply once.
-	requestIDKey = apiv1.MetadataRequestID
-	// authorizationKey carries the API token on every call.
-	authorizationKey = apiv1.MetadataAuthorization
-	// actorKey names who made a write in the event log, e.g. csetctl:alice@ops1.
-	actorKey = apiv1.MetadataActor
 	// maxActor is the longest actor the masters record.
 	maxActor = 64
-	// maxRecvMsgSize bounds one answer; lists of the whole event ring are large.
-	maxRecvMsgSize = 64 << 20
 )
-
-// writeMethods are the RPCs that change state; they carry the request id.
-var writeMethods = map[string]bool{
-	apiv1.ClusterSetService_RaftJoin_FullMethodName:              true,
-	apiv1.ClusterSetService_RaftRemove_FullMethodName:            true,
-	apiv1.ClusterSetService_RaftTransferLeader_FullMethodName:    true,
-	apiv1.ClusterSetService_InitSet_FullMethodName:               true,
-	apiv1.ClusterSetService_AddMember_FullMethodName:             true,
-	apiv1.ClusterSetService_RemoveMember_FullMethodName:          true,
-	apiv1.ClusterSetService_SetMemberAdmin_FullMethodName:        true,
-	apiv1.ClusterSetService_DeclareMemberDown_FullMethodName:     true,
-	apiv1.ClusterSetService_RetryOperation_FullMethodName:        true,
-	apiv1.ClusterSetService_CancelOperation_FullMethodName:       true,
-	apiv1.ClusterSetService_CreateFaultDomain_FullMethodName:     true,
-	apiv1.ClusterSetService_DeleteFaultDomain_FullMethodName:     true,
-	apiv1.ClusterSetService_CreateAvailabilitySet_FullMethodName: true,
-	apiv1.ClusterSetService_DeleteAvailabilitySet_FullMethodName: true,
-	apiv1.ClusterSetService_RegisterWorkload_FullMethodName:      true,
-	apiv1.ClusterSetService_UnregisterWorkload_FullMethodName:    true,
-	apiv1.ClusterSetService_SetWorkloadDesired_FullMethodName:    true,
-	apiv1.ClusterSetService_MoveWorkload_FullMethodName:          true,
-	apiv1.ClusterSetService_Apply_FullMethodName:                 true,
-	apiv1.ClusterSetService_SnapshotRestore_FullMethodName:       true,
-	apiv1.ClusterSetService_CreateToken_FullMethodName:           true,
-	apiv1.ClusterSetService_RevokeToken_FullMethodName:           true,
-}
 
 // usageError is a mistake on the command line; it exits with exitUsage.
 type usageError struct{ msg string }
@@ -269,40 +225,6 @@ func (a *app) resolveToken() error {
 	return nil
 }
 
-// transportCredentials is TLS when any --tls-* flag is set, else plaintext.
-func (a *app) transportCredentials() (credentials.TransportCredentials, error) {
-	if a.tlsCA == "" && a.tlsCert == "" {
-		return insecure.NewCredentials(), nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if a.tlsCA != "" {
-		b, err := os.ReadFile(a.tlsCA)
-		if err != nil {
-			return nil, fmt.Errorf("reading --tls-ca: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", a.tlsCA)
-		}
-	}
-	if a.tlsCert != "" {
-		c, err := tls.LoadX509KeyPair(a.tlsCert, a.tlsKey)
-		if err != nil {
-			return nil, fmt.Errorf("loading --tls-cert/--tls-key: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{c}
-	}
-	return credentials.NewTLS(cfg), nil
-}
-
-// withAuth adds the API token, if any, to an outgoing call.
-func (a *app) withAuth(ctx context.Context) context.Context {
-	if a.token == "" {
-		return ctx
-	}
-	return metadata.AppendToOutgoingContext(ctx, authorizationKey, "Bearer "+a.token)
-}
-
 // newActor names the person behind this invocation: csetctl:USER@HOST.
 func (a *app) newActor() string {
 	actor := "csetctl"
@@ -354,6 +276,14 @@ func groupRunE(cmd *cobra.Command, args []string) error {
 	return &usageError{msg: msg}
 }
 
+// groupCommand builds a command group such as `member`, which only holds subs: called alone it
+// prints its help, and an unknown subcommand is a usage error (groupRunE).
+func groupCommand(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs, RunE: groupRunE}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
 // argNames returns a PositionalArgs that wants exactly the named arguments,
 // the last optional ones marked with a leading '['.
 func argNames(names ...string) cobra.PositionalArgs {
@@ -372,145 +302,4 @@ func argNames(names ...string) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-// api dials --addr on first use. grpc.NewClient connects lazily, so a dead
-// address surfaces as Unavailable on the first RPC.
-func (a *app) api() (apiv1.ClusterSetServiceClient, error) {
-	if a.client != nil {
-		return a.client, nil
-	}
-	creds, err := a.transportCredentials()
-	if err != nil {
-		return nil, err
-	}
-	conn, err := grpc.NewClient(a.addr,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithUnaryInterceptor(a.unaryInterceptor),
-		grpc.WithStreamInterceptor(a.streamInterceptor),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", a.addr, err)
-	}
-	a.conn = conn
-	a.client = apiv1.NewClusterSetServiceClient(conn)
-	return a.client, nil
-}
-
-func (a *app) close() {
-	if a.conn != nil {
-		_ = a.conn.Close()
-		a.conn, a.client = nil, nil
-	}
-}
-
-// rpcCtx bounds one request by --timeout.
-func (a *app) rpcCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if a.timeout == 0 {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, a.timeout)
-}
-
-func (a *app) readOpts() *apiv1.ReadOptions {
-	return &apiv1.ReadOptions{Consistent: a.consistent}
-}
-
-// unaryInterceptor tags writes with the invocation's request id and retries
-// an Unavailable answer that came from a server (no leader yet), never a
-// failure to reach one. Every retry carries the same request id, so the
-// server applies the write at most once.
-func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	a.lastWrite = writeMethods[method]
-	ctx = a.withAuth(ctx)
-	if a.lastWrite {
-		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID, actorKey, a.actor)
-	}
-	backoff := a.retryBackoff
-	for attempt := 1; ; attempt++ {
-		var p peer.Peer
-		err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Peer(&p))...)
-		if err == nil || attempt >= a.maxAttempts || status.Code(err) != codes.Unavailable || p.Addr == nil {
-			return err
-		}
-		pause := backoff/2 + rand.N(backoff/2+1)
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		backoff = min(2*backoff, time.Second)
-	}
-}
-
-func (a *app) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	a.lastWrite = writeMethods[method]
-	ctx = a.withAuth(ctx)
-	if a.lastWrite {
-		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID, actorKey, a.actor)
-	}
-	return streamer(ctx, desc, cc, method, opts...)
-}
-
-// report prints err on stderr and maps it to an exit code.
-func (a *app) report(cmd *cobra.Command, err error) int {
-	var ue *usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(a.stderr, "error: %s\n", ue.msg)
-		if cmd != nil {
-			fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
-		}
-		return exitUsage
-	}
-	var se interface{ GRPCStatus() *status.Status }
-	if !errors.As(err, &se) {
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(a.stderr, "error: interrupted")
-			return exitError
-		}
-		fmt.Fprintf(a.stderr, "error: %s\n", err)
-		return exitError
-	}
-	st := se.GRPCStatus()
-	fmt.Fprintf(a.stderr, "error: %s (%s)\n", st.Message(), st.Code())
-	switch st.Code() {
-	case codes.Unavailable:
-		if hint := tlsHint(st.Message(), a.tlsCA != "" || a.tlsCert != ""); hint != "" {
-			fmt.Fprintf(a.stderr, "hint: %s\n", hint)
-		} else if isTransportFailure(st.Message()) {
-			fmt.Fprintf(a.stderr, "hint: no csetd master answers at %s; start one or point --addr (or %s) at a running master\n", a.addr, envAddr)
-		}
-	case codes.DeadlineExceeded:
-		fmt.Fprintf(a.stderr, "hint: no answer within --timeout %s\n", a.timeout)
-	}
-	unknown := st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled ||
-		(st.Code() == codes.Unavailable && !isTransportFailure(st.Message()))
-	if a.lastWrite && unknown {
-		fmt.Fprintf(a.stderr, "hint: the write may or may not have been applied; to retry it safely, run the same command with %s=%s\n", envRequestID, a.requestID)
-	}
-	return exitError
-}
-
-// tlsHint explains the dial failures that come from TLS settings, "" for any other message.
-func tlsHint(msg string, usingTLS bool) string {
-	switch {
-	case strings.Contains(msg, "certificate required"):
-		return "the master requires a client certificate (-tls-verify-clients): pass --tls-cert and --tls-key (or CSET_TLS_CERT, CSET_TLS_KEY)"
-	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:"):
-		return "the TLS handshake failed: check that --tls-ca (CSET_TLS_CA) is the CA of the masters and that --addr is a name in the master's certificate"
-	case !usingTLS && strings.Contains(msg, "server preface: EOF"):
-		return "the master closed the connection: if it runs with -tls-cert, pass --tls-ca (or set CSET_TLS_CA)"
-	}
-	return ""
-}
-
-// isTransportFailure tells a failure to reach a server from an Unavailable
-// answer of a server, using the messages grpc-go gives dial failures.
-func isTransportFailure(msg string) bool {
-	return strings.Contains(msg, "connection error") ||
-		strings.Contains(msg, "name resolver error") ||
-		strings.Contains(msg, "produced zero addresses")
 }

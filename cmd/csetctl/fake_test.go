@@ -20,8 +20,8 @@ import (
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
 
-// call is one RPC the fake received.
-type call struct {
+// rpcCall is one RPC the fake received.
+type rpcCall struct {
 	method    string // short name, e.g. "AddMember"
 	requestID string // the cset-request-id metadata, "" when absent
 	actor     string // the cset-actor metadata, "" when absent
@@ -35,7 +35,7 @@ type fakeServer struct {
 	apiv1.UnimplementedClusterSetServiceServer
 
 	mu        sync.Mutex
-	calls     []call
+	calls     []rpcCall
 	failNext  map[string][]error // method -> errors to return first, in order
 	hang      map[string]bool    // method -> wait for the client to give up instead of answering
 	set       *apiv1.InitSetResponse
@@ -144,7 +144,7 @@ func (f *fakeServer) record(ctx context.Context, fullMethod string) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, call{method: method, requestID: id, actor: actor, auth: auth})
+	f.calls = append(f.calls, rpcCall{method: method, requestID: id, actor: actor, auth: auth})
 	if errs := f.failNext[method]; len(errs) > 0 {
 		f.failNext[method] = errs[1:]
 		return errs[0]
@@ -180,10 +180,10 @@ func (f *fakeServer) failWith(method string, errs ...error) {
 	f.failNext[method] = append(f.failNext[method], errs...)
 }
 
-func (f *fakeServer) getCalls() []call {
+func (f *fakeServer) getCalls() []rpcCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]call(nil), f.calls...)
+	return append([]rpcCall(nil), f.calls...)
 }
 
 func notFound(kind, name string) error {
