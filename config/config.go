@@ -83,8 +83,10 @@ type ControllerConfig struct {
 	StartTimeout          time.Duration `yaml:"start_timeout"`
 	StopTimeout           time.Duration `yaml:"stop_timeout"`
 	MaxParallelOperations int           `yaml:"max_parallel_operations"`
-	LeaseTTL              time.Duration `yaml:"lease_ttl"`
-	ECXTimeout            time.Duration `yaml:"ecx_timeout"`
+	// PollWorkers bounds how many members the leader polls at once.
+	PollWorkers int           `yaml:"poll_workers"`
+	LeaseTTL    time.Duration `yaml:"lease_ttl"`
+	ECXTimeout  time.Duration `yaml:"ecx_timeout"`
 	// HookTimeout applies to handover hooks of workloads that declare no timeout of their own.
 	HookTimeout time.Duration `yaml:"hook_timeout"`
 	// HookRetries is how many times a failover's failing handover hooks are run again (with a
@@ -203,6 +205,7 @@ func Default() Config {
 			StartTimeout:          5 * time.Minute,
 			StopTimeout:           2 * time.Minute,
 			MaxParallelOperations: 16,
+			PollWorkers:           64,
 			LeaseTTL:              10 * time.Second,
 			ECXTimeout:            5 * time.Second,
 			HookTimeout:           5 * time.Minute,
@@ -371,8 +374,25 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("controller fence_after %v must exceed unreachable_after %v", ctl.FenceAfter, ctl.UnreachableAfter))
 	}
 	errs = append(errs, c.validateGuard()...)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"start_timeout", ctl.StartTimeout}, {"stop_timeout", ctl.StopTimeout}, {"ecx_timeout", ctl.ECXTimeout}, {"hook_timeout", ctl.HookTimeout}, {"group_recovery_grace", ctl.GroupRecoveryGrace}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("controller %s %v must be positive", d.name, d.v))
+		}
+	}
 	if ctl.MaxParallelOperations < 1 {
 		errs = append(errs, errors.New("controller max_parallel_operations must be at least 1"))
+	}
+	if ctl.PollWorkers < 1 {
+		errs = append(errs, fmt.Errorf("controller poll_workers %d must be at least 1", ctl.PollWorkers))
+	}
+	if c.Raft.SnapshotRetain < 1 {
+		errs = append(errs, fmt.Errorf("raft snapshot_retain %d must be at least 1", c.Raft.SnapshotRetain))
+	}
+	if c.RPCHoldTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("-rpc-hold-timeout %v must be positive: it is how long a write waits for a leader", c.RPCHoldTimeout))
 	}
 	if ctl.HookRetries < 0 || ctl.HookRetries > 100 {
 		errs = append(errs, fmt.Errorf("controller hook_retries %d must be between 0 and 100", ctl.HookRetries))

@@ -94,3 +94,36 @@ func TestValidate_GuardTiming(t *testing.T) {
 		})
 	}
 }
+
+// TestValidate_Settings: every setting the subsystems take without a fallback of their own is
+// checked here, since config is the only place that holds defaults.
+func TestValidate_Settings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		set  func(*Config)
+		want string
+	}{
+		{"no start timeout", func(c *Config) { c.Controller.StartTimeout = 0 }, "controller start_timeout 0s must be positive"},
+		{"no stop timeout", func(c *Config) { c.Controller.StopTimeout = -time.Second }, "controller stop_timeout -1s must be positive"},
+		{"no ecx timeout", func(c *Config) { c.Controller.ECXTimeout = 0 }, "controller ecx_timeout 0s must be positive"},
+		{"no hook timeout", func(c *Config) { c.Controller.HookTimeout = 0 }, "controller hook_timeout 0s must be positive"},
+		{"no recovery grace", func(c *Config) { c.Controller.GroupRecoveryGrace = 0 }, "controller group_recovery_grace 0s must be positive"},
+		{"no poll workers", func(c *Config) { c.Controller.PollWorkers = 0 }, "controller poll_workers 0 must be at least 1"},
+		{"no snapshot kept", func(c *Config) { c.Raft.SnapshotRetain = 0 }, "raft snapshot_retain 0 must be at least 1"},
+		{"no hold", func(c *Config) { c.RPCHoldTimeout = 0 }, "-rpc-hold-timeout 0s must be positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			c.NodeID, c.DataDir = "m1", "/tmp/x"
+			if err := c.Validate(); err != nil {
+				t.Fatalf("defaults: %v", err)
+			}
+			tc.set(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}

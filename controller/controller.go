@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cset-project/cset/config"
 	"github.com/cset-project/cset/ecxclient"
 	"github.com/cset-project/cset/fsm"
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
@@ -15,47 +16,12 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Config holds the controller's settings (docs/design.md, "The controller").
-type Config struct {
-	PollInterval          time.Duration
-	UnreachableAfter      time.Duration
-	FenceAfter            time.Duration
-	GroupRecoveryGrace    time.Duration
-	StartTimeout          time.Duration
-	StopTimeout           time.Duration
-	ECXTimeout            time.Duration
-	MaxParallelOperations int
-	// PollWorkers bounds the concurrent member polls (default 64).
-	PollWorkers int
-	// DefaultHookTimeout applies to workloads that declare none (default 5m).
-	DefaultHookTimeout time.Duration
-	// HookRetries is how many times a failover reruns failing handover hooks (backoff doubling
-	// from hookRetryBase) before the operation is blocked for an operator.
-	HookRetries int
-}
-
-func (c Config) withDefaults() Config {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.PollInterval, time.Second)
-	def(&c.UnreachableAfter, 3*time.Second)
-	def(&c.FenceAfter, 15*time.Second)
-	def(&c.GroupRecoveryGrace, 30*time.Second)
-	def(&c.StartTimeout, 5*time.Minute)
-	def(&c.StopTimeout, 2*time.Minute)
-	def(&c.ECXTimeout, 5*time.Second)
-	def(&c.DefaultHookTimeout, 5*time.Minute)
-	if c.MaxParallelOperations <= 0 {
-		c.MaxParallelOperations = 16
-	}
-	if c.PollWorkers <= 0 {
-		c.PollWorkers = 64
-	}
-	return c
-}
+// Config holds the controller's settings: the controller section of the master's
+// configuration, whose defaults and validation live in package config only (docs/design.md,
+// "The controller"). The controller reads PollInterval, UnreachableAfter, FenceAfter,
+// GroupRecoveryGrace, StartTimeout, StopTimeout, ECXTimeout, MaxParallelOperations, PollWorkers,
+// HookTimeout and HookRetries; the lease and guard timings are the server's.
+type Config = config.ControllerConfig
 
 // State is the read side of the replicated state the controller needs (fsm.FSM satisfies it).
 type State interface {
@@ -145,9 +111,8 @@ type cachedClient struct {
 	client ECX
 }
 
-// New returns a controller. It does no I/O.
+// New returns a controller. It does no I/O. cfg must be valid (config.Config.Validate).
 func New(cfg Config, deps Deps) *Controller {
-	cfg = cfg.withDefaults()
 	if deps.Logger == nil {
 		deps.Logger = hclog.NewNullLogger()
 	}

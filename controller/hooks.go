@@ -21,7 +21,7 @@ const hookOutputTail = 2048
 // runHook runs one handover hook with the CSET_* environment of docs/design.md, "The controller" and the
 // workload's timeout, and returns its exit code and the tail of its output.
 func (c *Controller) runHook(ctx context.Context, w *fsmv1.Workload, op *fsmv1.Operation, hook string) *fsmv1.HookResult {
-	timeout := c.cfg.DefaultHookTimeout
+	timeout := c.cfg.HookTimeout
 	if w.HookTimeoutSeconds > 0 {
 		timeout = time.Duration(w.HookTimeoutSeconds) * time.Second
 	}

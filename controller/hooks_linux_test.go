@@ -81,7 +81,7 @@ func (f *flakyFence) Check(context.Context) error {
 func TestUnderFence_CancelsWhenTheFenceIsLost(t *testing.T) {
 	f := &flakyFence{}
 	f.left.Store(3)
-	c := New(Config{}, Deps{Fence: f})
+	c := New(defaultConfig(), Deps{Fence: f})
 	ctx, cancel, err := c.underFence(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ func TestHealth_AddedMemberGetsAFullWindow(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := New(Config{UnreachableAfter: 10 * time.Second}, Deps{})
+			c := New(configWith(func(c *Config) { c.UnreachableAfter = 10 * time.Second }), Deps{})
 			c.started = started
 			if !tc.lastReached.IsZero() {
 				c.lastReached["north"] = tc.lastReached

@@ -18,7 +18,7 @@ import (
 // makes the controller do.
 func TestStatuses_ReactionToEveryGroupStatus(t *testing.T) {
 	t.Parallel()
-	c := New(Config{GroupRecoveryGrace: time.Minute}, Deps{})
+	c := New(configWith(func(c *Config) { c.GroupRecoveryGrace = time.Minute }), Deps{})
 	now := time.Unix(1000, 0)
 	for _, tc := range []struct {
 		status  string
@@ -121,7 +121,7 @@ func TestPhaseStarting_NeverStartsWithoutATargetServer(t *testing.T) {
 	}}
 	ecx := &recordingECX{}
 	app := &recordingApplier{}
-	c := New(Config{}, Deps{State: fakeState{d}, Applier: app, Fence: openFence{},
+	c := New(defaultConfig(), Deps{State: fakeState{d}, Applier: app, Fence: openFence{},
 		Clients: func(*fsmv1.Member, time.Duration) (ECX, error) { return ecx, nil }})
 	w := &fsmv1.Workload{Name: "w", Group: "g", Candidates: []string{"east"}}
 	op := &fsmv1.Operation{Id: "op1", Workload: "w", Reason: fsm.ReasonFailover, Phase: fsm.PhaseStarting, TargetMember: "east"}
@@ -154,7 +154,7 @@ func TestPhaseStarting_NeverStartsWithoutATargetServer(t *testing.T) {
 // observed or declared down, and then adopts the running copy.
 func TestPlan_NoStartWhileACandidateIsUnseen(t *testing.T) {
 	t.Parallel()
-	c := New(Config{GroupRecoveryGrace: time.Minute}, Deps{})
+	c := New(configWith(func(c *Config) { c.GroupRecoveryGrace = time.Minute }), Deps{})
 	now := time.Unix(1_700_000_000, 0)
 	w := &fsmv1.Workload{Name: "w09", Group: "w09", Candidates: []string{"e3", "e1"}, Desired: fsm.DesiredOnline, AutoFailover: true}
 	for _, tc := range []struct {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -91,11 +92,7 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 		}
 		return handler(ctx, req)
 	}
-	hold := s.cfg.RPCHoldTimeout
-	if hold <= 0 {
-		hold = 7 * time.Second
-	}
-	deadline := time.Now().Add(hold)
+	deadline := time.Now().Add(s.cfg.RPCHoldTimeout)
 	forwarded := isForwarded(ctx)
 	for attempt := 0; ; attempt++ {
 		if s.raft.State() == raft.Leader {
@@ -109,10 +106,10 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 			}
 		} else if forwarded {
 			_, addr := s.leaderInfo()
-			return nil, status.Errorf(codes.Unavailable, "master %s received a forwarded call but is not the leader (leader hint: %q): retry", s.cfg.NodeID, addr)
+			return nil, apiv1.NotApplied("master %s received a forwarded call but is not the leader (leader hint: %q): retry", s.cfg.NodeID, addr)
 		} else if id, addr := s.leaderInfo(); addr != "" {
 			resp, err := s.fwd.invoke(ctx, addr, info.FullMethod, req)
-			if err == nil || !retryable(err) {
+			if err == nil || !apiv1.IsNotApplied(err) {
 				return resp, err
 			}
 			s.logger.Debug("forwarding failed; retrying", "leader", id, "error", err)
@@ -128,22 +125,10 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	}
 }
 
-// retryable reports whether a forwarded call failed in a way that proves nothing was applied.
-func retryable(err error) bool {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.Unavailable {
-		return false
-	}
-	msg := st.Message()
-	return strings.Contains(msg, "not the leader") || strings.Contains(msg, "no longer the leader") ||
-		strings.Contains(msg, "connection refused") || strings.Contains(msg, "connection error") ||
-		strings.Contains(msg, "no leader")
-}
-
 func (f *forwarder) invoke(ctx context.Context, addr, method string, req any) (any, error) {
 	cc, err := f.conn(addr)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "connection error: dial leader %s: %v", addr, err)
+		return nil, apiv1.NotApplied("connection error: dial leader %s: %v", addr, err)
 	}
 	reply, err := newReply(method)
 	if err != nil {
@@ -157,7 +142,13 @@ func (f *forwarder) invoke(ctx context.Context, addr, method string, req any) (a
 		}
 	}
 	octx := metadata.NewOutgoingContext(ctx, out)
-	if err := cc.Invoke(octx, method, req, reply); err != nil {
+	var p peer.Peer
+	if err := cc.Invoke(octx, method, req, reply, grpc.Peer(&p)); err != nil {
+		if status.Code(err) == codes.Unavailable && p.Addr == nil && !apiv1.IsNotApplied(err) {
+			// The call never got a connection to the leader (refused, not connected yet), so
+			// nothing of it was sent.
+			return nil, apiv1.NotApplied("connection error: leader %s: %s", addr, status.Convert(err).Message())
+		}
 		return nil, err
 	}
 	return reply, nil

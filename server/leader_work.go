@@ -152,12 +152,7 @@ func (s *Server) runController(ctx context.Context, lw *leaderWork) {
 	fence := witness.NewFence(raftLeader{s.raft}, lease, s.logger.Named("fence"))
 	lw.fence.Store(fence)
 	defer lw.fence.Store(nil)
-	cc := s.cfg.Controller
-	ctl := controller.New(controller.Config{
-		PollInterval: cc.PollInterval, UnreachableAfter: cc.UnreachableAfter, FenceAfter: cc.FenceAfter,
-		GroupRecoveryGrace: cc.GroupRecoveryGrace, StartTimeout: cc.StartTimeout, StopTimeout: cc.StopTimeout,
-		ECXTimeout: cc.ECXTimeout, MaxParallelOperations: cc.MaxParallelOperations, DefaultHookTimeout: cc.HookTimeout, HookRetries: cc.HookRetries,
-	}, controller.Deps{State: s.fsm, Applier: applier{s}, Fence: fence, Witness: w, Guards: guards, Logger: s.logger.Named("controller")})
+	ctl := controller.New(s.cfg.Controller, controller.Deps{State: s.fsm, Applier: applier{s}, Fence: fence, Witness: w, Guards: guards, Logger: s.logger.Named("controller")})
 	ctl.Run(ctx)
 }
 

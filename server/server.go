@@ -150,6 +150,21 @@ func (s *Server) grpcAdvertise() string {
 	return config.Advertised(s.cfg.AdvertiseGRPC, s.grpcLis.Addr().String())
 }
 
+// raftConfig is the one place the master's settings become hashicorp/raft's: the raft section
+// of the configuration (defaults and validation in package config), the node id, the logger
+// and the leadership channel the leader loop reads.
+func (s *Server) raftConfig() *raft.Config {
+	r := s.cfg.Raft
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.cfg.NodeID)
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = r.HeartbeatTimeout, r.ElectionTimeout, r.LeaderLeaseTimeout
+	rc.CommitTimeout, rc.TrailingLogs = r.CommitTimeout, r.TrailingLogs
+	rc.SnapshotInterval, rc.SnapshotThreshold = r.SnapshotInterval, r.SnapshotThreshold
+	rc.Logger = s.logger.Named("raft")
+	rc.NotifyCh = s.notifyCh
+	return rc
+}
+
 func (s *Server) setupRaft(deps Deps) error {
 	cfg := s.cfg
 	if cfg.DataDir == "" {
@@ -163,18 +178,8 @@ func (s *Server) setupRaft(deps Deps) error {
 	if err := s.prepareDataDir(cfg.DataDir); err != nil { // 0700, files 0600 (datadir.go)
 		return err
 	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.HeartbeatTimeout = cfg.Raft.HeartbeatTimeout
-	rc.ElectionTimeout = cfg.Raft.ElectionTimeout
-	rc.LeaderLeaseTimeout = cfg.Raft.LeaderLeaseTimeout
-	rc.CommitTimeout = cfg.Raft.CommitTimeout
-	rc.SnapshotInterval = cfg.Raft.SnapshotInterval
-	rc.SnapshotThreshold = cfg.Raft.SnapshotThreshold
-	rc.TrailingLogs = cfg.Raft.TrailingLogs
-	rc.Logger = s.logger.Named("raft")
 	s.notifyCh = make(chan bool, 16)
-	rc.NotifyCh = s.notifyCh
+	rc := s.raftConfig()
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("raft config: %w", err)
 	}
@@ -193,11 +198,7 @@ func (s *Server) setupRaft(deps Deps) error {
 		logs, stable = cached, bolt
 	}
 	if snaps == nil {
-		retain := cfg.Raft.SnapshotRetain
-		if retain < 1 {
-			retain = 2
-		}
-		fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, retain, s.logger.Named("snapshot"))
+		fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.Raft.SnapshotRetain, s.logger.Named("snapshot"))
 		if err != nil {
 			return fmt.Errorf("snapshot store: %w", err)
 		}
