@@ -136,7 +136,7 @@ func (a *api) SnapshotRestore(stream grpc.ClientStreamingServer[apiv1.SnapshotCh
 
 func (s *Server) forwardRestore(ctx context.Context, data []byte) (*apiv1.SnapshotRestoreResponse, error) {
 	if isForwarded(ctx) {
-		return nil, status.Errorf(codes.Unavailable, "master %s received a forwarded restore but is not the leader: retry", s.cfg.NodeID)
+		return nil, apiv1.NotApplied("master %s received a forwarded restore but is not the leader: retry", s.cfg.NodeID)
 	}
 	_, addr := s.leaderInfo()
 	if addr == "" {

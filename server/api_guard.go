@@ -84,7 +84,7 @@ func (a *api) GuardHeartbeat(ctx context.Context, r *apiv1.GuardHeartbeatRequest
 	}
 	tracker := a.s.lw.guards.Load()
 	if tracker == nil || !a.s.IsLeader() {
-		return nil, status.Errorf(codes.Unavailable, "master %s is not the leader (or its controller is not running yet): no acknowledgement", a.s.cfg.NodeID)
+		return nil, apiv1.NotApplied("master %s is not the leader (or its controller is not running yet): no acknowledgement", a.s.cfg.NodeID)
 	}
 	m := a.s.fsm.Member(r.GetCluster())
 	if m == nil {

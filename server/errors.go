@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cset-project/cset/fsm"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -43,9 +44,10 @@ func errorToStatus(err error) error {
 		}
 	}
 	switch {
-	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNoLeaderHere):
-		return status.Error(codes.Unavailable, err.Error())
-	case errors.Is(err, ErrUnknownOutcome), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrNotLeader),
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNoLeaderHere), errors.Is(err, raft.ErrNotLeader):
+		// Nothing was applied: the detail lets a forwarding master and csetctl send it again.
+		return apiv1.NotApplied("%s", err.Error())
+	case errors.Is(err, ErrUnknownOutcome), errors.Is(err, raft.ErrLeadershipLost),
 		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, raft.ErrEnqueueTimeout):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

@@ -1,7 +1,11 @@
 package apiv1
 
 import (
+	"errors"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestEveryMethodDeclaresItsAccess: an RPC added without its idempotency level or its access
@@ -49,5 +53,22 @@ func TestMethodSpecs(t *testing.T) {
 	}
 	if _, ok := MethodByFullName("/grpc.health.v1.Health/Check"); ok {
 		t.Error("a method of another service has a spec")
+	}
+}
+
+// TestNotApplied: the detail survives the status round trip and nothing else carries it.
+func TestNotApplied(t *testing.T) {
+	err := NotApplied("master %s is not the leader", "m1")
+	if !IsNotApplied(err) || status.Code(err) != codes.Unavailable || status.Convert(err).Message() != "master m1 is not the leader" {
+		t.Fatalf("NotApplied: %v (detail %v)", err, IsNotApplied(err))
+	}
+	back := status.FromProto(status.Convert(err).Proto()).Err() // as a client decodes it
+	if !IsNotApplied(back) {
+		t.Fatal("the detail is lost on the wire")
+	}
+	for _, other := range []error{nil, errors.New("no leader"), status.Error(codes.Unavailable, "not the leader")} {
+		if IsNotApplied(other) {
+			t.Errorf("IsNotApplied(%v) = true", other)
+		}
 	}
 }
