@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -111,5 +113,25 @@ func TestRouting_Golden(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), out.String()); diff != "" {
 		t.Errorf("answers differ from %s (-want +got):\n%s", golden, diff)
+	}
+}
+
+// escapeAsWritten must give a RawPath that the URL accepts as the encoding of its Path and that
+// ServeMux finds clean, or the mux would route on another path or redirect.
+func TestEscapeAsWritten(t *testing.T) {
+	for _, p := range []string{"/v1/lease", "/v1/clusters/ecx 1", "/v1/clusters/../lease", "/v1//lease", "/v1/lease/",
+		"/v1/clusters/a//", "/v1/clusters/.", "/v1/clusters/%", "/v1/clusters/\x00\xff€", "/v1/clusters/a?b#c"} {
+		raw := escapeAsWritten(p)
+		u := url.URL{Path: p, RawPath: raw}
+		if got := u.EscapedPath(); got != raw {
+			t.Errorf("%q: EscapedPath %q, want the RawPath %q", p, got, raw)
+		}
+		clean := path.Clean(raw)
+		if strings.HasSuffix(raw, "/") && clean != "/" {
+			clean += "/"
+		}
+		if clean != raw {
+			t.Errorf("%q: %q is not clean (%q)", p, raw, clean)
+		}
 	}
 }

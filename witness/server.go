@@ -1,6 +1,7 @@
 package witness
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -268,11 +269,12 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", serveRoot) // GET patterns also match HEAD
-	// /v1/ bypasses the mux, which would redirect unclean paths such as /v1/clusters/.. with
-	// an HTML answer; the protocol answers JSON only.
+	// /v1/ has a mux of its own: this one would redirect unclean paths such as /v1/clusters/..
+	// with an HTML answer, and the protocol answers JSON only.
+	v1 := s.v1Routes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
-			s.serveV1(w, r)
+			v1.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -298,47 +300,94 @@ const (
 	scopeRead                        // read the last-seen table: both
 )
 
-func (s *Server) serveV1(w http.ResponseWriter, r *http.Request) {
-	granted, ok := s.scopes(r)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cset-witness"`)
-		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
-		return
+// v1Routes returns the handler of the /v1/ protocol. The bearer token is checked and the body
+// bounded before routing, so that without a valid token every path and method is 401; the scope
+// of the token is checked after routing, so that a wrong method is 405 and an unknown path 404
+// whatever the token may do. Every answer is JSON: a wrong method is 405 with Allow, an unknown
+// path 404, where Go's ServeMux would answer in plain text.
+func (s *Server) v1Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+pathLease, need(scopeLease, s.handleAcquire))
+	mux.HandleFunc("DELETE "+pathLease, need(scopeLease, s.handleRelease))
+	mux.HandleFunc(pathLease, allow("POST, DELETE"))
+	mux.HandleFunc("POST "+pathLeaseReset, need(scopeLease, s.handleReset))
+	mux.HandleFunc(pathLeaseReset, allow("POST"))
+	mux.HandleFunc("POST "+pathHeartbeat, need(scopeHeartbeat, s.handleHeartbeat))
+	mux.HandleFunc(pathHeartbeat, allow("POST"))
+	// The name is the rest of the path, slashes included, so that a name with a slash is 400
+	// (handleCluster checks it) rather than an unknown path.
+	clusters := pathClusters + "{cluster...}"
+	mux.HandleFunc("GET "+clusters, need(scopeRead, func(w http.ResponseWriter, r *http.Request) {
+		s.handleCluster(w, r.PathValue("cluster"))
+	}))
+	// A GET pattern also serves HEAD, which the protocol refuses like any other method.
+	mux.HandleFunc("HEAD "+clusters, allow("GET"))
+	mux.HandleFunc(clusters, allow("GET"))
+	// Without a pattern of its own, the mux would redirect /v1/clusters to /v1/clusters/.
+	mux.HandleFunc(strings.TrimSuffix(pathClusters, "/"), unknownEndpoint)
+	mux.HandleFunc("/", unknownEndpoint)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		granted, ok := s.scopes(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cset-witness"`)
+			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		r = r.WithContext(context.WithValue(r.Context(), scopeKey{}, granted))
+		// The mux routes on the path as written: the escaped form below is always clean, so the
+		// mux never redirects, and every segment unescapes to the bytes of r.URL.Path.
+		u := *r.URL
+		u.RawPath = escapeAsWritten(u.Path)
+		r.URL = &u
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// scopeKey is the context key of the scope the request's token grants.
+type scopeKey struct{}
+
+// need wraps the handler of a call with the check that the token grants the scope it needs.
+func need(sc scope, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if granted, _ := r.Context().Value(scopeKey{}).(scope); granted&sc == 0 {
+			writeError(w, http.StatusForbidden, forbidden(sc))
+			return
+		}
+		h(w, r)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	path := r.URL.Path
-	var need scope
-	var handle func()
-	switch {
-	case path == pathLease && r.Method == http.MethodPost:
-		need, handle = scopeLease, func() { s.handleAcquire(w, r) }
-	case path == pathLease && r.Method == http.MethodDelete:
-		need, handle = scopeLease, func() { s.handleRelease(w, r) }
-	case path == pathLease:
-		methodNotAllowed(w, "POST, DELETE")
-	case path == pathLeaseReset && r.Method == http.MethodPost:
-		need, handle = scopeLease, func() { s.handleReset(w, r) }
-	case path == pathLeaseReset:
-		methodNotAllowed(w, "POST")
-	case path == pathHeartbeat && r.Method == http.MethodPost:
-		need, handle = scopeHeartbeat, func() { s.handleHeartbeat(w, r) }
-	case path == pathHeartbeat:
-		methodNotAllowed(w, "POST")
-	case strings.HasPrefix(path, pathClusters) && r.Method == http.MethodGet:
-		need, handle = scopeRead, func() { s.handleCluster(w, strings.TrimPrefix(path, pathClusters)) }
-	case strings.HasPrefix(path, pathClusters):
-		methodNotAllowed(w, "GET")
-	default:
-		writeError(w, http.StatusNotFound, "unknown endpoint "+path)
+}
+
+// allow answers every method a path does not serve with 405 and the methods it does.
+func allow(methods string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) { methodNotAllowed(w, methods) }
+}
+
+func unknownEndpoint(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "unknown endpoint "+r.URL.Path)
+}
+
+// escapeAsWritten escapes the decoded path p for the RawPath of a request, so that Go's
+// ServeMux, which cleans the escaped path and matches it segment by segment, routes on p as
+// written, as the protocol always has: the separators stay, and every other byte that is not
+// unreserved is escaped, dots and the second of two adjacent slashes included. The result is
+// always clean, and each segment and {name...} wildcard unescapes to its bytes of p.
+func escapeAsWritten(p string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '/' && (i == 0 || p[i-1] != '/'),
+			'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '~':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
 	}
-	if handle == nil {
-		return
-	}
-	if granted&need == 0 {
-		writeError(w, http.StatusForbidden, forbidden(need))
-		return
-	}
-	handle()
+	return b.String()
 }
 
 // forbidden explains a 403: which token the call needs.
