@@ -1,8 +1,9 @@
-// Package testutil holds helpers for tests: a logger that writes to t.Log and condition waits
+// Package testutil holds helpers for tests: loggers that write to t.Log and condition waits
 // with deadlines. Import it only from _test.go files.
 package testutil
 
 import (
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -13,19 +14,35 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Logger returns an hclog logger that writes to t.Log with a prefix, and stops writing once the
-// test has finished (raft logs from background goroutines would otherwise panic).
+// Logger returns an hclog logger at Debug level that writes to t.Log with a prefix, and stops
+// writing once the test has finished (raft logs from background goroutines would otherwise
+// panic).
 func Logger(t testing.TB, prefix string) hclog.Logger {
 	t.Helper()
-	w := &tWriter{t: t, prefix: prefix}
+	return LoggerAt(t, prefix, hclog.Debug)
+}
+
+// LoggerAt is Logger at another level: a package whose tests log every request keeps them
+// readable at Info.
+func LoggerAt(t testing.TB, prefix string, level hclog.Level) hclog.Logger {
+	t.Helper()
+	return hclog.New(&hclog.LoggerOptions{Name: prefix, Level: level, Output: Writer(t), DisableTime: false})
+}
+
+// Writer returns an io.Writer that sends each write to t.Log as one entry without its
+// trailing newline, and drops writes once the test has finished, so that a goroutine or a
+// child process that outlives the test cannot make t.Log panic. Writes made by cleanups
+// registered after this call still reach the log: the writer stops in its own cleanup.
+func Writer(t testing.TB) io.Writer {
+	t.Helper()
+	w := &tWriter{t: t}
 	t.Cleanup(w.stop)
-	return hclog.New(&hclog.LoggerOptions{Name: prefix, Level: hclog.Debug, Output: w, DisableTime: false})
+	return w
 }
 
 type tWriter struct {
 	mu      sync.Mutex
 	t       testing.TB
-	prefix  string
 	stopped bool
 }
 
@@ -35,27 +52,37 @@ func (w *tWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.stopped {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
+		return LogWrite(w.t, p)
 	}
+	return len(p), nil
+}
+
+// LogWrite sends p to t.Log as one entry without its trailing newline and reports it written.
+// It is the Write of Writer, for a writer type that a test file names itself; such a writer
+// does not stop at the end of the test, so prefer Writer.
+func LogWrite(t testing.TB, p []byte) (int, error) {
+	t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 
 // Discard is an io.Writer that drops everything.
 var Discard io.Writer = io.Discard
 
-// Eventually calls fn until it returns nil or timeout passes, then fails the test with fn's
-// last error. It polls every 10ms growing to 100ms.
-func Eventually(t testing.TB, timeout time.Duration, fn func() error) {
-	t.Helper()
-	if err := WaitFor(timeout, fn); err != nil {
-		t.Fatalf("condition not met within %v: %v", timeout, err)
-	}
+// Poll is how a test waits for a condition: it calls the condition until it holds or Timeout
+// passes. Tests wait on conditions with deadlines, never on fixed sleeps; a package whose
+// conditions pass through short-lived states (a group starting for 100ms) sets a short fixed
+// Interval so that polling does not miss them.
+type Poll struct {
+	// Timeout is how long the condition may take; it is called once more after it passed.
+	Timeout time.Duration
+	// Interval is the pause between two calls; zero starts at 10ms and doubles up to 100ms.
+	Interval time.Duration
 }
 
-// WaitFor is Eventually without a test: it returns fn's last error after timeout.
-func WaitFor(timeout time.Duration, fn func() error) error {
-	deadline := time.Now().Add(timeout)
-	wait := 10 * time.Millisecond
+// Wait calls fn until it returns nil or p.Timeout passes, and then returns fn's last error.
+func (p Poll) Wait(fn func() error) error {
+	deadline := time.Now().Add(p.Timeout)
+	var wait time.Duration
 	for {
 		err := fn()
 		if err == nil {
@@ -64,9 +91,60 @@ func WaitFor(timeout time.Duration, fn func() error) error {
 		if time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(wait)
-		wait = min(wait*2, 100*time.Millisecond)
+		wait = p.next(wait)
+		time.Sleep(wait) // the polling interval, bounded by the deadline
 	}
+}
+
+// next returns the pause after one of prev (zero before the first pause).
+func (p Poll) next(prev time.Duration) time.Duration {
+	switch {
+	case p.Interval > 0:
+		return p.Interval
+	case prev == 0:
+		return 10 * time.Millisecond
+	default:
+		return min(prev*2, 100*time.Millisecond)
+	}
+}
+
+// Eventually is Wait that fails the test with fn's last error, naming the condition what
+// ("" for an unnamed condition).
+func (p Poll) Eventually(t testing.TB, what string, fn func() error) {
+	t.Helper()
+	if err := p.Wait(fn); err != nil {
+		if what == "" {
+			t.Fatalf("condition not met within %v: %v", p.Timeout, err)
+			return
+		}
+		t.Fatalf("%s: not met within %v: %v", what, p.Timeout, err)
+	}
+}
+
+// errStillFalse is the last error of a boolean condition that never held.
+var errStillFalse = errors.New("still false")
+
+// True is Eventually for a condition that has no error to explain why it does not hold yet.
+func (p Poll) True(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	p.Eventually(t, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errStillFalse
+	})
+}
+
+// Eventually calls fn until it returns nil or timeout passes, then fails the test with fn's
+// last error. It polls every 10ms growing to 100ms.
+func Eventually(t testing.TB, timeout time.Duration, fn func() error) {
+	t.Helper()
+	Poll{Timeout: timeout}.Eventually(t, "", fn)
+}
+
+// WaitFor is Eventually without a test: it returns fn's last error after timeout.
+func WaitFor(timeout time.Duration, fn func() error) error {
+	return Poll{Timeout: timeout}.Wait(fn)
 }
 
 // FreeAddr returns a 127.0.0.1 address with a port that was free a moment ago. Prefer
