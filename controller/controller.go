@@ -30,9 +30,10 @@ type State interface {
 	Watch() <-chan struct{}
 }
 
-// Applier commits a log entry through Raft on the leader (server.raftApply).
-type Applier interface {
-	Apply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, error)
+// Committer commits a log entry through Raft on the leader and returns the FSM's result
+// (server.raftApply).
+type Committer interface {
+	Commit(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, error)
 }
 
 // Fence says whether this master may make a mutating ECX call now (witness.Fence).
@@ -70,13 +71,13 @@ type ClientFactory func(m *fsmv1.Member, timeout time.Duration) (ECX, error)
 
 // Deps are the controller's collaborators. Witness and Guards may be nil.
 type Deps struct {
-	State   State
-	Applier Applier
-	Fence   Fence
-	Witness Witness
-	Guards  Guards
-	Clients ClientFactory
-	Logger  hclog.Logger
+	State     State
+	Committer Committer
+	Fence     Fence
+	Witness   Witness
+	Guards    Guards
+	Clients   ClientFactory
+	Logger    hclog.Logger
 	// Now is the clock (default time.Now); tests may replace it.
 	Now func() time.Time
 }
@@ -171,7 +172,7 @@ func (c *Controller) round(ctx context.Context) {
 		return
 	}
 	if batch := c.changes(ctx, d, obs); batch != nil {
-		if _, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_ObservationBatch{ObservationBatch: batch}}); err != nil {
+		if _, err := c.deps.Committer.Commit(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_ObservationBatch{ObservationBatch: batch}}); err != nil {
 			c.log.Warn("committing observations failed", "error", err)
 			return
 		}
@@ -186,7 +187,7 @@ func (c *Controller) event(ctx context.Context, evs ...*fsmv1.Event) {
 	if len(evs) == 0 {
 		return
 	}
-	_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_AppendEvents{AppendEvents: &fsmv1.AppendEventsCommand{Events: evs}}})
+	_, err := c.deps.Committer.Commit(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_AppendEvents{AppendEvents: &fsmv1.AppendEventsCommand{Events: evs}}})
 	if err != nil {
 		c.log.Warn("committing events failed", "error", err)
 	}

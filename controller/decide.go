@@ -243,7 +243,7 @@ func (c *Controller) adopt(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, 
 	m := d.Members[member]
 	for _, g := range m.Groups {
 		if g.Name == w.Group && g.Status == fsm.StatusOnline {
-			_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_SetPlacement{SetPlacement: &fsmv1.SetPlacementCommand{
+			_, err := c.deps.Committer.Commit(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_SetPlacement{SetPlacement: &fsmv1.SetPlacementCommand{
 				Workload: w.Name, Placement: &fsmv1.Placement{Member: member, Server: g.Current, Status: g.Status},
 			}}})
 			if err != nil {
@@ -320,7 +320,7 @@ func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) bo
 	op.Phase = fsm.PhasePending
 	why := op.Error
 	op.Error = ""
-	_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_StartOperation{StartOperation: &fsmv1.StartOperationCommand{Operation: op}}})
+	_, err := c.deps.Committer.Commit(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_StartOperation{StartOperation: &fsmv1.StartOperationCommand{Operation: op}}})
 	if err != nil {
 		c.log.Warn("starting an operation failed", "workload", op.Workload, "reason", op.Reason, "error", err)
 		return false

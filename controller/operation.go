@@ -114,12 +114,12 @@ func (c *Controller) runOperation(ctx context.Context, id string) error {
 }
 
 func (c *Controller) advance(ctx context.Context, cmd *fsmv1.AdvanceOperationCommand) error {
-	_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_AdvanceOperation{AdvanceOperation: cmd}})
+	_, err := c.deps.Committer.Commit(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_AdvanceOperation{AdvanceOperation: cmd}})
 	return err
 }
 
 func (c *Controller) finish(ctx context.Context, op *fsmv1.Operation, ok bool, msg string, p *fsmv1.Placement) error {
-	_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_FinishOperation{FinishOperation: &fsmv1.FinishOperationCommand{
+	_, err := c.deps.Committer.Commit(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_FinishOperation{FinishOperation: &fsmv1.FinishOperationCommand{
 		Id: op.Id, Success: ok, Error: msg, Placement: p,
 	}}})
 	return err

@@ -50,7 +50,7 @@ func (c *Controller) finishRemovals(ctx context.Context, d *fsm.Data) *fsm.Data 
 		if busy {
 			continue
 		}
-		_, err := c.deps.Applier.Apply(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_RemoveMember{RemoveMember: &fsmv1.RemoveMemberCommand{Name: m.Name, Finalize: true}}})
+		_, err := c.deps.Committer.Commit(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_RemoveMember{RemoveMember: &fsmv1.RemoveMemberCommand{Name: m.Name, Finalize: true}}})
 		if err != nil {
 			// The state moved on since d (a new observation, an operation): next round decides.
 			c.log.Debug("finalizing a member removal deferred", "member", m.Name, "error", err)

@@ -73,13 +73,13 @@ func (s fakeState) Data() *fsm.Data                  { return s.d }
 func (s fakeState) Member(name string) *fsmv1.Member { return s.d.Members[name] }
 func (s fakeState) Watch() <-chan struct{}           { return make(chan struct{}) }
 
-// recordingApplier keeps every log entry.
-type recordingApplier struct {
+// recordingCommitter keeps every log entry.
+type recordingCommitter struct {
 	mu      sync.Mutex
 	entries []*fsmv1.LogEntry
 }
 
-func (a *recordingApplier) Apply(_ context.Context, e *fsmv1.LogEntry) (*fsm.Result, error) {
+func (a *recordingCommitter) Commit(_ context.Context, e *fsmv1.LogEntry) (*fsm.Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.entries = append(a.entries, e)
@@ -120,8 +120,8 @@ func TestPhaseStarting_NeverStartsWithoutATargetServer(t *testing.T) {
 		"east": {Name: "east", Health: fsm.HealthUp, Admin: fsm.AdminActive, Servers: []*fsmv1.MemberServer{{Name: "east-1", Url: "http://127.0.0.1:1", Status: "Online"}}},
 	}}
 	ecx := &recordingECX{}
-	app := &recordingApplier{}
-	c := New(defaultConfig(), Deps{State: fakeState{d}, Applier: app, Fence: openFence{},
+	app := &recordingCommitter{}
+	c := New(defaultConfig(), Deps{State: fakeState{d}, Committer: app, Fence: openFence{},
 		Clients: func(*fsmv1.Member, time.Duration) (ECX, error) { return ecx, nil }})
 	w := &fsmv1.Workload{Name: "w", Group: "g", Candidates: []string{"east"}}
 	op := &fsmv1.Operation{Id: "op1", Workload: "w", Reason: fsm.ReasonFailover, Phase: fsm.PhaseStarting, TargetMember: "east"}

@@ -1,18 +1,16 @@
 package fsm
 
 import (
-	"errors"
 	"fmt"
 
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 	"github.com/hashicorp/go-hclog"
 )
 
-// errRestored tells applyLocked that the handler built a new state in a.s to swap in.
-var errRestored = errors.New("state replaced")
-
 // applier applies one entry to a state. Handlers validate deterministically, mutate and return
-// nil or an *Error; they never read the clock, randomness or configuration.
+// nil or an *Error; they never read the clock, randomness or configuration. A handler that
+// builds a whole new state (a restore, a declaration applied to a copy) sets a.s to it; the FSM
+// then swaps it in.
 type applier struct {
 	s      *state
 	index  uint64
@@ -119,7 +117,7 @@ func (a *applier) applyRestoreState(c *fsmv1.RestoreStateCommand) error {
 	ns.dnsSerial = a.index
 	a.s = ns
 	a.event("admin", "warn", "", "", "", "state restored from a snapshot taken at index %d: %d members, %d workloads", ns.lastIndex, len(ns.members), len(ns.workloads))
-	return errRestored
+	return nil
 }
 
 // keepPasswords gives members of a redacted backup the password the running ring holds for the
@@ -160,5 +158,5 @@ func (a *applier) applyApplyDeclaration(c *fsmv1.ApplyDeclarationCommand) error 
 		}
 	}
 	a.s = sub.s
-	return errRestored
+	return nil
 }

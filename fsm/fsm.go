@@ -117,10 +117,10 @@ func (f *FSM) applyLocked(index uint64, e *fsmv1.LogEntry) *Result {
 	}
 	a := applier{s: s, index: index, at: e.GetProposedAtUnixNano(), actor: e.GetActor(), logger: f.logger}
 	err := a.dispatch(e)
-	if err == errRestored {
+	if err == nil && a.s != s {
+		// The handler built a new state (restore, declaration): it replaces the old one.
 		f.s = a.s
 		f.s.lastIndex = index
-		err = nil
 		s = f.s
 	}
 	if id := e.GetRequestId(); id != "" {

@@ -82,7 +82,7 @@ func (a *api) GuardHeartbeat(ctx context.Context, r *apiv1.GuardHeartbeatRequest
 	if r.GetCluster() == "" || r.GetServer() == "" {
 		return nil, status.Error(codes.InvalidArgument, "guard heartbeat: cluster and server are required")
 	}
-	tracker := a.s.lw.guards.Load()
+	tracker := a.s.fencing.guards.Load()
 	if tracker == nil || !a.s.IsLeader() {
 		return nil, apiv1.NotApplied("master %s is not the leader (or its controller is not running yet): no acknowledgement", a.s.cfg.NodeID)
 	}

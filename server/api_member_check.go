@@ -100,13 +100,13 @@ func (s *Server) memberChecks(ctx context.Context, m *fsmv1.Member, withGuards b
 			in.active[op.Workload] = op
 		}
 	}
-	if s.lw != nil && s.lw.client != nil {
-		seen, err := s.lw.client.Cluster(ctx, m.Name)
+	if s.fencing != nil && s.fencing.client != nil {
+		seen, err := s.fencing.client.Cluster(ctx, m.Name)
 		in.witness = &witnessSeen{seen: seen, err: err}
 	}
 	if withGuards {
 		in.guards = &guardSeen{}
-		if t := s.lw.guards.Load(); t != nil {
+		if t := s.fencing.guards.Load(); t != nil {
 			in.guards.running, in.guards.leading = true, time.Since(t.since)
 			in.guards.heard = map[string]bool{}
 			for _, srv := range m.Servers {

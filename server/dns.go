@@ -142,9 +142,9 @@ func (s *Server) setupDNS() error {
 	}
 	s.dns = ds
 	s.addrs.DNS = config.Advertised(s.cfg.AdvertiseDNS, ds.UDPAddr().String())
-	s.extras = append(s.extras, ds.Close)
+	s.closers = append(s.closers, ds.Close)
 	ctx, cancel := context.WithCancel(s.ctx)
-	s.extras = append(s.extras, func() error { cancel(); return nil })
+	s.closers = append(s.closers, func() error { cancel(); return nil })
 	go src.run(ctx)
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 // this master gains leadership until ctx is cancelled when it loses it.
 type LeaderTask func(ctx context.Context)
 
-type leaderLoop struct {
+type leaderTasks struct {
 	s     *Server
 	mu    sync.Mutex
 	tasks []namedTask
@@ -23,7 +23,7 @@ type namedTask struct {
 	fn   LeaderTask
 }
 
-func newLeaderLoop(s *Server) *leaderLoop { return &leaderLoop{s: s} }
+func newLeaderTasks(s *Server) *leaderTasks { return &leaderTasks{s: s} }
 
 // awaitLeaderReady commits a barrier in the new term: once it returns, this leader has applied
 // every entry committed before its election, so checks against its state and consistent reads
@@ -55,13 +55,13 @@ func (s *Server) leaderReady() bool {
 
 // AddLeaderTask registers work to run while this master leads. Call it before Start.
 func (s *Server) AddLeaderTask(name string, fn LeaderTask) {
-	s.leader.mu.Lock()
-	defer s.leader.mu.Unlock()
-	s.leader.tasks = append(s.leader.tasks, namedTask{name, fn})
+	s.leaderTasks.mu.Lock()
+	defer s.leaderTasks.mu.Unlock()
+	s.leaderTasks.tasks = append(s.leaderTasks.tasks, namedTask{name, fn})
 }
 
 // run follows leadership changes; it starts the tasks on gain and cancels them on loss.
-func (l *leaderLoop) run(ctx context.Context) {
+func (l *leaderTasks) run(ctx context.Context) {
 	var cancel context.CancelFunc
 	var wg sync.WaitGroup
 	stop := func() {

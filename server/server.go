@@ -72,13 +72,16 @@ type Server struct {
 	metrics  *metrics
 	fwd      *forwarder
 	batch    *batcher
-	leader   *leaderLoop
-	extras   []func() error // closers of optional subsystems (DNS, witness, sim)
+	// leaderTasks run while this master leads (the controller with its witness lease).
+	leaderTasks *leaderTasks
+	closers     []func() error // closers of optional subsystems (DNS, witness, sim)
 
 	addrs   Addrs
 	tempDir string
 	dns     *dnsserver.Server
-	lw      *leaderWork
+	// fencing is the split-brain machinery the controller task shares with Status and the
+	// guard heartbeats: the witness client, the lease, the fence and the guard tracker.
+	fencing *fencing
 	// readyTerm is the term in which this leader's barrier committed (0 when not leading).
 	readyTerm atomic.Uint64
 
@@ -131,12 +134,12 @@ func New(cfg config.Config, logger hclog.Logger, deps Deps) (*Server, error) {
 	}
 	s.fwd = newForwarder(s)
 	s.batch = newBatcher(s)
-	s.leader = newLeaderLoop(s)
+	s.leaderTasks = newLeaderTasks(s)
 	if err := s.setupDNS(); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := s.setupLeaderWork(); err != nil {
+	if err := s.setupFencing(); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -294,7 +297,7 @@ func (s *Server) Start() error {
 	}
 	s.wg.Add(4)
 	go func() { defer s.wg.Done(); s.batch.run(s.ctx) }()
-	go func() { defer s.wg.Done(); s.leader.run(s.ctx) }()
+	go func() { defer s.wg.Done(); s.leaderTasks.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.audit.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.registerSelf(s.ctx) }()
 	if s.cfg.Join != "" {
@@ -382,8 +385,8 @@ func (s *Server) Close() error {
 			_ = s.httpSrv.Shutdown(ctx)
 			cancel()
 		}
-		for i := len(s.extras) - 1; i >= 0; i-- {
-			if err := s.extras[i](); err != nil {
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			if err := s.closers[i](); err != nil {
 				s.logger.Warn("closing subsystem", "error", err)
 			}
 		}

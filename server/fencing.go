@@ -33,15 +33,18 @@ func (l raftLeader) VerifyLeader(ctx context.Context) error {
 	}
 }
 
-// applier adapts the server's raftApply to controller.Applier.
-type applier struct{ s *Server }
+// committer adapts the server's raftApply to controller.Committer.
+type committer struct{ s *Server }
 
-func (a applier) Apply(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, error) {
-	return a.s.raftApply(ctx, e)
+func (c committer) Commit(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, error) {
+	return c.s.raftApply(ctx, e)
 }
 
-// leaderWork holds what the leader-only task shares with Status.
-type leaderWork struct {
+// fencing holds the split-brain protection of this master (docs/design.md, "Split-brain
+// protection"): the witness client, and while it leads the witness lease, the fence every
+// mutating ECX call checks and the tracker of the guard heartbeats it acknowledges. The
+// controller task sets them; Status, CheckMember and GuardHeartbeat read them.
+type fencing struct {
 	client *witness.Client
 	lease  atomic.Pointer[witness.Lease]
 	fence  atomic.Pointer[witness.Fence] // set while the controller task runs
@@ -50,10 +53,10 @@ type leaderWork struct {
 	guards atomic.Pointer[guardTracker]
 }
 
-// setupLeaderWork creates the witness client (when configured) and registers the controller as
+// setupFencing creates the witness client (when configured) and registers the controller as
 // a leader task: every leadership gets a fresh lease, fence and controller.
-func (s *Server) setupLeaderWork() error {
-	lw := &leaderWork{}
+func (s *Server) setupFencing() error {
+	fen := &fencing{}
 	if s.cfg.Witness != "" {
 		token := ""
 		if s.cfg.WitnessTokenFile != "" {
@@ -71,20 +74,20 @@ func (s *Server) setupLeaderWork() error {
 		if err != nil {
 			return fmt.Errorf("witness client: %w", err)
 		}
-		lw.client = cl
+		fen.client = cl
 	}
-	s.lw = lw
-	s.witnessStatus = func() *apiv1.WitnessInfo { return lw.info(s.cfg.Witness) }
-	s.AddLeaderTask("controller", func(ctx context.Context) { s.runController(ctx, lw) })
+	s.fencing = fen
+	s.witnessStatus = func() *apiv1.WitnessInfo { return fen.info(s.cfg.Witness) }
+	s.AddLeaderTask("controller", func(ctx context.Context) { s.runController(ctx, fen) })
 	return nil
 }
 
-func (lw *leaderWork) info(url string) *apiv1.WitnessInfo {
-	if lw.client == nil {
+func (fen *fencing) info(url string) *apiv1.WitnessInfo {
+	if fen.client == nil {
 		return &apiv1.WitnessInfo{Configured: false}
 	}
 	wi := &apiv1.WitnessInfo{Configured: true, Url: url}
-	if l := lw.lease.Load(); l != nil {
+	if l := fen.lease.Load(); l != nil {
 		st := l.Status()
 		wi.Reachable, wi.Holder, wi.Term = st.WitnessReachable, st.Holder, st.Term
 		if !st.HeldUntil.IsZero() {
@@ -101,41 +104,41 @@ func (lw *leaderWork) info(url string) *apiv1.WitnessInfo {
 // witness lease lets it (zero without a witness). It is the check the controller makes before
 // every mutating call; tests use it to prove that no two masters pass it at once.
 func (s *Server) FenceCheck(ctx context.Context) (time.Time, error) {
-	f := s.lw.fence.Load()
+	f := s.fencing.fence.Load()
 	if f == nil {
 		return time.Time{}, witness.ErrNotLeader
 	}
 	if err := f.Check(ctx); err != nil {
 		return time.Time{}, err
 	}
-	if l := s.lw.lease.Load(); l != nil {
+	if l := s.fencing.lease.Load(); l != nil {
 		return l.HeldUntil(), nil
 	}
 	return time.Time{}, nil
 }
 
 // runController runs for one leadership: the witness lease (if any), then the controller.
-func (s *Server) runController(ctx context.Context, lw *leaderWork) {
+func (s *Server) runController(ctx context.Context, fen *fencing) {
 	// Guards are acknowledged from the start of the leadership, before the lease: the tracker
 	// counts every member as heard at its creation, so acknowledging early only delays fencing.
 	guards := newGuardTracker(time.Now)
-	lw.guards.Store(guards)
-	defer lw.guards.Store(nil)
+	fen.guards.Store(guards)
+	defer fen.guards.Store(nil)
 	var lease *witness.Lease
 	var w controller.Witness
-	if lw.client != nil {
-		w = lw.client
+	if fen.client != nil {
+		w = fen.client
 		set := s.waitClusterSet(ctx)
 		if set == "" {
 			return
 		}
-		l, err := witness.NewLease(lw.client, witness.LeaseConfig{Set: set, Holder: s.cfg.NodeID, TTL: s.cfg.Controller.LeaseTTL, Logger: s.logger.Named("lease")})
+		l, err := witness.NewLease(fen.client, witness.LeaseConfig{Set: set, Holder: s.cfg.NodeID, TTL: s.cfg.Controller.LeaseTTL, Logger: s.logger.Named("lease")})
 		if err != nil {
 			s.logger.Error("witness lease", "error", err)
 			return
 		}
 		lease = l
-		lw.lease.Store(l)
+		fen.lease.Store(l)
 		term := s.raft.CurrentTerm()
 		// The lease outlives the controller by design: it is released only after the controller
 		// has stopped and its in-flight ECX calls have returned.
@@ -150,9 +153,9 @@ func (s *Server) runController(ctx context.Context, lw *leaderWork) {
 		}()
 	}
 	fence := witness.NewFence(raftLeader{s.raft}, lease, s.logger.Named("fence"))
-	lw.fence.Store(fence)
-	defer lw.fence.Store(nil)
-	ctl := controller.New(s.cfg.Controller, controller.Deps{State: s.fsm, Applier: applier{s}, Fence: fence, Witness: w, Guards: guards, Logger: s.logger.Named("controller")})
+	fen.fence.Store(fence)
+	defer fen.fence.Store(nil)
+	ctl := controller.New(s.cfg.Controller, controller.Deps{State: s.fsm, Committer: committer{s}, Fence: fence, Witness: w, Guards: guards, Logger: s.logger.Named("controller")})
 	ctl.Run(ctx)
 }
 
