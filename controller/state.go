@@ -23,19 +23,11 @@ func SchedulerState(d *fsm.Data) scheduler.State {
 		}
 		st.Members = append(st.Members, sm)
 	}
-	// A workload with an unfinished operation counts where that operation takes it, so that two
+	// A workload counts where its unfinished operation takes it (fsm.LoadMember), so that two
 	// placements decided in one round see each other.
-	target := map[string]string{}
-	for _, op := range d.Operations {
-		if !fsm.Terminal(op.Phase) && op.TargetMember != "" && op.Reason != fsm.ReasonStop {
-			target[op.Workload] = op.TargetMember
-		}
-	}
+	active := d.ActiveOperations()
 	for _, w := range d.SortedWorkloads() {
-		member := w.GetPlacement().GetMember()
-		if t, ok := target[w.Name]; ok {
-			member = t
-		}
+		member := fsm.LoadMember(w, active[w.Name])
 		st.Workloads = append(st.Workloads, scheduler.Workload{
 			Name: w.Name, Size: w.Size, Candidates: w.Candidates, AvailabilitySet: w.AvailabilitySet, Member: member, Group: w.Group,
 		})

@@ -64,17 +64,6 @@ func (d *Data) SortedWorkloads() []*fsmv1.Workload { return sortedValues(d.Workl
 // SortedMasters returns the masters ordered by id.
 func (d *Data) SortedMasters() []*fsmv1.Master { return sortedValues(d.Masters) }
 
-// MemberLoad returns the sum of sizes of workloads placed on member.
-func (d *Data) MemberLoad(member string) int64 {
-	var load int64
-	for _, w := range d.Workloads {
-		if w.GetPlacement().GetMember() == member {
-			load += w.GetSize()
-		}
-	}
-	return load
-}
-
 func cloneMap[M proto.Message](m map[string]M) map[string]M {
 	out := make(map[string]M, len(m))
 	for k, v := range m {

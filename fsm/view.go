@@ -122,18 +122,6 @@ func (f *FSM) Counts() (members, workloads int) {
 	return len(f.s.members), len(f.s.workloads)
 }
 
-// MemberLoad returns the sum of sizes of the workloads placed on member and their names, sorted.
-func (f *FSM) MemberLoad(member string) (int64, []string) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	var load int64
-	names := f.s.workloadsOn(member)
-	for _, n := range names {
-		load += f.s.workloads[n].Size
-	}
-	return load, names
-}
-
 // Masters returns copies of the registered masters, sorted by id.
 func (f *FSM) Masters() []*fsmv1.Master {
 	f.mu.RLock()

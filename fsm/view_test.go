@@ -5,6 +5,7 @@ import (
 
 	"github.com/cset-project/cset/fsm"
 	"github.com/cset-project/cset/fsm/fsmtest"
+	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 )
 
 // TestFSM_RecordAccessors checks that the one-record accessors agree with Data, return nil for
@@ -46,8 +47,12 @@ func TestFSM_RecordAccessors(t *testing.T) {
 	if m, w := f.Counts(); m != 3 || w != 2 {
 		t.Errorf("Counts = %d, %d; want 3, 2", m, w)
 	}
-	if load, names := f.MemberLoad("east"); load != 1 || !equalStrings(names, []string{"web1"}) {
-		t.Errorf("MemberLoad(east) = %d %v, want 1 [web1]", load, names)
+	// web1 is being moved from east to west by op1: its size counts on west (fsm.LoadMember).
+	if load, names := f.MemberLoad("west"); load != 1 || !equalStrings(names, []string{"web1"}) {
+		t.Errorf("MemberLoad(west) = %d %v, want 1 [web1]", load, names)
+	}
+	if load, names := f.MemberLoad("east"); load != 0 || len(names) != 0 || load != d.MemberLoad("east") {
+		t.Errorf("MemberLoad(east) = %d %v (Data %d), want 0 []", load, names, d.MemberLoad("east"))
 	}
 	if f.DNSSerial() != d.DNSSerial || d.DNSSerial != seedLen {
 		t.Errorf("DNSSerial = %d, Data %d; want %d (the seed's placement)", f.DNSSerial(), d.DNSSerial, seedLen)
@@ -57,4 +62,29 @@ func TestFSM_RecordAccessors(t *testing.T) {
 	f.Workload("web1").Placement.Member = "changed"
 	f.Operation("op1").Phase = "changed"
 	diffProto(t, "state after callers changed their copies", d, f.Data())
+}
+
+// TestLoads_CountAnOperationInFlightOnItsTarget: the API and the scheduler count load by one
+// rule: a workload being moved counts on its target from the moment the operation is committed;
+// a stop leaves it where it is.
+func TestLoads_CountAnOperationInFlightOnItsTarget(t *testing.T) {
+	d := &fsm.Data{
+		Workloads: map[string]*fsmv1.Workload{
+			"web": {Name: "web", Size: 2, Placement: &fsmv1.Placement{Member: "east"}},
+			"db":  {Name: "db", Size: 3, Placement: &fsmv1.Placement{Member: "east"}},
+			"api": {Name: "api", Size: 5},
+		},
+		Operations: map[string]*fsmv1.Operation{
+			"op1": {Id: "op1", Workload: "web", Phase: fsm.PhaseStarting, TargetMember: "west", Reason: fsm.ReasonPlanned},
+			"op2": {Id: "op2", Workload: "db", Phase: fsm.PhasePending, TargetMember: "west", Reason: fsm.ReasonStop},
+			"op3": {Id: "op3", Workload: "api", Phase: fsm.PhaseDone, TargetMember: "west", Reason: fsm.ReasonPlanned},
+		},
+	}
+	load, names := d.Loads()
+	if load["east"] != 3 || load["west"] != 2 || !equalStrings(names["east"], []string{"db"}) || !equalStrings(names["west"], []string{"web"}) {
+		t.Fatalf("loads %v %v: want east 3 [db], west 2 [web]", load, names)
+	}
+	if d.MemberLoad("west") != 2 {
+		t.Fatalf("MemberLoad(west) = %d", d.MemberLoad("west"))
+	}
 }

@@ -51,7 +51,7 @@ func (a *api) ListMembers(ctx context.Context, r *apiv1.ListRequest) (*apiv1.Lis
 		return nil, err
 	}
 	out := &apiv1.ListMembersResponse{}
-	load, names := placements(d)
+	load, names := d.Loads()
 	for _, m := range d.SortedMembers() {
 		out.Members = append(out.Members, memberToAPI(m, load[m.Name], names[m.Name]))
 	}

@@ -23,18 +23,6 @@ func memberToAPI(m *fsmv1.Member, load int64, workloads []string) *apiv1.Member 
 	return out
 }
 
-// placements returns, per member, the load and the sorted names of the workloads placed there.
-func placements(d *fsm.Data) (map[string]int64, map[string][]string) {
-	load, names := map[string]int64{}, map[string][]string{}
-	for _, w := range d.SortedWorkloads() {
-		if m := w.GetPlacement().GetMember(); m != "" {
-			load[m] += w.Size
-			names[m] = append(names[m], w.Name)
-		}
-	}
-	return load, names
-}
-
 func memberFromAPI(r *apiv1.AddMemberRequest) *fsmv1.Member {
 	m := &fsmv1.Member{
 		Name: r.GetName(), FaultDomain: r.GetFaultDomain(), Capacity: r.GetCapacity(), Labels: r.GetLabels(),
