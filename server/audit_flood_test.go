@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -73,6 +74,10 @@ func TestAudit_DenialFloodIsAggregated(t *testing.T) {
 	}
 
 	anon := n.Client()
+	// 12,000 calls take a few seconds, but much longer on a loaded 2-core machine under -race:
+	// the flood has its own deadline, far from the 15 s of one ordinary call.
+	floodCtx, cancelFlood := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancelFlood()
 	startIndex, start := n.Server.FSM().AppliedIndex(), time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -82,7 +87,7 @@ func TestAudit_DenialFloodIsAggregated(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < calls; i += workers {
-				_, err := anon.Status(ctx, &apiv1.StatusRequest{})
+				_, err := anon.Status(floodCtx, &apiv1.StatusRequest{})
 				if status.Code(err) != codes.Unauthenticated {
 					mu.Lock()
 					unexpected = fmt.Errorf("call %d: %v, want Unauthenticated", i, err)
