@@ -5,19 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cset-project/cset/internal/proctest"
 	"github.com/cset-project/cset/internal/testutil"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"google.golang.org/grpc"
@@ -39,51 +37,19 @@ const (
 	stopTimeout   = 15 * time.Second // a SIGTERM'd master exits
 )
 
-// bins holds the paths of the binaries built by TestMain; empty under -short.
-var bins struct{ csetd, csetctl string }
+// The binaries under test, built by TestMain unless -short.
+var (
+	csetd   = proctest.NewBinary("./cmd/csetd")
+	csetctl = proctest.NewBinary("./cmd/csetctl")
+)
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	if testing.Short() {
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "cset-integration-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration: temp dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bins.csetd, bins.csetctl = filepath.Join(dir, "csetd"), filepath.Join(dir, "csetctl")
-	for bin, pkg := range map[string]string{bins.csetd: "./cmd/csetd", bins.csetctl: "./cmd/csetctl"} {
-		if err := goBuild(bin, pkg); err != nil {
-			fmt.Fprintln(os.Stderr, "integration:", err)
-			return 1
-		}
-	}
-	return m.Run()
-}
-
-// goBuild builds pkg (relative to the module root) into out with the go command running this test.
-func goBuild(out, pkg string) error {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
-	cmd := exec.Command(gobin, "build", "-o", out, pkg)
-	cmd.Dir = ".." // the module root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
+	os.Exit(proctest.Main(m, csetd, csetctl))
 }
 
 func requireBinaries(t *testing.T) {
 	t.Helper()
-	if testing.Short() || bins.csetd == "" {
+	if testing.Short() || !csetd.Built() {
 		t.Skip("integration tests start real processes; skipped under -short")
 	}
 }
@@ -103,28 +69,21 @@ type node struct {
 	t       *testing.T
 	id      string
 	dataDir string
-	ready   string
-	logPath string
+	proc    *proctest.Process
 
 	mu    sync.Mutex
-	cmd   *exec.Cmd
-	done  chan struct{} // closed when the current process has exited
-	state *os.ProcessState
 	addrs addrs
 	api   apiv1.ClusterSetServiceClient
 }
 
-// newNode prepares a master; nothing runs until start.
+// newNode prepares a master; nothing runs until start. The end of the test kills it and, if
+// the test failed, prints the tail of its log.
 func newNode(t *testing.T, id string) *node {
 	t.Helper()
 	dir := t.TempDir()
-	n := &node{t: t, id: id, dataDir: filepath.Join(dir, "data"), ready: filepath.Join(dir, "ready.json"), logPath: filepath.Join(dir, "csetd.log")}
-	t.Cleanup(func() {
-		n.kill()
-		if t.Failed() {
-			t.Logf("---- tail of %s log ----\n%s", n.id, tail(n.logPath, 80))
-		}
-	})
+	n := &node{t: t, id: id, dataDir: filepath.Join(dir, "data")}
+	n.proc = proctest.New(t, csetd.Path(t), proctest.Options{Name: id, LogPath: filepath.Join(dir, "csetd.log"),
+		ReadyFile: filepath.Join(dir, "ready.json"), LogTail: 80})
 	return n
 }
 
@@ -133,10 +92,6 @@ func newNode(t *testing.T, id string) *node {
 func (n *node) start(extra ...string) {
 	n.t.Helper()
 	n.mu.Lock()
-	if n.cmd != nil && !n.exited() {
-		n.mu.Unlock()
-		n.t.Fatalf("%s: start while running", n.id)
-	}
 	a := n.addrs
 	n.mu.Unlock()
 	pick := func(s string) string {
@@ -145,48 +100,13 @@ func (n *node) start(extra ...string) {
 		}
 		return s
 	}
-	_ = os.Remove(n.ready)
-	args := []string{"agent", "-node-id", n.id, "-data-dir", n.dataDir, "-ready-file", n.ready, "-log-level", "debug",
+	args := []string{"agent", "-node-id", n.id, "-data-dir", n.dataDir, "-ready-file", n.proc.ReadyFile(), "-log-level", "debug",
 		"-grpc-addr", pick(a.GRPC), "-raft-addr", pick(a.Raft), "-http-addr", pick(a.HTTP), "-dns-addr", pick(a.DNS)}
 	args = append(append(args, raftFlags...), extra...)
-	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		n.t.Fatalf("%s: log file: %v", n.id, err)
+	if err := n.proc.Start(args...); err != nil {
+		n.t.Fatal(err)
 	}
-	fmt.Fprintf(logf, "==== %s csetd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
-	cmd := exec.Command(bins.csetd, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		n.t.Fatalf("%s: start csetd: %v", n.id, err)
-	}
-	done := make(chan struct{})
-	n.mu.Lock()
-	n.cmd, n.done, n.state = cmd, done, nil
-	n.mu.Unlock()
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		n.mu.Lock()
-		n.state = cmd.ProcessState
-		n.mu.Unlock()
-		close(done)
-	}()
-	n.waitReady()
-}
-
-func (n *node) waitReady() {
-	n.t.Helper()
-	testutil.Eventually(n.t, startTimeout, func() error {
-		select {
-		case <-n.done:
-			return fmt.Errorf("%s exited before it was ready: %v\n%s", n.id, n.exitState(), tail(n.logPath, 40))
-		default:
-		}
-		b, err := os.ReadFile(n.ready)
-		if err != nil {
-			return fmt.Errorf("%s: no ready file yet: %w", n.id, err)
-		}
+	err := n.proc.WaitReady(startTimeout, func(b []byte) error {
 		var a addrs
 		if err := json.Unmarshal(b, &a); err != nil {
 			return fmt.Errorf("%s: ready file: %w", n.id, err)
@@ -199,57 +119,26 @@ func (n *node) waitReady() {
 		n.mu.Unlock()
 		return nil
 	})
-}
-
-// exited reports whether the current process has exited. Callers hold no lock.
-func (n *node) exited() bool {
-	select {
-	case <-n.done:
-		return true
-	default:
-		return false
+	if err != nil {
+		n.t.Fatal(err)
 	}
 }
 
-func (n *node) exitState() *os.ProcessState {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.state
-}
+// exited reports whether the current process has exited.
+func (n *node) exited() bool { return n.proc.Exited() }
 
 func (n *node) grpcAddr() string { n.mu.Lock(); defer n.mu.Unlock(); return n.addrs.GRPC }
 func (n *node) raftAddr() string { n.mu.Lock(); defer n.mu.Unlock(); return n.addrs.Raft }
 func (n *node) httpAddr() string { n.mu.Lock(); defer n.mu.Unlock(); return n.addrs.HTTP }
 
 // kill sends SIGKILL and waits for the process to be gone. It is a no-op when nothing runs.
-func (n *node) kill() {
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-done
-}
+func (n *node) kill() { n.proc.Kill() }
 
 // stop sends SIGTERM and waits for a clean exit (status 0); it fails the test otherwise.
 func (n *node) stop() {
 	n.t.Helper()
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		n.t.Fatalf("%s: SIGTERM: %v", n.id, err)
-	}
-	select {
-	case <-done:
-	case <-time.After(stopTimeout):
-		n.kill()
-		n.t.Fatalf("%s: still running %v after SIGTERM\n%s", n.id, stopTimeout, tail(n.logPath, 40))
-	}
-	if st := n.exitState(); !st.Success() {
-		n.t.Fatalf("%s: exit after SIGTERM: %v\n%s", n.id, st, tail(n.logPath, 40))
+	if err := n.proc.Terminate(stopTimeout); err != nil {
+		n.t.Fatal(err)
 	}
 }
 
@@ -351,7 +240,7 @@ func ctl(t testing.TB, addr string, args ...string) ctlResult {
 	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
 	defer cancel()
 	full := append([]string{"--addr", addr}, args...)
-	cmd := exec.CommandContext(ctx, bins.csetctl, full...)
+	cmd := exec.CommandContext(ctx, csetctl.Path(t), full...)
 	cmd.Env = append(os.Environ(), "CSET_ADDR=", "CSET_REQUEST_ID=", "CSET_ECX_PASSWORD=")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -413,19 +302,6 @@ func decodeJSON(s string, v any) error {
 		return errors.New("more than one JSON document")
 	}
 	return nil
-}
-
-// tail returns the last lines of a file.
-func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
 }
 
 // The JSON documents of csetctl -o json that the tests read (docs/cli.md). Only the keys a
