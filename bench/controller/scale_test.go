@@ -1,13 +1,10 @@
 package controllerbench
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/cset-project/cset/config"
 	"github.com/cset-project/cset/fsm"
+	"github.com/cset-project/cset/internal/proctest"
 	"github.com/cset-project/cset/internal/testutil"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"gopkg.in/yaml.v3"
@@ -37,28 +35,27 @@ const (
 	goalEntriesMin = 0.0
 )
 
+// ecxsimBin is built on first use, once per test binary.
+var ecxsimBin = proctest.NewBinary("./cmd/ecxsim")
+
+func TestMain(m *testing.M) {
+	os.Exit(proctest.Main(m))
+}
+
 // simProcess is an ecxsim child process.
 type simProcess struct {
-	cmd     *exec.Cmd
+	proc    *proctest.Process
 	servers map[string]map[string]string // cluster -> server -> URL
 }
 
 // startSimProcess builds cmd/ecxsim and runs it with n clusters of 2 servers and 10 groups, every
 // group auto-started (so the leader adopts it) and no witness heartbeats: the simulator's own
-// CPU stays out of the measured process.
+// CPU stays out of the measured process. Its log goes to stderr, at -ctl.log-level; the end of
+// the benchmark stops it with SIGTERM (SIGKILL after 10s).
 func startSimProcess(b *testing.B, n int) *simProcess {
 	b.Helper()
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "ecxsim")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
-	build := exec.Command(gobin, "build", "-o", bin, "./cmd/ecxsim")
-	build.Dir = "../.." // the module root
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build ./cmd/ecxsim: %v\n%s", err, out)
-	}
+	bin := ecxsimBin.Path(b)
 	type server struct {
 		Name   string `yaml:"name"`
 		Listen string `yaml:"listen"`
@@ -93,41 +90,22 @@ func startSimProcess(b *testing.B, n int) *simProcess {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfgPath, ready := filepath.Join(dir, "ecxsim.yaml"), filepath.Join(dir, "ready.json")
+	cfgPath := filepath.Join(dir, "ecxsim.yaml")
 	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-config", cfgPath, "-ready-file", ready, "-log-level", *logLevel)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	p := proctest.New(b, bin, proctest.Options{Stderr: os.Stderr, StopTimeout: 10 * time.Second})
+	if err := p.Start("-config", cfgPath, "-ready-file", p.ReadyFile(), "-log-level", *logLevel); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	sp := &simProcess{cmd: cmd}
-	testutil.Eventually(b, 60*time.Second, func() error {
-		raw, err := os.ReadFile(ready)
-		if err != nil {
-			return err
-		}
-		var rf struct {
-			Servers map[string]map[string]string `json:"servers"`
-		}
-		if err := json.Unmarshal(raw, &rf); err != nil {
-			return err
-		}
-		sp.servers = rf.Servers
-		return nil
-	})
+	sp := &simProcess{proc: p}
+	var rf struct {
+		Servers map[string]map[string]string `json:"servers"`
+	}
+	if err := p.WaitReady(60*time.Second, proctest.JSON(&rf)); err != nil {
+		b.Fatal(err)
+	}
+	sp.servers = rf.Servers
 	return sp
 }
 
@@ -319,14 +297,14 @@ func BenchmarkScale(b *testing.B) {
 		defer pf.Close()
 	}
 	b.ResetTimer()
-	idx0, cpu0, simCPU0, start := f.AppliedIndex(), usage(b), procCPU(sp.cmd.Process.Pid), time.Now()
+	idx0, cpu0, simCPU0, start := f.AppliedIndex(), usage(b), procCPU(sp.proc.Pid()), time.Now()
 	var rssMax, heapMax float64
 	for time.Since(start) < *scaleWindow {
 		time.Sleep(time.Second) // sampling memory once a second is the measurement, not a wait for a condition
 		rss, _ := rssMB()
 		rssMax, heapMax = max(rssMax, rss), max(heapMax, heapMB())
 	}
-	wall, idx1, cpu1, simCPU1 := time.Since(start), f.AppliedIndex(), usage(b), procCPU(sp.cmd.Process.Pid)
+	wall, idx1, cpu1, simCPU1 := time.Since(start), f.AppliedIndex(), usage(b), procCPU(sp.proc.Pid())
 	b.StopTimer()
 	if *scaleProfile != "" {
 		pprof.StopCPUProfile()

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/cset-project/cset/internal/proctest"
 	"github.com/cset-project/cset/internal/testutil"
 )
 
@@ -32,46 +29,11 @@ var tunedRaft = []string{
 	"-raft-leader-lease-timeout", "150ms",
 }
 
-// csetd is built once, on first use, into tmpDir.
-var (
-	buildOnce sync.Once
-	buildErr  error
-	tmpDir    string
-	csetdBin  string
-)
+// csetd is built on first use, once per test binary.
+var csetd = proctest.NewBinary("./cmd/csetd")
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	code := m.Run()
-	if tmpDir != "" {
-		os.RemoveAll(tmpDir)
-	}
-	os.Exit(code)
-}
-
-// csetdPath builds csetd (once per test binary) and returns its path.
-func csetdPath(b *testing.B) string {
-	b.Helper()
-	buildOnce.Do(func() {
-		tmpDir, buildErr = os.MkdirTemp("", "cset-bench-")
-		if buildErr != nil {
-			return
-		}
-		csetdBin = filepath.Join(tmpDir, "csetd")
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(gobin); err != nil {
-			gobin = "go"
-		}
-		cmd := exec.Command(gobin, "build", "-o", csetdBin, "./cmd/csetd")
-		cmd.Dir = "../.." // the module root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/csetd: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return csetdBin
+	os.Exit(proctest.Main(m))
 }
 
 // addrs is a master's ready file.
@@ -87,25 +49,20 @@ type master struct {
 	b       *testing.B
 	id      string
 	dataDir string
-	ready   string
-	logPath string
 	addrs   addrs
 	// raftFlags are the timing flags of every start.
 	raftFlags []string
-	cmd       *exec.Cmd
-	done      chan struct{}
+	proc      *proctest.Process
 }
 
+// newMaster prepares a master; the end of the benchmark kills it and prints the tail of its
+// log if the benchmark failed or -core.keep-logs is set.
 func newMaster(b *testing.B, id string, raftFlags []string) *master {
 	b.Helper()
 	dir := b.TempDir()
-	m := &master{b: b, id: id, raftFlags: raftFlags, dataDir: filepath.Join(dir, "data"), ready: filepath.Join(dir, "ready.json"), logPath: filepath.Join(dir, "csetd.log")}
-	b.Cleanup(func() {
-		m.kill()
-		if b.Failed() || *keepLogs {
-			b.Logf("---- tail of %s log ----\n%s", m.id, tail(m.logPath, 60))
-		}
-	})
+	m := &master{b: b, id: id, raftFlags: raftFlags, dataDir: filepath.Join(dir, "data")}
+	m.proc = proctest.New(b, csetd.Path(b), proctest.Options{Name: id, LogPath: filepath.Join(dir, "csetd.log"),
+		ReadyFile: filepath.Join(dir, "ready.json"), TailLines: 30, LogTail: 60, LogTailAlways: *keepLogs})
 	return m
 }
 
@@ -119,33 +76,13 @@ func (m *master) start(extra ...string) {
 		}
 		return s
 	}
-	_ = os.Remove(m.ready)
-	args := []string{"agent", "-node-id", m.id, "-data-dir", m.dataDir, "-ready-file", m.ready, "-log-level", *logLevel,
+	args := []string{"agent", "-node-id", m.id, "-data-dir", m.dataDir, "-ready-file", m.proc.ReadyFile(), "-log-level", *logLevel,
 		"-grpc-addr", pick(m.addrs.GRPC), "-raft-addr", pick(m.addrs.Raft), "-http-addr", pick(m.addrs.HTTP), "-dns-addr", "127.0.0.1:0"}
 	args = append(append(args, m.raftFlags...), extra...)
-	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	if err := m.proc.Start(args...); err != nil {
 		m.b.Fatal(err)
 	}
-	cmd := exec.Command(csetdPath(m.b), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		m.b.Fatalf("start %s: %v", m.id, err)
-	}
-	done := make(chan struct{})
-	m.cmd, m.done = cmd, done
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
-	testutil.Eventually(m.b, 20*time.Second, func() error {
-		select {
-		case <-done:
-			return fmt.Errorf("%s exited before it was ready:\n%s", m.id, tail(m.logPath, 30))
-		default:
-		}
-		raw, err := os.ReadFile(m.ready)
-		if err != nil {
-			return err
-		}
+	err := m.proc.WaitReady(20*time.Second, func(raw []byte) error {
 		var a addrs
 		if err := json.Unmarshal(raw, &a); err != nil || a.GRPC == "" {
 			return fmt.Errorf("%s: ready file %q: %v", m.id, raw, err)
@@ -153,28 +90,15 @@ func (m *master) start(extra ...string) {
 		m.addrs = a
 		return nil
 	})
+	if err != nil {
+		m.b.Fatal(err)
+	}
 }
 
 // kill sends SIGKILL and waits until the process is gone.
-func (m *master) kill() {
-	if m.cmd == nil {
-		return
-	}
-	_ = m.cmd.Process.Kill()
-	<-m.done
-}
+func (m *master) kill() { m.proc.Kill() }
 
-func (m *master) running() bool {
-	if m.cmd == nil {
-		return false
-	}
-	select {
-	case <-m.done:
-		return false
-	default:
-		return true
-	}
-}
+func (m *master) running() bool { return m.proc.Running() }
 
 // health reads GET /v1/health: the leader this master knows and its Raft state.
 func (m *master) health() (leader, state string, err error) {
@@ -263,16 +187,4 @@ func (c *cluster) follower(leader *master) *master {
 	}
 	c.b.Fatal("no running follower")
 	return nil
-}
-
-func tail(path string, lines int) string {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	all := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
 }
