@@ -33,8 +33,10 @@ type Options struct {
 	// ReadyFile is where the program writes that it is ready; Start removes it first. Default:
 	// ready.json in a temporary directory. The caller passes it to the program (-ready-file).
 	ReadyFile string
-	// Stdout and Stderr, when set, receive the stream as well as the log: a test that checks
-	// what the program prints reads them after the process has exited.
+	// Stdout and Stderr, when set, receive the stream instead of the log: a test that checks
+	// what the program prints reads them after the process has exited. An *os.File is given to
+	// the process as it is, so that no goroutine of the test copies the stream (a benchmark
+	// that measures its own CPU sends a simulator's log to os.Stderr).
 	Stdout, Stderr io.Writer
 	// TailLines is how many lines of the log go into an error (exit before ready, failed
 	// SIGTERM); 40 by default.
@@ -147,7 +149,7 @@ func (p *Process) Start(args ...string) error {
 	if len(p.o.Env) > 0 {
 		cmd.Env = append(os.Environ(), p.o.Env...)
 	}
-	cmd.Stdout, cmd.Stderr = also(logf, p.o.Stdout), also(logf, p.o.Stderr)
+	cmd.Stdout, cmd.Stderr = orLog(p.o.Stdout, logf), orLog(p.o.Stderr, logf)
 	if p.o.DieWithParent {
 		dieWithParent(cmd)
 	}
@@ -167,12 +169,12 @@ func (p *Process) Start(args ...string) error {
 	return nil
 }
 
-// also is the log, plus w when it is set.
-func also(logf *os.File, w io.Writer) io.Writer {
+// orLog is w, or the log when w is not set.
+func orLog(w io.Writer, logf *os.File) io.Writer {
 	if w == nil {
 		return logf
 	}
-	return io.MultiWriter(logf, w)
+	return w
 }
 
 // reap waits for the process, tells OnUnexpectedExit about a crash, and closes done.

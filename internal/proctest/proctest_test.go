@@ -195,8 +195,16 @@ func TestProcess_StdoutAndStderrApart(t *testing.T) {
 	if stdout.String() != "to stdout\n" || stderr.String() != "to stderr\nterminated\n" {
 		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
-	if log := p.Tail(10); !strings.Contains(log, "to stdout") || !strings.Contains(log, "to stderr") {
-		t.Errorf("the log lacks a stream:\n%s", log)
+	// The header line names the arguments, so the streams are looked for at line starts.
+	if log := p.Tail(10); strings.Contains(log, "\nto std") || !strings.HasPrefix(log, "==== ") {
+		t.Errorf("the log holds more than its header:\n%s", log)
+	}
+	// One stream set, the other goes to the log.
+	stdout.Reset()
+	p, _ = startHelper(t, Options{Stdout: &stdout}, "-stdout", "to stdout", "-stderr", "to stderr")
+	p.Kill()
+	if log := p.Tail(10); stdout.String() != "to stdout\n" || strings.Contains(log, "\nto stdout") || !strings.Contains(log, "\nto stderr") {
+		t.Errorf("stdout %q, log:\n%s", stdout.String(), log)
 	}
 }
 
