@@ -2,15 +2,14 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cset-project/cset/internal/proctest"
 )
 
 func TestRun_Help(t *testing.T) {
@@ -38,6 +37,13 @@ func TestRun_BadInvocations(t *testing.T) {
 	}
 }
 
+// ecxsimBin is this package's binary, built on first use.
+var ecxsimBin = proctest.NewBinary("./cmd/ecxsim")
+
+func TestMain(m *testing.M) {
+	os.Exit(proctest.Main(m))
+}
+
 // TestBinary_ReadyFileAndSignal builds the binary, starts it with a ready file, calls a server and
 // the control API, and stops it with SIGTERM.
 func TestBinary_ReadyFileAndSignal(t *testing.T) {
@@ -46,39 +52,24 @@ func TestBinary_ReadyFileAndSignal(t *testing.T) {
 	}
 	t.Parallel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "ecxsim")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := ecxsimBin.Path(t)
 	cfg := filepath.Join(dir, "c.yaml")
 	yaml := "clusters:\n- name: c\n  user: u\n  password: p\n  servers: [{name: s1, listen: '127.0.0.1:0'}, {name: s2, listen: '127.0.0.1:0'}]\n  groups: [{name: g}]\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ready, audit := filepath.Join(dir, "ready.json"), filepath.Join(dir, "audit.jsonl")
-	cmd := exec.Command(bin, "-config", cfg, "-control", "127.0.0.1:0", "-ready-file", ready, "-audit", audit)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
+	audit := filepath.Join(dir, "audit.jsonl")
+	// stdout is checked below; stderr stays in the log, whose tail the errors of proctest show.
+	var stdout bytes.Buffer
+	p := proctest.New(t, bin, proctest.Options{Stdout: &stdout})
+	if err := p.Start("-config", cfg, "-control", "127.0.0.1:0", "-ready-file", p.ReadyFile(), "-audit", audit); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	var rf readyFile
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		data, err := os.ReadFile(ready)
-		if err == nil {
-			if err := json.Unmarshal(data, &rf); err != nil {
-				t.Fatalf("ready file: %v", err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no ready file; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := p.WaitReady(30*time.Second, proctest.JSON(&rf)); err != nil {
+		t.Fatal(err)
 	}
-	if rf.PID != cmd.Process.Pid || rf.ControlURL == "" || rf.Servers["c"]["s1"] == "" || rf.Servers["c"]["s2"] == "" {
+	if rf.PID != p.Pid() || rf.ControlURL == "" || rf.Servers["c"]["s1"] == "" || rf.Servers["c"]["s2"] == "" {
 		t.Fatalf("ready file: %+v", rf)
 	}
 	req, _ := http.NewRequest(http.MethodPost, rf.Servers["c"]["s2"]+"/api/v1/groups/g/start", nil)
@@ -99,11 +90,10 @@ func TestBinary_ReadyFileAndSignal(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("state: HTTP %d", resp.StatusCode)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	// A clean shutdown takes milliseconds; the bound only keeps a hung simulator from holding
+	// the test until its timeout.
+	if err := p.Terminate(30 * time.Second); err != nil {
 		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
 	}
 	for _, want := range []string{"server c/s1 " + rf.Servers["c"]["s1"], "control " + rf.ControlURL} {
 		if !strings.Contains(stdout.String(), want) {
