@@ -27,6 +27,10 @@ var (
 	binDir string
 )
 
+// Tests runs the tests of a package: a *testing.M, or a wrapper whose Run prepares something
+// between the build of the binaries and the tests.
+type Tests interface{ Run() int }
+
 // Main runs the tests of m and removes the binaries built meanwhile; call it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(proctest.Main(m, csetd)) }
@@ -34,7 +38,7 @@ var (
 // Unless -short is set it first builds prebuild, so that a package whose every test needs them
 // fails once, with the compiler's output, rather than in each test. Under -short it builds
 // nothing: the tests that start processes skip.
-func Main(m *testing.M, prebuild ...*Binary) int {
+func Main(m Tests, prebuild ...*Binary) int {
 	if !flag.Parsed() {
 		flag.Parse()
 	}
