@@ -49,23 +49,13 @@ for the format and its limits.`,
 			if err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.Apply(ctx, &apiv1.ApplyRequest{Declaration: decl})
+			r, err := call(cmd.Context(), a, service.Apply, &apiv1.ApplyRequest{Declaration: decl})
 			if err != nil {
 				return err
 			}
 			out := applyJSON{Index: r.GetIndex(), Members: r.GetMembers(), FaultDomains: r.GetFaultDomains(), AvailabilitySets: r.GetAvailabilitySets(), Workloads: r.GetWorkloads()}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, out)
-			}
-			fmt.Fprintf(a.stdout, "applied %s at index %d: %d members, %d fault domains, %d availability sets, %d workloads\n",
+			return a.emitf(out, "applied %s at index %d: %d members, %d fault domains, %d availability sets, %d workloads\n",
 				file, out.Index, out.Members, out.FaultDomains, out.AvailabilitySets, out.Workloads)
-			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "declaration file, YAML or JSON; - for standard input (required)")

@@ -48,30 +48,23 @@ object per line (JSON Lines).`,
 }
 
 func (a *app) events(ctx context.Context, req *apiv1.ListEventsRequest, follow bool) error {
-	c, err := a.api()
-	if err != nil {
-		return err
-	}
-	rctx, cancel := a.rpcCtx(ctx)
-	r, err := c.ListEvents(rctx, req)
-	cancel()
+	r, err := call(ctx, a, service.ListEvents, req)
 	if err != nil {
 		return err
 	}
 	evs := r.GetEvents()
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].GetSeq() < evs[j].GetSeq() })
 	if !follow {
-		if a.jsonOutput() {
-			out := make([]eventJSON, 0, len(evs))
-			for _, e := range evs {
-				out = append(out, toEventJSON(e))
-			}
-			return printJSON(a.stdout, out)
-		}
+		out := make([]eventJSON, 0, len(evs))
 		for _, e := range evs {
-			fmt.Fprintln(a.stdout, eventLine(e))
+			out = append(out, toEventJSON(e))
 		}
-		return nil
+		return a.emit(out, func() error {
+			for _, e := range evs {
+				fmt.Fprintln(a.stdout, eventLine(e))
+			}
+			return nil
+		})
 	}
 	var last uint64
 	for _, e := range evs {
@@ -80,12 +73,18 @@ func (a *app) events(ctx context.Context, req *apiv1.ListEventsRequest, follow b
 		}
 		last = e.GetSeq()
 	}
-	return a.followEvents(ctx, c, req, last)
+	return a.followEvents(ctx, req, last)
 }
 
 // followEvents streams events after seq last until ctx ends or the server
-// closes the stream. An interrupt is a normal end, not an error.
-func (a *app) followEvents(ctx context.Context, c apiv1.ClusterSetServiceClient, req *apiv1.ListEventsRequest, last uint64) error {
+// closes the stream. An interrupt is a normal end, not an error. The stream
+// has no deadline, since it is meant to last: it takes the client from api,
+// not from do.
+func (a *app) followEvents(ctx context.Context, req *apiv1.ListEventsRequest, last uint64) error {
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.WatchEvents(ctx, &apiv1.ListEventsRequest{AfterSeq: last, Workload: req.GetWorkload(), Member: req.GetMember()})

@@ -13,13 +13,7 @@ import (
 )
 
 func (a *app) memberCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "member",
-		Short: "Add, inspect and administer member ECX clusters",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
-	cmd.AddCommand(
+	return groupCommand("member", "Add, inspect and administer member ECX clusters",
 		a.memberAddCommand(),
 		a.memberListCommand(),
 		a.memberShowCommand(),
@@ -30,7 +24,6 @@ func (a *app) memberCommand() *cobra.Command {
 		a.memberAdminCommand("disable", "disabled", "Take a member out of placement and failover entirely"),
 		a.memberDeclareDownCommand(),
 	)
-	return cmd
 }
 
 type memberAddFlags struct {
@@ -68,26 +61,16 @@ lines. The member is added all the same.`,
 			if err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.AddMember(ctx, req)
+			r, err := call(cmd.Context(), a, service.AddMember, req)
 			if err != nil {
 				return err
 			}
 			a.printMemberWarnings(r.GetMember().GetName(), r.GetWarnings())
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toMemberJSON(r.GetMember()))
-			}
 			verb := "added"
 			if fl.update {
 				verb = "updated"
 			}
-			fmt.Fprintf(a.stdout, "member %s %s (%d servers)\n", r.GetMember().GetName(), verb, len(r.GetMember().GetServers()))
-			return nil
+			return a.emitf(toMemberJSON(r.GetMember()), "member %s %s (%d servers)\n", r.GetMember().GetName(), verb, len(r.GetMember().GetServers()))
 		},
 	}
 	f := cmd.Flags()
@@ -176,40 +159,17 @@ func (a *app) password(user, file string) (string, error) {
 }
 
 func (a *app) memberListCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List the members with their admin state, health and load",
-		Args:  argNames(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
+	return listCommand(a, "List the members with their admin state, health and load", service.ListMembers,
+		(*apiv1.ListMembersResponse).GetMembers, toMemberJSON,
+		[]string{"NAME", "ADMIN", "HEALTH", "FAULT DOMAIN", "LOAD/CAPACITY", "SERVERS", "WORKLOADS"},
+		func(m *apiv1.Member) []string {
+			admin := m.GetAdmin()
+			if m.GetRemoval() != "" {
+				admin += " (removing)"
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.ListMembers(ctx, &apiv1.ListRequest{Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				out := make([]memberJSON, 0, len(r.GetMembers()))
-				for _, m := range r.GetMembers() {
-					out = append(out, toMemberJSON(m))
-				}
-				return printJSON(a.stdout, out)
-			}
-			t := newTable(a.stdout, "NAME", "ADMIN", "HEALTH", "FAULT DOMAIN", "LOAD/CAPACITY", "SERVERS", "WORKLOADS")
-			for _, m := range r.GetMembers() {
-				admin := m.GetAdmin()
-				if m.GetRemoval() != "" {
-					admin += " (removing)"
-				}
-				t.row(m.GetName(), admin, m.GetHealth(), m.GetFaultDomain(), loadCapacity(m),
-					fmt.Sprint(len(m.GetServers())), fmt.Sprint(len(m.GetWorkloads())))
-			}
-			return t.flush()
-		},
-	}
+			return []string{m.GetName(), admin, m.GetHealth(), m.GetFaultDomain(), loadCapacity(m),
+				fmt.Sprint(len(m.GetServers())), fmt.Sprint(len(m.GetWorkloads()))}
+		})
 }
 
 // removalText describes a member's removal state for people.
@@ -231,27 +191,10 @@ func loadCapacity(m *apiv1.Member) string {
 }
 
 func (a *app) memberShowCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show one member with its servers and workloads",
-		Args:  argNames("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.GetMember(ctx, &apiv1.GetRequest{Name: args[0], Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toMemberJSON(r.GetMember()))
-			}
-			return a.printMember(r.GetMember())
-		},
-	}
+	return nameCommand(a, "show NAME", "Show one member with its servers and workloads", true, service.GetMember,
+		func(_ string, r *apiv1.MemberResponse) error {
+			return a.emit(toMemberJSON(r.GetMember()), func() error { return a.printMember(r.GetMember()) })
+		})
 }
 
 func (a *app) printMember(m *apiv1.Member) error {
@@ -330,16 +273,10 @@ must be re-registered or unregistered first.`,
 			if waitTimeout <= 0 {
 				return usagef("--wait-timeout %s: must be positive", waitTimeout)
 			}
-			c, err := a.api()
-			if err != nil {
+			if _, err := call(cmd.Context(), a, service.RemoveMember, &apiv1.RemoveMemberRequest{Name: args[0], Force: force}); err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			if _, err := c.RemoveMember(ctx, &apiv1.RemoveMemberRequest{Name: args[0], Force: force}); err != nil {
-				return err
-			}
-			return a.memberRemoval(cmd.Context(), c, args[0], wait, waitTimeout)
+			return a.memberRemoval(cmd.Context(), args[0], wait, waitTimeout)
 		},
 	}
 	f := cmd.Flags()
@@ -350,14 +287,12 @@ must be re-registered or unregistered first.`,
 }
 
 // memberRemoval reports a removal: done, or in progress (and with wait, polls until done).
-func (a *app) memberRemoval(ctx context.Context, c apiv1.ClusterSetServiceClient, name string, wait bool, timeout time.Duration) error {
+func (a *app) memberRemoval(ctx context.Context, name string, wait bool, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	announced := false
 	for {
-		rctx, rcancel := a.rpcCtx(ctx)
-		r, err := c.GetMember(rctx, &apiv1.GetRequest{Name: name, Read: &apiv1.ReadOptions{Consistent: true}})
-		rcancel()
+		r, err := call(ctx, a, service.GetMember, &apiv1.GetRequest{Name: name, Read: &apiv1.ReadOptions{Consistent: true}})
 		switch {
 		case status.Code(err) == codes.NotFound:
 			return a.printDeleted("member", name, "removed")
@@ -368,16 +303,13 @@ func (a *app) memberRemoval(ctx context.Context, c apiv1.ClusterSetServiceClient
 		}
 		m := r.GetMember()
 		if !wait {
-			if a.jsonOutput() {
-				return printJSON(a.stdout, deletedJSON{Kind: "member", Name: name, Deleted: false})
-			}
 			how := "moved off it first"
 			if m.GetRemoval() == "force" {
 				how = "moved off it first, or stopped there if they cannot move now,"
 			}
-			fmt.Fprintf(a.stdout, "member %s is being removed (%s): workloads %s are %s under the fence; it is deleted when no cset group runs there\n", name, m.GetRemoval(), list(m.GetWorkloads()), how)
-			fmt.Fprintf(a.stdout, "follow it with: csetctl member show %s (or remove with --wait)\n", name)
-			return nil
+			return a.emitf(deletedJSON{Kind: "member", Name: name, Deleted: false},
+				"member %s is being removed (%s): workloads %s are %s under the fence; it is deleted when no cset group runs there\n"+
+					"follow it with: csetctl member show %s (or remove with --wait)\n", name, m.GetRemoval(), list(m.GetWorkloads()), how, name)
 		}
 		if !announced {
 			fmt.Fprintf(a.stderr, "member %s is being removed (%s); waiting until no cset group runs there\n", name, m.GetRemoval())
@@ -398,98 +330,42 @@ func (a *app) memberAdminCommand(verb, admin, short string) *cobra.Command {
 		Long:  fmt.Sprintf("%s sets the admin state of member NAME to %q.", verb, admin),
 		Args:  argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
+			r, err := call(cmd.Context(), a, service.SetMemberAdmin, &apiv1.SetMemberAdminRequest{Name: args[0], Admin: admin})
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.SetMemberAdmin(ctx, &apiv1.SetMemberAdminRequest{Name: args[0], Admin: admin})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toMemberJSON(r.GetMember()))
-			}
-			fmt.Fprintf(a.stdout, "member %s is now %s\n", r.GetMember().GetName(), r.GetMember().GetAdmin())
-			return nil
+			return a.emitf(toMemberJSON(r.GetMember()), "member %s is now %s\n", r.GetMember().GetName(), r.GetMember().GetAdmin())
 		},
 	}
 }
 
 func (a *app) memberDeclareDownCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "declare-down NAME",
-		Short: "Confirm that an unreachable member is really down, so its workloads fail over",
-		Long: `declare-down tells the masters that member NAME is down: every one of its ECX
+	cmd := nameCommand(a, "declare-down NAME", "Confirm that an unreachable member is really down, so its workloads fail over", false,
+		service.DeclareMemberDown, func(_ string, r *apiv1.MemberResponse) error {
+			return a.emitf(toMemberJSON(r.GetMember()), "member %s declared down (health %s)\n", r.GetMember().GetName(), r.GetMember().GetHealth())
+		})
+	cmd.Long = `declare-down tells the masters that member NAME is down: every one of its ECX
 servers is powered off or cut off from its clients and storage. Without a
 witness this is the only way its workloads fail over. Declaring a member down
-that still runs its workloads can bring a workload online twice: check first.`,
-		Args: argNames("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.DeclareMemberDown(ctx, &apiv1.GetRequest{Name: args[0]})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toMemberJSON(r.GetMember()))
-			}
-			fmt.Fprintf(a.stdout, "member %s declared down (health %s)\n", r.GetMember().GetName(), r.GetMember().GetHealth())
-			return nil
-		},
-	}
+that still runs its workloads can bring a workload online twice: check first.`
+	return cmd
 }
 
 func (a *app) nodeCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "node",
-		Short: "ECX servers of all members",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
 	var member string
-	listCmd := &cobra.Command{
-		Use:   "list",
-		Short: "List every ECX server of every member with its observed status",
-		Args:  argNames(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.ListNodes(ctx, &apiv1.ListRequest{Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
+	listCmd := listCommand(a, "List every ECX server of every member with its observed status", service.ListNodes,
+		func(r *apiv1.ListNodesResponse) []*apiv1.Node {
 			var nodes []*apiv1.Node
 			for _, n := range r.GetNodes() {
 				if member == "" || n.GetMember() == member {
 					nodes = append(nodes, n)
 				}
 			}
-			if a.jsonOutput() {
-				out := make([]nodeJSON, 0, len(nodes))
-				for _, n := range nodes {
-					out = append(out, toNodeJSON(n))
-				}
-				return printJSON(a.stdout, out)
-			}
-			t := newTable(a.stdout, "MEMBER", "SERVER", "STATUS", "GROUPS ONLINE", "URL")
-			for _, n := range nodes {
-				t.row(n.GetMember(), n.GetServer(), n.GetStatus(), list(n.GetGroups()), n.GetUrl())
-			}
-			return t.flush()
-		},
-	}
+			return nodes
+		}, toNodeJSON, []string{"MEMBER", "SERVER", "STATUS", "GROUPS ONLINE", "URL"},
+		func(n *apiv1.Node) []string {
+			return []string{n.GetMember(), n.GetServer(), n.GetStatus(), list(n.GetGroups()), n.GetUrl()}
+		})
 	listCmd.Flags().StringVar(&member, "member", "", "only the servers of this member")
-	cmd.AddCommand(listCmd)
-	return cmd
+	return groupCommand("node", "ECX servers of all members", listCmd)
 }

@@ -43,22 +43,11 @@ The exit code is 1 when a check failed, 0 otherwise (warnings included).`,
 			if err := checkName("member", args[0]); err != nil {
 				return &usageError{msg: err.Error()}
 			}
-			c, err := a.api()
+			r, err := call(cmd.Context(), a, service.CheckMember, &apiv1.CheckMemberRequest{Name: args[0]})
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.CheckMember(ctx, &apiv1.CheckMemberRequest{Name: args[0]})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				err = printJSON(a.stdout, toMemberCheckJSON(r))
-			} else {
-				err = a.printMemberCheck(r)
-			}
-			if err != nil {
+			if err := a.emit(toMemberCheckJSON(r), func() error { return a.printMemberCheck(r) }); err != nil {
 				return err
 			}
 			if failed := countResult(r.GetChecks(), checkFail); failed > 0 {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -62,25 +61,15 @@ recorded in the event log; nothing overrides the other rules.`,
 			if waitTimeout <= 0 {
 				return usagef("--wait-timeout %s: must be positive", waitTimeout)
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			op, err := c.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: args[0], ToMember: member, ToServer: server, Force: force})
+			op, err := call(cmd.Context(), a, service.MoveWorkload, &apiv1.MoveWorkloadRequest{Name: args[0], ToMember: member, ToServer: server, Force: force})
 			if err != nil {
 				return err
 			}
 			if !wait {
-				if a.jsonOutput() {
-					return printJSON(a.stdout, toOperationJSON(op))
-				}
-				fmt.Fprintf(a.stdout, "operation %s started: %s\n", op.GetId(), describeOperation(op))
-				fmt.Fprintf(a.stdout, "follow it with: csetctl operation show %s\n", op.GetId())
-				return nil
+				return a.emitf(toOperationJSON(op), "operation %s started: %s\nfollow it with: csetctl operation show %s\n",
+					op.GetId(), describeOperation(op), op.GetId())
 			}
-			return a.waitOperation(cmd.Context(), c, op, waitTimeout)
+			return a.waitOperation(cmd.Context(), op, waitTimeout)
 		},
 	}
 	f := cmd.Flags()
@@ -108,7 +97,7 @@ func describeOperation(op *apiv1.Operation) string {
 
 // waitOperation polls GetOperation every pollInterval, printing each new
 // phase and hook result, until the operation ends or timeout passes.
-func (a *app) waitOperation(ctx context.Context, c apiv1.ClusterSetServiceClient, op *apiv1.Operation, timeout time.Duration) error {
+func (a *app) waitOperation(ctx context.Context, op *apiv1.Operation, timeout time.Duration) error {
 	progress := a.stdout
 	if a.jsonOutput() {
 		progress = a.stderr
@@ -139,13 +128,18 @@ func (a *app) waitOperation(ctx context.Context, c apiv1.ClusterSetServiceClient
 			return giveUp(ctx.Err())
 		case <-t.C:
 		}
-		rctx, rcancel := a.rpcCtx(ctx)
-		rdl, _ := rctx.Deadline()
-		wdl, _ := ctx.Deadline()
-		next, err := c.GetOperation(rctx, &apiv1.GetRequest{Name: op.GetId(), Read: a.readOpts()})
-		rcancel()
+		var next *apiv1.Operation
+		var bound bool // the call's deadline is the one of --wait-timeout, not --timeout
+		err := a.do(ctx, func(rctx context.Context, c service) error {
+			rdl, _ := rctx.Deadline()
+			wdl, _ := ctx.Deadline()
+			bound = rdl.Equal(wdl)
+			var err error
+			next, err = c.GetOperation(rctx, &apiv1.GetRequest{Name: op.GetId(), Read: a.readOpts()})
+			return err
+		})
 		if err != nil {
-			if status.Code(err) == codes.DeadlineExceeded && rdl.Equal(wdl) {
+			if status.Code(err) == codes.DeadlineExceeded && bound {
 				// The server, which got the deadline with the call, may give up a moment
 				// before the local timer of --wait-timeout fires.
 				<-ctx.Done()
@@ -154,10 +148,9 @@ func (a *app) waitOperation(ctx context.Context, c apiv1.ClusterSetServiceClient
 		}
 		op = next
 	}
-	if a.jsonOutput() {
-		if err := printJSON(a.stdout, toOperationJSON(op)); err != nil {
-			return err
-		}
+	// People have read the phases as they came; a program gets the final operation.
+	if err := a.emit(toOperationJSON(op), func() error { return nil }); err != nil {
+		return err
 	}
 	if phase == phaseFailed {
 		return fmt.Errorf("operation %s failed (%d start attempts): %s", op.GetId(), op.GetAttempts(), op.GetError())
@@ -205,107 +198,36 @@ func printHooks(w io.Writer, op *apiv1.Operation, seen int, tails bool) int {
 }
 
 func (a *app) operationCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "operation",
-		Short: "Moves and failovers, with their phases",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "list",
-		Short: "List the operations",
-		Args:  argNames(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.ListOperations(ctx, &apiv1.ListRequest{Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				out := make([]operationJSON, 0, len(r.GetOperations()))
-				for _, op := range r.GetOperations() {
-					out = append(out, toOperationJSON(op))
-				}
-				return printJSON(a.stdout, out)
-			}
-			t := newTable(a.stdout, "ID", "WORKLOAD", "REASON", "FROM", "TO", "PHASE", "ATTEMPTS", "UPDATED", "ERROR")
-			for _, op := range r.GetOperations() {
-				t.row(op.GetId(), op.GetWorkload(), op.GetReason(), joinPath(op.GetSourceMember(), op.GetSourceServer()),
+	return groupCommand("operation", "Moves and failovers, with their phases",
+		listCommand(a, "List the operations", service.ListOperations, (*apiv1.ListOperationsResponse).GetOperations, toOperationJSON,
+			[]string{"ID", "WORKLOAD", "REASON", "FROM", "TO", "PHASE", "ATTEMPTS", "UPDATED", "ERROR"},
+			func(op *apiv1.Operation) []string {
+				return []string{op.GetId(), op.GetWorkload(), op.GetReason(), joinPath(op.GetSourceMember(), op.GetSourceServer()),
 					joinPath(op.GetTargetMember(), op.GetTargetServer()), op.GetPhase(), fmt.Sprint(op.GetAttempts()),
-					shortTime(op.GetUpdatedUnixNano()), op.GetError())
-			}
-			return t.flush()
-		},
-	}, &cobra.Command{
-		Use:   "show ID",
-		Short: "Show one operation with its hook results",
-		Args:  argNames("ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			op, err := c.GetOperation(ctx, &apiv1.GetRequest{Name: args[0], Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toOperationJSON(op))
-			}
-			return a.printOperation(op)
-		},
-	}, a.operationActionCommand("retry", "Run a blocked operation's handover hooks again",
-		`retry resumes an operation that is blocked because its handover hooks kept failing
+					shortTime(op.GetUpdatedUnixNano()), op.GetError()}
+			}),
+		a.operationIDCommand("show", "Show one operation with its hook results", "", true, service.GetOperation),
+		a.operationIDCommand("retry", "Run a blocked operation's handover hooks again",
+			`retry resumes an operation that is blocked because its handover hooks kept failing
 (controller.hook_retries). Fix what the hook needs first (its output is in
 'csetctl operation show ID'); the hooks then run again with a fresh count of retries.
-Only a blocked operation can be retried.`,
-		func(c apiv1.ClusterSetServiceClient) func(context.Context, *apiv1.GetRequest, ...grpc.CallOption) (*apiv1.Operation, error) {
-			return c.RetryOperation
-		}),
-		a.operationActionCommand("cancel", "End a blocked or pending operation as failed",
+Only a blocked operation can be retried.`, false, service.RetryOperation),
+		a.operationIDCommand("cancel", "End a blocked or pending operation as failed",
 			`cancel ends a blocked or pending operation as failed. The workload stays where the
 state says it is (a blocked failover leaves it stopped: start it elsewhere with
 'csetctl workload move', or let the controller place it after its recovery grace).
 An operation in the middle of an action (fencing, handover, starting) cannot be
-cancelled: wait until it finishes or blocks.`,
-			func(c apiv1.ClusterSetServiceClient) func(context.Context, *apiv1.GetRequest, ...grpc.CallOption) (*apiv1.Operation, error) {
-				return c.CancelOperation
-			}))
-	return cmd
+cancelled: wait until it finishes or blocks.`, false, service.CancelOperation))
 }
 
-// operationActionCommand is 'operation retry|cancel ID': one call on one operation, printed
+// operationIDCommand is 'operation show|retry|cancel ID': one call on one operation, printed
 // like 'operation show'.
-func (a *app) operationActionCommand(verb, short, long string, call func(apiv1.ClusterSetServiceClient) func(context.Context, *apiv1.GetRequest, ...grpc.CallOption) (*apiv1.Operation, error)) *cobra.Command {
-	return &cobra.Command{
-		Use:   verb + " ID",
-		Short: short,
-		Long:  long,
-		Args:  argNames("ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			op, err := call(c)(ctx, &apiv1.GetRequest{Name: args[0]})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toOperationJSON(op))
-			}
-			return a.printOperation(op)
-		},
-	}
+func (a *app) operationIDCommand(verb, short, long string, read bool, rpc rpcFunc[*apiv1.GetRequest, *apiv1.Operation]) *cobra.Command {
+	cmd := nameCommand(a, verb+" ID", short, read, rpc, func(_ string, op *apiv1.Operation) error {
+		return a.emit(toOperationJSON(op), func() error { return a.printOperation(op) })
+	})
+	cmd.Long = long
+	return cmd
 }
 
 func joinPath(member, server string) string {

@@ -19,12 +19,6 @@ import (
 const snapshotChunkSize = 256 << 10
 
 func (a *app) snapshotCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "snapshot",
-		Short: "Back up and restore the replicated state",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
 	var redact bool
 	save := &cobra.Command{
 		Use:   "save FILE [--redact]",
@@ -43,11 +37,7 @@ The transfer as a whole is bounded by --timeout.`,
 			if err != nil {
 				return err
 			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, snapshotSaveJSON{File: args[0], Bytes: n})
-			}
-			fmt.Fprintf(a.stdout, "saved snapshot to %s (%d bytes)\n", args[0], n)
-			return nil
+			return a.emitf(snapshotSaveJSON{File: args[0], Bytes: n}, "saved snapshot to %s (%d bytes)\n", args[0], n)
 		},
 	}
 	save.Flags().BoolVar(&redact, "redact", false, "leave the ECX passwords and the token hashes out of the snapshot")
@@ -70,40 +60,44 @@ checksum (saved by an older cset). A refused restore changes nothing.`,
 			if err != nil {
 				return err
 			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, out)
-			}
-			fmt.Fprintf(a.stdout, "restored %s (%d bytes) at index %d: %d members, %d workloads\n", out.File, out.Bytes, out.Index, out.Members, out.Workloads)
-			return nil
+			return a.emitf(out, "restored %s (%d bytes) at index %d: %d members, %d workloads\n", out.File, out.Bytes, out.Index, out.Members, out.Workloads)
 		},
 	}
 	restore.Flags().BoolVar(&force, "force", false, "restore a snapshot of another cluster set, or one without a checksum")
-	cmd.AddCommand(save, restore)
-	return cmd
+	return groupCommand("snapshot", "Back up and restore the replicated state", save, restore)
 }
 
 // snapshotSave writes the SnapshotSave stream to path atomically and returns
-// the number of bytes written.
+// the number of bytes written. --timeout bounds the whole transfer.
 func (a *app) snapshotSave(ctx context.Context, path string, redact bool) (n int64, err error) {
-	c, err := a.api()
+	err = a.do(ctx, func(ctx context.Context, c service) error {
+		tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+		if err != nil {
+			return fmt.Errorf("creating snapshot file: %w", err)
+		}
+		if n, err = saveStream(ctx, c, tmp, redact); err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+			return err
+		}
+		if err := os.Rename(tmp.Name(), path); err != nil {
+			_ = os.Remove(tmp.Name())
+			return fmt.Errorf("saving snapshot file: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, fmt.Errorf("creating snapshot file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
+	syncDir(filepath.Dir(path))
+	return n, nil
+}
+
+// saveStream receives the snapshot into tmp, syncs and closes it.
+func saveStream(ctx context.Context, c service, tmp *os.File, redact bool) (n int64, err error) {
 	if err := tmp.Chmod(0o600); err != nil {
 		return 0, fmt.Errorf("creating snapshot file: %w", err)
 	}
-	ctx, cancel := a.rpcCtx(ctx)
-	defer cancel()
 	stream, err := c.SnapshotSave(ctx, &apiv1.SnapshotSaveRequest{Redact: redact})
 	if err != nil {
 		return 0, err
@@ -131,10 +125,6 @@ func (a *app) snapshotSave(ctx context.Context, path string, redact bool) (n int
 	if err := tmp.Close(); err != nil {
 		return 0, fmt.Errorf("writing snapshot file: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return 0, fmt.Errorf("saving snapshot file: %w", err)
-	}
-	syncDir(filepath.Dir(path))
 	return n, nil
 }
 
@@ -163,18 +153,20 @@ func (a *app) snapshotRestore(ctx context.Context, path string, force bool) (sna
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
 		return out, fmt.Errorf("snapshot file %s is empty or not a regular file", path)
 	}
-	c, err := a.api()
-	if err != nil {
-		return out, err
-	}
-	ctx, cancel := a.rpcCtx(ctx)
-	defer cancel()
-	if force {
-		ctx = metadata.AppendToOutgoingContext(ctx, restoreForceKey, "1")
-	}
+	err = a.do(ctx, func(ctx context.Context, c service) error {
+		if force {
+			ctx = metadata.AppendToOutgoingContext(ctx, restoreForceKey, "1")
+		}
+		return restoreStream(ctx, c, f, &out)
+	})
+	return out, err
+}
+
+// restoreStream sends the file f to SnapshotRestore and records the answer in out.
+func restoreStream(ctx context.Context, c service, f *os.File, out *snapshotRestoreJSON) error {
 	stream, err := c.SnapshotRestore(ctx)
 	if err != nil {
-		return out, err
+		return err
 	}
 	buf := make([]byte, snapshotChunkSize)
 	for {
@@ -190,13 +182,13 @@ func (a *app) snapshotRestore(ctx context.Context, path string, force bool) (sna
 			break
 		}
 		if rerr != nil {
-			return out, fmt.Errorf("reading snapshot file: %w", rerr)
+			return fmt.Errorf("reading snapshot file: %w", rerr)
 		}
 	}
 	r, err := stream.CloseAndRecv()
 	if err != nil {
-		return out, err
+		return err
 	}
 	out.Index, out.Members, out.Workloads = r.GetIndex(), r.GetMembers(), r.GetWorkloads()
-	return out, nil
+	return nil
 }

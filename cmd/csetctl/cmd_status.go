@@ -22,20 +22,11 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show the leader, the masters and a summary of the cluster set",
 		Args:  argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
+			s, err := call(cmd.Context(), a, service.Status, &apiv1.StatusRequest{Read: a.readOpts()})
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			s, err := c.Status(ctx, &apiv1.StatusRequest{Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toStatusJSON(s))
-			}
-			return a.printStatus(s)
+			return a.emit(toStatusJSON(s), func() error { return a.printStatus(s) })
 		},
 	}
 }
@@ -102,14 +93,8 @@ func printMasters(a *app, ms []*apiv1.MasterInfo) error {
 }
 
 func (a *app) raftCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "raft",
-		Short: "List, add and remove masters of the Raft group",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
-	cmd.AddCommand(a.raftPeersCommand(), a.raftJoinCommand(), a.raftRemoveCommand(), a.raftTransferCommand())
-	return cmd
+	return groupCommand("raft", "List, add and remove masters of the Raft group",
+		a.raftPeersCommand(), a.raftJoinCommand(), a.raftRemoveCommand(), a.raftTransferCommand())
 }
 
 func (a *app) raftPeersCommand() *cobra.Command {
@@ -118,20 +103,11 @@ func (a *app) raftPeersCommand() *cobra.Command {
 		Short: "List the masters with their role and addresses",
 		Args:  argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
+			r, err := call(cmd.Context(), a, service.RaftPeers, &apiv1.RaftPeersRequest{Read: a.readOpts()})
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.RaftPeers(ctx, &apiv1.RaftPeersRequest{Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toMastersJSON(r.GetPeers()))
-			}
-			return printMasters(a, r.GetPeers())
+			return a.emit(toMastersJSON(r.GetPeers()), func() error { return printMasters(a, r.GetPeers()) })
 		},
 	}
 }
@@ -155,21 +131,11 @@ the answer is Unavailable and it stays a non-voter: run the join again.`,
 			if err := checkJoin(req); err != nil {
 				return err
 			}
-			c, err := a.api()
+			r, err := call(cmd.Context(), a, service.RaftJoin, req)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.RaftJoin(ctx, req)
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, raftJoinJSON{ID: req.Id, Index: r.GetIndex()})
-			}
-			fmt.Fprintf(a.stdout, "master %s joined at index %d\n", req.Id, r.GetIndex())
-			return nil
+			return a.emitf(raftJoinJSON{ID: req.Id, Index: r.GetIndex()}, "master %s joined at index %d\n", req.Id, r.GetIndex())
 		},
 	}
 	f := cmd.Flags()
@@ -202,13 +168,7 @@ func (a *app) raftRemoveCommand() *cobra.Command {
 		Short: "Remove a master from the Raft group",
 		Args:  argNames("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			if _, err := c.RaftRemove(ctx, &apiv1.RaftRemoveRequest{Id: args[0]}); err != nil {
+			if _, err := call(cmd.Context(), a, service.RaftRemove, &apiv1.RaftRemoveRequest{Id: args[0]}); err != nil {
 				return err
 			}
 			return a.printDeleted("master", args[0], "removed")
@@ -226,34 +186,15 @@ func (a *app) raftTransferCommand() *cobra.Command {
 			if len(args) == 1 {
 				req.Id = args[0]
 			}
-			c, err := a.api()
+			r, err := call(cmd.Context(), a, service.RaftTransferLeader, req)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.RaftTransferLeader(ctx, req)
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, struct {
-					Leader leaderJSON `json:"leader"`
-				}{toLeaderJSON(r.GetLeader())})
-			}
-			fmt.Fprintf(a.stdout, "leader is now %s (%s)\n", r.GetLeader().GetId(), r.GetLeader().GetGrpcAddr())
-			return nil
+			return a.emitf(struct {
+				Leader leaderJSON `json:"leader"`
+			}{toLeaderJSON(r.GetLeader())}, "leader is now %s (%s)\n", r.GetLeader().GetId(), r.GetLeader().GetGrpcAddr())
 		},
 	}
-}
-
-// printDeleted confirms a remove, delete or unregister.
-func (a *app) printDeleted(kind, name, verb string) error {
-	if a.jsonOutput() {
-		return printJSON(a.stdout, deletedJSON{Kind: strings.ReplaceAll(kind, " ", "_"), Name: name, Deleted: true})
-	}
-	fmt.Fprintf(a.stdout, "%s %s %s\n", kind, name, verb)
-	return nil
 }
 
 var zoneLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
@@ -272,12 +213,6 @@ func canonicalZone(z string) (string, error) {
 }
 
 func (a *app) setCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "set",
-		Short: "Settings of the cluster set",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
 	var zone string
 	var ttl, negTTL time.Duration
 	initCmd := &cobra.Command{
@@ -306,29 +241,19 @@ answers. Running it again changes the settings.`,
 			if err != nil || n == 0 {
 				return usagef("--negative-ttl %s: want a positive whole number of seconds, e.g. 5s", negTTL)
 			}
-			c, err := a.api()
+			r, err := call(cmd.Context(), a, service.InitSet, &apiv1.InitSetRequest{Name: args[0], Zone: z, TtlSeconds: t, NegativeTtlSeconds: n})
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.InitSet(ctx, &apiv1.InitSetRequest{Name: args[0], Zone: z, TtlSeconds: t, NegativeTtlSeconds: n})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, setJSON{Name: r.GetName(), Zone: r.GetZone(), TTLSeconds: r.GetTtlSeconds(), NegativeTTLSeconds: r.GetNegativeTtlSeconds()})
-			}
-			fmt.Fprintf(a.stdout, "cluster set %s: zone %s, ttl %ds, negative ttl %ds\n", r.GetName(), r.GetZone(), r.GetTtlSeconds(), r.GetNegativeTtlSeconds())
-			return nil
+			return a.emitf(setJSON{Name: r.GetName(), Zone: r.GetZone(), TTLSeconds: r.GetTtlSeconds(), NegativeTTLSeconds: r.GetNegativeTtlSeconds()},
+				"cluster set %s: zone %s, ttl %ds, negative ttl %ds\n", r.GetName(), r.GetZone(), r.GetTtlSeconds(), r.GetNegativeTtlSeconds())
 		},
 	}
 	f := initCmd.Flags()
 	f.StringVar(&zone, "zone", "", "DNS zone of the workloads, e.g. cset.example.com. (required)")
 	f.DurationVar(&ttl, "ttl", 30*time.Second, "TTL of A/AAAA/TXT/SRV answers (whole seconds, at most 24h)")
 	f.DurationVar(&negTTL, "negative-ttl", 5*time.Second, "TTL of negative answers (whole seconds, at most 24h)")
-	cmd.AddCommand(initCmd)
-	return cmd
+	return groupCommand("set", "Settings of the cluster set", initCmd)
 }
 
 func (a *app) versionCommand() *cobra.Command {
@@ -345,15 +270,11 @@ func (a *app) versionCommand() *cobra.Command {
 					}
 				}
 			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, v)
-			}
 			commit := v.Commit
 			if commit == "" {
 				commit = "unknown"
 			}
-			fmt.Fprintf(a.stdout, "csetctl %s (commit %s, %s)\n", v.Version, commit, v.Go)
-			return nil
+			return a.emitf(v, "csetctl %s (commit %s, %s)\n", v.Version, commit, v.Go)
 		},
 	}
 }

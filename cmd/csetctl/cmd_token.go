@@ -21,12 +21,6 @@ type tokenJSON struct {
 var roles = map[string]bool{"read": true, "operate": true, "admin": true, "guard": true}
 
 func (a *app) tokenCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "token",
-		Short: "API tokens with roles read, operate, admin or guard (masters started with -auth)",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
 	var role string
 	create := &cobra.Command{
 		Use:   "create NAME --role read|operate|admin|guard",
@@ -44,73 +38,37 @@ command line is visible to other users of the machine.`,
 			if !roles[role] {
 				return usagef("--role %q: use read, operate, admin or guard", role)
 			}
-			c, err := a.api()
+			r, err := call(cmd.Context(), a, service.CreateToken, &apiv1.CreateTokenRequest{Name: args[0], Role: role})
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.CreateToken(ctx, &apiv1.CreateTokenRequest{Name: args[0], Role: role})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, tokenJSON{Name: r.GetName(), Role: r.GetRole(), Secret: r.GetSecret(), Created: timeString(r.GetCreatedUnixNano())})
-			}
-			fmt.Fprintf(a.stderr, "token %s created with role %s; its secret follows and cannot be shown again:\n", r.GetName(), r.GetRole())
-			fmt.Fprintln(a.stdout, r.GetSecret())
-			return nil
+			return a.emit(tokenJSON{Name: r.GetName(), Role: r.GetRole(), Secret: r.GetSecret(), Created: timeString(r.GetCreatedUnixNano())}, func() error {
+				// Only the secret goes to stdout, so that '> FILE' stores it alone.
+				fmt.Fprintf(a.stderr, "token %s created with role %s; its secret follows and cannot be shown again:\n", r.GetName(), r.GetRole())
+				fmt.Fprintln(a.stdout, r.GetSecret())
+				return nil
+			})
 		},
 	}
 	create.Flags().StringVar(&role, "role", "", "read, operate, admin or guard (guard: only the member guard's heartbeats; required)")
-	cmd.AddCommand(create, &cobra.Command{
-		Use:   "list",
-		Short: "List the tokens (names and roles; secrets are never shown)",
-		Args:  argNames(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.ListTokens(ctx, &apiv1.ListRequest{Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				out := make([]tokenJSON, 0, len(r.GetTokens()))
-				for _, t := range r.GetTokens() {
-					out = append(out, tokenJSON{Name: t.GetName(), Role: t.GetRole(), Created: timeString(t.GetCreatedUnixNano()), CreatedBy: t.GetCreatedBy()})
+	return groupCommand("token", "API tokens with roles read, operate, admin or guard (masters started with -auth)", create,
+		listCommand(a, "List the tokens (names and roles; secrets are never shown)", service.ListTokens, (*apiv1.ListTokensResponse).GetTokens,
+			func(t *apiv1.Token) tokenJSON {
+				return tokenJSON{Name: t.GetName(), Role: t.GetRole(), Created: timeString(t.GetCreatedUnixNano()), CreatedBy: t.GetCreatedBy()}
+			},
+			[]string{"NAME", "ROLE", "CREATED", "CREATED BY"},
+			func(t *apiv1.Token) []string {
+				return []string{t.GetName(), t.GetRole(), shortTime(t.GetCreatedUnixNano()), t.GetCreatedBy()}
+			}),
+		&cobra.Command{
+			Use:   "revoke NAME",
+			Short: "Revoke a token at once on every master (the last admin token cannot be revoked)",
+			Args:  argNames("NAME"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if _, err := call(cmd.Context(), a, service.RevokeToken, &apiv1.RevokeTokenRequest{Name: args[0]}); err != nil {
+					return err
 				}
-				return printJSON(a.stdout, out)
-			}
-			t := newTable(a.stdout, "NAME", "ROLE", "CREATED", "CREATED BY")
-			for _, tok := range r.GetTokens() {
-				t.row(tok.GetName(), tok.GetRole(), shortTime(tok.GetCreatedUnixNano()), tok.GetCreatedBy())
-			}
-			return t.flush()
-		},
-	}, &cobra.Command{
-		Use:   "revoke NAME",
-		Short: "Revoke a token at once on every master (the last admin token cannot be revoked)",
-		Args:  argNames("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			if _, err := c.RevokeToken(ctx, &apiv1.RevokeTokenRequest{Name: args[0]}); err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, deletedJSON{Kind: "token", Name: args[0], Deleted: true})
-			}
-			fmt.Fprintf(a.stdout, "token %s revoked\n", args[0])
-			return nil
-		},
-	})
-	return cmd
+				return a.printDeleted("token", args[0], "revoked")
+			},
+		})
 }

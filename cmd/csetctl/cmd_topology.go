@@ -1,22 +1,12 @@
 package main
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
 
 func (a *app) faultDomainCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "faultdomain",
-		Short: "Fault domains: members that can fail together (a rack, a room, a site)",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
 	var members []string
 	var description string
 	create := &cobra.Command{
@@ -30,57 +20,22 @@ func (a *app) faultDomainCommand() *cobra.Command {
 			if err := checkList("--members: member", members); err != nil {
 				return &usageError{msg: err.Error()}
 			}
-			c, err := a.api()
+			fd, err := call(cmd.Context(), a, service.CreateFaultDomain, &apiv1.CreateFaultDomainRequest{Name: args[0], Description: description, Members: members})
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			fd, err := c.CreateFaultDomain(ctx, &apiv1.CreateFaultDomainRequest{Name: args[0], Description: description, Members: members})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toFaultDomainJSON(fd))
-			}
-			fmt.Fprintf(a.stdout, "fault domain %s created (members %s)\n", fd.GetName(), orDash(list(fd.GetMembers())))
-			return nil
+			return a.emitf(toFaultDomainJSON(fd), "fault domain %s created (members %s)\n", fd.GetName(), orDash(list(fd.GetMembers())))
 		},
 	}
 	create.Flags().StringSliceVar(&members, "members", nil, "members in this fault domain, comma separated")
 	create.Flags().StringVar(&description, "description", "", "free text, e.g. 'rack A, room 2'")
-	cmd.AddCommand(create, &cobra.Command{
-		Use:   "list",
-		Short: "List the fault domains",
-		Args:  argNames(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.ListFaultDomains(ctx, &apiv1.ListRequest{Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				out := make([]faultDomainJSON, 0, len(r.GetFaultDomains()))
-				for _, fd := range r.GetFaultDomains() {
-					out = append(out, toFaultDomainJSON(fd))
-				}
-				return printJSON(a.stdout, out)
-			}
-			t := newTable(a.stdout, "NAME", "MEMBERS", "DESCRIPTION")
-			for _, fd := range r.GetFaultDomains() {
-				t.row(fd.GetName(), list(fd.GetMembers()), fd.GetDescription())
-			}
-			return t.flush()
-		},
-	}, a.deleteCommand("fault domain", "Delete a fault domain", func(c apiv1.ClusterSetServiceClient) deleteFunc {
-		return c.DeleteFaultDomain
-	}))
-	return cmd
+	return groupCommand("faultdomain", "Fault domains: members that can fail together (a rack, a room, a site)", create,
+		listCommand(a, "List the fault domains", service.ListFaultDomains, (*apiv1.ListFaultDomainsResponse).GetFaultDomains,
+			toFaultDomainJSON, []string{"NAME", "MEMBERS", "DESCRIPTION"},
+			func(fd *apiv1.FaultDomain) []string {
+				return []string{fd.GetName(), list(fd.GetMembers()), fd.GetDescription()}
+			}),
+		deleteCommand(a, "fault domain", "Delete a fault domain", service.DeleteFaultDomain))
 }
 
 func orDash(s string) string {
@@ -91,12 +46,6 @@ func orDash(s string) string {
 }
 
 func (a *app) availSetCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "availset",
-		Short: "Availability sets: workloads spread over fault domains",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
 	var soft bool
 	create := &cobra.Command{
 		Use:   "create NAME [--soft]",
@@ -110,56 +59,21 @@ preferably (--soft).`,
 			if err := checkName("availability set", args[0]); err != nil {
 				return &usageError{msg: err.Error()}
 			}
-			c, err := a.api()
+			s, err := call(cmd.Context(), a, service.CreateAvailabilitySet, &apiv1.CreateAvailabilitySetRequest{Name: args[0], Soft: soft})
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			s, err := c.CreateAvailabilitySet(ctx, &apiv1.CreateAvailabilitySetRequest{Name: args[0], Soft: soft})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toAvailSetJSON(s))
-			}
-			fmt.Fprintf(a.stdout, "availability set %s created (%s)\n", s.GetName(), spread(s.GetHard()))
-			return nil
+			return a.emitf(toAvailSetJSON(s), "availability set %s created (%s)\n", s.GetName(), spread(s.GetHard()))
 		},
 	}
 	create.Flags().BoolVar(&soft, "soft", false, "spread over fault domains when possible instead of always")
-	cmd.AddCommand(create, &cobra.Command{
-		Use:   "list",
-		Short: "List the availability sets",
-		Args:  argNames(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.ListAvailabilitySets(ctx, &apiv1.ListRequest{Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				out := make([]availSetJSON, 0, len(r.GetAvailabilitySets()))
-				for _, s := range r.GetAvailabilitySets() {
-					out = append(out, toAvailSetJSON(s))
-				}
-				return printJSON(a.stdout, out)
-			}
-			t := newTable(a.stdout, "NAME", "SPREAD", "WORKLOADS")
-			for _, s := range r.GetAvailabilitySets() {
-				t.row(s.GetName(), spread(s.GetHard()), list(s.GetWorkloads()))
-			}
-			return t.flush()
-		},
-	}, a.deleteCommand("availability set", "Delete an availability set", func(c apiv1.ClusterSetServiceClient) deleteFunc {
-		return c.DeleteAvailabilitySet
-	}))
-	return cmd
+	return groupCommand("availset", "Availability sets: workloads spread over fault domains", create,
+		listCommand(a, "List the availability sets", service.ListAvailabilitySets, (*apiv1.ListAvailabilitySetsResponse).GetAvailabilitySets,
+			toAvailSetJSON, []string{"NAME", "SPREAD", "WORKLOADS"},
+			func(s *apiv1.AvailabilitySet) []string {
+				return []string{s.GetName(), spread(s.GetHard()), list(s.GetWorkloads())}
+			}),
+		deleteCommand(a, "availability set", "Delete an availability set", service.DeleteAvailabilitySet))
 }
 
 func spread(hard bool) string {
@@ -167,28 +81,4 @@ func spread(hard bool) string {
 		return "hard"
 	}
 	return "soft"
-}
-
-// deleteFunc is an RPC that deletes an object by name.
-type deleteFunc func(context.Context, *apiv1.GetRequest, ...grpc.CallOption) (*apiv1.Empty, error)
-
-// deleteCommand builds "delete NAME" for kind with the RPC pick chooses.
-func (a *app) deleteCommand(kind, short string, pick func(apiv1.ClusterSetServiceClient) deleteFunc) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME",
-		Short: short,
-		Args:  argNames("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			if _, err := pick(c)(ctx, &apiv1.GetRequest{Name: args[0]}); err != nil {
-				return err
-			}
-			return a.printDeleted(kind, args[0], "deleted")
-		},
-	}
 }

@@ -12,13 +12,7 @@ import (
 )
 
 func (a *app) workloadCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "workload",
-		Short: "Register, inspect, start, stop, place and move workloads (ECX failover groups)",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
-	cmd.AddCommand(
+	return groupCommand("workload", "Register, inspect, start, stop, place and move workloads (ECX failover groups)",
 		a.workloadRegisterCommand(),
 		a.workloadListCommand(),
 		a.workloadShowCommand(),
@@ -28,7 +22,6 @@ func (a *app) workloadCommand() *cobra.Command {
 		a.workloadPlaceCommand(),
 		a.workloadMoveCommand(),
 	)
-	return cmd
 }
 
 type registerFlags struct {
@@ -64,25 +57,15 @@ address on the member where the group is online.`,
 			if err != nil {
 				return &usageError{msg: err.Error()}
 			}
-			c, err := a.api()
+			w, err := call(cmd.Context(), a, service.RegisterWorkload, req)
 			if err != nil {
 				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			w, err := c.RegisterWorkload(ctx, req)
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toWorkloadJSON(w))
 			}
 			verb := "registered"
 			if fl.update {
 				verb = "updated"
 			}
-			fmt.Fprintf(a.stdout, "workload %s %s (group %s, candidates %s)\n", w.GetName(), verb, w.GetGroup(), list(w.GetCandidates()))
-			return nil
+			return a.emitf(toWorkloadJSON(w), "workload %s %s (group %s, candidates %s)\n", w.GetName(), verb, w.GetGroup(), list(w.GetCandidates()))
 		},
 	}
 	f := cmd.Flags()
@@ -173,60 +156,20 @@ func contains(list []string, s string) bool {
 }
 
 func (a *app) workloadListCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List the workloads with their placement and status",
-		Args:  argNames(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.ListWorkloads(ctx, &apiv1.ListRequest{Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				out := make([]workloadJSON, 0, len(r.GetWorkloads()))
-				for _, w := range r.GetWorkloads() {
-					out = append(out, toWorkloadJSON(w))
-				}
-				return printJSON(a.stdout, out)
-			}
-			t := newTable(a.stdout, "NAME", "GROUP", "DESIRED", "MEMBER", "SERVER", "STATUS", "ADDRESS", "OPERATION")
-			for _, w := range r.GetWorkloads() {
-				t.row(w.GetName(), w.GetGroup(), w.GetDesired(), w.GetMember(), w.GetServer(), w.GetStatus(),
-					list(w.GetAddresses()[w.GetMember()].GetAddresses()), workloadOperation(w))
-			}
-			return t.flush()
-		},
-	}
+	return listCommand(a, "List the workloads with their placement and status", service.ListWorkloads,
+		(*apiv1.ListWorkloadsResponse).GetWorkloads, toWorkloadJSON,
+		[]string{"NAME", "GROUP", "DESIRED", "MEMBER", "SERVER", "STATUS", "ADDRESS", "OPERATION"},
+		func(w *apiv1.Workload) []string {
+			return []string{w.GetName(), w.GetGroup(), w.GetDesired(), w.GetMember(), w.GetServer(), w.GetStatus(),
+				list(w.GetAddresses()[w.GetMember()].GetAddresses()), workloadOperation(w)}
+		})
 }
 
 func (a *app) workloadShowCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show one workload with its placement, addresses and hooks",
-		Args:  argNames("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			w, err := c.GetWorkload(ctx, &apiv1.GetRequest{Name: args[0], Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toWorkloadJSON(w))
-			}
-			return a.printWorkload(w)
-		},
-	}
+	return nameCommand(a, "show NAME", "Show one workload with its placement, addresses and hooks", true, service.GetWorkload,
+		func(_ string, w *apiv1.Workload) error {
+			return a.emit(toWorkloadJSON(w), func() error { return a.printWorkload(w) })
+		})
 }
 
 func (a *app) printWorkload(w *apiv1.Workload) error {
@@ -272,23 +215,8 @@ func (a *app) printWorkload(w *apiv1.Workload) error {
 }
 
 func (a *app) workloadUnregisterCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "unregister NAME",
-		Short: "Forget a workload (its ECX group is left as it is)",
-		Args:  argNames("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			if _, err := c.UnregisterWorkload(ctx, &apiv1.GetRequest{Name: args[0]}); err != nil {
-				return err
-			}
-			return a.printDeleted("workload", args[0], "unregistered")
-		},
-	}
+	return nameCommand(a, "unregister NAME", "Forget a workload (its ECX group is left as it is)", false, service.UnregisterWorkload,
+		func(name string, _ *apiv1.Empty) error { return a.printDeleted("workload", name, "unregistered") })
 }
 
 // workloadDesiredCommand builds start and stop: SetWorkloadDesired.
@@ -299,58 +227,34 @@ func (a *app) workloadDesiredCommand(verb, desired, short string) *cobra.Command
 		Long:  fmt.Sprintf("%s sets the desired state of workload NAME to %q; the leader's controller acts on it.", verb, desired),
 		Args:  argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
+			w, err := call(cmd.Context(), a, service.SetWorkloadDesired, &apiv1.SetWorkloadDesiredRequest{Name: args[0], Desired: desired})
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			w, err := c.SetWorkloadDesired(ctx, &apiv1.SetWorkloadDesiredRequest{Name: args[0], Desired: desired})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toWorkloadJSON(w))
-			}
-			fmt.Fprintf(a.stdout, "workload %s desired %s\n", w.GetName(), w.GetDesired())
-			return nil
+			return a.emitf(toWorkloadJSON(w), "workload %s desired %s\n", w.GetName(), w.GetDesired())
 		},
 	}
 }
 
 func (a *app) workloadPlaceCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "place NAME",
-		Short: "Show where the scheduler would place a workload now, and why not elsewhere",
-		Long: `place asks the scheduler to rank every candidate member and server for workload
-NAME without changing anything. Accepted candidates are listed best first with
-their score; rejected ones carry the reason.`,
-		Args: argNames("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.rpcCtx(cmd.Context())
-			defer cancel()
-			r, err := c.PlaceWorkload(ctx, &apiv1.GetRequest{Name: args[0], Read: a.readOpts()})
-			if err != nil {
-				return err
-			}
-			if a.jsonOutput() {
-				return printJSON(a.stdout, toPlaceJSON(r))
-			}
-			t := newTable(a.stdout, "RANK", "MEMBER", "SERVER", "SCORE", "RESULT")
-			rank := 0
-			for _, c := range r.GetCandidates() {
-				if c.GetRejected() {
-					t.row("-", c.GetMember(), c.GetServer(), "-", "rejected: "+c.GetReason())
-					continue
+	cmd := nameCommand(a, "place NAME", "Show where the scheduler would place a workload now, and why not elsewhere", true,
+		service.PlaceWorkload, func(_ string, r *apiv1.PlaceWorkloadResponse) error {
+			return a.emit(toPlaceJSON(r), func() error {
+				t := newTable(a.stdout, "RANK", "MEMBER", "SERVER", "SCORE", "RESULT")
+				rank := 0
+				for _, c := range r.GetCandidates() {
+					if c.GetRejected() {
+						t.row("-", c.GetMember(), c.GetServer(), "-", "rejected: "+c.GetReason())
+						continue
+					}
+					rank++
+					t.row(fmt.Sprint(rank), c.GetMember(), c.GetServer(), fmt.Sprintf("%.2f", c.GetScore()), "ok")
 				}
-				rank++
-				t.row(fmt.Sprint(rank), c.GetMember(), c.GetServer(), fmt.Sprintf("%.2f", c.GetScore()), "ok")
-			}
-			return t.flush()
-		},
-	}
+				return t.flush()
+			})
+		})
+	cmd.Long = `place asks the scheduler to rank every candidate member and server for workload
+NAME without changing anything. Accepted candidates are listed best first with
+their score; rejected ones carry the reason.`
+	return cmd
 }
