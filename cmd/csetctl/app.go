@@ -85,6 +85,8 @@ type app struct {
 	retryBackoff time.Duration
 	// maxAttempts bounds the tries of one unary RPC answered Unavailable.
 	maxAttempts int
+	// completeTimeout bounds the listing behind one shell completion.
+	completeTimeout time.Duration
 
 	conn   *grpc.ClientConn
 	client apiv1.ClusterSetServiceClient
@@ -99,6 +101,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		pollInterval: 500 * time.Millisecond,
 		retryBackoff: 100 * time.Millisecond,
 		maxAttempts:  4,
+
+		completeTimeout: completionTimeout,
 	}
 }
 
@@ -178,8 +182,13 @@ Environment:
 	return root
 }
 
-// checkGlobals validates the global flags before any command runs.
-func (a *app) checkGlobals(_ *cobra.Command, _ []string) error {
+// checkGlobals validates the global flags before any command runs. A completion request
+// (cobra's hidden __complete) is let through: its arguments are the command line being
+// completed, whose flags cobra parses only later, and suggest checks them then, quietly.
+func (a *app) checkGlobals(cmd *cobra.Command, _ []string) error {
+	if cmd != nil && cmd.Name() == cobra.ShellCompRequestCmd {
+		return nil
+	}
 	if a.output != "table" && a.output != "json" {
 		return usagef("--output %q: use table or json", a.output)
 	}

@@ -44,6 +44,8 @@ object per line (JSON Lines).`,
 	f.IntVar(&limit, "limit", 100, "how many of the newest events to print first")
 	f.StringVar(&workload, "workload", "", "only events of this workload")
 	f.StringVar(&member, "member", "", "only events of this member")
+	a.completeFlag(cmd, "workload", a.workloadNames())
+	a.completeFlag(cmd, "member", a.memberNames())
 	return cmd
 }
 

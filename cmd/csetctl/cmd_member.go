@@ -84,6 +84,7 @@ lines. The member is added all the same.`,
 	f.StringArrayVar(&fl.labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.DurationVar(&fl.heartbeatTimeout, "heartbeat-timeout", 0, "the member's ECX heartbeat timeout, checked against the masters' fence_after (0 = not declared)")
 	f.BoolVar(&fl.update, "update", false, "replace an existing member instead of failing")
+	a.completeFlag(cmd, "fault-domain", a.faultDomainNames())
 	return cmd
 }
 
@@ -191,7 +192,7 @@ func loadCapacity(m *apiv1.Member) string {
 }
 
 func (a *app) memberShowCommand() *cobra.Command {
-	return nameCommand(a, "show NAME", "Show one member with its servers and workloads", true, service.GetMember,
+	return nameCommand(a, "show NAME", "Show one member with its servers and workloads", true, a.memberNames(), service.GetMember,
 		func(_ string, r *apiv1.MemberResponse) error {
 			return a.emit(toMemberJSON(r.GetMember()), func() error { return a.printMember(r.GetMember()) })
 		})
@@ -268,7 +269,8 @@ NAME' cancels a removal in progress. A workload whose only candidate is NAME
 must be re-registered or unregistered first.`,
 		Example: `  csetctl member remove east --wait
   csetctl member remove east --force   # stop what cannot move now`,
-		Args: argNames("NAME"),
+		Args:              argNames("NAME"),
+		ValidArgsFunction: a.completeArgs(a.memberNames()),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if waitTimeout <= 0 {
 				return usagef("--wait-timeout %s: must be positive", waitTimeout)
@@ -325,10 +327,11 @@ func (a *app) memberRemoval(ctx context.Context, name string, wait bool, timeout
 // memberAdminCommand builds drain, undrain and disable: SetMemberAdmin.
 func (a *app) memberAdminCommand(verb, admin, short string) *cobra.Command {
 	return &cobra.Command{
-		Use:   verb + " NAME",
-		Short: short,
-		Long:  fmt.Sprintf("%s sets the admin state of member NAME to %q.", verb, admin),
-		Args:  argNames("NAME"),
+		Use:               verb + " NAME",
+		Short:             short,
+		Long:              fmt.Sprintf("%s sets the admin state of member NAME to %q.", verb, admin),
+		Args:              argNames("NAME"),
+		ValidArgsFunction: a.completeArgs(a.memberNames()),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := call(cmd.Context(), a, service.SetMemberAdmin, &apiv1.SetMemberAdminRequest{Name: args[0], Admin: admin})
 			if err != nil {
@@ -341,7 +344,7 @@ func (a *app) memberAdminCommand(verb, admin, short string) *cobra.Command {
 
 func (a *app) memberDeclareDownCommand() *cobra.Command {
 	cmd := nameCommand(a, "declare-down NAME", "Confirm that an unreachable member is really down, so its workloads fail over", false,
-		service.DeclareMemberDown, func(_ string, r *apiv1.MemberResponse) error {
+		a.memberNames(), service.DeclareMemberDown, func(_ string, r *apiv1.MemberResponse) error {
 			return a.emitf(toMemberJSON(r.GetMember()), "member %s declared down (health %s)\n", r.GetMember().GetName(), r.GetMember().GetHealth())
 		})
 	cmd.Long = `declare-down tells the masters that member NAME is down: every one of its ECX
@@ -367,5 +370,6 @@ func (a *app) nodeCommand() *cobra.Command {
 			return []string{n.GetMember(), n.GetServer(), n.GetStatus(), list(n.GetGroups()), n.GetUrl()}
 		})
 	listCmd.Flags().StringVar(&member, "member", "", "only the servers of this member")
+	a.completeFlag(listCmd, "member", a.memberNames())
 	return groupCommand("node", "ECX servers of all members", listCmd)
 }

@@ -38,7 +38,8 @@ report with the registration and the workloads. It changes nothing.
 The exit code is 1 when a check failed, 0 otherwise (warnings included).`,
 		Example: `  csetctl member check east
   csetctl member check east -o json | jq '.checks[] | select(.result == "fail")'`,
-		Args: argNames("NAME"),
+		Args:              argNames("NAME"),
+		ValidArgsFunction: a.completeArgs(a.memberNames()),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkName("member", args[0]); err != nil {
 				return &usageError{msg: err.Error()}

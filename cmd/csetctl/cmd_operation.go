@@ -46,7 +46,8 @@ recorded in the event log; nothing overrides the other rules.`,
 		Example: `  csetctl workload move web --to west --wait
   csetctl workload move db --to east/east-2
   csetctl workload move db --to east --force   # over east's capacity`,
-		Args: argNames("NAME"),
+		Args:              argNames("NAME"),
+		ValidArgsFunction: a.completeArgs(a.workloadNames()),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			member, server, _ := strings.Cut(to, "/")
 			if to == "" {
@@ -77,6 +78,7 @@ recorded in the event log; nothing overrides the other rules.`,
 	f.BoolVar(&wait, "wait", false, "print each phase until the operation is done or failed")
 	f.BoolVar(&force, "force", false, "override the target's capacity and soft spread (never health, admin state, candidates, hard spread or group ownership)")
 	f.DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "with --wait, give up after this long (the operation goes on)")
+	a.completeFlag(cmd, "to", a.targetNames())
 	return cmd
 }
 
@@ -223,7 +225,7 @@ cancelled: wait until it finishes or blocks.`, false, service.CancelOperation))
 // operationIDCommand is 'operation show|retry|cancel ID': one call on one operation, printed
 // like 'operation show'.
 func (a *app) operationIDCommand(verb, short, long string, read bool, rpc rpcFunc[*apiv1.GetRequest, *apiv1.Operation]) *cobra.Command {
-	cmd := nameCommand(a, verb+" ID", short, read, rpc, func(_ string, op *apiv1.Operation) error {
+	cmd := nameCommand(a, verb+" ID", short, read, a.operationNames(), rpc, func(_ string, op *apiv1.Operation) error {
 		return a.emit(toOperationJSON(op), func() error { return a.printOperation(op) })
 	})
 	cmd.Long = long

@@ -61,9 +61,10 @@ command line is visible to other users of the machine.`,
 				return []string{t.GetName(), t.GetRole(), shortTime(t.GetCreatedUnixNano()), t.GetCreatedBy()}
 			}),
 		&cobra.Command{
-			Use:   "revoke NAME",
-			Short: "Revoke a token at once on every master (the last admin token cannot be revoked)",
-			Args:  argNames("NAME"),
+			Use:               "revoke NAME",
+			Short:             "Revoke a token at once on every master (the last admin token cannot be revoked)",
+			Args:              argNames("NAME"),
+			ValidArgsFunction: a.completeArgs(a.tokenNames()),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if _, err := call(cmd.Context(), a, service.RevokeToken, &apiv1.RevokeTokenRequest{Name: args[0]}); err != nil {
 					return err

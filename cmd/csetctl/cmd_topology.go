@@ -29,13 +29,14 @@ func (a *app) faultDomainCommand() *cobra.Command {
 	}
 	create.Flags().StringSliceVar(&members, "members", nil, "members in this fault domain, comma separated")
 	create.Flags().StringVar(&description, "description", "", "free text, e.g. 'rack A, room 2'")
+	a.completeListFlag(create, "members", a.memberNames())
 	return groupCommand("faultdomain", "Fault domains: members that can fail together (a rack, a room, a site)", create,
 		listCommand(a, "List the fault domains", service.ListFaultDomains, (*apiv1.ListFaultDomainsResponse).GetFaultDomains,
 			toFaultDomainJSON, []string{"NAME", "MEMBERS", "DESCRIPTION"},
 			func(fd *apiv1.FaultDomain) []string {
 				return []string{fd.GetName(), list(fd.GetMembers()), fd.GetDescription()}
 			}),
-		deleteCommand(a, "fault domain", "Delete a fault domain", service.DeleteFaultDomain))
+		deleteCommand(a, "fault domain", "Delete a fault domain", a.faultDomainNames(), service.DeleteFaultDomain))
 }
 
 func orDash(s string) string {
@@ -73,7 +74,7 @@ preferably (--soft).`,
 			func(s *apiv1.AvailabilitySet) []string {
 				return []string{s.GetName(), spread(s.GetHard()), list(s.GetWorkloads())}
 			}),
-		deleteCommand(a, "availability set", "Delete an availability set", service.DeleteAvailabilitySet))
+		deleteCommand(a, "availability set", "Delete an availability set", a.availSetNames(), service.DeleteAvailabilitySet))
 }
 
 func spread(hard bool) string {

@@ -80,6 +80,8 @@ address on the member where the group is online.`,
 	f.BoolVar(&fl.offline, "offline", false, "register with desired state offline (do not start it)")
 	f.StringArrayVar(&fl.services, "service", nil, "SRV record NAME:PORT with NAME the SRV prefix, e.g. _http._tcp:80 (repeatable)")
 	f.BoolVar(&fl.update, "update", false, "replace an existing workload instead of failing")
+	a.completeListFlag(cmd, "candidates", a.memberNames())
+	a.completeFlag(cmd, "availability-set", a.availSetNames())
 	return cmd
 }
 
@@ -166,7 +168,7 @@ func (a *app) workloadListCommand() *cobra.Command {
 }
 
 func (a *app) workloadShowCommand() *cobra.Command {
-	return nameCommand(a, "show NAME", "Show one workload with its placement, addresses and hooks", true, service.GetWorkload,
+	return nameCommand(a, "show NAME", "Show one workload with its placement, addresses and hooks", true, a.workloadNames(), service.GetWorkload,
 		func(_ string, w *apiv1.Workload) error {
 			return a.emit(toWorkloadJSON(w), func() error { return a.printWorkload(w) })
 		})
@@ -215,17 +217,18 @@ func (a *app) printWorkload(w *apiv1.Workload) error {
 }
 
 func (a *app) workloadUnregisterCommand() *cobra.Command {
-	return nameCommand(a, "unregister NAME", "Forget a workload (its ECX group is left as it is)", false, service.UnregisterWorkload,
+	return nameCommand(a, "unregister NAME", "Forget a workload (its ECX group is left as it is)", false, a.workloadNames(), service.UnregisterWorkload,
 		func(name string, _ *apiv1.Empty) error { return a.printDeleted("workload", name, "unregistered") })
 }
 
 // workloadDesiredCommand builds start and stop: SetWorkloadDesired.
 func (a *app) workloadDesiredCommand(verb, desired, short string) *cobra.Command {
 	return &cobra.Command{
-		Use:   verb + " NAME",
-		Short: short,
-		Long:  fmt.Sprintf("%s sets the desired state of workload NAME to %q; the leader's controller acts on it.", verb, desired),
-		Args:  argNames("NAME"),
+		Use:               verb + " NAME",
+		Short:             short,
+		Long:              fmt.Sprintf("%s sets the desired state of workload NAME to %q; the leader's controller acts on it.", verb, desired),
+		Args:              argNames("NAME"),
+		ValidArgsFunction: a.completeArgs(a.workloadNames()),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w, err := call(cmd.Context(), a, service.SetWorkloadDesired, &apiv1.SetWorkloadDesiredRequest{Name: args[0], Desired: desired})
 			if err != nil {
@@ -238,7 +241,7 @@ func (a *app) workloadDesiredCommand(verb, desired, short string) *cobra.Command
 
 func (a *app) workloadPlaceCommand() *cobra.Command {
 	cmd := nameCommand(a, "place NAME", "Show where the scheduler would place a workload now, and why not elsewhere", true,
-		service.PlaceWorkload, func(_ string, r *apiv1.PlaceWorkloadResponse) error {
+		a.workloadNames(), service.PlaceWorkload, func(_ string, r *apiv1.PlaceWorkloadResponse) error {
 			return a.emit(toPlaceJSON(r), func() error {
 				t := newTable(a.stdout, "RANK", "MEMBER", "SERVER", "SCORE", "RESULT")
 				rank := 0

@@ -35,13 +35,14 @@ func listCommand[Resp, T, J any](a *app, short string, rpc rpcFunc[*apiv1.ListRe
 // nameCommand builds a command on one named object, such as `member show NAME` or `operation
 // retry ID`: use is the verb and the argument's name. It sends rpc a GetRequest for the argument,
 // carrying the read options of --consistent when read (writes carry none), and prints the answer
-// with out, which also gets the argument.
-func nameCommand[Resp any](a *app, use, short string, read bool, rpc rpcFunc[*apiv1.GetRequest, Resp], out func(string, Resp) error) *cobra.Command {
+// with out, which also gets the argument. complete lists the names the argument can take.
+func nameCommand[Resp any](a *app, use, short string, read bool, complete names, rpc rpcFunc[*apiv1.GetRequest, Resp], out func(string, Resp) error) *cobra.Command {
 	_, arg, _ := strings.Cut(use, " ")
 	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  argNames(arg),
+		Use:               use,
+		Short:             short,
+		Args:              argNames(arg),
+		ValidArgsFunction: a.completeArgs(complete),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := &apiv1.GetRequest{Name: args[0]}
 			if read {
@@ -57,8 +58,8 @@ func nameCommand[Resp any](a *app, use, short string, read bool, rpc rpcFunc[*ap
 }
 
 // deleteCommand builds `delete NAME` for kind with rpc.
-func deleteCommand(a *app, kind, short string, rpc rpcFunc[*apiv1.GetRequest, *apiv1.Empty]) *cobra.Command {
-	return nameCommand(a, "delete NAME", short, false, rpc, func(name string, _ *apiv1.Empty) error {
+func deleteCommand(a *app, kind, short string, complete names, rpc rpcFunc[*apiv1.GetRequest, *apiv1.Empty]) *cobra.Command {
+	return nameCommand(a, "delete NAME", short, false, complete, rpc, func(name string, _ *apiv1.Empty) error {
 		return a.printDeleted(kind, name, "deleted")
 	})
 }
