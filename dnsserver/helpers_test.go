@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cset-project/cset/internal/testutil"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
 	"github.com/miekg/dns"
@@ -75,14 +76,7 @@ func (f *fakeSource) set(z *Zone) {
 
 func testLogger(t testing.TB) hclog.Logger {
 	t.Helper()
-	return hclog.New(&hclog.LoggerOptions{Name: "dns", Level: hclog.Debug, Output: testWriter{t}})
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return testutil.Logger(t, "dns")
 }
 
 // newTestServer returns a server (not started) serving z, with 127.0.0.0/8 allowed to transfer.

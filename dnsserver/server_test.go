@@ -8,20 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cset-project/cset/internal/testutil"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond every 20ms until it holds or timeout passes.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Poll{Timeout: timeout, Interval: 20 * time.Millisecond}.True(t, what, cond)
 }
 
 func startServer(t testing.TB, src RecordSource, mod func(*Config)) *Server {

@@ -8,24 +8,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cset-project/cset/internal/testutil"
 )
 
 // This file holds the operation half of RunContract.
 
-// eventually polls cond every 20 ms until it holds or timeout passes.
+// eventually polls cond every 20 ms until it holds or timeout passes; cond says why it does
+// not hold yet, which the failure reports.
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
+	testutil.Poll{Timeout: timeout, Interval: 20 * time.Millisecond}.Eventually(t, "", func() error {
+		if ok, why := cond(); !ok {
+			return errors.New(why)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %s", timeout, why)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not a convergence guess
-	}
+		return nil
+	})
 }
 
 // step is one observed (status, current) pair.

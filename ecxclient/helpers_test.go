@@ -7,25 +7,18 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cset-project/cset/internal/testutil"
 	"github.com/hashicorp/go-hclog"
 )
 
 // testLogger sends client logs to t.Log.
 func testLogger(t testing.TB) hclog.Logger {
 	t.Helper()
-	return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Info, Output: tWriter{t}})
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return testutil.LoggerAt(t, t.Name(), hclog.Info)
 }
 
 // seenRequest is what a fake server recorded about one request.

@@ -8,11 +8,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cset-project/cset/ecxsim"
+	"github.com/cset-project/cset/internal/testutil"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -24,28 +24,10 @@ const (
 	waitLimit = 10 * time.Second
 )
 
-// testWriter sends log lines to t.Log until the test ends.
-type testWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
 // startSim starts a simulator for cfg and closes it when the test ends.
 func startSim(t testing.TB, cfg ecxsim.Config) *ecxsim.Sim {
 	t.Helper()
-	w := &testWriter{t: t}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "ecxsim", Level: hclog.Info, Output: w})
-	sim, err := ecxsim.New(cfg, logger)
+	sim, err := ecxsim.New(cfg, testutil.LoggerAt(t, "ecxsim", hclog.Info))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -56,9 +38,6 @@ func startSim(t testing.TB, cfg ecxsim.Config) *ecxsim.Sim {
 		if err := sim.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
 	})
 	return sim
 }
@@ -208,20 +187,11 @@ func mustFail(t testing.TB, what string, r reply, status, code int, want string)
 	}
 }
 
-// eventually polls cond until it returns nil or waitLimit passes.
+// eventually polls cond until it returns nil or waitLimit passes. Every 5ms: the groups of
+// these tests pass through states that last 100ms.
 func eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s: %v", what, waitLimit, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Poll{Timeout: waitLimit, Interval: 5 * time.Millisecond}.Eventually(t, what, cond)
 }
 
 // groupIs returns a condition: group g, read from url, has status and current.

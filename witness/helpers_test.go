@@ -12,19 +12,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cset-project/cset/internal/testutil"
 	"github.com/hashicorp/go-hclog"
 )
 
-// tWriter sends hclog output to t.Log.
+// tWriter is the stderr of the child witness in persist_test.go. It sends each write to t.Log
+// like testutil.Writer but cannot stop at the end of the test: persist_test.go makes it as a
+// value, tWriter{t}, and reaps the child before the test ends.
 type tWriter struct{ t testing.TB }
 
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+func (w tWriter) Write(p []byte) (int, error) { return testutil.LogWrite(w.t, p) }
 
 func testLogger(t testing.TB, name string) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: name, Output: tWriter{t}, Level: hclog.Debug})
+	t.Helper()
+	return testutil.Logger(t, name)
 }
 
 // memTransport serves client requests with an in-process handler, so clients work inside a

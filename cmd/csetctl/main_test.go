@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cset-project/cset/internal/testutil"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -125,16 +126,10 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// eventually polls cond until it holds or timeout passes.
+// eventually polls cond every 2ms until it holds or timeout passes.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testutil.Poll{Timeout: timeout, Interval: 2 * time.Millisecond}.True(t, what, cond)
 }
 
 func TestRun_ProcessEntryPoint(t *testing.T) {
