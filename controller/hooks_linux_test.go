@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cset-project/cset/internal/testutil"
 )
 
 // hookParentEnv makes the test binary play a master that starts a hook and then waits to be
@@ -152,15 +154,14 @@ func TestHookCommand_DiesAtTheLeaseEndWhileItsMasterIsFrozen(t *testing.T) {
 // must not outlive, for the message.
 func waitGone(t *testing.T, procs []int, limit time.Duration, what string) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for _, pid := range procs {
-		for alive(pid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("process %d of the hook outlived %s (hook pid, child pid: %v)", pid, what, procs)
+	testutil.Poll{Timeout: limit, Interval: 10 * time.Millisecond}.Eventually(t, "the hook's processes gone", func() error {
+		for _, pid := range procs {
+			if alive(pid) {
+				return fmt.Errorf("process %d of the hook outlived %s (hook pid, child pid: %v)", pid, what, procs)
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
-	}
+		return nil
+	})
 }
 
 // TestHookCommand_DeadlineAheadKeepsTheExitCode runs a hook that ends before its deadline: the
@@ -189,19 +190,18 @@ func TestHookCommand_DeadlineAheadKeepsTheExitCode(t *testing.T) {
 // waitPids waits for the hook to write its pid and its child's.
 func waitPids(t *testing.T, pids string) []int {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if b, err := os.ReadFile(pids); err == nil {
-			var procs []int
-			for _, f := range strings.Fields(string(b)) {
-				pid, _ := strconv.Atoi(f)
-				procs = append(procs, pid)
-			}
-			return procs
+	var b []byte
+	testutil.Poll{Timeout: 20 * time.Second, Interval: 10 * time.Millisecond}.Eventually(t, "the hook's pids", func() error {
+		var err error
+		if b, err = os.ReadFile(pids); err != nil {
+			return fmt.Errorf("the hook never started: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the hook never started")
-		}
-		time.Sleep(10 * time.Millisecond)
+		return nil
+	})
+	var procs []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, _ := strconv.Atoi(f)
+		procs = append(procs, pid)
 	}
+	return procs
 }
