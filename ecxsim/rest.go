@@ -252,54 +252,85 @@ func (srv *simServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // restHandler is a REST handler for one method; it receives the answering server's cluster.
 type restHandler func(w http.ResponseWriter, r *http.Request, c *simCluster)
 
-func only(method string, h restHandler) http.HandlerFunc {
+// serve adapts h to the mux: the answering server is in the request's context (ServeHTTP).
+func serve(h restHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != method {
-			w.Header().Set("Allow", method)
-			writeError(w, &apiError{http.StatusMethodNotAllowed, CodeInvalidRequest,
-				fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)})
-			return
-		}
 		h(w, r, r.Context().Value(serverKey{}).(*simServer).c)
 	}
 }
 
-func (s *Sim) newRESTMux() *http.ServeMux {
-	m := http.NewServeMux()
-	m.HandleFunc("/api/v1/cluster", only(http.MethodGet, getCluster))
-	m.HandleFunc("/api/v1/cluster/toratio", only(http.MethodGet, getToratio))
-	m.HandleFunc("/api/v1/cluster/toratio/{op}", only(http.MethodPost, postToratio))
-	m.HandleFunc("/api/v1/cluster/{op}", only(http.MethodPost, postCluster))
-	m.HandleFunc("/api/v1/servers", only(http.MethodGet, getServers))
-	m.HandleFunc("/api/v1/servers/{server}", only(http.MethodGet, getServers))
-	m.HandleFunc("/api/v1/servers/{server}/{op}", only(http.MethodPost, postServer))
-	m.HandleFunc("/api/v1/servers/{server}/dummy-failure/{op}", only(http.MethodPost, postServerDummy))
-	m.HandleFunc("/api/v1/groups", only(http.MethodGet, getGroups))
-	m.HandleFunc("/api/v1/groups/{group}", groupOrBulk)
-	m.HandleFunc("/api/v1/groups/{group}/{op}", only(http.MethodPost, postGroup))
-	m.HandleFunc("/api/v1/resources", only(http.MethodGet, getResources))
-	m.HandleFunc("/api/v1/resources/{resource}", only(http.MethodGet, getResources))
-	m.HandleFunc("/api/v1/resources/{resource}/{op}", only(http.MethodPost, postResource))
-	m.HandleFunc("/api/v1/monitors", only(http.MethodGet, getMonitors))
-	m.HandleFunc("/api/v1/monitors/{monitor}", only(http.MethodGet, getMonitors))
-	m.HandleFunc("/api/v1/monitors/{monitor}/{op}", only(http.MethodPost, postMonitor))
-	m.HandleFunc("/api/v1/monitors/{monitor}/dummy-failure/{op}", only(http.MethodPost, postMonitorDummy))
-	m.HandleFunc("/api/v1/mirrors/{kind}/{op}", mirrors)
-	// scripts/run and metrics/* are not simulated: like any unknown path, 404 (docs/ecxsim.md).
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{http.StatusNotFound, CodeNotFound, fmt.Sprintf("path %q not found", r.URL.Path)})
-	})
-	return m
+// notAllowed answers 405 in the envelope, with Allow naming the method the path serves: ECX's
+// answer to a wrong method, where Go's mux would answer in plain text.
+func notAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { methodNotAllowed(w, r, allow) }
 }
 
-// groupOrBulk serves GET /api/v1/groups/{group} and POST /api/v1/groups/start|stop, which share a
-// path shape.
-func groupOrBulk(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost {
-		only(http.MethodPost, postGroupsBulk)(w, r)
-		return
+// unknownPath answers 404 in the envelope, where Go's mux would answer in plain text.
+func unknownPath(w http.ResponseWriter, r *http.Request) {
+	writeError(w, &apiError{http.StatusNotFound, CodeNotFound, fmt.Sprintf("path %q not found", r.URL.Path)})
+}
+
+// newRESTMux routes the REST API. Each path serves one method; every other method on it, HEAD
+// included (a GET pattern would serve HEAD), is 405 with Allow, and a path not listed is 404, both
+// in the envelope. The method is checked before the operation name: GET on an unknown operation
+// is 405, POST on it 404 (the handlers' switch).
+func (s *Sim) newRESTMux() *http.ServeMux {
+	m := http.NewServeMux()
+	get := func(path string, h restHandler) {
+		m.HandleFunc("GET "+path, serve(h))
+		m.HandleFunc("HEAD "+path, notAllowed(http.MethodGet))
+		m.HandleFunc(path, notAllowed(http.MethodGet))
 	}
-	only(http.MethodGet, getGroups)(w, r)
+	post := func(path string, h restHandler) {
+		m.HandleFunc("POST "+path, serve(h))
+		m.HandleFunc(path, notAllowed(http.MethodPost))
+	}
+	get("/api/v1/cluster", getCluster)
+	// cluster/toratio shares its shape with the operations cluster/{op}. The mux prefers a pattern
+	// with a method to one without, whatever their paths, so a pattern "/api/v1/cluster/toratio"
+	// for the other methods would conflict with "POST /api/v1/cluster/{op}": POST is refused by
+	// its own pattern, and the other methods by cluster/{op}'s, which names toratio's method.
+	m.HandleFunc("GET /api/v1/cluster/toratio", serve(getToratio))
+	m.HandleFunc("HEAD /api/v1/cluster/toratio", notAllowed(http.MethodGet))
+	m.HandleFunc("POST /api/v1/cluster/toratio", notAllowed(http.MethodGet))
+	m.HandleFunc("POST /api/v1/cluster/{op}", serve(postCluster))
+	m.HandleFunc("/api/v1/cluster/{op}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("op") == "toratio" {
+			methodNotAllowed(w, r, http.MethodGet)
+			return
+		}
+		methodNotAllowed(w, r, http.MethodPost)
+	})
+	post("/api/v1/cluster/toratio/{op}", postToratio)
+	get("/api/v1/servers", getServers)
+	get("/api/v1/servers/{server}", getServers)
+	post("/api/v1/servers/{server}/{op}", postServer)
+	post("/api/v1/servers/{server}/dummy-failure/{op}", postServerDummy)
+	get("/api/v1/groups", getGroups)
+	// groups/start and groups/stop have a group's path: a group of that name is read with GET,
+	// and every method but POST is refused with GET's 405 by get's patterns.
+	get("/api/v1/groups/{group}", getGroups)
+	m.HandleFunc("POST /api/v1/groups/start", serve(postGroupsBulk("start")))
+	m.HandleFunc("POST /api/v1/groups/stop", serve(postGroupsBulk("stop")))
+	post("/api/v1/groups/{group}/{op}", postGroup)
+	get("/api/v1/resources", getResources)
+	get("/api/v1/resources/{resource}", getResources)
+	post("/api/v1/resources/{resource}/{op}", postResource)
+	get("/api/v1/monitors", getMonitors)
+	get("/api/v1/monitors/{monitor}", getMonitors)
+	post("/api/v1/monitors/{monitor}/{op}", postMonitor)
+	post("/api/v1/monitors/{monitor}/dummy-failure/{op}", postMonitorDummy)
+	// Each kind and action of mirrors/ has its own path, so that an unknown one is 404 whatever
+	// the method.
+	for k, kind := range mirrorKinds {
+		get("/api/v1/mirrors/"+kind+"/status", mirrorStatus(k))
+		for _, action := range []string{"preaction", "postaction"} {
+			post("/api/v1/mirrors/"+kind+"/"+action, mirrorAction(k, action))
+		}
+	}
+	// scripts/run and metrics/* are not simulated: like any unknown path, 404 (docs/ecxsim.md).
+	m.HandleFunc("/", unknownPath)
+	return m
 }
 
 // selectParam returns the select query value after checking it is one of allowed ("" is always

@@ -59,59 +59,49 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 		fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)})
 }
 
-// mirrors serves GET /api/v1/mirrors/{kind}/status and POST /api/v1/mirrors/{kind}/{action}
-// (kind backup or restore, action preaction or postaction). An action is accepted at once and
-// reports "running" for MirrorActionDuration; a second action of the same kind meanwhile is
-// refused.
-func mirrors(w http.ResponseWriter, r *http.Request) {
-	c := r.Context().Value(serverKey{}).(*simServer).c
-	kind, op := r.PathValue("kind"), r.PathValue("op")
-	k := slices.Index(mirrorKinds[:], kind)
-	if k < 0 || op != "status" && op != "preaction" && op != "postaction" {
-		writeError(w, unknownOp(r))
-		return
-	}
-	if op == "status" {
-		if r.Method != http.MethodGet {
-			methodNotAllowed(w, r, http.MethodGet)
-			return
-		}
+// mirrorStatus serves GET /api/v1/mirrors/{kind}/status for the kind of index k.
+func mirrorStatus(k int) restHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *simCluster) {
 		c.mu.Lock()
-		st := c.mirrors[k].status(kind)
+		st := c.mirrors[k].status(mirrorKinds[k])
 		c.mu.Unlock()
 		writeOK(w, "detail", mirrorStatusJSON{Status: st})
-		return
 	}
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, r, http.MethodPost)
-		return
-	}
-	var body mirrorBody
-	if e := readBody(r, &body); e != nil {
-		writeError(w, e)
-		return
-	}
-	if body.Timeout != nil && *body.Timeout <= 0 {
-		writeError(w, invalid("timeout must be a positive number of seconds, got %d", *body.Timeout))
-		return
-	}
-	runOp(w, c, func(now time.Time) *apiError {
-		j := &c.mirrors[k]
-		if j.running {
-			return rejected("%s %s is still running; wait until mirrors/%s/status is no longer %q", kind, j.action, kind, "running")
+}
+
+// mirrorAction serves POST /api/v1/mirrors/{kind}/{action} (kind backup or restore of index k,
+// action preaction or postaction). An action is accepted at once and reports "running" for
+// MirrorActionDuration; a second action of the same kind meanwhile is refused.
+func mirrorAction(k int, op string) restHandler {
+	kind := mirrorKinds[k]
+	return func(w http.ResponseWriter, r *http.Request, c *simCluster) {
+		var body mirrorBody
+		if e := readBody(r, &body); e != nil {
+			writeError(w, e)
+			return
 		}
-		j.action, j.running = op, true
-		j.seq++
-		seq := j.seq
-		c.sim.sched.after(MirrorActionDuration, func() {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if j.seq == seq {
-				j.running = false
+		if body.Timeout != nil && *body.Timeout <= 0 {
+			writeError(w, invalid("timeout must be a positive number of seconds, got %d", *body.Timeout))
+			return
+		}
+		runOp(w, c, func(now time.Time) *apiError {
+			j := &c.mirrors[k]
+			if j.running {
+				return rejected("%s %s is still running; wait until mirrors/%s/status is no longer %q", kind, j.action, kind, "running")
 			}
+			j.action, j.running = op, true
+			j.seq++
+			seq := j.seq
+			c.sim.sched.after(MirrorActionDuration, func() {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if j.seq == seq {
+					j.running = false
+				}
+			})
+			return nil
 		})
-		return nil
-	})
+	}
 }
 
 // postServerDummy serves POST /api/v1/servers/{server}/dummy-failure/{start,stop}.

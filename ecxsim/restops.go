@@ -340,38 +340,33 @@ func (c *simCluster) opMoveGroup(g *group, target int, now time.Time) *apiError 
 	return nil
 }
 
-// postGroupsBulk serves POST /api/v1/groups/start and /stop (target required): every group that
-// can start on the target and runs nowhere starts there; every group running there stops.
-func postGroupsBulk(w http.ResponseWriter, r *http.Request, c *simCluster) {
-	op := r.PathValue("group")
-	if op != "start" && op != "stop" {
-		w.Header().Set("Allow", http.MethodGet)
-		writeError(w, &apiError{http.StatusMethodNotAllowed, CodeInvalidRequest,
-			fmt.Sprintf("method POST not allowed on %s", r.URL.Path)})
-		return
-	}
-	target, e := readTarget(r, c, true)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	runOp(w, c, func(now time.Time) *apiError {
-		if c.suspended {
-			return rejected("cluster %q is suspended", c.cfg.Name)
+// postGroupsBulk serves POST /api/v1/groups/start and /stop (op; target required): every group
+// that can start on the target and runs nowhere starts there; every group running there stops.
+func postGroupsBulk(op string) restHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *simCluster) {
+		target, e := readTarget(r, c, true)
+		if e != nil {
+			writeError(w, e)
+			return
 		}
-		if op == "start" && !c.usable(target) {
-			return rejected("target server %q is offline", c.serverName(target))
-		}
-		for _, g := range c.groups {
-			switch {
-			case op == "start" && g.canRunOn(target) && !g.orphan && g.status == StatusOffline:
-				c.startGroup(g, target, now)
-			case op == "stop" && g.runningOn() == target && g.status != StatusOfflinePending:
-				c.stopGroup(g, nil)
+		runOp(w, c, func(now time.Time) *apiError {
+			if c.suspended {
+				return rejected("cluster %q is suspended", c.cfg.Name)
 			}
-		}
-		return nil
-	})
+			if op == "start" && !c.usable(target) {
+				return rejected("target server %q is offline", c.serverName(target))
+			}
+			for _, g := range c.groups {
+				switch {
+				case op == "start" && g.canRunOn(target) && !g.orphan && g.status == StatusOffline:
+					c.startGroup(g, target, now)
+				case op == "stop" && g.runningOn() == target && g.status != StatusOfflinePending:
+					c.stopGroup(g, nil)
+				}
+			}
+			return nil
+		})
+	}
 }
 
 func postResource(w http.ResponseWriter, r *http.Request, c *simCluster) {
