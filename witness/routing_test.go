@@ -111,7 +111,7 @@ func TestRouting_Golden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(string(want), out.String()); diff != "" {
+	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(out.String(), "\n")); diff != "" {
 		t.Errorf("answers differ from %s (-want +got):\n%s", golden, diff)
 	}
 }
