@@ -1,9 +1,9 @@
-// Package proctest runs real processes for tests, as etcd's tests/framework/e2e does: it
-// builds a main package of this module once per test binary, starts it with arguments,
-// environment and working directory, waits for the ready file the program writes, signals it
-// (SIGKILL, SIGTERM, SIGSTOP, SIGCONT), waits for its exit, and keeps its output in a log whose
-// tail goes into failure messages. Import it only from _test.go files; a package that uses it
-// runs its tests through Main.
+// Package proctest runs real processes for tests, in the manner of etcd's end-to-end test
+// framework: it builds a main package of this module once per test binary, starts it with
+// arguments, environment and working directory, waits for the ready file the program writes,
+// signals it (SIGKILL, SIGTERM, SIGSTOP, SIGCONT), waits for its exit, and keeps its output in
+// a log whose tail goes into failure messages. Import it only from _test.go files; a package
+// that uses it runs its tests through Main.
 package proctest
 
 import (

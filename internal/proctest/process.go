@@ -181,11 +181,10 @@ func orLog(w io.Writer, logf *os.File) io.Writer {
 func (p *Process) reap(cmd *exec.Cmd, logf *os.File, done chan struct{}) {
 	_ = cmd.Wait()
 	logf.Close()
+	// p.cmd is still cmd: Start refuses to replace it until done is closed.
 	p.mu.Lock()
-	crashed := p.cmd == cmd && p.ready && !p.stopping && p.o.OnUnexpectedExit != nil
-	if p.cmd == cmd {
-		p.reaped = true
-	}
+	crashed := p.ready && !p.stopping && p.o.OnUnexpectedExit != nil
+	p.reaped = true
 	p.mu.Unlock()
 	if crashed {
 		p.o.OnUnexpectedExit(cmd.ProcessState)
