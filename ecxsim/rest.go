@@ -267,7 +267,7 @@ func notAllowed(allow string) http.HandlerFunc {
 
 // unknownPath answers 404 in the envelope, where Go's mux would answer in plain text.
 func unknownPath(w http.ResponseWriter, r *http.Request) {
-	writeError(w, &apiError{http.StatusNotFound, CodeNotFound, fmt.Sprintf("path %q not found", r.URL.Path)})
+	writeError(w, unknownOp(r))
 }
 
 // newRESTMux routes the REST API. Each path serves one method; every other method on it, HEAD
