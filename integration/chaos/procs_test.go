@@ -33,9 +33,10 @@ func (w withBins) Run() int {
 
 // proc is one child process of the suite with its log file; it can be killed, stopped,
 // continued and started again with new arguments. env_test.go names its log and ready file and
-// sets its hooks before the first start; the process itself is a proctest.Process made then,
-// which the suite ends in env.stop rather than in a cleanup of its own: the ecxsim process
-// must get SIGTERM, after the masters, to close its audit intervals.
+// sets its hooks before the first start; the process itself is a proctest.Process made then.
+// The suite ends it in env.stop rather than in a cleanup of proctest's own, so the order stays
+// the suite's: the masters killed first, ecxsim last and with SIGTERM, which closes its audit
+// intervals.
 type proc struct {
 	name    string
 	logPath string
