@@ -2,10 +2,12 @@ package chaos
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,5 +245,58 @@ func TestCheckRecovery(t *testing.T) {
 	death.healed = at(110)
 	if v, st := checkRecovery([]*faultRec{death, other}, audit, regs, at(1000)); len(v) != 0 || st.checked != 0 {
 		t.Fatalf("short death: violations %q, stats %+v", v, st)
+	}
+}
+
+// TestNetem_ResetIsPassedOnAsAReset: a client that resets its connection (SO_LINGER 0) resets
+// the proxy's upstream connection too; one that closes it (FIN) half-closes it. A master resets
+// the connection of an ECX call it gives up on so that the request is never carried out late;
+// a proxy that turned the reset into a FIN would have ecxsim deliver it at a heal.
+func TestNetem_ResetIsPassedOnAsAReset(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		reset bool
+	}{{"reset", true}, {"close", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			got := make(chan error, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					got <- err
+					return
+				}
+				defer c.Close()
+				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, err = io.ReadAll(c) // nil at EOF, the reset otherwise
+				got <- err
+			}()
+			p, err := newProxy(newNetem(), "up", "b", "a", nil, ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.close)
+			c, err := net.Dial("tcp", p.addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(c, "POST /start\n"); err != nil {
+				t.Fatal(err)
+			}
+			if tc.reset {
+				_ = c.(*net.TCPConn).SetLinger(0)
+			}
+			c.Close()
+			err = <-got
+			if reset := errors.Is(err, syscall.ECONNRESET); reset != tc.reset {
+				t.Fatalf("upstream read ended with %v: want a reset %v", err, tc.reset)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -261,8 +263,14 @@ type chunk struct {
 // pump copies src to dst, dropping bytes while from -> to is blocked and delaying them by the
 // current delay, in order. A reader goroutine stamps each chunk with its arrival time; the
 // writer delivers it at arrival + delay.
+//
+// An orderly close (EOF) is passed on as a half-close; a reset is passed on as a reset, as a
+// network without a proxy does: a master resets the connection of an ECX call it gave up on so
+// that its request is discarded, and a FIN would have the simulator carry it out when the
+// partition heals (issue 11, H4).
 func (c *pconn) pump(src, dst net.Conn, from, to string) {
 	ch := make(chan chunk, 64)
+	var reset atomic.Bool
 	go func() {
 		defer close(ch)
 		for {
@@ -276,6 +284,7 @@ func (c *pconn) pump(src, dst net.Conn, from, to string) {
 				}
 			}
 			if err != nil {
+				reset.Store(errors.Is(err, syscall.ECONNRESET))
 				return
 			}
 		}
@@ -294,6 +303,10 @@ func (c *pconn) pump(src, dst net.Conn, from, to string) {
 			failed = true
 			c.close()
 		}
+	}
+	if reset.Load() {
+		c.close()
+		return
 	}
 	if tc, ok := dst.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
