@@ -87,3 +87,38 @@ func TestController_TargetCutOffDuringStartIsWaitedFor(t *testing.T) {
 	}
 	e.waitOnline("web", "east", 15*time.Second)
 }
+
+// A conflicting copy that will not stop is stopped again after a backoff, and the conflict is
+// reported once, not at every round (issue 11: the event and the stop repeated every poll).
+func TestController_ConflictStopThatFailsBacksOff(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{members: []string{"east", "west"}, groups: []string{"web"}, plantedDoubleOnline: true})
+	e.waitOnline("web", "east", 15*time.Second)
+	if err := e.sim.SetFailStop("west", "web", true); err != nil {
+		t.Fatal(err)
+	}
+	startGroup(t, e, "west", "web", "west-1") // someone starts it by hand on west
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if ev := e.events("is running on east and west"); len(ev) == 0 {
+			return errorf("no conflict found yet")
+		}
+		return nil
+	})
+	// Twenty rounds with a stop that fails each time: one event.
+	holdFor(e, 20*pollInterval, func() error {
+		if ev := e.events("is running on east and west"); len(ev) > 1 {
+			return errorf("the conflict was reported %d times while its stop failed: %v", len(ev), ev[1].GetMessage())
+		}
+		return nil
+	})
+	if err := e.sim.SetFailStop("west", "web", false); err != nil {
+		t.Fatal(err)
+	}
+	// The next stop after the backoff (at most 16 rounds) ends the copy on west.
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if got := e.simRunning("web"); len(got) != 1 || got[0] != "east" {
+			return errorf("web runs on %v", got)
+		}
+		return nil
+	})
+}

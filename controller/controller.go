@@ -105,6 +105,11 @@ type Controller struct {
 	blocked map[string]string // workload -> why it cannot be placed, reported once
 
 	stopping sync.Map // "member/group" -> true while a conflict stop is in flight
+
+	// conflicts holds, per "member/group", the failed stops of a conflicting copy: the next stop
+	// waits a backoff, and the conflict event is written once per episode, not every round.
+	conflictMu sync.Mutex
+	conflicts  map[string]conflictRetry
 }
 
 type cachedClient struct {
@@ -126,7 +131,7 @@ func New(cfg Config, deps Deps) *Controller {
 	return &Controller{
 		cfg: cfg, deps: deps, log: deps.Logger,
 		clients: map[string]cachedClient{}, lastReached: map[string]time.Time{},
-		running: map[string]bool{}, paused: map[string]string{}, blocked: map[string]string{}, opSlots: make(chan struct{}, cfg.MaxParallelOperations),
+		running: map[string]bool{}, paused: map[string]string{}, blocked: map[string]string{}, conflicts: map[string]conflictRetry{}, opSlots: make(chan struct{}, cfg.MaxParallelOperations),
 	}
 }
 

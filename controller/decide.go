@@ -254,32 +254,87 @@ func (c *Controller) adopt(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, 
 	}
 }
 
-// resolveConflict stops every copy of a group but the one to keep, under the fence.
+// resolveConflict stops every copy of a group but the one to keep, under the fence. A copy
+// that would not stop is stopped again after a backoff (conflictRetry), and the conflict event
+// is written when the conflict is found, not at every retry.
 func (c *Controller) resolveConflict(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, running []string) {
 	keep := running[0]
 	if p := w.Placement; p != nil && slices.Contains(running, p.Member) {
 		keep = p.Member
 	}
+	now := c.deps.Now()
 	for _, mn := range running {
 		if mn == keep {
 			continue
 		}
 		key := mn + "/" + w.Group
+		retry, due := c.conflictDue(key, now)
+		if !due {
+			continue
+		}
 		if _, busy := c.stopping.LoadOrStore(key, true); busy {
 			continue
 		}
 		m := d.Members[mn]
-		c.event(ctx, &fsmv1.Event{Kind: "conflict", Severity: "error", Workload: w.Name, Member: mn,
-			Message: fmt.Sprintf("group %s is running on %s and %s: keeping %s, stopping it on %s", w.Group, keep, mn, keep, mn)})
+		if retry.failures == 0 {
+			c.event(ctx, &fsmv1.Event{Kind: "conflict", Severity: "error", Workload: w.Name, Member: mn,
+				Message: fmt.Sprintf("group %s is running on %s and %s: keeping %s, stopping it on %s", w.Group, keep, mn, keep, mn)})
+		} else {
+			c.log.Warn("stopping a conflicting copy again", "workload", w.Name, "member", mn, "failed_stops", retry.failures)
+		}
 		c.opWG.Add(1)
 		go func() {
 			defer c.opWG.Done()
 			defer c.stopping.Delete(key)
-			if err := c.stopOn(ctx, m, w.Group); err != nil {
+			err := c.stopOn(ctx, m, w.Group)
+			c.conflictStopped(key, err, c.deps.Now())
+			if err != nil {
 				c.log.Error("stopping a conflicting copy failed", "workload", w.Name, "member", mn, "error", err)
 			}
 		}()
 	}
+}
+
+// conflictRetry is the backoff of the stops of one conflicting copy that would not stop.
+type conflictRetry struct {
+	failures int
+	next     time.Time // no stop before this
+}
+
+// conflictBackoff is the wait after failures failed stops: the poll interval doubled at each
+// failure, at most 16 poll intervals. A conflict whose last failure is older than forgetAfter
+// counts as new (its event is written again).
+func (c *Controller) conflictBackoff(failures int) time.Duration {
+	return c.cfg.PollInterval << min(failures, 4)
+}
+
+const forgetConflictAfter = 5 * time.Minute
+
+// conflictDue returns the retry state of key and whether a stop may be sent now.
+func (c *Controller) conflictDue(key string, now time.Time) (conflictRetry, bool) {
+	c.conflictMu.Lock()
+	defer c.conflictMu.Unlock()
+	r, ok := c.conflicts[key]
+	if ok && now.Sub(r.next) > forgetConflictAfter {
+		delete(c.conflicts, key)
+		return conflictRetry{}, true
+	}
+	return r, !now.Before(r.next)
+}
+
+// conflictStopped records the outcome of a stop of a conflicting copy: a success ends the
+// episode, a failure pushes the next stop back.
+func (c *Controller) conflictStopped(key string, err error, now time.Time) {
+	c.conflictMu.Lock()
+	defer c.conflictMu.Unlock()
+	if err == nil {
+		delete(c.conflicts, key)
+		return
+	}
+	r := c.conflicts[key]
+	r.failures++
+	r.next = now.Add(c.conflictBackoff(r.failures))
+	c.conflicts[key] = r
 }
 
 // placeable reports whether an operation that needs a target has one now. When it has none it
