@@ -78,6 +78,9 @@ type app struct {
 	// lastWrite records that the latest RPC was a write, for the
 	// outcome-unknown hint.
 	lastWrite bool
+	// reached records that the latest RPC got a connection to a master (its answer, even an
+	// error, came from one), so a failure to reach any master is told from a master's answer.
+	reached bool
 
 	// pollInterval is the GetOperation period of `workload move --wait`.
 	pollInterval time.Duration

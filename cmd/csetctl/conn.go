@@ -39,32 +39,6 @@ const (
 	maxRecvMsgSize = 64 << 20
 )
 
-// writeMethods are the RPCs that change state; they carry the request id.
-var writeMethods = map[string]bool{
-	apiv1.ClusterSetService_RaftJoin_FullMethodName:              true,
-	apiv1.ClusterSetService_RaftRemove_FullMethodName:            true,
-	apiv1.ClusterSetService_RaftTransferLeader_FullMethodName:    true,
-	apiv1.ClusterSetService_InitSet_FullMethodName:               true,
-	apiv1.ClusterSetService_AddMember_FullMethodName:             true,
-	apiv1.ClusterSetService_RemoveMember_FullMethodName:          true,
-	apiv1.ClusterSetService_SetMemberAdmin_FullMethodName:        true,
-	apiv1.ClusterSetService_DeclareMemberDown_FullMethodName:     true,
-	apiv1.ClusterSetService_RetryOperation_FullMethodName:        true,
-	apiv1.ClusterSetService_CancelOperation_FullMethodName:       true,
-	apiv1.ClusterSetService_CreateFaultDomain_FullMethodName:     true,
-	apiv1.ClusterSetService_DeleteFaultDomain_FullMethodName:     true,
-	apiv1.ClusterSetService_CreateAvailabilitySet_FullMethodName: true,
-	apiv1.ClusterSetService_DeleteAvailabilitySet_FullMethodName: true,
-	apiv1.ClusterSetService_RegisterWorkload_FullMethodName:      true,
-	apiv1.ClusterSetService_UnregisterWorkload_FullMethodName:    true,
-	apiv1.ClusterSetService_SetWorkloadDesired_FullMethodName:    true,
-	apiv1.ClusterSetService_MoveWorkload_FullMethodName:          true,
-	apiv1.ClusterSetService_Apply_FullMethodName:                 true,
-	apiv1.ClusterSetService_SnapshotRestore_FullMethodName:       true,
-	apiv1.ClusterSetService_CreateToken_FullMethodName:           true,
-	apiv1.ClusterSetService_RevokeToken_FullMethodName:           true,
-}
-
 // service is the client of the masters' API. Its method expressions (service.ListMembers) are
 // what commands hand to call.
 type service = apiv1.ClusterSetServiceClient
@@ -176,10 +150,13 @@ func (a *app) withAuth(ctx context.Context) context.Context {
 
 // unaryInterceptor tags writes with the invocation's request id and retries
 // an Unavailable answer that came from a server (no leader yet), never a
-// failure to reach one. Every retry carries the same request id, so the
-// server applies the write at most once.
+// failure to reach one. What a method is comes from its declaration in
+// api.proto (apiv1.Method): a write carries the request id, so the server
+// applies it at most once however often it is sent; a method that declares
+// no idempotency is sent again only when the server said it applied nothing.
 func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	a.lastWrite = writeMethods[method]
+	spec, _ := apiv1.MethodByFullName(method)
+	a.lastWrite, a.reached = spec.Write, false
 	ctx = a.withAuth(ctx)
 	if a.lastWrite {
 		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID, actorKey, a.actor)
@@ -188,7 +165,9 @@ func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply an
 	for attempt := 1; ; attempt++ {
 		var p peer.Peer
 		err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Peer(&p))...)
-		if err == nil || attempt >= a.maxAttempts || status.Code(err) != codes.Unavailable || p.Addr == nil {
+		a.reached = a.reached || p.Addr != nil
+		retry := status.Code(err) == codes.Unavailable && p.Addr != nil && (spec.Retryable || apiv1.IsNotApplied(err))
+		if err == nil || attempt >= a.maxAttempts || !retry {
 			return err
 		}
 		pause := backoff/2 + rand.N(backoff/2+1)
@@ -204,12 +183,17 @@ func (a *app) unaryInterceptor(ctx context.Context, method string, req, reply an
 }
 
 func (a *app) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	a.lastWrite = writeMethods[method]
+	spec, _ := apiv1.MethodByFullName(method)
+	a.lastWrite, a.reached = spec.Write, false
 	ctx = a.withAuth(ctx)
 	if a.lastWrite {
 		ctx = metadata.AppendToOutgoingContext(ctx, requestIDKey, a.requestID, actorKey, a.actor)
 	}
-	return streamer(ctx, desc, cc, method, opts...)
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err == nil {
+		a.reached = true // the stream is open on a server: a later failure came from there
+	}
+	return s, err
 }
 
 // report prints err on stderr and maps it to an exit code.
@@ -237,21 +221,26 @@ func (a *app) report(cmd *cobra.Command, err error) int {
 	case codes.Unavailable:
 		if hint := tlsHint(st.Message(), a.tlsCA != "" || a.tlsCert != ""); hint != "" {
 			fmt.Fprintf(a.stderr, "hint: %s\n", hint)
-		} else if isTransportFailure(st.Message()) {
+		} else if !a.reached {
 			fmt.Fprintf(a.stderr, "hint: no csetd master answers at %s; start one or point --addr (or %s) at a running master\n", a.addr, envAddr)
 		}
 	case codes.DeadlineExceeded:
 		fmt.Fprintf(a.stderr, "hint: no answer within --timeout %s\n", a.timeout)
 	}
+	// A call that never reached a master, or that a master said it did not apply, changed
+	// nothing; after a timeout or another Unavailable the write's outcome is unknown.
 	unknown := st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled ||
-		(st.Code() == codes.Unavailable && !isTransportFailure(st.Message()))
+		(st.Code() == codes.Unavailable && a.reached && !apiv1.IsNotApplied(err))
 	if a.lastWrite && unknown {
 		fmt.Fprintf(a.stderr, "hint: the write may or may not have been applied; to retry it safely, run the same command with %s=%s\n", envRequestID, a.requestID)
 	}
 	return exitError
 }
 
-// tlsHint explains the dial failures that come from TLS settings, "" for any other message.
+// tlsHint explains the dial failures that come from TLS settings, "" for any other message. It
+// reads the message because grpc-go reports a handshake failure only as text; it is advice
+// printed after the error and decides nothing (retries and the outcome of a write are decided
+// by the status code, its details and whether the call reached a master).
 func tlsHint(msg string, usingTLS bool) string {
 	switch {
 	case strings.Contains(msg, "certificate required"):
@@ -262,12 +251,4 @@ func tlsHint(msg string, usingTLS bool) string {
 		return "the master closed the connection: if it runs with -tls-cert, pass --tls-ca (or set CSET_TLS_CA)"
 	}
 	return ""
-}
-
-// isTransportFailure tells a failure to reach a server from an Unavailable
-// answer of a server, using the messages grpc-go gives dial failures.
-func isTransportFailure(msg string) bool {
-	return strings.Contains(msg, "connection error") ||
-		strings.Contains(msg, "name resolver error") ||
-		strings.Contains(msg, "produced zero addresses")
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cset-project/cset/internal/testutil"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -503,4 +504,30 @@ func TestCLI_Password(t *testing.T) {
 			t.Errorf("stderr %q", r.stderr)
 		}
 	})
+}
+
+// TestCLI_OutcomeByStatusNotText: whether a write may have been applied is decided by the
+// status, its details and whether a master answered, never by the message text. A master's
+// Unavailable that happens to read like a dial error is still a master's answer (outcome
+// unknown); one with the NOT_APPLIED detail changed nothing, so no hint to retry it with its id.
+func TestCLI_OutcomeByStatusNotText(t *testing.T) {
+	t.Parallel()
+	looksLikeDial := status.Error(codes.Unavailable, "connection error: leader m2 went away")
+	f, addr := newSeeded(t)
+	f.failWith("SetMemberAdmin", looksLikeDial, looksLikeDial, looksLikeDial, looksLikeDial)
+	r := cli(t, addr, exitError, "member", "drain", "east")
+	if !strings.Contains(r.stderr, "may or may not have been applied") || strings.Contains(r.stderr, "no csetd master answers") {
+		t.Errorf("a master's Unavailable: stderr %q, want the unknown-outcome hint and no dial hint", r.stderr)
+	}
+
+	notApplied := apiv1.NotApplied("master m1 is not the leader")
+	f2, addr2 := newSeeded(t)
+	f2.failWith("SetMemberAdmin", notApplied, notApplied, notApplied, notApplied)
+	r = cli(t, addr2, exitError, "member", "drain", "east")
+	if n := len(f2.getCalls()); n != 4 {
+		t.Errorf("NOT_APPLIED tried %d times, want 4", n)
+	}
+	if strings.Contains(r.stderr, "may or may not have been applied") {
+		t.Errorf("a write the master did not apply: stderr %q, want no unknown-outcome hint", r.stderr)
+	}
 }
