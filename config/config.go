@@ -31,10 +31,14 @@ type Config struct {
 	AdvertiseHTTP string `yaml:"advertise_http"`
 	Bootstrap     bool   `yaml:"bootstrap"`
 	Join          string `yaml:"join"`
-	Dev           bool   `yaml:"dev"`
-	LogLevel      string `yaml:"log_level"`
-	LogJSON       bool   `yaml:"log_json"`
-	ReadyFile     string `yaml:"ready_file"`
+	// Role is RoleMaster (default) or RoleTiebreaker: a Raft voter for a third site that stores
+	// the log and votes but runs no controller, serves no DNS and hands leadership to a full
+	// master (docs/design.md, "Two sites and a tie-breaker").
+	Role      string `yaml:"role"`
+	Dev       bool   `yaml:"dev"`
+	LogLevel  string `yaml:"log_level"`
+	LogJSON   bool   `yaml:"log_json"`
+	ReadyFile string `yaml:"ready_file"`
 
 	Witness          string `yaml:"witness"`
 	WitnessTokenFile string `yaml:"witness_token_file"`
@@ -179,6 +183,15 @@ type DNSUpdateConfig struct {
 	Interval   time.Duration `yaml:"interval"`    // drift repair period (default 5m)
 }
 
+// The roles of a master (Config.Role).
+const (
+	RoleMaster     = "master"
+	RoleTiebreaker = "tiebreaker"
+)
+
+// Tiebreaker reports whether this master is a tie-breaker voter.
+func (c *Config) Tiebreaker() bool { return c.Role == RoleTiebreaker }
+
 // Default returns the production defaults of docs/design.md, "Processes and ports".
 func Default() Config {
 	return Config{
@@ -187,6 +200,7 @@ func Default() Config {
 		DNSAddr:  "0.0.0.0:8600",
 		HTTPAddr: "0.0.0.0:7180",
 		LogLevel: "info",
+		Role:     RoleMaster,
 		Raft: RaftConfig{
 			HeartbeatTimeout:   1000 * time.Millisecond,
 			ElectionTimeout:    1000 * time.Millisecond,
@@ -260,6 +274,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdvertiseDNS, "advertise-dns", c.AdvertiseDNS, "DNS address published as NS glue (default: the listen address)")
 	fs.StringVar(&c.AdvertiseHTTP, "advertise-http", c.AdvertiseHTTP, "HTTP address published for this master (default: the listen address)")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", c.Bootstrap, "bootstrap a new Raft ring with this master as its only voter (first master only)")
+	fs.StringVar(&c.Role, "role", c.Role, "master, or tiebreaker: a Raft voter for a third site that runs no controller, serves no DNS and hands leadership to a full master")
 	fs.StringVar(&c.Join, "join", c.Join, "gRPC address of any running master to join")
 	fs.BoolVar(&c.Dev, "dev", c.Dev, "run one master on 127.0.0.1 with a temporary data directory, an embedded witness and two simulated ECX members (east, west)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "trace, debug, info, warn or error")
@@ -335,6 +350,18 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q is not HOST:PORT: %v", a.name, a.v, err))
 		}
+	}
+	switch c.Role {
+	case RoleMaster:
+	case RoleTiebreaker:
+		if c.Dev {
+			errs = append(errs, errors.New("-role tiebreaker cannot run with -dev: -dev is a one-master set"))
+		}
+		if c.Witness != "" {
+			errs = append(errs, errors.New("-role tiebreaker takes no -witness: a tie-breaker never drives ECX, so it holds no witness lease"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("-role %q is unknown: use master or tiebreaker", c.Role))
 	}
 	if c.Bootstrap && c.Join != "" {
 		errs = append(errs, errors.New("-bootstrap and -join exclude each other: bootstrap the first master only, join the others"))

@@ -112,6 +112,9 @@ func TestValidate_Settings(t *testing.T) {
 		{"no poll workers", func(c *Config) { c.Controller.PollWorkers = 0 }, "controller poll_workers 0 must be at least 1"},
 		{"no snapshot kept", func(c *Config) { c.Raft.SnapshotRetain = 0 }, "raft snapshot_retain 0 must be at least 1"},
 		{"no hold", func(c *Config) { c.RPCHoldTimeout = 0 }, "-rpc-hold-timeout 0s must be positive"},
+		{"unknown role", func(c *Config) { c.Role = "voter" }, `-role "voter" is unknown: use master or tiebreaker`},
+		{"tie-breaker with a witness", func(c *Config) { c.Role, c.Witness = RoleTiebreaker, "http://w:7190" }, "-role tiebreaker takes no -witness"},
+		{"tie-breaker in dev mode", func(c *Config) { c.Role, c.Dev = RoleTiebreaker, true }, "-role tiebreaker cannot run with -dev"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -91,7 +91,7 @@ func (s *Server) masters() []*apiv1.MasterInfo {
 			seen[id] = true
 			mi := &apiv1.MasterInfo{Id: id, RaftAddr: string(srv.Address), Role: "follower", Voter: srv.Suffrage == raft.Voter}
 			if m := registered[id]; m != nil {
-				mi.GrpcAddr = m.GrpcAddr
+				mi.GrpcAddr, mi.Tiebreaker = m.GrpcAddr, m.Tiebreaker
 			}
 			if id == leaderID {
 				mi.Role = "leader"
@@ -125,7 +125,8 @@ func (a *api) RaftJoin(ctx context.Context, r *apiv1.RaftJoinRequest) (*apiv1.Ra
 		return nil, err
 	}
 	res, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_RegisterMaster{RegisterMaster: &fsmv1.RegisterMasterCommand{
-		Master: &fsmv1.Master{Id: r.GetId(), RaftAddr: r.GetRaftAddr(), GrpcAddr: r.GetGrpcAddr(), HttpAddr: r.GetHttpAddr(), DnsAddr: r.GetDnsAddr(), SchemaVersion: fsm.SchemaVersion},
+		Master: &fsmv1.Master{Id: r.GetId(), RaftAddr: r.GetRaftAddr(), GrpcAddr: r.GetGrpcAddr(), HttpAddr: r.GetHttpAddr(), DnsAddr: r.GetDnsAddr(), SchemaVersion: fsm.SchemaVersion,
+			Tiebreaker: r.GetTiebreaker()},
 	}}})
 	if err != nil {
 		return nil, err

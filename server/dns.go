@@ -109,8 +109,8 @@ func (s *Server) recordDNSUpdate(workload string, err error) {
 
 // setupDNS creates the DNS server when -dns-addr is set; Start opens its sockets.
 func (s *Server) setupDNS() error {
-	if s.cfg.DNSAddr == "" {
-		return nil
+	if s.cfg.DNSAddr == "" || s.cfg.Tiebreaker() {
+		return nil // a tie-breaker serves no DNS: clients never ask the third site
 	}
 	var allow []netip.Prefix
 	for _, p := range s.cfg.DNS.AllowTransfer {

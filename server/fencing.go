@@ -78,6 +78,12 @@ func (s *Server) setupFencing() error {
 	}
 	s.fencing = fen
 	s.witnessStatus = func() *apiv1.WitnessInfo { return fen.info(s.cfg.Witness) }
+	if s.cfg.Tiebreaker() {
+		// A tie-breaker never drives ECX: while it leads (only until a full master takes
+		// over) no controller runs, no lease is held and no guard is acknowledged.
+		s.AddLeaderTask("hand-over", s.handOverLeadership)
+		return nil
+	}
 	s.AddLeaderTask("controller", func(ctx context.Context) { s.runController(ctx, fen) })
 	return nil
 }

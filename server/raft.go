@@ -204,7 +204,7 @@ func (s *Server) joinOnce(ctx context.Context, addr string) error {
 	defer conn.Close()
 	a := s.Addrs()
 	_, err = apiv1.NewClusterSetServiceClient(conn).RaftJoin(s.outgoingAuth(ctx), &apiv1.RaftJoinRequest{
-		Id: a.NodeID, RaftAddr: a.Raft, GrpcAddr: a.GRPC, HttpAddr: a.HTTP, DnsAddr: a.DNS,
+		Id: a.NodeID, RaftAddr: a.Raft, GrpcAddr: a.GRPC, HttpAddr: a.HTTP, DnsAddr: a.DNS, Tiebreaker: s.cfg.Tiebreaker(),
 	})
 	return err
 }
@@ -236,10 +236,11 @@ func (s *Server) suffrage() raft.ServerSuffrage {
 func (s *Server) registerSelf(ctx context.Context) {
 	for {
 		a := s.Addrs()
-		want := &fsmv1.Master{Id: a.NodeID, RaftAddr: a.Raft, GrpcAddr: a.GRPC, HttpAddr: a.HTTP, DnsAddr: a.DNS, SchemaVersion: fsm.SchemaVersion}
+		want := &fsmv1.Master{Id: a.NodeID, RaftAddr: a.Raft, GrpcAddr: a.GRPC, HttpAddr: a.HTTP, DnsAddr: a.DNS, SchemaVersion: fsm.SchemaVersion,
+			Tiebreaker: s.cfg.Tiebreaker()}
 		cur := s.fsm.Master(a.NodeID)
 		if cur != nil && cur.RaftAddr == want.RaftAddr && cur.GrpcAddr == want.GrpcAddr && cur.HttpAddr == want.HttpAddr &&
-			cur.DnsAddr == want.DnsAddr && cur.SchemaVersion == want.SchemaVersion {
+			cur.DnsAddr == want.DnsAddr && cur.SchemaVersion == want.SchemaVersion && cur.Tiebreaker == want.Tiebreaker {
 			select {
 			case <-ctx.Done():
 				return
@@ -278,7 +279,7 @@ func (s *Server) writeRegisterMaster(ctx context.Context, m *fsmv1.Master) error
 	// Keep the suffrage: a re-registration must not promote a non-voter (joinLoop does that).
 	_, err = apiv1.NewClusterSetServiceClient(conn).RaftJoin(s.outgoingAuth(ctx), &apiv1.RaftJoinRequest{
 		Id: m.Id, RaftAddr: m.RaftAddr, GrpcAddr: m.GrpcAddr, HttpAddr: m.HttpAddr, DnsAddr: m.DnsAddr,
-		Nonvoter: s.suffrage() == raft.Nonvoter,
+		Nonvoter: s.suffrage() == raft.Nonvoter, Tiebreaker: m.Tiebreaker,
 	})
 	return err
 }

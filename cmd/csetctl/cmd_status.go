@@ -87,7 +87,11 @@ func witnessSummary(w *apiv1.WitnessInfo) string {
 func printMasters(a *app, ms []*apiv1.MasterInfo) error {
 	t := newTable(a.stdout, "MASTER", "ROLE", "VOTER", "RAFT ADDR", "GRPC ADDR")
 	for _, m := range ms {
-		t.row(m.GetId(), m.GetRole(), yesNo(m.GetVoter()), m.GetRaftAddr(), m.GetGrpcAddr())
+		voter := yesNo(m.GetVoter())
+		if m.GetVoter() && m.GetTiebreaker() {
+			voter = "tiebreaker"
+		}
+		t.row(m.GetId(), m.GetRole(), voter, m.GetRaftAddr(), m.GetGrpcAddr())
 	}
 	return t.flush()
 }

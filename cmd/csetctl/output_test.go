@@ -25,7 +25,7 @@ func TestJSON_StatusContract(t *testing.T) {
 		t.Fatalf("masters %#v", doc["masters"])
 	}
 	for _, m := range masters {
-		wantKeys(t, "status.masters[]", m, "id", "raft_addr", "grpc_addr", "role", "voter")
+		wantKeys(t, "status.masters[]", m, "id", "raft_addr", "grpc_addr", "role", "voter", "tiebreaker")
 	}
 	wantKeys(t, "status.witness", doc["witness"], "configured", "url", "reachable", "holder", "term", "remaining_ms", "last_error")
 	got := map[string]any{"members": doc["members"], "workloads": doc["workloads"], "commit_index": doc["commit_index"], "leader": doc["leader"]}

@@ -20,6 +20,9 @@ type masterJSON struct {
 	GRPCAddr string `json:"grpc_addr"`
 	Role     string `json:"role"`
 	Voter    bool   `json:"voter"`
+	// Tiebreaker: a voter that runs no controller and serves no DNS (csetd agent -role
+	// tiebreaker).
+	Tiebreaker bool `json:"tiebreaker"`
 }
 
 type witnessJSON struct {
@@ -54,7 +57,7 @@ func toLeaderJSON(l *apiv1.Leader) leaderJSON {
 func toMastersJSON(ms []*apiv1.MasterInfo) []masterJSON {
 	out := make([]masterJSON, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, masterJSON{ID: m.GetId(), RaftAddr: m.GetRaftAddr(), GRPCAddr: m.GetGrpcAddr(), Role: m.GetRole(), Voter: m.GetVoter()})
+		out = append(out, masterJSON{ID: m.GetId(), RaftAddr: m.GetRaftAddr(), GRPCAddr: m.GetGrpcAddr(), Role: m.GetRole(), Voter: m.GetVoter(), Tiebreaker: m.GetTiebreaker()})
 	}
 	return out
 }

@@ -299,12 +299,15 @@ func (x *Leader) GetGrpcAddr() string {
 }
 
 type MasterInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
-	GrpcAddr      string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
-	Role          string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"` // leader | follower | unknown
-	Voter         bool                   `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddr string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	GrpcAddr string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	Role     string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"` // leader | follower | unknown
+	Voter    bool                   `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
+	// tiebreaker: a Raft voter only (csetd agent -role tiebreaker): no controller, no DNS, and
+	// it hands leadership to a full master as soon as one can take it.
+	Tiebreaker    bool `protobuf:"varint,6,opt,name=tiebreaker,proto3" json:"tiebreaker,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -370,6 +373,13 @@ func (x *MasterInfo) GetRole() string {
 func (x *MasterInfo) GetVoter() bool {
 	if x != nil {
 		return x.Voter
+	}
+	return false
+}
+
+func (x *MasterInfo) GetTiebreaker() bool {
+	if x != nil {
+		return x.Tiebreaker
 	}
 	return false
 }
@@ -687,13 +697,15 @@ func (x *RaftPeersResponse) GetPeers() []*MasterInfo {
 }
 
 type RaftJoinRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
-	GrpcAddr      string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
-	HttpAddr      string                 `protobuf:"bytes,4,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
-	DnsAddr       string                 `protobuf:"bytes,5,opt,name=dns_addr,json=dnsAddr,proto3" json:"dns_addr,omitempty"`
-	Nonvoter      bool                   `protobuf:"varint,6,opt,name=nonvoter,proto3" json:"nonvoter,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddr string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	GrpcAddr string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	HttpAddr string                 `protobuf:"bytes,4,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	DnsAddr  string                 `protobuf:"bytes,5,opt,name=dns_addr,json=dnsAddr,proto3" json:"dns_addr,omitempty"`
+	Nonvoter bool                   `protobuf:"varint,6,opt,name=nonvoter,proto3" json:"nonvoter,omitempty"`
+	// tiebreaker: the joining master runs with -role tiebreaker (MasterInfo.tiebreaker).
+	Tiebreaker    bool `protobuf:"varint,7,opt,name=tiebreaker,proto3" json:"tiebreaker,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -766,6 +778,13 @@ func (x *RaftJoinRequest) GetDnsAddr() string {
 func (x *RaftJoinRequest) GetNonvoter() bool {
 	if x != nil {
 		return x.Nonvoter
+	}
+	return false
+}
+
+func (x *RaftJoinRequest) GetTiebreaker() bool {
+	if x != nil {
+		return x.Tiebreaker
 	}
 	return false
 }
@@ -4333,14 +4352,17 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x04read\x18\x01 \x01(\v2\x18.cset.api.v1.ReadOptionsR\x04read\"5\n" +
 	"\x06Leader\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
-	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"\x80\x01\n" +
+	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"\xa0\x01\n" +
 	"\n" +
 	"MasterInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
 	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x12\n" +
 	"\x04role\x18\x04 \x01(\tR\x04role\x12\x14\n" +
-	"\x05voter\x18\x05 \x01(\bR\x05voter\"\xcb\x01\n" +
+	"\x05voter\x18\x05 \x01(\bR\x05voter\x12\x1e\n" +
+	"\n" +
+	"tiebreaker\x18\x06 \x01(\bR\n" +
+	"tiebreaker\"\xcb\x01\n" +
 	"\vWitnessInfo\x12\x1e\n" +
 	"\n" +
 	"configured\x18\x01 \x01(\bR\n" +
@@ -4370,14 +4392,17 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x10RaftPeersRequest\x12,\n" +
 	"\x04read\x18\x01 \x01(\v2\x18.cset.api.v1.ReadOptionsR\x04read\"B\n" +
 	"\x11RaftPeersResponse\x12-\n" +
-	"\x05peers\x18\x01 \x03(\v2\x17.cset.api.v1.MasterInfoR\x05peers\"\xaf\x01\n" +
+	"\x05peers\x18\x01 \x03(\v2\x17.cset.api.v1.MasterInfoR\x05peers\"\xcf\x01\n" +
 	"\x0fRaftJoinRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
 	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x1b\n" +
 	"\thttp_addr\x18\x04 \x01(\tR\bhttpAddr\x12\x19\n" +
 	"\bdns_addr\x18\x05 \x01(\tR\adnsAddr\x12\x1a\n" +
-	"\bnonvoter\x18\x06 \x01(\bR\bnonvoter\"(\n" +
+	"\bnonvoter\x18\x06 \x01(\bR\bnonvoter\x12\x1e\n" +
+	"\n" +
+	"tiebreaker\x18\a \x01(\bR\n" +
+	"tiebreaker\"(\n" +
 	"\x10RaftJoinResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"#\n" +
 	"\x11RaftRemoveRequest\x12\x0e\n" +

@@ -822,8 +822,11 @@ type Master struct {
 	DnsAddr        string                 `protobuf:"bytes,5,opt,name=dns_addr,json=dnsAddr,proto3" json:"dns_addr,omitempty"`
 	SchemaVersion  uint32                 `protobuf:"varint,6,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
 	JoinedUnixNano int64                  `protobuf:"varint,7,opt,name=joined_unix_nano,json=joinedUnixNano,proto3" json:"joined_unix_nano,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// tiebreaker: a voter that stores the log but runs no controller, serves no DNS and hands
+	// leadership to a full master (csetd agent -role tiebreaker).
+	Tiebreaker    bool `protobuf:"varint,8,opt,name=tiebreaker,proto3" json:"tiebreaker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Master) Reset() {
@@ -903,6 +906,13 @@ func (x *Master) GetJoinedUnixNano() int64 {
 		return x.JoinedUnixNano
 	}
 	return 0
+}
+
+func (x *Master) GetTiebreaker() bool {
+	if x != nil {
+		return x.Tiebreaker
+	}
+	return false
 }
 
 type HookResult struct {
@@ -3761,7 +3771,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x17offline_since_unix_nano\x18\r \x01(\x03R\x14offlineSinceUnixNano\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
-	"\x05value\x18\x02 \x01(\v2\x18.cset.fsm.v1.AddressListR\x05value:\x028\x01\"\xdb\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.cset.fsm.v1.AddressListR\x05value:\x028\x01\"\xfb\x01\n" +
 	"\x06Master\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
@@ -3769,7 +3779,10 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\thttp_addr\x18\x04 \x01(\tR\bhttpAddr\x12\x19\n" +
 	"\bdns_addr\x18\x05 \x01(\tR\adnsAddr\x12%\n" +
 	"\x0eschema_version\x18\x06 \x01(\rR\rschemaVersion\x12(\n" +
-	"\x10joined_unix_nano\x18\a \x01(\x03R\x0ejoinedUnixNano\"\x95\x01\n" +
+	"\x10joined_unix_nano\x18\a \x01(\x03R\x0ejoinedUnixNano\x12\x1e\n" +
+	"\n" +
+	"tiebreaker\x18\b \x01(\bR\n" +
+	"tiebreaker\"\x95\x01\n" +
 	"\n" +
 	"HookResult\x12\x12\n" +
 	"\x04hook\x18\x01 \x01(\tR\x04hook\x12\x1b\n" +
