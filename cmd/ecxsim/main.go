@@ -41,6 +41,10 @@ type readyFile struct {
 	PID        int                          `json:"pid"`
 	ControlURL string                       `json:"control_url"`
 	Servers    map[string]map[string]string `json:"servers"` // cluster -> server -> REST URL
+	// CAFiles names, per cluster that serves HTTPS, the file its CA certificate was written to
+	// (the tls section's ca_out): what `csetctl member add --ca-file` and `csetd guard
+	// -ecx-ca-file` need. Absent for a cluster that serves plain HTTP or writes no CA file.
+	CAFiles map[string]string `json:"ca_files,omitempty"`
 }
 
 func main() {
@@ -98,6 +102,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	rf := readyFile{PID: os.Getpid(), ControlURL: sim.ControlURL(), Servers: map[string]map[string]string{}}
 	for _, c := range cfg.Clusters {
+		tlsCfg := cfg.TLS
+		if c.TLS != nil {
+			tlsCfg = c.TLS
+		}
+		if tlsCfg != nil && tlsCfg.CAOut != "" {
+			if rf.CAFiles == nil {
+				rf.CAFiles = map[string]string{}
+			}
+			rf.CAFiles[c.Name] = tlsCfg.CAOut
+		}
 		rf.Servers[c.Name] = map[string]string{}
 		for _, s := range c.Servers {
 			url := sim.ServerURL(c.Name, s.Name)

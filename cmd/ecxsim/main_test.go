@@ -105,3 +105,39 @@ func TestBinary_ReadyFileAndSignal(t *testing.T) {
 		t.Fatalf("audit file after shutdown: %v\n%s", err, data)
 	}
 }
+
+// TestBinary_ReadyFileNamesTheCAFiles: a cluster that serves HTTPS names the file its CA was
+// written to in the ready file, so a script can hand it to csetctl member add --ca-file and to
+// the guards; a plain HTTP cluster has none.
+func TestBinary_ReadyFileNamesTheCAFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "east-ca.pem")
+	cfg := filepath.Join(dir, "c.yaml")
+	yaml := "clusters:\n" +
+		"- name: east\n  user: u\n  password: p\n  servers: [{name: e1, listen: '127.0.0.1:0'}]\n  groups: [{name: g}]\n  tls: {ca_out: '" + ca + "'}\n" +
+		"- name: west\n  user: u\n  password: p\n  servers: [{name: w1, listen: '127.0.0.1:0'}]\n  groups: [{name: g}]\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := proctest.New(t, ecxsimBin.Path(t), proctest.Options{})
+	if err := p.Start("-config", cfg, "-control", "127.0.0.1:0", "-ready-file", p.ReadyFile()); err != nil {
+		t.Fatal(err)
+	}
+	var rf readyFile
+	if err := p.WaitReady(30*time.Second, proctest.JSON(&rf)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rf.CAFiles) != 1 || rf.CAFiles["east"] != ca || !strings.HasPrefix(rf.Servers["east"]["e1"], "https://") {
+		t.Fatalf("ready file %+v: want the CA file of east only", rf)
+	}
+	if pem, err := os.ReadFile(ca); err != nil || !strings.Contains(string(pem), "BEGIN CERTIFICATE") {
+		t.Fatalf("CA file: %v", err)
+	}
+	if err := p.Terminate(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
