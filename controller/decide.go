@@ -38,6 +38,11 @@ func where(d *fsm.Data, w *fsmv1.Workload) []string {
 // masters do not manage (its workload was unregistered, then registered again; a member removed
 // with --force and added back) keeps running on such a member, and a start elsewhere would run
 // it twice (chaos seed 1, w09). Where the group turns out to run, it is adopted.
+//
+// An observed member whose last poll started before the workload was registered (or given its
+// group or candidates) counts as unseen too: its groups say nothing of what ran there since, and
+// the group may have been started there just before its workload was unregistered and registered
+// again (chaos seed 5 on a59126c, w11).
 func unseen(d *fsm.Data, w *fsmv1.Workload) bool {
 	for _, mn := range w.Candidates {
 		m := d.Members[mn]
@@ -45,12 +50,33 @@ func unseen(d *fsm.Data, w *fsmv1.Workload) bool {
 			continue
 		}
 		switch m.Health {
-		case fsm.HealthUp, fsm.HealthDegraded, fsm.HealthDown:
+		case fsm.HealthDown:
+		case fsm.HealthUp, fsm.HealthDegraded:
+			if stale(m, w) {
+				return true
+			}
 		default:
 			return true
 		}
 	}
 	return false
+}
+
+// stale reports whether m was last polled from before w was registered or given its group or
+// candidates, so its observed groups cannot tell where w's group runs.
+func stale(m *fsmv1.Member, w *fsmv1.Workload) bool {
+	return m.GetObservedIndex() < w.GetRegisteredIndex()
+}
+
+// staleCandidates returns w's candidates, not declared down, whose observation is stale for w.
+func staleCandidates(d *fsm.Data, w *fsmv1.Workload) []string {
+	var out []string
+	for _, mn := range w.Candidates {
+		if m := d.Members[mn]; m != nil && m.Health != fsm.HealthDown && stale(m, w) {
+			out = append(out, mn)
+		}
+	}
+	return out
 }
 
 // reachable keeps the members the leader reaches now (up or degraded): only there is an

@@ -169,6 +169,12 @@ func (c *Controller) health(ctx context.Context, m *fsmv1.Member, o *observation
 // changes returns the observation batch that records what differs from the state, or nil.
 func (c *Controller) changes(_ context.Context, d *fsm.Data, obs map[string]*observation) *fsmv1.ObservationBatchCommand {
 	batch := &fsmv1.ObservationBatchCommand{}
+	needFresh := map[string]uint64{} // member -> the highest registered_index of a workload naming it
+	for _, w := range d.Workloads {
+		for _, mn := range w.Candidates {
+			needFresh[mn] = max(needFresh[mn], w.RegisteredIndex)
+		}
+	}
 	for _, m := range d.SortedMembers() {
 		o := obs[m.Name]
 		if o == nil {
@@ -186,6 +192,12 @@ func (c *Controller) changes(_ context.Context, d *fsm.Data, obs map[string]*obs
 			}
 		}
 		if o.reached {
+			// The poll started after d: it shows what ran after d's index. Recorded when a
+			// workload naming the member was registered since its last recorded poll.
+			mo.AsOfIndex = d.AppliedIndex
+			if m.ObservedIndex < d.AppliedIndex && needFresh[m.Name] > m.ObservedIndex {
+				changed = true
+			}
 			for _, s := range o.servers {
 				for _, ms := range m.Servers {
 					if ms.Name == s.Name && ms.Status != s.Status {

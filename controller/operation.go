@@ -170,10 +170,12 @@ func (c *Controller) phasePending(ctx context.Context, d *fsm.Data, op *fsmv1.Op
 // phaseFencing makes sure the group runs nowhere but possibly the target: it stops the source
 // and every other observed copy. A member declared down is fenced by the witness rule.
 func (c *Controller) phaseFencing(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) error {
-	// Fence the source, every member where the group is seen running, and every earlier target
-	// of this operation: a start sent there (perhaps by a previous leader) may still complete.
+	// Fence the source, every member where the group is seen running, every earlier target of
+	// this operation (a start sent there, perhaps by a previous leader, may still complete), and
+	// every candidate not polled since the workload was registered: the state cannot say whether
+	// the group runs there, so it is read (and stopped) there now.
 	targets := where(d, w)
-	for _, mn := range append([]string{op.SourceMember}, op.TriedMembers...) {
+	for _, mn := range append(append([]string{op.SourceMember}, op.TriedMembers...), staleCandidates(d, w)...) {
 		if mn != "" && !slices.Contains(targets, mn) {
 			targets = append(targets, mn)
 		}

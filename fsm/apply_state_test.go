@@ -52,7 +52,7 @@ func TestFSM_ApplyApplyDeclaration(t *testing.T) {
 					d.Members[m.Name] = m
 				}
 				for _, w := range c.Workloads {
-					d.Workloads[w.Name] = w
+					d.Workloads[w.Name] = registeredAt(w, 1)
 				}
 			},
 			events: []ev{

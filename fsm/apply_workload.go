@@ -38,6 +38,10 @@ func (a *applier) applyUpsertWorkload(c *fsmv1.UpsertWorkloadCommand) error {
 	if old != nil && c.GetCreateOnly() {
 		return existsf("workload %q is already registered: unregister it first or register with --update", w.Name)
 	}
+	w.RegisteredIndex = a.index // the masters must look again where its group runs
+	if old != nil && old.Group == w.Group && slices.Equal(old.Candidates, w.Candidates) {
+		w.RegisteredIndex = old.RegisteredIndex
+	}
 	if old != nil {
 		w.Placement, w.OfflineSinceUnixNano = old.Placement, old.OfflineSinceUnixNano
 		if p := w.Placement; p != nil && !slices.Contains(w.Candidates, p.Member) {
@@ -159,6 +163,9 @@ func (a *applier) applyObservationBatch(c *fsmv1.ObservationBatchCommand) error 
 		if o.GetGroupsSet() {
 			m.Groups = cloneGroups(o.GetGroups())
 			a.derivePlacements(m)
+		}
+		if i := o.GetAsOfIndex(); i > m.ObservedIndex && i <= a.index {
+			m.ObservedIndex = i
 		}
 	}
 	for _, e := range c.GetEvents() {

@@ -29,14 +29,14 @@ func TestFSM_ApplyUpsertWorkload(t *testing.T) {
 			name: "register", seed: true,
 			cmd:    &fsmv1.UpsertWorkloadCommand{Workload: fsmtest.Workload("api", "north", "east"), CreateOnly: true},
 			dns:    true,
-			want:   func(d *fsm.Data, _ int64) { d.Workloads["api"] = fsmtest.Workload("api", "north", "east") },
+			want:   func(d *fsm.Data, _ int64) { d.Workloads["api"] = registeredAt(fsmtest.Workload("api", "north", "east"), seedLen+1) },
 			events: []ev{{Kind: "admin", Severity: "info", Workload: "api", Msg: "workload api registered (group g-api, candidates [north east])"}},
 		},
 		{
 			name: "desired defaults to online", seed: true,
 			cmd:    upsert(editWorkload(fsmtest.Workload("api", "north"), func(w *fsmv1.Workload) { w.Desired = "" })),
 			dns:    true,
-			want:   func(d *fsm.Data, _ int64) { d.Workloads["api"] = fsmtest.Workload("api", "north") },
+			want:   func(d *fsm.Data, _ int64) { d.Workloads["api"] = registeredAt(fsmtest.Workload("api", "north"), seedLen+1) },
 			events: []ev{{Kind: "admin", Severity: "info", Workload: "api", Msg: "workload api registered (group g-api, candidates [north])"}},
 		},
 		{
@@ -50,6 +50,7 @@ func TestFSM_ApplyUpsertWorkload(t *testing.T) {
 			want: func(d *fsm.Data, _ int64) {
 				w := d.Workloads["web1"]
 				w.Size, w.Candidates = 4, []string{"west", "east", "north"}
+				w.RegisteredIndex = seedLen + 2 // new candidates: where its group runs is asked again
 				w.Services = []*fsmv1.Service{{Name: "_http._tcp", Port: 80, Priority: 10, Weight: 5}}
 			},
 			events: []ev{{Kind: "admin", Severity: "info", Workload: "web1", Msg: "workload web1 updated"}},
@@ -277,4 +278,45 @@ func TestFSM_ApplyObservationBatch(t *testing.T) {
 			events: []ev{{Kind: "conflict", Severity: "error", Workload: "web1", Member: "west"}},
 		},
 	})
+}
+
+// TestFSM_RegisteredAndObservedIndexes: a workload carries the index that registered it or
+// changed its group or candidates (not any other update, not what a client sends); a member
+// carries the index its last recorded poll started from, raised only, never past the entry.
+func TestFSM_RegisteredAndObservedIndexes(t *testing.T) {
+	t.Parallel()
+	f := seeded(t)
+	api := fsmtest.Workload("api", "north", "east")
+	api.RegisteredIndex = 999 // a client cannot set it
+	at := fsmtest.Apply(t, f, &fsmv1.UpsertWorkloadCommand{Workload: api})
+	if got := f.Workload("api").GetRegisteredIndex(); got != at {
+		t.Fatalf("registered at %d, want %d", got, at)
+	}
+	sized := fsmtest.Workload("api", "north", "east")
+	sized.Size = 3
+	fsmtest.Apply(t, f, &fsmv1.UpsertWorkloadCommand{Workload: sized})
+	if got := f.Workload("api").GetRegisteredIndex(); got != at {
+		t.Fatalf("after a size change: registered at %d, want %d kept", got, at)
+	}
+	moved := fsmtest.Workload("api", "east")
+	again := fsmtest.Apply(t, f, &fsmv1.UpsertWorkloadCommand{Workload: moved})
+	if got := f.Workload("api").GetRegisteredIndex(); got != again {
+		t.Fatalf("after new candidates: registered at %d, want %d", got, again)
+	}
+
+	observe := func(asOf uint64) {
+		fsmtest.Apply(t, f, &fsmv1.ObservationBatchCommand{Members: []*fsmv1.MemberObservation{{Member: "east", AsOfIndex: asOf}}})
+	}
+	observe(again)
+	if got := f.Member("east").GetObservedIndex(); got != again {
+		t.Fatalf("observed at %d, want %d", got, again)
+	}
+	observe(again - 1) // an older poll committed late
+	if got := f.Member("east").GetObservedIndex(); got != again {
+		t.Fatalf("an older poll lowered the observed index to %d", got)
+	}
+	observe(f.AppliedIndex() + 10) // never past the entry that records it
+	if got := f.Member("east").GetObservedIndex(); got != again {
+		t.Fatalf("observed index %d from the future", got)
+	}
 }

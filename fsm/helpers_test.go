@@ -168,3 +168,9 @@ func restore(t testing.TB, f *fsm.FSM, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// registeredAt sets the index the state machine stamps on a workload registered there.
+func registeredAt(w *fsmv1.Workload, index uint64) *fsmv1.Workload {
+	w.RegisteredIndex = index
+	return w
+}

@@ -32,8 +32,9 @@ func oneOfEverythingCommands() []proto.Message {
 			Member: "east", Health: fsm.HealthDegraded, HealthReason: "east-2 offline",
 			Servers:   []*fsmv1.MemberServer{{Name: "east-1", Status: "Online"}, {Name: "east-2", Status: "Offline"}},
 			Groups:    []*fsmv1.ObservedGroup{{Name: "g-web1", Status: "Offline", Current: "east-1"}},
-			GroupsSet: true,
+			GroupsSet: true, AsOfIndex: 3,
 		}}},
+		&fsmv1.RegisterMasterCommand{Master: tiebreakerMaster()},
 		activeOp,
 		&fsmv1.AdvanceOperationCommand{Id: "op1", Phase: fsm.PhaseHandover, Attempts: 2, Error: "retrying", TriedMember: "west",
 			Hook: &fsmv1.HookResult{Hook: "/etc/cset/hooks/replicate", ExitCode: 1, OutputTail: "lag too high", DurationMs: 40, Error: "exit status 1"}},
@@ -47,6 +48,12 @@ func oneOfEverythingCommands() []proto.Message {
 }
 
 func forced(op *fsmv1.Operation) *fsmv1.Operation { op.Force = true; return op }
+
+func tiebreakerMaster() *fsmv1.Master {
+	m := fsmtest.Master("t1")
+	m.Tiebreaker = true
+	return m
+}
 
 // oneOfEverything returns an FSM holding oneOfEverythingCommands and two request records, one
 // of them a failure.

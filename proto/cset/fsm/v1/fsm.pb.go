@@ -234,7 +234,11 @@ type Member struct {
 	HeartbeatTimeoutMs  uint32                 `protobuf:"varint,15,opt,name=heartbeat_timeout_ms,json=heartbeatTimeoutMs,proto3" json:"heartbeat_timeout_ms,omitempty"` // the member's ECX heartbeat timeout, if declared
 	// removal is set while the member is being removed: "move" moves its workloads off first,
 	// "force" also stops those that cannot move now. "" = not being removed.
-	Removal       string `protobuf:"bytes,16,opt,name=removal,proto3" json:"removal,omitempty"`
+	Removal string `protobuf:"bytes,16,opt,name=removal,proto3" json:"removal,omitempty"`
+	// observed_index: the applied index from which the last successful poll started; its groups
+	// show what ran there after that index. A workload registered (or given another group or
+	// candidates) at a later index is not known from them (Workload.registered_index).
+	ObservedIndex uint64 `protobuf:"varint,17,opt,name=observed_index,json=observedIndex,proto3" json:"observed_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -379,6 +383,13 @@ func (x *Member) GetRemoval() string {
 		return x.Removal
 	}
 	return ""
+}
+
+func (x *Member) GetObservedIndex() uint64 {
+	if x != nil {
+		return x.ObservedIndex
+	}
+	return 0
 }
 
 type FaultDomain struct {
@@ -688,8 +699,12 @@ type Workload struct {
 	Placement            *Placement              `protobuf:"bytes,11,opt,name=placement,proto3" json:"placement,omitempty"`
 	Services             []*Service              `protobuf:"bytes,12,rep,name=services,proto3" json:"services,omitempty"`
 	OfflineSinceUnixNano int64                   `protobuf:"varint,13,opt,name=offline_since_unix_nano,json=offlineSinceUnixNano,proto3" json:"offline_since_unix_nano,omitempty"` // when the placed group was first seen Offline (recovery grace)
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// registered_index: the index of the entry that registered the workload or changed its group
+	// or candidates; set by the state machine. Where its group runs is known only from polls
+	// that started after it (Member.observed_index).
+	RegisteredIndex uint64 `protobuf:"varint,14,opt,name=registered_index,json=registeredIndex,proto3" json:"registered_index,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Workload) Reset() {
@@ -809,6 +824,13 @@ func (x *Workload) GetServices() []*Service {
 func (x *Workload) GetOfflineSinceUnixNano() int64 {
 	if x != nil {
 		return x.OfflineSinceUnixNano
+	}
+	return 0
+}
+
+func (x *Workload) GetRegisteredIndex() uint64 {
+	if x != nil {
+		return x.RegisteredIndex
 	}
 	return 0
 }
@@ -2011,13 +2033,16 @@ func (x *RemoveMasterCommand) GetId() string {
 }
 
 type MemberObservation struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        string                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
-	Health        string                 `protobuf:"bytes,2,opt,name=health,proto3" json:"health,omitempty"` // "" = unchanged
-	HealthReason  string                 `protobuf:"bytes,3,opt,name=health_reason,json=healthReason,proto3" json:"health_reason,omitempty"`
-	Servers       []*MemberServer        `protobuf:"bytes,4,rep,name=servers,proto3" json:"servers,omitempty"` // replaces statuses when non-empty (matched by name)
-	Groups        []*ObservedGroup       `protobuf:"bytes,5,rep,name=groups,proto3" json:"groups,omitempty"`   // replaces the observed group list when groups_set
-	GroupsSet     bool                   `protobuf:"varint,6,opt,name=groups_set,json=groupsSet,proto3" json:"groups_set,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Member       string                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Health       string                 `protobuf:"bytes,2,opt,name=health,proto3" json:"health,omitempty"` // "" = unchanged
+	HealthReason string                 `protobuf:"bytes,3,opt,name=health_reason,json=healthReason,proto3" json:"health_reason,omitempty"`
+	Servers      []*MemberServer        `protobuf:"bytes,4,rep,name=servers,proto3" json:"servers,omitempty"` // replaces statuses when non-empty (matched by name)
+	Groups       []*ObservedGroup       `protobuf:"bytes,5,rep,name=groups,proto3" json:"groups,omitempty"`   // replaces the observed group list when groups_set
+	GroupsSet    bool                   `protobuf:"varint,6,opt,name=groups_set,json=groupsSet,proto3" json:"groups_set,omitempty"`
+	// as_of_index: the poll that reached the member started after this index was applied
+	// (raises Member.observed_index); 0 when it did not reach the member.
+	AsOfIndex     uint64 `protobuf:"varint,7,opt,name=as_of_index,json=asOfIndex,proto3" json:"as_of_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2092,6 +2117,13 @@ func (x *MemberObservation) GetGroupsSet() bool {
 		return x.GroupsSet
 	}
 	return false
+}
+
+func (x *MemberObservation) GetAsOfIndex() uint64 {
+	if x != nil {
+		return x.AsOfIndex
+	}
+	return 0
 }
 
 type ObservationBatchCommand struct {
@@ -3711,7 +3743,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\rObservedGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
-	"\acurrent\x18\x03 \x01(\tR\acurrent\"\x87\x05\n" +
+	"\acurrent\x18\x03 \x01(\tR\acurrent\"\xae\x05\n" +
 	"\x06Member\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
 	"\aservers\x18\x02 \x03(\v2\x19.cset.fsm.v1.MemberServerR\aservers\x12!\n" +
@@ -3729,7 +3761,8 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x06groups\x18\r \x03(\v2\x1a.cset.fsm.v1.ObservedGroupR\x06groups\x12#\n" +
 	"\rhealth_reason\x18\x0e \x01(\tR\fhealthReason\x120\n" +
 	"\x14heartbeat_timeout_ms\x18\x0f \x01(\rR\x12heartbeatTimeoutMs\x12\x18\n" +
-	"\aremoval\x18\x10 \x01(\tR\aremoval\x1a9\n" +
+	"\aremoval\x18\x10 \x01(\tR\aremoval\x12%\n" +
+	"\x0eobserved_index\x18\x11 \x01(\x04R\robservedIndex\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"C\n" +
@@ -3751,7 +3784,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x12\x16\n" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12&\n" +
 	"\x0fsince_unix_nano\x18\x04 \x01(\x03R\rsinceUnixNano\x12!\n" +
-	"\foperation_id\x18\x05 \x01(\tR\voperationId\"\xd5\x04\n" +
+	"\foperation_id\x18\x05 \x01(\tR\voperationId\"\x80\x05\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -3768,7 +3801,8 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	" \x01(\tR\adesired\x124\n" +
 	"\tplacement\x18\v \x01(\v2\x16.cset.fsm.v1.PlacementR\tplacement\x120\n" +
 	"\bservices\x18\f \x03(\v2\x14.cset.fsm.v1.ServiceR\bservices\x125\n" +
-	"\x17offline_since_unix_nano\x18\r \x01(\x03R\x14offlineSinceUnixNano\x1aV\n" +
+	"\x17offline_since_unix_nano\x18\r \x01(\x03R\x14offlineSinceUnixNano\x12)\n" +
+	"\x10registered_index\x18\x0e \x01(\x04R\x0fregisteredIndex\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.fsm.v1.AddressListR\x05value:\x028\x01\"\xfb\x01\n" +
@@ -3869,7 +3903,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x15RegisterMasterCommand\x12+\n" +
 	"\x06master\x18\x01 \x01(\v2\x13.cset.fsm.v1.MasterR\x06master\"%\n" +
 	"\x13RemoveMasterCommand\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xf0\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x90\x02\n" +
 	"\x11MemberObservation\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\tR\x06member\x12\x16\n" +
 	"\x06health\x18\x02 \x01(\tR\x06health\x12#\n" +
@@ -3877,7 +3911,8 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\aservers\x18\x04 \x03(\v2\x19.cset.fsm.v1.MemberServerR\aservers\x122\n" +
 	"\x06groups\x18\x05 \x03(\v2\x1a.cset.fsm.v1.ObservedGroupR\x06groups\x12\x1d\n" +
 	"\n" +
-	"groups_set\x18\x06 \x01(\bR\tgroupsSet\"\x7f\n" +
+	"groups_set\x18\x06 \x01(\bR\tgroupsSet\x12\x1e\n" +
+	"\vas_of_index\x18\a \x01(\x04R\tasOfIndex\"\x7f\n" +
 	"\x17ObservationBatchCommand\x128\n" +
 	"\amembers\x18\x01 \x03(\v2\x1e.cset.fsm.v1.MemberObservationR\amembers\x12*\n" +
 	"\x06events\x18\x02 \x03(\v2\x12.cset.fsm.v1.EventR\x06events\"g\n" +
