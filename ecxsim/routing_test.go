@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cset-project/cset/ecxsim"
-	"github.com/google/go-cmp/cmp"
+	"github.com/cset-project/cset/internal/testutil"
 )
 
 var updateRouting = flag.Bool("update-routing", false, "rewrite testdata/routing.golden from the running code")
@@ -116,20 +115,7 @@ func TestRouting_Golden(t *testing.T) {
 			fmt.Fprintf(&out, "PUT %s without credentials\n%s", p, routingAnswer(t, http.MethodPut, url+p, false))
 		}
 	}
-	const golden = "testdata/routing.golden"
-	if *updateRouting {
-		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(out.String(), "\n")); diff != "" {
-		t.Errorf("answers differ from %s (-want +got):\n%s", golden, diff)
-	}
+	testutil.Golden(t, "testdata/routing.golden", out.String(), *updateRouting)
 }
 
 // A method ECX knows nothing of is refused like PUT: 405 with the method of the path (whose

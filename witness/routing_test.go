@@ -6,13 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/cset-project/cset/internal/testutil"
 )
 
 var updateRouting = flag.Bool("update-routing", false, "rewrite testdata/routing.golden from the running code")
@@ -100,20 +99,7 @@ func TestRouting_Golden(t *testing.T) {
 	} {
 		fmt.Fprintf(&out, "%s %s with token %q\n%s", tc.method, tc.path, tc.token, routingAnswer(t, tc.method, url+tc.path, tc.token))
 	}
-	const golden = "testdata/routing.golden"
-	if *updateRouting {
-		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(out.String(), "\n")); diff != "" {
-		t.Errorf("answers differ from %s (-want +got):\n%s", golden, diff)
-	}
+	testutil.Golden(t, "testdata/routing.golden", out.String(), *updateRouting)
 }
 
 // escapeAsWritten must give a RawPath that the URL accepts as the encoding of its Path and that

@@ -3,6 +3,7 @@ package testutil
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ type fakeTB struct {
 	mu       sync.Mutex
 	logs     []string
 	fatals   []string
+	errors   []string
 	cleanups []func()
 }
 
@@ -34,6 +36,12 @@ func (f *fakeTB) Fatalf(format string, args ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fatals = append(f.fatals, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeTB) Errorf(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errors = append(f.errors, fmt.Sprintf(format, args...))
 }
 
 func (f *fakeTB) Cleanup(fn func()) { f.cleanups = append(f.cleanups, fn) }
@@ -146,5 +154,18 @@ func TestLoggerAt_FiltersByLevel(t *testing.T) {
 	l.Info("shown", "k", "v")
 	if len(f.logs) != 1 || !strings.Contains(f.logs[0], "[INFO]  sim: shown: k=v") {
 		t.Errorf("logged %q", f.logs)
+	}
+}
+
+// TestGolden: an update writes the file, the same text then passes, and other text fails with a
+// line diff naming the line.
+func TestGolden(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.golden")
+	Golden(t, path, "a\nb\n", true)
+	Golden(t, path, "a\nb\n", false)
+	ft := &fakeTB{TB: t}
+	Golden(ft, path, "a\nchanged\n", false)
+	if len(ft.errors) != 1 || !strings.Contains(ft.errors[0], "changed") {
+		t.Fatalf("a different text: errors %q, want one diff naming the changed line", ft.errors)
 	}
 }
