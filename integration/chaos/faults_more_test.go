@@ -157,17 +157,24 @@ func (e *env) restoreMember(mb string, wait time.Duration) error {
 		})
 		switch {
 		case status.Code(err) == codes.NotFound:
-			err := e.ask(30*time.Second, 3*time.Second, fmt.Sprintf("chaos-restore-add-%s-%d", mb, time.Now().UnixNano()), func(ctx context.Context, c apiv1.ClusterSetServiceClient) error {
+			err := e.ask(10*time.Second, 3*time.Second, fmt.Sprintf("chaos-restore-add-%s-%d", mb, time.Now().UnixNano()), func(ctx context.Context, c apiv1.ClusterSetServiceClient) error {
 				_, err := c.AddMember(ctx, e.memberReqs[mb])
 				if status.Code(err) == codes.AlreadyExists {
 					return nil
 				}
 				return err
 			})
+			if c := status.Code(err); c == codes.Unavailable || c == codes.DeadlineExceeded {
+				// No leader or no quorum now (a master is killed or cut off by another fault
+				// whose heal is queued): heal that first.
+				return fmt.Errorf("%w: add member %s back: %v", errHealLater, mb, err)
+			}
 			if err != nil {
 				return fmt.Errorf("add member %s back: %w", mb, err)
 			}
 			e.tl.logf("    member %s added back", mb)
+		case status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded:
+			return fmt.Errorf("%w: member %s: %v", errHealLater, mb, err)
 		case err != nil:
 			return fmt.Errorf("member %s: %w", mb, err)
 		case m.GetRemoval() == "":

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -69,7 +70,18 @@ type fault struct {
 	claims []string
 	until  time.Time
 	heal   func() error
+	// deferred counts the heals that returned errHealLater: the fault stays active and is
+	// healed again after the other due heals, up to maxDeferrals times.
+	deferred int
 }
+
+// errHealLater is wrapped by a heal that cannot finish while other faults hold the set (a
+// member cannot be added back while the masters have no quorum): its fault is healed again
+// after the heals that are due, instead of failing.
+var errHealLater = errors.New("cannot heal yet")
+
+// maxDeferrals bounds how often one heal is put off (about one second each).
+const maxDeferrals = 60
 
 // injector draws faults from the seeded generator and applies them to the environment.
 // Claims keep two faults off the same thing (a master cannot be killed while it is stopped)
@@ -595,7 +607,18 @@ func (in *injector) healNext(ctx context.Context) {
 }
 
 func (in *injector) healFault(f *fault) {
-	if err := f.heal(); err != nil {
+	err := f.heal()
+	if errors.Is(err, errHealLater) && f.deferred < maxDeferrals {
+		// Heal the others first (a killed or cut-off master may be what it waits for).
+		f.deferred++
+		f.until = time.Now().Add(time.Second)
+		in.active = append(in.active, f)
+		if f.deferred == 1 {
+			in.tl.logf("step %d heal   %-18s deferred: %v", f.rec.step, f.rec.kind, err)
+		}
+		return
+	}
+	if err != nil {
 		in.fails++
 		in.tl.logf("step %d heal   %-18s FAILED: %v", f.rec.step, f.rec.kind, err)
 	} else {
@@ -605,7 +628,9 @@ func (in *injector) healFault(f *fault) {
 	for _, c := range f.claims {
 		delete(in.claims, c)
 	}
-	in.e.revive(func(c string) bool { return in.claims[c] })
+	if in.e != nil {
+		in.e.revive(func(c string) bool { return in.claims[c] })
+	}
 }
 
 // run injects steps faults. A fault is held while the next one is injected with probability
