@@ -56,7 +56,9 @@ func TestFencing_ReadsACandidateNotPolledSinceTheRegistration(t *testing.T) {
 	d, w := staleWorld()
 	log := &stopLog{}
 	c := New(defaultConfig(), Deps{State: fakeState{d}, Committer: &recordingCommitter{}, Fence: openFence{},
-		Clients: func(m *fsmv1.Member, _ time.Duration) (ECX, error) { return &stopRecorder{member: m.Name, log: log}, nil }})
+		Clients: func(m *fsmv1.Member, _ time.Duration) (ECX, error) {
+			return &stopRecorder{member: m.Name, log: log}, nil
+		}})
 	op := &fsmv1.Operation{Id: "op1", Workload: "w11", Reason: fsm.ReasonPlanned, Phase: fsm.PhaseFencing, TargetMember: "e3", TargetServer: "e3-s1"}
 	if err := c.phaseFencing(t.Context(), d, w, op); err != nil {
 		t.Fatal(err)

@@ -218,9 +218,11 @@ func TestFSM_GroupOwnership(t *testing.T) {
 		},
 		{
 			name: "the same group name in other members is another group", seed: true,
-			cmd:    &fsmv1.UpsertWorkloadCommand{Workload: claim("web2", "g-web1", "north")},
-			dns:    true,
-			want:   func(d *fsm.Data, _ int64) { d.Workloads["web2"] = registeredAt(claim("web2", "g-web1", "north"), seedLen+1) },
+			cmd: &fsmv1.UpsertWorkloadCommand{Workload: claim("web2", "g-web1", "north")},
+			dns: true,
+			want: func(d *fsm.Data, _ int64) {
+				d.Workloads["web2"] = registeredAt(claim("web2", "g-web1", "north"), seedLen+1)
+			},
 			events: []ev{{Kind: "admin", Severity: "info", Workload: "web2", Msg: "workload web2 registered (group g-web1, candidates [north])"}},
 		},
 		{

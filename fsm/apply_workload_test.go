@@ -27,16 +27,20 @@ func TestFSM_ApplyUpsertWorkload(t *testing.T) {
 	runApplyCases(t, []applyCase{
 		{
 			name: "register", seed: true,
-			cmd:    &fsmv1.UpsertWorkloadCommand{Workload: fsmtest.Workload("api", "north", "east"), CreateOnly: true},
-			dns:    true,
-			want:   func(d *fsm.Data, _ int64) { d.Workloads["api"] = registeredAt(fsmtest.Workload("api", "north", "east"), seedLen+1) },
+			cmd: &fsmv1.UpsertWorkloadCommand{Workload: fsmtest.Workload("api", "north", "east"), CreateOnly: true},
+			dns: true,
+			want: func(d *fsm.Data, _ int64) {
+				d.Workloads["api"] = registeredAt(fsmtest.Workload("api", "north", "east"), seedLen+1)
+			},
 			events: []ev{{Kind: "admin", Severity: "info", Workload: "api", Msg: "workload api registered (group g-api, candidates [north east])"}},
 		},
 		{
 			name: "desired defaults to online", seed: true,
-			cmd:    upsert(editWorkload(fsmtest.Workload("api", "north"), func(w *fsmv1.Workload) { w.Desired = "" })),
-			dns:    true,
-			want:   func(d *fsm.Data, _ int64) { d.Workloads["api"] = registeredAt(fsmtest.Workload("api", "north"), seedLen+1) },
+			cmd: upsert(editWorkload(fsmtest.Workload("api", "north"), func(w *fsmv1.Workload) { w.Desired = "" })),
+			dns: true,
+			want: func(d *fsm.Data, _ int64) {
+				d.Workloads["api"] = registeredAt(fsmtest.Workload("api", "north"), seedLen+1)
+			},
 			events: []ev{{Kind: "admin", Severity: "info", Workload: "api", Msg: "workload api registered (group g-api, candidates [north])"}},
 		},
 		{
