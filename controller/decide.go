@@ -328,7 +328,7 @@ type conflictRetry struct {
 }
 
 // conflictBackoff is the wait after failures failed stops: the poll interval doubled at each
-// failure, at most 16 poll intervals. A conflict whose last failure is older than forgetAfter
+// failure, at most 16 poll intervals. A conflict whose last failure is older than forgetConflictAfter
 // counts as new (its event is written again).
 func (c *Controller) conflictBackoff(failures int) time.Duration {
 	return c.cfg.PollInterval << min(failures, 4)
