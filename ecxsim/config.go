@@ -128,6 +128,12 @@ type GroupConfig struct {
 	// Monitors are the monitor resources that belong with the group. Empty means "<g>-fipw"
 	// (type fipw, timing active); NEC-style names are fipw1, mdw1, genw1.
 	Monitors []MonitorConfig `yaml:"monitors"`
+	// Serve are the addresses of the group's service ("127.1.0.10:8080": an IP, not a host name;
+	// port 0 is a free port chosen at the first bind and kept). While the group is Online on a
+	// live server the simulator listens on each with a small HTTP server (service.go), like an
+	// application behind the group's floating IP. Two groups may share an address only under the
+	// same name, in different clusters (one workload).
+	Serve []string `yaml:"serve"`
 }
 
 // LoadConfig reads a YAML configuration file, applies the defaults and validates it. Unknown keys are
@@ -203,6 +209,7 @@ func (c Config) withDefaults() Config {
 			}
 			g.Resources = append([]ResourceConfig(nil), g.Resources...)
 			g.Monitors = append([]MonitorConfig(nil), g.Monitors...)
+			g.Serve = append([]string(nil), g.Serve...)
 			groups[j] = g
 		}
 		cl.Groups = groups
@@ -240,6 +247,7 @@ func (c Config) Validate() error {
 		errs = append(errs, validateCluster(where, cl, fixedAddrs)...)
 		errs = append(errs, validateTLS(where, cl.TLS, caOuts)...)
 	}
+	errs = append(errs, validateServe(c)...)
 	return errors.Join(errs...)
 }
 

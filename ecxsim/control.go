@@ -307,6 +307,8 @@ type GroupState struct {
 	AutoStart bool     `json:"auto_start"`
 	FailStart bool     `json:"fail_start"`
 	FailStop  bool     `json:"fail_stop"`
+	// Service is the group's service (GroupConfig.Serve), absent without serve addresses.
+	Service *ServiceState `json:"service,omitempty"`
 }
 
 // State returns a snapshot of every cluster, server and group.
@@ -343,6 +345,7 @@ func (s *Sim) State() StateSnapshot {
 			gs := GroupState{
 				Name: g.cfg.Name, Status: status, Current: current,
 				Servers: append([]string(nil), g.cfg.Servers...), AutoStart: g.cfg.AutoStart, FailStart: g.failStart, FailStop: g.failStop,
+				Service: g.svc.state(),
 			}
 			if on := g.runningOn(); on >= 0 {
 				gs.RunningOn = c.servers[on].name

@@ -63,6 +63,12 @@ type SwitchRequest struct {
 	Enabled bool `json:"enabled"`
 }
 
+// ServiceRequest is the body of POST /sim/v1/clusters/{cluster}/groups/{group}/service: mode is
+// ServiceOK, ServiceRefuse, ServiceTimeout or ServiceError.
+type ServiceRequest struct {
+	Mode string `json:"mode"`
+}
+
 var errBadRequest = errors.New("bad request")
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -137,6 +143,18 @@ func (s *Sim) newControlMux() *http.ServeMux {
 		err := decodeControl(r, &req)
 		if err == nil {
 			err = s.SetFailStop(r.PathValue("cluster"), r.PathValue("group"), req.Enabled)
+		}
+		writeControlResult(w, err)
+	})
+	m.HandleFunc("POST /sim/v1/clusters/{cluster}/groups/{group}/service", func(w http.ResponseWriter, r *http.Request) {
+		var req ServiceRequest
+		err := decodeControl(r, &req)
+		if err == nil {
+			if !ValidServiceMode(req.Mode) {
+				err = fmt.Errorf("%w: mode %q is unknown: %w", errBadRequest, req.Mode, errServiceMode)
+			} else {
+				err = s.SetServiceMode(r.PathValue("cluster"), r.PathValue("group"), req.Mode)
+			}
 		}
 		writeControlResult(w, err)
 	})

@@ -18,7 +18,11 @@
 // servers or clusters down and up, REST isolation, latency, error responses (with an error status
 // or inside HTTP 200), failing group starts and stops ("Online Failure", "Offline Failure"),
 // servers whose state cannot be read ("Unknown"), interconnect and witness cuts. The REST API also
-// serves the dummy failures of servers and monitors and the mirror actions of NEC's newest tool. Every interval in which a group was online is kept in an audit log,
+// serves the dummy failures of servers and monitors and the mirror actions of NEC's newest tool.
+// A group can serve its own addresses (GroupConfig.Serve, service.go) while it is Online, like an
+// application behind its floating IP, so that a reachability probe tests something real; the
+// control call SetServiceMode makes such a service refuse, hang or fail while ECX still reports
+// the group Online. Every interval in which a group was online is kept in an audit log,
 // and CheckNoDoubleOnline proves that no group name was online in two clusters at the same instant.
 //
 // All time-driven behaviour (transitions, heartbeats, failure detection) runs on one scheduler per

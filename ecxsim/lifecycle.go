@@ -17,6 +17,7 @@ func (c *simCluster) startGroup(g *group, target int, now time.Time) {
 		r.state = resFollow
 	}
 	c.sim.auditOpen(c, g, target, now)
+	c.syncService(g)
 	c.sim.sched.after(g.cfg.StartDuration, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -29,6 +30,7 @@ func (c *simCluster) startGroup(g *group, target int, now time.Time) {
 			return
 		}
 		g.status = StatusOnline
+		c.syncService(g)
 	})
 }
 
@@ -46,6 +48,7 @@ func (c *simCluster) stopGroup(g *group, then func(prev int)) {
 	for _, r := range g.resources {
 		r.state = resFollow
 	}
+	c.syncService(g)
 	c.sim.sched.after(g.cfg.StopDuration, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -89,6 +92,7 @@ func (c *simCluster) setOffline(g *group, now time.Time) {
 	for _, r := range g.resources {
 		r.state = resFollow
 	}
+	c.syncService(g)
 	c.sim.auditClose(g, now)
 }
 
@@ -202,6 +206,7 @@ func (c *simCluster) failService(i int, now time.Time) {
 			g.seq++
 			g.orphan = true
 			g.moving = false
+			c.syncService(g)
 			c.sim.auditClose(g, now)
 			continue
 		}
@@ -288,6 +293,7 @@ func (c *simCluster) finishStop(i int, action serverAction, now time.Time) {
 			c.member[i][j] = false
 			c.lostSince[i][j] = time.Time{}
 		}
+		c.syncServices()
 		c.reconcile(now)
 		return
 	}

@@ -112,6 +112,8 @@ type group struct {
 	// moveTo, or on the next server of its policy when moveTo is -1, once it is Offline).
 	moving bool
 	moveTo int
+	// svc is the group's service (GroupConfig.Serve), nil without serve addresses.
+	svc *service
 }
 
 // runningOn returns the server that really runs (or starts, stops, or failed to start) the group,
@@ -188,6 +190,9 @@ func newCluster(sim *Sim, cfg ClusterConfig) *simCluster {
 	}
 	for _, gc := range cfg.Groups {
 		g := &group{cfg: gc, status: StatusOffline, current: -1, failStart: gc.FailStart, auditIdx: -1}
+		if len(gc.Serve) > 0 {
+			g.svc = newService(c, g)
+		}
 		for _, name := range gc.Servers {
 			g.priority = append(g.priority, c.serverByName[name].idx)
 		}

@@ -415,6 +415,7 @@ func (c *simCluster) opStartResource(rs *resource, target int, now time.Time) *a
 		return nil
 	}
 	rs.state = resOnPending
+	c.syncService(g)
 	c.resourceAfter(rs, g.cfg.StartDuration, resFollow)
 	return nil
 }
@@ -430,6 +431,7 @@ func (c *simCluster) opStopResource(rs *resource) *apiError {
 		return rejected("group %q of resource %q is %s", g.cfg.Name, rs.name, g.status)
 	}
 	rs.state = resOffPending
+	c.syncService(g)
 	c.resourceAfter(rs, g.cfg.StopDuration, resOff)
 	return nil
 }
@@ -443,6 +445,7 @@ func (c *simCluster) resourceAfter(rs *resource, d time.Duration, state resState
 		defer c.mu.Unlock()
 		if rs.seq == seq && rs.g.seq == gseq {
 			rs.state = state
+			c.syncService(rs.g)
 		}
 	})
 }

@@ -48,6 +48,13 @@ type Sim struct {
 
 	auditMu sync.Mutex
 	audit   auditLog
+
+	// serveMu guards the owners of the serve addresses (service.go): which group's service holds
+	// an address now, and which services found it taken and wait for it. It is taken under a
+	// cluster lock, never the other way round.
+	serveMu      sync.Mutex
+	serveOwners  map[string]*service
+	serveWaiters map[string][]*service
 }
 
 // New validates cfg (after applying defaults) and builds a Sim. Nothing listens until Start. A nil
@@ -65,6 +72,9 @@ func New(cfg Config, logger hclog.Logger) (*Sim, error) {
 		log:     logger,
 		byName:  map[string]*simCluster{},
 		closing: make(chan struct{}),
+
+		serveOwners:  map[string]*service{},
+		serveWaiters: map[string][]*service{},
 	}
 	s.httpLog = logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})
 	for _, cc := range cfg.Clusters {
@@ -169,6 +179,7 @@ func (s *Sim) Close() error {
 			s.closeServer(srv)
 		}
 		for _, g := range c.groups {
+			c.closeService(g.svc)
 			s.auditClose(g, now)
 		}
 		c.mu.Unlock()
