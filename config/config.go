@@ -88,9 +88,11 @@ type ControllerConfig struct {
 	StopTimeout           time.Duration `yaml:"stop_timeout"`
 	MaxParallelOperations int           `yaml:"max_parallel_operations"`
 	// PollWorkers bounds how many members the leader polls at once.
-	PollWorkers int           `yaml:"poll_workers"`
-	LeaseTTL    time.Duration `yaml:"lease_ttl"`
-	ECXTimeout  time.Duration `yaml:"ecx_timeout"`
+	PollWorkers int `yaml:"poll_workers"`
+	// ProbeWorkers bounds how many reachability probes the leader runs at once (docs/probe.md).
+	ProbeWorkers int           `yaml:"probe_workers"`
+	LeaseTTL     time.Duration `yaml:"lease_ttl"`
+	ECXTimeout   time.Duration `yaml:"ecx_timeout"`
 	// HookTimeout applies to handover hooks of workloads that declare no timeout of their own.
 	HookTimeout time.Duration `yaml:"hook_timeout"`
 	// HookRetries is how many times a failover's failing handover hooks are run again (with a
@@ -220,6 +222,7 @@ func Default() Config {
 			StopTimeout:           2 * time.Minute,
 			MaxParallelOperations: 16,
 			PollWorkers:           64,
+			ProbeWorkers:          256,
 			LeaseTTL:              10 * time.Second,
 			ECXTimeout:            5 * time.Second,
 			HookTimeout:           5 * time.Minute,
@@ -414,6 +417,9 @@ func (c *Config) Validate() error {
 	}
 	if ctl.PollWorkers < 1 {
 		errs = append(errs, fmt.Errorf("controller poll_workers %d must be at least 1", ctl.PollWorkers))
+	}
+	if ctl.ProbeWorkers < 1 {
+		errs = append(errs, fmt.Errorf("controller probe_workers %d must be at least 1", ctl.ProbeWorkers))
 	}
 	if c.Raft.SnapshotRetain < 1 {
 		errs = append(errs, fmt.Errorf("raft snapshot_retain %d must be at least 1", c.Raft.SnapshotRetain))

@@ -11,6 +11,7 @@ import (
 	"github.com/cset-project/cset/config"
 	"github.com/cset-project/cset/ecxclient"
 	"github.com/cset-project/cset/fsm"
+	"github.com/cset-project/cset/probe"
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 	"github.com/cset-project/cset/witness"
 	"github.com/hashicorp/go-hclog"
@@ -77,7 +78,12 @@ type Deps struct {
 	Witness   Witness
 	Guards    Guards
 	Clients   ClientFactory
-	Logger    hclog.Logger
+	// Prober runs the workloads' reachability probes (default probe.New()).
+	Prober Prober
+	// OnProbe, when set, is told every probe's result (metrics): the workload, the member, how
+	// long it took and its error (nil when it passed).
+	OnProbe func(workload, member string, took time.Duration, err error)
+	Logger  hclog.Logger
 	// Now is the clock (default time.Now); tests may replace it.
 	Now func() time.Time
 }
@@ -128,6 +134,9 @@ func New(cfg Config, deps Deps) *Controller {
 	if deps.Clients == nil {
 		deps.Clients = DefaultClients
 	}
+	if deps.Prober == nil {
+		deps.Prober = probe.New()
+	}
 	return &Controller{
 		cfg: cfg, deps: deps, log: deps.Logger,
 		clients: map[string]cachedClient{}, lastReached: map[string]time.Time{},
@@ -153,8 +162,14 @@ func DefaultClients(m *fsmv1.Member, timeout time.Duration) (ECX, error) {
 func (c *Controller) Run(ctx context.Context) {
 	c.started = c.deps.Now()
 	c.log.Info("controller started", "poll_interval", c.cfg.PollInterval, "witness", c.deps.Witness != nil)
+	probesDone := make(chan struct{})
+	go func() {
+		defer close(probesDone)
+		c.runProbes(ctx)
+	}()
 	defer func() {
 		c.opWG.Wait()
+		<-probesDone
 		c.log.Info("controller stopped")
 	}()
 	t := time.NewTicker(c.cfg.PollInterval)

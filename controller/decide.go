@@ -223,6 +223,13 @@ func (c *Controller) plan(d *fsm.Data, w *fsmv1.Workload, running []string, now 
 		need = fmt.Sprintf("group %s has been Offline on %s for more than %v", w.Group, m.Name, c.cfg.GroupRecoveryGrace)
 	case m.Admin == fsm.AdminDraining:
 		return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonDrain, SourceMember: p.Member, SourceServer: p.Server}
+	case p.Status == fsm.StatusOnline && p.Reachability == fsm.ReachabilityUnreachable && w.GetProbe().GetFailover():
+		// Online, but clients cannot reach it there, and its probe says to move it then.
+		if !w.AutoFailover || c.brakeOn.Load() {
+			return nil
+		}
+		return &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonUnreachable, SourceMember: p.Member, SourceServer: p.Server,
+			Error: fmt.Sprintf("clients cannot reach it on %s: %s", m.Name, p.ProbeError)}
 	case p.Status != fsm.StatusOnline && p.Status != fsm.StatusOnlinePending && p.Status != fsm.StatusOfflinePending && p.Status != fsm.StatusOffline:
 		// "Unknown" (ECX cannot read the server that runs it), "Error", "Unused" or a string
 		// outside the vocabulary: the group may run there, and nothing says it failed. Act on
@@ -420,7 +427,7 @@ func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) bo
 func (c *Controller) schedulerRank(d *fsm.Data, op *fsmv1.Operation) (scheduler.Plan, error) {
 	req := scheduler.Request{Workload: op.Workload, Exclude: slices.Clone(op.TriedMembers)}
 	switch op.Reason {
-	case fsm.ReasonFailover, fsm.ReasonDrain, fsm.ReasonRebalance:
+	case fsm.ReasonFailover, fsm.ReasonDrain, fsm.ReasonRebalance, fsm.ReasonUnreachable:
 		if op.SourceMember != "" {
 			req.Exclude = append(req.Exclude, op.SourceMember)
 			req.Reason = "source of the " + op.Reason

@@ -312,6 +312,31 @@ func (c *Controller) phaseStarting(ctx context.Context, d *fsm.Data, w *fsmv1.Wo
 		return retry(err.Error())
 	}
 	p := &fsmv1.Placement{Member: m.Name, Server: g.Current, Status: fsm.StatusOnline, SinceUnixNano: time.Now().UnixNano()}
+	if probed(w) && !op.Restoring {
+		// ECX says Online; clients must reach it too before the operation ends and DNS
+		// points at it (docs/probe.md).
+		pctx, cancelDown := c.whileUp(ctx, m.Name)
+		perr := c.probeGate(pctx, w, m.Name)
+		wentDown := memberWentDown(pctx)
+		cancelDown()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case wentDown:
+			return nil // look again: the target is down now
+		case perr != nil:
+			why := fmt.Sprintf("ECX reports %s Online on %s but clients cannot reach it: %v", w.Group, m.Name, perr)
+			c.event(ctx, &fsmv1.Event{Kind: "probe", Severity: "warn", Workload: w.Name, Member: m.Name, OperationId: op.Id,
+				Message: fmt.Sprintf("%s of %s: %s; stopping it there", op.Reason, w.Name, why)})
+			if serr := c.stopOn(ctx, m, w.Group); errors.Is(serr, errMemberDown) {
+				return nil
+			} else if serr != nil {
+				return fmt.Errorf("%w: %s, and stopping it failed: %v", errRetry, why, serr)
+			}
+			return retry(why)
+		}
+		p.Reachability, p.ReachabilitySinceUnixNano = fsm.ReachabilityReachable, time.Now().UnixNano()
+	}
 	if op.Restoring {
 		// Back where it was: the operation failed, and says so; the placement stays the source.
 		return c.finish(ctx, op, false, fmt.Sprintf("%s; the workload was restarted on its source %s/%s", op.Error, m.Name, g.Current), nil)

@@ -53,6 +53,8 @@ func (a *applier) dispatch(e *fsmv1.LogEntry) error {
 		return a.applyObservationBatch(c.ObservationBatch)
 	case *fsmv1.LogEntry_SetPlacement:
 		return a.applySetPlacement(c.SetPlacement)
+	case *fsmv1.LogEntry_SetReachability:
+		return a.applySetReachability(c.SetReachability)
 	case *fsmv1.LogEntry_StartOperation:
 		return a.applyStartOperation(c.StartOperation)
 	case *fsmv1.LogEntry_AdvanceOperation:

@@ -144,6 +144,46 @@ func (a *applier) applySetPlacement(c *fsmv1.SetPlacementCommand) error {
 	return nil
 }
 
+// applySetReachability records a change of the probe result of a placed workload. A result
+// about a member the workload is no longer placed on is refused: it says nothing about where
+// the workload runs now.
+func (a *applier) applySetReachability(c *fsmv1.SetReachabilityCommand) error {
+	w := a.s.workloads[c.GetWorkload()]
+	if w == nil {
+		return notFoundf("workload %q is not registered", c.GetWorkload())
+	}
+	r := c.GetReachability()
+	if r != ReachabilityReachable && r != ReachabilityUnreachable {
+		return invalidf("reachability %q is unknown: use %s or %s", r, ReachabilityReachable, ReachabilityUnreachable)
+	}
+	p := w.Placement
+	if p == nil || p.Member != c.GetMember() {
+		return preconditionf("workload %q is no longer placed on %q: its probe result there is stale", w.Name, c.GetMember())
+	}
+	if p.Reachability == r && p.ProbeError == c.GetError() {
+		return nil
+	}
+	was := p.Reachability
+	p.Reachability, p.ProbeError, p.ReachabilitySinceUnixNano = r, c.GetError(), c.GetSinceUnixNano()
+	if r == ReachabilityReachable {
+		p.ProbeError = ""
+	}
+	if p.ReachabilitySinceUnixNano == 0 {
+		p.ReachabilitySinceUnixNano = a.at
+	}
+	if w.GetProbe().GetDns() == ProbeDNSWithhold {
+		a.touchDNS()
+	}
+	switch {
+	case was == r:
+	case r == ReachabilityUnreachable:
+		a.event("probe", "warn", w.Name, p.Member, "", "workload %s is Online on %s but clients cannot reach it: %s", w.Name, p.Member, p.ProbeError)
+	default:
+		a.event("probe", "info", w.Name, p.Member, "", "workload %s is reachable on %s", w.Name, p.Member)
+	}
+	return nil
+}
+
 // applyObservationBatch records what the leader observed in one poll round and derives each
 // placed workload's status from its member's observed groups.
 func (a *applier) applyObservationBatch(c *fsmv1.ObservationBatchCommand) error {

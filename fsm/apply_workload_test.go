@@ -1,6 +1,8 @@
 package fsm_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cset-project/cset/fsm"
@@ -322,5 +324,98 @@ func TestFSM_RegisteredAndObservedIndexes(t *testing.T) {
 	observe(f.AppliedIndex() + 10) // never past the entry that records it
 	if got := f.Member("east").GetObservedIndex(); got != again {
 		t.Fatalf("observed index %d from the future", got)
+	}
+}
+
+// probed returns w with a TCP probe on port 80 (the defaults the server fills in).
+func probed(w *fsmv1.Workload, dns string) *fsmv1.Workload {
+	w.Probe = &fsmv1.Probe{Kind: fsm.ProbeTCP, Port: 80, TimeoutMs: 2000, IntervalMs: 5000, GraceMs: 30000, HealthyAfter: 1, UnhealthyAfter: 3, Dns: dns}
+	return w
+}
+
+func TestFSM_ApplySetReachability(t *testing.T) {
+	t.Parallel()
+	withhold := &fsmv1.UpsertWorkloadCommand{Workload: probed(seedWeb1(), fsm.ProbeDNSWithhold)}
+	keep := &fsmv1.UpsertWorkloadCommand{Workload: probed(seedWeb1(), fsm.ProbeDNSKeep)}
+	unreachable := &fsmv1.SetReachabilityCommand{Workload: "web1", Member: "east", Reachability: fsm.ReachabilityUnreachable, Error: "connect 10.1.1.10:80: connection refused", SinceUnixNano: 77}
+	runApplyCases(t, []applyCase{
+		{
+			name: "unreachable with dns withhold changes DNS", seed: true, setup: []proto.Message{withhold},
+			cmd: unreachable, dns: true,
+			want: func(d *fsm.Data, _ int64) {
+				p := d.Workloads["web1"].Placement
+				p.Reachability, p.ProbeError, p.ReachabilitySinceUnixNano = fsm.ReachabilityUnreachable, "connect 10.1.1.10:80: connection refused", 77
+			},
+			events: []ev{{Kind: "probe", Severity: "warn", Workload: "web1", Member: "east", Msg: "workload web1 is Online on east but clients cannot reach it: connect 10.1.1.10:80: connection refused"}},
+		},
+		{
+			name: "unreachable with dns keep leaves DNS", seed: true, setup: []proto.Message{keep},
+			cmd: unreachable,
+			want: func(d *fsm.Data, _ int64) {
+				p := d.Workloads["web1"].Placement
+				p.Reachability, p.ProbeError, p.ReachabilitySinceUnixNano = fsm.ReachabilityUnreachable, "connect 10.1.1.10:80: connection refused", 77
+			},
+			events: []ev{{Kind: "probe", Severity: "warn", Workload: "web1", Member: "east", Msg: "workload web1 is Online on east but clients cannot reach it: connect 10.1.1.10:80: connection refused"}},
+		},
+		{
+			name: "reachable again clears the error, stamped with the entry's time", seed: true, setup: []proto.Message{withhold, unreachable},
+			cmd: &fsmv1.SetReachabilityCommand{Workload: "web1", Member: "east", Reachability: fsm.ReachabilityReachable, Error: "ignored"}, dns: true,
+			want: func(d *fsm.Data, at int64) {
+				p := d.Workloads["web1"].Placement
+				p.Reachability, p.ProbeError, p.ReachabilitySinceUnixNano = fsm.ReachabilityReachable, "", at
+			},
+			events: []ev{{Kind: "probe", Severity: "info", Workload: "web1", Member: "east", Msg: "workload web1 is reachable on east"}},
+		},
+		{name: "the same result again changes nothing", seed: true, setup: []proto.Message{withhold, unreachable}, cmd: unreachable},
+		{
+			name: "a result about a member it left is stale", seed: true, setup: []proto.Message{withhold},
+			cmd:     &fsmv1.SetReachabilityCommand{Workload: "web1", Member: "west", Reachability: fsm.ReachabilityReachable},
+			wantErr: fsm.ErrFailedPrecondition, errHas: `no longer placed on "west"`,
+		},
+		{name: "unknown workload", seed: true, cmd: &fsmv1.SetReachabilityCommand{Workload: "api", Member: "east", Reachability: fsm.ReachabilityReachable}, wantErr: fsm.ErrNotFound},
+		{name: "unknown result", seed: true, cmd: &fsmv1.SetReachabilityCommand{Workload: "web1", Member: "east", Reachability: "maybe"}, wantErr: fsm.ErrInvalidArgument, errHas: "use reachable or unreachable"},
+	})
+}
+
+func TestFSM_ValidateWorkloadProbe(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		edit   func(p *fsmv1.Probe, w *fsmv1.Workload)
+		errHas string
+	}{
+		{"valid tcp", func(*fsmv1.Probe, *fsmv1.Workload) {}, ""},
+		{"valid http", func(p *fsmv1.Probe, _ *fsmv1.Workload) {
+			p.Kind, p.Path, p.StatusMin, p.StatusMax = fsm.ProbeHTTP, "/health", 200, 299
+		}, ""},
+		{"none needs nothing", func(p *fsmv1.Probe, w *fsmv1.Workload) { *p = fsmv1.Probe{Kind: fsm.ProbeNone}; w.Addresses = nil }, ""},
+		{"unknown kind", func(p *fsmv1.Probe, _ *fsmv1.Workload) { p.Kind = "icmp" }, `kind "icmp" is unknown`},
+		{"port", func(p *fsmv1.Probe, _ *fsmv1.Workload) { p.Port = 0 }, "port 0: use 1-65535"},
+		{"http path", func(p *fsmv1.Probe, _ *fsmv1.Workload) {
+			p.Kind, p.Path, p.StatusMin, p.StatusMax = fsm.ProbeHTTPS, "health", 200, 399
+		}, "must start with /"},
+		{"status range", func(p *fsmv1.Probe, _ *fsmv1.Workload) {
+			p.Kind, p.Path, p.StatusMin, p.StatusMax = fsm.ProbeHTTP, "/", 400, 200
+		}, "not a range within 100-599"},
+		{"timeout", func(p *fsmv1.Probe, _ *fsmv1.Workload) { p.TimeoutMs = 0 }, "use 1ms-60s"},
+		{"interval below the timeout", func(p *fsmv1.Probe, _ *fsmv1.Workload) { p.IntervalMs = 1000 }, "at least the timeout"},
+		{"grace below the timeout", func(p *fsmv1.Probe, _ *fsmv1.Workload) { p.GraceMs = 10 }, "grace 10ms must be at least the timeout"},
+		{"counts", func(p *fsmv1.Probe, _ *fsmv1.Workload) { p.UnhealthyAfter = 0 }, "must be in 1-100"},
+		{"dns", func(p *fsmv1.Probe, _ *fsmv1.Workload) { p.Dns = "hide" }, `dns "hide" is unknown`},
+		{"a candidate without address", func(_ *fsmv1.Probe, w *fsmv1.Workload) { delete(w.Addresses, "west") }, `candidate "west" has no address to probe`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := probed(seedWeb1(), fsm.ProbeDNSKeep)
+			tc.edit(w.Probe, w)
+			err := fsm.ValidateWorkload(w)
+			switch {
+			case tc.errHas == "" && err != nil:
+				t.Fatalf("ValidateWorkload: %v", err)
+			case tc.errHas != "" && (err == nil || !strings.Contains(err.Error(), tc.errHas)):
+				t.Fatalf("ValidateWorkload = %v, want an error containing %q", err, tc.errHas)
+			case tc.errHas != "" && !errors.Is(err, fsm.ErrInvalidArgument):
+				t.Fatalf("ValidateWorkload = %v, want an invalid-argument error", err)
+			}
+		})
 	}
 }

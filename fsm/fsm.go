@@ -247,3 +247,17 @@ func ValidateSnapshot(r io.Reader) (members, workloads int, err error) {
 	}
 	return len(s.members), len(s.workloads), nil
 }
+
+// CountUnreachable returns how many workloads are Online where they are placed while their
+// committed probe result there is unreachable.
+func (f *FSM) CountUnreachable() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	n := 0
+	for _, w := range f.s.workloads {
+		if p := w.Placement; p != nil && p.Status == StatusOnline && p.Reachability == ReachabilityUnreachable {
+			n++
+		}
+	}
+	return n
+}

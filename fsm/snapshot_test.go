@@ -25,6 +25,8 @@ func oneOfEverythingCommands() []proto.Message {
 	web1 := seedWeb1()
 	web1.Hooks = []string{"/etc/cset/hooks/replicate"}
 	web1.Services = []*fsmv1.Service{{Name: "_http._tcp", Port: 80, Priority: 10, Weight: 20}}
+	web1.Probe = &fsmv1.Probe{Kind: fsm.ProbeHTTPS, Port: 8443, Path: "/health", StatusMin: 200, StatusMax: 299, TimeoutMs: 1000,
+		IntervalMs: 2000, HealthyAfter: 2, UnhealthyAfter: 4, GraceMs: 20000, Dns: fsm.ProbeDNSWithhold, Failover: true}
 	return append(fsmtest.SeedCommands(),
 		&fsmv1.UpsertMemberCommand{Member: east, KeepPassword: true},
 		&fsmv1.UpsertWorkloadCommand{Workload: web1},
@@ -43,6 +45,7 @@ func oneOfEverythingCommands() []proto.Message {
 		&fsmv1.FinishOperationCommand{Id: "op2", Success: true, Placement: &fsmv1.Placement{Member: "west", Server: "west-1", Status: "Online"}},
 		&fsmv1.AppendEventsCommand{Events: []*fsmv1.Event{{Kind: "lease", Severity: "warn", Message: "lease lost", Actor: "controller"}}},
 		&fsmv1.CreateTokenCommand{Token: &fsmv1.Token{Name: "ops", Role: fsm.RoleOperate, Hash: bytes.Repeat([]byte{1}, 32), CreatedBy: "bootstrap"}},
+		&fsmv1.SetReachabilityCommand{Workload: "web1", Member: "east", Reachability: fsm.ReachabilityUnreachable, Error: "connection refused", SinceUnixNano: 9},
 		&fsmv1.RemoveMemberCommand{Name: "east", FenceFirst: true}, // web1 is placed there: marked for removal
 	)
 }

@@ -46,6 +46,20 @@ const (
 	ReasonStart     = "start"
 	ReasonStop      = "stop"
 	ReasonConflict  = "conflict"
+	// ReasonUnreachable: the workload's probe failed probe.unhealthy_after times in a row
+	// where it runs and its probe.failover is on.
+	ReasonUnreachable = "unreachable"
+
+	ReachabilityReachable   = "reachable"
+	ReachabilityUnreachable = "unreachable"
+
+	ProbeNone  = "none"
+	ProbeTCP   = "tcp"
+	ProbeHTTP  = "http"
+	ProbeHTTPS = "https"
+
+	ProbeDNSKeep     = "keep"
+	ProbeDNSWithhold = "withhold"
 )
 
 // SchemaVersion is the newest log format this binary writes and understands.
@@ -237,7 +251,63 @@ func ValidateWorkload(w *fsmv1.Workload) error {
 			errs = append(errs, invalidf("service %q of workload %q has port %d: use 1-65535", s.GetName(), w.GetName(), s.GetPort()))
 		}
 	}
+	errs = append(errs, validateProbe(w)...)
 	return joinInvalid(errs)
+}
+
+// Bounds of a probe's fields (probe.Max* in the server, which parses the operator's form).
+const (
+	maxProbeMs    = 3600_000
+	maxProbeCount = 100
+)
+
+// validateProbe checks a workload's probe: its kind, port and status range, its timing, and
+// that every candidate has an address to probe.
+func validateProbe(w *fsmv1.Workload) []error {
+	p := w.GetProbe()
+	if p == nil || p.GetKind() == ProbeNone {
+		return nil
+	}
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, invalidf("workload %q probe: "+format, append([]any{w.GetName()}, args...)...))
+	}
+	switch p.GetKind() {
+	case ProbeTCP:
+	case ProbeHTTP, ProbeHTTPS:
+		if !strings.HasPrefix(p.GetPath(), "/") {
+			bad("path %q must start with /", p.GetPath())
+		}
+		if p.GetStatusMin() < 100 || p.GetStatusMax() > 599 || p.GetStatusMin() > p.GetStatusMax() {
+			bad("expected status %d-%d is not a range within 100-599", p.GetStatusMin(), p.GetStatusMax())
+		}
+	default:
+		bad("kind %q is unknown: use none, tcp, http or https", p.GetKind())
+	}
+	if p.GetPort() == 0 || p.GetPort() > 65535 {
+		bad("port %d: use 1-65535", p.GetPort())
+	}
+	if p.GetTimeoutMs() == 0 || p.GetTimeoutMs() > 60_000 {
+		bad("timeout %dms: use 1ms-60s", p.GetTimeoutMs())
+	}
+	if p.GetIntervalMs() < p.GetTimeoutMs() || p.GetIntervalMs() > maxProbeMs {
+		bad("interval %dms must be at least the timeout (%dms) and at most 1h", p.GetIntervalMs(), p.GetTimeoutMs())
+	}
+	if p.GetGraceMs() < p.GetTimeoutMs() || p.GetGraceMs() > maxProbeMs {
+		bad("grace %dms must be at least the timeout (%dms) and at most 1h", p.GetGraceMs(), p.GetTimeoutMs())
+	}
+	if p.GetHealthyAfter() == 0 || p.GetHealthyAfter() > maxProbeCount || p.GetUnhealthyAfter() == 0 || p.GetUnhealthyAfter() > maxProbeCount {
+		bad("healthy_after %d and unhealthy_after %d must be in 1-%d", p.GetHealthyAfter(), p.GetUnhealthyAfter(), maxProbeCount)
+	}
+	if d := p.GetDns(); d != ProbeDNSKeep && d != ProbeDNSWithhold {
+		bad("dns %q is unknown: use keep or withhold", d)
+	}
+	for _, c := range w.GetCandidates() {
+		if len(w.GetAddresses()[c].GetAddresses()) == 0 {
+			bad("candidate %q has no address to probe: give one with --address %s=IP, or register with --probe none", c, c)
+		}
+	}
+	return errs
 }
 
 // joinInvalid joins several invalid-argument errors into one *Error so the code survives.

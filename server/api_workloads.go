@@ -22,7 +22,10 @@ func (a *api) getWorkload(name string) (*apiv1.Workload, error) {
 }
 
 func (a *api) RegisterWorkload(ctx context.Context, r *apiv1.RegisterWorkloadRequest) (*apiv1.Workload, error) {
-	w := workloadFromAPI(r)
+	w, err := workloadFromAPI(r)
+	if err != nil {
+		return nil, err
+	}
 	if err := fsm.ValidateWorkload(w); err != nil {
 		return nil, err
 	}
@@ -229,7 +232,10 @@ func (a *api) Apply(ctx context.Context, r *apiv1.ApplyRequest) (*apiv1.ApplyRes
 		cmd.Members = append(cmd.Members, m)
 	}
 	for _, wr := range decl.GetWorkloads() {
-		w := workloadFromAPI(wr)
+		w, err := workloadFromAPI(wr)
+		if err != nil {
+			return nil, err
+		}
 		if err := fsm.ValidateWorkload(w); err != nil {
 			return nil, err
 		}

@@ -1,12 +1,16 @@
 package server
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/cset-project/cset/fsm"
+	"github.com/cset-project/cset/probe"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // memberToAPI converts a stored member for the API. The password never leaves the state.
@@ -62,10 +66,75 @@ func workloadToAPI(cs *fsmv1.ClusterSet, w *fsmv1.Workload, active *fsmv1.Operat
 	if active != nil {
 		out.ActiveOperationId, out.ActiveOperationPhase = active.Id, active.Phase
 	}
+	out.Probe = probeToAPI(w.Probe)
+	if p := w.Placement; p != nil && out.Probe != nil {
+		out.ProbeResult = &apiv1.ProbeResult{Reachability: p.Reachability, Error: p.ProbeError, SinceUnixNano: p.ReachabilitySinceUnixNano}
+	}
 	return out
 }
 
-func workloadFromAPI(r *apiv1.RegisterWorkloadRequest) *fsmv1.Workload {
+// probeToAPI converts a stored probe to its API form; nil when the workload has none.
+func probeToAPI(p *fsmv1.Probe) *apiv1.ProbeSpec {
+	if p == nil || p.Kind == fsm.ProbeNone {
+		return nil
+	}
+	t := probe.Target{Kind: p.Kind, Port: p.Port, Path: p.Path, StatusMin: p.StatusMin, StatusMax: p.StatusMax}
+	out := &apiv1.ProbeSpec{Target: t.String(), TimeoutMs: p.TimeoutMs, IntervalMs: p.IntervalMs, HealthyAfter: p.HealthyAfter,
+		UnhealthyAfter: p.UnhealthyAfter, GraceMs: p.GraceMs, Dns: p.Dns, Failover: p.Failover}
+	if p.Kind == fsm.ProbeHTTP || p.Kind == fsm.ProbeHTTPS {
+		out.ExpectStatus = t.StatusRange()
+	}
+	return out
+}
+
+// probeFromAPI parses a workload's probe and fills in the defaults (docs/probe.md). Without a
+// probe, a workload that declares services is probed with a TCP connect to the first one's
+// port; else it has none (nil).
+func probeFromAPI(spec *apiv1.ProbeSpec, services []*apiv1.Service) (*fsmv1.Probe, error) {
+	if spec == nil || spec.GetTarget() == "" {
+		if spec != nil && !proto.Equal(spec, &apiv1.ProbeSpec{}) {
+			return nil, invalid("probe: the target is empty: give it as none, tcp:PORT, http://:PORT/PATH or https://:PORT/PATH")
+		}
+		if len(services) == 0 || services[0].GetPort() == 0 {
+			return nil, nil
+		}
+		spec = &apiv1.ProbeSpec{Target: fmt.Sprintf("tcp:%d", services[0].GetPort())}
+	}
+	t, err := probe.ParseTarget(spec.GetTarget())
+	if err != nil {
+		return nil, invalid("%v", err)
+	}
+	if t.Kind == probe.KindNone {
+		return nil, nil
+	}
+	p := &fsmv1.Probe{Kind: t.Kind, Port: t.Port, Path: t.Path, StatusMin: t.StatusMin, StatusMax: t.StatusMax,
+		TimeoutMs: spec.GetTimeoutMs(), IntervalMs: spec.GetIntervalMs(), HealthyAfter: spec.GetHealthyAfter(),
+		UnhealthyAfter: spec.GetUnhealthyAfter(), GraceMs: spec.GetGraceMs(), Dns: strings.ToLower(spec.GetDns()), Failover: spec.GetFailover()}
+	if es := spec.GetExpectStatus(); es != "" {
+		if t.Kind == probe.KindTCP {
+			return nil, invalid("probe %s: expect_status applies to http(s) probes only: leave it out", spec.GetTarget())
+		}
+		if p.StatusMin, p.StatusMax, err = probe.ParseStatus(es); err != nil {
+			return nil, invalid("probe: %v", err)
+		}
+	}
+	def := func(v *uint32, d uint32) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&p.TimeoutMs, uint32(probe.DefaultTimeout.Milliseconds()))
+	def(&p.IntervalMs, max(uint32(probe.DefaultInterval.Milliseconds()), p.TimeoutMs))
+	def(&p.GraceMs, max(uint32(probe.DefaultGrace.Milliseconds()), p.TimeoutMs))
+	def(&p.HealthyAfter, probe.DefaultHealthyAfter)
+	def(&p.UnhealthyAfter, probe.DefaultUnhealthyAfter)
+	if p.Dns == "" {
+		p.Dns = fsm.ProbeDNSKeep
+	}
+	return p, nil
+}
+
+func workloadFromAPI(r *apiv1.RegisterWorkloadRequest) (*fsmv1.Workload, error) {
 	w := &fsmv1.Workload{
 		Name: r.GetName(), Group: r.GetGroup(), Candidates: r.GetCandidates(), Size: r.GetSize(),
 		AvailabilitySet: r.GetAvailabilitySet(), AutoFailover: !r.GetNoAutoFailover(), Hooks: r.GetHooks(),
@@ -81,7 +150,12 @@ func workloadFromAPI(r *apiv1.RegisterWorkloadRequest) *fsmv1.Workload {
 	for _, s := range r.GetServices() {
 		w.Services = append(w.Services, &fsmv1.Service{Name: s.GetName(), Port: s.GetPort(), Priority: s.GetPriority(), Weight: s.GetWeight()})
 	}
-	return w
+	p, err := probeFromAPI(r.GetProbe(), r.GetServices())
+	if err != nil {
+		return nil, status.Errorf(status.Code(err), "workload %q: %s", r.GetName(), status.Convert(err).Message())
+	}
+	w.Probe = p
+	return w, nil
 }
 
 func operationToAPI(op *fsmv1.Operation) *apiv1.Operation {

@@ -68,11 +68,13 @@ func zoneFromState(d *fsm.Data) *dnsserver.Zone {
 }
 
 // workloadRecord is what DNS answers for w: its address on the member where it is Online, and
-// never an address on a member that is down (fenced), whatever was last observed there.
+// never an address on a member that is down (fenced), whatever was last observed there, nor
+// one its probe found unreachable when its probe says dns: withhold.
 func workloadRecord(d *fsm.Data, w *fsmv1.Workload) dnsserver.WorkloadRecord {
 	r := dnsserver.WorkloadRecord{Name: w.Name}
 	p := w.Placement
-	if p != nil && p.Status == fsm.StatusOnline && d.Members[p.Member].GetHealth() != fsm.HealthDown {
+	withheld := p != nil && p.Reachability == fsm.ReachabilityUnreachable && w.GetProbe().GetDns() == fsm.ProbeDNSWithhold
+	if p != nil && p.Status == fsm.StatusOnline && d.Members[p.Member].GetHealth() != fsm.HealthDown && !withheld {
 		r.Online, r.Member, r.Server = true, p.Member, p.Server
 		for _, a := range w.Addresses[p.Member].GetAddresses() {
 			if ip, err := netip.ParseAddr(a); err == nil {

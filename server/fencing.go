@@ -161,7 +161,8 @@ func (s *Server) runController(ctx context.Context, fen *fencing) {
 	fence := witness.NewFence(raftLeader{s.raft}, lease, s.logger.Named("fence"))
 	fen.fence.Store(fence)
 	defer fen.fence.Store(nil)
-	ctl := controller.New(s.cfg.Controller, controller.Deps{State: s.fsm, Committer: committer{s}, Fence: fence, Witness: w, Guards: guards, Logger: s.logger.Named("controller")})
+	ctl := controller.New(s.cfg.Controller, controller.Deps{State: s.fsm, Committer: committer{s}, Fence: fence, Witness: w, Guards: guards,
+		OnProbe: s.metrics.observeProbe, Logger: s.logger.Named("controller")})
 	ctl.Run(ctx)
 }
 

@@ -27,6 +27,18 @@ type metrics struct {
 	batchSize     prometheus.Histogram
 	isLeader      prometheus.Gauge
 	rpcs          *prometheus.CounterVec
+	probes        *prometheus.CounterVec
+	probeDuration prometheus.Histogram
+}
+
+// observeProbe counts one probe result (controller.Deps.OnProbe).
+func (m *metrics) observeProbe(_, _ string, took time.Duration, err error) {
+	result := "pass"
+	if err != nil {
+		result = "fail"
+	}
+	m.probes.WithLabelValues(result).Inc()
+	m.probeDuration.Observe(took.Seconds())
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -43,8 +55,15 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cset_grpc_requests_total", Help: "gRPC API calls by method and status code.",
 		}, []string{"method", "code"}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cset_probes_total", Help: "Reachability probes run by this master while leader, by result (pass, fail).",
+		}, []string{"result"}),
+		probeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cset_probe_seconds", Help: "Time one reachability probe of a workload took (all its addresses on the member).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
 	}
-	reg.MustRegister(m.applyDuration, m.batchSize, m.isLeader, m.rpcs,
+	reg.MustRegister(m.applyDuration, m.batchSize, m.isLeader, m.rpcs, m.probes, m.probeDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -56,6 +75,9 @@ func (s *Server) registerRaftGauges() {
 	gauge("cset_raft_commit_index", "Raft commit index known to this master.", func() float64 { return float64(s.raft.CommitIndex()) })
 	gauge("cset_raft_applied_index", "Index of the last entry applied to the FSM.", func() float64 { return float64(s.fsm.AppliedIndex()) })
 	gauge("cset_raft_term", "Current Raft term.", func() float64 { return float64(s.raft.CurrentTerm()) })
+	gauge("cset_workloads_unreachable", "Workloads Online where they are placed whose probe finds them unreachable (committed state).", func() float64 {
+		return float64(s.fsm.CountUnreachable())
+	})
 }
 
 func (s *Server) metricsUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -56,6 +56,7 @@ var fieldMaxBytes = map[protoreflect.FullName]int{
 	"cset.api.v1.CreateFaultDomainRequest.description": 1024,
 	"cset.api.v1.RegisterWorkloadRequest.hooks":        1024,
 	"cset.api.v1.Service.name":                         127,
+	"cset.api.v1.ProbeSpec.target":                     1024,
 	"cset.api.v1.Event.message":                        1024, // RecordAudit, cut to 512 when stored
 }
 

@@ -2405,8 +2405,11 @@ type RegisterWorkloadRequest struct {
 	Desired            string                  `protobuf:"bytes,10,opt,name=desired,proto3" json:"desired,omitempty"` // online (default) | offline
 	Services           []*Service              `protobuf:"bytes,11,rep,name=services,proto3" json:"services,omitempty"`
 	Update             bool                    `protobuf:"varint,12,opt,name=update,proto3" json:"update,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// probe: how the masters check that clients reach it; unset: tcp on the first service's port
+	// when services are declared, else none.
+	Probe         *ProbeSpec `protobuf:"bytes,13,opt,name=probe,proto3" json:"probe,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegisterWorkloadRequest) Reset() {
@@ -2523,6 +2526,185 @@ func (x *RegisterWorkloadRequest) GetUpdate() bool {
 	return false
 }
 
+func (x *RegisterWorkloadRequest) GetProbe() *ProbeSpec {
+	if x != nil {
+		return x.Probe
+	}
+	return nil
+}
+
+// ProbeSpec is a workload's reachability probe (docs/probe.md).
+type ProbeSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// target: "none", "tcp:PORT", "http://:PORT/PATH" or "https://:PORT/PATH"; the masters
+	// connect to each of the workload's addresses on the member where it runs.
+	Target         string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	ExpectStatus   string `protobuf:"bytes,2,opt,name=expect_status,json=expectStatus,proto3" json:"expect_status,omitempty"`        // http(s): "200-399" (default), "200" or "200-299"
+	TimeoutMs      uint32 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`                // default 2000
+	IntervalMs     uint32 `protobuf:"varint,4,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`             // default 5000
+	HealthyAfter   uint32 `protobuf:"varint,5,opt,name=healthy_after,json=healthyAfter,proto3" json:"healthy_after,omitempty"`       // default 1
+	UnhealthyAfter uint32 `protobuf:"varint,6,opt,name=unhealthy_after,json=unhealthyAfter,proto3" json:"unhealthy_after,omitempty"` // default 3
+	GraceMs        uint32 `protobuf:"varint,7,opt,name=grace_ms,json=graceMs,proto3" json:"grace_ms,omitempty"`                      // probe_grace, default 30000
+	Dns            string `protobuf:"bytes,8,opt,name=dns,proto3" json:"dns,omitempty"`                                              // keep (default) | withhold
+	Failover       bool   `protobuf:"varint,9,opt,name=failover,proto3" json:"failover,omitempty"`                                   // probe_failover
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ProbeSpec) Reset() {
+	*x = ProbeSpec{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeSpec) ProtoMessage() {}
+
+func (x *ProbeSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeSpec.ProtoReflect.Descriptor instead.
+func (*ProbeSpec) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ProbeSpec) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ProbeSpec) GetExpectStatus() string {
+	if x != nil {
+		return x.ExpectStatus
+	}
+	return ""
+}
+
+func (x *ProbeSpec) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *ProbeSpec) GetIntervalMs() uint32 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+func (x *ProbeSpec) GetHealthyAfter() uint32 {
+	if x != nil {
+		return x.HealthyAfter
+	}
+	return 0
+}
+
+func (x *ProbeSpec) GetUnhealthyAfter() uint32 {
+	if x != nil {
+		return x.UnhealthyAfter
+	}
+	return 0
+}
+
+func (x *ProbeSpec) GetGraceMs() uint32 {
+	if x != nil {
+		return x.GraceMs
+	}
+	return 0
+}
+
+func (x *ProbeSpec) GetDns() string {
+	if x != nil {
+		return x.Dns
+	}
+	return ""
+}
+
+func (x *ProbeSpec) GetFailover() bool {
+	if x != nil {
+		return x.Failover
+	}
+	return false
+}
+
+// ProbeResult is the committed result of a workload's probe where it is placed.
+type ProbeResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reachability  string                 `protobuf:"bytes,1,opt,name=reachability,proto3" json:"reachability,omitempty"` // "" (not probed yet) | reachable | unreachable
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	SinceUnixNano int64                  `protobuf:"varint,3,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeResult) Reset() {
+	*x = ProbeResult{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeResult) ProtoMessage() {}
+
+func (x *ProbeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
+func (*ProbeResult) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ProbeResult) GetReachability() string {
+	if x != nil {
+		return x.Reachability
+	}
+	return ""
+}
+
+func (x *ProbeResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ProbeResult) GetSinceUnixNano() int64 {
+	if x != nil {
+		return x.SinceUnixNano
+	}
+	return 0
+}
+
 type AddressList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Addresses     []string               `protobuf:"bytes,1,rep,name=addresses,proto3" json:"addresses,omitempty"`
@@ -2532,7 +2714,7 @@ type AddressList struct {
 
 func (x *AddressList) Reset() {
 	*x = AddressList{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[39]
+	mi := &file_cset_api_v1_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2544,7 +2726,7 @@ func (x *AddressList) String() string {
 func (*AddressList) ProtoMessage() {}
 
 func (x *AddressList) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[39]
+	mi := &file_cset_api_v1_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2557,7 +2739,7 @@ func (x *AddressList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressList.ProtoReflect.Descriptor instead.
 func (*AddressList) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{39}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *AddressList) GetAddresses() []string {
@@ -2587,15 +2769,17 @@ type Workload struct {
 	SinceUnixNano      int64                   `protobuf:"varint,16,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
 	Services           []*Service              `protobuf:"bytes,17,rep,name=services,proto3" json:"services,omitempty"`
 	// The operation in flight for this workload, if any (operation_id is the one that placed it).
-	ActiveOperationId    string `protobuf:"bytes,18,opt,name=active_operation_id,json=activeOperationId,proto3" json:"active_operation_id,omitempty"`
-	ActiveOperationPhase string `protobuf:"bytes,19,opt,name=active_operation_phase,json=activeOperationPhase,proto3" json:"active_operation_phase,omitempty"`
+	ActiveOperationId    string       `protobuf:"bytes,18,opt,name=active_operation_id,json=activeOperationId,proto3" json:"active_operation_id,omitempty"`
+	ActiveOperationPhase string       `protobuf:"bytes,19,opt,name=active_operation_phase,json=activeOperationPhase,proto3" json:"active_operation_phase,omitempty"`
+	Probe                *ProbeSpec   `protobuf:"bytes,20,opt,name=probe,proto3" json:"probe,omitempty"` // nil: no probe
+	ProbeResult          *ProbeResult `protobuf:"bytes,21,opt,name=probe_result,json=probeResult,proto3" json:"probe_result,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Workload) Reset() {
 	*x = Workload{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[40]
+	mi := &file_cset_api_v1_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2607,7 +2791,7 @@ func (x *Workload) String() string {
 func (*Workload) ProtoMessage() {}
 
 func (x *Workload) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[40]
+	mi := &file_cset_api_v1_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2620,7 +2804,7 @@ func (x *Workload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workload.ProtoReflect.Descriptor instead.
 func (*Workload) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{40}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Workload) GetName() string {
@@ -2756,6 +2940,20 @@ func (x *Workload) GetActiveOperationPhase() string {
 	return ""
 }
 
+func (x *Workload) GetProbe() *ProbeSpec {
+	if x != nil {
+		return x.Probe
+	}
+	return nil
+}
+
+func (x *Workload) GetProbeResult() *ProbeResult {
+	if x != nil {
+		return x.ProbeResult
+	}
+	return nil
+}
+
 type ListWorkloadsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Workloads     []*Workload            `protobuf:"bytes,1,rep,name=workloads,proto3" json:"workloads,omitempty"`
@@ -2765,7 +2963,7 @@ type ListWorkloadsResponse struct {
 
 func (x *ListWorkloadsResponse) Reset() {
 	*x = ListWorkloadsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[41]
+	mi := &file_cset_api_v1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2777,7 +2975,7 @@ func (x *ListWorkloadsResponse) String() string {
 func (*ListWorkloadsResponse) ProtoMessage() {}
 
 func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[41]
+	mi := &file_cset_api_v1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2790,7 +2988,7 @@ func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{41}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListWorkloadsResponse) GetWorkloads() []*Workload {
@@ -2810,7 +3008,7 @@ type SetWorkloadDesiredRequest struct {
 
 func (x *SetWorkloadDesiredRequest) Reset() {
 	*x = SetWorkloadDesiredRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[42]
+	mi := &file_cset_api_v1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2822,7 +3020,7 @@ func (x *SetWorkloadDesiredRequest) String() string {
 func (*SetWorkloadDesiredRequest) ProtoMessage() {}
 
 func (x *SetWorkloadDesiredRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[42]
+	mi := &file_cset_api_v1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2835,7 +3033,7 @@ func (x *SetWorkloadDesiredRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetWorkloadDesiredRequest.ProtoReflect.Descriptor instead.
 func (*SetWorkloadDesiredRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{42}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SetWorkloadDesiredRequest) GetName() string {
@@ -2865,7 +3063,7 @@ type PlacementCandidate struct {
 
 func (x *PlacementCandidate) Reset() {
 	*x = PlacementCandidate{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[43]
+	mi := &file_cset_api_v1_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2877,7 +3075,7 @@ func (x *PlacementCandidate) String() string {
 func (*PlacementCandidate) ProtoMessage() {}
 
 func (x *PlacementCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[43]
+	mi := &file_cset_api_v1_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2890,7 +3088,7 @@ func (x *PlacementCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementCandidate.ProtoReflect.Descriptor instead.
 func (*PlacementCandidate) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{43}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PlacementCandidate) GetMember() string {
@@ -2938,7 +3136,7 @@ type PlaceWorkloadResponse struct {
 
 func (x *PlaceWorkloadResponse) Reset() {
 	*x = PlaceWorkloadResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[44]
+	mi := &file_cset_api_v1_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2950,7 +3148,7 @@ func (x *PlaceWorkloadResponse) String() string {
 func (*PlaceWorkloadResponse) ProtoMessage() {}
 
 func (x *PlaceWorkloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[44]
+	mi := &file_cset_api_v1_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2963,7 +3161,7 @@ func (x *PlaceWorkloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceWorkloadResponse.ProtoReflect.Descriptor instead.
 func (*PlaceWorkloadResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{44}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PlaceWorkloadResponse) GetWorkload() string {
@@ -2992,7 +3190,7 @@ type MoveWorkloadRequest struct {
 
 func (x *MoveWorkloadRequest) Reset() {
 	*x = MoveWorkloadRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[45]
+	mi := &file_cset_api_v1_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3004,7 +3202,7 @@ func (x *MoveWorkloadRequest) String() string {
 func (*MoveWorkloadRequest) ProtoMessage() {}
 
 func (x *MoveWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[45]
+	mi := &file_cset_api_v1_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3017,7 +3215,7 @@ func (x *MoveWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*MoveWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{45}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *MoveWorkloadRequest) GetName() string {
@@ -3061,7 +3259,7 @@ type Declaration struct {
 
 func (x *Declaration) Reset() {
 	*x = Declaration{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[46]
+	mi := &file_cset_api_v1_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3073,7 +3271,7 @@ func (x *Declaration) String() string {
 func (*Declaration) ProtoMessage() {}
 
 func (x *Declaration) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[46]
+	mi := &file_cset_api_v1_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3086,7 +3284,7 @@ func (x *Declaration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Declaration.ProtoReflect.Descriptor instead.
 func (*Declaration) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{46}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Declaration) GetSet() *InitSetRequest {
@@ -3133,7 +3331,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[47]
+	mi := &file_cset_api_v1_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3145,7 +3343,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[47]
+	mi := &file_cset_api_v1_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3158,7 +3356,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{47}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ApplyRequest) GetDeclaration() *Declaration {
@@ -3181,7 +3379,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[48]
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3193,7 +3391,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[48]
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3206,7 +3404,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{48}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ApplyResponse) GetIndex() uint64 {
@@ -3257,7 +3455,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3269,7 +3467,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3282,7 +3480,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{49}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *HookResult) GetHook() string {
@@ -3342,7 +3540,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3354,7 +3552,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3367,7 +3565,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Operation) GetId() string {
@@ -3477,7 +3675,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3489,7 +3687,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3502,7 +3700,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -3524,7 +3722,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3536,7 +3734,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3549,7 +3747,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListEventsRequest) GetAfterSeq() uint64 {
@@ -3598,7 +3796,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3610,7 +3808,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3623,7 +3821,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -3705,7 +3903,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3717,7 +3915,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3730,7 +3928,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -3749,7 +3947,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3761,7 +3959,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3774,7 +3972,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SnapshotSaveRequest) GetRedact() bool {
@@ -3793,7 +3991,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3805,7 +4003,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3818,7 +4016,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -3839,7 +4037,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3851,7 +4049,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3864,7 +4062,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SnapshotRestoreResponse) GetIndex() uint64 {
@@ -3898,7 +4096,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3910,7 +4108,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3923,7 +4121,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -3952,7 +4150,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3964,7 +4162,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3977,7 +4175,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *CreateTokenResponse) GetName() string {
@@ -4020,7 +4218,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4032,7 +4230,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4045,7 +4243,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Token) GetName() string {
@@ -4085,7 +4283,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4097,7 +4295,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4110,7 +4308,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -4129,7 +4327,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4141,7 +4339,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4154,7 +4352,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *RevokeTokenRequest) GetName() string {
@@ -4173,7 +4371,7 @@ type RecordAuditRequest struct {
 
 func (x *RecordAuditRequest) Reset() {
 	*x = RecordAuditRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4185,7 +4383,7 @@ func (x *RecordAuditRequest) String() string {
 func (*RecordAuditRequest) ProtoMessage() {}
 
 func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4198,7 +4396,7 @@ func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditRequest.ProtoReflect.Descriptor instead.
 func (*RecordAuditRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RecordAuditRequest) GetEvents() []*Event {
@@ -4221,7 +4419,7 @@ type GuardHeartbeatRequest struct {
 
 func (x *GuardHeartbeatRequest) Reset() {
 	*x = GuardHeartbeatRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4233,7 +4431,7 @@ func (x *GuardHeartbeatRequest) String() string {
 func (*GuardHeartbeatRequest) ProtoMessage() {}
 
 func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4246,7 +4444,7 @@ func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *GuardHeartbeatRequest) GetCluster() string {
@@ -4283,7 +4481,7 @@ type GuardHeartbeatResponse struct {
 
 func (x *GuardHeartbeatResponse) Reset() {
 	*x = GuardHeartbeatResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4295,7 +4493,7 @@ func (x *GuardHeartbeatResponse) String() string {
 func (*GuardHeartbeatResponse) ProtoMessage() {}
 
 func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4308,7 +4506,7 @@ func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *GuardHeartbeatResponse) GetAcknowledged() bool {
@@ -4522,7 +4720,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
 	"\bpriority\x18\x03 \x01(\rR\bpriority\x12\x16\n" +
-	"\x06weight\x18\x04 \x01(\rR\x06weight\"\xa3\x04\n" +
+	"\x06weight\x18\x04 \x01(\rR\x06weight\"\xd1\x04\n" +
 	"\x17RegisterWorkloadRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -4538,12 +4736,29 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\adesired\x18\n" +
 	" \x01(\tR\adesired\x120\n" +
 	"\bservices\x18\v \x03(\v2\x14.cset.api.v1.ServiceR\bservices\x12\x16\n" +
-	"\x06update\x18\f \x01(\bR\x06update\x1aV\n" +
+	"\x06update\x18\f \x01(\bR\x06update\x12,\n" +
+	"\x05probe\x18\r \x01(\v2\x16.cset.api.v1.ProbeSpecR\x05probe\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
-	"\x05value\x18\x02 \x01(\v2\x18.cset.api.v1.AddressListR\x05value:\x028\x01\"+\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.cset.api.v1.AddressListR\x05value:\x028\x01\"\x9f\x02\n" +
+	"\tProbeSpec\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12#\n" +
+	"\rexpect_status\x18\x02 \x01(\tR\fexpectStatus\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\x12\x1f\n" +
+	"\vinterval_ms\x18\x04 \x01(\rR\n" +
+	"intervalMs\x12#\n" +
+	"\rhealthy_after\x18\x05 \x01(\rR\fhealthyAfter\x12'\n" +
+	"\x0funhealthy_after\x18\x06 \x01(\rR\x0eunhealthyAfter\x12\x19\n" +
+	"\bgrace_ms\x18\a \x01(\rR\agraceMs\x12\x10\n" +
+	"\x03dns\x18\b \x01(\tR\x03dns\x12\x1a\n" +
+	"\bfailover\x18\t \x01(\bR\bfailover\"o\n" +
+	"\vProbeResult\x12\"\n" +
+	"\freachability\x18\x01 \x01(\tR\freachability\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12&\n" +
+	"\x0fsince_unix_nano\x18\x03 \x01(\x03R\rsinceUnixNano\"+\n" +
 	"\vAddressList\x12\x1c\n" +
-	"\taddresses\x18\x01 \x03(\tR\taddresses\"\xf5\x05\n" +
+	"\taddresses\x18\x01 \x03(\tR\taddresses\"\xe0\x06\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -4566,7 +4781,9 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x0fsince_unix_nano\x18\x10 \x01(\x03R\rsinceUnixNano\x120\n" +
 	"\bservices\x18\x11 \x03(\v2\x14.cset.api.v1.ServiceR\bservices\x12.\n" +
 	"\x13active_operation_id\x18\x12 \x01(\tR\x11activeOperationId\x124\n" +
-	"\x16active_operation_phase\x18\x13 \x01(\tR\x14activeOperationPhase\x1aV\n" +
+	"\x16active_operation_phase\x18\x13 \x01(\tR\x14activeOperationPhase\x12,\n" +
+	"\x05probe\x18\x14 \x01(\v2\x16.cset.api.v1.ProbeSpecR\x05probe\x12;\n" +
+	"\fprobe_result\x18\x15 \x01(\v2\x18.cset.api.v1.ProbeResultR\vprobeResult\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.api.v1.AddressListR\x05value:\x028\x01\"L\n" +
@@ -4747,7 +4964,7 @@ func file_cset_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_cset_api_v1_api_proto_rawDescData
 }
 
-var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
+var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_cset_api_v1_api_proto_goTypes = []any{
 	(*Empty)(nil),                        // 0: cset.api.v1.Empty
 	(*ReadOptions)(nil),                  // 1: cset.api.v1.ReadOptions
@@ -4788,37 +5005,39 @@ var file_cset_api_v1_api_proto_goTypes = []any{
 	(*ListAvailabilitySetsResponse)(nil), // 36: cset.api.v1.ListAvailabilitySetsResponse
 	(*Service)(nil),                      // 37: cset.api.v1.Service
 	(*RegisterWorkloadRequest)(nil),      // 38: cset.api.v1.RegisterWorkloadRequest
-	(*AddressList)(nil),                  // 39: cset.api.v1.AddressList
-	(*Workload)(nil),                     // 40: cset.api.v1.Workload
-	(*ListWorkloadsResponse)(nil),        // 41: cset.api.v1.ListWorkloadsResponse
-	(*SetWorkloadDesiredRequest)(nil),    // 42: cset.api.v1.SetWorkloadDesiredRequest
-	(*PlacementCandidate)(nil),           // 43: cset.api.v1.PlacementCandidate
-	(*PlaceWorkloadResponse)(nil),        // 44: cset.api.v1.PlaceWorkloadResponse
-	(*MoveWorkloadRequest)(nil),          // 45: cset.api.v1.MoveWorkloadRequest
-	(*Declaration)(nil),                  // 46: cset.api.v1.Declaration
-	(*ApplyRequest)(nil),                 // 47: cset.api.v1.ApplyRequest
-	(*ApplyResponse)(nil),                // 48: cset.api.v1.ApplyResponse
-	(*HookResult)(nil),                   // 49: cset.api.v1.HookResult
-	(*Operation)(nil),                    // 50: cset.api.v1.Operation
-	(*ListOperationsResponse)(nil),       // 51: cset.api.v1.ListOperationsResponse
-	(*ListEventsRequest)(nil),            // 52: cset.api.v1.ListEventsRequest
-	(*Event)(nil),                        // 53: cset.api.v1.Event
-	(*ListEventsResponse)(nil),           // 54: cset.api.v1.ListEventsResponse
-	(*SnapshotSaveRequest)(nil),          // 55: cset.api.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),                // 56: cset.api.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),      // 57: cset.api.v1.SnapshotRestoreResponse
-	(*CreateTokenRequest)(nil),           // 58: cset.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),          // 59: cset.api.v1.CreateTokenResponse
-	(*Token)(nil),                        // 60: cset.api.v1.Token
-	(*ListTokensResponse)(nil),           // 61: cset.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 62: cset.api.v1.RevokeTokenRequest
-	(*RecordAuditRequest)(nil),           // 63: cset.api.v1.RecordAuditRequest
-	(*GuardHeartbeatRequest)(nil),        // 64: cset.api.v1.GuardHeartbeatRequest
-	(*GuardHeartbeatResponse)(nil),       // 65: cset.api.v1.GuardHeartbeatResponse
-	nil,                                  // 66: cset.api.v1.AddMemberRequest.LabelsEntry
-	nil,                                  // 67: cset.api.v1.Member.LabelsEntry
-	nil,                                  // 68: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	nil,                                  // 69: cset.api.v1.Workload.AddressesEntry
+	(*ProbeSpec)(nil),                    // 39: cset.api.v1.ProbeSpec
+	(*ProbeResult)(nil),                  // 40: cset.api.v1.ProbeResult
+	(*AddressList)(nil),                  // 41: cset.api.v1.AddressList
+	(*Workload)(nil),                     // 42: cset.api.v1.Workload
+	(*ListWorkloadsResponse)(nil),        // 43: cset.api.v1.ListWorkloadsResponse
+	(*SetWorkloadDesiredRequest)(nil),    // 44: cset.api.v1.SetWorkloadDesiredRequest
+	(*PlacementCandidate)(nil),           // 45: cset.api.v1.PlacementCandidate
+	(*PlaceWorkloadResponse)(nil),        // 46: cset.api.v1.PlaceWorkloadResponse
+	(*MoveWorkloadRequest)(nil),          // 47: cset.api.v1.MoveWorkloadRequest
+	(*Declaration)(nil),                  // 48: cset.api.v1.Declaration
+	(*ApplyRequest)(nil),                 // 49: cset.api.v1.ApplyRequest
+	(*ApplyResponse)(nil),                // 50: cset.api.v1.ApplyResponse
+	(*HookResult)(nil),                   // 51: cset.api.v1.HookResult
+	(*Operation)(nil),                    // 52: cset.api.v1.Operation
+	(*ListOperationsResponse)(nil),       // 53: cset.api.v1.ListOperationsResponse
+	(*ListEventsRequest)(nil),            // 54: cset.api.v1.ListEventsRequest
+	(*Event)(nil),                        // 55: cset.api.v1.Event
+	(*ListEventsResponse)(nil),           // 56: cset.api.v1.ListEventsResponse
+	(*SnapshotSaveRequest)(nil),          // 57: cset.api.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),                // 58: cset.api.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),      // 59: cset.api.v1.SnapshotRestoreResponse
+	(*CreateTokenRequest)(nil),           // 60: cset.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 61: cset.api.v1.CreateTokenResponse
+	(*Token)(nil),                        // 62: cset.api.v1.Token
+	(*ListTokensResponse)(nil),           // 63: cset.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 64: cset.api.v1.RevokeTokenRequest
+	(*RecordAuditRequest)(nil),           // 65: cset.api.v1.RecordAuditRequest
+	(*GuardHeartbeatRequest)(nil),        // 66: cset.api.v1.GuardHeartbeatRequest
+	(*GuardHeartbeatResponse)(nil),       // 67: cset.api.v1.GuardHeartbeatResponse
+	nil,                                  // 68: cset.api.v1.AddMemberRequest.LabelsEntry
+	nil,                                  // 69: cset.api.v1.Member.LabelsEntry
+	nil,                                  // 70: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	nil,                                  // 71: cset.api.v1.Workload.AddressesEntry
 }
 var file_cset_api_v1_api_proto_depIdxs = []int32{
 	1,  // 0: cset.api.v1.ListRequest.read:type_name -> cset.api.v1.ReadOptions
@@ -4831,9 +5050,9 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	6,  // 7: cset.api.v1.RaftPeersResponse.peers:type_name -> cset.api.v1.MasterInfo
 	5,  // 8: cset.api.v1.RaftTransferLeaderResponse.leader:type_name -> cset.api.v1.Leader
 	19, // 9: cset.api.v1.AddMemberRequest.servers:type_name -> cset.api.v1.ServerSpec
-	66, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
+	68, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
 	19, // 11: cset.api.v1.Member.servers:type_name -> cset.api.v1.ServerSpec
-	67, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
+	69, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
 	21, // 13: cset.api.v1.MemberResponse.member:type_name -> cset.api.v1.Member
 	24, // 14: cset.api.v1.MemberResponse.warnings:type_name -> cset.api.v1.MemberCheck
 	24, // 15: cset.api.v1.CheckMemberResponse.checks:type_name -> cset.api.v1.MemberCheck
@@ -4841,112 +5060,115 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	29, // 17: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
 	31, // 18: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
 	34, // 19: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
-	68, // 20: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	70, // 20: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
 	37, // 21: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
-	69, // 22: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
-	37, // 23: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
-	40, // 24: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
-	43, // 25: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
-	17, // 26: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
-	20, // 27: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
-	32, // 28: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
-	35, // 29: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
-	38, // 30: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
-	46, // 31: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
-	49, // 32: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
-	50, // 33: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
-	53, // 34: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
-	60, // 35: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
-	53, // 36: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
-	39, // 37: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	39, // 38: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	4,  // 39: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
-	9,  // 40: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
-	11, // 41: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
-	13, // 42: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
-	15, // 43: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
-	17, // 44: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
-	20, // 45: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
-	2,  // 46: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
-	3,  // 47: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
-	27, // 48: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
-	28, // 49: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
-	3,  // 50: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
-	2,  // 51: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
-	23, // 52: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
-	32, // 53: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
-	2,  // 54: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
-	3,  // 55: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
-	35, // 56: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
-	2,  // 57: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
-	3,  // 58: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
-	38, // 59: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
-	2,  // 60: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
-	3,  // 61: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
-	3,  // 62: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
-	42, // 63: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
-	3,  // 64: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
-	45, // 65: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
-	47, // 66: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
-	2,  // 67: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
-	3,  // 68: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 69: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 70: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
-	52, // 71: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
-	52, // 72: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
-	55, // 73: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
-	56, // 74: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
-	58, // 75: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
-	2,  // 76: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
-	62, // 77: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
-	63, // 78: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
-	64, // 79: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
-	8,  // 80: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
-	10, // 81: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
-	12, // 82: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
-	14, // 83: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
-	16, // 84: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
-	18, // 85: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
-	22, // 86: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
-	26, // 87: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
-	22, // 88: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
-	0,  // 89: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
-	22, // 90: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
-	22, // 91: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
-	30, // 92: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
-	25, // 93: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
-	31, // 94: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
-	33, // 95: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
-	0,  // 96: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
-	34, // 97: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
-	36, // 98: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
-	0,  // 99: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
-	40, // 100: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
-	41, // 101: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
-	40, // 102: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
-	0,  // 103: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
-	40, // 104: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
-	44, // 105: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
-	50, // 106: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
-	48, // 107: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
-	51, // 108: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
-	50, // 109: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
-	50, // 110: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
-	50, // 111: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
-	54, // 112: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
-	53, // 113: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
-	56, // 114: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
-	57, // 115: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
-	59, // 116: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
-	61, // 117: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
-	0,  // 118: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
-	0,  // 119: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
-	65, // 120: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
-	80, // [80:121] is the sub-list for method output_type
-	39, // [39:80] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	39, // 22: cset.api.v1.RegisterWorkloadRequest.probe:type_name -> cset.api.v1.ProbeSpec
+	71, // 23: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
+	37, // 24: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
+	39, // 25: cset.api.v1.Workload.probe:type_name -> cset.api.v1.ProbeSpec
+	40, // 26: cset.api.v1.Workload.probe_result:type_name -> cset.api.v1.ProbeResult
+	42, // 27: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
+	45, // 28: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
+	17, // 29: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
+	20, // 30: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
+	32, // 31: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
+	35, // 32: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
+	38, // 33: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
+	48, // 34: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
+	51, // 35: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
+	52, // 36: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
+	55, // 37: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
+	62, // 38: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
+	55, // 39: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
+	41, // 40: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	41, // 41: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	4,  // 42: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
+	9,  // 43: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
+	11, // 44: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
+	13, // 45: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
+	15, // 46: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
+	17, // 47: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
+	20, // 48: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
+	2,  // 49: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
+	3,  // 50: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
+	27, // 51: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
+	28, // 52: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
+	3,  // 53: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
+	2,  // 54: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
+	23, // 55: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
+	32, // 56: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
+	2,  // 57: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
+	3,  // 58: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
+	35, // 59: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
+	2,  // 60: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
+	3,  // 61: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
+	38, // 62: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
+	2,  // 63: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
+	3,  // 64: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
+	3,  // 65: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
+	44, // 66: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
+	3,  // 67: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
+	47, // 68: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
+	49, // 69: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
+	2,  // 70: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
+	3,  // 71: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 72: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 73: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
+	54, // 74: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
+	54, // 75: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
+	57, // 76: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
+	58, // 77: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
+	60, // 78: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
+	2,  // 79: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
+	64, // 80: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
+	65, // 81: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
+	66, // 82: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
+	8,  // 83: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
+	10, // 84: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
+	12, // 85: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
+	14, // 86: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
+	16, // 87: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
+	18, // 88: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
+	22, // 89: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
+	26, // 90: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
+	22, // 91: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
+	0,  // 92: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
+	22, // 93: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
+	22, // 94: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
+	30, // 95: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
+	25, // 96: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
+	31, // 97: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
+	33, // 98: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
+	0,  // 99: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
+	34, // 100: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
+	36, // 101: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
+	0,  // 102: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
+	42, // 103: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
+	43, // 104: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
+	42, // 105: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
+	0,  // 106: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
+	42, // 107: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
+	46, // 108: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
+	52, // 109: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
+	50, // 110: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
+	53, // 111: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
+	52, // 112: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
+	52, // 113: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
+	52, // 114: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
+	56, // 115: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
+	55, // 116: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
+	58, // 117: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
+	59, // 118: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
+	61, // 119: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
+	63, // 120: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
+	0,  // 121: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
+	0,  // 122: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
+	67, // 123: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
+	83, // [83:124] is the sub-list for method output_type
+	42, // [42:83] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_cset_api_v1_api_proto_init() }
@@ -4961,7 +5183,7 @@ func file_cset_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_api_v1_api_proto_rawDesc), len(file_cset_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   70,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

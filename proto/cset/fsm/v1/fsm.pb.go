@@ -615,8 +615,14 @@ type Placement struct {
 	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"` // ECX group status where placed
 	SinceUnixNano int64                  `protobuf:"varint,4,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
 	OperationId   string                 `protobuf:"bytes,5,opt,name=operation_id,json=operationId,proto3" json:"operation_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// reachability: the committed result of the masters' probe of the workload where it is
+	// placed: "" (not probed yet, or no probe), "reachable" or "unreachable". The leader commits
+	// only changes (after probe.healthy_after or probe.unhealthy_after results in a row).
+	Reachability              string `protobuf:"bytes,6,opt,name=reachability,proto3" json:"reachability,omitempty"`
+	ProbeError                string `protobuf:"bytes,7,opt,name=probe_error,json=probeError,proto3" json:"probe_error,omitempty"` // the failing probe's error while unreachable
+	ReachabilitySinceUnixNano int64  `protobuf:"varint,8,opt,name=reachability_since_unix_nano,json=reachabilitySinceUnixNano,proto3" json:"reachability_since_unix_nano,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *Placement) Reset() {
@@ -684,6 +690,161 @@ func (x *Placement) GetOperationId() string {
 	return ""
 }
 
+func (x *Placement) GetReachability() string {
+	if x != nil {
+		return x.Reachability
+	}
+	return ""
+}
+
+func (x *Placement) GetProbeError() string {
+	if x != nil {
+		return x.ProbeError
+	}
+	return ""
+}
+
+func (x *Placement) GetReachabilitySinceUnixNano() int64 {
+	if x != nil {
+		return x.ReachabilitySinceUnixNano
+	}
+	return 0
+}
+
+// Probe is how the masters check that clients can reach a workload where it runs (the probe
+// gates an operation's done and, with dns = withhold, the DNS answer).
+type Probe struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Kind           string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // none | tcp | http | https
+	Port           uint32                 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	Path           string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`                             // http(s): the request path, starting with /
+	StatusMin      uint32                 `protobuf:"varint,4,opt,name=status_min,json=statusMin,proto3" json:"status_min,omitempty"` // http(s): the expected status range, inclusive
+	StatusMax      uint32                 `protobuf:"varint,5,opt,name=status_max,json=statusMax,proto3" json:"status_max,omitempty"`
+	TimeoutMs      uint32                 `protobuf:"varint,6,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	IntervalMs     uint32                 `protobuf:"varint,7,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	HealthyAfter   uint32                 `protobuf:"varint,8,opt,name=healthy_after,json=healthyAfter,proto3" json:"healthy_after,omitempty"`       // results in a row that make it reachable
+	UnhealthyAfter uint32                 `protobuf:"varint,9,opt,name=unhealthy_after,json=unhealthyAfter,proto3" json:"unhealthy_after,omitempty"` // results in a row that make it unreachable
+	GraceMs        uint32                 `protobuf:"varint,10,opt,name=grace_ms,json=graceMs,proto3" json:"grace_ms,omitempty"`                     // probe_grace: a start whose probe does not pass within it failed
+	Dns            string                 `protobuf:"bytes,11,opt,name=dns,proto3" json:"dns,omitempty"`                                             // keep | withhold: the DNS answer while unreachable
+	Failover       bool                   `protobuf:"varint,12,opt,name=failover,proto3" json:"failover,omitempty"`                                  // probe_failover: move it after unhealthy_after failures
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Probe) Reset() {
+	*x = Probe{}
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Probe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Probe) ProtoMessage() {}
+
+func (x *Probe) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Probe.ProtoReflect.Descriptor instead.
+func (*Probe) Descriptor() ([]byte, []int) {
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Probe) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Probe) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *Probe) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Probe) GetStatusMin() uint32 {
+	if x != nil {
+		return x.StatusMin
+	}
+	return 0
+}
+
+func (x *Probe) GetStatusMax() uint32 {
+	if x != nil {
+		return x.StatusMax
+	}
+	return 0
+}
+
+func (x *Probe) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *Probe) GetIntervalMs() uint32 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+func (x *Probe) GetHealthyAfter() uint32 {
+	if x != nil {
+		return x.HealthyAfter
+	}
+	return 0
+}
+
+func (x *Probe) GetUnhealthyAfter() uint32 {
+	if x != nil {
+		return x.UnhealthyAfter
+	}
+	return 0
+}
+
+func (x *Probe) GetGraceMs() uint32 {
+	if x != nil {
+		return x.GraceMs
+	}
+	return 0
+}
+
+func (x *Probe) GetDns() string {
+	if x != nil {
+		return x.Dns
+	}
+	return ""
+}
+
+func (x *Probe) GetFailover() bool {
+	if x != nil {
+		return x.Failover
+	}
+	return false
+}
+
 type Workload struct {
 	state                protoimpl.MessageState  `protogen:"open.v1"`
 	Name                 string                  `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -703,13 +864,14 @@ type Workload struct {
 	// or candidates; set by the state machine. Where its group runs is known only from polls
 	// that started after it (Member.observed_index).
 	RegisteredIndex uint64 `protobuf:"varint,14,opt,name=registered_index,json=registeredIndex,proto3" json:"registered_index,omitempty"`
+	Probe           *Probe `protobuf:"bytes,15,opt,name=probe,proto3" json:"probe,omitempty"` // nil: no probe
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Workload) Reset() {
 	*x = Workload{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[9]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +883,7 @@ func (x *Workload) String() string {
 func (*Workload) ProtoMessage() {}
 
 func (x *Workload) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[9]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +896,7 @@ func (x *Workload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workload.ProtoReflect.Descriptor instead.
 func (*Workload) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{9}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Workload) GetName() string {
@@ -835,6 +997,13 @@ func (x *Workload) GetRegisteredIndex() uint64 {
 	return 0
 }
 
+func (x *Workload) GetProbe() *Probe {
+	if x != nil {
+		return x.Probe
+	}
+	return nil
+}
+
 type Master struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -853,7 +1022,7 @@ type Master struct {
 
 func (x *Master) Reset() {
 	*x = Master{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[10]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1034,7 @@ func (x *Master) String() string {
 func (*Master) ProtoMessage() {}
 
 func (x *Master) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[10]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1047,7 @@ func (x *Master) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Master.ProtoReflect.Descriptor instead.
 func (*Master) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{10}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Master) GetId() string {
@@ -950,7 +1119,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[11]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1131,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[11]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1144,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{11}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HookResult) GetHook() string {
@@ -1044,7 +1213,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[12]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1225,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[12]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1238,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{12}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Operation) GetId() string {
@@ -1209,7 +1378,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[13]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1390,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[13]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1403,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{13}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1316,7 +1485,7 @@ type SetClusterSetCommand struct {
 
 func (x *SetClusterSetCommand) Reset() {
 	*x = SetClusterSetCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[14]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1497,7 @@ func (x *SetClusterSetCommand) String() string {
 func (*SetClusterSetCommand) ProtoMessage() {}
 
 func (x *SetClusterSetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[14]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1510,7 @@ func (x *SetClusterSetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterSetCommand.ProtoReflect.Descriptor instead.
 func (*SetClusterSetCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{14}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetClusterSetCommand) GetClusterSet() *ClusterSet {
@@ -1362,7 +1531,7 @@ type UpsertMemberCommand struct {
 
 func (x *UpsertMemberCommand) Reset() {
 	*x = UpsertMemberCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[15]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1543,7 @@ func (x *UpsertMemberCommand) String() string {
 func (*UpsertMemberCommand) ProtoMessage() {}
 
 func (x *UpsertMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[15]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1556,7 @@ func (x *UpsertMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertMemberCommand.ProtoReflect.Descriptor instead.
 func (*UpsertMemberCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{15}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpsertMemberCommand) GetMember() *Member {
@@ -1428,7 +1597,7 @@ type RemoveMemberCommand struct {
 
 func (x *RemoveMemberCommand) Reset() {
 	*x = RemoveMemberCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[16]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1609,7 @@ func (x *RemoveMemberCommand) String() string {
 func (*RemoveMemberCommand) ProtoMessage() {}
 
 func (x *RemoveMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[16]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1622,7 @@ func (x *RemoveMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberCommand.ProtoReflect.Descriptor instead.
 func (*RemoveMemberCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{16}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoveMemberCommand) GetName() string {
@@ -1494,7 +1663,7 @@ type SetMemberAdminCommand struct {
 
 func (x *SetMemberAdminCommand) Reset() {
 	*x = SetMemberAdminCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[17]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1675,7 @@ func (x *SetMemberAdminCommand) String() string {
 func (*SetMemberAdminCommand) ProtoMessage() {}
 
 func (x *SetMemberAdminCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[17]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1688,7 @@ func (x *SetMemberAdminCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberAdminCommand.ProtoReflect.Descriptor instead.
 func (*SetMemberAdminCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{17}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetMemberAdminCommand) GetName() string {
@@ -1547,7 +1716,7 @@ type SetMemberHealthCommand struct {
 
 func (x *SetMemberHealthCommand) Reset() {
 	*x = SetMemberHealthCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[18]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1728,7 @@ func (x *SetMemberHealthCommand) String() string {
 func (*SetMemberHealthCommand) ProtoMessage() {}
 
 func (x *SetMemberHealthCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[18]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1741,7 @@ func (x *SetMemberHealthCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberHealthCommand.ProtoReflect.Descriptor instead.
 func (*SetMemberHealthCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{18}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetMemberHealthCommand) GetName() string {
@@ -1606,7 +1775,7 @@ type UpsertWorkloadCommand struct {
 
 func (x *UpsertWorkloadCommand) Reset() {
 	*x = UpsertWorkloadCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[19]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1787,7 @@ func (x *UpsertWorkloadCommand) String() string {
 func (*UpsertWorkloadCommand) ProtoMessage() {}
 
 func (x *UpsertWorkloadCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[19]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +1800,7 @@ func (x *UpsertWorkloadCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertWorkloadCommand.ProtoReflect.Descriptor instead.
 func (*UpsertWorkloadCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{19}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpsertWorkloadCommand) GetWorkload() *Workload {
@@ -1657,7 +1826,7 @@ type RemoveWorkloadCommand struct {
 
 func (x *RemoveWorkloadCommand) Reset() {
 	*x = RemoveWorkloadCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[20]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1838,7 @@ func (x *RemoveWorkloadCommand) String() string {
 func (*RemoveWorkloadCommand) ProtoMessage() {}
 
 func (x *RemoveWorkloadCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[20]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1851,7 @@ func (x *RemoveWorkloadCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveWorkloadCommand.ProtoReflect.Descriptor instead.
 func (*RemoveWorkloadCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{20}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveWorkloadCommand) GetName() string {
@@ -1702,7 +1871,7 @@ type SetWorkloadDesiredCommand struct {
 
 func (x *SetWorkloadDesiredCommand) Reset() {
 	*x = SetWorkloadDesiredCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[21]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1883,7 @@ func (x *SetWorkloadDesiredCommand) String() string {
 func (*SetWorkloadDesiredCommand) ProtoMessage() {}
 
 func (x *SetWorkloadDesiredCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[21]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1896,7 @@ func (x *SetWorkloadDesiredCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetWorkloadDesiredCommand.ProtoReflect.Descriptor instead.
 func (*SetWorkloadDesiredCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{21}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetWorkloadDesiredCommand) GetName() string {
@@ -1755,7 +1924,7 @@ type UpsertFaultDomainCommand struct {
 
 func (x *UpsertFaultDomainCommand) Reset() {
 	*x = UpsertFaultDomainCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[22]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1936,7 @@ func (x *UpsertFaultDomainCommand) String() string {
 func (*UpsertFaultDomainCommand) ProtoMessage() {}
 
 func (x *UpsertFaultDomainCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[22]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1949,7 @@ func (x *UpsertFaultDomainCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertFaultDomainCommand.ProtoReflect.Descriptor instead.
 func (*UpsertFaultDomainCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{22}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpsertFaultDomainCommand) GetFaultDomain() *FaultDomain {
@@ -1813,7 +1982,7 @@ type RemoveFaultDomainCommand struct {
 
 func (x *RemoveFaultDomainCommand) Reset() {
 	*x = RemoveFaultDomainCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[23]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1994,7 @@ func (x *RemoveFaultDomainCommand) String() string {
 func (*RemoveFaultDomainCommand) ProtoMessage() {}
 
 func (x *RemoveFaultDomainCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[23]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +2007,7 @@ func (x *RemoveFaultDomainCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveFaultDomainCommand.ProtoReflect.Descriptor instead.
 func (*RemoveFaultDomainCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{23}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RemoveFaultDomainCommand) GetName() string {
@@ -1858,7 +2027,7 @@ type UpsertAvailabilitySetCommand struct {
 
 func (x *UpsertAvailabilitySetCommand) Reset() {
 	*x = UpsertAvailabilitySetCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[24]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +2039,7 @@ func (x *UpsertAvailabilitySetCommand) String() string {
 func (*UpsertAvailabilitySetCommand) ProtoMessage() {}
 
 func (x *UpsertAvailabilitySetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[24]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +2052,7 @@ func (x *UpsertAvailabilitySetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertAvailabilitySetCommand.ProtoReflect.Descriptor instead.
 func (*UpsertAvailabilitySetCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{24}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpsertAvailabilitySetCommand) GetAvailabilitySet() *AvailabilitySet {
@@ -1909,7 +2078,7 @@ type RemoveAvailabilitySetCommand struct {
 
 func (x *RemoveAvailabilitySetCommand) Reset() {
 	*x = RemoveAvailabilitySetCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[25]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1921,7 +2090,7 @@ func (x *RemoveAvailabilitySetCommand) String() string {
 func (*RemoveAvailabilitySetCommand) ProtoMessage() {}
 
 func (x *RemoveAvailabilitySetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[25]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1934,7 +2103,7 @@ func (x *RemoveAvailabilitySetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAvailabilitySetCommand.ProtoReflect.Descriptor instead.
 func (*RemoveAvailabilitySetCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{25}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveAvailabilitySetCommand) GetName() string {
@@ -1953,7 +2122,7 @@ type RegisterMasterCommand struct {
 
 func (x *RegisterMasterCommand) Reset() {
 	*x = RegisterMasterCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[26]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1965,7 +2134,7 @@ func (x *RegisterMasterCommand) String() string {
 func (*RegisterMasterCommand) ProtoMessage() {}
 
 func (x *RegisterMasterCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[26]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1978,7 +2147,7 @@ func (x *RegisterMasterCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterMasterCommand.ProtoReflect.Descriptor instead.
 func (*RegisterMasterCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{26}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RegisterMasterCommand) GetMaster() *Master {
@@ -1997,7 +2166,7 @@ type RemoveMasterCommand struct {
 
 func (x *RemoveMasterCommand) Reset() {
 	*x = RemoveMasterCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[27]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2178,7 @@ func (x *RemoveMasterCommand) String() string {
 func (*RemoveMasterCommand) ProtoMessage() {}
 
 func (x *RemoveMasterCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[27]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2191,7 @@ func (x *RemoveMasterCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMasterCommand.ProtoReflect.Descriptor instead.
 func (*RemoveMasterCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{27}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveMasterCommand) GetId() string {
@@ -2049,7 +2218,7 @@ type MemberObservation struct {
 
 func (x *MemberObservation) Reset() {
 	*x = MemberObservation{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[28]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2230,7 @@ func (x *MemberObservation) String() string {
 func (*MemberObservation) ProtoMessage() {}
 
 func (x *MemberObservation) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[28]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2243,7 @@ func (x *MemberObservation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberObservation.ProtoReflect.Descriptor instead.
 func (*MemberObservation) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{28}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MemberObservation) GetMember() string {
@@ -2136,7 +2305,7 @@ type ObservationBatchCommand struct {
 
 func (x *ObservationBatchCommand) Reset() {
 	*x = ObservationBatchCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[29]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2317,7 @@ func (x *ObservationBatchCommand) String() string {
 func (*ObservationBatchCommand) ProtoMessage() {}
 
 func (x *ObservationBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[29]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2330,7 @@ func (x *ObservationBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObservationBatchCommand.ProtoReflect.Descriptor instead.
 func (*ObservationBatchCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{29}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ObservationBatchCommand) GetMembers() []*MemberObservation {
@@ -2188,7 +2357,7 @@ type SetPlacementCommand struct {
 
 func (x *SetPlacementCommand) Reset() {
 	*x = SetPlacementCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[30]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +2369,7 @@ func (x *SetPlacementCommand) String() string {
 func (*SetPlacementCommand) ProtoMessage() {}
 
 func (x *SetPlacementCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[30]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +2382,7 @@ func (x *SetPlacementCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPlacementCommand.ProtoReflect.Descriptor instead.
 func (*SetPlacementCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{30}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetPlacementCommand) GetWorkload() string {
@@ -2230,6 +2399,84 @@ func (x *SetPlacementCommand) GetPlacement() *Placement {
 	return nil
 }
 
+// SetReachabilityCommand records a change of a placed workload's probe result. It applies only
+// while the workload is still placed on member (a result about a member it has left is stale).
+type SetReachabilityCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workload      string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	Member        string                 `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
+	Reachability  string                 `protobuf:"bytes,3,opt,name=reachability,proto3" json:"reachability,omitempty"` // reachable | unreachable
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	SinceUnixNano int64                  `protobuf:"varint,5,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetReachabilityCommand) Reset() {
+	*x = SetReachabilityCommand{}
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetReachabilityCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetReachabilityCommand) ProtoMessage() {}
+
+func (x *SetReachabilityCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetReachabilityCommand.ProtoReflect.Descriptor instead.
+func (*SetReachabilityCommand) Descriptor() ([]byte, []int) {
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SetReachabilityCommand) GetWorkload() string {
+	if x != nil {
+		return x.Workload
+	}
+	return ""
+}
+
+func (x *SetReachabilityCommand) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *SetReachabilityCommand) GetReachability() string {
+	if x != nil {
+		return x.Reachability
+	}
+	return ""
+}
+
+func (x *SetReachabilityCommand) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *SetReachabilityCommand) GetSinceUnixNano() int64 {
+	if x != nil {
+		return x.SinceUnixNano
+	}
+	return 0
+}
+
 type StartOperationCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Operation     *Operation             `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
@@ -2239,7 +2486,7 @@ type StartOperationCommand struct {
 
 func (x *StartOperationCommand) Reset() {
 	*x = StartOperationCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[31]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +2498,7 @@ func (x *StartOperationCommand) String() string {
 func (*StartOperationCommand) ProtoMessage() {}
 
 func (x *StartOperationCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[31]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +2511,7 @@ func (x *StartOperationCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartOperationCommand.ProtoReflect.Descriptor instead.
 func (*StartOperationCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{31}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StartOperationCommand) GetOperation() *Operation {
@@ -2297,7 +2544,7 @@ type AdvanceOperationCommand struct {
 
 func (x *AdvanceOperationCommand) Reset() {
 	*x = AdvanceOperationCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[32]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2556,7 @@ func (x *AdvanceOperationCommand) String() string {
 func (*AdvanceOperationCommand) ProtoMessage() {}
 
 func (x *AdvanceOperationCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[32]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +2569,7 @@ func (x *AdvanceOperationCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdvanceOperationCommand.ProtoReflect.Descriptor instead.
 func (*AdvanceOperationCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{32}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AdvanceOperationCommand) GetId() string {
@@ -2417,7 +2664,7 @@ type FinishOperationCommand struct {
 
 func (x *FinishOperationCommand) Reset() {
 	*x = FinishOperationCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[33]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2676,7 @@ func (x *FinishOperationCommand) String() string {
 func (*FinishOperationCommand) ProtoMessage() {}
 
 func (x *FinishOperationCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[33]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2689,7 @@ func (x *FinishOperationCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishOperationCommand.ProtoReflect.Descriptor instead.
 func (*FinishOperationCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{33}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FinishOperationCommand) GetId() string {
@@ -2489,7 +2736,7 @@ type AppendEventsCommand struct {
 
 func (x *AppendEventsCommand) Reset() {
 	*x = AppendEventsCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[34]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2501,7 +2748,7 @@ func (x *AppendEventsCommand) String() string {
 func (*AppendEventsCommand) ProtoMessage() {}
 
 func (x *AppendEventsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[34]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2514,7 +2761,7 @@ func (x *AppendEventsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendEventsCommand.ProtoReflect.Descriptor instead.
 func (*AppendEventsCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{34}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AppendEventsCommand) GetEvents() []*Event {
@@ -2538,7 +2785,7 @@ type ApplyDeclarationCommand struct {
 
 func (x *ApplyDeclarationCommand) Reset() {
 	*x = ApplyDeclarationCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[35]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2550,7 +2797,7 @@ func (x *ApplyDeclarationCommand) String() string {
 func (*ApplyDeclarationCommand) ProtoMessage() {}
 
 func (x *ApplyDeclarationCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[35]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2563,7 +2810,7 @@ func (x *ApplyDeclarationCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyDeclarationCommand.ProtoReflect.Descriptor instead.
 func (*ApplyDeclarationCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{35}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ApplyDeclarationCommand) GetClusterSet() *ClusterSet {
@@ -2611,7 +2858,7 @@ type RestoreStateCommand struct {
 
 func (x *RestoreStateCommand) Reset() {
 	*x = RestoreStateCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[36]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2623,7 +2870,7 @@ func (x *RestoreStateCommand) String() string {
 func (*RestoreStateCommand) ProtoMessage() {}
 
 func (x *RestoreStateCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[36]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2636,7 +2883,7 @@ func (x *RestoreStateCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreStateCommand.ProtoReflect.Descriptor instead.
 func (*RestoreStateCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{36}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RestoreStateCommand) GetSnapshot() []byte {
@@ -2660,7 +2907,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[37]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2672,7 +2919,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[37]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2685,7 +2932,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{37}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Token) GetName() string {
@@ -2733,7 +2980,7 @@ type CreateTokenCommand struct {
 
 func (x *CreateTokenCommand) Reset() {
 	*x = CreateTokenCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2745,7 +2992,7 @@ func (x *CreateTokenCommand) String() string {
 func (*CreateTokenCommand) ProtoMessage() {}
 
 func (x *CreateTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2758,7 +3005,7 @@ func (x *CreateTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenCommand.ProtoReflect.Descriptor instead.
 func (*CreateTokenCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{38}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateTokenCommand) GetToken() *Token {
@@ -2784,7 +3031,7 @@ type RevokeTokenCommand struct {
 
 func (x *RevokeTokenCommand) Reset() {
 	*x = RevokeTokenCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2796,7 +3043,7 @@ func (x *RevokeTokenCommand) String() string {
 func (*RevokeTokenCommand) ProtoMessage() {}
 
 func (x *RevokeTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2809,7 +3056,7 @@ func (x *RevokeTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenCommand.ProtoReflect.Descriptor instead.
 func (*RevokeTokenCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{39}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RevokeTokenCommand) GetName() string {
@@ -2832,7 +3079,7 @@ type BatchCommand struct {
 
 func (x *BatchCommand) Reset() {
 	*x = BatchCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2844,7 +3091,7 @@ func (x *BatchCommand) String() string {
 func (*BatchCommand) ProtoMessage() {}
 
 func (x *BatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2857,7 +3104,7 @@ func (x *BatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCommand.ProtoReflect.Descriptor instead.
 func (*BatchCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{40}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *BatchCommand) GetEntries() []*LogEntry {
@@ -2901,6 +3148,7 @@ type LogEntry struct {
 	//	*LogEntry_CreateToken
 	//	*LogEntry_RevokeToken
 	//	*LogEntry_Batch
+	//	*LogEntry_SetReachability
 	Command       isLogEntry_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2908,7 +3156,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3168,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3181,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{41}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *LogEntry) GetProposedAtUnixNano() int64 {
@@ -3196,6 +3444,15 @@ func (x *LogEntry) GetBatch() *BatchCommand {
 	return nil
 }
 
+func (x *LogEntry) GetSetReachability() *SetReachabilityCommand {
+	if x != nil {
+		if x, ok := x.Command.(*LogEntry_SetReachability); ok {
+			return x.SetReachability
+		}
+	}
+	return nil
+}
+
 type isLogEntry_Command interface {
 	isLogEntry_Command()
 }
@@ -3300,6 +3557,10 @@ type LogEntry_Batch struct {
 	Batch *BatchCommand `protobuf:"bytes,34,opt,name=batch,proto3,oneof"`
 }
 
+type LogEntry_SetReachability struct {
+	SetReachability *SetReachabilityCommand `protobuf:"bytes,35,opt,name=set_reachability,json=setReachability,proto3,oneof"`
+}
+
 func (*LogEntry_SetClusterSet) isLogEntry_Command() {}
 
 func (*LogEntry_UpsertMember) isLogEntry_Command() {}
@@ -3350,6 +3611,8 @@ func (*LogEntry_RevokeToken) isLogEntry_Command() {}
 
 func (*LogEntry_Batch) isLogEntry_Command() {}
 
+func (*LogEntry_SetReachability) isLogEntry_Command() {}
+
 type SnapshotHeader struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FormatVersion uint32                 `protobuf:"varint,1,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
@@ -3369,7 +3632,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3381,7 +3644,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3394,7 +3657,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{42}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -3458,7 +3721,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3470,7 +3733,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3483,7 +3746,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{43}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RequestRecord) GetRequestId() string {
@@ -3535,7 +3798,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3547,7 +3810,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3560,7 +3823,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{44}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -3778,13 +4041,35 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\bpriority\x18\x03 \x01(\rR\bpriority\x12\x16\n" +
 	"\x06weight\x18\x04 \x01(\rR\x06weight\"+\n" +
 	"\vAddressList\x12\x1c\n" +
-	"\taddresses\x18\x01 \x03(\tR\taddresses\"\x9e\x01\n" +
+	"\taddresses\x18\x01 \x03(\tR\taddresses\"\xa4\x02\n" +
 	"\tPlacement\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\tR\x06member\x12\x16\n" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x12\x16\n" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12&\n" +
 	"\x0fsince_unix_nano\x18\x04 \x01(\x03R\rsinceUnixNano\x12!\n" +
-	"\foperation_id\x18\x05 \x01(\tR\voperationId\"\x80\x05\n" +
+	"\foperation_id\x18\x05 \x01(\tR\voperationId\x12\"\n" +
+	"\freachability\x18\x06 \x01(\tR\freachability\x12\x1f\n" +
+	"\vprobe_error\x18\a \x01(\tR\n" +
+	"probeError\x12?\n" +
+	"\x1creachability_since_unix_nano\x18\b \x01(\x03R\x19reachabilitySinceUnixNano\"\xd8\x02\n" +
+	"\x05Probe\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\rR\x04port\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x1d\n" +
+	"\n" +
+	"status_min\x18\x04 \x01(\rR\tstatusMin\x12\x1d\n" +
+	"\n" +
+	"status_max\x18\x05 \x01(\rR\tstatusMax\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x06 \x01(\rR\ttimeoutMs\x12\x1f\n" +
+	"\vinterval_ms\x18\a \x01(\rR\n" +
+	"intervalMs\x12#\n" +
+	"\rhealthy_after\x18\b \x01(\rR\fhealthyAfter\x12'\n" +
+	"\x0funhealthy_after\x18\t \x01(\rR\x0eunhealthyAfter\x12\x19\n" +
+	"\bgrace_ms\x18\n" +
+	" \x01(\rR\agraceMs\x12\x10\n" +
+	"\x03dns\x18\v \x01(\tR\x03dns\x12\x1a\n" +
+	"\bfailover\x18\f \x01(\bR\bfailover\"\xaa\x05\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -3802,7 +4087,8 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\tplacement\x18\v \x01(\v2\x16.cset.fsm.v1.PlacementR\tplacement\x120\n" +
 	"\bservices\x18\f \x03(\v2\x14.cset.fsm.v1.ServiceR\bservices\x125\n" +
 	"\x17offline_since_unix_nano\x18\r \x01(\x03R\x14offlineSinceUnixNano\x12)\n" +
-	"\x10registered_index\x18\x0e \x01(\x04R\x0fregisteredIndex\x1aV\n" +
+	"\x10registered_index\x18\x0e \x01(\x04R\x0fregisteredIndex\x12(\n" +
+	"\x05probe\x18\x0f \x01(\v2\x12.cset.fsm.v1.ProbeR\x05probe\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.fsm.v1.AddressListR\x05value:\x028\x01\"\xfb\x01\n" +
@@ -3918,7 +4204,13 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x06events\x18\x02 \x03(\v2\x12.cset.fsm.v1.EventR\x06events\"g\n" +
 	"\x13SetPlacementCommand\x12\x1a\n" +
 	"\bworkload\x18\x01 \x01(\tR\bworkload\x124\n" +
-	"\tplacement\x18\x02 \x01(\v2\x16.cset.fsm.v1.PlacementR\tplacement\"M\n" +
+	"\tplacement\x18\x02 \x01(\v2\x16.cset.fsm.v1.PlacementR\tplacement\"\xae\x01\n" +
+	"\x16SetReachabilityCommand\x12\x1a\n" +
+	"\bworkload\x18\x01 \x01(\tR\bworkload\x12\x16\n" +
+	"\x06member\x18\x02 \x01(\tR\x06member\x12\"\n" +
+	"\freachability\x18\x03 \x01(\tR\freachability\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12&\n" +
+	"\x0fsince_unix_nano\x18\x05 \x01(\x03R\rsinceUnixNano\"M\n" +
 	"\x15StartOperationCommand\x124\n" +
 	"\toperation\x18\x01 \x01(\v2\x16.cset.fsm.v1.OperationR\toperation\"\xe9\x02\n" +
 	"\x17AdvanceOperationCommand\x12\x0e\n" +
@@ -3967,7 +4259,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x12RevokeTokenCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"?\n" +
 	"\fBatchCommand\x12/\n" +
-	"\aentries\x18\x01 \x03(\v2\x15.cset.fsm.v1.LogEntryR\aentries\"\xf3\x10\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.cset.fsm.v1.LogEntryR\aentries\"\xc5\x11\n" +
 	"\bLogEntry\x121\n" +
 	"\x15proposed_at_unix_nano\x18\x01 \x01(\x03R\x12proposedAtUnixNano\x12\x1d\n" +
 	"\n" +
@@ -3999,7 +4291,8 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\rrestore_state\x18\x1f \x01(\v2 .cset.fsm.v1.RestoreStateCommandH\x00R\frestoreState\x12D\n" +
 	"\fcreate_token\x18  \x01(\v2\x1f.cset.fsm.v1.CreateTokenCommandH\x00R\vcreateToken\x12D\n" +
 	"\frevoke_token\x18! \x01(\v2\x1f.cset.fsm.v1.RevokeTokenCommandH\x00R\vrevokeToken\x121\n" +
-	"\x05batch\x18\" \x01(\v2\x19.cset.fsm.v1.BatchCommandH\x00R\x05batchB\t\n" +
+	"\x05batch\x18\" \x01(\v2\x19.cset.fsm.v1.BatchCommandH\x00R\x05batch\x12P\n" +
+	"\x10set_reachability\x18# \x01(\v2#.cset.fsm.v1.SetReachabilityCommandH\x00R\x0fsetReachabilityB\t\n" +
 	"\acommand\"\xe8\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1d\n" +
@@ -4046,7 +4339,7 @@ func file_cset_fsm_v1_fsm_proto_rawDescGZIP() []byte {
 	return file_cset_fsm_v1_fsm_proto_rawDescData
 }
 
-var file_cset_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_cset_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_cset_fsm_v1_fsm_proto_goTypes = []any{
 	(*ClusterSet)(nil),                   // 0: cset.fsm.v1.ClusterSet
 	(*MemberServer)(nil),                 // 1: cset.fsm.v1.MemberServer
@@ -4057,116 +4350,120 @@ var file_cset_fsm_v1_fsm_proto_goTypes = []any{
 	(*Service)(nil),                      // 6: cset.fsm.v1.Service
 	(*AddressList)(nil),                  // 7: cset.fsm.v1.AddressList
 	(*Placement)(nil),                    // 8: cset.fsm.v1.Placement
-	(*Workload)(nil),                     // 9: cset.fsm.v1.Workload
-	(*Master)(nil),                       // 10: cset.fsm.v1.Master
-	(*HookResult)(nil),                   // 11: cset.fsm.v1.HookResult
-	(*Operation)(nil),                    // 12: cset.fsm.v1.Operation
-	(*Event)(nil),                        // 13: cset.fsm.v1.Event
-	(*SetClusterSetCommand)(nil),         // 14: cset.fsm.v1.SetClusterSetCommand
-	(*UpsertMemberCommand)(nil),          // 15: cset.fsm.v1.UpsertMemberCommand
-	(*RemoveMemberCommand)(nil),          // 16: cset.fsm.v1.RemoveMemberCommand
-	(*SetMemberAdminCommand)(nil),        // 17: cset.fsm.v1.SetMemberAdminCommand
-	(*SetMemberHealthCommand)(nil),       // 18: cset.fsm.v1.SetMemberHealthCommand
-	(*UpsertWorkloadCommand)(nil),        // 19: cset.fsm.v1.UpsertWorkloadCommand
-	(*RemoveWorkloadCommand)(nil),        // 20: cset.fsm.v1.RemoveWorkloadCommand
-	(*SetWorkloadDesiredCommand)(nil),    // 21: cset.fsm.v1.SetWorkloadDesiredCommand
-	(*UpsertFaultDomainCommand)(nil),     // 22: cset.fsm.v1.UpsertFaultDomainCommand
-	(*RemoveFaultDomainCommand)(nil),     // 23: cset.fsm.v1.RemoveFaultDomainCommand
-	(*UpsertAvailabilitySetCommand)(nil), // 24: cset.fsm.v1.UpsertAvailabilitySetCommand
-	(*RemoveAvailabilitySetCommand)(nil), // 25: cset.fsm.v1.RemoveAvailabilitySetCommand
-	(*RegisterMasterCommand)(nil),        // 26: cset.fsm.v1.RegisterMasterCommand
-	(*RemoveMasterCommand)(nil),          // 27: cset.fsm.v1.RemoveMasterCommand
-	(*MemberObservation)(nil),            // 28: cset.fsm.v1.MemberObservation
-	(*ObservationBatchCommand)(nil),      // 29: cset.fsm.v1.ObservationBatchCommand
-	(*SetPlacementCommand)(nil),          // 30: cset.fsm.v1.SetPlacementCommand
-	(*StartOperationCommand)(nil),        // 31: cset.fsm.v1.StartOperationCommand
-	(*AdvanceOperationCommand)(nil),      // 32: cset.fsm.v1.AdvanceOperationCommand
-	(*FinishOperationCommand)(nil),       // 33: cset.fsm.v1.FinishOperationCommand
-	(*AppendEventsCommand)(nil),          // 34: cset.fsm.v1.AppendEventsCommand
-	(*ApplyDeclarationCommand)(nil),      // 35: cset.fsm.v1.ApplyDeclarationCommand
-	(*RestoreStateCommand)(nil),          // 36: cset.fsm.v1.RestoreStateCommand
-	(*Token)(nil),                        // 37: cset.fsm.v1.Token
-	(*CreateTokenCommand)(nil),           // 38: cset.fsm.v1.CreateTokenCommand
-	(*RevokeTokenCommand)(nil),           // 39: cset.fsm.v1.RevokeTokenCommand
-	(*BatchCommand)(nil),                 // 40: cset.fsm.v1.BatchCommand
-	(*LogEntry)(nil),                     // 41: cset.fsm.v1.LogEntry
-	(*SnapshotHeader)(nil),               // 42: cset.fsm.v1.SnapshotHeader
-	(*RequestRecord)(nil),                // 43: cset.fsm.v1.RequestRecord
-	(*SnapshotRecord)(nil),               // 44: cset.fsm.v1.SnapshotRecord
-	nil,                                  // 45: cset.fsm.v1.Member.LabelsEntry
-	nil,                                  // 46: cset.fsm.v1.Workload.AddressesEntry
+	(*Probe)(nil),                        // 9: cset.fsm.v1.Probe
+	(*Workload)(nil),                     // 10: cset.fsm.v1.Workload
+	(*Master)(nil),                       // 11: cset.fsm.v1.Master
+	(*HookResult)(nil),                   // 12: cset.fsm.v1.HookResult
+	(*Operation)(nil),                    // 13: cset.fsm.v1.Operation
+	(*Event)(nil),                        // 14: cset.fsm.v1.Event
+	(*SetClusterSetCommand)(nil),         // 15: cset.fsm.v1.SetClusterSetCommand
+	(*UpsertMemberCommand)(nil),          // 16: cset.fsm.v1.UpsertMemberCommand
+	(*RemoveMemberCommand)(nil),          // 17: cset.fsm.v1.RemoveMemberCommand
+	(*SetMemberAdminCommand)(nil),        // 18: cset.fsm.v1.SetMemberAdminCommand
+	(*SetMemberHealthCommand)(nil),       // 19: cset.fsm.v1.SetMemberHealthCommand
+	(*UpsertWorkloadCommand)(nil),        // 20: cset.fsm.v1.UpsertWorkloadCommand
+	(*RemoveWorkloadCommand)(nil),        // 21: cset.fsm.v1.RemoveWorkloadCommand
+	(*SetWorkloadDesiredCommand)(nil),    // 22: cset.fsm.v1.SetWorkloadDesiredCommand
+	(*UpsertFaultDomainCommand)(nil),     // 23: cset.fsm.v1.UpsertFaultDomainCommand
+	(*RemoveFaultDomainCommand)(nil),     // 24: cset.fsm.v1.RemoveFaultDomainCommand
+	(*UpsertAvailabilitySetCommand)(nil), // 25: cset.fsm.v1.UpsertAvailabilitySetCommand
+	(*RemoveAvailabilitySetCommand)(nil), // 26: cset.fsm.v1.RemoveAvailabilitySetCommand
+	(*RegisterMasterCommand)(nil),        // 27: cset.fsm.v1.RegisterMasterCommand
+	(*RemoveMasterCommand)(nil),          // 28: cset.fsm.v1.RemoveMasterCommand
+	(*MemberObservation)(nil),            // 29: cset.fsm.v1.MemberObservation
+	(*ObservationBatchCommand)(nil),      // 30: cset.fsm.v1.ObservationBatchCommand
+	(*SetPlacementCommand)(nil),          // 31: cset.fsm.v1.SetPlacementCommand
+	(*SetReachabilityCommand)(nil),       // 32: cset.fsm.v1.SetReachabilityCommand
+	(*StartOperationCommand)(nil),        // 33: cset.fsm.v1.StartOperationCommand
+	(*AdvanceOperationCommand)(nil),      // 34: cset.fsm.v1.AdvanceOperationCommand
+	(*FinishOperationCommand)(nil),       // 35: cset.fsm.v1.FinishOperationCommand
+	(*AppendEventsCommand)(nil),          // 36: cset.fsm.v1.AppendEventsCommand
+	(*ApplyDeclarationCommand)(nil),      // 37: cset.fsm.v1.ApplyDeclarationCommand
+	(*RestoreStateCommand)(nil),          // 38: cset.fsm.v1.RestoreStateCommand
+	(*Token)(nil),                        // 39: cset.fsm.v1.Token
+	(*CreateTokenCommand)(nil),           // 40: cset.fsm.v1.CreateTokenCommand
+	(*RevokeTokenCommand)(nil),           // 41: cset.fsm.v1.RevokeTokenCommand
+	(*BatchCommand)(nil),                 // 42: cset.fsm.v1.BatchCommand
+	(*LogEntry)(nil),                     // 43: cset.fsm.v1.LogEntry
+	(*SnapshotHeader)(nil),               // 44: cset.fsm.v1.SnapshotHeader
+	(*RequestRecord)(nil),                // 45: cset.fsm.v1.RequestRecord
+	(*SnapshotRecord)(nil),               // 46: cset.fsm.v1.SnapshotRecord
+	nil,                                  // 47: cset.fsm.v1.Member.LabelsEntry
+	nil,                                  // 48: cset.fsm.v1.Workload.AddressesEntry
 }
 var file_cset_fsm_v1_fsm_proto_depIdxs = []int32{
 	1,  // 0: cset.fsm.v1.Member.servers:type_name -> cset.fsm.v1.MemberServer
-	45, // 1: cset.fsm.v1.Member.labels:type_name -> cset.fsm.v1.Member.LabelsEntry
+	47, // 1: cset.fsm.v1.Member.labels:type_name -> cset.fsm.v1.Member.LabelsEntry
 	2,  // 2: cset.fsm.v1.Member.groups:type_name -> cset.fsm.v1.ObservedGroup
-	46, // 3: cset.fsm.v1.Workload.addresses:type_name -> cset.fsm.v1.Workload.AddressesEntry
+	48, // 3: cset.fsm.v1.Workload.addresses:type_name -> cset.fsm.v1.Workload.AddressesEntry
 	8,  // 4: cset.fsm.v1.Workload.placement:type_name -> cset.fsm.v1.Placement
 	6,  // 5: cset.fsm.v1.Workload.services:type_name -> cset.fsm.v1.Service
-	11, // 6: cset.fsm.v1.Operation.hooks:type_name -> cset.fsm.v1.HookResult
-	0,  // 7: cset.fsm.v1.SetClusterSetCommand.cluster_set:type_name -> cset.fsm.v1.ClusterSet
-	3,  // 8: cset.fsm.v1.UpsertMemberCommand.member:type_name -> cset.fsm.v1.Member
-	9,  // 9: cset.fsm.v1.UpsertWorkloadCommand.workload:type_name -> cset.fsm.v1.Workload
-	4,  // 10: cset.fsm.v1.UpsertFaultDomainCommand.fault_domain:type_name -> cset.fsm.v1.FaultDomain
-	5,  // 11: cset.fsm.v1.UpsertAvailabilitySetCommand.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
-	10, // 12: cset.fsm.v1.RegisterMasterCommand.master:type_name -> cset.fsm.v1.Master
-	1,  // 13: cset.fsm.v1.MemberObservation.servers:type_name -> cset.fsm.v1.MemberServer
-	2,  // 14: cset.fsm.v1.MemberObservation.groups:type_name -> cset.fsm.v1.ObservedGroup
-	28, // 15: cset.fsm.v1.ObservationBatchCommand.members:type_name -> cset.fsm.v1.MemberObservation
-	13, // 16: cset.fsm.v1.ObservationBatchCommand.events:type_name -> cset.fsm.v1.Event
-	8,  // 17: cset.fsm.v1.SetPlacementCommand.placement:type_name -> cset.fsm.v1.Placement
-	12, // 18: cset.fsm.v1.StartOperationCommand.operation:type_name -> cset.fsm.v1.Operation
-	11, // 19: cset.fsm.v1.AdvanceOperationCommand.hook:type_name -> cset.fsm.v1.HookResult
-	8,  // 20: cset.fsm.v1.FinishOperationCommand.placement:type_name -> cset.fsm.v1.Placement
-	13, // 21: cset.fsm.v1.AppendEventsCommand.events:type_name -> cset.fsm.v1.Event
-	0,  // 22: cset.fsm.v1.ApplyDeclarationCommand.cluster_set:type_name -> cset.fsm.v1.ClusterSet
-	3,  // 23: cset.fsm.v1.ApplyDeclarationCommand.members:type_name -> cset.fsm.v1.Member
-	4,  // 24: cset.fsm.v1.ApplyDeclarationCommand.fault_domains:type_name -> cset.fsm.v1.FaultDomain
-	5,  // 25: cset.fsm.v1.ApplyDeclarationCommand.availability_sets:type_name -> cset.fsm.v1.AvailabilitySet
-	9,  // 26: cset.fsm.v1.ApplyDeclarationCommand.workloads:type_name -> cset.fsm.v1.Workload
-	37, // 27: cset.fsm.v1.CreateTokenCommand.token:type_name -> cset.fsm.v1.Token
-	41, // 28: cset.fsm.v1.BatchCommand.entries:type_name -> cset.fsm.v1.LogEntry
-	14, // 29: cset.fsm.v1.LogEntry.set_cluster_set:type_name -> cset.fsm.v1.SetClusterSetCommand
-	15, // 30: cset.fsm.v1.LogEntry.upsert_member:type_name -> cset.fsm.v1.UpsertMemberCommand
-	16, // 31: cset.fsm.v1.LogEntry.remove_member:type_name -> cset.fsm.v1.RemoveMemberCommand
-	17, // 32: cset.fsm.v1.LogEntry.set_member_admin:type_name -> cset.fsm.v1.SetMemberAdminCommand
-	18, // 33: cset.fsm.v1.LogEntry.set_member_health:type_name -> cset.fsm.v1.SetMemberHealthCommand
-	19, // 34: cset.fsm.v1.LogEntry.upsert_workload:type_name -> cset.fsm.v1.UpsertWorkloadCommand
-	20, // 35: cset.fsm.v1.LogEntry.remove_workload:type_name -> cset.fsm.v1.RemoveWorkloadCommand
-	21, // 36: cset.fsm.v1.LogEntry.set_workload_desired:type_name -> cset.fsm.v1.SetWorkloadDesiredCommand
-	22, // 37: cset.fsm.v1.LogEntry.upsert_fault_domain:type_name -> cset.fsm.v1.UpsertFaultDomainCommand
-	23, // 38: cset.fsm.v1.LogEntry.remove_fault_domain:type_name -> cset.fsm.v1.RemoveFaultDomainCommand
-	24, // 39: cset.fsm.v1.LogEntry.upsert_availability_set:type_name -> cset.fsm.v1.UpsertAvailabilitySetCommand
-	25, // 40: cset.fsm.v1.LogEntry.remove_availability_set:type_name -> cset.fsm.v1.RemoveAvailabilitySetCommand
-	26, // 41: cset.fsm.v1.LogEntry.register_master:type_name -> cset.fsm.v1.RegisterMasterCommand
-	27, // 42: cset.fsm.v1.LogEntry.remove_master:type_name -> cset.fsm.v1.RemoveMasterCommand
-	29, // 43: cset.fsm.v1.LogEntry.observation_batch:type_name -> cset.fsm.v1.ObservationBatchCommand
-	30, // 44: cset.fsm.v1.LogEntry.set_placement:type_name -> cset.fsm.v1.SetPlacementCommand
-	31, // 45: cset.fsm.v1.LogEntry.start_operation:type_name -> cset.fsm.v1.StartOperationCommand
-	32, // 46: cset.fsm.v1.LogEntry.advance_operation:type_name -> cset.fsm.v1.AdvanceOperationCommand
-	33, // 47: cset.fsm.v1.LogEntry.finish_operation:type_name -> cset.fsm.v1.FinishOperationCommand
-	34, // 48: cset.fsm.v1.LogEntry.append_events:type_name -> cset.fsm.v1.AppendEventsCommand
-	35, // 49: cset.fsm.v1.LogEntry.apply_declaration:type_name -> cset.fsm.v1.ApplyDeclarationCommand
-	36, // 50: cset.fsm.v1.LogEntry.restore_state:type_name -> cset.fsm.v1.RestoreStateCommand
-	38, // 51: cset.fsm.v1.LogEntry.create_token:type_name -> cset.fsm.v1.CreateTokenCommand
-	39, // 52: cset.fsm.v1.LogEntry.revoke_token:type_name -> cset.fsm.v1.RevokeTokenCommand
-	40, // 53: cset.fsm.v1.LogEntry.batch:type_name -> cset.fsm.v1.BatchCommand
-	0,  // 54: cset.fsm.v1.SnapshotRecord.cluster_set:type_name -> cset.fsm.v1.ClusterSet
-	3,  // 55: cset.fsm.v1.SnapshotRecord.member:type_name -> cset.fsm.v1.Member
-	4,  // 56: cset.fsm.v1.SnapshotRecord.fault_domain:type_name -> cset.fsm.v1.FaultDomain
-	5,  // 57: cset.fsm.v1.SnapshotRecord.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
-	9,  // 58: cset.fsm.v1.SnapshotRecord.workload:type_name -> cset.fsm.v1.Workload
-	10, // 59: cset.fsm.v1.SnapshotRecord.master:type_name -> cset.fsm.v1.Master
-	12, // 60: cset.fsm.v1.SnapshotRecord.operation:type_name -> cset.fsm.v1.Operation
-	13, // 61: cset.fsm.v1.SnapshotRecord.event:type_name -> cset.fsm.v1.Event
-	43, // 62: cset.fsm.v1.SnapshotRecord.request:type_name -> cset.fsm.v1.RequestRecord
-	37, // 63: cset.fsm.v1.SnapshotRecord.token:type_name -> cset.fsm.v1.Token
-	7,  // 64: cset.fsm.v1.Workload.AddressesEntry.value:type_name -> cset.fsm.v1.AddressList
-	65, // [65:65] is the sub-list for method output_type
-	65, // [65:65] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	9,  // 6: cset.fsm.v1.Workload.probe:type_name -> cset.fsm.v1.Probe
+	12, // 7: cset.fsm.v1.Operation.hooks:type_name -> cset.fsm.v1.HookResult
+	0,  // 8: cset.fsm.v1.SetClusterSetCommand.cluster_set:type_name -> cset.fsm.v1.ClusterSet
+	3,  // 9: cset.fsm.v1.UpsertMemberCommand.member:type_name -> cset.fsm.v1.Member
+	10, // 10: cset.fsm.v1.UpsertWorkloadCommand.workload:type_name -> cset.fsm.v1.Workload
+	4,  // 11: cset.fsm.v1.UpsertFaultDomainCommand.fault_domain:type_name -> cset.fsm.v1.FaultDomain
+	5,  // 12: cset.fsm.v1.UpsertAvailabilitySetCommand.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
+	11, // 13: cset.fsm.v1.RegisterMasterCommand.master:type_name -> cset.fsm.v1.Master
+	1,  // 14: cset.fsm.v1.MemberObservation.servers:type_name -> cset.fsm.v1.MemberServer
+	2,  // 15: cset.fsm.v1.MemberObservation.groups:type_name -> cset.fsm.v1.ObservedGroup
+	29, // 16: cset.fsm.v1.ObservationBatchCommand.members:type_name -> cset.fsm.v1.MemberObservation
+	14, // 17: cset.fsm.v1.ObservationBatchCommand.events:type_name -> cset.fsm.v1.Event
+	8,  // 18: cset.fsm.v1.SetPlacementCommand.placement:type_name -> cset.fsm.v1.Placement
+	13, // 19: cset.fsm.v1.StartOperationCommand.operation:type_name -> cset.fsm.v1.Operation
+	12, // 20: cset.fsm.v1.AdvanceOperationCommand.hook:type_name -> cset.fsm.v1.HookResult
+	8,  // 21: cset.fsm.v1.FinishOperationCommand.placement:type_name -> cset.fsm.v1.Placement
+	14, // 22: cset.fsm.v1.AppendEventsCommand.events:type_name -> cset.fsm.v1.Event
+	0,  // 23: cset.fsm.v1.ApplyDeclarationCommand.cluster_set:type_name -> cset.fsm.v1.ClusterSet
+	3,  // 24: cset.fsm.v1.ApplyDeclarationCommand.members:type_name -> cset.fsm.v1.Member
+	4,  // 25: cset.fsm.v1.ApplyDeclarationCommand.fault_domains:type_name -> cset.fsm.v1.FaultDomain
+	5,  // 26: cset.fsm.v1.ApplyDeclarationCommand.availability_sets:type_name -> cset.fsm.v1.AvailabilitySet
+	10, // 27: cset.fsm.v1.ApplyDeclarationCommand.workloads:type_name -> cset.fsm.v1.Workload
+	39, // 28: cset.fsm.v1.CreateTokenCommand.token:type_name -> cset.fsm.v1.Token
+	43, // 29: cset.fsm.v1.BatchCommand.entries:type_name -> cset.fsm.v1.LogEntry
+	15, // 30: cset.fsm.v1.LogEntry.set_cluster_set:type_name -> cset.fsm.v1.SetClusterSetCommand
+	16, // 31: cset.fsm.v1.LogEntry.upsert_member:type_name -> cset.fsm.v1.UpsertMemberCommand
+	17, // 32: cset.fsm.v1.LogEntry.remove_member:type_name -> cset.fsm.v1.RemoveMemberCommand
+	18, // 33: cset.fsm.v1.LogEntry.set_member_admin:type_name -> cset.fsm.v1.SetMemberAdminCommand
+	19, // 34: cset.fsm.v1.LogEntry.set_member_health:type_name -> cset.fsm.v1.SetMemberHealthCommand
+	20, // 35: cset.fsm.v1.LogEntry.upsert_workload:type_name -> cset.fsm.v1.UpsertWorkloadCommand
+	21, // 36: cset.fsm.v1.LogEntry.remove_workload:type_name -> cset.fsm.v1.RemoveWorkloadCommand
+	22, // 37: cset.fsm.v1.LogEntry.set_workload_desired:type_name -> cset.fsm.v1.SetWorkloadDesiredCommand
+	23, // 38: cset.fsm.v1.LogEntry.upsert_fault_domain:type_name -> cset.fsm.v1.UpsertFaultDomainCommand
+	24, // 39: cset.fsm.v1.LogEntry.remove_fault_domain:type_name -> cset.fsm.v1.RemoveFaultDomainCommand
+	25, // 40: cset.fsm.v1.LogEntry.upsert_availability_set:type_name -> cset.fsm.v1.UpsertAvailabilitySetCommand
+	26, // 41: cset.fsm.v1.LogEntry.remove_availability_set:type_name -> cset.fsm.v1.RemoveAvailabilitySetCommand
+	27, // 42: cset.fsm.v1.LogEntry.register_master:type_name -> cset.fsm.v1.RegisterMasterCommand
+	28, // 43: cset.fsm.v1.LogEntry.remove_master:type_name -> cset.fsm.v1.RemoveMasterCommand
+	30, // 44: cset.fsm.v1.LogEntry.observation_batch:type_name -> cset.fsm.v1.ObservationBatchCommand
+	31, // 45: cset.fsm.v1.LogEntry.set_placement:type_name -> cset.fsm.v1.SetPlacementCommand
+	33, // 46: cset.fsm.v1.LogEntry.start_operation:type_name -> cset.fsm.v1.StartOperationCommand
+	34, // 47: cset.fsm.v1.LogEntry.advance_operation:type_name -> cset.fsm.v1.AdvanceOperationCommand
+	35, // 48: cset.fsm.v1.LogEntry.finish_operation:type_name -> cset.fsm.v1.FinishOperationCommand
+	36, // 49: cset.fsm.v1.LogEntry.append_events:type_name -> cset.fsm.v1.AppendEventsCommand
+	37, // 50: cset.fsm.v1.LogEntry.apply_declaration:type_name -> cset.fsm.v1.ApplyDeclarationCommand
+	38, // 51: cset.fsm.v1.LogEntry.restore_state:type_name -> cset.fsm.v1.RestoreStateCommand
+	40, // 52: cset.fsm.v1.LogEntry.create_token:type_name -> cset.fsm.v1.CreateTokenCommand
+	41, // 53: cset.fsm.v1.LogEntry.revoke_token:type_name -> cset.fsm.v1.RevokeTokenCommand
+	42, // 54: cset.fsm.v1.LogEntry.batch:type_name -> cset.fsm.v1.BatchCommand
+	32, // 55: cset.fsm.v1.LogEntry.set_reachability:type_name -> cset.fsm.v1.SetReachabilityCommand
+	0,  // 56: cset.fsm.v1.SnapshotRecord.cluster_set:type_name -> cset.fsm.v1.ClusterSet
+	3,  // 57: cset.fsm.v1.SnapshotRecord.member:type_name -> cset.fsm.v1.Member
+	4,  // 58: cset.fsm.v1.SnapshotRecord.fault_domain:type_name -> cset.fsm.v1.FaultDomain
+	5,  // 59: cset.fsm.v1.SnapshotRecord.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
+	10, // 60: cset.fsm.v1.SnapshotRecord.workload:type_name -> cset.fsm.v1.Workload
+	11, // 61: cset.fsm.v1.SnapshotRecord.master:type_name -> cset.fsm.v1.Master
+	13, // 62: cset.fsm.v1.SnapshotRecord.operation:type_name -> cset.fsm.v1.Operation
+	14, // 63: cset.fsm.v1.SnapshotRecord.event:type_name -> cset.fsm.v1.Event
+	45, // 64: cset.fsm.v1.SnapshotRecord.request:type_name -> cset.fsm.v1.RequestRecord
+	39, // 65: cset.fsm.v1.SnapshotRecord.token:type_name -> cset.fsm.v1.Token
+	7,  // 66: cset.fsm.v1.Workload.AddressesEntry.value:type_name -> cset.fsm.v1.AddressList
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_cset_fsm_v1_fsm_proto_init() }
@@ -4174,7 +4471,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 	if File_cset_fsm_v1_fsm_proto != nil {
 		return
 	}
-	file_cset_fsm_v1_fsm_proto_msgTypes[41].OneofWrappers = []any{
+	file_cset_fsm_v1_fsm_proto_msgTypes[43].OneofWrappers = []any{
 		(*LogEntry_SetClusterSet)(nil),
 		(*LogEntry_UpsertMember)(nil),
 		(*LogEntry_RemoveMember)(nil),
@@ -4200,8 +4497,9 @@ func file_cset_fsm_v1_fsm_proto_init() {
 		(*LogEntry_CreateToken)(nil),
 		(*LogEntry_RevokeToken)(nil),
 		(*LogEntry_Batch)(nil),
+		(*LogEntry_SetReachability)(nil),
 	}
-	file_cset_fsm_v1_fsm_proto_msgTypes[44].OneofWrappers = []any{
+	file_cset_fsm_v1_fsm_proto_msgTypes[46].OneofWrappers = []any{
 		(*SnapshotRecord_ClusterSet)(nil),
 		(*SnapshotRecord_Member)(nil),
 		(*SnapshotRecord_FaultDomain)(nil),
@@ -4219,7 +4517,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_fsm_v1_fsm_proto_rawDesc), len(file_cset_fsm_v1_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
