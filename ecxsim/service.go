@@ -20,8 +20,8 @@ import (
 
 // Service modes (Sim.SetServiceMode, POST /sim/v1/clusters/{cluster}/groups/{group}/service).
 const (
-	// ServiceOK answers every HTTP request with 200 and a plain-text body naming the cluster,
-	// group and server (the initial mode).
+	// ServiceOK answers every HTTP or HTTPS request with 200 and a plain-text body naming the
+	// cluster, group and server (the initial mode).
 	ServiceOK = "ok"
 	// ServiceRefuse closes the listeners: connections are refused.
 	ServiceRefuse = "refuse"
@@ -212,6 +212,12 @@ func (c *simCluster) openServeAddr(svc *service, a *serveAddr) {
 		}
 	}
 	a.err = ""
+	var served net.Listener = ln
+	if cfg, err := s.serviceTLS(); err != nil {
+		s.log.Warn("service serves plain HTTP only", "cluster", c.cfg.Name, "group", svc.g.cfg.Name, "error", err)
+	} else {
+		served = sniffListener{Listener: ln, cfg: cfg}
+	}
 	hs := &http.Server{
 		Handler:           svc.handler(svc.epoch),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -219,10 +225,11 @@ func (c *simCluster) openServeAddr(svc *service, a *serveAddr) {
 		ErrorLog:          s.httpLog,
 	}
 	a.ln, a.hs = ln, hs
-	s.log.Debug("service listening", "cluster", c.cfg.Name, "group", svc.g.cfg.Name, "server", svc.epoch.server, "address", a.addr)
+	bound := a.addr
+	s.log.Debug("service listening", "cluster", c.cfg.Name, "group", svc.g.cfg.Name, "server", svc.epoch.server, "address", bound)
 	go func() {
-		if err := hs.Serve(ln); ignoreClosed(err) != nil {
-			s.log.Error("service listener failed", "cluster", c.cfg.Name, "group", svc.g.cfg.Name, "address", a.addr, "error", err)
+		if err := hs.Serve(served); ignoreClosed(err) != nil {
+			s.log.Error("service listener failed", "cluster", c.cfg.Name, "group", svc.g.cfg.Name, "address", bound, "error", err)
 		}
 	}()
 }

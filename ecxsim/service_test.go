@@ -1,6 +1,7 @@
 package ecxsim_test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,14 +70,25 @@ func mustConnect(t testing.TB, what, addr string) {
 	c.Close()
 }
 
-// probe sends GET / to addr with the given timeout.
+// probe sends GET /health to addr with the given timeout.
 func probe(addr string, timeout time.Duration) (int, string, error) {
-	c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get("http://" + addr + "/health")
+	return probeURL("http://"+addr+"/health", timeout, nil)
+}
+
+func probeURL(url string, timeout time.Duration, state *tls.ConnectionState) (int, string, error) {
+	c := &http.Client{Timeout: timeout, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		// Like cset's https probes: reachability, not identity.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	}}
+	resp, err := c.Get(url)
 	if err != nil {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
+	if state != nil && resp.TLS != nil {
+		*state = *resp.TLS
+	}
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body), err
 }
@@ -135,6 +147,16 @@ func TestService_ListensOnlyWhileOnline(t *testing.T) {
 	// Online and listening change together: no wait.
 	mustServe(t, "online", addr, "c", "g1", "s1")
 	mustConnect(t, "online", addr)
+	// HTTPS on the same address, with a certificate for its IP.
+	var cs tls.ConnectionState
+	code, body, err := probeURL("https://"+addr+"/", 5*time.Second, &cs)
+	if err != nil || code != http.StatusOK || body != "cluster=c group=g1 server=s1\n" || len(cs.PeerCertificates) == 0 {
+		t.Fatalf("https: %d %q %v", code, body, err)
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if err := cs.PeerCertificates[0].VerifyHostname(host); err != nil {
+		t.Errorf("the service certificate does not name the address: %v", err)
+	}
 	svc, _ := serviceOf(t, sim, "c", "g1")
 	if !svc.Listening || svc.Server != "s1" || svc.Mode != ecxsim.ServiceOK || len(svc.Addresses) != 1 ||
 		svc.Addresses[0].Address != addr || !svc.Addresses[0].Listening || svc.Addresses[0].Error != "" {
@@ -204,6 +226,9 @@ func TestService_Modes(t *testing.T) {
 	var ne net.Error
 	if code, body, err := probe(addr, 300*time.Millisecond); !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("timeout: GET answered %d %q %v, want a client timeout", code, body, err)
+	}
+	if code, body, err := probeURL("https://"+addr+"/", 300*time.Millisecond, nil); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("timeout: https GET answered %d %q %v, want a client timeout", code, body, err)
 	}
 	stillOnline("timeout")
 	// A request held by timeout is answered by the next mode.

@@ -2,6 +2,7 @@ package ecxsim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -55,6 +56,10 @@ type Sim struct {
 	serveMu      sync.Mutex
 	serveOwners  map[string]*service
 	serveWaiters map[string][]*service
+	// serveTLS is the TLS configuration of the services, made at the first bind (servetls.go).
+	serveTLSOnce sync.Once
+	serveTLS     *tls.Config
+	serveTLSErr  error
 }
 
 // New validates cfg (after applying defaults) and builds a Sim. Nothing listens until Start. A nil
