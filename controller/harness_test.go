@@ -2,10 +2,13 @@ package controller_test
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +31,11 @@ type env struct {
 	witnessSrv *httptest.Server
 	// proxies are the REST proxies of each member's servers (envOpts.proxyREST).
 	proxies map[string][]*restProxy
+	net     int // second octet of the workloads' loopback addresses (envOpts.probe)
 }
+
+// address is the loopback address of the i-th group on the m-th member (envOpts.probe).
+func (e *env) address(m, i int) string { return fmt.Sprintf("127.%d.%d.%d", e.net, m+1, i+10) }
 
 type envOpts struct {
 	masters   int
@@ -58,7 +65,15 @@ type envOpts struct {
 	// proxyREST puts a restProxy in front of every simulated server: the masters talk to the
 	// proxies, which record every request and can answer stops themselves.
 	proxyREST bool
+	// probe, when set, is every workload's probe; the workloads' addresses are then loopback
+	// addresses that ecxsim serves on servePort while the group is Online there.
+	probe *apiv1.ProbeSpec
+	// dns serves the zone on every master (node.Server.Addrs().DNS).
+	dns bool
 }
+
+// servePort is the port of the workloads' services when envOpts.probe is set.
+const servePort = 18080
 
 const (
 	pollInterval     = 100 * time.Millisecond
@@ -98,7 +113,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	var simCfg ecxsim.Config
 	simCfg.ControlAddr = "127.0.0.1:0"
-	for _, m := range o.members {
+	// With probes, every env gets loopback addresses of its own (127.N.member.group), so that
+	// parallel tests never bind each other's service addresses.
+	e.net = 1 + rand.IntN(250)
+	for mi, m := range o.members {
 		hbTimeout := 400 * time.Millisecond
 		if d, ok := o.heartbeatTimeoutOn[m]; ok {
 			hbTimeout = d
@@ -117,8 +135,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 			if d, ok := o.startTimeOn[m]; ok {
 				start = d
 			}
-			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g, StartDuration: start, StopDuration: 50 * time.Millisecond,
-				AutoStart: o.autoStart[g] == m, FailStart: o.failStart[g] == m})
+			gc := ecxsim.GroupConfig{Name: g, StartDuration: start, StopDuration: 50 * time.Millisecond,
+				AutoStart: o.autoStart[g] == m, FailStart: o.failStart[g] == m}
+			if gi := slices.Index(o.groups, g); o.probe != nil && gi >= 0 {
+				gc.Serve = []string{net.JoinHostPort(e.address(mi, gi), strconv.Itoa(servePort))}
+			}
+			cl.Groups = append(cl.Groups, gc)
 		}
 		simCfg.Clusters = append(simCfg.Clusters, cl)
 	}
@@ -150,6 +172,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 		cfg.Controller.StopTimeout = 5 * time.Second
 		cfg.Controller.ECXTimeout = 300 * time.Millisecond
 		cfg.Controller.LeaseTTL = 2 * time.Second
+		if o.dns {
+			cfg.DNSAddr = "127.0.0.1:0"
+		}
 		if o.tune != nil {
 			o.tune(cfg)
 		}
@@ -181,9 +206,13 @@ func newEnv(t *testing.T, o envOpts) *env {
 		}
 	}
 	for i, g := range o.groups {
-		req := &apiv1.RegisterWorkloadRequest{Name: g, Group: g, Candidates: o.members, Addresses: map[string]*apiv1.AddressList{}, Hooks: o.hooks[g], HookTimeoutSeconds: 10}
+		req := &apiv1.RegisterWorkloadRequest{Name: g, Group: g, Candidates: o.members, Addresses: map[string]*apiv1.AddressList{}, Hooks: o.hooks[g], HookTimeoutSeconds: 10, Probe: o.probe}
 		for j, m := range o.members {
-			req.Addresses[m] = &apiv1.AddressList{Addresses: []string{fmt.Sprintf("10.%d.0.%d", j+1, i+10)}}
+			addr := fmt.Sprintf("10.%d.0.%d", j+1, i+10)
+			if o.probe != nil {
+				addr = e.address(j, i)
+			}
+			req.Addresses[m] = &apiv1.AddressList{Addresses: []string{addr}}
 		}
 		if _, err := cl.RegisterWorkload(ctx, req); err != nil {
 			t.Fatal(err)
