@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
@@ -206,6 +207,12 @@ func TestApply_Errors(t *testing.T) {
 		{"desired", "a.yaml", "workloads: [{name: web, group: g, candidates: [east], desired: up}]\n", nil, exitUsage,
 			`workload web: desired "up": use online or offline`},
 		{"zone", "a.yaml", "set: {name: prod, zone: \"a b\"}\n", nil, exitUsage, `set: zone "a b": want a DNS domain name`},
+		{"probe without target", "a.yaml", "workloads: [{name: web, group: g, candidates: [east], probe: {timeout: 1s}}]\n", nil, exitUsage,
+			"workload web: probe: target is required"},
+		{"probe dns", "a.yaml", "workloads: [{name: web, group: g, candidates: [east], probe: {target: \"tcp:80\", dns: hide}}]\n", nil, exitUsage,
+			`workload web: probe: dns "hide": use keep or withhold`},
+		{"probe unknown key", "a.yaml", "workloads: [{name: web, group: g, candidates: [east], probe: {target: \"tcp:80\", every: 1s}}]\n", nil, exitUsage,
+			`unknown key "every" in a probe`},
 		{"missing file", "", "", nil, exitError, "reading declaration"},
 	}
 	for _, tt := range tests {
@@ -253,5 +260,39 @@ func TestApply_PasswordFromEnv(t *testing.T) {
 	}
 	if got := f.lastApply.GetMembers()[0].GetPassword(); got != "from-env" {
 		t.Errorf("password %q", got)
+	}
+}
+
+func TestRegister_ProbeFlags(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer()
+	addr := f.start(t)
+	cli(t, addr, exitOK, "workload", "register", "web", "--group", "g", "--candidates", "east", "--address", "east=10.0.0.1",
+		"--probe", "http://:8080/health", "--probe-expect-status", "200-299", "--probe-timeout", "1500ms", "--probe-interval", "3s",
+		"--probe-grace", "1m", "--probe-healthy-after", "2", "--probe-unhealthy-after", "4", "--probe-dns", "withhold", "--probe-failover")
+	want := &apiv1.ProbeSpec{Target: "http://:8080/health", ExpectStatus: "200-299", TimeoutMs: 1500, IntervalMs: 3000, GraceMs: 60000,
+		HealthyAfter: 2, UnhealthyAfter: 4, Dns: "withhold", Failover: true}
+	f.mu.Lock()
+	got := f.lastReg.GetProbe()
+	f.mu.Unlock()
+	if !proto.Equal(got, want) {
+		t.Errorf("probe sent %v, want %v", got, want)
+	}
+	cli(t, addr, exitOK, "workload", "register", "api", "--group", "a", "--candidates", "east")
+	f.mu.Lock()
+	got = f.lastReg.GetProbe()
+	f.mu.Unlock()
+	if got != nil {
+		t.Errorf("without --probe the request carries probe %v, want none (the masters' default)", got)
+	}
+	for _, tc := range []struct{ args, want string }{
+		{"--probe-timeout 1s", "--probe-* options need --probe"},
+		{"--probe tcp:80 --probe-dns hide", `--probe-dns "hide": use keep or withhold`},
+		{"--probe tcp:80 --probe-grace 2h", "--probe-grace 2h0m0s: give whole milliseconds up to 1h"},
+	} {
+		r := cli(t, addr, exitUsage, append([]string{"workload", "register", "db", "--group", "d", "--candidates", "east"}, strings.Fields(tc.args)...)...)
+		if !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: stderr %q, want %q", tc.args, r.stderr, tc.want)
+		}
 	}
 }

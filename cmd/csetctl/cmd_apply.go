@@ -126,6 +126,20 @@ type applyWorkload struct {
 	HookTimeout     duration            `yaml:"hook_timeout" json:"hook_timeout"`
 	Desired         string              `yaml:"desired" json:"desired"`
 	Services        []applyService      `yaml:"services" json:"services"`
+	Probe           *applyProbe         `yaml:"probe" json:"probe"`
+}
+
+// applyProbe is a workload's probe: block (docs/probe.md).
+type applyProbe struct {
+	Target         string   `yaml:"target" json:"target"`
+	ExpectStatus   string   `yaml:"expect_status" json:"expect_status"`
+	Timeout        duration `yaml:"timeout" json:"timeout"`
+	Interval       duration `yaml:"interval" json:"interval"`
+	Grace          duration `yaml:"grace" json:"grace"`
+	HealthyAfter   uint32   `yaml:"healthy_after" json:"healthy_after"`
+	UnhealthyAfter uint32   `yaml:"unhealthy_after" json:"unhealthy_after"`
+	DNS            string   `yaml:"dns" json:"dns"`
+	Failover       bool     `yaml:"failover" json:"failover"`
 }
 
 // duration is a Go duration string in the file, e.g. "30s" or "5m".
@@ -293,7 +307,7 @@ func jsonDuplicateKey(data []byte) error {
 var typeNouns = map[string]string{
 	"applyFile": "the top level", "applySet": "set", "applyFaultDomain": "a fault domain",
 	"applyAvailSet": "an availability set", "applyServer": "a server", "applyMember": "a member",
-	"applyService": "a service", "applyWorkload": "a workload",
+	"applyService": "a service", "applyWorkload": "a workload", "applyProbe": "a probe",
 }
 
 var yamlUnknown = regexp.MustCompile(`field (\S+) not found in type main\.(\w+)`)
@@ -526,6 +540,13 @@ func workloadDeclaration(w *applyWorkload) (*apiv1.RegisterWorkloadRequest, erro
 		group: w.Group, candidates: w.Candidates, availabilitySet: w.AvailabilitySet, size: 1,
 		hooks: w.Hooks, hookTimeout: time.Duration(w.HookTimeout), update: true,
 	}
+	if p := w.Probe; p != nil {
+		if p.Target == "" {
+			return nil, errors.New("probe: target is required, e.g. target: tcp:5432 or target: http://:8080/health (or none)")
+		}
+		fl.probe = probeFlags{target: p.Target, expectStatus: p.ExpectStatus, timeout: time.Duration(p.Timeout), interval: time.Duration(p.Interval),
+			grace: time.Duration(p.Grace), healthyAfter: p.HealthyAfter, unhealthyAfter: p.UnhealthyAfter, dns: p.DNS, failover: p.Failover}
+	}
 	if w.Size != nil {
 		fl.size = *w.Size
 		if fl.size > maxUnits {
@@ -566,5 +587,6 @@ func workloadDeclaration(w *applyWorkload) (*apiv1.RegisterWorkloadRequest, erro
 var fileWords = strings.NewReplacer(
 	"--group", "group", "--candidates", "candidates", "--address", "addresses",
 	"--availability-set", "availability_set", "--size", "size", "--hook-timeout", "hook_timeout",
-	"--hook", "hooks", "e.g. --", "e.g. ",
+	"--hook", "hooks", "--probe-dns", "probe: dns", "--probe-timeout", "probe: timeout", "--probe-interval", "probe: interval",
+	"--probe-grace", "probe: grace", "--probe-* options need --probe", "probe: options need a target", "--probe", "probe: target", "e.g. --", "e.g. ",
 )

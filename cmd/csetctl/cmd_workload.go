@@ -36,6 +36,20 @@ type registerFlags struct {
 	offline         bool
 	services        []string
 	update          bool
+	probe           probeFlags
+}
+
+// probeFlags are the --probe* flags of workload register (and apply's probe: block).
+type probeFlags struct {
+	target         string
+	expectStatus   string
+	timeout        time.Duration
+	interval       time.Duration
+	grace          time.Duration
+	healthyAfter   uint32
+	unhealthyAfter uint32
+	dns            string
+	failover       bool
 }
 
 func (a *app) workloadRegisterCommand() *cobra.Command {
@@ -80,6 +94,15 @@ address on the member where the group is online.`,
 	f.BoolVar(&fl.offline, "offline", false, "register with desired state offline (do not start it)")
 	f.StringArrayVar(&fl.services, "service", nil, "SRV record NAME:PORT with NAME the SRV prefix, e.g. _http._tcp:80 (repeatable)")
 	f.BoolVar(&fl.update, "update", false, "replace an existing workload instead of failing")
+	f.StringVar(&fl.probe.target, "probe", "", "reachability probe of the workload's addresses: none, tcp:PORT, http://:PORT/PATH or https://:PORT/PATH (default: tcp on the first --service port, else none; docs/probe.md)")
+	f.StringVar(&fl.probe.expectStatus, "probe-expect-status", "", "HTTP statuses an http(s) probe accepts, e.g. 200 or 200-299 (default 200-399)")
+	f.DurationVar(&fl.probe.timeout, "probe-timeout", 0, "time limit of one probe (default 2s)")
+	f.DurationVar(&fl.probe.interval, "probe-interval", 0, "time between two probes while the workload runs (default 5s)")
+	f.DurationVar(&fl.probe.grace, "probe-grace", 0, "how long a start may wait for its probe to pass before it counts as failed (default 30s)")
+	f.Uint32Var(&fl.probe.healthyAfter, "probe-healthy-after", 0, "probes in a row that must pass to count as reachable (default 1)")
+	f.Uint32Var(&fl.probe.unhealthyAfter, "probe-unhealthy-after", 0, "probes in a row that must fail to count as unreachable (default 3)")
+	f.StringVar(&fl.probe.dns, "probe-dns", "", "DNS answer while the workload is unreachable where it runs: keep (default) or withhold")
+	f.BoolVar(&fl.probe.failover, "probe-failover", false, "move the workload to another candidate when it is unreachable where it runs")
 	a.completeListFlag(cmd, "candidates", a.memberNames())
 	a.completeFlag(cmd, "availability-set", a.availSetNames())
 	return cmd
@@ -145,7 +168,39 @@ func registerRequest(name string, fl *registerFlags) (*apiv1.RegisterWorkloadReq
 		}
 		req.Services = append(req.Services, svc)
 	}
+	if req.Probe, err = probeSpec(&fl.probe); err != nil {
+		return nil, err
+	}
 	return req, nil
+}
+
+// probeSpec turns the --probe* flags into the request's probe: nil when none is given, so the
+// masters apply their default. The target's syntax is checked by the masters.
+func probeSpec(fl *probeFlags) (*apiv1.ProbeSpec, error) {
+	if *fl == (probeFlags{}) {
+		return nil, nil
+	}
+	if fl.target == "" {
+		return nil, errors.New("--probe-* options need --probe: the probe's target, e.g. --probe tcp:5432 or --probe http://:8080/health")
+	}
+	spec := &apiv1.ProbeSpec{Target: fl.target, ExpectStatus: fl.expectStatus, HealthyAfter: fl.healthyAfter,
+		UnhealthyAfter: fl.unhealthyAfter, Dns: fl.dns, Failover: fl.failover}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		out  *uint32
+	}{{"--probe-timeout", fl.timeout, &spec.TimeoutMs}, {"--probe-interval", fl.interval, &spec.IntervalMs}, {"--probe-grace", fl.grace, &spec.GraceMs}} {
+		if d.v < 0 || d.v > time.Hour || d.v%time.Millisecond != 0 {
+			return nil, fmt.Errorf("%s %v: give whole milliseconds up to 1h, e.g. %s 2s", d.name, d.v, d.name)
+		}
+		*d.out = uint32(d.v.Milliseconds())
+	}
+	switch fl.dns {
+	case "", "keep", "withhold":
+	default:
+		return nil, fmt.Errorf("--probe-dns %q: use keep or withhold", fl.dns)
+	}
+	return spec, nil
 }
 
 func contains(list []string, s string) bool {
@@ -204,6 +259,8 @@ func (a *app) printWorkload(w *apiv1.Workload) error {
 		"hooks", list(w.GetHooks()),
 		"hook timeout", hookTimeout,
 		"services", strings.Join(services, ","),
+		"probe", probeText(w.GetProbe()),
+		"reachability", probeResultText(w),
 	)
 	if err != nil {
 		return err

@@ -418,7 +418,7 @@ func (f *fakeServer) RegisterWorkload(_ context.Context, r *apiv1.RegisterWorklo
 		Name: r.GetName(), Group: r.GetGroup(), Candidates: r.GetCandidates(), Addresses: r.GetAddresses(),
 		Fqdn: r.GetName() + ".cset.example.com.", AvailabilitySet: r.GetAvailabilitySet(), Desired: r.GetDesired(),
 		Size: r.GetSize(), AutoFailover: !r.GetNoAutoFailover(), Hooks: r.GetHooks(),
-		HookTimeoutSeconds: r.GetHookTimeoutSeconds(), Services: r.GetServices(),
+		HookTimeoutSeconds: r.GetHookTimeoutSeconds(), Services: r.GetServices(), Probe: r.GetProbe(),
 	}
 	f.workloads[w.Name] = w
 	return clone(w), nil
@@ -626,6 +626,9 @@ func (f *fakeServer) seed() {
 		SinceUnixNano: 1_700_000_000_000_000_000,
 		Addresses:     map[string]*apiv1.AddressList{"east": {Addresses: []string{"10.0.1.10"}}, "west": {Addresses: []string{"10.0.2.10"}}},
 		Services:      []*apiv1.Service{{Name: "_http._tcp", Port: 80}},
+		Probe: &apiv1.ProbeSpec{Target: "http://:80/health", ExpectStatus: "200-399", TimeoutMs: 2000, IntervalMs: 5000, GraceMs: 30000,
+			HealthyAfter: 1, UnhealthyAfter: 3, Dns: "withhold"},
+		ProbeResult: &apiv1.ProbeResult{Reachability: "reachable", SinceUnixNano: 1_700_000_000_000_000_000},
 	}
 	f.ops["op-1"] = &apiv1.Operation{
 		Id: "op-1", Workload: "web", Reason: "planned", SourceMember: "east", SourceServer: "east-1",

@@ -6,6 +6,9 @@ package main
 // maps {} when empty; timestamps are RFC 3339 UTC strings ("" when unset).
 
 import (
+	"fmt"
+	"time"
+
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
 
@@ -171,6 +174,73 @@ type workloadJSON struct {
 	// The operation in flight and its phase, "" when none.
 	ActiveOperationID    string `json:"active_operation_id"`
 	ActiveOperationPhase string `json:"active_operation_phase"`
+	// Probe is the reachability probe (target "none" when it has none); ProbeResult its
+	// committed result where the workload is placed (reachability "" when not probed).
+	Probe       probeJSON       `json:"probe"`
+	ProbeResult probeResultJSON `json:"probe_result"`
+}
+
+type probeJSON struct {
+	Target         string `json:"target"`
+	ExpectStatus   string `json:"expect_status"`
+	TimeoutMs      uint32 `json:"timeout_ms"`
+	IntervalMs     uint32 `json:"interval_ms"`
+	GraceMs        uint32 `json:"grace_ms"`
+	HealthyAfter   uint32 `json:"healthy_after"`
+	UnhealthyAfter uint32 `json:"unhealthy_after"`
+	DNS            string `json:"dns"`
+	Failover       bool   `json:"failover"`
+}
+
+type probeResultJSON struct {
+	// Reachability is "" (not probed yet), "reachable" or "unreachable".
+	Reachability string `json:"reachability"`
+	Error        string `json:"error"`
+	Since        string `json:"since"`
+}
+
+func toProbeJSON(p *apiv1.ProbeSpec) probeJSON {
+	if p == nil {
+		return probeJSON{Target: "none"}
+	}
+	return probeJSON{Target: p.GetTarget(), ExpectStatus: p.GetExpectStatus(), TimeoutMs: p.GetTimeoutMs(), IntervalMs: p.GetIntervalMs(),
+		GraceMs: p.GetGraceMs(), HealthyAfter: p.GetHealthyAfter(), UnhealthyAfter: p.GetUnhealthyAfter(), DNS: p.GetDns(), Failover: p.GetFailover()}
+}
+
+// probeText is the probe line of workload show.
+func probeText(p *apiv1.ProbeSpec) string {
+	if p == nil {
+		return "none"
+	}
+	s := p.GetTarget()
+	if e := p.GetExpectStatus(); e != "" {
+		s += " status " + e
+	}
+	s += fmt.Sprintf(" every %v (timeout %v, grace %v, %d to pass, %d to fail, dns %s", time.Duration(p.GetIntervalMs())*time.Millisecond,
+		time.Duration(p.GetTimeoutMs())*time.Millisecond, time.Duration(p.GetGraceMs())*time.Millisecond, p.GetHealthyAfter(), p.GetUnhealthyAfter(), p.GetDns())
+	if p.GetFailover() {
+		s += ", failover"
+	}
+	return s + ")"
+}
+
+// probeResultText is the reachability line of workload show.
+func probeResultText(w *apiv1.Workload) string {
+	if w.GetProbe() == nil {
+		return ""
+	}
+	r := w.GetProbeResult()
+	s := r.GetReachability()
+	if s == "" {
+		return "not probed yet"
+	}
+	if t := shortTime(r.GetSinceUnixNano()); t != "" {
+		s += " since " + t
+	}
+	if e := r.GetError(); e != "" {
+		s += ": " + e
+	}
+	return s
 }
 
 // workloadOperation is the OPERATION column: the operation in flight with its phase, else the
@@ -191,14 +261,17 @@ func toWorkloadJSON(w *apiv1.Workload) workloadJSON {
 	for _, s := range w.GetServices() {
 		services = append(services, serviceJSON{Name: s.GetName(), Port: s.GetPort(), Priority: s.GetPriority(), Weight: s.GetWeight()})
 	}
-	return workloadJSON{
+	out := workloadJSON{
 		ActiveOperationID: w.GetActiveOperationId(), ActiveOperationPhase: w.GetActiveOperationPhase(),
 		Name: w.GetName(), Group: w.GetGroup(), Candidates: nonNil(w.GetCandidates()), Member: w.GetMember(),
 		Server: w.GetServer(), Status: w.GetStatus(), Since: timeString(w.GetSinceUnixNano()), Addresses: addrs,
 		FQDN: w.GetFqdn(), AvailabilitySet: w.GetAvailabilitySet(), Desired: w.GetDesired(), Size: w.GetSize(),
 		AutoFailover: w.GetAutoFailover(), Hooks: nonNil(w.GetHooks()), HookTimeoutSeconds: w.GetHookTimeoutSeconds(),
-		OperationID: w.GetOperationId(), Services: services,
+		OperationID: w.GetOperationId(), Services: services, Probe: toProbeJSON(w.GetProbe()),
 	}
+	r := w.GetProbeResult()
+	out.ProbeResult = probeResultJSON{Reachability: r.GetReachability(), Error: r.GetError(), Since: timeString(r.GetSinceUnixNano())}
+	return out
 }
 
 type candidateJSON struct {
