@@ -206,8 +206,7 @@ func (pr *prober) refresh(d *fsm.Data, now time.Time) {
 	}
 }
 
-// dispatch starts the probes that are due, as long as workers are free; the others wait for a
-// later tick.
+// dispatch starts the probes that are due, each as soon as a worker is free.
 func (pr *prober) dispatch(ctx context.Context, d *fsm.Data, now time.Time) {
 	pr.mu.Lock()
 	pr.due = pr.due[:0]
@@ -224,15 +223,19 @@ func (pr *prober) dispatch(ctx context.Context, d *fsm.Data, now time.Time) {
 	due := pr.due
 	pr.mu.Unlock()
 	for _, w := range due {
+		// Wait for a free worker: probes that are due run as soon as one is, not a tick later.
 		select {
 		case pr.slots <- struct{}{}:
-		default:
-			return // every worker busy: the rest at the next tick
+		case <-ctx.Done():
+			return
 		}
 		pr.mu.Lock()
 		tr := pr.tracks[w.Name]
 		tr.inflight = true
-		tr.next = now.Add(millis(w.Probe.IntervalMs))
+		// Every interval from the last due time, so the tick does not stretch the period.
+		if tr.next = tr.next.Add(millis(w.Probe.IntervalMs)); tr.next.Before(now) {
+			tr.next = now.Add(millis(w.Probe.IntervalMs))
+		}
 		member, key := tr.member, tr.key
 		pr.mu.Unlock()
 		pr.wg.Add(1)

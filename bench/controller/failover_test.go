@@ -39,16 +39,29 @@ type failoverWorld struct {
 	sim *ecxsim.Sim
 }
 
-func newFailoverWorld(b *testing.B) *failoverWorld {
+// foProbePort is web's service port in the probed failover world.
+const foProbePort = 18081
+
+// foAddress is web's address on the i-th member: a loopback address the simulator serves in the
+// probed world (second octet 200+, away from the tests' 127.1-127.250).
+func foAddress(i int) string { return fmt.Sprintf("127.%d.%d.10", 251, i+1) }
+
+// newFailoverWorld builds the failover world; with probe, web has that probe and the simulator
+// serves its address on each member while it is Online there.
+func newFailoverWorld(b *testing.B, probe *apiv1.ProbeSpec) *failoverWorld {
 	b.Helper()
 	witnessURL := startWitness(b)
 	simCfg := ecxsim.Config{ControlAddr: "127.0.0.1:0"}
-	for _, m := range foMembers {
+	for i, m := range foMembers {
+		g := ecxsim.GroupConfig{Name: "web", StartDuration: foStart, StopDuration: foStop}
+		if probe != nil {
+			g.Serve = []string{fmt.Sprintf("%s:%d", foAddress(i), foProbePort)}
+		}
 		simCfg.Clusters = append(simCfg.Clusters, ecxsim.ClusterConfig{
 			Name: m, User: "admin", Password: "pw-" + m, WitnessURL: witnessURL,
 			HeartbeatTimeout: foHeartbeatTimeout, HeartbeatInterval: foHeartbeatEvery,
 			Servers: []ecxsim.ServerConfig{{Name: m + "-1", Listen: "127.0.0.1:0"}, {Name: m + "-2", Listen: "127.0.0.1:0"}},
-			Groups:  []ecxsim.GroupConfig{{Name: "web", StartDuration: foStart, StopDuration: foStop}},
+			Groups:  []ecxsim.GroupConfig{g},
 		})
 	}
 	sim, err := ecxsim.New(simCfg, logger("ecxsim"))
@@ -66,7 +79,7 @@ func newFailoverWorld(b *testing.B) *failoverWorld {
 		c.GuardTimeout, c.GuardStopTimeout, c.GuardDriftMargin = 250*time.Millisecond, 150*time.Millisecond, 500*time.Millisecond
 	})
 	decl := &apiv1.Declaration{Set: &apiv1.InitSetRequest{Name: "bench", Zone: "cset.test."}}
-	web := &apiv1.RegisterWorkloadRequest{Name: "web", Group: "web", Candidates: foMembers, Addresses: map[string]*apiv1.AddressList{}}
+	web := &apiv1.RegisterWorkloadRequest{Name: "web", Group: "web", Candidates: foMembers, Addresses: map[string]*apiv1.AddressList{}, Probe: probe}
 	for i, m := range foMembers {
 		req := &apiv1.AddMemberRequest{Name: m, User: "admin", Password: "pw-" + m}
 		for _, s := range []string{m + "-1", m + "-2"} {
@@ -74,6 +87,9 @@ func newFailoverWorld(b *testing.B) *failoverWorld {
 		}
 		decl.Members = append(decl.Members, req)
 		web.Addresses[m] = &apiv1.AddressList{Addresses: []string{fmt.Sprintf("10.0.%d.10", i+1)}}
+		if probe != nil {
+			web.Addresses[m] = &apiv1.AddressList{Addresses: []string{foAddress(i)}}
+		}
 	}
 	decl.Workloads = []*apiv1.RegisterWorkloadRequest{web}
 	if _, err := m.client.Apply(ctx(b, 10*time.Second), &apiv1.ApplyRequest{Declaration: decl}); err != nil {
@@ -245,7 +261,33 @@ func (w *failoverWorld) failover(b *testing.B, victim string) failoverTimes {
 }
 
 func BenchmarkFailover(b *testing.B) {
-	w := newFailoverWorld(b)
+	reportFailover(b, "BenchmarkFailover", runFailovers(b, newFailoverWorld(b, nil)))
+}
+
+// BenchmarkFailoverProbe runs the failovers of BenchmarkFailover twice in one run: without a
+// probe (the anchor) and with a TCP probe of web's address, which the new member's simulator
+// serves once the group is Online. The probe is on the path between "Online" and the committed
+// placement (the commit column); probe-added-ms is the difference of the two commit medians.
+func BenchmarkFailoverProbe(b *testing.B) {
+	plain := runFailovers(b, newFailoverWorld(b, nil))
+	probed := runFailovers(b, newFailoverWorld(b, &apiv1.ProbeSpec{Target: fmt.Sprintf("tcp:%d", foProbePort), TimeoutMs: 1000, IntervalMs: 1000}))
+	commit := func(runs []failoverTimes) time.Duration {
+		var c []time.Duration
+		for _, r := range runs {
+			c = append(c, r.placed.Sub(r.online))
+		}
+		return median(c)
+	}
+	reportFailover(b, "BenchmarkFailoverProbe (no probe, the anchor)", plain)
+	reportFailover(b, "BenchmarkFailoverProbe (tcp probe)", probed)
+	added := commit(probed) - commit(plain)
+	fmt.Printf("BenchmarkFailoverProbe: commit median %s without a probe, %s with a tcp probe: the probe adds %s\n", ms(commit(plain)), ms(commit(probed)), ms(added))
+	b.ReportMetric(float64(added.Microseconds())/1000, "probe-added-ms")
+}
+
+// runFailovers kills the member that runs web ctl.failover-runs times (bringing it back after
+// each) and returns the timings; it checks the simulator's audit at the end.
+func runFailovers(b *testing.B, w *failoverWorld) []failoverTimes {
 	var runs []failoverTimes
 	for range b.N {
 		for range *failoverRuns {
@@ -261,13 +303,13 @@ func BenchmarkFailover(b *testing.B) {
 	if err := ecxsim.CheckNoDoubleOnline(w.sim.Audit()); err != nil {
 		b.Fatalf("audit: %v", err)
 	}
-	reportFailover(b, runs)
+	return runs
 }
 
 // reportFailover logs every run and reports the median of each phase, the worst total and the
 // control overhead: total minus fence_after (the configured detection window) minus the
 // simulated start time.
-func reportFailover(b *testing.B, runs []failoverTimes) {
+func reportFailover(b *testing.B, name string, runs []failoverTimes) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%-4s %-6s %-6s", "run", "from", "to")
 	for _, n := range phaseNames {
@@ -293,7 +335,7 @@ func reportFailover(b *testing.B, runs []failoverTimes) {
 	}
 	sb.WriteString("\n")
 	// Straight to stdout: the benchmark log keeps only its first lines without -v.
-	fmt.Printf("BenchmarkFailover: %d failovers (fence_after %v, poll %v, simulated start %v):\n%s", len(runs), foFenceAfter, foPoll, foStart, sb.String())
+	fmt.Printf("%s: %d failovers (fence_after %v, poll %v, simulated start %v):\n%s", name, len(runs), foFenceAfter, foPoll, foStart, sb.String())
 	b.ReportMetric(0, "ns/op")
 	for j, n := range phaseNames {
 		b.ReportMetric(float64(median(cols[j]).Microseconds())/1000, n+"-ms")

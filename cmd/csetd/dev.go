@@ -32,6 +32,24 @@ type devEnv struct {
 // DevControlAddr is where the embedded simulator's control API listens in -dev mode.
 const DevControlAddr = "127.0.0.1:29100"
 
+// devWorkloads are the dev set's workloads: each serves its loopback address (devAddress) on
+// port while Online, web with an HTTP probe, db with a TCP one, api with the default (none).
+var devWorkloads = []struct {
+	name  string
+	port  int
+	probe string
+}{{"web", 8080, "http://:8080/"}, {"db", 5432, "tcp:5432"}, {"api", 9090, ""}}
+
+// devAddress is the address of the i-th dev workload on member: 127.1.0.1x on east, 127.2.0.1x
+// on west (Linux answers on all of 127.0.0.0/8).
+func devAddress(member string, i int) string {
+	n := 1
+	if member == "west" {
+		n = 2
+	}
+	return fmt.Sprintf("127.%d.0.%d", n, 10+i)
+}
+
 // devSimConfig is the embedded ECX world of -dev: members east and west, two servers each, and
 // the manual-start groups web, db and api (cset decides where they run). Every server runs the
 // member guard against the dev master, with the master's guard timings.
@@ -44,8 +62,10 @@ func devSimConfig(witnessURL, master string, ctl config.ControllerConfig) ecxsim
 			Guard:   &ecxsim.GuardConfig{Masters: []string{master}, Timeout: ctl.GuardTimeout, StopTimeout: ctl.GuardStopTimeout},
 			Servers: []ecxsim.ServerConfig{{Name: name + "-1", Listen: "auto"}, {Name: name + "-2", Listen: "auto"}},
 		}
-		for _, g := range []string{"web", "db", "api"} {
-			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g, StartDuration: 2 * time.Second, StopDuration: time.Second})
+		for i, g := range devWorkloads {
+			// Each group serves its address while Online, so the masters' probes test something.
+			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g.name, StartDuration: 2 * time.Second, StopDuration: time.Second,
+				Serve: []string{net.JoinHostPort(devAddress(name, i), fmt.Sprint(g.port))}})
 		}
 		cfg.Clusters = append(cfg.Clusters, cl)
 	}
@@ -118,17 +138,21 @@ func seedDev(ctx context.Context, srv *server.Server, e *devEnv) error {
 		}
 		decl.Members = append(decl.Members, mr)
 	}
-	for i, w := range []string{"web", "db", "api"} {
+	for i, dw := range devWorkloads {
+		w := dw.name
 		wr := &apiv1.RegisterWorkloadRequest{Name: w, Group: w, Candidates: []string{"east", "west"}, Size: 1,
 			Addresses: map[string]*apiv1.AddressList{
-				"east": {Addresses: []string{fmt.Sprintf("10.1.0.%d", 10+i)}},
-				"west": {Addresses: []string{fmt.Sprintf("10.2.0.%d", 10+i)}},
+				"east": {Addresses: []string{devAddress("east", i)}},
+				"west": {Addresses: []string{devAddress("west", i)}},
 			}}
+		if dw.probe != "" {
+			wr.Probe = &apiv1.ProbeSpec{Target: dw.probe, IntervalMs: 2000, GraceMs: 10000}
+		}
 		if w == "web" || w == "db" {
 			wr.AvailabilitySet = "web-db"
 		}
 		if w == "web" {
-			wr.Services = []*apiv1.Service{{Name: "_http._tcp", Port: 80}}
+			wr.Services = []*apiv1.Service{{Name: "_http._tcp", Port: 8080}}
 		}
 		decl.Workloads = append(decl.Workloads, wr)
 	}
@@ -152,6 +176,10 @@ Try:
   bin/csetctl workload move web --to west --wait
   curl -X POST http://%[6]s/sim/v1/clusters/west/down     # kill a whole member, then watch:
   bin/csetctl events --follow
+  bin/csetctl workload show web                           # its probe and reachability
+  curl -X POST -d '{"mode":"refuse"}' http://%[6]s/sim/v1/clusters/west/groups/web/service
+                                  # web's service on west stops answering while ECX says Online:
+                                  # a move to west fails its probe, and DNS never points there
   curl -X POST http://%[6]s/sim/v1/clusters/west/isolate  # cut a site off the masters ...
   curl -X POST http://%[6]s/sim/v1/clusters/west/witness-cut  # ... and the witness: its guards
                                   # stop its workloads, then the masters fail them over (docs/guard.md)

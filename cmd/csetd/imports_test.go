@@ -46,6 +46,7 @@ func TestImportRules(t *testing.T) {
 		"ecxsim":      {"guard", "proto/cset/api/v1"},
 		"guard":       {"proto/cset/api/v1"},
 		"witness":     {},
+		"probe":       {},
 		"dnsserver":   {},
 		"cmd/csetctl": {"proto/cset/api/v1"},
 	}
