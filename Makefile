@@ -41,7 +41,8 @@ chaos-seeds:
 	bench/chaos-seeds.sh -s $(FIRST) -n $(SEEDS) -t $(STEPS) -j $(JOBS)
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./fsm/ ./scheduler/ ./dnsserver/
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./fsm/ ./scheduler/ ./dnsserver/ ./probe/
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkProber -benchtime 1x ./controller/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 20m ./bench/...
 
 proto:
