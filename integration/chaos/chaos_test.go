@@ -20,13 +20,14 @@ import (
 )
 
 var (
-	flagSeed    = flag.Uint64("seed", 0, "seed of the fault schedule and the client load (0: random, printed)")
-	flagSteps   = flag.Int("steps", 12, "number of faults to inject")
-	flagClients = flag.Int("clients", 3, "concurrent clients")
-	flagSite    = flag.Bool("site-isolation", true, "inject site isolation and let a member be unreachable from the acting master while cut from the witness (-site-isolation=false: neither)")
-	flagGuard   = flag.Bool("guard", true, "run the member guard on every simulated ECX server (-guard=false: only witness heartbeats, as before issue 11)")
-	flagKeep    = flag.Bool("keep", false, "keep the log directory even when every check passes")
-	flagRecOut  = flag.String("recovery-out", "", "append the liveness recovery times of the run to this file, in milliseconds, one a line")
+	flagSeed       = flag.Uint64("seed", 0, "seed of the fault schedule and the client load (0: random, printed)")
+	flagSteps      = flag.Int("steps", 12, "number of faults to inject")
+	flagClients    = flag.Int("clients", 3, "concurrent clients")
+	flagSite       = flag.Bool("site-isolation", true, "inject site isolation and let a member be unreachable from the acting master while cut from the witness (-site-isolation=false: neither)")
+	flagGuard      = flag.Bool("guard", true, "run the member guard on every simulated ECX server (-guard=false: only witness heartbeats, as before issue 11)")
+	flagTiebreaker = flag.Bool("tiebreaker", false, "run m3 as a tie-breaker voter (csetd agent -role tiebreaker): no controller, no DNS, hands leadership to m1 or m2, as a two-site set with a third-site voter (docs/design.md, \"Two sites and a tie-breaker\")")
+	flagKeep       = flag.Bool("keep", false, "keep the log directory even when every check passes")
+	flagRecOut     = flag.String("recovery-out", "", "append the liveness recovery times of the run to this file, in milliseconds, one a line")
 )
 
 // TestChaos runs one seeded schedule of faults against the whole system under a client load,

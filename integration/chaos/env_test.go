@@ -185,6 +185,8 @@ type master struct {
 	http, dns              string // guarded by proc.mu: use httpAddr and dnsAddr
 	api                    apiv1.ClusterSetServiceClient
 	started                bool
+	// tiebreaker: m3 with -tiebreaker, a voter without controller or DNS.
+	tiebreaker bool
 }
 
 type witnessProc struct {
@@ -249,7 +251,7 @@ func startEnv(t *testing.T, dir string, tl *timeline) *env {
 		mdir := filepath.Join(dir, id)
 		mkdir(t, mdir)
 		m := &master{proc: proc{name: id, logPath: filepath.Join(dir, id+".log"), ready: filepath.Join(mdir, "ready.json")},
-			id: id, dataDir: filepath.Join(mdir, "data"), cfgPath: filepath.Join(mdir, "csetd.yaml")}
+			id: id, dataDir: filepath.Join(mdir, "data"), cfgPath: filepath.Join(mdir, "csetd.yaml"), tiebreaker: *flagTiebreaker && i == nMasters-1}
 		m.onStart = func(pid int) { e.pids.set(pid, id) }
 		m.onCrash = e.crashed(id)
 		m.raftP = e.newProxy("raft:"+id, id, "", "127.0.0.1:1")
@@ -327,6 +329,9 @@ func (e *env) startMaster(m *master, first ...string) error {
 			"-witness", "http://" + e.witnessProxy[m.id].addr(),
 			"-raft-heartbeat-timeout", timings.raftHeartbeat.String(), "-raft-election-timeout", timings.raftElection.String(),
 			"-raft-leader-lease-timeout", timings.raftLease.String(), "-poll-interval", timings.poll.String()}
+		if m.tiebreaker {
+			args = append(args, "-role", "tiebreaker", "-dns-addr", "")
+		}
 		if !m.started {
 			args = append(args, first...)
 		}

@@ -64,7 +64,7 @@ func (mo *monitor) round() (sample, bool) {
 	isLeader := make([]bool, len(e.masters))
 	var wg sync.WaitGroup
 	for j, m := range e.masters {
-		if !m.running() || m.isPaused() {
+		if !m.running() || m.isPaused() || m.tiebreaker {
 			continue
 		}
 		wg.Add(1)
@@ -102,7 +102,9 @@ func (mo *monitor) round() (sample, bool) {
 				votes++
 			}
 		}
-		s.live[i] = 2*votes > nMasters
+		// In DNS: a majority of the masters answer its address; with a tie-breaker (two DNS
+		// masters, one per site), either site's master, as each site's clients ask their own.
+		s.live[i] = 2*votes > nMasters || (*flagTiebreaker && votes >= 1)
 	}
 	return s, true
 }
