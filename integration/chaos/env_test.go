@@ -326,11 +326,12 @@ func (e *env) startMaster(m *master, first ...string) error {
 		args := []string{"agent", "-config", m.cfgPath, "-node-id", m.id, "-data-dir", m.dataDir, "-ready-file", m.ready, "-log-level", "debug",
 			"-grpc-addr", m.grpcListen, "-raft-addr", m.raftListen, "-http-addr", "127.0.0.1:0", "-dns-addr", "127.0.0.1:0",
 			"-advertise-raft", m.raftP.addr(), "-advertise-grpc", m.peerP.addr(),
-			"-witness", "http://" + e.witnessProxy[m.id].addr(),
 			"-raft-heartbeat-timeout", timings.raftHeartbeat.String(), "-raft-election-timeout", timings.raftElection.String(),
 			"-raft-leader-lease-timeout", timings.raftLease.String(), "-poll-interval", timings.poll.String()}
 		if m.tiebreaker {
-			args = append(args, "-role", "tiebreaker", "-dns-addr", "")
+			args = append(args, "-role", "tiebreaker", "-dns-addr", "") // no witness lease, no DNS
+		} else {
+			args = append(args, "-witness", "http://"+e.witnessProxy[m.id].addr())
 		}
 		if !m.started {
 			args = append(args, first...)
