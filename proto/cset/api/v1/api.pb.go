@@ -2407,7 +2407,9 @@ type RegisterWorkloadRequest struct {
 	Update             bool                    `protobuf:"varint,12,opt,name=update,proto3" json:"update,omitempty"`
 	// probe: how the masters check that clients reach it; unset: tcp on the first service's port
 	// when services are declared, else none.
-	Probe         *ProbeSpec `protobuf:"bytes,13,opt,name=probe,proto3" json:"probe,omitempty"`
+	Probe *ProbeSpec `protobuf:"bytes,13,opt,name=probe,proto3" json:"probe,omitempty"`
+	// depends_on: workloads that must be Online before this one is started (docs/cli.md).
+	DependsOn     []string `protobuf:"bytes,14,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2529,6 +2531,13 @@ func (x *RegisterWorkloadRequest) GetUpdate() bool {
 func (x *RegisterWorkloadRequest) GetProbe() *ProbeSpec {
 	if x != nil {
 		return x.Probe
+	}
+	return nil
+}
+
+func (x *RegisterWorkloadRequest) GetDependsOn() []string {
+	if x != nil {
+		return x.DependsOn
 	}
 	return nil
 }
@@ -2773,6 +2782,7 @@ type Workload struct {
 	ActiveOperationPhase string       `protobuf:"bytes,19,opt,name=active_operation_phase,json=activeOperationPhase,proto3" json:"active_operation_phase,omitempty"`
 	Probe                *ProbeSpec   `protobuf:"bytes,20,opt,name=probe,proto3" json:"probe,omitempty"` // nil: no probe
 	ProbeResult          *ProbeResult `protobuf:"bytes,21,opt,name=probe_result,json=probeResult,proto3" json:"probe_result,omitempty"`
+	DependsOn            []string     `protobuf:"bytes,22,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -2950,6 +2960,13 @@ func (x *Workload) GetProbe() *ProbeSpec {
 func (x *Workload) GetProbeResult() *ProbeResult {
 	if x != nil {
 		return x.ProbeResult
+	}
+	return nil
+}
+
+func (x *Workload) GetDependsOn() []string {
+	if x != nil {
+		return x.DependsOn
 	}
 	return nil
 }
@@ -3323,8 +3340,18 @@ func (x *Declaration) GetWorkloads() []*RegisterWorkloadRequest {
 }
 
 type ApplyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Declaration   *Declaration           `protobuf:"bytes,1,opt,name=declaration,proto3" json:"declaration,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Declaration *Declaration           `protobuf:"bytes,1,opt,name=declaration,proto3" json:"declaration,omitempty"`
+	// dry_run: the leader plans the apply against its state and answers with the changes it
+	// would make; nothing is committed.
+	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// prune: delete the members, workloads, fault domains and availability sets the declaration
+	// does not name (never masters, tokens or the cluster set). Something still in use (a
+	// placed workload, a member that may still run a group) is refused unless force.
+	Prune bool `protobuf:"varint,3,opt,name=prune,proto3" json:"prune,omitempty"`
+	// force: with prune, delete what is still in use too, by the rules of `workload unregister`
+	// and `member remove --force`.
+	Force         bool `protobuf:"varint,4,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3366,20 +3393,130 @@ func (x *ApplyRequest) GetDeclaration() *Declaration {
 	return nil
 }
 
+func (x *ApplyRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ApplyRequest) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
+}
+
+func (x *ApplyRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// ApplyChange is what an apply does (or, in a dry run, would do) to one object.
+type ApplyChange struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Kind   string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // set | fault_domain | availability_set | member | workload
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Action string                 `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"` // create | update | delete | unchanged
+	// fields: for update, the declared fields that change, by their key in the file (a
+	// password shows as "password", never its value).
+	Fields []string `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
+	// note: what else the change means, e.g. a member that is marked for removal rather than
+	// deleted at once; "" when nothing.
+	Note          string `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyChange) Reset() {
+	*x = ApplyChange{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyChange) ProtoMessage() {}
+
+func (x *ApplyChange) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyChange.ProtoReflect.Descriptor instead.
+func (*ApplyChange) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ApplyChange) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ApplyChange) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ApplyChange) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ApplyChange) GetFields() []string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *ApplyChange) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 type ApplyResponse struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Index            uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Members          uint32                 `protobuf:"varint,2,opt,name=members,proto3" json:"members,omitempty"`
-	FaultDomains     uint32                 `protobuf:"varint,3,opt,name=fault_domains,json=faultDomains,proto3" json:"fault_domains,omitempty"`
-	AvailabilitySets uint32                 `protobuf:"varint,4,opt,name=availability_sets,json=availabilitySets,proto3" json:"availability_sets,omitempty"`
-	Workloads        uint32                 `protobuf:"varint,5,opt,name=workloads,proto3" json:"workloads,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index: the Raft index of the entry that applied the declaration; 0 when nothing was
+	// committed (a dry run, or a declaration that changes nothing).
+	Index            uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Members          uint32 `protobuf:"varint,2,opt,name=members,proto3" json:"members,omitempty"`
+	FaultDomains     uint32 `protobuf:"varint,3,opt,name=fault_domains,json=faultDomains,proto3" json:"fault_domains,omitempty"`
+	AvailabilitySets uint32 `protobuf:"varint,4,opt,name=availability_sets,json=availabilitySets,proto3" json:"availability_sets,omitempty"`
+	Workloads        uint32 `protobuf:"varint,5,opt,name=workloads,proto3" json:"workloads,omitempty"`
+	DryRun           bool   `protobuf:"varint,6,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// changes: one per object, in the order they are applied: set, fault domains,
+	// availability sets, members, workloads (each by name), then the deletions.
+	Changes []*ApplyChange `protobuf:"bytes,7,rep,name=changes,proto3" json:"changes,omitempty"`
+	// state_index: the applied index of the state the changes were computed against.
+	StateIndex    uint64 `protobuf:"varint,8,opt,name=state_index,json=stateIndex,proto3" json:"state_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3391,7 +3528,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3404,7 +3541,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ApplyResponse) GetIndex() uint64 {
@@ -3442,6 +3579,27 @@ func (x *ApplyResponse) GetWorkloads() uint32 {
 	return 0
 }
 
+func (x *ApplyResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ApplyResponse) GetChanges() []*ApplyChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *ApplyResponse) GetStateIndex() uint64 {
+	if x != nil {
+		return x.StateIndex
+	}
+	return 0
+}
+
 type HookResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Hook          string                 `protobuf:"bytes,1,opt,name=hook,proto3" json:"hook,omitempty"`
@@ -3455,7 +3613,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3467,7 +3625,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3480,7 +3638,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *HookResult) GetHook() string {
@@ -3540,7 +3698,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3552,7 +3710,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3565,7 +3723,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Operation) GetId() string {
@@ -3675,7 +3833,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3687,7 +3845,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3700,7 +3858,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -3722,7 +3880,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3734,7 +3892,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3747,7 +3905,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListEventsRequest) GetAfterSeq() uint64 {
@@ -3796,7 +3954,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3808,7 +3966,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3821,7 +3979,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -3903,7 +4061,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3915,7 +4073,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3928,7 +4086,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -3947,7 +4105,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3959,7 +4117,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3972,7 +4130,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SnapshotSaveRequest) GetRedact() bool {
@@ -3991,7 +4149,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4003,7 +4161,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4016,7 +4174,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -4037,7 +4195,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4049,7 +4207,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4062,7 +4220,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SnapshotRestoreResponse) GetIndex() uint64 {
@@ -4096,7 +4254,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4108,7 +4266,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4121,7 +4279,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -4150,7 +4308,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4162,7 +4320,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4175,7 +4333,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CreateTokenResponse) GetName() string {
@@ -4218,7 +4376,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4230,7 +4388,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4243,7 +4401,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Token) GetName() string {
@@ -4283,7 +4441,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4295,7 +4453,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4308,7 +4466,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -4327,7 +4485,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4339,7 +4497,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4352,7 +4510,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RevokeTokenRequest) GetName() string {
@@ -4371,7 +4529,7 @@ type RecordAuditRequest struct {
 
 func (x *RecordAuditRequest) Reset() {
 	*x = RecordAuditRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4383,7 +4541,7 @@ func (x *RecordAuditRequest) String() string {
 func (*RecordAuditRequest) ProtoMessage() {}
 
 func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4396,7 +4554,7 @@ func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditRequest.ProtoReflect.Descriptor instead.
 func (*RecordAuditRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *RecordAuditRequest) GetEvents() []*Event {
@@ -4419,7 +4577,7 @@ type GuardHeartbeatRequest struct {
 
 func (x *GuardHeartbeatRequest) Reset() {
 	*x = GuardHeartbeatRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[66]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4431,7 +4589,7 @@ func (x *GuardHeartbeatRequest) String() string {
 func (*GuardHeartbeatRequest) ProtoMessage() {}
 
 func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[66]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4444,7 +4602,7 @@ func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *GuardHeartbeatRequest) GetCluster() string {
@@ -4481,7 +4639,7 @@ type GuardHeartbeatResponse struct {
 
 func (x *GuardHeartbeatResponse) Reset() {
 	*x = GuardHeartbeatResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[67]
+	mi := &file_cset_api_v1_api_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4493,7 +4651,7 @@ func (x *GuardHeartbeatResponse) String() string {
 func (*GuardHeartbeatResponse) ProtoMessage() {}
 
 func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[67]
+	mi := &file_cset_api_v1_api_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4506,7 +4664,7 @@ func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *GuardHeartbeatResponse) GetAcknowledged() bool {
@@ -4720,7 +4878,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
 	"\bpriority\x18\x03 \x01(\rR\bpriority\x12\x16\n" +
-	"\x06weight\x18\x04 \x01(\rR\x06weight\"\xd1\x04\n" +
+	"\x06weight\x18\x04 \x01(\rR\x06weight\"\xf0\x04\n" +
 	"\x17RegisterWorkloadRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -4737,7 +4895,9 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	" \x01(\tR\adesired\x120\n" +
 	"\bservices\x18\v \x03(\v2\x14.cset.api.v1.ServiceR\bservices\x12\x16\n" +
 	"\x06update\x18\f \x01(\bR\x06update\x12,\n" +
-	"\x05probe\x18\r \x01(\v2\x16.cset.api.v1.ProbeSpecR\x05probe\x1aV\n" +
+	"\x05probe\x18\r \x01(\v2\x16.cset.api.v1.ProbeSpecR\x05probe\x12\x1d\n" +
+	"\n" +
+	"depends_on\x18\x0e \x03(\tR\tdependsOn\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.api.v1.AddressListR\x05value:\x028\x01\"\x9f\x02\n" +
@@ -4758,7 +4918,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12&\n" +
 	"\x0fsince_unix_nano\x18\x03 \x01(\x03R\rsinceUnixNano\"+\n" +
 	"\vAddressList\x12\x1c\n" +
-	"\taddresses\x18\x01 \x03(\tR\taddresses\"\xe0\x06\n" +
+	"\taddresses\x18\x01 \x03(\tR\taddresses\"\xff\x06\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -4783,7 +4943,9 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x13active_operation_id\x18\x12 \x01(\tR\x11activeOperationId\x124\n" +
 	"\x16active_operation_phase\x18\x13 \x01(\tR\x14activeOperationPhase\x12,\n" +
 	"\x05probe\x18\x14 \x01(\v2\x16.cset.api.v1.ProbeSpecR\x05probe\x12;\n" +
-	"\fprobe_result\x18\x15 \x01(\v2\x18.cset.api.v1.ProbeResultR\vprobeResult\x1aV\n" +
+	"\fprobe_result\x18\x15 \x01(\v2\x18.cset.api.v1.ProbeResultR\vprobeResult\x12\x1d\n" +
+	"\n" +
+	"depends_on\x18\x16 \x03(\tR\tdependsOn\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.api.v1.AddressListR\x05value:\x028\x01\"L\n" +
@@ -4813,15 +4975,28 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\amembers\x18\x02 \x03(\v2\x1d.cset.api.v1.AddMemberRequestR\amembers\x12J\n" +
 	"\rfault_domains\x18\x03 \x03(\v2%.cset.api.v1.CreateFaultDomainRequestR\ffaultDomains\x12V\n" +
 	"\x11availability_sets\x18\x04 \x03(\v2).cset.api.v1.CreateAvailabilitySetRequestR\x10availabilitySets\x12B\n" +
-	"\tworkloads\x18\x05 \x03(\v2$.cset.api.v1.RegisterWorkloadRequestR\tworkloads\"J\n" +
+	"\tworkloads\x18\x05 \x03(\v2$.cset.api.v1.RegisterWorkloadRequestR\tworkloads\"\x8f\x01\n" +
 	"\fApplyRequest\x12:\n" +
-	"\vdeclaration\x18\x01 \x01(\v2\x18.cset.api.v1.DeclarationR\vdeclaration\"\xaf\x01\n" +
+	"\vdeclaration\x18\x01 \x01(\v2\x18.cset.api.v1.DeclarationR\vdeclaration\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05prune\x18\x03 \x01(\bR\x05prune\x12\x14\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\"y\n" +
+	"\vApplyChange\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
+	"\x06fields\x18\x04 \x03(\tR\x06fields\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"\x9d\x02\n" +
 	"\rApplyResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x18\n" +
 	"\amembers\x18\x02 \x01(\rR\amembers\x12#\n" +
 	"\rfault_domains\x18\x03 \x01(\rR\ffaultDomains\x12+\n" +
 	"\x11availability_sets\x18\x04 \x01(\rR\x10availabilitySets\x12\x1c\n" +
-	"\tworkloads\x18\x05 \x01(\rR\tworkloads\"\x95\x01\n" +
+	"\tworkloads\x18\x05 \x01(\rR\tworkloads\x12\x17\n" +
+	"\adry_run\x18\x06 \x01(\bR\x06dryRun\x122\n" +
+	"\achanges\x18\a \x03(\v2\x18.cset.api.v1.ApplyChangeR\achanges\x12\x1f\n" +
+	"\vstate_index\x18\b \x01(\x04R\n" +
+	"stateIndex\"\x95\x01\n" +
 	"\n" +
 	"HookResult\x12\x12\n" +
 	"\x04hook\x18\x01 \x01(\tR\x04hook\x12\x1b\n" +
@@ -4964,7 +5139,7 @@ func file_cset_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_cset_api_v1_api_proto_rawDescData
 }
 
-var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
 var file_cset_api_v1_api_proto_goTypes = []any{
 	(*Empty)(nil),                        // 0: cset.api.v1.Empty
 	(*ReadOptions)(nil),                  // 1: cset.api.v1.ReadOptions
@@ -5016,28 +5191,29 @@ var file_cset_api_v1_api_proto_goTypes = []any{
 	(*MoveWorkloadRequest)(nil),          // 47: cset.api.v1.MoveWorkloadRequest
 	(*Declaration)(nil),                  // 48: cset.api.v1.Declaration
 	(*ApplyRequest)(nil),                 // 49: cset.api.v1.ApplyRequest
-	(*ApplyResponse)(nil),                // 50: cset.api.v1.ApplyResponse
-	(*HookResult)(nil),                   // 51: cset.api.v1.HookResult
-	(*Operation)(nil),                    // 52: cset.api.v1.Operation
-	(*ListOperationsResponse)(nil),       // 53: cset.api.v1.ListOperationsResponse
-	(*ListEventsRequest)(nil),            // 54: cset.api.v1.ListEventsRequest
-	(*Event)(nil),                        // 55: cset.api.v1.Event
-	(*ListEventsResponse)(nil),           // 56: cset.api.v1.ListEventsResponse
-	(*SnapshotSaveRequest)(nil),          // 57: cset.api.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),                // 58: cset.api.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),      // 59: cset.api.v1.SnapshotRestoreResponse
-	(*CreateTokenRequest)(nil),           // 60: cset.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),          // 61: cset.api.v1.CreateTokenResponse
-	(*Token)(nil),                        // 62: cset.api.v1.Token
-	(*ListTokensResponse)(nil),           // 63: cset.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 64: cset.api.v1.RevokeTokenRequest
-	(*RecordAuditRequest)(nil),           // 65: cset.api.v1.RecordAuditRequest
-	(*GuardHeartbeatRequest)(nil),        // 66: cset.api.v1.GuardHeartbeatRequest
-	(*GuardHeartbeatResponse)(nil),       // 67: cset.api.v1.GuardHeartbeatResponse
-	nil,                                  // 68: cset.api.v1.AddMemberRequest.LabelsEntry
-	nil,                                  // 69: cset.api.v1.Member.LabelsEntry
-	nil,                                  // 70: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	nil,                                  // 71: cset.api.v1.Workload.AddressesEntry
+	(*ApplyChange)(nil),                  // 50: cset.api.v1.ApplyChange
+	(*ApplyResponse)(nil),                // 51: cset.api.v1.ApplyResponse
+	(*HookResult)(nil),                   // 52: cset.api.v1.HookResult
+	(*Operation)(nil),                    // 53: cset.api.v1.Operation
+	(*ListOperationsResponse)(nil),       // 54: cset.api.v1.ListOperationsResponse
+	(*ListEventsRequest)(nil),            // 55: cset.api.v1.ListEventsRequest
+	(*Event)(nil),                        // 56: cset.api.v1.Event
+	(*ListEventsResponse)(nil),           // 57: cset.api.v1.ListEventsResponse
+	(*SnapshotSaveRequest)(nil),          // 58: cset.api.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),                // 59: cset.api.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),      // 60: cset.api.v1.SnapshotRestoreResponse
+	(*CreateTokenRequest)(nil),           // 61: cset.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 62: cset.api.v1.CreateTokenResponse
+	(*Token)(nil),                        // 63: cset.api.v1.Token
+	(*ListTokensResponse)(nil),           // 64: cset.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 65: cset.api.v1.RevokeTokenRequest
+	(*RecordAuditRequest)(nil),           // 66: cset.api.v1.RecordAuditRequest
+	(*GuardHeartbeatRequest)(nil),        // 67: cset.api.v1.GuardHeartbeatRequest
+	(*GuardHeartbeatResponse)(nil),       // 68: cset.api.v1.GuardHeartbeatResponse
+	nil,                                  // 69: cset.api.v1.AddMemberRequest.LabelsEntry
+	nil,                                  // 70: cset.api.v1.Member.LabelsEntry
+	nil,                                  // 71: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	nil,                                  // 72: cset.api.v1.Workload.AddressesEntry
 }
 var file_cset_api_v1_api_proto_depIdxs = []int32{
 	1,  // 0: cset.api.v1.ListRequest.read:type_name -> cset.api.v1.ReadOptions
@@ -5050,9 +5226,9 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	6,  // 7: cset.api.v1.RaftPeersResponse.peers:type_name -> cset.api.v1.MasterInfo
 	5,  // 8: cset.api.v1.RaftTransferLeaderResponse.leader:type_name -> cset.api.v1.Leader
 	19, // 9: cset.api.v1.AddMemberRequest.servers:type_name -> cset.api.v1.ServerSpec
-	68, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
+	69, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
 	19, // 11: cset.api.v1.Member.servers:type_name -> cset.api.v1.ServerSpec
-	69, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
+	70, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
 	21, // 13: cset.api.v1.MemberResponse.member:type_name -> cset.api.v1.Member
 	24, // 14: cset.api.v1.MemberResponse.warnings:type_name -> cset.api.v1.MemberCheck
 	24, // 15: cset.api.v1.CheckMemberResponse.checks:type_name -> cset.api.v1.MemberCheck
@@ -5060,10 +5236,10 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	29, // 17: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
 	31, // 18: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
 	34, // 19: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
-	70, // 20: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	71, // 20: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
 	37, // 21: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
 	39, // 22: cset.api.v1.RegisterWorkloadRequest.probe:type_name -> cset.api.v1.ProbeSpec
-	71, // 23: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
+	72, // 23: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
 	37, // 24: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
 	39, // 25: cset.api.v1.Workload.probe:type_name -> cset.api.v1.ProbeSpec
 	40, // 26: cset.api.v1.Workload.probe_result:type_name -> cset.api.v1.ProbeResult
@@ -5075,100 +5251,101 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	35, // 32: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
 	38, // 33: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
 	48, // 34: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
-	51, // 35: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
-	52, // 36: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
-	55, // 37: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
-	62, // 38: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
-	55, // 39: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
-	41, // 40: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	41, // 41: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	4,  // 42: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
-	9,  // 43: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
-	11, // 44: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
-	13, // 45: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
-	15, // 46: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
-	17, // 47: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
-	20, // 48: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
-	2,  // 49: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
-	3,  // 50: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
-	27, // 51: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
-	28, // 52: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
-	3,  // 53: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
-	2,  // 54: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
-	23, // 55: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
-	32, // 56: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
-	2,  // 57: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
-	3,  // 58: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
-	35, // 59: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
-	2,  // 60: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
-	3,  // 61: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
-	38, // 62: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
-	2,  // 63: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
-	3,  // 64: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
-	3,  // 65: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
-	44, // 66: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
-	3,  // 67: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
-	47, // 68: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
-	49, // 69: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
-	2,  // 70: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
-	3,  // 71: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 72: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 73: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
-	54, // 74: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
-	54, // 75: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
-	57, // 76: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
-	58, // 77: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
-	60, // 78: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
-	2,  // 79: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
-	64, // 80: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
-	65, // 81: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
-	66, // 82: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
-	8,  // 83: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
-	10, // 84: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
-	12, // 85: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
-	14, // 86: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
-	16, // 87: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
-	18, // 88: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
-	22, // 89: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
-	26, // 90: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
-	22, // 91: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
-	0,  // 92: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
-	22, // 93: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
-	22, // 94: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
-	30, // 95: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
-	25, // 96: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
-	31, // 97: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
-	33, // 98: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
-	0,  // 99: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
-	34, // 100: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
-	36, // 101: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
-	0,  // 102: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
-	42, // 103: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
-	43, // 104: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
-	42, // 105: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
-	0,  // 106: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
-	42, // 107: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
-	46, // 108: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
-	52, // 109: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
-	50, // 110: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
-	53, // 111: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
-	52, // 112: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
-	52, // 113: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
-	52, // 114: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
-	56, // 115: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
-	55, // 116: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
-	58, // 117: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
-	59, // 118: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
-	61, // 119: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
-	63, // 120: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
-	0,  // 121: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
-	0,  // 122: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
-	67, // 123: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
-	83, // [83:124] is the sub-list for method output_type
-	42, // [42:83] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	50, // 35: cset.api.v1.ApplyResponse.changes:type_name -> cset.api.v1.ApplyChange
+	52, // 36: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
+	53, // 37: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
+	56, // 38: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
+	63, // 39: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
+	56, // 40: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
+	41, // 41: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	41, // 42: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	4,  // 43: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
+	9,  // 44: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
+	11, // 45: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
+	13, // 46: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
+	15, // 47: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
+	17, // 48: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
+	20, // 49: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
+	2,  // 50: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
+	3,  // 51: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
+	27, // 52: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
+	28, // 53: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
+	3,  // 54: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
+	2,  // 55: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
+	23, // 56: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
+	32, // 57: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
+	2,  // 58: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
+	3,  // 59: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
+	35, // 60: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
+	2,  // 61: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
+	3,  // 62: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
+	38, // 63: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
+	2,  // 64: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
+	3,  // 65: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
+	3,  // 66: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
+	44, // 67: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
+	3,  // 68: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
+	47, // 69: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
+	49, // 70: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
+	2,  // 71: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
+	3,  // 72: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 73: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 74: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
+	55, // 75: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
+	55, // 76: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
+	58, // 77: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
+	59, // 78: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
+	61, // 79: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
+	2,  // 80: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
+	65, // 81: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
+	66, // 82: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
+	67, // 83: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
+	8,  // 84: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
+	10, // 85: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
+	12, // 86: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
+	14, // 87: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
+	16, // 88: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
+	18, // 89: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
+	22, // 90: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
+	26, // 91: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
+	22, // 92: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
+	0,  // 93: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
+	22, // 94: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
+	22, // 95: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
+	30, // 96: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
+	25, // 97: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
+	31, // 98: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
+	33, // 99: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
+	0,  // 100: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
+	34, // 101: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
+	36, // 102: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
+	0,  // 103: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
+	42, // 104: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
+	43, // 105: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
+	42, // 106: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
+	0,  // 107: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
+	42, // 108: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
+	46, // 109: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
+	53, // 110: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
+	51, // 111: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
+	54, // 112: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
+	53, // 113: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
+	53, // 114: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
+	53, // 115: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
+	57, // 116: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
+	56, // 117: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
+	59, // 118: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
+	60, // 119: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
+	62, // 120: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
+	64, // 121: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
+	0,  // 122: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
+	0,  // 123: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
+	68, // 124: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
+	84, // [84:125] is the sub-list for method output_type
+	43, // [43:84] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_cset_api_v1_api_proto_init() }
@@ -5183,7 +5360,7 @@ func file_cset_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_api_v1_api_proto_rawDesc), len(file_cset_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   72,
+			NumMessages:   73,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -865,8 +865,11 @@ type Workload struct {
 	// that started after it (Member.observed_index).
 	RegisteredIndex uint64 `protobuf:"varint,14,opt,name=registered_index,json=registeredIndex,proto3" json:"registered_index,omitempty"`
 	Probe           *Probe `protobuf:"bytes,15,opt,name=probe,proto3" json:"probe,omitempty"` // nil: no probe
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// depends_on: workloads of the set that must be Online (and reachable, with a probe) before
+	// the controller starts this one; stops run the other way round. No cycles.
+	DependsOn     []string `protobuf:"bytes,16,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Workload) Reset() {
@@ -1000,6 +1003,13 @@ func (x *Workload) GetRegisteredIndex() uint64 {
 func (x *Workload) GetProbe() *Probe {
 	if x != nil {
 		return x.Probe
+	}
+	return nil
+}
+
+func (x *Workload) GetDependsOn() []string {
+	if x != nil {
+		return x.DependsOn
 	}
 	return nil
 }
@@ -2848,6 +2858,76 @@ func (x *ApplyDeclarationCommand) GetWorkloads() []*Workload {
 	return nil
 }
 
+// DeclareCommand makes the state match a declarative file (csetctl apply, issue 16). The FSM
+// plans it against its state (fsm.PlanDeclaration, the same code that answers a dry run): an
+// object the declaration names is created, or updated when one of its declared fields differs
+// (an object that already matches is left alone and gets no event); with prune, the members,
+// workloads, fault domains and availability sets it does not name are deleted, and whatever is
+// still in use is refused unless force. All or nothing. It replaces ApplyDeclarationCommand,
+// which the masters no longer write.
+type DeclareCommand struct {
+	state       protoimpl.MessageState   `protogen:"open.v1"`
+	Declaration *ApplyDeclarationCommand `protobuf:"bytes,1,opt,name=declaration,proto3" json:"declaration,omitempty"`
+	Prune       bool                     `protobuf:"varint,2,opt,name=prune,proto3" json:"prune,omitempty"`
+	// force: prune also what is still in use, by the rules of 'csetctl workload unregister' and
+	// 'csetctl member remove --force' (a member that may still run a group is marked for
+	// removal and emptied under the fence, never deleted at once).
+	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclareCommand) Reset() {
+	*x = DeclareCommand{}
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclareCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclareCommand) ProtoMessage() {}
+
+func (x *DeclareCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclareCommand.ProtoReflect.Descriptor instead.
+func (*DeclareCommand) Descriptor() ([]byte, []int) {
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *DeclareCommand) GetDeclaration() *ApplyDeclarationCommand {
+	if x != nil {
+		return x.Declaration
+	}
+	return nil
+}
+
+func (x *DeclareCommand) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
+}
+
+func (x *DeclareCommand) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
 // RestoreStateCommand replaces the whole state with a snapshot taken by `csetctl snapshot save`.
 type RestoreStateCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2858,7 +2938,7 @@ type RestoreStateCommand struct {
 
 func (x *RestoreStateCommand) Reset() {
 	*x = RestoreStateCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2870,7 +2950,7 @@ func (x *RestoreStateCommand) String() string {
 func (*RestoreStateCommand) ProtoMessage() {}
 
 func (x *RestoreStateCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[38]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2883,7 +2963,7 @@ func (x *RestoreStateCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreStateCommand.ProtoReflect.Descriptor instead.
 func (*RestoreStateCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{38}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RestoreStateCommand) GetSnapshot() []byte {
@@ -2907,7 +2987,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2919,7 +2999,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[39]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2932,7 +3012,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{39}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Token) GetName() string {
@@ -2980,7 +3060,7 @@ type CreateTokenCommand struct {
 
 func (x *CreateTokenCommand) Reset() {
 	*x = CreateTokenCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3072,7 @@ func (x *CreateTokenCommand) String() string {
 func (*CreateTokenCommand) ProtoMessage() {}
 
 func (x *CreateTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[40]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3085,7 @@ func (x *CreateTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenCommand.ProtoReflect.Descriptor instead.
 func (*CreateTokenCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{40}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CreateTokenCommand) GetToken() *Token {
@@ -3031,7 +3111,7 @@ type RevokeTokenCommand struct {
 
 func (x *RevokeTokenCommand) Reset() {
 	*x = RevokeTokenCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3043,7 +3123,7 @@ func (x *RevokeTokenCommand) String() string {
 func (*RevokeTokenCommand) ProtoMessage() {}
 
 func (x *RevokeTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[41]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3056,7 +3136,7 @@ func (x *RevokeTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenCommand.ProtoReflect.Descriptor instead.
 func (*RevokeTokenCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{41}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RevokeTokenCommand) GetName() string {
@@ -3079,7 +3159,7 @@ type BatchCommand struct {
 
 func (x *BatchCommand) Reset() {
 	*x = BatchCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3091,7 +3171,7 @@ func (x *BatchCommand) String() string {
 func (*BatchCommand) ProtoMessage() {}
 
 func (x *BatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[42]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3104,7 +3184,7 @@ func (x *BatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCommand.ProtoReflect.Descriptor instead.
 func (*BatchCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{42}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *BatchCommand) GetEntries() []*LogEntry {
@@ -3149,6 +3229,7 @@ type LogEntry struct {
 	//	*LogEntry_RevokeToken
 	//	*LogEntry_Batch
 	//	*LogEntry_SetReachability
+	//	*LogEntry_Declare
 	Command       isLogEntry_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3156,7 +3237,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3168,7 +3249,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3181,7 +3262,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{43}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *LogEntry) GetProposedAtUnixNano() int64 {
@@ -3453,6 +3534,15 @@ func (x *LogEntry) GetSetReachability() *SetReachabilityCommand {
 	return nil
 }
 
+func (x *LogEntry) GetDeclare() *DeclareCommand {
+	if x != nil {
+		if x, ok := x.Command.(*LogEntry_Declare); ok {
+			return x.Declare
+		}
+	}
+	return nil
+}
+
 type isLogEntry_Command interface {
 	isLogEntry_Command()
 }
@@ -3561,6 +3651,10 @@ type LogEntry_SetReachability struct {
 	SetReachability *SetReachabilityCommand `protobuf:"bytes,35,opt,name=set_reachability,json=setReachability,proto3,oneof"`
 }
 
+type LogEntry_Declare struct {
+	Declare *DeclareCommand `protobuf:"bytes,36,opt,name=declare,proto3,oneof"`
+}
+
 func (*LogEntry_SetClusterSet) isLogEntry_Command() {}
 
 func (*LogEntry_UpsertMember) isLogEntry_Command() {}
@@ -3613,6 +3707,8 @@ func (*LogEntry_Batch) isLogEntry_Command() {}
 
 func (*LogEntry_SetReachability) isLogEntry_Command() {}
 
+func (*LogEntry_Declare) isLogEntry_Command() {}
+
 type SnapshotHeader struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FormatVersion uint32                 `protobuf:"varint,1,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
@@ -3632,7 +3728,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3644,7 +3740,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3657,7 +3753,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{44}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -3721,7 +3817,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[45]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3733,7 +3829,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[45]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3746,7 +3842,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{45}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RequestRecord) GetRequestId() string {
@@ -3798,7 +3894,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[46]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3810,7 +3906,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[46]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3823,7 +3919,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{46}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -4069,7 +4165,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\bgrace_ms\x18\n" +
 	" \x01(\rR\agraceMs\x12\x10\n" +
 	"\x03dns\x18\v \x01(\tR\x03dns\x12\x1a\n" +
-	"\bfailover\x18\f \x01(\bR\bfailover\"\xaa\x05\n" +
+	"\bfailover\x18\f \x01(\bR\bfailover\"\xc9\x05\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -4088,7 +4184,9 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\bservices\x18\f \x03(\v2\x14.cset.fsm.v1.ServiceR\bservices\x125\n" +
 	"\x17offline_since_unix_nano\x18\r \x01(\x03R\x14offlineSinceUnixNano\x12)\n" +
 	"\x10registered_index\x18\x0e \x01(\x04R\x0fregisteredIndex\x12(\n" +
-	"\x05probe\x18\x0f \x01(\v2\x12.cset.fsm.v1.ProbeR\x05probe\x1aV\n" +
+	"\x05probe\x18\x0f \x01(\v2\x12.cset.fsm.v1.ProbeR\x05probe\x12\x1d\n" +
+	"\n" +
+	"depends_on\x18\x10 \x03(\tR\tdependsOn\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.fsm.v1.AddressListR\x05value:\x028\x01\"\xfb\x01\n" +
@@ -4242,7 +4340,11 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\amembers\x18\x02 \x03(\v2\x13.cset.fsm.v1.MemberR\amembers\x12=\n" +
 	"\rfault_domains\x18\x03 \x03(\v2\x18.cset.fsm.v1.FaultDomainR\ffaultDomains\x12I\n" +
 	"\x11availability_sets\x18\x04 \x03(\v2\x1c.cset.fsm.v1.AvailabilitySetR\x10availabilitySets\x123\n" +
-	"\tworkloads\x18\x05 \x03(\v2\x15.cset.fsm.v1.WorkloadR\tworkloads\"1\n" +
+	"\tworkloads\x18\x05 \x03(\v2\x15.cset.fsm.v1.WorkloadR\tworkloads\"\x84\x01\n" +
+	"\x0eDeclareCommand\x12F\n" +
+	"\vdeclaration\x18\x01 \x01(\v2$.cset.fsm.v1.ApplyDeclarationCommandR\vdeclaration\x12\x14\n" +
+	"\x05prune\x18\x02 \x01(\bR\x05prune\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\"1\n" +
 	"\x13RestoreStateCommand\x12\x1a\n" +
 	"\bsnapshot\x18\x01 \x01(\fR\bsnapshot\"\x8e\x01\n" +
 	"\x05Token\x12\x12\n" +
@@ -4259,7 +4361,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x12RevokeTokenCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"?\n" +
 	"\fBatchCommand\x12/\n" +
-	"\aentries\x18\x01 \x03(\v2\x15.cset.fsm.v1.LogEntryR\aentries\"\xc5\x11\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.cset.fsm.v1.LogEntryR\aentries\"\xfe\x11\n" +
 	"\bLogEntry\x121\n" +
 	"\x15proposed_at_unix_nano\x18\x01 \x01(\x03R\x12proposedAtUnixNano\x12\x1d\n" +
 	"\n" +
@@ -4292,7 +4394,8 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\fcreate_token\x18  \x01(\v2\x1f.cset.fsm.v1.CreateTokenCommandH\x00R\vcreateToken\x12D\n" +
 	"\frevoke_token\x18! \x01(\v2\x1f.cset.fsm.v1.RevokeTokenCommandH\x00R\vrevokeToken\x121\n" +
 	"\x05batch\x18\" \x01(\v2\x19.cset.fsm.v1.BatchCommandH\x00R\x05batch\x12P\n" +
-	"\x10set_reachability\x18# \x01(\v2#.cset.fsm.v1.SetReachabilityCommandH\x00R\x0fsetReachabilityB\t\n" +
+	"\x10set_reachability\x18# \x01(\v2#.cset.fsm.v1.SetReachabilityCommandH\x00R\x0fsetReachability\x127\n" +
+	"\adeclare\x18$ \x01(\v2\x1b.cset.fsm.v1.DeclareCommandH\x00R\adeclareB\t\n" +
 	"\acommand\"\xe8\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1d\n" +
@@ -4339,7 +4442,7 @@ func file_cset_fsm_v1_fsm_proto_rawDescGZIP() []byte {
 	return file_cset_fsm_v1_fsm_proto_rawDescData
 }
 
-var file_cset_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_cset_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_cset_fsm_v1_fsm_proto_goTypes = []any{
 	(*ClusterSet)(nil),                   // 0: cset.fsm.v1.ClusterSet
 	(*MemberServer)(nil),                 // 1: cset.fsm.v1.MemberServer
@@ -4379,23 +4482,24 @@ var file_cset_fsm_v1_fsm_proto_goTypes = []any{
 	(*FinishOperationCommand)(nil),       // 35: cset.fsm.v1.FinishOperationCommand
 	(*AppendEventsCommand)(nil),          // 36: cset.fsm.v1.AppendEventsCommand
 	(*ApplyDeclarationCommand)(nil),      // 37: cset.fsm.v1.ApplyDeclarationCommand
-	(*RestoreStateCommand)(nil),          // 38: cset.fsm.v1.RestoreStateCommand
-	(*Token)(nil),                        // 39: cset.fsm.v1.Token
-	(*CreateTokenCommand)(nil),           // 40: cset.fsm.v1.CreateTokenCommand
-	(*RevokeTokenCommand)(nil),           // 41: cset.fsm.v1.RevokeTokenCommand
-	(*BatchCommand)(nil),                 // 42: cset.fsm.v1.BatchCommand
-	(*LogEntry)(nil),                     // 43: cset.fsm.v1.LogEntry
-	(*SnapshotHeader)(nil),               // 44: cset.fsm.v1.SnapshotHeader
-	(*RequestRecord)(nil),                // 45: cset.fsm.v1.RequestRecord
-	(*SnapshotRecord)(nil),               // 46: cset.fsm.v1.SnapshotRecord
-	nil,                                  // 47: cset.fsm.v1.Member.LabelsEntry
-	nil,                                  // 48: cset.fsm.v1.Workload.AddressesEntry
+	(*DeclareCommand)(nil),               // 38: cset.fsm.v1.DeclareCommand
+	(*RestoreStateCommand)(nil),          // 39: cset.fsm.v1.RestoreStateCommand
+	(*Token)(nil),                        // 40: cset.fsm.v1.Token
+	(*CreateTokenCommand)(nil),           // 41: cset.fsm.v1.CreateTokenCommand
+	(*RevokeTokenCommand)(nil),           // 42: cset.fsm.v1.RevokeTokenCommand
+	(*BatchCommand)(nil),                 // 43: cset.fsm.v1.BatchCommand
+	(*LogEntry)(nil),                     // 44: cset.fsm.v1.LogEntry
+	(*SnapshotHeader)(nil),               // 45: cset.fsm.v1.SnapshotHeader
+	(*RequestRecord)(nil),                // 46: cset.fsm.v1.RequestRecord
+	(*SnapshotRecord)(nil),               // 47: cset.fsm.v1.SnapshotRecord
+	nil,                                  // 48: cset.fsm.v1.Member.LabelsEntry
+	nil,                                  // 49: cset.fsm.v1.Workload.AddressesEntry
 }
 var file_cset_fsm_v1_fsm_proto_depIdxs = []int32{
 	1,  // 0: cset.fsm.v1.Member.servers:type_name -> cset.fsm.v1.MemberServer
-	47, // 1: cset.fsm.v1.Member.labels:type_name -> cset.fsm.v1.Member.LabelsEntry
+	48, // 1: cset.fsm.v1.Member.labels:type_name -> cset.fsm.v1.Member.LabelsEntry
 	2,  // 2: cset.fsm.v1.Member.groups:type_name -> cset.fsm.v1.ObservedGroup
-	48, // 3: cset.fsm.v1.Workload.addresses:type_name -> cset.fsm.v1.Workload.AddressesEntry
+	49, // 3: cset.fsm.v1.Workload.addresses:type_name -> cset.fsm.v1.Workload.AddressesEntry
 	8,  // 4: cset.fsm.v1.Workload.placement:type_name -> cset.fsm.v1.Placement
 	6,  // 5: cset.fsm.v1.Workload.services:type_name -> cset.fsm.v1.Service
 	9,  // 6: cset.fsm.v1.Workload.probe:type_name -> cset.fsm.v1.Probe
@@ -4420,50 +4524,52 @@ var file_cset_fsm_v1_fsm_proto_depIdxs = []int32{
 	4,  // 25: cset.fsm.v1.ApplyDeclarationCommand.fault_domains:type_name -> cset.fsm.v1.FaultDomain
 	5,  // 26: cset.fsm.v1.ApplyDeclarationCommand.availability_sets:type_name -> cset.fsm.v1.AvailabilitySet
 	10, // 27: cset.fsm.v1.ApplyDeclarationCommand.workloads:type_name -> cset.fsm.v1.Workload
-	39, // 28: cset.fsm.v1.CreateTokenCommand.token:type_name -> cset.fsm.v1.Token
-	43, // 29: cset.fsm.v1.BatchCommand.entries:type_name -> cset.fsm.v1.LogEntry
-	15, // 30: cset.fsm.v1.LogEntry.set_cluster_set:type_name -> cset.fsm.v1.SetClusterSetCommand
-	16, // 31: cset.fsm.v1.LogEntry.upsert_member:type_name -> cset.fsm.v1.UpsertMemberCommand
-	17, // 32: cset.fsm.v1.LogEntry.remove_member:type_name -> cset.fsm.v1.RemoveMemberCommand
-	18, // 33: cset.fsm.v1.LogEntry.set_member_admin:type_name -> cset.fsm.v1.SetMemberAdminCommand
-	19, // 34: cset.fsm.v1.LogEntry.set_member_health:type_name -> cset.fsm.v1.SetMemberHealthCommand
-	20, // 35: cset.fsm.v1.LogEntry.upsert_workload:type_name -> cset.fsm.v1.UpsertWorkloadCommand
-	21, // 36: cset.fsm.v1.LogEntry.remove_workload:type_name -> cset.fsm.v1.RemoveWorkloadCommand
-	22, // 37: cset.fsm.v1.LogEntry.set_workload_desired:type_name -> cset.fsm.v1.SetWorkloadDesiredCommand
-	23, // 38: cset.fsm.v1.LogEntry.upsert_fault_domain:type_name -> cset.fsm.v1.UpsertFaultDomainCommand
-	24, // 39: cset.fsm.v1.LogEntry.remove_fault_domain:type_name -> cset.fsm.v1.RemoveFaultDomainCommand
-	25, // 40: cset.fsm.v1.LogEntry.upsert_availability_set:type_name -> cset.fsm.v1.UpsertAvailabilitySetCommand
-	26, // 41: cset.fsm.v1.LogEntry.remove_availability_set:type_name -> cset.fsm.v1.RemoveAvailabilitySetCommand
-	27, // 42: cset.fsm.v1.LogEntry.register_master:type_name -> cset.fsm.v1.RegisterMasterCommand
-	28, // 43: cset.fsm.v1.LogEntry.remove_master:type_name -> cset.fsm.v1.RemoveMasterCommand
-	30, // 44: cset.fsm.v1.LogEntry.observation_batch:type_name -> cset.fsm.v1.ObservationBatchCommand
-	31, // 45: cset.fsm.v1.LogEntry.set_placement:type_name -> cset.fsm.v1.SetPlacementCommand
-	33, // 46: cset.fsm.v1.LogEntry.start_operation:type_name -> cset.fsm.v1.StartOperationCommand
-	34, // 47: cset.fsm.v1.LogEntry.advance_operation:type_name -> cset.fsm.v1.AdvanceOperationCommand
-	35, // 48: cset.fsm.v1.LogEntry.finish_operation:type_name -> cset.fsm.v1.FinishOperationCommand
-	36, // 49: cset.fsm.v1.LogEntry.append_events:type_name -> cset.fsm.v1.AppendEventsCommand
-	37, // 50: cset.fsm.v1.LogEntry.apply_declaration:type_name -> cset.fsm.v1.ApplyDeclarationCommand
-	38, // 51: cset.fsm.v1.LogEntry.restore_state:type_name -> cset.fsm.v1.RestoreStateCommand
-	40, // 52: cset.fsm.v1.LogEntry.create_token:type_name -> cset.fsm.v1.CreateTokenCommand
-	41, // 53: cset.fsm.v1.LogEntry.revoke_token:type_name -> cset.fsm.v1.RevokeTokenCommand
-	42, // 54: cset.fsm.v1.LogEntry.batch:type_name -> cset.fsm.v1.BatchCommand
-	32, // 55: cset.fsm.v1.LogEntry.set_reachability:type_name -> cset.fsm.v1.SetReachabilityCommand
-	0,  // 56: cset.fsm.v1.SnapshotRecord.cluster_set:type_name -> cset.fsm.v1.ClusterSet
-	3,  // 57: cset.fsm.v1.SnapshotRecord.member:type_name -> cset.fsm.v1.Member
-	4,  // 58: cset.fsm.v1.SnapshotRecord.fault_domain:type_name -> cset.fsm.v1.FaultDomain
-	5,  // 59: cset.fsm.v1.SnapshotRecord.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
-	10, // 60: cset.fsm.v1.SnapshotRecord.workload:type_name -> cset.fsm.v1.Workload
-	11, // 61: cset.fsm.v1.SnapshotRecord.master:type_name -> cset.fsm.v1.Master
-	13, // 62: cset.fsm.v1.SnapshotRecord.operation:type_name -> cset.fsm.v1.Operation
-	14, // 63: cset.fsm.v1.SnapshotRecord.event:type_name -> cset.fsm.v1.Event
-	45, // 64: cset.fsm.v1.SnapshotRecord.request:type_name -> cset.fsm.v1.RequestRecord
-	39, // 65: cset.fsm.v1.SnapshotRecord.token:type_name -> cset.fsm.v1.Token
-	7,  // 66: cset.fsm.v1.Workload.AddressesEntry.value:type_name -> cset.fsm.v1.AddressList
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	37, // 28: cset.fsm.v1.DeclareCommand.declaration:type_name -> cset.fsm.v1.ApplyDeclarationCommand
+	40, // 29: cset.fsm.v1.CreateTokenCommand.token:type_name -> cset.fsm.v1.Token
+	44, // 30: cset.fsm.v1.BatchCommand.entries:type_name -> cset.fsm.v1.LogEntry
+	15, // 31: cset.fsm.v1.LogEntry.set_cluster_set:type_name -> cset.fsm.v1.SetClusterSetCommand
+	16, // 32: cset.fsm.v1.LogEntry.upsert_member:type_name -> cset.fsm.v1.UpsertMemberCommand
+	17, // 33: cset.fsm.v1.LogEntry.remove_member:type_name -> cset.fsm.v1.RemoveMemberCommand
+	18, // 34: cset.fsm.v1.LogEntry.set_member_admin:type_name -> cset.fsm.v1.SetMemberAdminCommand
+	19, // 35: cset.fsm.v1.LogEntry.set_member_health:type_name -> cset.fsm.v1.SetMemberHealthCommand
+	20, // 36: cset.fsm.v1.LogEntry.upsert_workload:type_name -> cset.fsm.v1.UpsertWorkloadCommand
+	21, // 37: cset.fsm.v1.LogEntry.remove_workload:type_name -> cset.fsm.v1.RemoveWorkloadCommand
+	22, // 38: cset.fsm.v1.LogEntry.set_workload_desired:type_name -> cset.fsm.v1.SetWorkloadDesiredCommand
+	23, // 39: cset.fsm.v1.LogEntry.upsert_fault_domain:type_name -> cset.fsm.v1.UpsertFaultDomainCommand
+	24, // 40: cset.fsm.v1.LogEntry.remove_fault_domain:type_name -> cset.fsm.v1.RemoveFaultDomainCommand
+	25, // 41: cset.fsm.v1.LogEntry.upsert_availability_set:type_name -> cset.fsm.v1.UpsertAvailabilitySetCommand
+	26, // 42: cset.fsm.v1.LogEntry.remove_availability_set:type_name -> cset.fsm.v1.RemoveAvailabilitySetCommand
+	27, // 43: cset.fsm.v1.LogEntry.register_master:type_name -> cset.fsm.v1.RegisterMasterCommand
+	28, // 44: cset.fsm.v1.LogEntry.remove_master:type_name -> cset.fsm.v1.RemoveMasterCommand
+	30, // 45: cset.fsm.v1.LogEntry.observation_batch:type_name -> cset.fsm.v1.ObservationBatchCommand
+	31, // 46: cset.fsm.v1.LogEntry.set_placement:type_name -> cset.fsm.v1.SetPlacementCommand
+	33, // 47: cset.fsm.v1.LogEntry.start_operation:type_name -> cset.fsm.v1.StartOperationCommand
+	34, // 48: cset.fsm.v1.LogEntry.advance_operation:type_name -> cset.fsm.v1.AdvanceOperationCommand
+	35, // 49: cset.fsm.v1.LogEntry.finish_operation:type_name -> cset.fsm.v1.FinishOperationCommand
+	36, // 50: cset.fsm.v1.LogEntry.append_events:type_name -> cset.fsm.v1.AppendEventsCommand
+	37, // 51: cset.fsm.v1.LogEntry.apply_declaration:type_name -> cset.fsm.v1.ApplyDeclarationCommand
+	39, // 52: cset.fsm.v1.LogEntry.restore_state:type_name -> cset.fsm.v1.RestoreStateCommand
+	41, // 53: cset.fsm.v1.LogEntry.create_token:type_name -> cset.fsm.v1.CreateTokenCommand
+	42, // 54: cset.fsm.v1.LogEntry.revoke_token:type_name -> cset.fsm.v1.RevokeTokenCommand
+	43, // 55: cset.fsm.v1.LogEntry.batch:type_name -> cset.fsm.v1.BatchCommand
+	32, // 56: cset.fsm.v1.LogEntry.set_reachability:type_name -> cset.fsm.v1.SetReachabilityCommand
+	38, // 57: cset.fsm.v1.LogEntry.declare:type_name -> cset.fsm.v1.DeclareCommand
+	0,  // 58: cset.fsm.v1.SnapshotRecord.cluster_set:type_name -> cset.fsm.v1.ClusterSet
+	3,  // 59: cset.fsm.v1.SnapshotRecord.member:type_name -> cset.fsm.v1.Member
+	4,  // 60: cset.fsm.v1.SnapshotRecord.fault_domain:type_name -> cset.fsm.v1.FaultDomain
+	5,  // 61: cset.fsm.v1.SnapshotRecord.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
+	10, // 62: cset.fsm.v1.SnapshotRecord.workload:type_name -> cset.fsm.v1.Workload
+	11, // 63: cset.fsm.v1.SnapshotRecord.master:type_name -> cset.fsm.v1.Master
+	13, // 64: cset.fsm.v1.SnapshotRecord.operation:type_name -> cset.fsm.v1.Operation
+	14, // 65: cset.fsm.v1.SnapshotRecord.event:type_name -> cset.fsm.v1.Event
+	46, // 66: cset.fsm.v1.SnapshotRecord.request:type_name -> cset.fsm.v1.RequestRecord
+	40, // 67: cset.fsm.v1.SnapshotRecord.token:type_name -> cset.fsm.v1.Token
+	7,  // 68: cset.fsm.v1.Workload.AddressesEntry.value:type_name -> cset.fsm.v1.AddressList
+	69, // [69:69] is the sub-list for method output_type
+	69, // [69:69] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_cset_fsm_v1_fsm_proto_init() }
@@ -4471,7 +4577,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 	if File_cset_fsm_v1_fsm_proto != nil {
 		return
 	}
-	file_cset_fsm_v1_fsm_proto_msgTypes[43].OneofWrappers = []any{
+	file_cset_fsm_v1_fsm_proto_msgTypes[44].OneofWrappers = []any{
 		(*LogEntry_SetClusterSet)(nil),
 		(*LogEntry_UpsertMember)(nil),
 		(*LogEntry_RemoveMember)(nil),
@@ -4498,8 +4604,9 @@ func file_cset_fsm_v1_fsm_proto_init() {
 		(*LogEntry_RevokeToken)(nil),
 		(*LogEntry_Batch)(nil),
 		(*LogEntry_SetReachability)(nil),
+		(*LogEntry_Declare)(nil),
 	}
-	file_cset_fsm_v1_fsm_proto_msgTypes[46].OneofWrappers = []any{
+	file_cset_fsm_v1_fsm_proto_msgTypes[47].OneofWrappers = []any{
 		(*SnapshotRecord_ClusterSet)(nil),
 		(*SnapshotRecord_Member)(nil),
 		(*SnapshotRecord_FaultDomain)(nil),
@@ -4517,7 +4624,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_fsm_v1_fsm_proto_rawDesc), len(file_cset_fsm_v1_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
