@@ -38,6 +38,17 @@ func (a *applier) applyUpsertWorkload(c *fsmv1.UpsertWorkloadCommand) error {
 	if old != nil && c.GetCreateOnly() {
 		return existsf("workload %q is already registered: unregister it first or register with --update", w.Name)
 	}
+	// Its dependencies must be registered and must not lead back to it.
+	a.s.workloads[w.Name] = w
+	err := a.s.checkDependencies(w.Name)
+	if old != nil {
+		a.s.workloads[w.Name] = old
+	} else {
+		delete(a.s.workloads, w.Name)
+	}
+	if err != nil {
+		return err
+	}
 	w.RegisteredIndex = a.index // the masters must look again where its group runs
 	if old != nil && old.Group == w.Group && slices.Equal(old.Candidates, w.Candidates) {
 		w.RegisteredIndex = old.RegisteredIndex
@@ -99,6 +110,11 @@ func (a *applier) applyRemoveWorkload(c *fsmv1.RemoveWorkloadCommand) error {
 	}
 	if op := a.activeOperation(w.Name); op != nil {
 		return preconditionf("workload %q has operation %s in phase %s: wait for it to finish ('csetctl operation show %s')", w.Name, op.Id, op.Phase, op.Id)
+	}
+	for _, n := range sortedKeys(a.s.workloads) {
+		if slices.Contains(a.s.workloads[n].GetDependsOn(), w.Name) {
+			return preconditionf("workload %q depends on %q: take %s out of its depends_on first ('csetctl workload register %s --update ...'), or unregister %s too", n, w.Name, w.Name, n, n)
+		}
 	}
 	delete(a.s.workloads, w.Name)
 	a.touchDNS()

@@ -251,6 +251,16 @@ func ValidateWorkload(w *fsmv1.Workload) error {
 			errs = append(errs, invalidf("service %q of workload %q has port %d: use 1-65535", s.GetName(), w.GetName(), s.GetPort()))
 		}
 	}
+	for i, d := range w.GetDependsOn() {
+		switch {
+		case ValidateName("dependency", d) != nil:
+			errs = append(errs, invalidf("workload %q depends_on %q: %v", w.GetName(), d, ValidateName("dependency", d)))
+		case d == w.GetName():
+			errs = append(errs, invalidf("workload %q depends on itself: leave it out of its own depends_on", w.GetName()))
+		case slices.Contains(w.GetDependsOn()[:i], d):
+			errs = append(errs, invalidf("workload %q lists dependency %q twice", w.GetName(), d))
+		}
+	}
 	errs = append(errs, validateProbe(w)...)
 	return joinInvalid(errs)
 }
