@@ -124,6 +124,11 @@ func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*ob
 			continue
 		}
 		if op := c.plan(d, w, running, now); op != nil {
+			why := dependencyWait(d, w, op)
+			c.noteDependencyWait(ctx, w, op, why)
+			if why != "" {
+				continue
+			}
 			if budget > 0 && c.placeable(ctx, d, w, op) && c.startOperation(ctx, op) {
 				budget--
 				d = c.deps.State.Data() // the next placement must see this one's target

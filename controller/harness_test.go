@@ -70,6 +70,8 @@ type envOpts struct {
 	probe *apiv1.ProbeSpec
 	// dns serves the zone on every master (node.Server.Addrs().DNS).
 	dns bool
+	// dependsOn are the workloads' depends_on (workloads are registered in groups order).
+	dependsOn map[string][]string
 }
 
 // servePort is the port of the workloads' services when envOpts.probe is set.
@@ -206,7 +208,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		}
 	}
 	for i, g := range o.groups {
-		req := &apiv1.RegisterWorkloadRequest{Name: g, Group: g, Candidates: o.members, Addresses: map[string]*apiv1.AddressList{}, Hooks: o.hooks[g], HookTimeoutSeconds: 10, Probe: o.probe}
+		req := &apiv1.RegisterWorkloadRequest{Name: g, Group: g, Candidates: o.members, Addresses: map[string]*apiv1.AddressList{}, Hooks: o.hooks[g], HookTimeoutSeconds: 10, Probe: o.probe, DependsOn: o.dependsOn[g]}
 		for j, m := range o.members {
 			addr := fmt.Sprintf("10.%d.0.%d", j+1, i+10)
 			if o.probe != nil {

@@ -82,6 +82,10 @@ func (c *Controller) emptyForRemoval(ctx context.Context, d *fsm.Data, m *fsmv1.
 		}
 		op := &fsmv1.Operation{Workload: w.Name, Reason: fsm.ReasonStop, SourceMember: m.Name, SourceServer: w.Placement.Server,
 			Error: fmt.Sprintf("member %s is being removed with --force and no other member can take %s now: it is stopped there and started on another candidate when one can take it", m.Name, w.Name)}
+		if why := dependencyWait(d, w, op); why != "" {
+			c.noteDependencyWait(ctx, w, op, why)
+			return true, false
+		}
 		if !c.startOperation(ctx, op) {
 			return true, false
 		}

@@ -67,6 +67,7 @@ func workloadToAPI(cs *fsmv1.ClusterSet, w *fsmv1.Workload, active *fsmv1.Operat
 		out.ActiveOperationId, out.ActiveOperationPhase = active.Id, active.Phase
 	}
 	out.Probe = probeToAPI(w.Probe)
+	out.DependsOn = append([]string{}, w.DependsOn...)
 	if p := w.Placement; p != nil && out.Probe != nil {
 		out.ProbeResult = &apiv1.ProbeResult{Reachability: p.Reachability, Error: p.ProbeError, SinceUnixNano: p.ReachabilitySinceUnixNano}
 	}
@@ -139,7 +140,7 @@ func workloadFromAPI(r *apiv1.RegisterWorkloadRequest) (*fsmv1.Workload, error) 
 		Name: r.GetName(), Group: r.GetGroup(), Candidates: r.GetCandidates(), Size: r.GetSize(),
 		AvailabilitySet: r.GetAvailabilitySet(), AutoFailover: !r.GetNoAutoFailover(), Hooks: r.GetHooks(),
 		HookTimeoutSeconds: r.GetHookTimeoutSeconds(), Desired: strings.ToLower(r.GetDesired()),
-		Addresses: map[string]*fsmv1.AddressList{},
+		Addresses: map[string]*fsmv1.AddressList{}, DependsOn: r.GetDependsOn(),
 	}
 	if w.Desired == "" {
 		w.Desired = fsm.DesiredOnline

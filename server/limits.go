@@ -69,6 +69,7 @@ var fieldMaxItems = map[protoreflect.FullName]int{
 	"cset.api.v1.AddressList.addresses":              16,
 	"cset.api.v1.RegisterWorkloadRequest.hooks":      16,
 	"cset.api.v1.RegisterWorkloadRequest.services":   32,
+	"cset.api.v1.RegisterWorkloadRequest.depends_on": 64,
 	"cset.api.v1.CreateFaultDomainRequest.members":   1000,
 	"cset.api.v1.Declaration.members":                1000,
 	"cset.api.v1.Declaration.fault_domains":          1000,

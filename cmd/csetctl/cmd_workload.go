@@ -37,6 +37,7 @@ type registerFlags struct {
 	services        []string
 	update          bool
 	probe           probeFlags
+	dependsOn       []string
 }
 
 // probeFlags are the --probe* flags of workload register (and apply's probe: block).
@@ -94,6 +95,7 @@ address on the member where the group is online.`,
 	f.BoolVar(&fl.offline, "offline", false, "register with desired state offline (do not start it)")
 	f.StringArrayVar(&fl.services, "service", nil, "SRV record NAME:PORT with NAME the SRV prefix, e.g. _http._tcp:80 (repeatable)")
 	f.BoolVar(&fl.update, "update", false, "replace an existing workload instead of failing")
+	f.StringSliceVar(&fl.dependsOn, "depends-on", nil, "workloads that must be Online before this one is started (comma separated or repeated); stops run the other way round")
 	f.StringVar(&fl.probe.target, "probe", "", "reachability probe of the workload's addresses: none, tcp:PORT, http://:PORT/PATH or https://:PORT/PATH (default: tcp on the first --service port, else none; docs/probe.md)")
 	f.StringVar(&fl.probe.expectStatus, "probe-expect-status", "", "HTTP statuses an http(s) probe accepts, e.g. 200 or 200-299 (default 200-399)")
 	f.DurationVar(&fl.probe.timeout, "probe-timeout", 0, "time limit of one probe (default 2s)")
@@ -171,6 +173,10 @@ func registerRequest(name string, fl *registerFlags) (*apiv1.RegisterWorkloadReq
 	if req.Probe, err = probeSpec(&fl.probe); err != nil {
 		return nil, err
 	}
+	if err := checkList("--depends-on: workload", fl.dependsOn); err != nil {
+		return nil, err
+	}
+	req.DependsOn = fl.dependsOn
 	return req, nil
 }
 
@@ -259,6 +265,7 @@ func (a *app) printWorkload(w *apiv1.Workload) error {
 		"hooks", list(w.GetHooks()),
 		"hook timeout", hookTimeout,
 		"services", strings.Join(services, ","),
+		"depends on", list(w.GetDependsOn()),
 		"probe", probeText(w.GetProbe()),
 		"reachability", probeResultText(w),
 	)

@@ -418,7 +418,7 @@ func (f *fakeServer) RegisterWorkload(_ context.Context, r *apiv1.RegisterWorklo
 		Name: r.GetName(), Group: r.GetGroup(), Candidates: r.GetCandidates(), Addresses: r.GetAddresses(),
 		Fqdn: r.GetName() + ".cset.example.com.", AvailabilitySet: r.GetAvailabilitySet(), Desired: r.GetDesired(),
 		Size: r.GetSize(), AutoFailover: !r.GetNoAutoFailover(), Hooks: r.GetHooks(),
-		HookTimeoutSeconds: r.GetHookTimeoutSeconds(), Services: r.GetServices(), Probe: r.GetProbe(),
+		HookTimeoutSeconds: r.GetHookTimeoutSeconds(), Services: r.GetServices(), Probe: r.GetProbe(), DependsOn: r.GetDependsOn(),
 	}
 	f.workloads[w.Name] = w
 	return clone(w), nil
@@ -629,6 +629,7 @@ func (f *fakeServer) seed() {
 		Probe: &apiv1.ProbeSpec{Target: "http://:80/health", ExpectStatus: "200-399", TimeoutMs: 2000, IntervalMs: 5000, GraceMs: 30000,
 			HealthyAfter: 1, UnhealthyAfter: 3, Dns: "withhold"},
 		ProbeResult: &apiv1.ProbeResult{Reachability: "reachable", SinceUnixNano: 1_700_000_000_000_000_000},
+		DependsOn:   []string{"db"},
 	}
 	f.ops["op-1"] = &apiv1.Operation{
 		Id: "op-1", Workload: "web", Reason: "planned", SourceMember: "east", SourceServer: "east-1",

@@ -178,6 +178,8 @@ type workloadJSON struct {
 	// committed result where the workload is placed (reachability "" when not probed).
 	Probe       probeJSON       `json:"probe"`
 	ProbeResult probeResultJSON `json:"probe_result"`
+	// DependsOn are the workloads it waits for before it starts ([] when none).
+	DependsOn []string `json:"depends_on"`
 }
 
 type probeJSON struct {
@@ -267,7 +269,7 @@ func toWorkloadJSON(w *apiv1.Workload) workloadJSON {
 		Server: w.GetServer(), Status: w.GetStatus(), Since: timeString(w.GetSinceUnixNano()), Addresses: addrs,
 		FQDN: w.GetFqdn(), AvailabilitySet: w.GetAvailabilitySet(), Desired: w.GetDesired(), Size: w.GetSize(),
 		AutoFailover: w.GetAutoFailover(), Hooks: nonNil(w.GetHooks()), HookTimeoutSeconds: w.GetHookTimeoutSeconds(),
-		OperationID: w.GetOperationId(), Services: services, Probe: toProbeJSON(w.GetProbe()),
+		OperationID: w.GetOperationId(), Services: services, Probe: toProbeJSON(w.GetProbe()), DependsOn: nonNil(w.GetDependsOn()),
 	}
 	r := w.GetProbeResult()
 	out.ProbeResult = probeResultJSON{Reachability: r.GetReachability(), Error: r.GetError(), Since: timeString(r.GetSinceUnixNano())}
