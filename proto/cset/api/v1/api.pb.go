@@ -2409,9 +2409,13 @@ type RegisterWorkloadRequest struct {
 	// when services are declared, else none.
 	Probe *ProbeSpec `protobuf:"bytes,13,opt,name=probe,proto3" json:"probe,omitempty"`
 	// depends_on: workloads that must be Online before this one is started (docs/cli.md).
-	DependsOn     []string `protobuf:"bytes,14,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DependsOn []string `protobuf:"bytes,14,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	// failback: never (default) | auto; failback_after_seconds: how long its first candidate
+	// must be up and active before it moves back (default 600).
+	Failback             string `protobuf:"bytes,15,opt,name=failback,proto3" json:"failback,omitempty"`
+	FailbackAfterSeconds uint32 `protobuf:"varint,16,opt,name=failback_after_seconds,json=failbackAfterSeconds,proto3" json:"failback_after_seconds,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *RegisterWorkloadRequest) Reset() {
@@ -2540,6 +2544,20 @@ func (x *RegisterWorkloadRequest) GetDependsOn() []string {
 		return x.DependsOn
 	}
 	return nil
+}
+
+func (x *RegisterWorkloadRequest) GetFailback() string {
+	if x != nil {
+		return x.Failback
+	}
+	return ""
+}
+
+func (x *RegisterWorkloadRequest) GetFailbackAfterSeconds() uint32 {
+	if x != nil {
+		return x.FailbackAfterSeconds
+	}
+	return 0
 }
 
 // ProbeSpec is a workload's reachability probe (docs/probe.md).
@@ -2783,6 +2801,8 @@ type Workload struct {
 	Probe                *ProbeSpec   `protobuf:"bytes,20,opt,name=probe,proto3" json:"probe,omitempty"` // nil: no probe
 	ProbeResult          *ProbeResult `protobuf:"bytes,21,opt,name=probe_result,json=probeResult,proto3" json:"probe_result,omitempty"`
 	DependsOn            []string     `protobuf:"bytes,22,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	Failback             string       `protobuf:"bytes,23,opt,name=failback,proto3" json:"failback,omitempty"`
+	FailbackAfterSeconds uint32       `protobuf:"varint,24,opt,name=failback_after_seconds,json=failbackAfterSeconds,proto3" json:"failback_after_seconds,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -2969,6 +2989,20 @@ func (x *Workload) GetDependsOn() []string {
 		return x.DependsOn
 	}
 	return nil
+}
+
+func (x *Workload) GetFailback() string {
+	if x != nil {
+		return x.Failback
+	}
+	return ""
+}
+
+func (x *Workload) GetFailbackAfterSeconds() uint32 {
+	if x != nil {
+		return x.FailbackAfterSeconds
+	}
+	return 0
 }
 
 type ListWorkloadsResponse struct {
@@ -3263,6 +3297,186 @@ func (x *MoveWorkloadRequest) GetForce() bool {
 	return false
 }
 
+type RebalanceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DryRun        bool                   `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	MaxMoves      uint32                 `protobuf:"varint,2,opt,name=max_moves,json=maxMoves,proto3" json:"max_moves,omitempty"` // 0: controller.max_parallel_operations
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceRequest) Reset() {
+	*x = RebalanceRequest{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceRequest) ProtoMessage() {}
+
+func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
+func (*RebalanceRequest) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RebalanceRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RebalanceRequest) GetMaxMoves() uint32 {
+	if x != nil {
+		return x.MaxMoves
+	}
+	return 0
+}
+
+type RebalanceMove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workload      string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	FromMember    string                 `protobuf:"bytes,2,opt,name=from_member,json=fromMember,proto3" json:"from_member,omitempty"`
+	ToMember      string                 `protobuf:"bytes,3,opt,name=to_member,json=toMember,proto3" json:"to_member,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`                              // why the move makes the layout better
+	OperationId   string                 `protobuf:"bytes,5,opt,name=operation_id,json=operationId,proto3" json:"operation_id,omitempty"` // "" in a dry run
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceMove) Reset() {
+	*x = RebalanceMove{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceMove) ProtoMessage() {}
+
+func (x *RebalanceMove) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceMove.ProtoReflect.Descriptor instead.
+func (*RebalanceMove) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RebalanceMove) GetWorkload() string {
+	if x != nil {
+		return x.Workload
+	}
+	return ""
+}
+
+func (x *RebalanceMove) GetFromMember() string {
+	if x != nil {
+		return x.FromMember
+	}
+	return ""
+}
+
+func (x *RebalanceMove) GetToMember() string {
+	if x != nil {
+		return x.ToMember
+	}
+	return ""
+}
+
+func (x *RebalanceMove) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RebalanceMove) GetOperationId() string {
+	if x != nil {
+		return x.OperationId
+	}
+	return ""
+}
+
+type RebalanceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DryRun        bool                   `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Moves         []*RebalanceMove       `protobuf:"bytes,2,rep,name=moves,proto3" json:"moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceResponse) Reset() {
+	*x = RebalanceResponse{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceResponse) ProtoMessage() {}
+
+func (x *RebalanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceResponse.ProtoReflect.Descriptor instead.
+func (*RebalanceResponse) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RebalanceResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RebalanceResponse) GetMoves() []*RebalanceMove {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
 type Declaration struct {
 	state            protoimpl.MessageState          `protogen:"open.v1"`
 	Set              *InitSetRequest                 `protobuf:"bytes,1,opt,name=set,proto3" json:"set,omitempty"`
@@ -3276,7 +3490,7 @@ type Declaration struct {
 
 func (x *Declaration) Reset() {
 	*x = Declaration{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[48]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3288,7 +3502,7 @@ func (x *Declaration) String() string {
 func (*Declaration) ProtoMessage() {}
 
 func (x *Declaration) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[48]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3301,7 +3515,7 @@ func (x *Declaration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Declaration.ProtoReflect.Descriptor instead.
 func (*Declaration) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{48}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Declaration) GetSet() *InitSetRequest {
@@ -3358,7 +3572,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3370,7 +3584,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3383,7 +3597,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{49}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ApplyRequest) GetDeclaration() *Declaration {
@@ -3432,7 +3646,7 @@ type ApplyChange struct {
 
 func (x *ApplyChange) Reset() {
 	*x = ApplyChange{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3444,7 +3658,7 @@ func (x *ApplyChange) String() string {
 func (*ApplyChange) ProtoMessage() {}
 
 func (x *ApplyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3457,7 +3671,7 @@ func (x *ApplyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChange.ProtoReflect.Descriptor instead.
 func (*ApplyChange) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ApplyChange) GetKind() string {
@@ -3516,7 +3730,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3528,7 +3742,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3541,7 +3755,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ApplyResponse) GetIndex() uint64 {
@@ -3613,7 +3827,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3625,7 +3839,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3638,7 +3852,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *HookResult) GetHook() string {
@@ -3698,7 +3912,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3710,7 +3924,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3723,7 +3937,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Operation) GetId() string {
@@ -3833,7 +4047,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3845,7 +4059,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3858,7 +4072,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -3880,7 +4094,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3892,7 +4106,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3905,7 +4119,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListEventsRequest) GetAfterSeq() uint64 {
@@ -3954,7 +4168,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3966,7 +4180,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3979,7 +4193,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -4061,7 +4275,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4073,7 +4287,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4086,7 +4300,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -4105,7 +4319,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4117,7 +4331,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4130,7 +4344,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SnapshotSaveRequest) GetRedact() bool {
@@ -4149,7 +4363,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4161,7 +4375,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4174,7 +4388,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -4195,7 +4409,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4207,7 +4421,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4220,7 +4434,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SnapshotRestoreResponse) GetIndex() uint64 {
@@ -4254,7 +4468,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4266,7 +4480,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4279,7 +4493,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -4308,7 +4522,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4320,7 +4534,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4333,7 +4547,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CreateTokenResponse) GetName() string {
@@ -4376,7 +4590,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4388,7 +4602,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4401,7 +4615,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *Token) GetName() string {
@@ -4441,7 +4655,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4453,7 +4667,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4466,7 +4680,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -4485,7 +4699,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4497,7 +4711,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4510,7 +4724,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *RevokeTokenRequest) GetName() string {
@@ -4529,7 +4743,7 @@ type RecordAuditRequest struct {
 
 func (x *RecordAuditRequest) Reset() {
 	*x = RecordAuditRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[66]
+	mi := &file_cset_api_v1_api_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4541,7 +4755,7 @@ func (x *RecordAuditRequest) String() string {
 func (*RecordAuditRequest) ProtoMessage() {}
 
 func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[66]
+	mi := &file_cset_api_v1_api_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4554,7 +4768,7 @@ func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditRequest.ProtoReflect.Descriptor instead.
 func (*RecordAuditRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RecordAuditRequest) GetEvents() []*Event {
@@ -4577,7 +4791,7 @@ type GuardHeartbeatRequest struct {
 
 func (x *GuardHeartbeatRequest) Reset() {
 	*x = GuardHeartbeatRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[67]
+	mi := &file_cset_api_v1_api_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4589,7 +4803,7 @@ func (x *GuardHeartbeatRequest) String() string {
 func (*GuardHeartbeatRequest) ProtoMessage() {}
 
 func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[67]
+	mi := &file_cset_api_v1_api_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4602,7 +4816,7 @@ func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *GuardHeartbeatRequest) GetCluster() string {
@@ -4639,7 +4853,7 @@ type GuardHeartbeatResponse struct {
 
 func (x *GuardHeartbeatResponse) Reset() {
 	*x = GuardHeartbeatResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[68]
+	mi := &file_cset_api_v1_api_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4651,7 +4865,7 @@ func (x *GuardHeartbeatResponse) String() string {
 func (*GuardHeartbeatResponse) ProtoMessage() {}
 
 func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[68]
+	mi := &file_cset_api_v1_api_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4664,7 +4878,7 @@ func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{68}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GuardHeartbeatResponse) GetAcknowledged() bool {
@@ -4878,7 +5092,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
 	"\bpriority\x18\x03 \x01(\rR\bpriority\x12\x16\n" +
-	"\x06weight\x18\x04 \x01(\rR\x06weight\"\xf0\x04\n" +
+	"\x06weight\x18\x04 \x01(\rR\x06weight\"\xc2\x05\n" +
 	"\x17RegisterWorkloadRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -4897,7 +5111,9 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x06update\x18\f \x01(\bR\x06update\x12,\n" +
 	"\x05probe\x18\r \x01(\v2\x16.cset.api.v1.ProbeSpecR\x05probe\x12\x1d\n" +
 	"\n" +
-	"depends_on\x18\x0e \x03(\tR\tdependsOn\x1aV\n" +
+	"depends_on\x18\x0e \x03(\tR\tdependsOn\x12\x1a\n" +
+	"\bfailback\x18\x0f \x01(\tR\bfailback\x124\n" +
+	"\x16failback_after_seconds\x18\x10 \x01(\rR\x14failbackAfterSeconds\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.api.v1.AddressListR\x05value:\x028\x01\"\x9f\x02\n" +
@@ -4918,7 +5134,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12&\n" +
 	"\x0fsince_unix_nano\x18\x03 \x01(\x03R\rsinceUnixNano\"+\n" +
 	"\vAddressList\x12\x1c\n" +
-	"\taddresses\x18\x01 \x03(\tR\taddresses\"\xff\x06\n" +
+	"\taddresses\x18\x01 \x03(\tR\taddresses\"\xd1\a\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -4945,7 +5161,9 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x05probe\x18\x14 \x01(\v2\x16.cset.api.v1.ProbeSpecR\x05probe\x12;\n" +
 	"\fprobe_result\x18\x15 \x01(\v2\x18.cset.api.v1.ProbeResultR\vprobeResult\x12\x1d\n" +
 	"\n" +
-	"depends_on\x18\x16 \x03(\tR\tdependsOn\x1aV\n" +
+	"depends_on\x18\x16 \x03(\tR\tdependsOn\x12\x1a\n" +
+	"\bfailback\x18\x17 \x01(\tR\bfailback\x124\n" +
+	"\x16failback_after_seconds\x18\x18 \x01(\rR\x14failbackAfterSeconds\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.api.v1.AddressListR\x05value:\x028\x01\"L\n" +
@@ -4969,7 +5187,20 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tto_member\x18\x02 \x01(\tR\btoMember\x12\x1b\n" +
 	"\tto_server\x18\x03 \x01(\tR\btoServer\x12\x14\n" +
-	"\x05force\x18\x04 \x01(\bR\x05force\"\xdd\x02\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\"H\n" +
+	"\x10RebalanceRequest\x12\x17\n" +
+	"\adry_run\x18\x01 \x01(\bR\x06dryRun\x12\x1b\n" +
+	"\tmax_moves\x18\x02 \x01(\rR\bmaxMoves\"\xa4\x01\n" +
+	"\rRebalanceMove\x12\x1a\n" +
+	"\bworkload\x18\x01 \x01(\tR\bworkload\x12\x1f\n" +
+	"\vfrom_member\x18\x02 \x01(\tR\n" +
+	"fromMember\x12\x1b\n" +
+	"\tto_member\x18\x03 \x01(\tR\btoMember\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12!\n" +
+	"\foperation_id\x18\x05 \x01(\tR\voperationId\"^\n" +
+	"\x11RebalanceResponse\x12\x17\n" +
+	"\adry_run\x18\x01 \x01(\bR\x06dryRun\x120\n" +
+	"\x05moves\x18\x02 \x03(\v2\x1a.cset.api.v1.RebalanceMoveR\x05moves\"\xdd\x02\n" +
 	"\vDeclaration\x12-\n" +
 	"\x03set\x18\x01 \x01(\v2\x1b.cset.api.v1.InitSetRequestR\x03set\x127\n" +
 	"\amembers\x18\x02 \x03(\v2\x1d.cset.api.v1.AddMemberRequestR\amembers\x12J\n" +
@@ -5080,7 +5311,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x16GuardHeartbeatResponse\x12\"\n" +
 	"\facknowledged\x18\x01 \x01(\bR\facknowledged\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12\x16\n" +
-	"\x06leader\x18\x03 \x01(\tR\x06leader2\x9b\x1c\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader2\xef\x1c\n" +
 	"\x11ClusterSetService\x12L\n" +
 	"\x06Status\x12\x1a.cset.api.v1.StatusRequest\x1a\x1b.cset.api.v1.StatusResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12U\n" +
 	"\tRaftPeers\x12\x1d.cset.api.v1.RaftPeersRequest\x1a\x1e.cset.api.v1.RaftPeersResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12T\n" +
@@ -5109,7 +5340,8 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x12UnregisterWorkload\x12\x17.cset.api.v1.GetRequest\x1a\x12.cset.api.v1.Empty\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12^\n" +
 	"\x12SetWorkloadDesired\x12&.cset.api.v1.SetWorkloadDesiredRequest\x1a\x15.cset.api.v1.Workload\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12W\n" +
 	"\rPlaceWorkload\x12\x17.cset.api.v1.GetRequest\x1a\".cset.api.v1.PlaceWorkloadResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12S\n" +
-	"\fMoveWorkload\x12 .cset.api.v1.MoveWorkloadRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12I\n" +
+	"\fMoveWorkload\x12 .cset.api.v1.MoveWorkloadRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12R\n" +
+	"\tRebalance\x12\x1d.cset.api.v1.RebalanceRequest\x1a\x1e.cset.api.v1.RebalanceResponse\"\x06\xca\xf3\x18\x02\b\x02\x12I\n" +
 	"\x05Apply\x12\x19.cset.api.v1.ApplyRequest\x1a\x1a.cset.api.v1.ApplyResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12Z\n" +
 	"\x0eListOperations\x12\x18.cset.api.v1.ListRequest\x1a#.cset.api.v1.ListOperationsResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12J\n" +
 	"\fGetOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12L\n" +
@@ -5139,7 +5371,7 @@ func file_cset_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_cset_api_v1_api_proto_rawDescData
 }
 
-var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
+var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_cset_api_v1_api_proto_goTypes = []any{
 	(*Empty)(nil),                        // 0: cset.api.v1.Empty
 	(*ReadOptions)(nil),                  // 1: cset.api.v1.ReadOptions
@@ -5189,31 +5421,34 @@ var file_cset_api_v1_api_proto_goTypes = []any{
 	(*PlacementCandidate)(nil),           // 45: cset.api.v1.PlacementCandidate
 	(*PlaceWorkloadResponse)(nil),        // 46: cset.api.v1.PlaceWorkloadResponse
 	(*MoveWorkloadRequest)(nil),          // 47: cset.api.v1.MoveWorkloadRequest
-	(*Declaration)(nil),                  // 48: cset.api.v1.Declaration
-	(*ApplyRequest)(nil),                 // 49: cset.api.v1.ApplyRequest
-	(*ApplyChange)(nil),                  // 50: cset.api.v1.ApplyChange
-	(*ApplyResponse)(nil),                // 51: cset.api.v1.ApplyResponse
-	(*HookResult)(nil),                   // 52: cset.api.v1.HookResult
-	(*Operation)(nil),                    // 53: cset.api.v1.Operation
-	(*ListOperationsResponse)(nil),       // 54: cset.api.v1.ListOperationsResponse
-	(*ListEventsRequest)(nil),            // 55: cset.api.v1.ListEventsRequest
-	(*Event)(nil),                        // 56: cset.api.v1.Event
-	(*ListEventsResponse)(nil),           // 57: cset.api.v1.ListEventsResponse
-	(*SnapshotSaveRequest)(nil),          // 58: cset.api.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),                // 59: cset.api.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),      // 60: cset.api.v1.SnapshotRestoreResponse
-	(*CreateTokenRequest)(nil),           // 61: cset.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),          // 62: cset.api.v1.CreateTokenResponse
-	(*Token)(nil),                        // 63: cset.api.v1.Token
-	(*ListTokensResponse)(nil),           // 64: cset.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 65: cset.api.v1.RevokeTokenRequest
-	(*RecordAuditRequest)(nil),           // 66: cset.api.v1.RecordAuditRequest
-	(*GuardHeartbeatRequest)(nil),        // 67: cset.api.v1.GuardHeartbeatRequest
-	(*GuardHeartbeatResponse)(nil),       // 68: cset.api.v1.GuardHeartbeatResponse
-	nil,                                  // 69: cset.api.v1.AddMemberRequest.LabelsEntry
-	nil,                                  // 70: cset.api.v1.Member.LabelsEntry
-	nil,                                  // 71: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	nil,                                  // 72: cset.api.v1.Workload.AddressesEntry
+	(*RebalanceRequest)(nil),             // 48: cset.api.v1.RebalanceRequest
+	(*RebalanceMove)(nil),                // 49: cset.api.v1.RebalanceMove
+	(*RebalanceResponse)(nil),            // 50: cset.api.v1.RebalanceResponse
+	(*Declaration)(nil),                  // 51: cset.api.v1.Declaration
+	(*ApplyRequest)(nil),                 // 52: cset.api.v1.ApplyRequest
+	(*ApplyChange)(nil),                  // 53: cset.api.v1.ApplyChange
+	(*ApplyResponse)(nil),                // 54: cset.api.v1.ApplyResponse
+	(*HookResult)(nil),                   // 55: cset.api.v1.HookResult
+	(*Operation)(nil),                    // 56: cset.api.v1.Operation
+	(*ListOperationsResponse)(nil),       // 57: cset.api.v1.ListOperationsResponse
+	(*ListEventsRequest)(nil),            // 58: cset.api.v1.ListEventsRequest
+	(*Event)(nil),                        // 59: cset.api.v1.Event
+	(*ListEventsResponse)(nil),           // 60: cset.api.v1.ListEventsResponse
+	(*SnapshotSaveRequest)(nil),          // 61: cset.api.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),                // 62: cset.api.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),      // 63: cset.api.v1.SnapshotRestoreResponse
+	(*CreateTokenRequest)(nil),           // 64: cset.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 65: cset.api.v1.CreateTokenResponse
+	(*Token)(nil),                        // 66: cset.api.v1.Token
+	(*ListTokensResponse)(nil),           // 67: cset.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 68: cset.api.v1.RevokeTokenRequest
+	(*RecordAuditRequest)(nil),           // 69: cset.api.v1.RecordAuditRequest
+	(*GuardHeartbeatRequest)(nil),        // 70: cset.api.v1.GuardHeartbeatRequest
+	(*GuardHeartbeatResponse)(nil),       // 71: cset.api.v1.GuardHeartbeatResponse
+	nil,                                  // 72: cset.api.v1.AddMemberRequest.LabelsEntry
+	nil,                                  // 73: cset.api.v1.Member.LabelsEntry
+	nil,                                  // 74: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	nil,                                  // 75: cset.api.v1.Workload.AddressesEntry
 }
 var file_cset_api_v1_api_proto_depIdxs = []int32{
 	1,  // 0: cset.api.v1.ListRequest.read:type_name -> cset.api.v1.ReadOptions
@@ -5226,9 +5461,9 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	6,  // 7: cset.api.v1.RaftPeersResponse.peers:type_name -> cset.api.v1.MasterInfo
 	5,  // 8: cset.api.v1.RaftTransferLeaderResponse.leader:type_name -> cset.api.v1.Leader
 	19, // 9: cset.api.v1.AddMemberRequest.servers:type_name -> cset.api.v1.ServerSpec
-	69, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
+	72, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
 	19, // 11: cset.api.v1.Member.servers:type_name -> cset.api.v1.ServerSpec
-	70, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
+	73, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
 	21, // 13: cset.api.v1.MemberResponse.member:type_name -> cset.api.v1.Member
 	24, // 14: cset.api.v1.MemberResponse.warnings:type_name -> cset.api.v1.MemberCheck
 	24, // 15: cset.api.v1.CheckMemberResponse.checks:type_name -> cset.api.v1.MemberCheck
@@ -5236,116 +5471,119 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	29, // 17: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
 	31, // 18: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
 	34, // 19: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
-	71, // 20: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	74, // 20: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
 	37, // 21: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
 	39, // 22: cset.api.v1.RegisterWorkloadRequest.probe:type_name -> cset.api.v1.ProbeSpec
-	72, // 23: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
+	75, // 23: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
 	37, // 24: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
 	39, // 25: cset.api.v1.Workload.probe:type_name -> cset.api.v1.ProbeSpec
 	40, // 26: cset.api.v1.Workload.probe_result:type_name -> cset.api.v1.ProbeResult
 	42, // 27: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
 	45, // 28: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
-	17, // 29: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
-	20, // 30: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
-	32, // 31: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
-	35, // 32: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
-	38, // 33: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
-	48, // 34: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
-	50, // 35: cset.api.v1.ApplyResponse.changes:type_name -> cset.api.v1.ApplyChange
-	52, // 36: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
-	53, // 37: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
-	56, // 38: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
-	63, // 39: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
-	56, // 40: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
-	41, // 41: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	41, // 42: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	4,  // 43: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
-	9,  // 44: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
-	11, // 45: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
-	13, // 46: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
-	15, // 47: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
-	17, // 48: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
-	20, // 49: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
-	2,  // 50: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
-	3,  // 51: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
-	27, // 52: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
-	28, // 53: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
-	3,  // 54: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
-	2,  // 55: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
-	23, // 56: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
-	32, // 57: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
-	2,  // 58: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
-	3,  // 59: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
-	35, // 60: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
-	2,  // 61: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
-	3,  // 62: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
-	38, // 63: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
-	2,  // 64: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
-	3,  // 65: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
-	3,  // 66: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
-	44, // 67: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
-	3,  // 68: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
-	47, // 69: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
-	49, // 70: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
-	2,  // 71: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
-	3,  // 72: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 73: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 74: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
-	55, // 75: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
-	55, // 76: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
-	58, // 77: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
-	59, // 78: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
-	61, // 79: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
-	2,  // 80: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
-	65, // 81: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
-	66, // 82: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
-	67, // 83: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
-	8,  // 84: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
-	10, // 85: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
-	12, // 86: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
-	14, // 87: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
-	16, // 88: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
-	18, // 89: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
-	22, // 90: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
-	26, // 91: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
-	22, // 92: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
-	0,  // 93: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
-	22, // 94: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
-	22, // 95: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
-	30, // 96: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
-	25, // 97: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
-	31, // 98: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
-	33, // 99: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
-	0,  // 100: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
-	34, // 101: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
-	36, // 102: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
-	0,  // 103: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
-	42, // 104: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
-	43, // 105: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
-	42, // 106: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
-	0,  // 107: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
-	42, // 108: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
-	46, // 109: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
-	53, // 110: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
-	51, // 111: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
-	54, // 112: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
-	53, // 113: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
-	53, // 114: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
-	53, // 115: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
-	57, // 116: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
-	56, // 117: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
-	59, // 118: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
-	60, // 119: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
-	62, // 120: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
-	64, // 121: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
-	0,  // 122: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
-	0,  // 123: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
-	68, // 124: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
-	84, // [84:125] is the sub-list for method output_type
-	43, // [43:84] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	49, // 29: cset.api.v1.RebalanceResponse.moves:type_name -> cset.api.v1.RebalanceMove
+	17, // 30: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
+	20, // 31: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
+	32, // 32: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
+	35, // 33: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
+	38, // 34: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
+	51, // 35: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
+	53, // 36: cset.api.v1.ApplyResponse.changes:type_name -> cset.api.v1.ApplyChange
+	55, // 37: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
+	56, // 38: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
+	59, // 39: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
+	66, // 40: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
+	59, // 41: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
+	41, // 42: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	41, // 43: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	4,  // 44: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
+	9,  // 45: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
+	11, // 46: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
+	13, // 47: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
+	15, // 48: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
+	17, // 49: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
+	20, // 50: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
+	2,  // 51: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
+	3,  // 52: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
+	27, // 53: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
+	28, // 54: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
+	3,  // 55: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
+	2,  // 56: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
+	23, // 57: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
+	32, // 58: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
+	2,  // 59: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
+	3,  // 60: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
+	35, // 61: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
+	2,  // 62: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
+	3,  // 63: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
+	38, // 64: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
+	2,  // 65: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
+	3,  // 66: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
+	3,  // 67: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
+	44, // 68: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
+	3,  // 69: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
+	47, // 70: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
+	48, // 71: cset.api.v1.ClusterSetService.Rebalance:input_type -> cset.api.v1.RebalanceRequest
+	52, // 72: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
+	2,  // 73: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
+	3,  // 74: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 75: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 76: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
+	58, // 77: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
+	58, // 78: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
+	61, // 79: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
+	62, // 80: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
+	64, // 81: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
+	2,  // 82: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
+	68, // 83: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
+	69, // 84: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
+	70, // 85: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
+	8,  // 86: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
+	10, // 87: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
+	12, // 88: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
+	14, // 89: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
+	16, // 90: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
+	18, // 91: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
+	22, // 92: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
+	26, // 93: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
+	22, // 94: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
+	0,  // 95: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
+	22, // 96: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
+	22, // 97: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
+	30, // 98: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
+	25, // 99: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
+	31, // 100: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
+	33, // 101: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
+	0,  // 102: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
+	34, // 103: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
+	36, // 104: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
+	0,  // 105: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
+	42, // 106: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
+	43, // 107: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
+	42, // 108: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
+	0,  // 109: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
+	42, // 110: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
+	46, // 111: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
+	56, // 112: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
+	50, // 113: cset.api.v1.ClusterSetService.Rebalance:output_type -> cset.api.v1.RebalanceResponse
+	54, // 114: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
+	57, // 115: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
+	56, // 116: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
+	56, // 117: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
+	56, // 118: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
+	60, // 119: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
+	59, // 120: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
+	62, // 121: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
+	63, // 122: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
+	65, // 123: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
+	67, // 124: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
+	0,  // 125: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
+	0,  // 126: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
+	71, // 127: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
+	86, // [86:128] is the sub-list for method output_type
+	44, // [44:86] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_cset_api_v1_api_proto_init() }
@@ -5360,7 +5598,7 @@ func file_cset_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_api_v1_api_proto_rawDesc), len(file_cset_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   73,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

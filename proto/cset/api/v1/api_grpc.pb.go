@@ -51,6 +51,7 @@ const (
 	ClusterSetService_SetWorkloadDesired_FullMethodName    = "/cset.api.v1.ClusterSetService/SetWorkloadDesired"
 	ClusterSetService_PlaceWorkload_FullMethodName         = "/cset.api.v1.ClusterSetService/PlaceWorkload"
 	ClusterSetService_MoveWorkload_FullMethodName          = "/cset.api.v1.ClusterSetService/MoveWorkload"
+	ClusterSetService_Rebalance_FullMethodName             = "/cset.api.v1.ClusterSetService/Rebalance"
 	ClusterSetService_Apply_FullMethodName                 = "/cset.api.v1.ClusterSetService/Apply"
 	ClusterSetService_ListOperations_FullMethodName        = "/cset.api.v1.ClusterSetService/ListOperations"
 	ClusterSetService_GetOperation_FullMethodName          = "/cset.api.v1.ClusterSetService/GetOperation"
@@ -103,6 +104,9 @@ type ClusterSetServiceClient interface {
 	SetWorkloadDesired(ctx context.Context, in *SetWorkloadDesiredRequest, opts ...grpc.CallOption) (*Workload, error)
 	PlaceWorkload(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*PlaceWorkloadResponse, error)
 	MoveWorkload(ctx context.Context, in *MoveWorkloadRequest, opts ...grpc.CallOption) (*Operation, error)
+	// Rebalance asks the scheduler for moves that even out the members' load and, unless
+	// dry_run, starts them as operations with reason rebalance.
+	Rebalance(ctx context.Context, in *RebalanceRequest, opts ...grpc.CallOption) (*RebalanceResponse, error)
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	ListOperations(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListOperationsResponse, error)
 	GetOperation(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*Operation, error)
@@ -404,6 +408,16 @@ func (c *clusterSetServiceClient) MoveWorkload(ctx context.Context, in *MoveWork
 	return out, nil
 }
 
+func (c *clusterSetServiceClient) Rebalance(ctx context.Context, in *RebalanceRequest, opts ...grpc.CallOption) (*RebalanceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RebalanceResponse)
+	err := c.cc.Invoke(ctx, ClusterSetService_Rebalance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *clusterSetServiceClient) Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ApplyResponse)
@@ -601,6 +615,9 @@ type ClusterSetServiceServer interface {
 	SetWorkloadDesired(context.Context, *SetWorkloadDesiredRequest) (*Workload, error)
 	PlaceWorkload(context.Context, *GetRequest) (*PlaceWorkloadResponse, error)
 	MoveWorkload(context.Context, *MoveWorkloadRequest) (*Operation, error)
+	// Rebalance asks the scheduler for moves that even out the members' load and, unless
+	// dry_run, starts them as operations with reason rebalance.
+	Rebalance(context.Context, *RebalanceRequest) (*RebalanceResponse, error)
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
 	ListOperations(context.Context, *ListRequest) (*ListOperationsResponse, error)
 	GetOperation(context.Context, *GetRequest) (*Operation, error)
@@ -712,6 +729,9 @@ func (UnimplementedClusterSetServiceServer) PlaceWorkload(context.Context, *GetR
 }
 func (UnimplementedClusterSetServiceServer) MoveWorkload(context.Context, *MoveWorkloadRequest) (*Operation, error) {
 	return nil, status.Error(codes.Unimplemented, "method MoveWorkload not implemented")
+}
+func (UnimplementedClusterSetServiceServer) Rebalance(context.Context, *RebalanceRequest) (*RebalanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rebalance not implemented")
 }
 func (UnimplementedClusterSetServiceServer) Apply(context.Context, *ApplyRequest) (*ApplyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Apply not implemented")
@@ -1262,6 +1282,24 @@ func _ClusterSetService_MoveWorkload_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterSetService_Rebalance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebalanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterSetServiceServer).Rebalance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterSetService_Rebalance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterSetServiceServer).Rebalance(ctx, req.(*RebalanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ClusterSetService_Apply_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ApplyRequest)
 	if err := dec(in); err != nil {
@@ -1603,6 +1641,10 @@ var ClusterSetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MoveWorkload",
 			Handler:    _ClusterSetService_MoveWorkload_Handler,
+		},
+		{
+			MethodName: "Rebalance",
+			Handler:    _ClusterSetService_Rebalance_Handler,
 		},
 		{
 			MethodName: "Apply",

@@ -867,9 +867,13 @@ type Workload struct {
 	Probe           *Probe `protobuf:"bytes,15,opt,name=probe,proto3" json:"probe,omitempty"` // nil: no probe
 	// depends_on: workloads of the set that must be Online (and reachable, with a probe) before
 	// the controller starts this one; stops run the other way round. No cycles.
-	DependsOn     []string `protobuf:"bytes,16,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DependsOn []string `protobuf:"bytes,16,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	// failback: "never" (default) or "auto": move it back to its first candidate once that
+	// member has been up and active for failback_after_seconds (controller's damping applies).
+	Failback             string `protobuf:"bytes,17,opt,name=failback,proto3" json:"failback,omitempty"`
+	FailbackAfterSeconds uint32 `protobuf:"varint,18,opt,name=failback_after_seconds,json=failbackAfterSeconds,proto3" json:"failback_after_seconds,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Workload) Reset() {
@@ -1012,6 +1016,20 @@ func (x *Workload) GetDependsOn() []string {
 		return x.DependsOn
 	}
 	return nil
+}
+
+func (x *Workload) GetFailback() string {
+	if x != nil {
+		return x.Failback
+	}
+	return ""
+}
+
+func (x *Workload) GetFailbackAfterSeconds() uint32 {
+	if x != nil {
+		return x.FailbackAfterSeconds
+	}
+	return 0
 }
 
 type Master struct {
@@ -4165,7 +4183,7 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\bgrace_ms\x18\n" +
 	" \x01(\rR\agraceMs\x12\x10\n" +
 	"\x03dns\x18\v \x01(\tR\x03dns\x12\x1a\n" +
-	"\bfailover\x18\f \x01(\bR\bfailover\"\xc9\x05\n" +
+	"\bfailover\x18\f \x01(\bR\bfailover\"\x9b\x06\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1e\n" +
@@ -4186,7 +4204,9 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x10registered_index\x18\x0e \x01(\x04R\x0fregisteredIndex\x12(\n" +
 	"\x05probe\x18\x0f \x01(\v2\x12.cset.fsm.v1.ProbeR\x05probe\x12\x1d\n" +
 	"\n" +
-	"depends_on\x18\x10 \x03(\tR\tdependsOn\x1aV\n" +
+	"depends_on\x18\x10 \x03(\tR\tdependsOn\x12\x1a\n" +
+	"\bfailback\x18\x11 \x01(\tR\bfailback\x124\n" +
+	"\x16failback_after_seconds\x18\x12 \x01(\rR\x14failbackAfterSeconds\x1aV\n" +
 	"\x0eAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.cset.fsm.v1.AddressListR\x05value:\x028\x01\"\xfb\x01\n" +
