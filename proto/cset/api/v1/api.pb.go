@@ -5311,7 +5311,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x16GuardHeartbeatResponse\x12\"\n" +
 	"\facknowledged\x18\x01 \x01(\bR\facknowledged\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12\x16\n" +
-	"\x06leader\x18\x03 \x01(\tR\x06leader2\xef\x1c\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader2\xf2\x1c\n" +
 	"\x11ClusterSetService\x12L\n" +
 	"\x06Status\x12\x1a.cset.api.v1.StatusRequest\x1a\x1b.cset.api.v1.StatusResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12U\n" +
 	"\tRaftPeers\x12\x1d.cset.api.v1.RaftPeersRequest\x1a\x1e.cset.api.v1.RaftPeersResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12T\n" +
@@ -5340,8 +5340,8 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x12UnregisterWorkload\x12\x17.cset.api.v1.GetRequest\x1a\x12.cset.api.v1.Empty\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12^\n" +
 	"\x12SetWorkloadDesired\x12&.cset.api.v1.SetWorkloadDesiredRequest\x1a\x15.cset.api.v1.Workload\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12W\n" +
 	"\rPlaceWorkload\x12\x17.cset.api.v1.GetRequest\x1a\".cset.api.v1.PlaceWorkloadResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12S\n" +
-	"\fMoveWorkload\x12 .cset.api.v1.MoveWorkloadRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12R\n" +
-	"\tRebalance\x12\x1d.cset.api.v1.RebalanceRequest\x1a\x1e.cset.api.v1.RebalanceResponse\"\x06\xca\xf3\x18\x02\b\x02\x12I\n" +
+	"\fMoveWorkload\x12 .cset.api.v1.MoveWorkloadRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12U\n" +
+	"\tRebalance\x12\x1d.cset.api.v1.RebalanceRequest\x1a\x1e.cset.api.v1.RebalanceResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x00\x12I\n" +
 	"\x05Apply\x12\x19.cset.api.v1.ApplyRequest\x1a\x1a.cset.api.v1.ApplyResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12Z\n" +
 	"\x0eListOperations\x12\x18.cset.api.v1.ListRequest\x1a#.cset.api.v1.ListOperationsResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12J\n" +
 	"\fGetOperation\x12\x17.cset.api.v1.GetRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12L\n" +
