@@ -90,9 +90,14 @@ type ControllerConfig struct {
 	// PollWorkers bounds how many members the leader polls at once.
 	PollWorkers int `yaml:"poll_workers"`
 	// ProbeWorkers bounds how many reachability probes the leader runs at once (docs/probe.md).
-	ProbeWorkers int           `yaml:"probe_workers"`
-	LeaseTTL     time.Duration `yaml:"lease_ttl"`
-	ECXTimeout   time.Duration `yaml:"ecx_timeout"`
+	ProbeWorkers int `yaml:"probe_workers"`
+	// MaxAutoMovesPerHour bounds the automatic failbacks the controller starts in any hour
+	// (0: none at all); AutoMoveQuiet is how long no member's health may have changed before
+	// it starts one (docs/operations.md, "Failback and rebalance").
+	MaxAutoMovesPerHour int           `yaml:"max_auto_moves_per_hour"`
+	AutoMoveQuiet       time.Duration `yaml:"auto_move_quiet"`
+	LeaseTTL            time.Duration `yaml:"lease_ttl"`
+	ECXTimeout          time.Duration `yaml:"ecx_timeout"`
 	// HookTimeout applies to handover hooks of workloads that declare no timeout of their own.
 	HookTimeout time.Duration `yaml:"hook_timeout"`
 	// HookRetries is how many times a failover's failing handover hooks are run again (with a
@@ -223,6 +228,8 @@ func Default() Config {
 			MaxParallelOperations: 16,
 			PollWorkers:           64,
 			ProbeWorkers:          256,
+			MaxAutoMovesPerHour:   10,
+			AutoMoveQuiet:         2 * time.Minute,
 			LeaseTTL:              10 * time.Second,
 			ECXTimeout:            5 * time.Second,
 			HookTimeout:           5 * time.Minute,
@@ -417,6 +424,9 @@ func (c *Config) Validate() error {
 	}
 	if ctl.PollWorkers < 1 {
 		errs = append(errs, fmt.Errorf("controller poll_workers %d must be at least 1", ctl.PollWorkers))
+	}
+	if ctl.MaxAutoMovesPerHour < 0 || ctl.AutoMoveQuiet < 0 {
+		errs = append(errs, fmt.Errorf("controller max_auto_moves_per_hour %d and auto_move_quiet %v must not be negative", ctl.MaxAutoMovesPerHour, ctl.AutoMoveQuiet))
 	}
 	if ctl.ProbeWorkers < 1 {
 		errs = append(errs, fmt.Errorf("controller probe_workers %d must be at least 1", ctl.ProbeWorkers))

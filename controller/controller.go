@@ -110,6 +110,10 @@ type Controller struct {
 
 	blocked map[string]string // workload -> why it cannot be placed, reported once
 
+	// autoMoves are the failbacks this leader started, by operation id, with their start time
+	// (controller.max_auto_moves_per_hour).
+	autoMoves map[string]time.Time
+
 	stopping sync.Map // "member/group" -> true while a conflict stop is in flight
 
 	// conflicts holds, per "member/group", the failed stops of a conflicting copy: the next stop
@@ -140,7 +144,7 @@ func New(cfg Config, deps Deps) *Controller {
 	return &Controller{
 		cfg: cfg, deps: deps, log: deps.Logger,
 		clients: map[string]cachedClient{}, lastReached: map[string]time.Time{},
-		running: map[string]bool{}, paused: map[string]string{}, blocked: map[string]string{}, conflicts: map[string]conflictRetry{}, opSlots: make(chan struct{}, cfg.MaxParallelOperations),
+		running: map[string]bool{}, paused: map[string]string{}, blocked: map[string]string{}, autoMoves: map[string]time.Time{}, conflicts: map[string]conflictRetry{}, opSlots: make(chan struct{}, cfg.MaxParallelOperations),
 	}
 }
 

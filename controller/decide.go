@@ -123,13 +123,20 @@ func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*ob
 		if t, ok := retryAt[w.Name]; ok && now.Before(t) {
 			continue
 		}
-		if op := c.plan(d, w, running, now); op != nil {
+		op := c.plan(d, w, running, now)
+		if op == nil && len(running) <= 1 {
+			op = c.failbackPlan(ctx, d, w, now)
+		}
+		if op != nil {
 			why := dependencyWait(d, w, op)
 			c.noteDependencyWait(ctx, w, op, why)
 			if why != "" {
 				continue
 			}
 			if budget > 0 && c.placeable(ctx, d, w, op) && c.startOperation(ctx, op) {
+				if op.Reason == fsm.ReasonFailback {
+					c.autoMoves[op.Id] = now
+				}
 				budget--
 				d = c.deps.State.Data() // the next placement must see this one's target
 			}
@@ -432,7 +439,7 @@ func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) bo
 func (c *Controller) schedulerRank(d *fsm.Data, op *fsmv1.Operation) (scheduler.Plan, error) {
 	req := scheduler.Request{Workload: op.Workload, Exclude: slices.Clone(op.TriedMembers)}
 	switch op.Reason {
-	case fsm.ReasonFailover, fsm.ReasonDrain, fsm.ReasonRebalance, fsm.ReasonUnreachable:
+	case fsm.ReasonFailover, fsm.ReasonDrain, fsm.ReasonRebalance, fsm.ReasonUnreachable, fsm.ReasonFailback:
 		if op.SourceMember != "" {
 			req.Exclude = append(req.Exclude, op.SourceMember)
 			req.Reason = "source of the " + op.Reason

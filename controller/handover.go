@@ -74,7 +74,7 @@ func (c *Controller) phaseHandover(ctx context.Context, d *fsm.Data, w *fsmv1.Wo
 // hookFailed decides what a failed hook does to its operation (see phaseHandover).
 func (c *Controller) hookFailed(ctx context.Context, d *fsm.Data, op *fsmv1.Operation, why string) error {
 	switch op.Reason {
-	case fsm.ReasonPlanned, fsm.ReasonDrain, fsm.ReasonRebalance:
+	case fsm.ReasonPlanned, fsm.ReasonDrain, fsm.ReasonRebalance, fsm.ReasonFailback:
 		return c.restoreOnSource(ctx, d, op, why)
 	}
 	failures := hookFailures(op) + 1 // the one just recorded is not in op yet

@@ -72,6 +72,10 @@ type envOpts struct {
 	dns bool
 	// dependsOn are the workloads' depends_on (workloads are registered in groups order).
 	dependsOn map[string][]string
+	// failbackAfter, when set, gives every workload failback: auto with this failback_after.
+	failbackAfter time.Duration
+	// size is every workload's size (default 0: they use no capacity).
+	size int64
 }
 
 // servePort is the port of the workloads' services when envOpts.probe is set.
@@ -209,6 +213,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	for i, g := range o.groups {
 		req := &apiv1.RegisterWorkloadRequest{Name: g, Group: g, Candidates: o.members, Addresses: map[string]*apiv1.AddressList{}, Hooks: o.hooks[g], HookTimeoutSeconds: 10, Probe: o.probe, DependsOn: o.dependsOn[g]}
+		req.Size = o.size
+		if o.failbackAfter > 0 {
+			req.Failback, req.FailbackAfterSeconds = "auto", uint32(o.failbackAfter/time.Second)
+		}
 		for j, m := range o.members {
 			addr := fmt.Sprintf("10.%d.0.%d", j+1, i+10)
 			if o.probe != nil {

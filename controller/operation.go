@@ -134,7 +134,7 @@ func (c *Controller) phasePending(ctx context.Context, d *fsm.Data, op *fsmv1.Op
 	if op.Reason == fsm.ReasonStop {
 		return c.advance(ctx, next)
 	}
-	if op.Reason == fsm.ReasonPlanned && op.TargetMember != "" && !slices.Contains(op.TriedMembers, op.TargetMember) {
+	if (op.Reason == fsm.ReasonPlanned || op.Reason == fsm.ReasonFailback) && op.TargetMember != "" && !slices.Contains(op.TriedMembers, op.TargetMember) {
 		cand, err := AdmitPlanned(d, op)
 		if err != nil {
 			return c.finish(ctx, op, false, err.Error(), nil)
@@ -255,9 +255,9 @@ func (c *Controller) phaseStarting(ctx context.Context, d *fsm.Data, w *fsmv1.Wo
 		switch {
 		case op.Restoring:
 			return c.finish(ctx, op, false, fmt.Sprintf("%s; restarting it on its source %s failed too: %s", op.Error, op.TargetMember, why), nil)
-		case op.Reason == fsm.ReasonPlanned:
-			// The operator chose this target: never fall through to another one, and never
-			// report a move that did not happen.
+		case op.Reason == fsm.ReasonPlanned, op.Reason == fsm.ReasonFailback:
+			// The operator (or failback) chose this target: never fall through to another
+			// one, and never report a move that did not happen.
 			return c.restoreOnSource(ctx, d, op, fmt.Sprintf("start on %s failed: %s", op.TargetMember, why))
 		}
 		return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhasePending, TriedMember: op.TargetMember, Attempts: op.Attempts + 1, Error: why})

@@ -26,6 +26,7 @@ func oneOfEverythingCommands() []proto.Message {
 	web1.Hooks = []string{"/etc/cset/hooks/replicate"}
 	web1.Services = []*fsmv1.Service{{Name: "_http._tcp", Port: 80, Priority: 10, Weight: 20}}
 	web1.DependsOn = []string{"db"}
+	web1.Failback, web1.FailbackAfterSeconds = fsm.FailbackAuto, 300
 	web1.Probe = &fsmv1.Probe{Kind: fsm.ProbeHTTPS, Port: 8443, Path: "/health", StatusMin: 200, StatusMax: 299, TimeoutMs: 1000,
 		IntervalMs: 2000, HealthyAfter: 2, UnhealthyAfter: 4, GraceMs: 20000, Dns: fsm.ProbeDNSWithhold, Failover: true}
 	return append(fsmtest.SeedCommands(),

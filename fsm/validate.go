@@ -49,6 +49,13 @@ const (
 	// ReasonUnreachable: the workload's probe failed probe.unhealthy_after times in a row
 	// where it runs and its probe.failover is on.
 	ReasonUnreachable = "unreachable"
+	// ReasonFailback: the workload returns to its first candidate (failback: auto).
+	ReasonFailback = "failback"
+
+	FailbackNever = "never"
+	FailbackAuto  = "auto"
+	// MaxFailbackAfterSeconds bounds failback_after_seconds: one week.
+	MaxFailbackAfterSeconds = 7 * 24 * 3600
 
 	ReachabilityReachable   = "reachable"
 	ReachabilityUnreachable = "unreachable"
@@ -260,6 +267,12 @@ func ValidateWorkload(w *fsmv1.Workload) error {
 		case slices.Contains(w.GetDependsOn()[:i], d):
 			errs = append(errs, invalidf("workload %q lists dependency %q twice", w.GetName(), d))
 		}
+	}
+	if f := w.GetFailback(); f != "" && f != FailbackNever && f != FailbackAuto {
+		errs = append(errs, invalidf("workload %q failback %q is unknown: use never or auto", w.GetName(), f))
+	}
+	if s := w.GetFailbackAfterSeconds(); s > MaxFailbackAfterSeconds {
+		errs = append(errs, invalidf("workload %q failback_after %ds is more than a week", w.GetName(), s))
 	}
 	errs = append(errs, validateProbe(w)...)
 	return joinInvalid(errs)

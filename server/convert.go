@@ -68,6 +68,10 @@ func workloadToAPI(cs *fsmv1.ClusterSet, w *fsmv1.Workload, active *fsmv1.Operat
 	}
 	out.Probe = probeToAPI(w.Probe)
 	out.DependsOn = append([]string{}, w.DependsOn...)
+	out.Failback, out.FailbackAfterSeconds = w.Failback, w.FailbackAfterSeconds
+	if out.Failback == "" {
+		out.Failback = fsm.FailbackNever
+	}
 	if p := w.Placement; p != nil && out.Probe != nil {
 		out.ProbeResult = &apiv1.ProbeResult{Reachability: p.Reachability, Error: p.ProbeError, SinceUnixNano: p.ReachabilitySinceUnixNano}
 	}
@@ -156,8 +160,19 @@ func workloadFromAPI(r *apiv1.RegisterWorkloadRequest) (*fsmv1.Workload, error) 
 		return nil, status.Errorf(status.Code(err), "workload %q: %s", r.GetName(), status.Convert(err).Message())
 	}
 	w.Probe = p
+	w.Failback, w.FailbackAfterSeconds = strings.ToLower(r.GetFailback()), r.GetFailbackAfterSeconds()
+	if w.Failback == "" {
+		w.Failback = fsm.FailbackNever
+	}
+	if w.Failback == fsm.FailbackAuto && w.FailbackAfterSeconds == 0 {
+		w.FailbackAfterSeconds = DefaultFailbackAfterSeconds
+	}
 	return w, nil
 }
+
+// DefaultFailbackAfterSeconds is how long a workload's first candidate must be up and active
+// before a workload with failback: auto moves back to it, unless it says otherwise.
+const DefaultFailbackAfterSeconds = 600
 
 func operationToAPI(op *fsmv1.Operation) *apiv1.Operation {
 	out := &apiv1.Operation{
