@@ -17,6 +17,11 @@ type applier struct {
 	at     int64 // leader-stamped proposal time
 	actor  string
 	logger hclog.Logger
+	// quiet drops the events of the handlers it calls: a declaration tries an upsert before it
+	// knows whether the object changes (declareObject).
+	quiet bool
+	// plan is what a DeclareCommand did, for the entry's Result.
+	plan *Plan
 }
 
 func (a *applier) dispatch(e *fsmv1.LogEntry) error {
@@ -65,6 +70,8 @@ func (a *applier) dispatch(e *fsmv1.LogEntry) error {
 		return a.applyAppendEvents(c.AppendEvents)
 	case *fsmv1.LogEntry_ApplyDeclaration:
 		return a.applyApplyDeclaration(c.ApplyDeclaration)
+	case *fsmv1.LogEntry_Declare:
+		return a.applyDeclare(c.Declare)
 	case *fsmv1.LogEntry_RestoreState:
 		return a.applyRestoreState(c.RestoreState)
 	case *fsmv1.LogEntry_Batch:
@@ -87,6 +94,9 @@ func (a *applier) dispatch(e *fsmv1.LogEntry) error {
 
 // event appends one event stamped with this entry's index, time and actor.
 func (a *applier) event(kind, severity, workload, member, op, format string, args ...any) {
+	if a.quiet {
+		return
+	}
 	a.s.appendEvent(a.index, a.at, a.actor, &fsmv1.Event{
 		Kind: kind, Severity: severity, Workload: workload, Member: member, OperationId: op,
 		Message: fmt.Sprintf(format, args...),
@@ -132,6 +142,8 @@ func keepPasswords(restored, running *state) {
 	}
 }
 
+// applyApplyDeclaration upserts everything a declaration holds, each object with its event.
+// COMPAT(v1): the masters write DeclareCommand since issue 16; this applies older entries.
 func (a *applier) applyApplyDeclaration(c *fsmv1.ApplyDeclarationCommand) error {
 	sub := &applier{s: a.s.clone(), index: a.index, at: a.at, actor: a.actor, logger: a.logger}
 	if cs := c.GetClusterSet(); cs != nil {

@@ -67,7 +67,7 @@ func (g *gen) placement() *fsmv1.Placement {
 }
 
 func (g *gen) command() proto.Message {
-	switch g.r.IntN(24) {
+	switch g.r.IntN(25) {
 	case 0:
 		return &fsmv1.SetClusterSetCommand{ClusterSet: &fsmv1.ClusterSet{Name: "prod", Zone: g.pick("cset.example.com", "other.example.org.", "bad..zone"), TtlSeconds: uint32(g.r.IntN(3) * 30)}}
 	case 1, 2:
@@ -131,8 +131,14 @@ func (g *gen) command() proto.Message {
 			return &fsmv1.RestoreStateCommand{Snapshot: g.snap}
 		}
 		return &fsmv1.AppendEventsCommand{Events: []*fsmv1.Event{{Kind: "action", Workload: g.workload(), Message: "x"}}}
-	default:
+	case 23:
 		return &fsmv1.ApplyDeclarationCommand{Members: []*fsmv1.Member{g.memberMsg()}, Workloads: []*fsmv1.Workload{g.workloadMsg(), g.workloadMsg()}}
+	default:
+		d := &fsmv1.ApplyDeclarationCommand{Members: []*fsmv1.Member{g.memberMsg()}}
+		if g.r.IntN(2) == 0 {
+			d = &fsmv1.ApplyDeclarationCommand{Workloads: []*fsmv1.Workload{g.workloadMsg()}}
+		}
+		return &fsmv1.DeclareCommand{Declaration: d, Prune: g.r.IntN(4) == 0, Force: g.r.IntN(2) == 0}
 	}
 }
 
@@ -147,6 +153,21 @@ func (g *gen) entry(t testing.TB, idx uint64) *raft.Log {
 		e.RequestId = fmt.Sprintf("req-%d", idx-uint64(g.r.IntN(min(int(idx), 30))))
 	}
 	return fsmtest.MakeLog(t, idx, e)
+}
+
+// describe prints a result with the plan it points to, for comparing results.
+func describe(r *fsm.Result) string {
+	if r == nil {
+		return "<nil>"
+	}
+	out := fmt.Sprintf("index %d err %v duplicate %v", r.Index, r.Err, r.Duplicate)
+	if r.Plan != nil {
+		out += fmt.Sprintf(" plan %+v", *r.Plan)
+	}
+	for _, b := range r.Batch {
+		out += " [" + describe(b) + "]"
+	}
+	return out
 }
 
 func writeSnapshot(t testing.TB, f *fsm.FSM) []byte {
@@ -174,11 +195,11 @@ func TestFSM_Determinism(t *testing.T) {
 			for idx := uint64(1); idx <= n; idx++ {
 				l := g.entry(t, idx)
 				ra, rb := a.Apply(l).(*fsm.Result), b.Apply(l).(*fsm.Result)
-				if fmt.Sprint(ra) != fmt.Sprint(rb) {
+				if describe(ra) != describe(rb) {
 					t.Fatalf("index %d: results differ: %v vs %v", idx, ra, rb)
 				}
 				if c != nil {
-					if rc := c.Apply(l).(*fsm.Result); fmt.Sprint(ra) != fmt.Sprint(rc) {
+					if rc := c.Apply(l).(*fsm.Result); describe(ra) != describe(rc) {
 						t.Fatalf("index %d: restored FSM result %v, want %v", idx, rc, ra)
 					}
 				}

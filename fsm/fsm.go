@@ -47,6 +47,9 @@ type Result struct {
 	Duplicate bool
 	// Batch holds one result per entry, in order, when the log entry was a BatchCommand.
 	Batch []*Result
+	// Plan is what a DeclareCommand did (nil for other commands, for a failure and for a
+	// duplicate).
+	Plan *Plan
 }
 
 // FSM implements raft.FSM over the cluster-set state. Create it with New.
@@ -126,7 +129,7 @@ func (f *FSM) applyLocked(index uint64, e *fsmv1.LogEntry) *Result {
 	if id := e.GetRequestId(); id != "" {
 		s.rememberRequest(id, index, err)
 	}
-	return &Result{Index: index, Err: err}
+	return &Result{Index: index, Err: err, Plan: a.plan}
 }
 
 // Watch returns a channel that is closed at the next change of the state.

@@ -27,7 +27,7 @@ var goldenOrder = []string{
 	"start_operation", "advance_operation", "finish_operation", "append_events",
 	"remove_workload", "remove_member", "remove_availability_set", "remove_fault_domain",
 	"remove_master", "restore_state", "create_token", "revoke_token", "batch",
-	"set_reachability", // new commands go last, so the entries before them keep their bytes
+	"set_reachability", "declare", // new commands go last, so the entries before them keep their bytes
 }
 
 // restoreAfter is the golden entry after which the snapshot inside restore_state is taken, so
@@ -97,6 +97,15 @@ func goldenCommand(name string, snap []byte) proto.Message {
 		return &fsmv1.FinishOperationCommand{Id: "op1", Success: true, Placement: &fsmv1.Placement{Member: "west", Server: "west-1", Status: "Online"}}
 	case "set_reachability":
 		return &fsmv1.SetReachabilityCommand{Workload: "web1", Member: "west", Reachability: fsm.ReachabilityUnreachable, Error: "connect 10.2.1.10:80: connection refused", SinceUnixNano: 1_700_000_000_000_000_000}
+	case "declare":
+		// The whole set as the log left it, but without room2 and batch, which prune deletes.
+		return &fsmv1.DeclareCommand{Declaration: &fsmv1.ApplyDeclarationCommand{
+			ClusterSet:       fsmtest.ClusterSet(),
+			FaultDomains:     []*fsmv1.FaultDomain{fsmtest.FaultDomain("rack1"), fsmtest.FaultDomain("rack2")},
+			AvailabilitySets: []*fsmv1.AvailabilitySet{fsmtest.AvailabilitySet("web", true)},
+			Members:          []*fsmv1.Member{east, west, fsmtest.Member("spare")},
+			Workloads:        []*fsmv1.Workload{web1, fsmtest.Workload("db", "west", "east")},
+		}, Prune: true}
 	case "append_events":
 		return &fsmv1.AppendEventsCommand{Events: []*fsmv1.Event{{Kind: "lease", Message: "lease granted to m1 in term 3"}}}
 	case "remove_workload":

@@ -171,7 +171,7 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 		return nil, err
 	}
 	resp, err := handler(ctx, req)
-	if pol.Write && s.IsLeader() {
+	if pol.Write && s.IsLeader() && !committedNothing(resp, err) {
 		_, method, _ := splitMethod(info.FullMethod)
 		s.audit.call(ctx, method, nameOf(req), err)
 	}

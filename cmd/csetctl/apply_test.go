@@ -141,7 +141,9 @@ func TestApply_Formats(t *testing.T) {
 			if d := cmp.Diff(wantDeclaration(), f.lastApply, protocmp.Transform()); d != "" {
 				t.Errorf("declaration (-want +got):\n%s", d)
 			}
-			want := "applied " + path + " at index 50: 2 members, 2 fault domains, 2 availability sets, 2 workloads\n"
+			want := "+ set prod\n+ fault domain rack-a\n+ fault domain rack-b\n+ availability set web-ha\n+ availability set batch\n" +
+				"+ member east\n+ member west\n+ workload web\n+ workload db\n" +
+				"applied " + path + " at index 50: 9 created, 0 updated, 0 deleted, 0 unchanged\n"
 			if r.stdout != want {
 				t.Errorf("stdout %q, want %q", r.stdout, want)
 			}
@@ -164,8 +166,8 @@ func TestApply_JSONOutput(t *testing.T) {
 	}
 	addr := newFakeServer().start(t)
 	r := cli(t, addr, exitOK, "apply", "-f", path, "-o", "json")
-	doc := wantKeys(t, "apply", decodeOne(t, r.stdout), "index", "members", "fault_domains", "availability_sets", "workloads")
-	if doc["index"] != 50.0 || doc["workloads"] != 2.0 {
+	doc := wantKeys(t, "apply", decodeOne(t, r.stdout), "index", "state_index", "dry_run", "committed", "members", "fault_domains", "availability_sets", "workloads", "changes", "summary")
+	if doc["index"] != 50.0 || doc["workloads"] != 2.0 || doc["committed"] != true {
 		t.Errorf("apply json %v", doc)
 	}
 }

@@ -27,38 +27,51 @@ const maxUnits = 1_000_000_000
 
 func (a *app) applyCommand() *cobra.Command {
 	var file string
+	var dryRun, prune, force bool
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
+		Use:   "apply -f FILE [--dry-run] [--prune [--force]]",
 		Short: "Declare the set, members, fault domains, availability sets and workloads from a file",
 		Long: `apply reads a declaration (YAML, or JSON with the same keys) and sends it to the
-masters in one Apply request, which creates what is missing and replaces what
-exists. The format is chosen by the extension (.yaml, .yml, .json) or else by
-the content; -f - reads standard input. Unknown keys, keys given twice and
-objects declared twice are errors. A member's password is read by csetctl from
-its password_file (relative paths are relative to FILE's directory) or else
-from CSET_ECX_PASSWORD; the file itself never holds a password. See docs/cli.md
-for the format and its limits.`,
-		Example: `  csetctl apply -f cset.yaml
+masters in one Apply request, which creates what is missing and updates what
+differs; what already matches is left alone (an apply that changes nothing
+commits nothing). The answer lists every object: + create, ~ update (with the
+fields that change), - delete, = unchanged. --dry-run shows that plan and
+commits nothing. --prune also deletes the members, workloads, fault domains and
+availability sets the file does not name (never masters, tokens or the set);
+it refuses to delete a workload that runs or a member where a group may still
+run unless --force. The format is chosen by the extension (.yaml, .yml, .json)
+or else by the content; -f - reads standard input. Unknown keys, keys given
+twice and objects declared twice are errors. A member's password is read by
+csetctl from its password_file (relative paths are relative to FILE's
+directory) or else from CSET_ECX_PASSWORD; the file itself never holds a
+password. See docs/cli.md for the format and its limits.`,
+		Example: `  csetctl apply -f cset.yaml --dry-run
+  csetctl apply -f cset.yaml
+  csetctl apply -f cset.yaml --prune --dry-run
   csetctl apply -f - < cset.json`,
 		Args: argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return usagef("-f FILE is required (-f - reads standard input)")
 			}
+			if force && !prune {
+				return usagef("--force applies to what --prune deletes: give --prune too")
+			}
 			decl, err := a.loadDeclaration(file)
 			if err != nil {
 				return err
 			}
-			r, err := call(cmd.Context(), a, service.Apply, &apiv1.ApplyRequest{Declaration: decl})
+			r, err := call(cmd.Context(), a, service.Apply, &apiv1.ApplyRequest{Declaration: decl, DryRun: dryRun, Prune: prune, Force: force})
 			if err != nil {
 				return err
 			}
-			out := applyJSON{Index: r.GetIndex(), Members: r.GetMembers(), FaultDomains: r.GetFaultDomains(), AvailabilitySets: r.GetAvailabilitySets(), Workloads: r.GetWorkloads()}
-			return a.emitf(out, "applied %s at index %d: %d members, %d fault domains, %d availability sets, %d workloads\n",
-				file, out.Index, out.Members, out.FaultDomains, out.AvailabilitySets, out.Workloads)
+			return a.printApply(file, r)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "declaration file, YAML or JSON; - for standard input (required)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what the apply would change, object by object, and commit nothing")
+	cmd.Flags().BoolVar(&prune, "prune", false, "also delete the members, workloads, fault domains and availability sets the file does not name")
+	cmd.Flags().BoolVar(&force, "force", false, "with --prune: delete what is still in use too (a running workload, a member a group may run on), as 'workload unregister' and 'member remove --force' do")
 	return cmd
 }
 

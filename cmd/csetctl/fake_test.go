@@ -50,13 +50,15 @@ type fakeServer struct {
 	watch     []*apiv1.Event // sent by WatchEvents before it blocks
 	snapshot  []byte         // served by SnapshotSave; replaced by SnapshotRestore
 	lastApply *apiv1.Declaration
-	lastAdd   *apiv1.AddMemberRequest
-	lastReg   *apiv1.RegisterWorkloadRequest
-	lastRead  *apiv1.ReadOptions
-	lastSave  *apiv1.SnapshotSaveRequest
-	tokens    map[string]*apiv1.Token
-	lastMove  *apiv1.MoveWorkloadRequest
-	lastRm    *apiv1.RemoveMemberRequest
+	// lastApplyReq is the whole last Apply request, with its dry_run, prune and force.
+	lastApplyReq *apiv1.ApplyRequest
+	lastAdd      *apiv1.AddMemberRequest
+	lastReg      *apiv1.RegisterWorkloadRequest
+	lastRead     *apiv1.ReadOptions
+	lastSave     *apiv1.SnapshotSaveRequest
+	tokens       map[string]*apiv1.Token
+	lastMove     *apiv1.MoveWorkloadRequest
+	lastRm       *apiv1.RemoveMemberRequest
 	// removing: member -> GetMember answers left before a removal in progress completes.
 	removing map[string]int
 }
@@ -496,18 +498,85 @@ func (f *fakeServer) MoveWorkload(_ context.Context, r *apiv1.MoveWorkloadReques
 	return clone(op), nil
 }
 
+// Apply plans like the masters do, coarsely: a member or workload is created when it does not
+// exist, else updated when its capacity (member) or candidates (workload) differ, else
+// unchanged; other objects are created; prune deletes the members and workloads the file does
+// not name. A dry run, or a plan with no change, commits nothing (index 0).
 func (f *fakeServer) Apply(_ context.Context, r *apiv1.ApplyRequest) (*apiv1.ApplyResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := r.GetDeclaration()
 	f.lastApply = clone(d)
+	f.lastApplyReq = clone(r)
+	resp := &apiv1.ApplyResponse{Members: uint32(len(d.GetMembers())), FaultDomains: uint32(len(d.GetFaultDomains())),
+		AvailabilitySets: uint32(len(d.GetAvailabilitySets())), Workloads: uint32(len(d.GetWorkloads())), DryRun: r.GetDryRun(), StateIndex: 49}
+	add := func(kind, name, action string, fields ...string) {
+		resp.Changes = append(resp.Changes, &apiv1.ApplyChange{Kind: kind, Name: name, Action: action, Fields: fields})
+	}
+	if s := d.GetSet(); s != nil {
+		add("set", s.GetName(), "create")
+	}
+	for _, fd := range d.GetFaultDomains() {
+		add("fault_domain", fd.GetName(), "create")
+	}
+	for _, as := range d.GetAvailabilitySets() {
+		add("availability_set", as.GetName(), "create")
+	}
+	declared := map[string]bool{}
+	for _, m := range d.GetMembers() {
+		declared["m/"+m.GetName()] = true
+		switch old := f.members[m.GetName()]; {
+		case old == nil:
+			add("member", m.GetName(), "create")
+		case old.GetCapacity() != m.GetCapacity():
+			add("member", m.GetName(), "update", "capacity")
+		default:
+			add("member", m.GetName(), "unchanged")
+		}
+	}
+	for _, w := range d.GetWorkloads() {
+		declared["w/"+w.GetName()] = true
+		switch old := f.workloads[w.GetName()]; {
+		case old == nil:
+			add("workload", w.GetName(), "create")
+		case !slices.Equal(old.GetCandidates(), w.GetCandidates()):
+			add("workload", w.GetName(), "update", "candidates")
+		default:
+			add("workload", w.GetName(), "unchanged")
+		}
+	}
+	if r.GetPrune() {
+		for _, name := range sortedNames(f.members) {
+			if !declared["m/"+name] {
+				add("member", name, "delete")
+			}
+		}
+		for _, name := range sortedNames(f.workloads) {
+			if !declared["w/"+name] {
+				add("workload", name, "delete")
+			}
+		}
+	}
+	changed := slices.ContainsFunc(resp.Changes, func(c *apiv1.ApplyChange) bool { return c.GetAction() != "unchanged" })
+	if r.GetDryRun() || !changed {
+		return resp, nil
+	}
 	for _, m := range d.GetMembers() {
 		if _, err := f.addMember(m); err != nil {
 			return nil, err
 		}
 	}
-	return &apiv1.ApplyResponse{Index: 50, Members: uint32(len(d.GetMembers())), FaultDomains: uint32(len(d.GetFaultDomains())),
-		AvailabilitySets: uint32(len(d.GetAvailabilitySets())), Workloads: uint32(len(d.GetWorkloads()))}, nil
+	resp.Index, resp.StateIndex = 50, 50
+	return resp, nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (f *fakeServer) ListOperations(context.Context, *apiv1.ListRequest) (*apiv1.ListOperationsResponse, error) {

@@ -384,14 +384,6 @@ type deletedJSON struct {
 	Deleted bool   `json:"deleted"`
 }
 
-type applyJSON struct {
-	Index            uint64 `json:"index"`
-	Members          uint32 `json:"members"`
-	FaultDomains     uint32 `json:"fault_domains"`
-	AvailabilitySets uint32 `json:"availability_sets"`
-	Workloads        uint32 `json:"workloads"`
-}
-
 type snapshotSaveJSON struct {
 	File  string `json:"file"`
 	Bytes int64  `json:"bytes"`

@@ -3719,10 +3719,12 @@ type ApplyResponse struct {
 	AvailabilitySets uint32 `protobuf:"varint,4,opt,name=availability_sets,json=availabilitySets,proto3" json:"availability_sets,omitempty"`
 	Workloads        uint32 `protobuf:"varint,5,opt,name=workloads,proto3" json:"workloads,omitempty"`
 	DryRun           bool   `protobuf:"varint,6,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	// changes: one per object, in the order they are applied: set, fault domains,
-	// availability sets, members, workloads (each by name), then the deletions.
+	// changes: one per object, in the order they are applied: the set, fault domains,
+	// availability sets, members and workloads in the declaration's order, then (with prune)
+	// the deletions of workloads, members, fault domains and availability sets.
 	Changes []*ApplyChange `protobuf:"bytes,7,rep,name=changes,proto3" json:"changes,omitempty"`
-	// state_index: the applied index of the state the changes were computed against.
+	// state_index: the applied index of the state the changes describe: the leader's when
+	// nothing was committed, else index.
 	StateIndex    uint64 `protobuf:"varint,8,opt,name=state_index,json=stateIndex,proto3" json:"state_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
