@@ -176,6 +176,7 @@ Environment:
 		a.faultDomainCommand(),
 		a.availSetCommand(),
 		a.applyCommand(),
+		a.rebalanceCommand(),
 		a.operationCommand(),
 		a.eventsCommand(),
 		a.snapshotCommand(),

@@ -140,6 +140,9 @@ type applyWorkload struct {
 	Desired         string              `yaml:"desired" json:"desired"`
 	Services        []applyService      `yaml:"services" json:"services"`
 	Probe           *applyProbe         `yaml:"probe" json:"probe"`
+	DependsOn       []string            `yaml:"depends_on" json:"depends_on"`
+	Failback        string              `yaml:"failback" json:"failback"`
+	FailbackAfter   duration            `yaml:"failback_after" json:"failback_after"`
 }
 
 // applyProbe is a workload's probe: block (docs/probe.md).
@@ -560,6 +563,7 @@ func workloadDeclaration(w *applyWorkload) (*apiv1.RegisterWorkloadRequest, erro
 		fl.probe = probeFlags{target: p.Target, expectStatus: p.ExpectStatus, timeout: time.Duration(p.Timeout), interval: time.Duration(p.Interval),
 			grace: time.Duration(p.Grace), healthyAfter: p.HealthyAfter, unhealthyAfter: p.UnhealthyAfter, dns: p.DNS, failover: p.Failover}
 	}
+	fl.dependsOn, fl.failback, fl.failbackAfter = w.DependsOn, w.Failback, time.Duration(w.FailbackAfter)
 	if w.Size != nil {
 		fl.size = *w.Size
 		if fl.size > maxUnits {
@@ -601,5 +605,6 @@ var fileWords = strings.NewReplacer(
 	"--group", "group", "--candidates", "candidates", "--address", "addresses",
 	"--availability-set", "availability_set", "--size", "size", "--hook-timeout", "hook_timeout",
 	"--hook", "hooks", "--probe-dns", "probe: dns", "--probe-timeout", "probe: timeout", "--probe-interval", "probe: interval",
+	"--depends-on", "depends_on", "--failback-after", "failback_after", "--failback", "failback",
 	"--probe-grace", "probe: grace", "--probe-* options need --probe", "probe: options need a target", "--probe", "probe: target", "e.g. --", "e.g. ",
 )

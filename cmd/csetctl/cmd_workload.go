@@ -38,6 +38,8 @@ type registerFlags struct {
 	update          bool
 	probe           probeFlags
 	dependsOn       []string
+	failback        string
+	failbackAfter   time.Duration
 }
 
 // probeFlags are the --probe* flags of workload register (and apply's probe: block).
@@ -95,6 +97,8 @@ address on the member where the group is online.`,
 	f.BoolVar(&fl.offline, "offline", false, "register with desired state offline (do not start it)")
 	f.StringArrayVar(&fl.services, "service", nil, "SRV record NAME:PORT with NAME the SRV prefix, e.g. _http._tcp:80 (repeatable)")
 	f.BoolVar(&fl.update, "update", false, "replace an existing workload instead of failing")
+	f.StringVar(&fl.failback, "failback", "", "never (default) or auto: move it back to its first candidate once that member has been up for --failback-after")
+	f.DurationVar(&fl.failbackAfter, "failback-after", 0, "how long its first candidate must be up and active before an automatic failback (default 10m, whole seconds)")
 	f.StringSliceVar(&fl.dependsOn, "depends-on", nil, "workloads that must be Online before this one is started (comma separated or repeated); stops run the other way round")
 	f.StringVar(&fl.probe.target, "probe", "", "reachability probe of the workload's addresses: none, tcp:PORT, http://:PORT/PATH or https://:PORT/PATH (default: tcp on the first --service port, else none; docs/probe.md)")
 	f.StringVar(&fl.probe.expectStatus, "probe-expect-status", "", "HTTP statuses an http(s) probe accepts, e.g. 200 or 200-299 (default 200-399)")
@@ -177,7 +181,35 @@ func registerRequest(name string, fl *registerFlags) (*apiv1.RegisterWorkloadReq
 		return nil, err
 	}
 	req.DependsOn = fl.dependsOn
+	switch fl.failback {
+	case "", "never", "auto":
+	default:
+		return nil, fmt.Errorf("--failback %q: use never or auto", fl.failback)
+	}
+	if fl.failbackAfter != 0 && fl.failback != "auto" {
+		return nil, errors.New("--failback-after applies with --failback auto only")
+	}
+	after, err := seconds("--failback-after", fl.failbackAfter)
+	if err != nil {
+		return nil, err
+	}
+	req.Failback, req.FailbackAfterSeconds = fl.failback, after
 	return req, nil
+}
+
+// failbackText is the failback line of workload show.
+func failbackText(w *apiv1.Workload) string {
+	if w.GetFailback() != "auto" {
+		return "never"
+	}
+	return fmt.Sprintf("auto, to %s after %v up", first(w.GetCandidates()), time.Duration(w.GetFailbackAfterSeconds())*time.Second)
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return s[0]
 }
 
 // probeSpec turns the --probe* flags into the request's probe: nil when none is given, so the
@@ -266,6 +298,7 @@ func (a *app) printWorkload(w *apiv1.Workload) error {
 		"hook timeout", hookTimeout,
 		"services", strings.Join(services, ","),
 		"depends on", list(w.GetDependsOn()),
+		"failback", failbackText(w),
 		"probe", probeText(w.GetProbe()),
 		"reachability", probeResultText(w),
 	)

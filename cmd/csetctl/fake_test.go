@@ -420,7 +420,7 @@ func (f *fakeServer) RegisterWorkload(_ context.Context, r *apiv1.RegisterWorklo
 		Name: r.GetName(), Group: r.GetGroup(), Candidates: r.GetCandidates(), Addresses: r.GetAddresses(),
 		Fqdn: r.GetName() + ".cset.example.com.", AvailabilitySet: r.GetAvailabilitySet(), Desired: r.GetDesired(),
 		Size: r.GetSize(), AutoFailover: !r.GetNoAutoFailover(), Hooks: r.GetHooks(),
-		HookTimeoutSeconds: r.GetHookTimeoutSeconds(), Services: r.GetServices(), Probe: r.GetProbe(), DependsOn: r.GetDependsOn(),
+		HookTimeoutSeconds: r.GetHookTimeoutSeconds(), Services: r.GetServices(), Probe: r.GetProbe(), DependsOn: r.GetDependsOn(), Failback: r.GetFailback(), FailbackAfterSeconds: r.GetFailbackAfterSeconds(),
 	}
 	f.workloads[w.Name] = w
 	return clone(w), nil
@@ -479,6 +479,14 @@ func (f *fakeServer) PlaceWorkload(_ context.Context, r *apiv1.GetRequest) (*api
 
 // MoveWorkload starts operation "op-<workload>" in phase fencing; the
 // states queued in opSteps are returned by the following GetOperation calls.
+func (f *fakeServer) Rebalance(_ context.Context, r *apiv1.RebalanceRequest) (*apiv1.RebalanceResponse, error) {
+	mv := &apiv1.RebalanceMove{Workload: "web", FromMember: "east", ToMember: "west", Reason: "east is above its fair share (load 2, fair 1); west is below it"}
+	if !r.GetDryRun() {
+		mv.OperationId = "op-rebalance-1"
+	}
+	return &apiv1.RebalanceResponse{DryRun: r.GetDryRun(), Moves: []*apiv1.RebalanceMove{mv}}, nil
+}
+
 func (f *fakeServer) MoveWorkload(_ context.Context, r *apiv1.MoveWorkloadRequest) (*apiv1.Operation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -699,6 +707,7 @@ func (f *fakeServer) seed() {
 			HealthyAfter: 1, UnhealthyAfter: 3, Dns: "withhold"},
 		ProbeResult: &apiv1.ProbeResult{Reachability: "reachable", SinceUnixNano: 1_700_000_000_000_000_000},
 		DependsOn:   []string{"db"},
+		Failback:    "auto", FailbackAfterSeconds: 600,
 	}
 	f.ops["op-1"] = &apiv1.Operation{
 		Id: "op-1", Workload: "web", Reason: "planned", SourceMember: "east", SourceServer: "east-1",

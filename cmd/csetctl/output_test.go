@@ -42,7 +42,7 @@ func TestJSON_WorkloadShowContract(t *testing.T) {
 	doc := wantKeys(t, "workload", decodeOne(t, r.stdout),
 		"name", "group", "candidates", "member", "server", "status", "addresses", "fqdn", "availability_set", "desired",
 		"size", "auto_failover", "hooks", "hook_timeout_seconds", "operation_id", "since", "services",
-		"active_operation_id", "active_operation_phase", "probe", "probe_result", "depends_on")
+		"active_operation_id", "active_operation_phase", "probe", "probe_result", "depends_on", "failback", "failback_after_seconds")
 	want := map[string]any{
 		"name": "web", "group": "failover-web", "candidates": []any{"east", "west"}, "member": "east", "server": "east-1",
 		"status": "Online", "addresses": map[string]any{"east": []any{"10.0.1.10"}, "west": []any{"10.0.2.10"}},
@@ -54,7 +54,7 @@ func TestJSON_WorkloadShowContract(t *testing.T) {
 		"probe": map[string]any{"target": "http://:80/health", "expect_status": "200-399", "timeout_ms": 2000.0, "interval_ms": 5000.0,
 			"grace_ms": 30000.0, "healthy_after": 1.0, "unhealthy_after": 3.0, "dns": "withhold", "failover": false},
 		"probe_result": map[string]any{"reachability": "reachable", "error": "", "since": "2023-11-14T22:13:20Z"},
-		"depends_on":   []any{"db"},
+		"depends_on":   []any{"db"}, "failback": "auto", "failback_after_seconds": 600.0,
 	}
 	if d := cmp.Diff(want, doc); d != "" {
 		t.Errorf("workload show (-want +got):\n%s", d)

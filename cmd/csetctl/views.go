@@ -180,6 +180,10 @@ type workloadJSON struct {
 	ProbeResult probeResultJSON `json:"probe_result"`
 	// DependsOn are the workloads it waits for before it starts ([] when none).
 	DependsOn []string `json:"depends_on"`
+	// Failback is "never" or "auto", FailbackAfterSeconds how long its first candidate must be
+	// up before an automatic failback.
+	Failback             string `json:"failback"`
+	FailbackAfterSeconds uint32 `json:"failback_after_seconds"`
 }
 
 type probeJSON struct {
@@ -270,6 +274,7 @@ func toWorkloadJSON(w *apiv1.Workload) workloadJSON {
 		FQDN: w.GetFqdn(), AvailabilitySet: w.GetAvailabilitySet(), Desired: w.GetDesired(), Size: w.GetSize(),
 		AutoFailover: w.GetAutoFailover(), Hooks: nonNil(w.GetHooks()), HookTimeoutSeconds: w.GetHookTimeoutSeconds(),
 		OperationID: w.GetOperationId(), Services: services, Probe: toProbeJSON(w.GetProbe()), DependsOn: nonNil(w.GetDependsOn()),
+		Failback: w.GetFailback(), FailbackAfterSeconds: w.GetFailbackAfterSeconds(),
 	}
 	r := w.GetProbeResult()
 	out.ProbeResult = probeResultJSON{Reachability: r.GetReachability(), Error: r.GetError(), Since: timeString(r.GetSinceUnixNano())}
