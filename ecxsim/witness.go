@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -110,13 +111,38 @@ func (h *heartbeater) work() {
 	}
 }
 
-// post sends one witness heartbeat of server of cluster c.
+// post sends one heartbeat of server of cluster c to every witness of c, in parallel, and
+// returns nil when a majority of them acknowledged it (docs/witness.md, "Several witnesses").
 func (h *heartbeater) post(ctx context.Context, c *simCluster, cluster, server string) error {
+	urls := c.cfg.witnessURLs()
+	if len(urls) == 1 {
+		return h.postOne(ctx, c, urls[0], cluster, server)
+	}
+	errs := make([]error, len(urls))
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		wg.Go(func() { errs[i] = h.postOne(ctx, c, u, cluster, server) })
+	}
+	wg.Wait()
+	acked := 0
+	for _, err := range errs {
+		if err == nil {
+			acked++
+		}
+	}
+	if need := len(urls)/2 + 1; acked < need {
+		return fmt.Errorf("heartbeat acknowledged by %d of %d witnesses, %d needed: %w", acked, len(urls), need, errors.Join(errs...))
+	}
+	return nil
+}
+
+// postOne sends one witness heartbeat of server of cluster c to the witness at base.
+func (h *heartbeater) postOne(ctx context.Context, c *simCluster, base, cluster, server string) error {
 	body, err := json.Marshal(heartbeatBody{Cluster: cluster, Server: server})
 	if err != nil {
 		return fmt.Errorf("encode heartbeat: %w", err)
 	}
-	url := strings.TrimSuffix(c.cfg.WitnessURL, "/") + "/v1/heartbeat"
+	url := strings.TrimSuffix(base, "/") + "/v1/heartbeat"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("build heartbeat request: %w", err)

@@ -145,8 +145,8 @@ type WitnessSeen struct {
 // majority of ALL configured witnesses vouch for: the LastHeard of the result is the largest d
 // such that a majority of witnesses each have heard none of the cluster's servers for d. A
 // witness that does not answer, or has never heard the cluster, counts as having heard it just
-// now: it cannot support declaring the member down. Each server's SinceHeartbeat is combined the
-// same way, for display. It returns an error when fewer than a majority answered, and one
+// now: it cannot support declaring the member down. Each server's SinceHeartbeat is combined
+// per server, for display (see combineSeen). It returns an error when fewer than a majority answered, and one
 // wrapping ErrNeverSeen when fewer than a majority have heard the cluster at all (as one witness
 // does when it never heard it), so that no majority can say "down" and the caller declares
 // nothing. With one witness it is that witness's Client.Cluster.
@@ -197,10 +197,18 @@ func combineSeen(cluster string, urls []string, seen []ClusterSeen, errs []error
 		return out, fmt.Errorf("%w: %s by %d of %d witnesses (%d needed to declare it down)", ErrNeverSeen, cluster, n-heard, n, need)
 	}
 	out.Heard = nthLargest(lastHeard, need)
+	// Each server's entry says for how long a majority have not heard it, for display only
+	// (LastHeard above decides): a witness that answered but never heard the server counts as
+	// never, one that did not answer as just now; a server a majority never heard is left out.
+	const never = time.Duration(1<<63 - 1)
 	for name, ds := range servers {
-		// Witnesses that do not list the server count as having heard it just now.
-		ds = append(ds, make([]time.Duration, n-len(ds))...)
-		out.Servers = append(out.Servers, ServerSeen{Server: name, SinceHeartbeat: nthLargest(ds, need)})
+		for range answered - len(ds) {
+			ds = append(ds, never)
+		}
+		ds = append(ds, make([]time.Duration, n-answered)...)
+		if d := nthLargest(ds, need); d != never {
+			out.Servers = append(out.Servers, ServerSeen{Server: name, SinceHeartbeat: d})
+		}
 	}
 	slices.SortFunc(out.Servers, func(a, b ServerSeen) int { return strings.Compare(a.Server, b.Server) })
 	return out, nil
