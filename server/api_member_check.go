@@ -423,11 +423,11 @@ func (in *checkInput) witnessChecks(l *checkList) {
 	for _, w := range in.witness.seen.Witnesses {
 		switch {
 		case errors.Is(w.Err, witness.ErrNeverSeen):
-			l.add("witness", checkWarn, "", "witness %s has never received a heartbeat for cluster %q (the majority of the witnesses still hears it): check that every guard of %s is given every witness URL", w.URL, m.Name, m.Name)
+			l.add("witness", checkWarn, "", "witness %s has never received a heartbeat for cluster %q (one voice of several: a member is declared down only when a majority of the witnesses do not hear it): check that every guard of %s is given every witness URL", w.URL, m.Name, m.Name)
 		case w.Err != nil:
 			l.add("witness", checkWarn, "", "witness %s could not be asked which servers of %s it hears: %v", w.URL, m.Name, w.Err)
 		case w.LastHeard > in.fenceAfter:
-			l.add("witness", checkWarn, "", "witness %s last heard %s %s ago, longer than fence_after (%s) (the majority of the witnesses still hears it): check the network between %s and that witness", w.URL, m.Name, w.LastHeard.Round(time.Second), in.fenceAfter, m.Name)
+			l.add("witness", checkWarn, "", "witness %s last heard %s %s ago, longer than fence_after (%s) (one voice of several: a member is declared down only when a majority of the witnesses do not hear it): check the network between %s and that witness", w.URL, m.Name, w.LastHeard.Round(time.Second), in.fenceAfter, m.Name)
 		}
 	}
 	for _, r := range m.Servers {
