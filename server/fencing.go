@@ -49,7 +49,7 @@ type fencing struct {
 	// majority must grant the lease and agree that a member is silent (docs/witness.md).
 	witnesses *witness.Quorum
 	lease     atomic.Pointer[witness.QuorumLease]
-	fence  atomic.Pointer[witness.Fence] // set while the controller task runs
+	fence     atomic.Pointer[witness.Fence] // set while the controller task runs
 	// guards records the guard heartbeats this leader acknowledges; set while the controller
 	// task runs (GuardHeartbeat acknowledges nothing without it).
 	guards atomic.Pointer[guardTracker]
