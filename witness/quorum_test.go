@@ -3,6 +3,8 @@ package witness
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -352,5 +354,59 @@ func TestCombineSeen(t *testing.T) {
 				t.Fatalf("LastHeard = %v, want %v", got.LastHeard(), tc.want)
 			}
 		})
+	}
+}
+
+// The combined silence says "fence_after passed" exactly when a majority of all configured
+// witnesses each report at least fence_after of silence, whatever the others answer.
+func TestCombineSeen_MajorityProperty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const fence = 15 * time.Second
+	for range 5000 {
+		n := []int{1, 3, 5}[rng.IntN(3)]
+		urls := make([]string, n)
+		seen := make([]ClusterSeen, n)
+		errs := make([]error, n)
+		silent, answered, heard := 0, 0, 0
+		for i := range n {
+			urls[i] = fmt.Sprintf("w%d", i)
+			switch rng.IntN(6) {
+			case 0:
+				errs[i] = errors.New("unreachable")
+				continue
+			case 1:
+				errs[i] = fmt.Errorf("%w: east", ErrNeverSeen)
+				answered++
+				continue
+			}
+			answered++
+			heard++
+			least := time.Duration(1 << 62)
+			for _, s := range []string{"a", "b"} {
+				if rng.IntN(4) == 0 {
+					continue // this witness never heard s
+				}
+				d := time.Duration(rng.IntN(30)) * time.Second
+				seen[i].Servers = append(seen[i].Servers, ServerSeen{Server: s, SinceHeartbeat: d})
+				least = min(least, d)
+			}
+			if len(seen[i].Servers) > 0 && least >= fence {
+				silent++
+			}
+		}
+		got, err := combineSeen("east", urls, seen, errs)
+		need := Majority(n)
+		switch {
+		case n == 1:
+			continue // a single witness is passed through by Quorum.Cluster, not combined
+		case answered < need || heard < need:
+			if err == nil {
+				t.Fatalf("n=%d answered=%d heard=%d: no error, LastHeard %v", n, answered, heard, got.LastHeard())
+			}
+		case err != nil:
+			t.Fatalf("n=%d answered=%d heard=%d: %v", n, answered, heard, err)
+		case (got.LastHeard() >= fence) != (silent >= need):
+			t.Fatalf("n=%d: LastHeard %v, %d witnesses silent for fence_after (majority %d): %+v", n, got.LastHeard(), silent, need, got.Witnesses)
+		}
 	}
 }
