@@ -25,7 +25,6 @@ var (
 	flagClients = flag.Int("clients", 3, "concurrent clients")
 	flagSite    = flag.Bool("site-isolation", true, "inject site isolation and let a member be unreachable from the acting master while cut from the witness (-site-isolation=false: neither)")
 	flagGuard   = flag.Bool("guard", true, "run the member guard on every simulated ECX server (-guard=false: only witness heartbeats, as before issue 11)")
-	flagWitness = flag.Int("witnesses", 1, "number of witness processes (odd): with 3 or 5 the masters and the guards need a majority of them, and the faults also kill one witness, cut one from the masters or cut one from one member's heartbeats")
 	flagKeep    = flag.Bool("keep", false, "keep the log directory even when every check passes")
 	flagRecOut  = flag.String("recovery-out", "", "append the liveness recovery times of the run to this file, in milliseconds, one a line")
 )

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -377,6 +378,8 @@ func (e *env) startWitness(j int) error {
 	}
 	return nil
 }
+
+var flagWitness = flag.Int("witnesses", 1, "number of witness processes (odd): with 3 or 5 the masters and the guards need a majority of them, and the faults also kill one witness, cut one from the masters or cut one from one member's heartbeats")
 
 // nWitnesses is the number of witness processes (-witnesses).
 func nWitnesses() int { return *flagWitness }
