@@ -37,6 +37,9 @@ func TestChaos(t *testing.T) {
 	if testing.Short() || bins.csetd == "" {
 		t.Skip("the chaos suite starts real processes; skipped under -short")
 	}
+	if n := nWitnesses(); n < 1 || n%2 == 0 {
+		t.Fatalf("-witnesses %d: give an odd number (1, 3 or 5)", n)
+	}
 	seed := *flagSeed
 	if seed == 0 {
 		seed = rand.Uint64()%1_000_000 + 1
@@ -264,8 +267,8 @@ func (r *report) write(t *testing.T) {
 			r.lostWrites++
 		}
 	}
-	summary := fmt.Sprintf("chaos result: seed=%d faults=%d client_ops=%d checked_ops=%d linearizable=%s double_online=%d lost_writes=%d liveness_violations=%d outages=%d recovered=%d recovery=%s member_deaths=%d failovers_checked=%d failovers_skipped=%d failover_latency=%s hook_runs=%d heal_failures=%d unidentified_conns=%d violations=%d\n  faults: %s\n  outcomes: %s",
-		r.seed, r.faults, client, len(porcupineOps(r.ops)), r.lin.result, doubleOnline, r.lostWrites, r.livenessViolations, r.liveness.outages, len(r.liveness.recoveries), r.liveness.summary(),
+	summary := fmt.Sprintf("chaos result: seed=%d witnesses=%d faults=%d client_ops=%d checked_ops=%d linearizable=%s double_online=%d lost_writes=%d liveness_violations=%d outages=%d recovered=%d recovery=%s member_deaths=%d failovers_checked=%d failovers_skipped=%d failover_latency=%s hook_runs=%d heal_failures=%d unidentified_conns=%d violations=%d\n  faults: %s\n  outcomes: %s",
+		r.seed, nWitnesses(), r.faults, client, len(porcupineOps(r.ops)), r.lin.result, doubleOnline, r.lostWrites, r.livenessViolations, r.liveness.outages, len(r.liveness.recoveries), r.liveness.summary(),
 		r.recovery.deaths, r.recovery.checked, r.recovery.skipped, r.recovery.latencySummary(), r.hookRuns, r.healFailures, r.unknownConns, len(r.violations),
 		strings.Join(kinds, " "), strings.Join(outcomes, " "))
 	summary += fmt.Sprintf("\n  liveness: bound %v, %d outages of required workloads, %d touched by a fault, recovery min/median/p90/p99/max %s, longest outage no fault explains %v",
