@@ -25,6 +25,7 @@ var (
 	flagClients    = flag.Int("clients", 3, "concurrent clients")
 	flagSite       = flag.Bool("site-isolation", true, "inject site isolation and let a member be unreachable from the acting master while cut from the witness (-site-isolation=false: neither)")
 	flagGuard      = flag.Bool("guard", true, "run the member guard on every simulated ECX server (-guard=false: only witness heartbeats, as before issue 11)")
+	flagFailback   = flag.Bool("failback", true, "register the fixed workloads f01..f03 with failback: auto (failback_after 2s), so they move back to their first candidate after it returns, under faults (-failback=false: they stay where they were failed over)")
 	flagTiebreaker = flag.Bool("tiebreaker", false, "run m3 as a tie-breaker voter (csetd agent -role tiebreaker): no controller, no DNS, hands leadership to m1 or m2, as a two-site set with a third-site voter (docs/design.md, \"Two sites and a tie-breaker\")")
 	flagKeep       = flag.Bool("keep", false, "keep the log directory even when every check passes")
 	flagRecOut     = flag.String("recovery-out", "", "append the liveness recovery times of the run to this file, in milliseconds, one a line")

@@ -41,6 +41,7 @@ var timings = struct {
 	hook, hookSlow, hookTimeout                                      time.Duration
 	guardTimeout, guardStop, guardDrift                              time.Duration
 	settle                                                           time.Duration
+	failbackAfter, failbackQuiet                                     time.Duration
 }{
 	raftHeartbeat: 500 * time.Millisecond, raftElection: 500 * time.Millisecond, raftLease: 250 * time.Millisecond,
 	poll: 300 * time.Millisecond, unreachable: 1200 * time.Millisecond, fence: 3 * time.Second,
@@ -57,6 +58,9 @@ var timings = struct {
 	guardTimeout: 1200 * time.Millisecond, guardStop: 500 * time.Millisecond, guardDrift: 500 * time.Millisecond,
 	// settle is the quiet pause between two rounds of faults.
 	settle: 200 * time.Millisecond,
+	// The fixed workloads fail back (-failback) once their first candidate has been up this
+	// long, with no member's health changed within failbackQuiet.
+	failbackAfter: 2 * time.Second, failbackQuiet: time.Second,
 }
 
 // recoveryBound is how long after a member's death (once nothing else is broken) its
@@ -312,8 +316,10 @@ func writeMasterConfig(t *testing.T, path string) {
   guard_timeout: %v
   guard_stop_timeout: %v
   guard_drift_margin: %v
+  max_auto_moves_per_hour: 1000
+  auto_move_quiet: %v
 rpc_hold_timeout: %v
-`, c.poll, c.unreachable, c.fence, c.grace, c.start, c.stop, c.lease, c.ecx, c.guardTimeout, c.guardStop, c.guardDrift, c.rpcHold)
+`, c.poll, c.unreachable, c.fence, c.grace, c.start, c.stop, c.lease, c.ecx, c.guardTimeout, c.guardStop, c.guardDrift, c.failbackQuiet, c.rpcHold)
 	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -538,6 +544,9 @@ func candidatesOf(i int) []string {
 func (e *env) fixedRequest(i int) *apiv1.RegisterWorkloadRequest {
 	r := &apiv1.RegisterWorkloadRequest{Name: workloadName(i), Group: workloadName(i), Size: 1, Update: true,
 		Hooks: []string{e.hooks.script}, HookTimeoutSeconds: uint32(timings.hookTimeout / time.Second), Addresses: map[string]*apiv1.AddressList{}}
+	if *flagFailback {
+		r.Failback, r.FailbackAfterSeconds = "auto", uint32(timings.failbackAfter/time.Second)
+	}
 	for j := range nMembers {
 		k := (i + j) % nMembers
 		if i == nAll-1 && k == nMembers-1 {
