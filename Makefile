@@ -26,19 +26,21 @@ test-short:
 test-integration: build
 	$(GO) test -count=1 -timeout 30m -run . ./integration/...
 
-# Long fault-injection runs (docs/chaos.md): make chaos SEED=42 STEPS=300; SEED=0 draws a seed.
+# Long fault-injection runs (docs/chaos.md): make chaos SEED=42 STEPS=300; SEED=0 draws a seed;
+# WITNESSES=3 runs three witnesses and their faults.
 SEED  ?= 0
 STEPS ?= 200
+WITNESSES ?= 1
 chaos:
-	$(GO) test -count=1 -timeout 0 -run TestChaos ./integration/chaos/ -args -seed=$(SEED) -steps=$(STEPS)
+	$(GO) test -count=1 -timeout 0 -run TestChaos ./integration/chaos/ -args -seed=$(SEED) -steps=$(STEPS) -witnesses=$(WITNESSES)
 
 # Several seeds, JOBS at a time, one summary line each and the totals (docs/chaos.md):
-# make chaos-seeds SEEDS=10 STEPS=200 JOBS=2 FIRST=1
+# make chaos-seeds SEEDS=10 STEPS=200 JOBS=2 FIRST=1 [WITNESSES=3]
 SEEDS ?= 10
 JOBS  ?= 2
 FIRST ?= 1
 chaos-seeds:
-	bench/chaos-seeds.sh -s $(FIRST) -n $(SEEDS) -t $(STEPS) -j $(JOBS)
+	bench/chaos-seeds.sh -s $(FIRST) -n $(SEEDS) -t $(STEPS) -j $(JOBS) -w $(WITNESSES)
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./fsm/ ./scheduler/ ./dnsserver/ ./probe/

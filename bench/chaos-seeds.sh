@@ -3,22 +3,24 @@
 # line per seed and the totals: faults, double-online, lost acknowledged writes, liveness
 # violations, all violations, and the distribution of liveness recovery times over every seed.
 #
-#   bench/chaos-seeds.sh [-s FIRST] [-n SEEDS] [-t STEPS] [-j JOBS] [-o DIR] [-- SUITE FLAGS...]
+#   bench/chaos-seeds.sh [-s FIRST] [-n SEEDS] [-t STEPS] [-j JOBS] [-o DIR] [-w WITNESSES] [-- SUITE FLAGS...]
 #   make chaos-seeds SEEDS=10 STEPS=200 JOBS=2 FIRST=1
 #
 # Seeds FIRST .. FIRST+SEEDS-1 run with STEPS faults each. Every seed writes its log to
 # DIR/seedN.log (default: a new directory under $TMPDIR); a seed with violations keeps its run
-# directory (named in its log). Exit status 1 when any seed has a violation or fails.
+# directory (named in its log). -w 3 runs three witness processes and adds the faults of one of
+# several witnesses (the suite's -witnesses flag). Exit status 1 when any seed has a violation or fails.
 set -u
-first=1 seeds=10 steps=200 jobs=2 out=""
-while getopts "s:n:t:j:o:h" opt; do
+first=1 seeds=10 steps=200 jobs=2 out="" witnesses=1
+while getopts "s:n:t:j:o:w:h" opt; do
 	case $opt in
 	s) first=$OPTARG ;;
 	n) seeds=$OPTARG ;;
 	t) steps=$OPTARG ;;
 	j) jobs=$OPTARG ;;
 	o) out=$OPTARG ;;
-	*) sed -n '2,11p' "$0"; exit 2 ;;
+	w) witnesses=$OPTARG ;;
+	*) sed -n '2,12p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -26,7 +28,7 @@ shift $((OPTIND - 1))
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ -n "$out" ] || out=$(mktemp -d "${TMPDIR:-/tmp}/cset-chaos-seeds-XXXXXX")
 mkdir -p "$out"
-echo "chaos seeds $first..$((first + seeds - 1)), $steps faults each, $jobs at a time; logs in $out"
+echo "chaos seeds $first..$((first + seeds - 1)), $steps faults each, $witnesses witness(es), $jobs at a time; logs in $out"
 (cd "$root" && go test -c -o "$out/chaos.test" ./integration/chaos) || exit 1
 
 run_seed() {
@@ -36,13 +38,13 @@ run_seed() {
 	start=$(date +%s)
 	# The suite builds csetd and ecxsim from the module root, relative to the package directory.
 	(cd "$root/integration/chaos" && "$out/chaos.test" -test.run '^TestChaos$' -test.count=1 -test.timeout 0 -test.v \
-		-seed="$seed" -steps="$steps" -recovery-out="$out/seed$seed.rec" "$@") >"$out/seed$seed.log" 2>&1
+		-seed="$seed" -steps="$steps" -witnesses="$witnesses" -recovery-out="$out/seed$seed.rec" "$@") >"$out/seed$seed.log" 2>&1
 	rc=$?
 	line=$(grep -m1 -o 'chaos result: .*' "$out/seed$seed.log" || echo "chaos result: seed=$seed FAILED before the checks (exit $rc)")
 	echo "$line wall=$(($(date +%s) - start))s" | tee "$out/seed$seed.summary"
 }
 export -f run_seed
-export root out steps
+export root out steps witnesses
 start=$(date +%s)
 seq "$first" "$((first + seeds - 1))" | xargs -P "$jobs" -I{} bash -c 'run_seed "$@"' _ {} "$@"
 wall=$(($(date +%s) - start))

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -40,6 +41,8 @@ type Config struct {
 	LogJSON   bool   `yaml:"log_json"`
 	ReadyFile string `yaml:"ready_file"`
 
+	// Witness is the witness URL, or an odd number of them separated by commas (docs/witness.md,
+	// "Several witnesses"); see WitnessURLs.
 	Witness          string `yaml:"witness"`
 	WitnessTokenFile string `yaml:"witness_token_file"`
 	// WitnessCAFile is the CA bundle for an https witness; empty uses TLSCA, else the system pool.
@@ -290,9 +293,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "trace, debug, info, warn or error")
 	fs.BoolVar(&c.LogJSON, "log-json", c.LogJSON, "log JSON lines instead of text")
 	fs.StringVar(&c.ReadyFile, "ready-file", c.ReadyFile, "write the bound addresses as JSON to this file once serving")
-	fs.StringVar(&c.Witness, "witness", c.Witness, "witness URL (http(s)://host:7190); without it failover needs 'csetctl member declare-down'")
-	fs.StringVar(&c.WitnessTokenFile, "witness-token-file", c.WitnessTokenFile, "file holding the witness bearer token")
-	fs.StringVar(&c.WitnessCAFile, "witness-ca-file", c.WitnessCAFile, "CA bundle for an https witness (default: -tls-ca, else the system pool)")
+	fs.StringVar(&c.Witness, "witness", c.Witness, "witness URL (http(s)://host:7190), or an odd number of them separated by commas (the leader then acts, and a member is declared down, only with a majority of them); without it failover needs 'csetctl member declare-down'")
+	fs.StringVar(&c.WitnessTokenFile, "witness-token-file", c.WitnessTokenFile, "file holding the witness bearer token (the same for every witness)")
+	fs.StringVar(&c.WitnessCAFile, "witness-ca-file", c.WitnessCAFile, "CA bundle for https witnesses (default: -tls-ca, else the system pool)")
 	fs.BoolVar(&c.Auth, "auth", c.Auth, "require an API token with a sufficient role on every call; the first leader writes an admin token to DATA-DIR/bootstrap-token")
 	fs.StringVar(&c.TokenFile, "token-file", c.TokenFile, "file holding the API token this master presents to other masters (-join with -auth and no client certificate)")
 	fs.StringVar(&c.TLS.Cert, "tls-cert", c.TLS.Cert, "PEM certificate of this master: gRPC server certificate and client certificate towards other masters (see 'csetd tls init')")
@@ -442,10 +445,57 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateSecurity()...)
 	errs = append(errs, c.validateHTTP()...)
-	if c.Witness != "" && !strings.HasPrefix(c.Witness, "http://") && !strings.HasPrefix(c.Witness, "https://") {
-		errs = append(errs, fmt.Errorf("-witness %q must be an http:// or https:// URL", c.Witness))
+	if c.Witness != "" {
+		if _, err := ParseWitnessURLs(c.Witness); err != nil {
+			errs = append(errs, fmt.Errorf("-witness: %w", err))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// WitnessURLs returns the witness URLs of a validated Config, nil when no witness is configured.
+func (c Config) WitnessURLs() []string {
+	if c.Witness == "" {
+		return nil
+	}
+	urls, _ := ParseWitnessURLs(c.Witness)
+	return urls
+}
+
+// ParseWitnessURLs splits a comma-separated list of witness URLs and checks it: each an
+// http(s)://host[:port][/path] URL, none listed twice, and an odd number of them, so that any
+// two majorities share a witness (docs/witness.md, "Several witnesses"). Spaces around the
+// commas are ignored.
+func ParseWitnessURLs(list string) ([]string, error) {
+	var urls []string
+	var errs []error
+	seen := map[string]bool{}
+	for _, raw := range strings.Split(list, ",") {
+		u := strings.TrimSpace(raw)
+		if u == "" {
+			errs = append(errs, fmt.Errorf("empty URL in %q: separate the witness URLs with single commas", list))
+			continue
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil || p.RawQuery != "" || p.Fragment != "" {
+			errs = append(errs, fmt.Errorf("%q must be an http:// or https:// URL (http(s)://host[:port][/path])", u))
+			continue
+		}
+		key := strings.TrimRight(u, "/")
+		if seen[key] {
+			errs = append(errs, fmt.Errorf("%q is listed twice: list each witness once", u))
+			continue
+		}
+		seen[key] = true
+		urls = append(urls, u)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(urls)%2 == 0 {
+		return nil, fmt.Errorf("%d witness URLs given: give an odd number (1, 3 or 5), since a majority of an even number of witnesses tolerates no more failures than one witness fewer", len(urls))
+	}
+	return urls, nil
 }
 
 // validateGuard checks the timing of the member guards against fence_after (docs/design.md,

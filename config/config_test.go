@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,23 @@ func TestValidate_GuardTiming(t *testing.T) {
 	}
 }
 
+func TestWitnessURLs(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.NodeID, c.DataDir = "m1", "/tmp/x"
+	if got := c.WitnessURLs(); got != nil {
+		t.Fatalf("no witness: WitnessURLs = %v", got)
+	}
+	c.Witness = "http://w1:7190, https://w2:7190 ,http://w3:7190"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"http://w1:7190", "https://w2:7190", "http://w3:7190"}
+	if got := c.WitnessURLs(); !slices.Equal(got, want) {
+		t.Fatalf("WitnessURLs = %q, want %q", got, want)
+	}
+}
+
 // TestValidate_Settings: every setting the subsystems take without a fallback of their own is
 // checked here, since config is the only place that holds defaults.
 func TestValidate_Settings(t *testing.T) {
@@ -114,6 +132,10 @@ func TestValidate_Settings(t *testing.T) {
 		{"no hold", func(c *Config) { c.RPCHoldTimeout = 0 }, "-rpc-hold-timeout 0s must be positive"},
 		{"unknown role", func(c *Config) { c.Role = "voter" }, `-role "voter" is unknown: use master or tiebreaker`},
 		{"tie-breaker with a witness", func(c *Config) { c.Role, c.Witness = RoleTiebreaker, "http://w:7190" }, "-role tiebreaker takes no -witness"},
+		{"witness not a URL", func(c *Config) { c.Witness = "w:7190" }, `-witness: "w:7190" must be an http:// or https:// URL`},
+		{"two witnesses", func(c *Config) { c.Witness = "http://w1:7190,http://w2:7190" }, "-witness: 2 witness URLs given: give an odd number"},
+		{"a witness twice", func(c *Config) { c.Witness = "http://w1:7190,http://w2:7190,http://w1:7190/" }, `"http://w1:7190/" is listed twice`},
+		{"an empty witness", func(c *Config) { c.Witness = "http://w1:7190,,http://w2:7190" }, "separate the witness URLs with single commas"},
 		{"tie-breaker in dev mode", func(c *Config) { c.Role, c.Dev = RoleTiebreaker, true }, "-role tiebreaker cannot run with -dev"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

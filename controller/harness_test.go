@@ -29,6 +29,8 @@ type env struct {
 	sim        *ecxsim.Sim
 	witness    string
 	witnessSrv *httptest.Server
+	// gates are the witnesses' front doors (envOpts.witnesses > 1), one per witness.
+	gates []*witnessGate
 	// proxies are the REST proxies of each member's servers (envOpts.proxyREST).
 	proxies map[string][]*restProxy
 	net     int // second octet of the workloads' loopback addresses (envOpts.probe)
@@ -42,6 +44,8 @@ type envOpts struct {
 	members   []string
 	groups    []string
 	noWitness bool
+	// witnesses > 1 runs that many witnesses behind gates (e.gates); e.witness lists them all.
+	witnesses int
 	hooks     map[string][]string // workload -> hooks
 	autoStart map[string]string   // group -> member where it auto-starts (adoption)
 	failStart map[string]string   // group -> member where every start of it fails
@@ -97,7 +101,21 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.masters = 1
 	}
 	e := &env{t: t}
-	if !o.noWitness {
+	var witnessURLs []string
+	if !o.noWitness && o.witnesses > 1 {
+		for range o.witnesses {
+			ws, err := witness.NewServer(witness.ServerConfig{DataDir: t.TempDir(), RestartHold: -1, Logger: testutil.Logger(t, "witness")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := &witnessGate{h: ws.Handler(), dropFrom: map[string]bool{}}
+			hs := httptest.NewServer(g)
+			t.Cleanup(func() { hs.Close(); ws.Close() })
+			e.gates = append(e.gates, g)
+			witnessURLs = append(witnessURLs, hs.URL)
+		}
+		e.witness = strings.Join(witnessURLs, ",")
+	} else if !o.noWitness {
 		ws, err := witness.NewServer(witness.ServerConfig{DataDir: t.TempDir(), RestartHold: -1, Logger: testutil.Logger(t, "witness")})
 		if err != nil {
 			t.Fatal(err)
@@ -130,8 +148,13 @@ func newEnv(t *testing.T, o envOpts) *env {
 		cl := ecxsim.ClusterConfig{
 			Name: m, User: "admin", Password: "pw-" + m,
 			HeartbeatTimeout: hbTimeout, HeartbeatInterval: 100 * time.Millisecond,
-			WitnessURL: e.witness, Guard: guardCfg, ErrorStyle: o.errorStyle,
+			Guard: guardCfg, ErrorStyle: o.errorStyle,
 			Servers: []ecxsim.ServerConfig{{Name: m + "-1", Listen: "127.0.0.1:0"}, {Name: m + "-2", Listen: "127.0.0.1:0"}},
+		}
+		if len(witnessURLs) > 0 {
+			cl.WitnessURLs = witnessURLs
+		} else {
+			cl.WitnessURL = e.witness
 		}
 		for _, g := range append(slices.Clone(o.groups), o.spareGroups...) {
 			start := 50 * time.Millisecond

@@ -154,16 +154,25 @@ func (c *Controller) health(ctx context.Context, m *fsmv1.Member, o *observation
 		o.health, o.reason = fsm.HealthUnreachable, reason+guardNote+fmt.Sprintf("; witness unreachable (%v)", err)
 	case seen.LastHeard() < c.cfg.FenceAfter || silent < c.cfg.FenceAfter || guardSince < c.cfg.FenceAfter:
 		if seen.LastHeard() < c.cfg.UnreachableAfter {
-			o.health, o.reason = fsm.HealthPartitioned, reason+guardNote+fmt.Sprintf("; the witness heard it %v ago: partitioned from the masters, not failed over", seen.LastHeard().Round(time.Millisecond))
+			o.health, o.reason = fsm.HealthPartitioned, reason+guardNote+fmt.Sprintf("; %s heard it %v ago: partitioned from the masters, not failed over", witnessWho(seen), seen.LastHeard().Round(time.Millisecond))
 		} else {
-			o.health, o.reason = fsm.HealthUnreachable, reason+guardNote+fmt.Sprintf("; the witness last heard it %v ago (down after %v without the witness or the masters hearing it)", seen.LastHeard().Round(time.Millisecond), c.cfg.FenceAfter)
+			o.health, o.reason = fsm.HealthUnreachable, reason+guardNote+fmt.Sprintf("; %s last heard it %v ago (down after %v without the witness or the masters hearing it)", witnessWho(seen), seen.LastHeard().Round(time.Millisecond), c.cfg.FenceAfter)
 		}
 	default:
-		o.health, o.reason = fsm.HealthDown, fmt.Sprintf("unreachable for %v and the witness has heard none of its servers for %v", silent.Round(time.Millisecond), seen.LastHeard().Round(time.Millisecond))
+		o.health, o.reason = fsm.HealthDown, fmt.Sprintf("unreachable for %v and %s has heard none of its servers for %v", silent.Round(time.Millisecond), witnessWho(seen), seen.LastHeard().Round(time.Millisecond))
 		if c.deps.Guards != nil {
 			o.reason += fmt.Sprintf(", the masters none of its guards for %v", guardSince.Round(time.Millisecond))
 		}
 	}
+}
+
+// witnessWho names who vouches for seen in a health reason: the witness, or a majority of
+// several (docs/design.md, "Several witnesses").
+func witnessWho(seen witness.ClusterSeen) string {
+	if n := len(seen.Witnesses); n > 1 {
+		return fmt.Sprintf("a majority of the %d witnesses", n)
+	}
+	return "the witness"
 }
 
 // changes returns the observation batch that records what differs from the state, or nil.

@@ -60,6 +60,11 @@ type ClusterConfig struct {
 	// WitnessURL is the base URL of the witness ("http://127.0.0.1:7190"); heartbeats go to
 	// WitnessURL + "/v1/heartbeat". Empty means no witness.
 	WitnessURL string `yaml:"witness_url"`
+	// WitnessURLs are several witnesses (an odd number, docs/witness.md "Several witnesses"),
+	// with or instead of WitnessURL: every heartbeat goes to each of them, and counts as
+	// acknowledged (for the guard and for ECX's partition resolution) when a majority
+	// acknowledged it. The same WitnessToken is sent to all.
+	WitnessURLs []string `yaml:"witness_urls"`
 	// WitnessToken, when set, is sent as "Authorization: Bearer <token>" with every heartbeat.
 	WitnessToken string `yaml:"witness_token"`
 	// RebootDuration is how long a rebooted server stays powered off. Default 1s.
@@ -273,10 +278,20 @@ func validateCluster(where string, cl ClusterConfig, fixedAddrs map[string]strin
 	if !ValidErrorStyle(cl.ErrorStyle) {
 		add("error_style %q is unknown: use %q or %q", cl.ErrorStyle, ErrorStyleHTTP, ErrorStyleEnvelope)
 	}
-	if cl.WitnessURL != "" {
-		u, err := url.Parse(cl.WitnessURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("witness_url %q is not an http(s) URL", cl.WitnessURL)
+	if urls := cl.witnessURLs(); len(urls) > 0 {
+		seen := map[string]bool{}
+		for _, w := range urls {
+			u, err := url.Parse(w)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add("witness URL %q is not an http(s) URL", w)
+			}
+			if seen[w] {
+				add("witness URL %q is given twice (witness_url and witness_urls together list each witness once)", w)
+			}
+			seen[w] = true
+		}
+		if len(urls)%2 == 0 {
+			add("%d witness URLs given: give an odd number, so that two majorities always share a witness", len(urls))
 		}
 	} else if cl.WitnessToken != "" {
 		add("witness_token is set but witness_url is empty")
@@ -406,3 +421,15 @@ func Example2x2() Config {
 	}
 	return cfg
 }
+
+// witnessURLs are the cluster's witnesses: WitnessURL, then WitnessURLs.
+func (cl ClusterConfig) witnessURLs() []string {
+	var urls []string
+	if cl.WitnessURL != "" {
+		urls = append(urls, cl.WitnessURL)
+	}
+	return append(urls, cl.WitnessURLs...)
+}
+
+// hasWitness reports whether the cluster heartbeats at least one witness.
+func (cl ClusterConfig) hasWitness() bool { return cl.WitnessURL != "" || len(cl.WitnessURLs) > 0 }

@@ -92,6 +92,8 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"integer duration", "clusters:\n- name: a\n  user: u\n  heartbeat_timeout: 5\n  servers: [{name: s}]\n", "into time.Duration"},
 		{"no clusters", "control_addr: 127.0.0.1:0\n", "no clusters"},
 		{"bad witness", "clusters:\n- name: a\n  user: u\n  witness_url: ftp://x\n  servers: [{name: s}]\n", "not an http(s) URL"},
+		{"two witnesses", "clusters:\n- name: a\n  user: u\n  witness_urls: [http://w1, http://w2]\n  servers: [{name: s}]\n", "2 witness URLs given: give an odd number"},
+		{"a witness twice", "clusters:\n- name: a\n  user: u\n  witness_url: http://w1\n  witness_urls: [http://w1, http://w2]\n  servers: [{name: s}]\n", `witness URL "http://w1" is given twice`},
 		{"fixed port twice", "clusters:\n- name: a\n  user: u\n  servers: [{name: s, listen: '127.0.0.1:7000'}, {name: t, listen: '127.0.0.1:7000'}]\n", "also used by"},
 		{"guard without masters", "clusters:\n- name: a\n  user: u\n  guard: {timeout: 2s}\n  servers: [{name: s}]\n", "guard: no masters"},
 		{"guard timeout below the interval", "clusters:\n- name: a\n  user: u\n  heartbeat_interval: 1s\n  guard: {masters: ['127.0.0.1:7100'], timeout: 1s}\n  servers: [{name: s}]\n", "guard: timeout 1s must be longer than heartbeat_interval 1s"},

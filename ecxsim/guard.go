@@ -39,7 +39,7 @@ type simGuard struct {
 func (s *Sim) newGuards() error {
 	s.guards = map[*simServer]*simGuard{}
 	for _, c := range s.clusters {
-		if c.cfg.WitnessURL == "" && c.cfg.Guard == nil {
+		if !c.cfg.hasWitness() && c.cfg.Guard == nil {
 			continue
 		}
 		for _, srv := range c.servers {
@@ -62,7 +62,7 @@ func (s *Sim) newGuard(c *simCluster, srv *simServer) (*simGuard, error) {
 		Timeout: max(c.cfg.HeartbeatTimeout, 2*c.cfg.HeartbeatInterval),
 	}
 	deps := guard.Deps{Local: simLocal{c: c, s: srv}, Logger: s.log.Named("guard").With("cluster", c.cfg.Name, "server", srv.name)}
-	if c.cfg.WitnessURL != "" {
+	if c.cfg.hasWitness() {
 		deps.Witness = simWitness{h: s.hb, c: c, s: srv}
 	}
 	if gc := c.cfg.Guard; gc != nil {

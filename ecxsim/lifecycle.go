@@ -479,7 +479,7 @@ func (c *simCluster) losesPartition(i int, comp []int, now time.Time) bool {
 			witness = witness || c.witnessOK(j, now)
 		}
 	}
-	if c.cfg.WitnessURL != "" {
+	if c.cfg.hasWitness() {
 		return !witness
 	}
 	return !(2*size > alive || (2*size == alive && comp[first] == comp[i]))

@@ -235,7 +235,7 @@ func (c *simCluster) timeout() time.Duration {
 // is not cut and a heartbeat succeeded within the heartbeat timeout.
 func (c *simCluster) witnessOK(i int, now time.Time) bool {
 	s := c.servers[i]
-	return c.cfg.WitnessURL != "" && s.power && !s.witnessCut && now.Sub(s.witnessOK) < c.timeout()
+	return c.cfg.hasWitness() && s.power && !s.witnessCut && now.Sub(s.witnessOK) < c.timeout()
 }
 
 // serverStatus is the status of server i as the cluster reports it: a dead server stays "Online"

@@ -142,7 +142,7 @@ func (s *Sim) Start() error {
 		}
 	}
 	for k, c := range s.clusters {
-		if c.cfg.WitnessURL == "" && c.cfg.Guard == nil {
+		if !c.cfg.hasWitness() && c.cfg.Guard == nil {
 			continue
 		}
 		// Spread the clusters' heartbeat rounds over one interval.

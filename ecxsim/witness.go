@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -110,13 +111,57 @@ func (h *heartbeater) work() {
 	}
 }
 
-// post sends one witness heartbeat of server of cluster c.
+// post sends one heartbeat of server of cluster c to every witness of c, in parallel, and
+// returns nil as soon as a majority of them acknowledged it (docs/witness.md, "Several
+// witnesses"), or an error once a majority no longer can. Heartbeats still in flight go on in
+// the background until ctx's deadline, so a slow or cut-off witness neither holds a sender
+// worker nor misses a heartbeat it would still receive.
 func (h *heartbeater) post(ctx context.Context, c *simCluster, cluster, server string) error {
+	urls := c.cfg.witnessURLs()
+	if len(urls) == 1 {
+		return h.postOne(ctx, c, urls[0], cluster, server)
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if d, ok := ctx.Deadline(); ok {
+		cancel()
+		bg, cancel = context.WithDeadline(context.WithoutCancel(ctx), d)
+	}
+	answers := make(chan error, len(urls))
+	var wg sync.WaitGroup
+	for _, u := range urls {
+		wg.Go(func() { answers <- h.postOne(bg, c, u, cluster, server) })
+	}
+	go func() { wg.Wait(); cancel() }()
+	need, acked := len(urls)/2+1, 0
+	var errs []error
+	for range urls {
+		var err error
+		select {
+		case err = <-answers:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err == nil {
+			if acked++; acked >= need {
+				return nil
+			}
+			continue
+		}
+		errs = append(errs, err)
+		if len(errs) > len(urls)-need || ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("heartbeat acknowledged by %d of %d witnesses, %d needed: %w", acked, len(urls), need, errors.Join(errs...))
+}
+
+// postOne sends one witness heartbeat of server of cluster c to the witness at base.
+func (h *heartbeater) postOne(ctx context.Context, c *simCluster, base, cluster, server string) error {
 	body, err := json.Marshal(heartbeatBody{Cluster: cluster, Server: server})
 	if err != nil {
 		return fmt.Errorf("encode heartbeat: %w", err)
 	}
-	url := strings.TrimSuffix(c.cfg.WitnessURL, "/") + "/v1/heartbeat"
+	url := strings.TrimSuffix(base, "/") + "/v1/heartbeat"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("build heartbeat request: %w", err)

@@ -41,10 +41,11 @@ const (
 var (
 	csetd   = proctest.NewBinary("./cmd/csetd")
 	csetctl = proctest.NewBinary("./cmd/csetctl")
+	ecxsimB = proctest.NewBinary("./cmd/ecxsim")
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(proctest.Main(m, csetd, csetctl))
+	os.Exit(proctest.Main(m, csetd, csetctl, ecxsimB))
 }
 
 func requireBinaries(t *testing.T) {

@@ -100,8 +100,8 @@ func (s *Server) memberChecks(ctx context.Context, m *fsmv1.Member, withGuards b
 			in.active[op.Workload] = op
 		}
 	}
-	if s.fencing != nil && s.fencing.client != nil {
-		seen, err := s.fencing.client.Cluster(ctx, m.Name)
+	if s.fencing != nil && s.fencing.witnesses != nil {
+		seen, err := s.fencing.witnesses.Cluster(ctx, m.Name)
 		in.witness = &witnessSeen{seen: seen, err: err}
 	}
 	if withGuards {
@@ -416,6 +416,19 @@ func (in *checkInput) witnessChecks(l *checkList) {
 	case err != nil:
 		l.add("witness", checkWarn, "", "the witness could not be asked which servers of %s it hears (run the check again): %v", m.Name, err)
 		return
+	}
+	// Several witnesses: the servers below are what a majority hears; name each witness that
+	// does not hear the member, since one more such witness would let a cut from the masters
+	// declare it down.
+	for _, w := range in.witness.seen.Witnesses {
+		switch {
+		case errors.Is(w.Err, witness.ErrNeverSeen):
+			l.add("witness", checkWarn, "", "witness %s has never received a heartbeat for cluster %q (one voice of several: a member is declared down only when a majority of the witnesses do not hear it): check that every guard of %s is given every witness URL", w.URL, m.Name, m.Name)
+		case w.Err != nil:
+			l.add("witness", checkWarn, "", "witness %s could not be asked which servers of %s it hears: %v", w.URL, m.Name, w.Err)
+		case w.LastHeard > in.fenceAfter:
+			l.add("witness", checkWarn, "", "witness %s last heard %s %s ago, longer than fence_after (%s) (one voice of several: a member is declared down only when a majority of the witnesses do not hear it): check the network between %s and that witness", w.URL, m.Name, w.LastHeard.Round(time.Second), in.fenceAfter, m.Name)
+		}
 	}
 	for _, r := range m.Servers {
 		i := slices.IndexFunc(in.witness.seen.Servers, func(s witness.ServerSeen) bool { return s.Server == r.Name })

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,28 @@ func TestMemberCheckEval_GroupStatus(t *testing.T) {
 	}
 	if s := findChecks(evalInput("Offline", "").evaluate(), "group-status"); len(s) != 0 {
 		t.Errorf("an Offline group has status warnings: %q", s)
+	}
+}
+
+// With several witnesses the check names each witness that does not hear the member.
+func TestMemberCheckEval_SeveralWitnesses(t *testing.T) {
+	in := evalInput("Offline", "")
+	in.witness = &witnessSeen{seen: witness.ClusterSeen{Cluster: "east",
+		Servers: []witness.ServerSeen{{Server: "east-1", SinceHeartbeat: 800 * time.Millisecond}, {Server: "east-2", SinceHeartbeat: time.Second}},
+		Witnesses: []witness.WitnessSeen{
+			{URL: "http://w1", LastHeard: 800 * time.Millisecond},
+			{URL: "http://w2", LastHeard: 40 * time.Second},
+			{URL: "http://w3", Err: fmt.Errorf("%w: east", witness.ErrNeverSeen)},
+		}}}
+	got := findChecks(in.evaluate(), "witness")
+	for _, want := range []string{
+		"warn : witness http://w2 last heard east 40s ago, longer than fence_after (15s)",
+		"warn : witness http://w3 has never received a heartbeat for cluster \"east\"",
+		"ok east-1: the witness heard server east-1 800ms ago",
+	} {
+		if !slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, want) }) {
+			t.Errorf("witness checks %q lack %q", got, want)
+		}
 	}
 }
 

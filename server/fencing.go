@@ -45,9 +45,11 @@ func (c committer) Commit(ctx context.Context, e *fsmv1.LogEntry) (*fsm.Result, 
 // mutating ECX call checks and the tracker of the guard heartbeats it acknowledges. The
 // controller task sets them; Status, CheckMember and GuardHeartbeat read them.
 type fencing struct {
-	client *witness.Client
-	lease  atomic.Pointer[witness.Lease]
-	fence  atomic.Pointer[witness.Fence] // set while the controller task runs
+	// witnesses are the configured witnesses (nil without): one, or an odd number of which a
+	// majority must grant the lease and agree that a member is silent (docs/witness.md).
+	witnesses *witness.Quorum
+	lease     atomic.Pointer[witness.QuorumLease]
+	fence     atomic.Pointer[witness.Fence] // set while the controller task runs
 	// guards records the guard heartbeats this leader acknowledges; set while the controller
 	// task runs (GuardHeartbeat acknowledges nothing without it).
 	guards atomic.Pointer[guardTracker]
@@ -57,7 +59,7 @@ type fencing struct {
 // a leader task: every leadership gets a fresh lease, fence and controller.
 func (s *Server) setupFencing() error {
 	fen := &fencing{}
-	if s.cfg.Witness != "" {
+	if urls := s.cfg.WitnessURLs(); len(urls) > 0 {
 		token := ""
 		if s.cfg.WitnessTokenFile != "" {
 			b, err := os.ReadFile(s.cfg.WitnessTokenFile)
@@ -66,18 +68,26 @@ func (s *Server) setupFencing() error {
 			}
 			token = strings.TrimSpace(string(b))
 		}
-		ca := s.cfg.WitnessCAFile
-		if ca == "" && strings.HasPrefix(s.cfg.Witness, "https://") {
-			ca = s.cfg.TLS.CA
+		clients := make([]*witness.Client, 0, len(urls))
+		for _, u := range urls {
+			ca := s.cfg.WitnessCAFile
+			if ca == "" && strings.HasPrefix(u, "https://") {
+				ca = s.cfg.TLS.CA
+			}
+			cl, err := witness.NewClient(witness.ClientConfig{URL: u, Token: token, CAFile: ca, Timeout: 2 * time.Second})
+			if err != nil {
+				return fmt.Errorf("witness client: %w", err)
+			}
+			clients = append(clients, cl)
 		}
-		cl, err := witness.NewClient(witness.ClientConfig{URL: s.cfg.Witness, Token: token, CAFile: ca, Timeout: 2 * time.Second})
+		q, err := witness.NewQuorum(clients, urls)
 		if err != nil {
-			return fmt.Errorf("witness client: %w", err)
+			return fmt.Errorf("witnesses: %w", err)
 		}
-		fen.client = cl
+		fen.witnesses = q
 	}
 	s.fencing = fen
-	s.witnessStatus = func() *apiv1.WitnessInfo { return fen.info(s.cfg.Witness) }
+	s.witnessStatus = fen.info
 	if s.cfg.Tiebreaker() {
 		// A tie-breaker never drives ECX: while it leads (only until a full master takes
 		// over) no controller runs, no lease is held and no guard is acknowledged.
@@ -88,21 +98,52 @@ func (s *Server) setupFencing() error {
 	return nil
 }
 
-func (fen *fencing) info(url string) *apiv1.WitnessInfo {
-	if fen.client == nil {
+// info is the witness part of Status: with several witnesses the majority result and each
+// witness's lease (docs/witness.md, "Several witnesses").
+func (fen *fencing) info() *apiv1.WitnessInfo {
+	if fen.witnesses == nil {
 		return &apiv1.WitnessInfo{Configured: false}
 	}
-	wi := &apiv1.WitnessInfo{Configured: true, Url: url}
-	if l := fen.lease.Load(); l != nil {
-		st := l.Status()
-		wi.Reachable, wi.Holder, wi.Term = st.WitnessReachable, st.Holder, st.Term
-		if !st.HeldUntil.IsZero() {
-			wi.RemainingMs = max(0, time.Until(st.HeldUntil).Milliseconds())
+	urls := fen.witnesses.URLs()
+	wi := &apiv1.WitnessInfo{Configured: true, Url: strings.Join(urls, ","), Majority: uint32(witness.Majority(len(urls)))}
+	l := fen.lease.Load()
+	if l == nil {
+		if len(urls) > 1 {
+			for _, u := range urls {
+				wi.Witnesses = append(wi.Witnesses, &apiv1.WitnessEndpoint{Url: u})
+			}
 		}
-		if st.LastError != nil {
-			wi.LastError = st.LastError.Error()
-		}
+		return wi
 	}
+	st := l.Status()
+	wi.Granting = uint32(st.Granting)
+	wi.Reachable = st.Reachable >= st.Majority
+	if !st.HeldUntil.IsZero() {
+		wi.RemainingMs = max(0, time.Until(st.HeldUntil).Milliseconds())
+	}
+	var errs []string
+	for _, w := range st.Witnesses {
+		we := &apiv1.WitnessEndpoint{Url: w.URL, Reachable: w.WitnessReachable, Holder: w.Holder, Term: w.Term}
+		if !w.HeldUntil.IsZero() {
+			we.RemainingMs = max(0, time.Until(w.HeldUntil).Milliseconds())
+		}
+		if w.LastError != nil {
+			we.LastError = w.LastError.Error()
+			errs = append(errs, we.LastError)
+			if len(urls) > 1 {
+				errs[len(errs)-1] = w.URL + ": " + we.LastError
+			}
+		}
+		if wi.Holder == "" && w.Holder != "" && (w.LastError == nil || len(urls) == 1) {
+			wi.Holder, wi.Term = w.Holder, w.Term
+		}
+		wi.Witnesses = append(wi.Witnesses, we)
+	}
+	if len(urls) == 1 {
+		wi.Witnesses = nil // the top-level fields say it all
+		wi.Holder, wi.Term = st.Witnesses[0].Holder, st.Witnesses[0].Term
+	}
+	wi.LastError = strings.Join(errs, "; ")
 	return wi
 }
 
@@ -130,15 +171,15 @@ func (s *Server) runController(ctx context.Context, fen *fencing) {
 	guards := newGuardTracker(time.Now)
 	fen.guards.Store(guards)
 	defer fen.guards.Store(nil)
-	var lease *witness.Lease
+	var lease *witness.QuorumLease
 	var w controller.Witness
-	if fen.client != nil {
-		w = fen.client
+	if fen.witnesses != nil {
+		w = fen.witnesses
 		set := s.waitClusterSet(ctx)
 		if set == "" {
 			return
 		}
-		l, err := witness.NewLease(fen.client, witness.LeaseConfig{Set: set, Holder: s.cfg.NodeID, TTL: s.cfg.Controller.LeaseTTL, Logger: s.logger.Named("lease")})
+		l, err := witness.NewQuorumLease(fen.witnesses, witness.LeaseConfig{Set: set, Holder: s.cfg.NodeID, TTL: s.cfg.Controller.LeaseTTL, Logger: s.logger.Named("lease")})
 		if err != nil {
 			s.logger.Error("witness lease", "error", err)
 			return

@@ -287,15 +287,27 @@ type ServerSeen struct {
 	SinceHeartbeat time.Duration
 }
 
-// ClusterSeen is what the witness knows about a cluster's servers, sorted by server name.
+// ClusterSeen is what the witness knows about a cluster's servers, sorted by server name. A
+// Quorum combines the answers of several witnesses into one (see Quorum.Cluster).
 type ClusterSeen struct {
 	Cluster string
 	Servers []ServerSeen
+	// Witnesses are the answers of each witness when a Quorum of several combined them (nil
+	// from a single witness).
+	Witnesses []WitnessSeen
+	// Heard is the combined LastHeard when a Quorum of several witnesses answered.
+	Heard  time.Duration
+	quorum bool
 }
 
 // LastHeard is the time since the witness heard any server of the cluster: the smallest
-// SinceHeartbeat. A member may be declared down only when this exceeds fence_after.
+// SinceHeartbeat. For several witnesses it is the largest time for which a majority of them
+// each heard none of the cluster's servers. A member may be declared down only when this
+// exceeds fence_after.
 func (s ClusterSeen) LastHeard() time.Duration {
+	if s.quorum {
+		return s.Heard
+	}
 	if len(s.Servers) == 0 {
 		return 0
 	}

@@ -32,16 +32,27 @@ type LeaderState interface {
 // concurrent use and cheap when a Lease is configured (no I/O).
 type Fence struct {
 	leader LeaderState
-	lease  *Lease
+	lease  FenceLease
 }
 
-// NewFence returns a Fence over leader and lease. With a nil lease (no witness configured) the
+// NewFence returns a Fence over leader and lease (a *Lease for one witness, a *QuorumLease for
+// several). With a nil lease (no witness configured) the
 // Fence falls back to leader.VerifyLeader on every Check, which is weaker: a deposed leader can
 // still pass between its last contact with a quorum and the mutating call. NewFence logs that
 // at Warn once, so the weaker mode is visible in the logs.
-func NewFence(leader LeaderState, lease *Lease, logger hclog.Logger) *Fence {
+func NewFence(leader LeaderState, lease FenceLease, logger hclog.Logger) *Fence {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
+	}
+	switch l := lease.(type) {
+	case *Lease:
+		if l == nil {
+			lease = nil
+		}
+	case *QuorumLease:
+		if l == nil {
+			lease = nil
+		}
 	}
 	if lease == nil {
 		logger.Warn("no witness configured: the fence falls back to VerifyLeader before each mutating call, which does not exclude a deposed leader acting for a short time; configure -witness for split-brain protection")
@@ -79,7 +90,7 @@ func (f *Fence) checkLease(term uint64) error {
 		return fmt.Errorf("fence: %w: lease granted for term %d, leader term is %d", ErrLeaseTermMismatch, held, term)
 	case held == 0:
 		return fmt.Errorf("fence: %w: no witness lease held for term %d", ErrLeaseExpired, term)
-	case !f.lease.clock.Now().Before(until):
+	case !f.lease.now().Before(until):
 		return fmt.Errorf("fence: %w: witness lease for term %d ended at %s", ErrLeaseExpired, term, until.Format("15:04:05.000"))
 	}
 	return nil

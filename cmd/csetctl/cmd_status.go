@@ -69,17 +69,35 @@ func witnessSummary(w *apiv1.WitnessInfo) string {
 	if !w.GetConfigured() {
 		return "not configured (members are declared down only by an operator)"
 	}
-	out := w.GetUrl()
-	if w.GetReachable() {
+	if ws := w.GetWitnesses(); len(ws) > 1 {
+		// Several witnesses: the majority result, then one line per witness.
+		out := fmt.Sprintf("%d witnesses, %d of them grant the lease (%d needed)", len(ws), w.GetGranting(), w.GetMajority())
+		if w.GetRemainingMs() > 0 {
+			out += fmt.Sprintf(": held by a majority for %s", time.Duration(w.GetRemainingMs())*time.Millisecond)
+		} else {
+			out += ": NO MAJORITY, the leader makes no ECX call"
+		}
+		for _, e := range ws {
+			out += "\n  " + witnessLine(e.GetUrl(), e.GetReachable(), e.GetHolder(), e.GetTerm(), e.GetRemainingMs(), e.GetLastError())
+		}
+		return out
+	}
+	return witnessLine(w.GetUrl(), w.GetReachable(), w.GetHolder(), w.GetTerm(), w.GetRemainingMs(), w.GetLastError())
+}
+
+// witnessLine describes the lease at one witness.
+func witnessLine(url string, reachable bool, holder string, term uint64, remainingMs int64, lastError string) string {
+	out := url
+	if reachable {
 		out += " reachable"
 	} else {
 		out += " UNREACHABLE"
 	}
-	if w.GetHolder() != "" {
-		out += fmt.Sprintf(", lease held by %s (term %d, %s left)", w.GetHolder(), w.GetTerm(), time.Duration(w.GetRemainingMs())*time.Millisecond)
+	if holder != "" {
+		out += fmt.Sprintf(", lease held by %s (term %d, %s left)", holder, term, time.Duration(remainingMs)*time.Millisecond)
 	}
-	if w.GetLastError() != "" {
-		out += ", last error: " + w.GetLastError()
+	if lastError != "" {
+		out += ", last error: " + lastError
 	}
 	return out
 }

@@ -27,7 +27,7 @@ func TestJSON_StatusContract(t *testing.T) {
 	for _, m := range masters {
 		wantKeys(t, "status.masters[]", m, "id", "raft_addr", "grpc_addr", "role", "voter", "tiebreaker")
 	}
-	wantKeys(t, "status.witness", doc["witness"], "configured", "url", "reachable", "holder", "term", "remaining_ms", "last_error")
+	wantKeys(t, "status.witness", doc["witness"], "configured", "url", "reachable", "holder", "term", "remaining_ms", "last_error", "majority", "granting", "witnesses")
 	got := map[string]any{"members": doc["members"], "workloads": doc["workloads"], "commit_index": doc["commit_index"], "leader": doc["leader"]}
 	want := map[string]any{"members": 2.0, "workloads": 1.0, "commit_index": 42.0, "leader": map[string]any{"id": "m1", "grpc_addr": "127.0.0.1:7100"}}
 	if d := cmp.Diff(want, got); d != "" {

@@ -36,6 +36,20 @@ type witnessJSON struct {
 	Term        uint64 `json:"term"`
 	RemainingMs int64  `json:"remaining_ms"`
 	LastError   string `json:"last_error"`
+	// Majority and Granting: how many witnesses must grant the lease and how many do (1 and 0
+	// or 1 with one witness); Witnesses: each of several witnesses (empty with one).
+	Majority  uint32                `json:"majority"`
+	Granting  uint32                `json:"granting"`
+	Witnesses []witnessEndpointJSON `json:"witnesses"`
+}
+
+type witnessEndpointJSON struct {
+	URL         string `json:"url"`
+	Reachable   bool   `json:"reachable"`
+	Holder      string `json:"holder"`
+	Term        uint64 `json:"term"`
+	RemainingMs int64  `json:"remaining_ms"`
+	LastError   string `json:"last_error"`
 }
 
 type statusJSON struct {
@@ -79,11 +93,21 @@ func toStatusJSON(s *apiv1.StatusResponse) statusJSON {
 		Masters:       toMastersJSON(s.GetMasters()),
 		Members:       s.GetMembers(),
 		Workloads:     s.GetWorkloads(),
-		Witness: witnessJSON{
-			Configured: w.GetConfigured(), URL: w.GetUrl(), Reachable: w.GetReachable(), Holder: w.GetHolder(),
-			Term: w.GetTerm(), RemainingMs: w.GetRemainingMs(), LastError: w.GetLastError(),
-		},
+		Witness:       toWitnessJSON(w),
 	}
+}
+
+func toWitnessJSON(w *apiv1.WitnessInfo) witnessJSON {
+	out := witnessJSON{
+		Configured: w.GetConfigured(), URL: w.GetUrl(), Reachable: w.GetReachable(), Holder: w.GetHolder(),
+		Term: w.GetTerm(), RemainingMs: w.GetRemainingMs(), LastError: w.GetLastError(),
+		Majority: w.GetMajority(), Granting: w.GetGranting(), Witnesses: []witnessEndpointJSON{},
+	}
+	for _, e := range w.GetWitnesses() {
+		out.Witnesses = append(out.Witnesses, witnessEndpointJSON{URL: e.GetUrl(), Reachable: e.GetReachable(), Holder: e.GetHolder(),
+			Term: e.GetTerm(), RemainingMs: e.GetRemainingMs(), LastError: e.GetLastError()})
+	}
+	return out
 }
 
 type setJSON struct {

@@ -20,8 +20,9 @@ import (
 
 const guardUsage = `Usage: csetd guard -cluster MEMBER -server SERVER -masters ADDR,... -state-file FILE [flags]
 
-Runs the member guard on one ECX server (docs/guard.md). It heartbeats the witness and the
-masters for its server; when neither has acknowledged a heartbeat for -timeout (the masters'
+Runs the member guard on one ECX server (docs/guard.md). It heartbeats the witness (with several
+witnesses, each of them: a majority must acknowledge) and the masters for its server; when
+neither has acknowledged a heartbeat for -timeout (the masters'
 controller.guard_timeout), it stops every cset-managed group running on this server through the
 local ECX REST API and keeps them stopped until either answers again. Run one on every server of
 every member: without guards, a site that loses its WAN but not its LAN keeps running workloads
@@ -56,7 +57,7 @@ func parseGuardFlags(args []string, stderr io.Writer) (guardFlags, error) {
 	fs.StringVar(&f.ecxPasswordFile, "ecx-password-file", "", "file holding the ECX REST password (required)")
 	fs.StringVar(&f.ecxCAFile, "ecx-ca-file", "", "PEM CA bundle for an https -ecx-url")
 	fs.BoolVar(&f.ecxInsecure, "ecx-insecure-skip-verify", false, "do not verify the ECX REST certificate (self-signed; prefer -ecx-ca-file)")
-	fs.StringVar(&f.witnessURL, "witness", "", "witness URL (http(s)://host:7190), the same as the masters'")
+	fs.StringVar(&f.witnessURL, "witness", "", "witness URL (http(s)://host:7190), or an odd number of them separated by commas, the same as the masters'; with several, a heartbeat counts as acknowledged when a majority acknowledged it")
 	fs.StringVar(&f.witnessTokenFile, "witness-token-file", "", "file holding the witness heartbeat token (the witness's -heartbeat-token-file, not the masters' lease token)")
 	fs.StringVar(&f.witnessCAFile, "witness-ca-file", "", "PEM CA bundle for an https witness")
 	fs.StringVar(&f.masters, "masters", "", "comma-separated gRPC addresses of the masters (tried in turn)")
@@ -98,6 +99,11 @@ func parseGuardFlags(args []string, stderr io.Writer) (guardFlags, error) {
 	} else if f.masters == "" {
 		errs = append(errs, errors.New("-masters is required: the guard learns the cset groups from the masters"))
 	}
+	if f.witnessURL != "" {
+		if _, err := witness.ParseURLs(f.witnessURL); err != nil {
+			errs = append(errs, fmt.Errorf("-witness: %w", err))
+		}
+	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}
@@ -127,11 +133,24 @@ func guardDeps(f guardFlags, logger hclog.Logger) (guard.Deps, func(), error) {
 		if err != nil {
 			return deps, nil, fmt.Errorf("-witness-token-file: %w", err)
 		}
-		w, err := witness.NewClient(witness.ClientConfig{URL: f.witnessURL, Token: token, CAFile: f.witnessCAFile, Timeout: f.callTimeout})
+		urls, err := witness.ParseURLs(f.witnessURL)
+		if err != nil {
+			return deps, nil, fmt.Errorf("-witness: %w", err)
+		}
+		clients := make([]*witness.Client, 0, len(urls))
+		for _, u := range urls {
+			w, err := witness.NewClient(witness.ClientConfig{URL: u, Token: token, CAFile: f.witnessCAFile, Timeout: f.callTimeout})
+			if err != nil {
+				return deps, nil, err
+			}
+			clients = append(clients, w)
+		}
+		// With several witnesses a heartbeat counts as acknowledged when a majority did.
+		q, err := witness.NewQuorum(clients, urls)
 		if err != nil {
 			return deps, nil, err
 		}
-		deps.Witness = w
+		deps.Witness = q
 	}
 	token, err := readTokenFile(f.tokenFile)
 	if err != nil {

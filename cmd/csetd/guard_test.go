@@ -46,6 +46,8 @@ func TestGuardFlags_Errors(t *testing.T) {
 		{[]string{"guard"}, "-cluster is required"},
 		{[]string{"guard", "-cluster", "c", "-server", "s", "-ecx-user", "u", "-ecx-password-file", "f", "-state-file", "x"}, "give -masters and -witness"},
 		{[]string{"guard", "-cluster", "c", "-server", "s", "-ecx-user", "u", "-ecx-password-file", "f", "-state-file", "x", "-witness", "http://w"}, "-masters is required"},
+		{[]string{"guard", "-cluster", "c", "-server", "s", "-ecx-user", "u", "-ecx-password-file", "f", "-state-file", "x", "-masters", "m:1", "-witness", "http://w1,http://w2"}, "-witness: 2 witness URLs given: give an odd number"},
+		{[]string{"guard", "-cluster", "c", "-server", "s", "-ecx-user", "u", "-ecx-password-file", "f", "-state-file", "x", "-masters", "m:1", "-witness", "http://w1,w2:7190,http://w3"}, `-witness: witness URL "w2:7190" must be http(s)://`},
 		{[]string{"guard", "-tls-cert", "c"}, "-tls-cert and -tls-key go together"},
 		{[]string{"guard", "extra"}, "unexpected arguments"},
 	} {

@@ -25,6 +25,7 @@ var (
 	flagClients    = flag.Int("clients", 3, "concurrent clients")
 	flagSite       = flag.Bool("site-isolation", true, "inject site isolation and let a member be unreachable from the acting master while cut from the witness (-site-isolation=false: neither)")
 	flagGuard      = flag.Bool("guard", true, "run the member guard on every simulated ECX server (-guard=false: only witness heartbeats, as before issue 11)")
+	flagFailback   = flag.Bool("failback", true, "register the fixed workloads f01..f03 with failback: auto (failback_after 2s), so they move back to their first candidate after it returns, under faults (-failback=false: they stay where they were failed over)")
 	flagTiebreaker = flag.Bool("tiebreaker", false, "run m3 as a tie-breaker voter (csetd agent -role tiebreaker): no controller, no DNS, hands leadership to m1 or m2, as a two-site set with a third-site voter (docs/design.md, \"Two sites and a tie-breaker\")")
 	flagKeep       = flag.Bool("keep", false, "keep the log directory even when every check passes")
 	flagRecOut     = flag.String("recovery-out", "", "append the liveness recovery times of the run to this file, in milliseconds, one a line")
@@ -36,6 +37,9 @@ var (
 func TestChaos(t *testing.T) {
 	if testing.Short() || bins.csetd == "" {
 		t.Skip("the chaos suite starts real processes; skipped under -short")
+	}
+	if n := nWitnesses(); n < 1 || n%2 == 0 {
+		t.Fatalf("-witnesses %d: give an odd number (1, 3 or 5)", n)
 	}
 	seed := *flagSeed
 	if seed == 0 {
@@ -264,8 +268,8 @@ func (r *report) write(t *testing.T) {
 			r.lostWrites++
 		}
 	}
-	summary := fmt.Sprintf("chaos result: seed=%d faults=%d client_ops=%d checked_ops=%d linearizable=%s double_online=%d lost_writes=%d liveness_violations=%d outages=%d recovered=%d recovery=%s member_deaths=%d failovers_checked=%d failovers_skipped=%d failover_latency=%s hook_runs=%d heal_failures=%d unidentified_conns=%d violations=%d\n  faults: %s\n  outcomes: %s",
-		r.seed, r.faults, client, len(porcupineOps(r.ops)), r.lin.result, doubleOnline, r.lostWrites, r.livenessViolations, r.liveness.outages, len(r.liveness.recoveries), r.liveness.summary(),
+	summary := fmt.Sprintf("chaos result: seed=%d witnesses=%d faults=%d client_ops=%d checked_ops=%d linearizable=%s double_online=%d lost_writes=%d liveness_violations=%d outages=%d recovered=%d recovery=%s member_deaths=%d failovers_checked=%d failovers_skipped=%d failover_latency=%s hook_runs=%d heal_failures=%d unidentified_conns=%d violations=%d\n  faults: %s\n  outcomes: %s",
+		r.seed, nWitnesses(), r.faults, client, len(porcupineOps(r.ops)), r.lin.result, doubleOnline, r.lostWrites, r.livenessViolations, r.liveness.outages, len(r.liveness.recoveries), r.liveness.summary(),
 		r.recovery.deaths, r.recovery.checked, r.recovery.skipped, r.recovery.latencySummary(), r.hookRuns, r.healFailures, r.unknownConns, len(r.violations),
 		strings.Join(kinds, " "), strings.Join(outcomes, " "))
 	summary += fmt.Sprintf("\n  liveness: bound %v, %d outages of required workloads, %d touched by a fault, recovery min/median/p90/p99/max %s, longest outage no fault explains %v",

@@ -90,9 +90,11 @@ func (e *env) healAll() (errs []string) {
 		errs = append(errs, err.Error())
 	}
 	defer func() { errs = append(errs, e.restoreMembers()...) }()
-	if !e.wit.running() {
-		if err := e.startWitness(); err != nil {
-			errs = append(errs, "restart witness: "+err.Error())
+	for j, w := range e.wits {
+		if !w.running() {
+			if err := e.startWitness(j); err != nil {
+				errs = append(errs, "restart "+w.name+": "+err.Error())
+			}
 		}
 	}
 	for _, m := range e.masters {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -40,6 +41,7 @@ var timings = struct {
 	hook, hookSlow, hookTimeout                                      time.Duration
 	guardTimeout, guardStop, guardDrift                              time.Duration
 	settle                                                           time.Duration
+	failbackAfter, failbackQuiet                                     time.Duration
 }{
 	raftHeartbeat: 500 * time.Millisecond, raftElection: 500 * time.Millisecond, raftLease: 250 * time.Millisecond,
 	poll: 300 * time.Millisecond, unreachable: 1200 * time.Millisecond, fence: 3 * time.Second,
@@ -56,6 +58,9 @@ var timings = struct {
 	guardTimeout: 1200 * time.Millisecond, guardStop: 500 * time.Millisecond, guardDrift: 500 * time.Millisecond,
 	// settle is the quiet pause between two rounds of faults.
 	settle: 200 * time.Millisecond,
+	// The fixed workloads fail back (-failback) once their first candidate has been up this
+	// long, with no member's health changed within failbackQuiet.
+	failbackAfter: 2 * time.Second, failbackQuiet: time.Second,
 }
 
 // recoveryBound is how long after a member's death (once nothing else is broken) its
@@ -117,11 +122,11 @@ type env struct {
 	net     *netem
 	pids    *pidTable
 	masters []*master
-	wit     *witnessProc
+	wits    []*witnessProc // -witnesses of them
 	sim     *simProc
 	proxies []*proxy
-	// witnessProxy[initiator] is the proxy through which initiator reaches the witness.
-	witnessProxy map[string]*proxy
+	// witnessProxy[initiator][j] is the proxy through which initiator reaches witness j.
+	witnessProxy map[string][]*proxy
 	// guardProxy[master] is the proxy through which the member guards reach a master's gRPC API.
 	guardProxy map[string]*proxy
 	// restProxy[server] is the proxy in front of an ECX server, restUp[server] its address.
@@ -167,10 +172,12 @@ func (e *env) revive(held func(string) bool) {
 			}
 		}
 	}
-	if !e.wit.running() && !held("proc:w") {
-		e.tl.logf("    restarting the witness after its crash")
-		if err := e.startWitness(); err != nil {
-			e.tl.logf("    ! restart witness: %v", err)
+	for j, w := range e.wits {
+		if !w.running() && !held("proc:"+witnessName(j)) {
+			e.tl.logf("    restarting %s after its crash", w.name)
+			if err := e.startWitness(j); err != nil {
+				e.tl.logf("    ! restart %s: %v", w.name, err)
+			}
 		}
 	}
 }
@@ -220,7 +227,7 @@ func (e *env) newProxy(name, acceptor, initiator, upstream string) *proxy {
 // returns.
 func startEnv(t *testing.T, dir string, tl *timeline) *env {
 	t.Helper()
-	e := &env{t: t, dir: dir, net: newNetem(), pids: newPIDTable(), witnessProxy: map[string]*proxy{}, guardProxy: map[string]*proxy{}, tl: tl,
+	e := &env{t: t, dir: dir, net: newNetem(), pids: newPIDTable(), witnessProxy: map[string][]*proxy{}, guardProxy: map[string]*proxy{}, tl: tl,
 		restProxy: map[string]*proxy{}, restUp: map[string]string{}, secret: fmt.Sprintf("%x", rand.Uint64()),
 		memberReqs: map[string]*apiv1.AddMemberRequest{}, hooks: newHookFiles(dir)}
 	if err := e.hooks.install(); err != nil {
@@ -230,17 +237,24 @@ func startEnv(t *testing.T, dir string, tl *timeline) *env {
 		tl.logf("    proxy %s: initiator of %s unknown (its rules do not apply)", p, remote)
 	}
 	t.Cleanup(e.stop)
-	// The witness first: every other process is told its proxies' addresses.
-	e.wit = &witnessProc{proc: proc{name: "witness", logPath: filepath.Join(dir, "witness.log"), ready: filepath.Join(dir, "witness", "ready.json"), onCrash: e.crashed("witness")}, dataDir: filepath.Join(dir, "witness", "data")}
-	mkdir(t, filepath.Join(dir, "witness"))
-	for i := range nMasters {
-		e.witnessProxy[masterName(i)] = e.newProxy("witness<-"+masterName(i), "w", masterName(i), "127.0.0.1:1")
-	}
-	for k := range nMembers {
-		e.witnessProxy[memberName(k)] = e.newProxy("witness<-"+memberName(k), "w", memberName(k), "127.0.0.1:1")
-	}
-	if err := e.startWitness(); err != nil {
-		t.Fatal(err)
+	// The witnesses first: every other process is told its proxies' addresses.
+	for j := range nWitnesses() {
+		wn := witnessName(j)
+		name := "witness"
+		if nWitnesses() > 1 {
+			name = "witness-" + wn
+		}
+		e.wits = append(e.wits, &witnessProc{proc: proc{name: name, logPath: filepath.Join(dir, name+".log"), ready: filepath.Join(dir, name, "ready.json"), onCrash: e.crashed(name)}, dataDir: filepath.Join(dir, name, "data")})
+		mkdir(t, filepath.Join(dir, name))
+		for i := range nMasters {
+			e.witnessProxy[masterName(i)] = append(e.witnessProxy[masterName(i)], e.newProxy(name+"<-"+masterName(i), wn, masterName(i), "127.0.0.1:1"))
+		}
+		for k := range nMembers {
+			e.witnessProxy[memberName(k)] = append(e.witnessProxy[memberName(k)], e.newProxy(name+"<-"+memberName(k), wn, memberName(k), "127.0.0.1:1"))
+		}
+		if err := e.startWitness(j); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := range nMasters {
 		e.guardProxy[masterName(i)] = e.newProxy("guard->"+masterName(i), masterName(i), "g", "127.0.0.1:1")
@@ -302,8 +316,10 @@ func writeMasterConfig(t *testing.T, path string) {
   guard_timeout: %v
   guard_stop_timeout: %v
   guard_drift_margin: %v
+  max_auto_moves_per_hour: 1000
+  auto_move_quiet: %v
 rpc_hold_timeout: %v
-`, c.poll, c.unreachable, c.fence, c.grace, c.start, c.stop, c.lease, c.ecx, c.guardTimeout, c.guardStop, c.guardDrift, c.rpcHold)
+`, c.poll, c.unreachable, c.fence, c.grace, c.start, c.stop, c.lease, c.ecx, c.guardTimeout, c.guardStop, c.guardDrift, c.failbackQuiet, c.rpcHold)
 	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +347,7 @@ func (e *env) startMaster(m *master, first ...string) error {
 		if m.tiebreaker {
 			args = append(args, "-role", "tiebreaker", "-dns-addr", "") // no witness lease, no DNS
 		} else {
-			args = append(args, "-witness", "http://"+e.witnessProxy[m.id].addr())
+			args = append(args, "-witness", e.witnessURLs(m.id))
 		}
 		if !m.started {
 			args = append(args, first...)
@@ -358,20 +374,51 @@ func (e *env) startMaster(m *master, first ...string) error {
 	return err
 }
 
-func (e *env) startWitness() error {
+func (e *env) startWitness(j int) error {
 	var a struct {
 		Addr string `json:"addr"`
 	}
-	args := []string{"witness", "-listen", "127.0.0.1:0", "-data-dir", e.wit.dataDir, "-ready-file", e.wit.ready,
+	w := e.wits[j]
+	args := []string{"witness", "-listen", "127.0.0.1:0", "-data-dir", w.dataDir, "-ready-file", w.ready,
 		"-log-level", "debug", "-restart-hold", timings.lease.String()}
-	if err := e.wit.run(bins.csetd, args, &a); err != nil {
+	if err := w.run(bins.csetd, args, &a); err != nil {
 		return err
 	}
-	e.wit.addr = a.Addr
-	for _, p := range e.witnessProxy {
-		p.setUpstream(a.Addr)
+	w.addr = a.Addr
+	for _, ps := range e.witnessProxy {
+		ps[j].setUpstream(a.Addr)
 	}
 	return nil
+}
+
+var flagWitness = flag.Int("witnesses", 1, "number of witness processes (odd): with 3 or 5 the masters and the guards need a majority of them, and the faults also kill one witness, cut one from the masters or cut one from one member's heartbeats")
+
+// nWitnesses is the number of witness processes (-witnesses).
+func nWitnesses() int { return *flagWitness }
+
+// witnessName is the network endpoint of witness j: "w" when there is one, else "w1".."wN".
+func witnessName(j int) string {
+	if nWitnesses() == 1 {
+		return "w"
+	}
+	return fmt.Sprintf("w%d", j+1)
+}
+
+func witnessNames() []string {
+	var out []string
+	for j := range nWitnesses() {
+		out = append(out, witnessName(j))
+	}
+	return out
+}
+
+// witnessURLs is the -witness list of initiator: its proxies to every witness.
+func (e *env) witnessURLs(initiator string) string {
+	var urls []string
+	for _, p := range e.witnessProxy[initiator] {
+		urls = append(urls, "http://"+p.addr())
+	}
+	return strings.Join(urls, ",")
 }
 
 // startSim writes the ecxsim configuration (three members of two servers, every workload a
@@ -386,8 +433,8 @@ func (e *env) startSim() {
 	b.WriteString("clusters:\n")
 	for k := range nMembers {
 		mb := memberName(k)
-		fmt.Fprintf(&b, "  - name: %s\n    user: admin\n    password: %s\n    heartbeat_timeout: %v\n    heartbeat_interval: %v\n    witness_url: http://%s\n    reboot_duration: 1s\n",
-			mb, e.password(mb), timings.ecxHeartbeatTimeout, timings.ecxHeartbeatInterval, e.witnessProxy[mb].addr())
+		fmt.Fprintf(&b, "  - name: %s\n    user: admin\n    password: %s\n    heartbeat_timeout: %v\n    heartbeat_interval: %v\n    witness_urls: [%s]\n    reboot_duration: 1s\n",
+			mb, e.password(mb), timings.ecxHeartbeatTimeout, timings.ecxHeartbeatInterval, strings.ReplaceAll(e.witnessURLs(mb), ",", ", "))
 		if *flagGuard {
 			var masters []string
 			for i := range nMasters {
@@ -497,6 +544,9 @@ func candidatesOf(i int) []string {
 func (e *env) fixedRequest(i int) *apiv1.RegisterWorkloadRequest {
 	r := &apiv1.RegisterWorkloadRequest{Name: workloadName(i), Group: workloadName(i), Size: 1, Update: true,
 		Hooks: []string{e.hooks.script}, HookTimeoutSeconds: uint32(timings.hookTimeout / time.Second), Addresses: map[string]*apiv1.AddressList{}}
+	if *flagFailback {
+		r.Failback, r.FailbackAfterSeconds = "auto", uint32(timings.failbackAfter/time.Second)
+	}
 	for j := range nMembers {
 		k := (i + j) % nMembers
 		if i == nAll-1 && k == nMembers-1 {
@@ -513,8 +563,8 @@ func (e *env) stop() {
 	for _, m := range e.masters {
 		m.kill()
 	}
-	if e.wit != nil {
-		e.wit.kill()
+	for _, w := range e.wits {
+		w.kill()
 	}
 	if e.sim != nil {
 		e.sim.terminate()

@@ -121,6 +121,15 @@ type faultKind struct {
 	make   func(in *injector, step int) *fault // nil when not applicable now
 }
 
+// weightNow is the kind's weight in this run: the faults of one of several witnesses weigh
+// nothing with a single witness, so that its schedules stay those of earlier runs.
+func (k faultKind) weightNow() int {
+	if nWitnesses() < 3 && (k.name == "witness-masters-cut" || k.name == "witness-member-cut") {
+		return 0
+	}
+	return k.weight
+}
+
 var faultKinds = []faultKind{
 	{"master-kill", 3, (*injector).masterKill},
 	{"leader-pause", 3, (*injector).leaderPause},
@@ -133,6 +142,8 @@ var faultKinds = []faultKind{
 	{"member-isolate", 2, (*injector).memberIsolate},
 	{"member-witness-cut", 2, (*injector).memberWitnessCut},
 	{"witness-kill", 2, (*injector).witnessKill},
+	{"witness-masters-cut", 2, (*injector).witnessMastersCut}, // only with -witnesses 3 or more
+	{"witness-member-cut", 2, (*injector).witnessMemberCut},   // only with -witnesses 3 or more
 	{"slow-links", 2, (*injector).slowLinks},
 	{"client-cut", 1, (*injector).clientCut},
 	{"site-isolation", 3, (*injector).siteIsolation}, // not with -site-isolation=false
@@ -300,18 +311,24 @@ func (in *injector) masterWitnessCut(step int) *fault {
 	}
 	var claims []string
 	for _, id := range ids {
-		claims = append(claims, pairClaim(id, "w"))
+		for _, w := range witnessNames() {
+			claims = append(claims, pairClaim(id, w))
+		}
 	}
 	if !in.free(claims...) {
 		return nil
 	}
 	for _, id := range ids {
-		in.e.net.cut(id, "w", true)
+		for _, w := range witnessNames() {
+			in.e.net.cut(id, w, true)
+		}
 	}
-	f := in.newFault(step, "master-witness-cut", strings.Join(ids, ","), strings.Join(ids, ",")+" cut from the witness",
+	f := in.newFault(step, "master-witness-cut", strings.Join(ids, ","), strings.Join(ids, ",")+" cut from every witness",
 		in.hold(time.Second, 6*time.Second), claims, func() error {
 			for _, id := range ids {
-				in.e.net.cut(id, "w", false)
+				for _, w := range witnessNames() {
+					in.e.net.cut(id, w, false)
+				}
 			}
 			return nil
 		})
@@ -432,16 +449,16 @@ func (in *injector) memberIsolate(step int) *fault {
 
 func (in *injector) memberWitnessCut(step int) *fault {
 	mb := in.pick(memberNames())
-	claims := []string{pairClaim(mb, "w")}
+	claims := witnessClaims(mb)
 	if !in.siteOK {
 		claims = append(claims, "reach:"+mb)
 	}
 	if !in.free(claims...) || !in.free("no-witness-cut:"+mb) {
 		return nil
 	}
-	in.e.net.cut(mb, "w", true)
-	f := in.newFault(step, "member-witness-cut", mb, "member "+mb+" cut from the witness", in.hold(time.Second, timings.fence+2*time.Second), claims, func() error {
-		in.e.net.cut(mb, "w", false)
+	in.e.cutWitnesses(mb, true)
+	f := in.newFault(step, "member-witness-cut", mb, "member "+mb+" cut from every witness", in.hold(time.Second, timings.fence+2*time.Second), claims, func() error {
+		in.e.cutWitnesses(mb, false)
 		return nil
 	})
 	f.rec.members = []string{mb}
@@ -452,7 +469,7 @@ func (in *injector) memberWitnessCut(step int) *fault {
 // servers still hear each other: the combination outside the design's claims (see injector).
 func (in *injector) siteIsolation(step int) *fault {
 	mb := in.pick(memberNames())
-	claims := []string{"member:" + mb, "reach:" + mb, pairClaim(mb, "w")}
+	claims := append([]string{"member:" + mb, "reach:" + mb}, witnessClaims(mb)...)
 	if !in.siteOK || !in.free(claims...) {
 		return nil
 	}
@@ -460,9 +477,9 @@ func (in *injector) siteIsolation(step int) *fault {
 		in.tl.logf("    ! %v", err)
 		return nil
 	}
-	in.e.net.cut(mb, "w", true)
-	f := in.newFault(step, "site-isolation", mb, "member "+mb+" cut from the masters and from the witness", in.hold(recoveryBound(), recoveryBound()+2*time.Second), claims, func() error {
-		in.e.net.cut(mb, "w", false)
+	in.e.cutWitnesses(mb, true)
+	f := in.newFault(step, "site-isolation", mb, "member "+mb+" cut from the masters and from every witness", in.hold(recoveryBound(), recoveryBound()+2*time.Second), claims, func() error {
+		in.e.cutWitnesses(mb, false)
 		return in.e.simCall("POST", "/sim/v1/clusters/"+mb+"/heal", nil, nil)
 	})
 	f.rec.members = []string{mb}
@@ -470,17 +487,88 @@ func (in *injector) siteIsolation(step int) *fault {
 }
 
 func (in *injector) witnessKill(step int) *fault {
-	if !in.free("proc:w") {
+	j := 0
+	if nWitnesses() > 1 { // no draw with one witness: its schedules stay those of earlier runs
+		j = in.rng.IntN(nWitnesses())
+	}
+	wn := witnessName(j)
+	if !in.free("proc:" + wn) {
 		return nil
 	}
-	for _, p := range in.e.witnessProxy {
-		p.setUpstream("")
+	for _, ps := range in.e.witnessProxy {
+		ps[j].setUpstream("")
 	}
-	in.e.wit.kill()
-	f := in.newFault(step, "witness-kill", "w", "kill -9 the witness", in.hold(time.Second, 5*time.Second), []string{"proc:w"}, func() error {
-		return in.e.startWitness()
+	in.e.wits[j].kill()
+	f := in.newFault(step, "witness-kill", wn, "kill -9 "+in.e.wits[j].name, in.hold(time.Second, 5*time.Second), []string{"proc:" + wn}, func() error {
+		return in.e.startWitness(j)
 	})
+	// One of several witnesses should hold nothing back, but two faults may take two of three.
 	f.rec.global = true
+	return f
+}
+
+// witnessClaims are the claims of cutting member mb from every witness.
+func witnessClaims(mb string) []string {
+	var claims []string
+	for _, w := range witnessNames() {
+		claims = append(claims, pairClaim(mb, w))
+	}
+	return claims
+}
+
+// cutWitnesses cuts (or heals) every link between a and the witnesses.
+func (e *env) cutWitnesses(a string, on bool) {
+	for _, w := range witnessNames() {
+		e.net.cut(a, w, on)
+	}
+}
+
+// witnessMastersCut (several witnesses only) cuts one witness from every master: the leader
+// keeps its lease with the others, and the last-seen answers of that witness are missing.
+func (in *injector) witnessMastersCut(step int) *fault {
+	if nWitnesses() < 3 {
+		return nil
+	}
+	wn := in.pick(witnessNames())
+	var claims []string
+	for _, id := range masterNames() {
+		claims = append(claims, pairClaim(id, wn))
+	}
+	if !in.free(claims...) {
+		return nil
+	}
+	for _, id := range masterNames() {
+		in.e.net.cut(id, wn, true)
+	}
+	f := in.newFault(step, "witness-masters-cut", wn, "witness "+wn+" cut from every master", in.hold(time.Second, 8*time.Second), claims, func() error {
+		for _, id := range masterNames() {
+			in.e.net.cut(id, wn, false)
+		}
+		return nil
+	})
+	f.rec.global = true // with another witness fault, no majority grants the lease
+	return f
+}
+
+// witnessMemberCut (several witnesses only) cuts one witness from one member's servers: the
+// witnesses disagree about that member, which must never be declared down on the word of the
+// minority, nor its guards stop anything. Only one witness at a time is cut from a member this
+// way; cutting a member from every witness is member-witness-cut.
+func (in *injector) witnessMemberCut(step int) *fault {
+	if nWitnesses() < 3 {
+		return nil
+	}
+	mb, wn := in.pick(memberNames()), in.pick(witnessNames())
+	claims := []string{pairClaim(mb, wn), "partial-witness-cut:" + mb}
+	if !in.free(claims...) {
+		return nil
+	}
+	in.e.net.cut(mb, wn, true)
+	f := in.newFault(step, "witness-member-cut", mb, "member "+mb+" cut from witness "+wn+" only", in.hold(time.Second, timings.fence+3*time.Second), claims, func() error {
+		in.e.net.cut(mb, wn, false)
+		return nil
+	})
+	f.rec.members = []string{mb}
 	return f
 }
 
@@ -506,9 +594,11 @@ func (in *injector) slowLinks(step int) *fault {
 			claims = append(claims, "reach:"+b)
 		}
 		maxDelay = 400 * time.Millisecond
-	case 2: // everybody to the witness
+	case 2: // everybody to the witnesses
 		for _, a := range append(masterNames(), memberNames()...) {
-			pairs = append(pairs, [2]string{a, "w"})
+			for _, w := range witnessNames() {
+				pairs = append(pairs, [2]string{a, w})
+			}
 		}
 		maxDelay = 400 * time.Millisecond
 	default: // clients to masters
@@ -564,16 +654,16 @@ func (in *injector) clientCut(step int) *fault {
 func (in *injector) inject(step int) {
 	total := 0
 	for _, k := range faultKinds {
-		total += k.weight
+		total += k.weightNow()
 	}
 	for range 20 {
 		r := in.rng.IntN(total)
 		var k faultKind
 		for _, k = range faultKinds {
-			if r < k.weight {
+			if r < k.weightNow() {
 				break
 			}
-			r -= k.weight
+			r -= k.weightNow()
 		}
 		f := k.make(in, step)
 		if f == nil {

@@ -384,6 +384,11 @@ func (x *MasterInfo) GetTiebreaker() bool {
 	return false
 }
 
+// WitnessInfo is the leader's view of its witness lease. With several witnesses the top-level
+// fields are the majority result: url lists every witness (comma-separated), reachable is true
+// when a majority answered the last lease request, remaining_ms is how long a majority still
+// grant the lease, holder and term are the first granting witness's, last_error joins the
+// witnesses' errors; witnesses has the detail of each.
 type WitnessInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Configured    bool                   `protobuf:"varint,1,opt,name=configured,proto3" json:"configured,omitempty"`
@@ -393,6 +398,9 @@ type WitnessInfo struct {
 	Term          uint64                 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
 	RemainingMs   int64                  `protobuf:"varint,6,opt,name=remaining_ms,json=remainingMs,proto3" json:"remaining_ms,omitempty"`
 	LastError     string                 `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Witnesses     []*WitnessEndpoint     `protobuf:"bytes,8,rep,name=witnesses,proto3" json:"witnesses,omitempty"`
+	Majority      uint32                 `protobuf:"varint,9,opt,name=majority,proto3" json:"majority,omitempty"`  // how many witnesses must grant the lease (1 with one witness)
+	Granting      uint32                 `protobuf:"varint,10,opt,name=granting,proto3" json:"granting,omitempty"` // how many grant it now
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -476,6 +484,112 @@ func (x *WitnessInfo) GetLastError() string {
 	return ""
 }
 
+func (x *WitnessInfo) GetWitnesses() []*WitnessEndpoint {
+	if x != nil {
+		return x.Witnesses
+	}
+	return nil
+}
+
+func (x *WitnessInfo) GetMajority() uint32 {
+	if x != nil {
+		return x.Majority
+	}
+	return 0
+}
+
+func (x *WitnessInfo) GetGranting() uint32 {
+	if x != nil {
+		return x.Granting
+	}
+	return 0
+}
+
+// WitnessEndpoint is the lease as one of several witnesses sees it.
+type WitnessEndpoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	Reachable     bool                   `protobuf:"varint,2,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	Holder        string                 `protobuf:"bytes,3,opt,name=holder,proto3" json:"holder,omitempty"`
+	Term          uint64                 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
+	RemainingMs   int64                  `protobuf:"varint,5,opt,name=remaining_ms,json=remainingMs,proto3" json:"remaining_ms,omitempty"`
+	LastError     string                 `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WitnessEndpoint) Reset() {
+	*x = WitnessEndpoint{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WitnessEndpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WitnessEndpoint) ProtoMessage() {}
+
+func (x *WitnessEndpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WitnessEndpoint.ProtoReflect.Descriptor instead.
+func (*WitnessEndpoint) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *WitnessEndpoint) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *WitnessEndpoint) GetReachable() bool {
+	if x != nil {
+		return x.Reachable
+	}
+	return false
+}
+
+func (x *WitnessEndpoint) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *WitnessEndpoint) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *WitnessEndpoint) GetRemainingMs() int64 {
+	if x != nil {
+		return x.RemainingMs
+	}
+	return 0
+}
+
+func (x *WitnessEndpoint) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
 type StatusResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Leader        *Leader                `protobuf:"bytes,1,opt,name=leader,proto3" json:"leader,omitempty"`
@@ -496,7 +610,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[8]
+	mi := &file_cset_api_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +622,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[8]
+	mi := &file_cset_api_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +635,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StatusResponse) GetLeader() *Leader {
@@ -617,7 +731,7 @@ type RaftPeersRequest struct {
 
 func (x *RaftPeersRequest) Reset() {
 	*x = RaftPeersRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[9]
+	mi := &file_cset_api_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +743,7 @@ func (x *RaftPeersRequest) String() string {
 func (*RaftPeersRequest) ProtoMessage() {}
 
 func (x *RaftPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[9]
+	mi := &file_cset_api_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +756,7 @@ func (x *RaftPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftPeersRequest.ProtoReflect.Descriptor instead.
 func (*RaftPeersRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RaftPeersRequest) GetRead() *ReadOptions {
@@ -661,7 +775,7 @@ type RaftPeersResponse struct {
 
 func (x *RaftPeersResponse) Reset() {
 	*x = RaftPeersResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[10]
+	mi := &file_cset_api_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +787,7 @@ func (x *RaftPeersResponse) String() string {
 func (*RaftPeersResponse) ProtoMessage() {}
 
 func (x *RaftPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[10]
+	mi := &file_cset_api_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +800,7 @@ func (x *RaftPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftPeersResponse.ProtoReflect.Descriptor instead.
 func (*RaftPeersResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RaftPeersResponse) GetPeers() []*MasterInfo {
@@ -712,7 +826,7 @@ type RaftJoinRequest struct {
 
 func (x *RaftJoinRequest) Reset() {
 	*x = RaftJoinRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[11]
+	mi := &file_cset_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +838,7 @@ func (x *RaftJoinRequest) String() string {
 func (*RaftJoinRequest) ProtoMessage() {}
 
 func (x *RaftJoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[11]
+	mi := &file_cset_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +851,7 @@ func (x *RaftJoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftJoinRequest.ProtoReflect.Descriptor instead.
 func (*RaftJoinRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RaftJoinRequest) GetId() string {
@@ -798,7 +912,7 @@ type RaftJoinResponse struct {
 
 func (x *RaftJoinResponse) Reset() {
 	*x = RaftJoinResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[12]
+	mi := &file_cset_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +924,7 @@ func (x *RaftJoinResponse) String() string {
 func (*RaftJoinResponse) ProtoMessage() {}
 
 func (x *RaftJoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[12]
+	mi := &file_cset_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +937,7 @@ func (x *RaftJoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftJoinResponse.ProtoReflect.Descriptor instead.
 func (*RaftJoinResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RaftJoinResponse) GetIndex() uint64 {
@@ -842,7 +956,7 @@ type RaftRemoveRequest struct {
 
 func (x *RaftRemoveRequest) Reset() {
 	*x = RaftRemoveRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[13]
+	mi := &file_cset_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +968,7 @@ func (x *RaftRemoveRequest) String() string {
 func (*RaftRemoveRequest) ProtoMessage() {}
 
 func (x *RaftRemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[13]
+	mi := &file_cset_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +981,7 @@ func (x *RaftRemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRemoveRequest.ProtoReflect.Descriptor instead.
 func (*RaftRemoveRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RaftRemoveRequest) GetId() string {
@@ -885,7 +999,7 @@ type RaftRemoveResponse struct {
 
 func (x *RaftRemoveResponse) Reset() {
 	*x = RaftRemoveResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[14]
+	mi := &file_cset_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1011,7 @@ func (x *RaftRemoveResponse) String() string {
 func (*RaftRemoveResponse) ProtoMessage() {}
 
 func (x *RaftRemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[14]
+	mi := &file_cset_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1024,7 @@ func (x *RaftRemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRemoveResponse.ProtoReflect.Descriptor instead.
 func (*RaftRemoveResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 type RaftTransferLeaderRequest struct {
@@ -922,7 +1036,7 @@ type RaftTransferLeaderRequest struct {
 
 func (x *RaftTransferLeaderRequest) Reset() {
 	*x = RaftTransferLeaderRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[15]
+	mi := &file_cset_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1048,7 @@ func (x *RaftTransferLeaderRequest) String() string {
 func (*RaftTransferLeaderRequest) ProtoMessage() {}
 
 func (x *RaftTransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[15]
+	mi := &file_cset_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1061,7 @@ func (x *RaftTransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftTransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*RaftTransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RaftTransferLeaderRequest) GetId() string {
@@ -966,7 +1080,7 @@ type RaftTransferLeaderResponse struct {
 
 func (x *RaftTransferLeaderResponse) Reset() {
 	*x = RaftTransferLeaderResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[16]
+	mi := &file_cset_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1092,7 @@ func (x *RaftTransferLeaderResponse) String() string {
 func (*RaftTransferLeaderResponse) ProtoMessage() {}
 
 func (x *RaftTransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[16]
+	mi := &file_cset_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1105,7 @@ func (x *RaftTransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftTransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*RaftTransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RaftTransferLeaderResponse) GetLeader() *Leader {
@@ -1013,7 +1127,7 @@ type InitSetRequest struct {
 
 func (x *InitSetRequest) Reset() {
 	*x = InitSetRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[17]
+	mi := &file_cset_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1139,7 @@ func (x *InitSetRequest) String() string {
 func (*InitSetRequest) ProtoMessage() {}
 
 func (x *InitSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[17]
+	mi := &file_cset_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1152,7 @@ func (x *InitSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitSetRequest.ProtoReflect.Descriptor instead.
 func (*InitSetRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *InitSetRequest) GetName() string {
@@ -1081,7 +1195,7 @@ type InitSetResponse struct {
 
 func (x *InitSetResponse) Reset() {
 	*x = InitSetResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[18]
+	mi := &file_cset_api_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1207,7 @@ func (x *InitSetResponse) String() string {
 func (*InitSetResponse) ProtoMessage() {}
 
 func (x *InitSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[18]
+	mi := &file_cset_api_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1220,7 @@ func (x *InitSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitSetResponse.ProtoReflect.Descriptor instead.
 func (*InitSetResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InitSetResponse) GetName() string {
@@ -1148,7 +1262,7 @@ type ServerSpec struct {
 
 func (x *ServerSpec) Reset() {
 	*x = ServerSpec{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[19]
+	mi := &file_cset_api_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1274,7 @@ func (x *ServerSpec) String() string {
 func (*ServerSpec) ProtoMessage() {}
 
 func (x *ServerSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[19]
+	mi := &file_cset_api_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1287,7 @@ func (x *ServerSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerSpec.ProtoReflect.Descriptor instead.
 func (*ServerSpec) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ServerSpec) GetName() string {
@@ -1216,7 +1330,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[20]
+	mi := &file_cset_api_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1342,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[20]
+	mi := &file_cset_api_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1355,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddMemberRequest) GetName() string {
@@ -1344,7 +1458,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[21]
+	mi := &file_cset_api_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1470,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[21]
+	mi := &file_cset_api_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1483,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Member) GetName() string {
@@ -1490,7 +1604,7 @@ type MemberResponse struct {
 
 func (x *MemberResponse) Reset() {
 	*x = MemberResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[22]
+	mi := &file_cset_api_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1616,7 @@ func (x *MemberResponse) String() string {
 func (*MemberResponse) ProtoMessage() {}
 
 func (x *MemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[22]
+	mi := &file_cset_api_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1629,7 @@ func (x *MemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberResponse.ProtoReflect.Descriptor instead.
 func (*MemberResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MemberResponse) GetMember() *Member {
@@ -1541,7 +1655,7 @@ type CheckMemberRequest struct {
 
 func (x *CheckMemberRequest) Reset() {
 	*x = CheckMemberRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[23]
+	mi := &file_cset_api_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +1667,7 @@ func (x *CheckMemberRequest) String() string {
 func (*CheckMemberRequest) ProtoMessage() {}
 
 func (x *CheckMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[23]
+	mi := &file_cset_api_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +1680,7 @@ func (x *CheckMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMemberRequest.ProtoReflect.Descriptor instead.
 func (*CheckMemberRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CheckMemberRequest) GetName() string {
@@ -1597,7 +1711,7 @@ type MemberCheck struct {
 
 func (x *MemberCheck) Reset() {
 	*x = MemberCheck{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[24]
+	mi := &file_cset_api_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1723,7 @@ func (x *MemberCheck) String() string {
 func (*MemberCheck) ProtoMessage() {}
 
 func (x *MemberCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[24]
+	mi := &file_cset_api_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1736,7 @@ func (x *MemberCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberCheck.ProtoReflect.Descriptor instead.
 func (*MemberCheck) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MemberCheck) GetCheck() string {
@@ -1679,7 +1793,7 @@ type CheckMemberResponse struct {
 
 func (x *CheckMemberResponse) Reset() {
 	*x = CheckMemberResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[25]
+	mi := &file_cset_api_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1805,7 @@ func (x *CheckMemberResponse) String() string {
 func (*CheckMemberResponse) ProtoMessage() {}
 
 func (x *CheckMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[25]
+	mi := &file_cset_api_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1818,7 @@ func (x *CheckMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMemberResponse.ProtoReflect.Descriptor instead.
 func (*CheckMemberResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CheckMemberResponse) GetMember() string {
@@ -1744,7 +1858,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[26]
+	mi := &file_cset_api_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +1870,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[26]
+	mi := &file_cset_api_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +1883,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListMembersResponse) GetMembers() []*Member {
@@ -1789,7 +1903,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[27]
+	mi := &file_cset_api_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1801,7 +1915,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[27]
+	mi := &file_cset_api_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1814,7 +1928,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveMemberRequest) GetName() string {
@@ -1841,7 +1955,7 @@ type SetMemberAdminRequest struct {
 
 func (x *SetMemberAdminRequest) Reset() {
 	*x = SetMemberAdminRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[28]
+	mi := &file_cset_api_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +1967,7 @@ func (x *SetMemberAdminRequest) String() string {
 func (*SetMemberAdminRequest) ProtoMessage() {}
 
 func (x *SetMemberAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[28]
+	mi := &file_cset_api_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +1980,7 @@ func (x *SetMemberAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberAdminRequest.ProtoReflect.Descriptor instead.
 func (*SetMemberAdminRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetMemberAdminRequest) GetName() string {
@@ -1896,7 +2010,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[29]
+	mi := &file_cset_api_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2022,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[29]
+	mi := &file_cset_api_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2035,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Node) GetMember() string {
@@ -1968,7 +2082,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[30]
+	mi := &file_cset_api_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2094,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[30]
+	mi := &file_cset_api_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2107,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -2014,7 +2128,7 @@ type FaultDomain struct {
 
 func (x *FaultDomain) Reset() {
 	*x = FaultDomain{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[31]
+	mi := &file_cset_api_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2140,7 @@ func (x *FaultDomain) String() string {
 func (*FaultDomain) ProtoMessage() {}
 
 func (x *FaultDomain) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[31]
+	mi := &file_cset_api_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2153,7 @@ func (x *FaultDomain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultDomain.ProtoReflect.Descriptor instead.
 func (*FaultDomain) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FaultDomain) GetName() string {
@@ -2074,7 +2188,7 @@ type CreateFaultDomainRequest struct {
 
 func (x *CreateFaultDomainRequest) Reset() {
 	*x = CreateFaultDomainRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[32]
+	mi := &file_cset_api_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2200,7 @@ func (x *CreateFaultDomainRequest) String() string {
 func (*CreateFaultDomainRequest) ProtoMessage() {}
 
 func (x *CreateFaultDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[32]
+	mi := &file_cset_api_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2213,7 @@ func (x *CreateFaultDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateFaultDomainRequest.ProtoReflect.Descriptor instead.
 func (*CreateFaultDomainRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateFaultDomainRequest) GetName() string {
@@ -2132,7 +2246,7 @@ type ListFaultDomainsResponse struct {
 
 func (x *ListFaultDomainsResponse) Reset() {
 	*x = ListFaultDomainsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[33]
+	mi := &file_cset_api_v1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2144,7 +2258,7 @@ func (x *ListFaultDomainsResponse) String() string {
 func (*ListFaultDomainsResponse) ProtoMessage() {}
 
 func (x *ListFaultDomainsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[33]
+	mi := &file_cset_api_v1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2157,7 +2271,7 @@ func (x *ListFaultDomainsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFaultDomainsResponse.ProtoReflect.Descriptor instead.
 func (*ListFaultDomainsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListFaultDomainsResponse) GetFaultDomains() []*FaultDomain {
@@ -2178,7 +2292,7 @@ type AvailabilitySet struct {
 
 func (x *AvailabilitySet) Reset() {
 	*x = AvailabilitySet{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[34]
+	mi := &file_cset_api_v1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2304,7 @@ func (x *AvailabilitySet) String() string {
 func (*AvailabilitySet) ProtoMessage() {}
 
 func (x *AvailabilitySet) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[34]
+	mi := &file_cset_api_v1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2317,7 @@ func (x *AvailabilitySet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvailabilitySet.ProtoReflect.Descriptor instead.
 func (*AvailabilitySet) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{34}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AvailabilitySet) GetName() string {
@@ -2237,7 +2351,7 @@ type CreateAvailabilitySetRequest struct {
 
 func (x *CreateAvailabilitySetRequest) Reset() {
 	*x = CreateAvailabilitySetRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[35]
+	mi := &file_cset_api_v1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2363,7 @@ func (x *CreateAvailabilitySetRequest) String() string {
 func (*CreateAvailabilitySetRequest) ProtoMessage() {}
 
 func (x *CreateAvailabilitySetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[35]
+	mi := &file_cset_api_v1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2376,7 @@ func (x *CreateAvailabilitySetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAvailabilitySetRequest.ProtoReflect.Descriptor instead.
 func (*CreateAvailabilitySetRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{35}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateAvailabilitySetRequest) GetName() string {
@@ -2288,7 +2402,7 @@ type ListAvailabilitySetsResponse struct {
 
 func (x *ListAvailabilitySetsResponse) Reset() {
 	*x = ListAvailabilitySetsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[36]
+	mi := &file_cset_api_v1_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2414,7 @@ func (x *ListAvailabilitySetsResponse) String() string {
 func (*ListAvailabilitySetsResponse) ProtoMessage() {}
 
 func (x *ListAvailabilitySetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[36]
+	mi := &file_cset_api_v1_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2427,7 @@ func (x *ListAvailabilitySetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAvailabilitySetsResponse.ProtoReflect.Descriptor instead.
 func (*ListAvailabilitySetsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{36}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListAvailabilitySetsResponse) GetAvailabilitySets() []*AvailabilitySet {
@@ -2335,7 +2449,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[37]
+	mi := &file_cset_api_v1_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2461,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[37]
+	mi := &file_cset_api_v1_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2474,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{37}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Service) GetName() string {
@@ -2420,7 +2534,7 @@ type RegisterWorkloadRequest struct {
 
 func (x *RegisterWorkloadRequest) Reset() {
 	*x = RegisterWorkloadRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[38]
+	mi := &file_cset_api_v1_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2546,7 @@ func (x *RegisterWorkloadRequest) String() string {
 func (*RegisterWorkloadRequest) ProtoMessage() {}
 
 func (x *RegisterWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[38]
+	mi := &file_cset_api_v1_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2559,7 @@ func (x *RegisterWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*RegisterWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{38}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RegisterWorkloadRequest) GetName() string {
@@ -2580,7 +2694,7 @@ type ProbeSpec struct {
 
 func (x *ProbeSpec) Reset() {
 	*x = ProbeSpec{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[39]
+	mi := &file_cset_api_v1_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +2706,7 @@ func (x *ProbeSpec) String() string {
 func (*ProbeSpec) ProtoMessage() {}
 
 func (x *ProbeSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[39]
+	mi := &file_cset_api_v1_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +2719,7 @@ func (x *ProbeSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeSpec.ProtoReflect.Descriptor instead.
 func (*ProbeSpec) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{39}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProbeSpec) GetTarget() string {
@@ -2683,7 +2797,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[40]
+	mi := &file_cset_api_v1_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2695,7 +2809,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[40]
+	mi := &file_cset_api_v1_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2708,7 +2822,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{40}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ProbeResult) GetReachability() string {
@@ -2741,7 +2855,7 @@ type AddressList struct {
 
 func (x *AddressList) Reset() {
 	*x = AddressList{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[41]
+	mi := &file_cset_api_v1_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2753,7 +2867,7 @@ func (x *AddressList) String() string {
 func (*AddressList) ProtoMessage() {}
 
 func (x *AddressList) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[41]
+	mi := &file_cset_api_v1_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2766,7 +2880,7 @@ func (x *AddressList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressList.ProtoReflect.Descriptor instead.
 func (*AddressList) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{41}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AddressList) GetAddresses() []string {
@@ -2809,7 +2923,7 @@ type Workload struct {
 
 func (x *Workload) Reset() {
 	*x = Workload{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[42]
+	mi := &file_cset_api_v1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2821,7 +2935,7 @@ func (x *Workload) String() string {
 func (*Workload) ProtoMessage() {}
 
 func (x *Workload) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[42]
+	mi := &file_cset_api_v1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2834,7 +2948,7 @@ func (x *Workload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workload.ProtoReflect.Descriptor instead.
 func (*Workload) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{42}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Workload) GetName() string {
@@ -3014,7 +3128,7 @@ type ListWorkloadsResponse struct {
 
 func (x *ListWorkloadsResponse) Reset() {
 	*x = ListWorkloadsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[43]
+	mi := &file_cset_api_v1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3026,7 +3140,7 @@ func (x *ListWorkloadsResponse) String() string {
 func (*ListWorkloadsResponse) ProtoMessage() {}
 
 func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[43]
+	mi := &file_cset_api_v1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3039,7 +3153,7 @@ func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{43}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListWorkloadsResponse) GetWorkloads() []*Workload {
@@ -3059,7 +3173,7 @@ type SetWorkloadDesiredRequest struct {
 
 func (x *SetWorkloadDesiredRequest) Reset() {
 	*x = SetWorkloadDesiredRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[44]
+	mi := &file_cset_api_v1_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3185,7 @@ func (x *SetWorkloadDesiredRequest) String() string {
 func (*SetWorkloadDesiredRequest) ProtoMessage() {}
 
 func (x *SetWorkloadDesiredRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[44]
+	mi := &file_cset_api_v1_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3198,7 @@ func (x *SetWorkloadDesiredRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetWorkloadDesiredRequest.ProtoReflect.Descriptor instead.
 func (*SetWorkloadDesiredRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{44}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SetWorkloadDesiredRequest) GetName() string {
@@ -3114,7 +3228,7 @@ type PlacementCandidate struct {
 
 func (x *PlacementCandidate) Reset() {
 	*x = PlacementCandidate{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[45]
+	mi := &file_cset_api_v1_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3126,7 +3240,7 @@ func (x *PlacementCandidate) String() string {
 func (*PlacementCandidate) ProtoMessage() {}
 
 func (x *PlacementCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[45]
+	mi := &file_cset_api_v1_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3139,7 +3253,7 @@ func (x *PlacementCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementCandidate.ProtoReflect.Descriptor instead.
 func (*PlacementCandidate) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{45}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PlacementCandidate) GetMember() string {
@@ -3187,7 +3301,7 @@ type PlaceWorkloadResponse struct {
 
 func (x *PlaceWorkloadResponse) Reset() {
 	*x = PlaceWorkloadResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[46]
+	mi := &file_cset_api_v1_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3199,7 +3313,7 @@ func (x *PlaceWorkloadResponse) String() string {
 func (*PlaceWorkloadResponse) ProtoMessage() {}
 
 func (x *PlaceWorkloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[46]
+	mi := &file_cset_api_v1_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3212,7 +3326,7 @@ func (x *PlaceWorkloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceWorkloadResponse.ProtoReflect.Descriptor instead.
 func (*PlaceWorkloadResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{46}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PlaceWorkloadResponse) GetWorkload() string {
@@ -3241,7 +3355,7 @@ type MoveWorkloadRequest struct {
 
 func (x *MoveWorkloadRequest) Reset() {
 	*x = MoveWorkloadRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[47]
+	mi := &file_cset_api_v1_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3253,7 +3367,7 @@ func (x *MoveWorkloadRequest) String() string {
 func (*MoveWorkloadRequest) ProtoMessage() {}
 
 func (x *MoveWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[47]
+	mi := &file_cset_api_v1_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3266,7 +3380,7 @@ func (x *MoveWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*MoveWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{47}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *MoveWorkloadRequest) GetName() string {
@@ -3307,7 +3421,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[48]
+	mi := &file_cset_api_v1_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3319,7 +3433,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[48]
+	mi := &file_cset_api_v1_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3332,7 +3446,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{48}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RebalanceRequest) GetDryRun() bool {
@@ -3362,7 +3476,7 @@ type RebalanceMove struct {
 
 func (x *RebalanceMove) Reset() {
 	*x = RebalanceMove{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3374,7 +3488,7 @@ func (x *RebalanceMove) String() string {
 func (*RebalanceMove) ProtoMessage() {}
 
 func (x *RebalanceMove) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3387,7 +3501,7 @@ func (x *RebalanceMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceMove.ProtoReflect.Descriptor instead.
 func (*RebalanceMove) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{49}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RebalanceMove) GetWorkload() string {
@@ -3435,7 +3549,7 @@ type RebalanceResponse struct {
 
 func (x *RebalanceResponse) Reset() {
 	*x = RebalanceResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3447,7 +3561,7 @@ func (x *RebalanceResponse) String() string {
 func (*RebalanceResponse) ProtoMessage() {}
 
 func (x *RebalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3460,7 +3574,7 @@ func (x *RebalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RebalanceResponse) GetDryRun() bool {
@@ -3490,7 +3604,7 @@ type Declaration struct {
 
 func (x *Declaration) Reset() {
 	*x = Declaration{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3502,7 +3616,7 @@ func (x *Declaration) String() string {
 func (*Declaration) ProtoMessage() {}
 
 func (x *Declaration) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3515,7 +3629,7 @@ func (x *Declaration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Declaration.ProtoReflect.Descriptor instead.
 func (*Declaration) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Declaration) GetSet() *InitSetRequest {
@@ -3572,7 +3686,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3584,7 +3698,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3597,7 +3711,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ApplyRequest) GetDeclaration() *Declaration {
@@ -3646,7 +3760,7 @@ type ApplyChange struct {
 
 func (x *ApplyChange) Reset() {
 	*x = ApplyChange{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3658,7 +3772,7 @@ func (x *ApplyChange) String() string {
 func (*ApplyChange) ProtoMessage() {}
 
 func (x *ApplyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3671,7 +3785,7 @@ func (x *ApplyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChange.ProtoReflect.Descriptor instead.
 func (*ApplyChange) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ApplyChange) GetKind() string {
@@ -3732,7 +3846,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +3858,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +3871,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ApplyResponse) GetIndex() uint64 {
@@ -3829,7 +3943,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3841,7 +3955,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3854,7 +3968,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *HookResult) GetHook() string {
@@ -3914,7 +4028,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3926,7 +4040,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3939,7 +4053,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Operation) GetId() string {
@@ -4049,7 +4163,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4061,7 +4175,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4074,7 +4188,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -4096,7 +4210,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4108,7 +4222,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4121,7 +4235,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListEventsRequest) GetAfterSeq() uint64 {
@@ -4170,7 +4284,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4182,7 +4296,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4195,7 +4309,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -4277,7 +4391,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4289,7 +4403,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4302,7 +4416,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -4321,7 +4435,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4333,7 +4447,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4346,7 +4460,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SnapshotSaveRequest) GetRedact() bool {
@@ -4365,7 +4479,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4377,7 +4491,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4390,7 +4504,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -4411,7 +4525,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4423,7 +4537,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4436,7 +4550,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SnapshotRestoreResponse) GetIndex() uint64 {
@@ -4470,7 +4584,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4482,7 +4596,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4495,7 +4609,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -4524,7 +4638,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4536,7 +4650,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4549,7 +4663,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CreateTokenResponse) GetName() string {
@@ -4592,7 +4706,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[66]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4604,7 +4718,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[66]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4617,7 +4731,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *Token) GetName() string {
@@ -4657,7 +4771,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[67]
+	mi := &file_cset_api_v1_api_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4669,7 +4783,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[67]
+	mi := &file_cset_api_v1_api_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4682,7 +4796,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -4701,7 +4815,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[68]
+	mi := &file_cset_api_v1_api_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4713,7 +4827,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[68]
+	mi := &file_cset_api_v1_api_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4726,7 +4840,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{68}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RevokeTokenRequest) GetName() string {
@@ -4745,7 +4859,7 @@ type RecordAuditRequest struct {
 
 func (x *RecordAuditRequest) Reset() {
 	*x = RecordAuditRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[69]
+	mi := &file_cset_api_v1_api_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4757,7 +4871,7 @@ func (x *RecordAuditRequest) String() string {
 func (*RecordAuditRequest) ProtoMessage() {}
 
 func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[69]
+	mi := &file_cset_api_v1_api_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4770,7 +4884,7 @@ func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditRequest.ProtoReflect.Descriptor instead.
 func (*RecordAuditRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{69}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *RecordAuditRequest) GetEvents() []*Event {
@@ -4793,7 +4907,7 @@ type GuardHeartbeatRequest struct {
 
 func (x *GuardHeartbeatRequest) Reset() {
 	*x = GuardHeartbeatRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[70]
+	mi := &file_cset_api_v1_api_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4805,7 +4919,7 @@ func (x *GuardHeartbeatRequest) String() string {
 func (*GuardHeartbeatRequest) ProtoMessage() {}
 
 func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[70]
+	mi := &file_cset_api_v1_api_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4818,7 +4932,7 @@ func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{70}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GuardHeartbeatRequest) GetCluster() string {
@@ -4855,7 +4969,7 @@ type GuardHeartbeatResponse struct {
 
 func (x *GuardHeartbeatResponse) Reset() {
 	*x = GuardHeartbeatResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[71]
+	mi := &file_cset_api_v1_api_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4867,7 +4981,7 @@ func (x *GuardHeartbeatResponse) String() string {
 func (*GuardHeartbeatResponse) ProtoMessage() {}
 
 func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[71]
+	mi := &file_cset_api_v1_api_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4880,7 +4994,7 @@ func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{71}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GuardHeartbeatResponse) GetAcknowledged() bool {
@@ -4934,7 +5048,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x05voter\x18\x05 \x01(\bR\x05voter\x12\x1e\n" +
 	"\n" +
 	"tiebreaker\x18\x06 \x01(\bR\n" +
-	"tiebreaker\"\xcb\x01\n" +
+	"tiebreaker\"\xbf\x02\n" +
 	"\vWitnessInfo\x12\x1e\n" +
 	"\n" +
 	"configured\x18\x01 \x01(\bR\n" +
@@ -4945,7 +5059,19 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x04term\x18\x05 \x01(\x04R\x04term\x12!\n" +
 	"\fremaining_ms\x18\x06 \x01(\x03R\vremainingMs\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\a \x01(\tR\tlastError\"\xb2\x03\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12:\n" +
+	"\twitnesses\x18\b \x03(\v2\x1c.cset.api.v1.WitnessEndpointR\twitnesses\x12\x1a\n" +
+	"\bmajority\x18\t \x01(\rR\bmajority\x12\x1a\n" +
+	"\bgranting\x18\n" +
+	" \x01(\rR\bgranting\"\xaf\x01\n" +
+	"\x0fWitnessEndpoint\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1c\n" +
+	"\treachable\x18\x02 \x01(\bR\treachable\x12\x16\n" +
+	"\x06holder\x18\x03 \x01(\tR\x06holder\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\x12!\n" +
+	"\fremaining_ms\x18\x05 \x01(\x03R\vremainingMs\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\"\xb2\x03\n" +
 	"\x0eStatusResponse\x12+\n" +
 	"\x06leader\x18\x01 \x01(\v2\x13.cset.api.v1.LeaderR\x06leader\x121\n" +
 	"\amasters\x18\x02 \x03(\v2\x17.cset.api.v1.MasterInfoR\amasters\x12\x18\n" +
@@ -5373,7 +5499,7 @@ func file_cset_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_cset_api_v1_api_proto_rawDescData
 }
 
-var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_cset_api_v1_api_proto_goTypes = []any{
 	(*Empty)(nil),                        // 0: cset.api.v1.Empty
 	(*ReadOptions)(nil),                  // 1: cset.api.v1.ReadOptions
@@ -5383,209 +5509,211 @@ var file_cset_api_v1_api_proto_goTypes = []any{
 	(*Leader)(nil),                       // 5: cset.api.v1.Leader
 	(*MasterInfo)(nil),                   // 6: cset.api.v1.MasterInfo
 	(*WitnessInfo)(nil),                  // 7: cset.api.v1.WitnessInfo
-	(*StatusResponse)(nil),               // 8: cset.api.v1.StatusResponse
-	(*RaftPeersRequest)(nil),             // 9: cset.api.v1.RaftPeersRequest
-	(*RaftPeersResponse)(nil),            // 10: cset.api.v1.RaftPeersResponse
-	(*RaftJoinRequest)(nil),              // 11: cset.api.v1.RaftJoinRequest
-	(*RaftJoinResponse)(nil),             // 12: cset.api.v1.RaftJoinResponse
-	(*RaftRemoveRequest)(nil),            // 13: cset.api.v1.RaftRemoveRequest
-	(*RaftRemoveResponse)(nil),           // 14: cset.api.v1.RaftRemoveResponse
-	(*RaftTransferLeaderRequest)(nil),    // 15: cset.api.v1.RaftTransferLeaderRequest
-	(*RaftTransferLeaderResponse)(nil),   // 16: cset.api.v1.RaftTransferLeaderResponse
-	(*InitSetRequest)(nil),               // 17: cset.api.v1.InitSetRequest
-	(*InitSetResponse)(nil),              // 18: cset.api.v1.InitSetResponse
-	(*ServerSpec)(nil),                   // 19: cset.api.v1.ServerSpec
-	(*AddMemberRequest)(nil),             // 20: cset.api.v1.AddMemberRequest
-	(*Member)(nil),                       // 21: cset.api.v1.Member
-	(*MemberResponse)(nil),               // 22: cset.api.v1.MemberResponse
-	(*CheckMemberRequest)(nil),           // 23: cset.api.v1.CheckMemberRequest
-	(*MemberCheck)(nil),                  // 24: cset.api.v1.MemberCheck
-	(*CheckMemberResponse)(nil),          // 25: cset.api.v1.CheckMemberResponse
-	(*ListMembersResponse)(nil),          // 26: cset.api.v1.ListMembersResponse
-	(*RemoveMemberRequest)(nil),          // 27: cset.api.v1.RemoveMemberRequest
-	(*SetMemberAdminRequest)(nil),        // 28: cset.api.v1.SetMemberAdminRequest
-	(*Node)(nil),                         // 29: cset.api.v1.Node
-	(*ListNodesResponse)(nil),            // 30: cset.api.v1.ListNodesResponse
-	(*FaultDomain)(nil),                  // 31: cset.api.v1.FaultDomain
-	(*CreateFaultDomainRequest)(nil),     // 32: cset.api.v1.CreateFaultDomainRequest
-	(*ListFaultDomainsResponse)(nil),     // 33: cset.api.v1.ListFaultDomainsResponse
-	(*AvailabilitySet)(nil),              // 34: cset.api.v1.AvailabilitySet
-	(*CreateAvailabilitySetRequest)(nil), // 35: cset.api.v1.CreateAvailabilitySetRequest
-	(*ListAvailabilitySetsResponse)(nil), // 36: cset.api.v1.ListAvailabilitySetsResponse
-	(*Service)(nil),                      // 37: cset.api.v1.Service
-	(*RegisterWorkloadRequest)(nil),      // 38: cset.api.v1.RegisterWorkloadRequest
-	(*ProbeSpec)(nil),                    // 39: cset.api.v1.ProbeSpec
-	(*ProbeResult)(nil),                  // 40: cset.api.v1.ProbeResult
-	(*AddressList)(nil),                  // 41: cset.api.v1.AddressList
-	(*Workload)(nil),                     // 42: cset.api.v1.Workload
-	(*ListWorkloadsResponse)(nil),        // 43: cset.api.v1.ListWorkloadsResponse
-	(*SetWorkloadDesiredRequest)(nil),    // 44: cset.api.v1.SetWorkloadDesiredRequest
-	(*PlacementCandidate)(nil),           // 45: cset.api.v1.PlacementCandidate
-	(*PlaceWorkloadResponse)(nil),        // 46: cset.api.v1.PlaceWorkloadResponse
-	(*MoveWorkloadRequest)(nil),          // 47: cset.api.v1.MoveWorkloadRequest
-	(*RebalanceRequest)(nil),             // 48: cset.api.v1.RebalanceRequest
-	(*RebalanceMove)(nil),                // 49: cset.api.v1.RebalanceMove
-	(*RebalanceResponse)(nil),            // 50: cset.api.v1.RebalanceResponse
-	(*Declaration)(nil),                  // 51: cset.api.v1.Declaration
-	(*ApplyRequest)(nil),                 // 52: cset.api.v1.ApplyRequest
-	(*ApplyChange)(nil),                  // 53: cset.api.v1.ApplyChange
-	(*ApplyResponse)(nil),                // 54: cset.api.v1.ApplyResponse
-	(*HookResult)(nil),                   // 55: cset.api.v1.HookResult
-	(*Operation)(nil),                    // 56: cset.api.v1.Operation
-	(*ListOperationsResponse)(nil),       // 57: cset.api.v1.ListOperationsResponse
-	(*ListEventsRequest)(nil),            // 58: cset.api.v1.ListEventsRequest
-	(*Event)(nil),                        // 59: cset.api.v1.Event
-	(*ListEventsResponse)(nil),           // 60: cset.api.v1.ListEventsResponse
-	(*SnapshotSaveRequest)(nil),          // 61: cset.api.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),                // 62: cset.api.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),      // 63: cset.api.v1.SnapshotRestoreResponse
-	(*CreateTokenRequest)(nil),           // 64: cset.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),          // 65: cset.api.v1.CreateTokenResponse
-	(*Token)(nil),                        // 66: cset.api.v1.Token
-	(*ListTokensResponse)(nil),           // 67: cset.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 68: cset.api.v1.RevokeTokenRequest
-	(*RecordAuditRequest)(nil),           // 69: cset.api.v1.RecordAuditRequest
-	(*GuardHeartbeatRequest)(nil),        // 70: cset.api.v1.GuardHeartbeatRequest
-	(*GuardHeartbeatResponse)(nil),       // 71: cset.api.v1.GuardHeartbeatResponse
-	nil,                                  // 72: cset.api.v1.AddMemberRequest.LabelsEntry
-	nil,                                  // 73: cset.api.v1.Member.LabelsEntry
-	nil,                                  // 74: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	nil,                                  // 75: cset.api.v1.Workload.AddressesEntry
+	(*WitnessEndpoint)(nil),              // 8: cset.api.v1.WitnessEndpoint
+	(*StatusResponse)(nil),               // 9: cset.api.v1.StatusResponse
+	(*RaftPeersRequest)(nil),             // 10: cset.api.v1.RaftPeersRequest
+	(*RaftPeersResponse)(nil),            // 11: cset.api.v1.RaftPeersResponse
+	(*RaftJoinRequest)(nil),              // 12: cset.api.v1.RaftJoinRequest
+	(*RaftJoinResponse)(nil),             // 13: cset.api.v1.RaftJoinResponse
+	(*RaftRemoveRequest)(nil),            // 14: cset.api.v1.RaftRemoveRequest
+	(*RaftRemoveResponse)(nil),           // 15: cset.api.v1.RaftRemoveResponse
+	(*RaftTransferLeaderRequest)(nil),    // 16: cset.api.v1.RaftTransferLeaderRequest
+	(*RaftTransferLeaderResponse)(nil),   // 17: cset.api.v1.RaftTransferLeaderResponse
+	(*InitSetRequest)(nil),               // 18: cset.api.v1.InitSetRequest
+	(*InitSetResponse)(nil),              // 19: cset.api.v1.InitSetResponse
+	(*ServerSpec)(nil),                   // 20: cset.api.v1.ServerSpec
+	(*AddMemberRequest)(nil),             // 21: cset.api.v1.AddMemberRequest
+	(*Member)(nil),                       // 22: cset.api.v1.Member
+	(*MemberResponse)(nil),               // 23: cset.api.v1.MemberResponse
+	(*CheckMemberRequest)(nil),           // 24: cset.api.v1.CheckMemberRequest
+	(*MemberCheck)(nil),                  // 25: cset.api.v1.MemberCheck
+	(*CheckMemberResponse)(nil),          // 26: cset.api.v1.CheckMemberResponse
+	(*ListMembersResponse)(nil),          // 27: cset.api.v1.ListMembersResponse
+	(*RemoveMemberRequest)(nil),          // 28: cset.api.v1.RemoveMemberRequest
+	(*SetMemberAdminRequest)(nil),        // 29: cset.api.v1.SetMemberAdminRequest
+	(*Node)(nil),                         // 30: cset.api.v1.Node
+	(*ListNodesResponse)(nil),            // 31: cset.api.v1.ListNodesResponse
+	(*FaultDomain)(nil),                  // 32: cset.api.v1.FaultDomain
+	(*CreateFaultDomainRequest)(nil),     // 33: cset.api.v1.CreateFaultDomainRequest
+	(*ListFaultDomainsResponse)(nil),     // 34: cset.api.v1.ListFaultDomainsResponse
+	(*AvailabilitySet)(nil),              // 35: cset.api.v1.AvailabilitySet
+	(*CreateAvailabilitySetRequest)(nil), // 36: cset.api.v1.CreateAvailabilitySetRequest
+	(*ListAvailabilitySetsResponse)(nil), // 37: cset.api.v1.ListAvailabilitySetsResponse
+	(*Service)(nil),                      // 38: cset.api.v1.Service
+	(*RegisterWorkloadRequest)(nil),      // 39: cset.api.v1.RegisterWorkloadRequest
+	(*ProbeSpec)(nil),                    // 40: cset.api.v1.ProbeSpec
+	(*ProbeResult)(nil),                  // 41: cset.api.v1.ProbeResult
+	(*AddressList)(nil),                  // 42: cset.api.v1.AddressList
+	(*Workload)(nil),                     // 43: cset.api.v1.Workload
+	(*ListWorkloadsResponse)(nil),        // 44: cset.api.v1.ListWorkloadsResponse
+	(*SetWorkloadDesiredRequest)(nil),    // 45: cset.api.v1.SetWorkloadDesiredRequest
+	(*PlacementCandidate)(nil),           // 46: cset.api.v1.PlacementCandidate
+	(*PlaceWorkloadResponse)(nil),        // 47: cset.api.v1.PlaceWorkloadResponse
+	(*MoveWorkloadRequest)(nil),          // 48: cset.api.v1.MoveWorkloadRequest
+	(*RebalanceRequest)(nil),             // 49: cset.api.v1.RebalanceRequest
+	(*RebalanceMove)(nil),                // 50: cset.api.v1.RebalanceMove
+	(*RebalanceResponse)(nil),            // 51: cset.api.v1.RebalanceResponse
+	(*Declaration)(nil),                  // 52: cset.api.v1.Declaration
+	(*ApplyRequest)(nil),                 // 53: cset.api.v1.ApplyRequest
+	(*ApplyChange)(nil),                  // 54: cset.api.v1.ApplyChange
+	(*ApplyResponse)(nil),                // 55: cset.api.v1.ApplyResponse
+	(*HookResult)(nil),                   // 56: cset.api.v1.HookResult
+	(*Operation)(nil),                    // 57: cset.api.v1.Operation
+	(*ListOperationsResponse)(nil),       // 58: cset.api.v1.ListOperationsResponse
+	(*ListEventsRequest)(nil),            // 59: cset.api.v1.ListEventsRequest
+	(*Event)(nil),                        // 60: cset.api.v1.Event
+	(*ListEventsResponse)(nil),           // 61: cset.api.v1.ListEventsResponse
+	(*SnapshotSaveRequest)(nil),          // 62: cset.api.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),                // 63: cset.api.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),      // 64: cset.api.v1.SnapshotRestoreResponse
+	(*CreateTokenRequest)(nil),           // 65: cset.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 66: cset.api.v1.CreateTokenResponse
+	(*Token)(nil),                        // 67: cset.api.v1.Token
+	(*ListTokensResponse)(nil),           // 68: cset.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 69: cset.api.v1.RevokeTokenRequest
+	(*RecordAuditRequest)(nil),           // 70: cset.api.v1.RecordAuditRequest
+	(*GuardHeartbeatRequest)(nil),        // 71: cset.api.v1.GuardHeartbeatRequest
+	(*GuardHeartbeatResponse)(nil),       // 72: cset.api.v1.GuardHeartbeatResponse
+	nil,                                  // 73: cset.api.v1.AddMemberRequest.LabelsEntry
+	nil,                                  // 74: cset.api.v1.Member.LabelsEntry
+	nil,                                  // 75: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	nil,                                  // 76: cset.api.v1.Workload.AddressesEntry
 }
 var file_cset_api_v1_api_proto_depIdxs = []int32{
 	1,  // 0: cset.api.v1.ListRequest.read:type_name -> cset.api.v1.ReadOptions
 	1,  // 1: cset.api.v1.GetRequest.read:type_name -> cset.api.v1.ReadOptions
 	1,  // 2: cset.api.v1.StatusRequest.read:type_name -> cset.api.v1.ReadOptions
-	5,  // 3: cset.api.v1.StatusResponse.leader:type_name -> cset.api.v1.Leader
-	6,  // 4: cset.api.v1.StatusResponse.masters:type_name -> cset.api.v1.MasterInfo
-	7,  // 5: cset.api.v1.StatusResponse.witness:type_name -> cset.api.v1.WitnessInfo
-	1,  // 6: cset.api.v1.RaftPeersRequest.read:type_name -> cset.api.v1.ReadOptions
-	6,  // 7: cset.api.v1.RaftPeersResponse.peers:type_name -> cset.api.v1.MasterInfo
-	5,  // 8: cset.api.v1.RaftTransferLeaderResponse.leader:type_name -> cset.api.v1.Leader
-	19, // 9: cset.api.v1.AddMemberRequest.servers:type_name -> cset.api.v1.ServerSpec
-	72, // 10: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
-	19, // 11: cset.api.v1.Member.servers:type_name -> cset.api.v1.ServerSpec
-	73, // 12: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
-	21, // 13: cset.api.v1.MemberResponse.member:type_name -> cset.api.v1.Member
-	24, // 14: cset.api.v1.MemberResponse.warnings:type_name -> cset.api.v1.MemberCheck
-	24, // 15: cset.api.v1.CheckMemberResponse.checks:type_name -> cset.api.v1.MemberCheck
-	21, // 16: cset.api.v1.ListMembersResponse.members:type_name -> cset.api.v1.Member
-	29, // 17: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
-	31, // 18: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
-	34, // 19: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
-	74, // 20: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	37, // 21: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
-	39, // 22: cset.api.v1.RegisterWorkloadRequest.probe:type_name -> cset.api.v1.ProbeSpec
-	75, // 23: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
-	37, // 24: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
-	39, // 25: cset.api.v1.Workload.probe:type_name -> cset.api.v1.ProbeSpec
-	40, // 26: cset.api.v1.Workload.probe_result:type_name -> cset.api.v1.ProbeResult
-	42, // 27: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
-	45, // 28: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
-	49, // 29: cset.api.v1.RebalanceResponse.moves:type_name -> cset.api.v1.RebalanceMove
-	17, // 30: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
-	20, // 31: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
-	32, // 32: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
-	35, // 33: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
-	38, // 34: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
-	51, // 35: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
-	53, // 36: cset.api.v1.ApplyResponse.changes:type_name -> cset.api.v1.ApplyChange
-	55, // 37: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
-	56, // 38: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
-	59, // 39: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
-	66, // 40: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
-	59, // 41: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
-	41, // 42: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	41, // 43: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	4,  // 44: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
-	9,  // 45: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
-	11, // 46: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
-	13, // 47: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
-	15, // 48: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
-	17, // 49: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
-	20, // 50: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
-	2,  // 51: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
-	3,  // 52: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
-	27, // 53: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
-	28, // 54: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
-	3,  // 55: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
-	2,  // 56: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
-	23, // 57: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
-	32, // 58: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
-	2,  // 59: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
-	3,  // 60: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
-	35, // 61: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
-	2,  // 62: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
-	3,  // 63: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
-	38, // 64: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
-	2,  // 65: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
-	3,  // 66: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
-	3,  // 67: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
-	44, // 68: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
-	3,  // 69: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
-	47, // 70: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
-	48, // 71: cset.api.v1.ClusterSetService.Rebalance:input_type -> cset.api.v1.RebalanceRequest
-	52, // 72: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
-	2,  // 73: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
-	3,  // 74: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 75: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 76: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
-	58, // 77: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
-	58, // 78: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
-	61, // 79: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
-	62, // 80: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
-	64, // 81: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
-	2,  // 82: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
-	68, // 83: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
-	69, // 84: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
-	70, // 85: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
-	8,  // 86: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
-	10, // 87: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
-	12, // 88: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
-	14, // 89: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
-	16, // 90: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
-	18, // 91: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
-	22, // 92: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
-	26, // 93: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
-	22, // 94: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
-	0,  // 95: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
-	22, // 96: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
-	22, // 97: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
-	30, // 98: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
-	25, // 99: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
-	31, // 100: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
-	33, // 101: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
-	0,  // 102: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
-	34, // 103: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
-	36, // 104: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
-	0,  // 105: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
-	42, // 106: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
-	43, // 107: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
-	42, // 108: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
-	0,  // 109: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
-	42, // 110: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
-	46, // 111: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
-	56, // 112: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
-	50, // 113: cset.api.v1.ClusterSetService.Rebalance:output_type -> cset.api.v1.RebalanceResponse
-	54, // 114: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
-	57, // 115: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
-	56, // 116: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
-	56, // 117: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
-	56, // 118: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
-	60, // 119: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
-	59, // 120: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
-	62, // 121: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
-	63, // 122: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
-	65, // 123: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
-	67, // 124: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
-	0,  // 125: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
-	0,  // 126: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
-	71, // 127: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
-	86, // [86:128] is the sub-list for method output_type
-	44, // [44:86] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	8,  // 3: cset.api.v1.WitnessInfo.witnesses:type_name -> cset.api.v1.WitnessEndpoint
+	5,  // 4: cset.api.v1.StatusResponse.leader:type_name -> cset.api.v1.Leader
+	6,  // 5: cset.api.v1.StatusResponse.masters:type_name -> cset.api.v1.MasterInfo
+	7,  // 6: cset.api.v1.StatusResponse.witness:type_name -> cset.api.v1.WitnessInfo
+	1,  // 7: cset.api.v1.RaftPeersRequest.read:type_name -> cset.api.v1.ReadOptions
+	6,  // 8: cset.api.v1.RaftPeersResponse.peers:type_name -> cset.api.v1.MasterInfo
+	5,  // 9: cset.api.v1.RaftTransferLeaderResponse.leader:type_name -> cset.api.v1.Leader
+	20, // 10: cset.api.v1.AddMemberRequest.servers:type_name -> cset.api.v1.ServerSpec
+	73, // 11: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
+	20, // 12: cset.api.v1.Member.servers:type_name -> cset.api.v1.ServerSpec
+	74, // 13: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
+	22, // 14: cset.api.v1.MemberResponse.member:type_name -> cset.api.v1.Member
+	25, // 15: cset.api.v1.MemberResponse.warnings:type_name -> cset.api.v1.MemberCheck
+	25, // 16: cset.api.v1.CheckMemberResponse.checks:type_name -> cset.api.v1.MemberCheck
+	22, // 17: cset.api.v1.ListMembersResponse.members:type_name -> cset.api.v1.Member
+	30, // 18: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
+	32, // 19: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
+	35, // 20: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
+	75, // 21: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	38, // 22: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
+	40, // 23: cset.api.v1.RegisterWorkloadRequest.probe:type_name -> cset.api.v1.ProbeSpec
+	76, // 24: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
+	38, // 25: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
+	40, // 26: cset.api.v1.Workload.probe:type_name -> cset.api.v1.ProbeSpec
+	41, // 27: cset.api.v1.Workload.probe_result:type_name -> cset.api.v1.ProbeResult
+	43, // 28: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
+	46, // 29: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
+	50, // 30: cset.api.v1.RebalanceResponse.moves:type_name -> cset.api.v1.RebalanceMove
+	18, // 31: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
+	21, // 32: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
+	33, // 33: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
+	36, // 34: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
+	39, // 35: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
+	52, // 36: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
+	54, // 37: cset.api.v1.ApplyResponse.changes:type_name -> cset.api.v1.ApplyChange
+	56, // 38: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
+	57, // 39: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
+	60, // 40: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
+	67, // 41: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
+	60, // 42: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
+	42, // 43: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	42, // 44: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	4,  // 45: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
+	10, // 46: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
+	12, // 47: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
+	14, // 48: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
+	16, // 49: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
+	18, // 50: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
+	21, // 51: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
+	2,  // 52: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
+	3,  // 53: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
+	28, // 54: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
+	29, // 55: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
+	3,  // 56: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
+	2,  // 57: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
+	24, // 58: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
+	33, // 59: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
+	2,  // 60: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
+	3,  // 61: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
+	36, // 62: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
+	2,  // 63: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
+	3,  // 64: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
+	39, // 65: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
+	2,  // 66: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
+	3,  // 67: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
+	3,  // 68: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
+	45, // 69: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
+	3,  // 70: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
+	48, // 71: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
+	49, // 72: cset.api.v1.ClusterSetService.Rebalance:input_type -> cset.api.v1.RebalanceRequest
+	53, // 73: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
+	2,  // 74: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
+	3,  // 75: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 76: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 77: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
+	59, // 78: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
+	59, // 79: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
+	62, // 80: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
+	63, // 81: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
+	65, // 82: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
+	2,  // 83: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
+	69, // 84: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
+	70, // 85: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
+	71, // 86: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
+	9,  // 87: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
+	11, // 88: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
+	13, // 89: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
+	15, // 90: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
+	17, // 91: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
+	19, // 92: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
+	23, // 93: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
+	27, // 94: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
+	23, // 95: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
+	0,  // 96: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
+	23, // 97: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
+	23, // 98: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
+	31, // 99: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
+	26, // 100: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
+	32, // 101: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
+	34, // 102: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
+	0,  // 103: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
+	35, // 104: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
+	37, // 105: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
+	0,  // 106: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
+	43, // 107: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
+	44, // 108: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
+	43, // 109: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
+	0,  // 110: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
+	43, // 111: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
+	47, // 112: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
+	57, // 113: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
+	51, // 114: cset.api.v1.ClusterSetService.Rebalance:output_type -> cset.api.v1.RebalanceResponse
+	55, // 115: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
+	58, // 116: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
+	57, // 117: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
+	57, // 118: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
+	57, // 119: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
+	61, // 120: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
+	60, // 121: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
+	63, // 122: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
+	64, // 123: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
+	66, // 124: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
+	68, // 125: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
+	0,  // 126: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
+	0,  // 127: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
+	72, // 128: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
+	87, // [87:129] is the sub-list for method output_type
+	45, // [45:87] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_cset_api_v1_api_proto_init() }
@@ -5600,7 +5728,7 @@ func file_cset_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_api_v1_api_proto_rawDesc), len(file_cset_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   76,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
