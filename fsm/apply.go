@@ -5,6 +5,7 @@ import (
 
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/protobuf/proto"
 )
 
 // applier applies one entry to a state. Handlers validate deterministically, mutate and return
@@ -22,6 +23,10 @@ type applier struct {
 	quiet bool
 	// plan is what a DeclareCommand did, for the entry's Result.
 	plan *Plan
+	// workload is the workload an upsert or a desired-state change left, for the entry's
+	// Result: the API answers with it, not with a read of the state that a later entry may
+	// already have changed.
+	workload *fsmv1.Workload
 }
 
 func (a *applier) dispatch(e *fsmv1.LogEntry) error {
@@ -37,11 +42,11 @@ func (a *applier) dispatch(e *fsmv1.LogEntry) error {
 	case *fsmv1.LogEntry_SetMemberHealth:
 		return a.applySetMemberHealth(c.SetMemberHealth)
 	case *fsmv1.LogEntry_UpsertWorkload:
-		return a.applyUpsertWorkload(c.UpsertWorkload)
+		return a.answerWorkload(c.UpsertWorkload.GetWorkload().GetName(), a.applyUpsertWorkload(c.UpsertWorkload))
 	case *fsmv1.LogEntry_RemoveWorkload:
 		return a.applyRemoveWorkload(c.RemoveWorkload)
 	case *fsmv1.LogEntry_SetWorkloadDesired:
-		return a.applySetWorkloadDesired(c.SetWorkloadDesired)
+		return a.answerWorkload(c.SetWorkloadDesired.GetName(), a.applySetWorkloadDesired(c.SetWorkloadDesired))
 	case *fsmv1.LogEntry_UpsertFaultDomain:
 		return a.applyUpsertFaultDomain(c.UpsertFaultDomain)
 	case *fsmv1.LogEntry_RemoveFaultDomain:
@@ -90,6 +95,14 @@ func (a *applier) dispatch(e *fsmv1.LogEntry) error {
 	default:
 		panic(fmt.Sprintf("fsm: raft index %d: no handler for %T", a.index, c))
 	}
+}
+
+// answerWorkload keeps a copy of the workload an entry left for its Result, when it succeeded.
+func (a *applier) answerWorkload(name string, err error) error {
+	if w := a.s.workloads[name]; err == nil && w != nil {
+		a.workload = proto.Clone(w).(*fsmv1.Workload)
+	}
+	return err
 }
 
 // event appends one event stamped with this entry's index, time and actor.

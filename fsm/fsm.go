@@ -50,6 +50,9 @@ type Result struct {
 	// Plan is what a DeclareCommand did (nil for other commands, for a failure and for a
 	// duplicate).
 	Plan *Plan
+	// Workload is a copy of the workload an UpsertWorkload or SetWorkloadDesired entry left in
+	// the state (nil for other commands, for a failure and for a duplicate).
+	Workload *fsmv1.Workload
 }
 
 // FSM implements raft.FSM over the cluster-set state. Create it with New.
@@ -129,7 +132,11 @@ func (f *FSM) applyLocked(index uint64, e *fsmv1.LogEntry) *Result {
 	if id := e.GetRequestId(); id != "" {
 		s.rememberRequest(id, index, err)
 	}
-	return &Result{Index: index, Err: err, Plan: a.plan}
+	res := &Result{Index: index, Err: err, Plan: a.plan}
+	if err == nil {
+		res.Workload = a.workload
+	}
+	return res
 }
 
 // Watch returns a channel that is closed at the next change of the state.

@@ -36,10 +36,22 @@ func (a *api) RegisterWorkload(ctx context.Context, r *apiv1.RegisterWorkloadReq
 		return nil, err
 	}
 	cmd := &fsmv1.UpsertWorkloadCommand{Workload: w, CreateOnly: !r.GetUpdate()}
-	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_UpsertWorkload{UpsertWorkload: cmd}}); err != nil {
+	res, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_UpsertWorkload{UpsertWorkload: cmd}})
+	if err != nil {
 		return nil, err
 	}
-	return a.getWorkload(w.Name)
+	return a.committedWorkload(res, w.Name)
+}
+
+// committedWorkload answers a write with the workload as its entry left it: reading the state
+// instead could see a later entry (a concurrent unregister would turn a successful update into
+// NotFound: chaos finding W1). A retried request (its first outcome comes from the request
+// table, without the workload) reads the state.
+func (a *api) committedWorkload(res *fsm.Result, name string) (*apiv1.Workload, error) {
+	if res == nil || res.Workload == nil {
+		return a.getWorkload(name)
+	}
+	return workloadToAPI(a.s.fsm.ClusterSet(), res.Workload, a.s.fsm.ActiveOperation(name)), nil
 }
 
 func (a *api) ListWorkloads(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListWorkloadsResponse, error) {
@@ -88,10 +100,11 @@ func (a *api) SetWorkloadDesired(ctx context.Context, r *apiv1.SetWorkloadDesire
 		}
 	}
 	cmd := &fsmv1.SetWorkloadDesiredCommand{Name: r.GetName(), Desired: r.GetDesired()}
-	if _, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_SetWorkloadDesired{SetWorkloadDesired: cmd}}); err != nil {
+	res, err := a.apply(ctx, &fsmv1.LogEntry{Command: &fsmv1.LogEntry_SetWorkloadDesired{SetWorkloadDesired: cmd}})
+	if err != nil {
 		return nil, err
 	}
-	return a.getWorkload(r.GetName())
+	return a.committedWorkload(res, r.GetName())
 }
 
 // PlaceWorkload explains where the scheduler would put a workload now, every candidate with its
