@@ -3411,6 +3411,246 @@ func (x *MoveWorkloadRequest) GetForce() bool {
 	return false
 }
 
+type DrillRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []string               `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	FaultDomains  []string               `protobuf:"bytes,2,rep,name=fault_domains,json=faultDomains,proto3" json:"fault_domains,omitempty"` // their members are added to members
+	Execute       bool                   `protobuf:"varint,3,opt,name=execute,proto3" json:"execute,omitempty"`                              // set the members draining: a planned evacuation
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrillRequest) Reset() {
+	*x = DrillRequest{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrillRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrillRequest) ProtoMessage() {}
+
+func (x *DrillRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrillRequest.ProtoReflect.Descriptor instead.
+func (*DrillRequest) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DrillRequest) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *DrillRequest) GetFaultDomains() []string {
+	if x != nil {
+		return x.FaultDomains
+	}
+	return nil
+}
+
+func (x *DrillRequest) GetExecute() bool {
+	if x != nil {
+		return x.Execute
+	}
+	return false
+}
+
+type DrillStep struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Workload        string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	FromMember      string                 `protobuf:"bytes,2,opt,name=from_member,json=fromMember,proto3" json:"from_member,omitempty"`
+	ToMember        string                 `protobuf:"bytes,3,opt,name=to_member,json=toMember,proto3" json:"to_member,omitempty"` // "" when it would find no place
+	ToServer        string                 `protobuf:"bytes,4,opt,name=to_server,json=toServer,proto3" json:"to_server,omitempty"`
+	Wave            uint32                 `protobuf:"varint,5,opt,name=wave,proto3" json:"wave,omitempty"`                                                // starts in wave N, after every dependency it has (waves run one after another)
+	Reason          string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`                                             // why that target, or why no place
+	ExpectedStartMs int64                  `protobuf:"varint,7,opt,name=expected_start_ms,json=expectedStartMs,proto3" json:"expected_start_ms,omitempty"` // from recent starts of this workload (else of all workloads)
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DrillStep) Reset() {
+	*x = DrillStep{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrillStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrillStep) ProtoMessage() {}
+
+func (x *DrillStep) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrillStep.ProtoReflect.Descriptor instead.
+func (*DrillStep) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *DrillStep) GetWorkload() string {
+	if x != nil {
+		return x.Workload
+	}
+	return ""
+}
+
+func (x *DrillStep) GetFromMember() string {
+	if x != nil {
+		return x.FromMember
+	}
+	return ""
+}
+
+func (x *DrillStep) GetToMember() string {
+	if x != nil {
+		return x.ToMember
+	}
+	return ""
+}
+
+func (x *DrillStep) GetToServer() string {
+	if x != nil {
+		return x.ToServer
+	}
+	return ""
+}
+
+func (x *DrillStep) GetWave() uint32 {
+	if x != nil {
+		return x.Wave
+	}
+	return 0
+}
+
+func (x *DrillStep) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DrillStep) GetExpectedStartMs() int64 {
+	if x != nil {
+		return x.ExpectedStartMs
+	}
+	return 0
+}
+
+type DrillResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Members []string               `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"` // the members lost (or drained), sorted
+	Steps   []*DrillStep           `protobuf:"bytes,2,rep,name=steps,proto3" json:"steps,omitempty"`     // in wave order, then by name
+	// expected_ms: detection (fence_after, not for an executed drill) plus each wave's longest
+	// expected start.
+	ExpectedMs  int64 `protobuf:"varint,3,opt,name=expected_ms,json=expectedMs,proto3" json:"expected_ms,omitempty"`
+	DetectionMs int64 `protobuf:"varint,4,opt,name=detection_ms,json=detectionMs,proto3" json:"detection_ms,omitempty"`
+	Executed    bool  `protobuf:"varint,5,opt,name=executed,proto3" json:"executed,omitempty"`
+	// estimate_basis: how the start times were estimated ("recent starts of each workload",
+	// "no recent start: start_timeout", ...).
+	EstimateBasis string `protobuf:"bytes,6,opt,name=estimate_basis,json=estimateBasis,proto3" json:"estimate_basis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrillResponse) Reset() {
+	*x = DrillResponse{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrillResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrillResponse) ProtoMessage() {}
+
+func (x *DrillResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrillResponse.ProtoReflect.Descriptor instead.
+func (*DrillResponse) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *DrillResponse) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *DrillResponse) GetSteps() []*DrillStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *DrillResponse) GetExpectedMs() int64 {
+	if x != nil {
+		return x.ExpectedMs
+	}
+	return 0
+}
+
+func (x *DrillResponse) GetDetectionMs() int64 {
+	if x != nil {
+		return x.DetectionMs
+	}
+	return 0
+}
+
+func (x *DrillResponse) GetExecuted() bool {
+	if x != nil {
+		return x.Executed
+	}
+	return false
+}
+
+func (x *DrillResponse) GetEstimateBasis() string {
+	if x != nil {
+		return x.EstimateBasis
+	}
+	return ""
+}
+
 type RebalanceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DryRun        bool                   `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
@@ -3421,7 +3661,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3433,7 +3673,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[49]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3446,7 +3686,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{49}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RebalanceRequest) GetDryRun() bool {
@@ -3476,7 +3716,7 @@ type RebalanceMove struct {
 
 func (x *RebalanceMove) Reset() {
 	*x = RebalanceMove{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3488,7 +3728,7 @@ func (x *RebalanceMove) String() string {
 func (*RebalanceMove) ProtoMessage() {}
 
 func (x *RebalanceMove) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3501,7 +3741,7 @@ func (x *RebalanceMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceMove.ProtoReflect.Descriptor instead.
 func (*RebalanceMove) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RebalanceMove) GetWorkload() string {
@@ -3549,7 +3789,7 @@ type RebalanceResponse struct {
 
 func (x *RebalanceResponse) Reset() {
 	*x = RebalanceResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3561,7 +3801,7 @@ func (x *RebalanceResponse) String() string {
 func (*RebalanceResponse) ProtoMessage() {}
 
 func (x *RebalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3574,7 +3814,7 @@ func (x *RebalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RebalanceResponse) GetDryRun() bool {
@@ -3604,7 +3844,7 @@ type Declaration struct {
 
 func (x *Declaration) Reset() {
 	*x = Declaration{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3616,7 +3856,7 @@ func (x *Declaration) String() string {
 func (*Declaration) ProtoMessage() {}
 
 func (x *Declaration) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3629,7 +3869,7 @@ func (x *Declaration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Declaration.ProtoReflect.Descriptor instead.
 func (*Declaration) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Declaration) GetSet() *InitSetRequest {
@@ -3686,7 +3926,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3698,7 +3938,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3711,7 +3951,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ApplyRequest) GetDeclaration() *Declaration {
@@ -3760,7 +4000,7 @@ type ApplyChange struct {
 
 func (x *ApplyChange) Reset() {
 	*x = ApplyChange{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3772,7 +4012,7 @@ func (x *ApplyChange) String() string {
 func (*ApplyChange) ProtoMessage() {}
 
 func (x *ApplyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3785,7 +4025,7 @@ func (x *ApplyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChange.ProtoReflect.Descriptor instead.
 func (*ApplyChange) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ApplyChange) GetKind() string {
@@ -3846,7 +4086,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3858,7 +4098,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3871,7 +4111,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ApplyResponse) GetIndex() uint64 {
@@ -3943,7 +4183,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3955,7 +4195,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3968,7 +4208,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *HookResult) GetHook() string {
@@ -4028,7 +4268,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4040,7 +4280,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4053,7 +4293,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Operation) GetId() string {
@@ -4163,7 +4403,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4175,7 +4415,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4188,7 +4428,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -4210,7 +4450,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4222,7 +4462,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4235,7 +4475,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListEventsRequest) GetAfterSeq() uint64 {
@@ -4284,7 +4524,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4296,7 +4536,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4309,7 +4549,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -4391,7 +4631,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4403,7 +4643,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4416,7 +4656,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -4435,7 +4675,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4447,7 +4687,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4460,7 +4700,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *SnapshotSaveRequest) GetRedact() bool {
@@ -4479,7 +4719,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4491,7 +4731,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4504,7 +4744,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -4525,7 +4765,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4537,7 +4777,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4550,7 +4790,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SnapshotRestoreResponse) GetIndex() uint64 {
@@ -4584,7 +4824,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4596,7 +4836,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4609,7 +4849,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -4638,7 +4878,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[66]
+	mi := &file_cset_api_v1_api_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4650,7 +4890,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[66]
+	mi := &file_cset_api_v1_api_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4663,7 +4903,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CreateTokenResponse) GetName() string {
@@ -4706,7 +4946,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[67]
+	mi := &file_cset_api_v1_api_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4718,7 +4958,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[67]
+	mi := &file_cset_api_v1_api_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4731,7 +4971,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *Token) GetName() string {
@@ -4771,7 +5011,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[68]
+	mi := &file_cset_api_v1_api_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4783,7 +5023,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[68]
+	mi := &file_cset_api_v1_api_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4796,7 +5036,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{68}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -4815,7 +5055,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[69]
+	mi := &file_cset_api_v1_api_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4827,7 +5067,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[69]
+	mi := &file_cset_api_v1_api_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4840,7 +5080,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{69}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *RevokeTokenRequest) GetName() string {
@@ -4859,7 +5099,7 @@ type RecordAuditRequest struct {
 
 func (x *RecordAuditRequest) Reset() {
 	*x = RecordAuditRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[70]
+	mi := &file_cset_api_v1_api_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4871,7 +5111,7 @@ func (x *RecordAuditRequest) String() string {
 func (*RecordAuditRequest) ProtoMessage() {}
 
 func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[70]
+	mi := &file_cset_api_v1_api_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4884,7 +5124,7 @@ func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditRequest.ProtoReflect.Descriptor instead.
 func (*RecordAuditRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{70}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *RecordAuditRequest) GetEvents() []*Event {
@@ -4907,7 +5147,7 @@ type GuardHeartbeatRequest struct {
 
 func (x *GuardHeartbeatRequest) Reset() {
 	*x = GuardHeartbeatRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[71]
+	mi := &file_cset_api_v1_api_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4919,7 +5159,7 @@ func (x *GuardHeartbeatRequest) String() string {
 func (*GuardHeartbeatRequest) ProtoMessage() {}
 
 func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[71]
+	mi := &file_cset_api_v1_api_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4932,7 +5172,7 @@ func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{71}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *GuardHeartbeatRequest) GetCluster() string {
@@ -4969,7 +5209,7 @@ type GuardHeartbeatResponse struct {
 
 func (x *GuardHeartbeatResponse) Reset() {
 	*x = GuardHeartbeatResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[72]
+	mi := &file_cset_api_v1_api_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4981,7 +5221,7 @@ func (x *GuardHeartbeatResponse) String() string {
 func (*GuardHeartbeatResponse) ProtoMessage() {}
 
 func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[72]
+	mi := &file_cset_api_v1_api_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4994,7 +5234,7 @@ func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{72}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *GuardHeartbeatResponse) GetAcknowledged() bool {
@@ -5315,7 +5555,28 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tto_member\x18\x02 \x01(\tR\btoMember\x12\x1b\n" +
 	"\tto_server\x18\x03 \x01(\tR\btoServer\x12\x14\n" +
-	"\x05force\x18\x04 \x01(\bR\x05force\"H\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\"g\n" +
+	"\fDrillRequest\x12\x18\n" +
+	"\amembers\x18\x01 \x03(\tR\amembers\x12#\n" +
+	"\rfault_domains\x18\x02 \x03(\tR\ffaultDomains\x12\x18\n" +
+	"\aexecute\x18\x03 \x01(\bR\aexecute\"\xda\x01\n" +
+	"\tDrillStep\x12\x1a\n" +
+	"\bworkload\x18\x01 \x01(\tR\bworkload\x12\x1f\n" +
+	"\vfrom_member\x18\x02 \x01(\tR\n" +
+	"fromMember\x12\x1b\n" +
+	"\tto_member\x18\x03 \x01(\tR\btoMember\x12\x1b\n" +
+	"\tto_server\x18\x04 \x01(\tR\btoServer\x12\x12\n" +
+	"\x04wave\x18\x05 \x01(\rR\x04wave\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12*\n" +
+	"\x11expected_start_ms\x18\a \x01(\x03R\x0fexpectedStartMs\"\xde\x01\n" +
+	"\rDrillResponse\x12\x18\n" +
+	"\amembers\x18\x01 \x03(\tR\amembers\x12,\n" +
+	"\x05steps\x18\x02 \x03(\v2\x16.cset.api.v1.DrillStepR\x05steps\x12\x1f\n" +
+	"\vexpected_ms\x18\x03 \x01(\x03R\n" +
+	"expectedMs\x12!\n" +
+	"\fdetection_ms\x18\x04 \x01(\x03R\vdetectionMs\x12\x1a\n" +
+	"\bexecuted\x18\x05 \x01(\bR\bexecuted\x12%\n" +
+	"\x0eestimate_basis\x18\x06 \x01(\tR\restimateBasis\"H\n" +
 	"\x10RebalanceRequest\x12\x17\n" +
 	"\adry_run\x18\x01 \x01(\bR\x06dryRun\x12\x1b\n" +
 	"\tmax_moves\x18\x02 \x01(\rR\bmaxMoves\"\xa4\x01\n" +
@@ -5439,7 +5700,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x16GuardHeartbeatResponse\x12\"\n" +
 	"\facknowledged\x18\x01 \x01(\bR\facknowledged\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12\x16\n" +
-	"\x06leader\x18\x03 \x01(\tR\x06leader2\xf2\x1c\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader2\xbd\x1d\n" +
 	"\x11ClusterSetService\x12L\n" +
 	"\x06Status\x12\x1a.cset.api.v1.StatusRequest\x1a\x1b.cset.api.v1.StatusResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12U\n" +
 	"\tRaftPeers\x12\x1d.cset.api.v1.RaftPeersRequest\x1a\x1e.cset.api.v1.RaftPeersResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12T\n" +
@@ -5468,7 +5729,8 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x12UnregisterWorkload\x12\x17.cset.api.v1.GetRequest\x1a\x12.cset.api.v1.Empty\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12^\n" +
 	"\x12SetWorkloadDesired\x12&.cset.api.v1.SetWorkloadDesiredRequest\x1a\x15.cset.api.v1.Workload\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12W\n" +
 	"\rPlaceWorkload\x12\x17.cset.api.v1.GetRequest\x1a\".cset.api.v1.PlaceWorkloadResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12S\n" +
-	"\fMoveWorkload\x12 .cset.api.v1.MoveWorkloadRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12U\n" +
+	"\fMoveWorkload\x12 .cset.api.v1.MoveWorkloadRequest\x1a\x16.cset.api.v1.Operation\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x02\x12I\n" +
+	"\x05Drill\x12\x19.cset.api.v1.DrillRequest\x1a\x1a.cset.api.v1.DrillResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x00\x12U\n" +
 	"\tRebalance\x12\x1d.cset.api.v1.RebalanceRequest\x1a\x1e.cset.api.v1.RebalanceResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x00\x12I\n" +
 	"\x05Apply\x12\x19.cset.api.v1.ApplyRequest\x1a\x1a.cset.api.v1.ApplyResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x02\x12Z\n" +
 	"\x0eListOperations\x12\x18.cset.api.v1.ListRequest\x1a#.cset.api.v1.ListOperationsResponse\"\t\xca\xf3\x18\x02\b\x01\x90\x02\x01\x12J\n" +
@@ -5499,7 +5761,7 @@ func file_cset_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_cset_api_v1_api_proto_rawDescData
 }
 
-var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
 var file_cset_api_v1_api_proto_goTypes = []any{
 	(*Empty)(nil),                        // 0: cset.api.v1.Empty
 	(*ReadOptions)(nil),                  // 1: cset.api.v1.ReadOptions
@@ -5550,34 +5812,37 @@ var file_cset_api_v1_api_proto_goTypes = []any{
 	(*PlacementCandidate)(nil),           // 46: cset.api.v1.PlacementCandidate
 	(*PlaceWorkloadResponse)(nil),        // 47: cset.api.v1.PlaceWorkloadResponse
 	(*MoveWorkloadRequest)(nil),          // 48: cset.api.v1.MoveWorkloadRequest
-	(*RebalanceRequest)(nil),             // 49: cset.api.v1.RebalanceRequest
-	(*RebalanceMove)(nil),                // 50: cset.api.v1.RebalanceMove
-	(*RebalanceResponse)(nil),            // 51: cset.api.v1.RebalanceResponse
-	(*Declaration)(nil),                  // 52: cset.api.v1.Declaration
-	(*ApplyRequest)(nil),                 // 53: cset.api.v1.ApplyRequest
-	(*ApplyChange)(nil),                  // 54: cset.api.v1.ApplyChange
-	(*ApplyResponse)(nil),                // 55: cset.api.v1.ApplyResponse
-	(*HookResult)(nil),                   // 56: cset.api.v1.HookResult
-	(*Operation)(nil),                    // 57: cset.api.v1.Operation
-	(*ListOperationsResponse)(nil),       // 58: cset.api.v1.ListOperationsResponse
-	(*ListEventsRequest)(nil),            // 59: cset.api.v1.ListEventsRequest
-	(*Event)(nil),                        // 60: cset.api.v1.Event
-	(*ListEventsResponse)(nil),           // 61: cset.api.v1.ListEventsResponse
-	(*SnapshotSaveRequest)(nil),          // 62: cset.api.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),                // 63: cset.api.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),      // 64: cset.api.v1.SnapshotRestoreResponse
-	(*CreateTokenRequest)(nil),           // 65: cset.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),          // 66: cset.api.v1.CreateTokenResponse
-	(*Token)(nil),                        // 67: cset.api.v1.Token
-	(*ListTokensResponse)(nil),           // 68: cset.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 69: cset.api.v1.RevokeTokenRequest
-	(*RecordAuditRequest)(nil),           // 70: cset.api.v1.RecordAuditRequest
-	(*GuardHeartbeatRequest)(nil),        // 71: cset.api.v1.GuardHeartbeatRequest
-	(*GuardHeartbeatResponse)(nil),       // 72: cset.api.v1.GuardHeartbeatResponse
-	nil,                                  // 73: cset.api.v1.AddMemberRequest.LabelsEntry
-	nil,                                  // 74: cset.api.v1.Member.LabelsEntry
-	nil,                                  // 75: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	nil,                                  // 76: cset.api.v1.Workload.AddressesEntry
+	(*DrillRequest)(nil),                 // 49: cset.api.v1.DrillRequest
+	(*DrillStep)(nil),                    // 50: cset.api.v1.DrillStep
+	(*DrillResponse)(nil),                // 51: cset.api.v1.DrillResponse
+	(*RebalanceRequest)(nil),             // 52: cset.api.v1.RebalanceRequest
+	(*RebalanceMove)(nil),                // 53: cset.api.v1.RebalanceMove
+	(*RebalanceResponse)(nil),            // 54: cset.api.v1.RebalanceResponse
+	(*Declaration)(nil),                  // 55: cset.api.v1.Declaration
+	(*ApplyRequest)(nil),                 // 56: cset.api.v1.ApplyRequest
+	(*ApplyChange)(nil),                  // 57: cset.api.v1.ApplyChange
+	(*ApplyResponse)(nil),                // 58: cset.api.v1.ApplyResponse
+	(*HookResult)(nil),                   // 59: cset.api.v1.HookResult
+	(*Operation)(nil),                    // 60: cset.api.v1.Operation
+	(*ListOperationsResponse)(nil),       // 61: cset.api.v1.ListOperationsResponse
+	(*ListEventsRequest)(nil),            // 62: cset.api.v1.ListEventsRequest
+	(*Event)(nil),                        // 63: cset.api.v1.Event
+	(*ListEventsResponse)(nil),           // 64: cset.api.v1.ListEventsResponse
+	(*SnapshotSaveRequest)(nil),          // 65: cset.api.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),                // 66: cset.api.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),      // 67: cset.api.v1.SnapshotRestoreResponse
+	(*CreateTokenRequest)(nil),           // 68: cset.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 69: cset.api.v1.CreateTokenResponse
+	(*Token)(nil),                        // 70: cset.api.v1.Token
+	(*ListTokensResponse)(nil),           // 71: cset.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 72: cset.api.v1.RevokeTokenRequest
+	(*RecordAuditRequest)(nil),           // 73: cset.api.v1.RecordAuditRequest
+	(*GuardHeartbeatRequest)(nil),        // 74: cset.api.v1.GuardHeartbeatRequest
+	(*GuardHeartbeatResponse)(nil),       // 75: cset.api.v1.GuardHeartbeatResponse
+	nil,                                  // 76: cset.api.v1.AddMemberRequest.LabelsEntry
+	nil,                                  // 77: cset.api.v1.Member.LabelsEntry
+	nil,                                  // 78: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	nil,                                  // 79: cset.api.v1.Workload.AddressesEntry
 }
 var file_cset_api_v1_api_proto_depIdxs = []int32{
 	1,  // 0: cset.api.v1.ListRequest.read:type_name -> cset.api.v1.ReadOptions
@@ -5591,9 +5856,9 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	6,  // 8: cset.api.v1.RaftPeersResponse.peers:type_name -> cset.api.v1.MasterInfo
 	5,  // 9: cset.api.v1.RaftTransferLeaderResponse.leader:type_name -> cset.api.v1.Leader
 	20, // 10: cset.api.v1.AddMemberRequest.servers:type_name -> cset.api.v1.ServerSpec
-	73, // 11: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
+	76, // 11: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
 	20, // 12: cset.api.v1.Member.servers:type_name -> cset.api.v1.ServerSpec
-	74, // 13: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
+	77, // 13: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
 	22, // 14: cset.api.v1.MemberResponse.member:type_name -> cset.api.v1.Member
 	25, // 15: cset.api.v1.MemberResponse.warnings:type_name -> cset.api.v1.MemberCheck
 	25, // 16: cset.api.v1.CheckMemberResponse.checks:type_name -> cset.api.v1.MemberCheck
@@ -5601,119 +5866,122 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	30, // 18: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
 	32, // 19: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
 	35, // 20: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
-	75, // 21: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	78, // 21: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
 	38, // 22: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
 	40, // 23: cset.api.v1.RegisterWorkloadRequest.probe:type_name -> cset.api.v1.ProbeSpec
-	76, // 24: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
+	79, // 24: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
 	38, // 25: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
 	40, // 26: cset.api.v1.Workload.probe:type_name -> cset.api.v1.ProbeSpec
 	41, // 27: cset.api.v1.Workload.probe_result:type_name -> cset.api.v1.ProbeResult
 	43, // 28: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
 	46, // 29: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
-	50, // 30: cset.api.v1.RebalanceResponse.moves:type_name -> cset.api.v1.RebalanceMove
-	18, // 31: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
-	21, // 32: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
-	33, // 33: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
-	36, // 34: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
-	39, // 35: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
-	52, // 36: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
-	54, // 37: cset.api.v1.ApplyResponse.changes:type_name -> cset.api.v1.ApplyChange
-	56, // 38: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
-	57, // 39: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
-	60, // 40: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
-	67, // 41: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
-	60, // 42: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
-	42, // 43: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	42, // 44: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	4,  // 45: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
-	10, // 46: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
-	12, // 47: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
-	14, // 48: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
-	16, // 49: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
-	18, // 50: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
-	21, // 51: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
-	2,  // 52: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
-	3,  // 53: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
-	28, // 54: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
-	29, // 55: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
-	3,  // 56: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
-	2,  // 57: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
-	24, // 58: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
-	33, // 59: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
-	2,  // 60: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
-	3,  // 61: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
-	36, // 62: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
-	2,  // 63: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
-	3,  // 64: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
-	39, // 65: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
-	2,  // 66: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
-	3,  // 67: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
-	3,  // 68: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
-	45, // 69: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
-	3,  // 70: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
-	48, // 71: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
-	49, // 72: cset.api.v1.ClusterSetService.Rebalance:input_type -> cset.api.v1.RebalanceRequest
-	53, // 73: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
-	2,  // 74: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
-	3,  // 75: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 76: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 77: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
-	59, // 78: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
-	59, // 79: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
-	62, // 80: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
-	63, // 81: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
-	65, // 82: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
-	2,  // 83: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
-	69, // 84: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
-	70, // 85: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
-	71, // 86: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
-	9,  // 87: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
-	11, // 88: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
-	13, // 89: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
-	15, // 90: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
-	17, // 91: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
-	19, // 92: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
-	23, // 93: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
-	27, // 94: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
-	23, // 95: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
-	0,  // 96: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
-	23, // 97: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
-	23, // 98: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
-	31, // 99: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
-	26, // 100: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
-	32, // 101: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
-	34, // 102: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
-	0,  // 103: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
-	35, // 104: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
-	37, // 105: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
-	0,  // 106: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
-	43, // 107: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
-	44, // 108: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
-	43, // 109: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
-	0,  // 110: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
-	43, // 111: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
-	47, // 112: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
-	57, // 113: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
-	51, // 114: cset.api.v1.ClusterSetService.Rebalance:output_type -> cset.api.v1.RebalanceResponse
-	55, // 115: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
-	58, // 116: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
-	57, // 117: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
-	57, // 118: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
-	57, // 119: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
-	61, // 120: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
-	60, // 121: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
-	63, // 122: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
-	64, // 123: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
-	66, // 124: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
-	68, // 125: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
-	0,  // 126: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
-	0,  // 127: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
-	72, // 128: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
-	87, // [87:129] is the sub-list for method output_type
-	45, // [45:87] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	50, // 30: cset.api.v1.DrillResponse.steps:type_name -> cset.api.v1.DrillStep
+	53, // 31: cset.api.v1.RebalanceResponse.moves:type_name -> cset.api.v1.RebalanceMove
+	18, // 32: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
+	21, // 33: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
+	33, // 34: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
+	36, // 35: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
+	39, // 36: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
+	55, // 37: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
+	57, // 38: cset.api.v1.ApplyResponse.changes:type_name -> cset.api.v1.ApplyChange
+	59, // 39: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
+	60, // 40: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
+	63, // 41: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
+	70, // 42: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
+	63, // 43: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
+	42, // 44: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	42, // 45: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	4,  // 46: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
+	10, // 47: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
+	12, // 48: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
+	14, // 49: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
+	16, // 50: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
+	18, // 51: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
+	21, // 52: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
+	2,  // 53: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
+	3,  // 54: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
+	28, // 55: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
+	29, // 56: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
+	3,  // 57: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
+	2,  // 58: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
+	24, // 59: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
+	33, // 60: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
+	2,  // 61: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
+	3,  // 62: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
+	36, // 63: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
+	2,  // 64: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
+	3,  // 65: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
+	39, // 66: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
+	2,  // 67: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
+	3,  // 68: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
+	3,  // 69: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
+	45, // 70: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
+	3,  // 71: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
+	48, // 72: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
+	49, // 73: cset.api.v1.ClusterSetService.Drill:input_type -> cset.api.v1.DrillRequest
+	52, // 74: cset.api.v1.ClusterSetService.Rebalance:input_type -> cset.api.v1.RebalanceRequest
+	56, // 75: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
+	2,  // 76: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
+	3,  // 77: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 78: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 79: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
+	62, // 80: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
+	62, // 81: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
+	65, // 82: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
+	66, // 83: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
+	68, // 84: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
+	2,  // 85: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
+	72, // 86: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
+	73, // 87: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
+	74, // 88: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
+	9,  // 89: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
+	11, // 90: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
+	13, // 91: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
+	15, // 92: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
+	17, // 93: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
+	19, // 94: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
+	23, // 95: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
+	27, // 96: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
+	23, // 97: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
+	0,  // 98: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
+	23, // 99: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
+	23, // 100: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
+	31, // 101: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
+	26, // 102: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
+	32, // 103: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
+	34, // 104: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
+	0,  // 105: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
+	35, // 106: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
+	37, // 107: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
+	0,  // 108: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
+	43, // 109: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
+	44, // 110: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
+	43, // 111: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
+	0,  // 112: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
+	43, // 113: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
+	47, // 114: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
+	60, // 115: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
+	51, // 116: cset.api.v1.ClusterSetService.Drill:output_type -> cset.api.v1.DrillResponse
+	54, // 117: cset.api.v1.ClusterSetService.Rebalance:output_type -> cset.api.v1.RebalanceResponse
+	58, // 118: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
+	61, // 119: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
+	60, // 120: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
+	60, // 121: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
+	60, // 122: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
+	64, // 123: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
+	63, // 124: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
+	66, // 125: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
+	67, // 126: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
+	69, // 127: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
+	71, // 128: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
+	0,  // 129: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
+	0,  // 130: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
+	75, // 131: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
+	89, // [89:132] is the sub-list for method output_type
+	46, // [46:89] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_cset_api_v1_api_proto_init() }
@@ -5728,7 +5996,7 @@ func file_cset_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_api_v1_api_proto_rawDesc), len(file_cset_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   77,
+			NumMessages:   80,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -51,6 +51,7 @@ const (
 	ClusterSetService_SetWorkloadDesired_FullMethodName    = "/cset.api.v1.ClusterSetService/SetWorkloadDesired"
 	ClusterSetService_PlaceWorkload_FullMethodName         = "/cset.api.v1.ClusterSetService/PlaceWorkload"
 	ClusterSetService_MoveWorkload_FullMethodName          = "/cset.api.v1.ClusterSetService/MoveWorkload"
+	ClusterSetService_Drill_FullMethodName                 = "/cset.api.v1.ClusterSetService/Drill"
 	ClusterSetService_Rebalance_FullMethodName             = "/cset.api.v1.ClusterSetService/Rebalance"
 	ClusterSetService_Apply_FullMethodName                 = "/cset.api.v1.ClusterSetService/Apply"
 	ClusterSetService_ListOperations_FullMethodName        = "/cset.api.v1.ClusterSetService/ListOperations"
@@ -106,6 +107,11 @@ type ClusterSetServiceClient interface {
 	MoveWorkload(ctx context.Context, in *MoveWorkloadRequest, opts ...grpc.CallOption) (*Operation, error)
 	// Rebalance asks the scheduler for moves that even out the members' load and, unless
 	// dry_run, starts them as operations with reason rebalance.
+	// Drill predicts, without changing anything, what a loss of members (or fault domains)
+	// would do: where each affected workload would go, in which order, which would find no
+	// place and why, and how long it would take. With execute it evacuates them for real as a
+	// planned drain (the members are set draining).
+	Drill(ctx context.Context, in *DrillRequest, opts ...grpc.CallOption) (*DrillResponse, error)
 	Rebalance(ctx context.Context, in *RebalanceRequest, opts ...grpc.CallOption) (*RebalanceResponse, error)
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	ListOperations(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListOperationsResponse, error)
@@ -408,6 +414,16 @@ func (c *clusterSetServiceClient) MoveWorkload(ctx context.Context, in *MoveWork
 	return out, nil
 }
 
+func (c *clusterSetServiceClient) Drill(ctx context.Context, in *DrillRequest, opts ...grpc.CallOption) (*DrillResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrillResponse)
+	err := c.cc.Invoke(ctx, ClusterSetService_Drill_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *clusterSetServiceClient) Rebalance(ctx context.Context, in *RebalanceRequest, opts ...grpc.CallOption) (*RebalanceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RebalanceResponse)
@@ -617,6 +633,11 @@ type ClusterSetServiceServer interface {
 	MoveWorkload(context.Context, *MoveWorkloadRequest) (*Operation, error)
 	// Rebalance asks the scheduler for moves that even out the members' load and, unless
 	// dry_run, starts them as operations with reason rebalance.
+	// Drill predicts, without changing anything, what a loss of members (or fault domains)
+	// would do: where each affected workload would go, in which order, which would find no
+	// place and why, and how long it would take. With execute it evacuates them for real as a
+	// planned drain (the members are set draining).
+	Drill(context.Context, *DrillRequest) (*DrillResponse, error)
 	Rebalance(context.Context, *RebalanceRequest) (*RebalanceResponse, error)
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
 	ListOperations(context.Context, *ListRequest) (*ListOperationsResponse, error)
@@ -729,6 +750,9 @@ func (UnimplementedClusterSetServiceServer) PlaceWorkload(context.Context, *GetR
 }
 func (UnimplementedClusterSetServiceServer) MoveWorkload(context.Context, *MoveWorkloadRequest) (*Operation, error) {
 	return nil, status.Error(codes.Unimplemented, "method MoveWorkload not implemented")
+}
+func (UnimplementedClusterSetServiceServer) Drill(context.Context, *DrillRequest) (*DrillResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Drill not implemented")
 }
 func (UnimplementedClusterSetServiceServer) Rebalance(context.Context, *RebalanceRequest) (*RebalanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Rebalance not implemented")
@@ -1282,6 +1306,24 @@ func _ClusterSetService_MoveWorkload_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterSetService_Drill_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrillRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterSetServiceServer).Drill(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterSetService_Drill_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterSetServiceServer).Drill(ctx, req.(*DrillRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ClusterSetService_Rebalance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RebalanceRequest)
 	if err := dec(in); err != nil {
@@ -1641,6 +1683,10 @@ var ClusterSetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MoveWorkload",
 			Handler:    _ClusterSetService_MoveWorkload_Handler,
+		},
+		{
+			MethodName: "Drill",
+			Handler:    _ClusterSetService_Drill_Handler,
 		},
 		{
 			MethodName: "Rebalance",
