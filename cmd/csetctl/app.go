@@ -177,6 +177,7 @@ Environment:
 		a.availSetCommand(),
 		a.applyCommand(),
 		a.rebalanceCommand(),
+		a.drillCommand(),
 		a.operationCommand(),
 		a.eventsCommand(),
 		a.snapshotCommand(),

@@ -304,3 +304,28 @@ func TestRegister_ProbeFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestDrill_PrintsThePlan(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer()
+	addr := f.start(t)
+	r := cli(t, addr, exitOK, "drill", "--member", "east")
+	for _, want := range []string{"drill: losing east", "1     web       east  west  2.5s", "no place: west: hard spread", "expected: 17.5s (detection 15s"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("drill output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = cli(t, addr, exitOK, "drill", "--member", "east", "-o", "json")
+	if !strings.Contains(r.stdout, `"to_member": ""`) || !strings.Contains(r.stdout, `"expected_ms": 17500`) {
+		t.Errorf("drill JSON:\n%s", r.stdout)
+	}
+	for _, tc := range []struct{ args, want string }{
+		{"drill", "drill needs --member or --fault-domain"},
+		{"drill --member east --wait", "--wait applies with --execute only"},
+		{"drill --member East", "--member: member"},
+	} {
+		if r := cli(t, addr, exitUsage, strings.Fields(tc.args)...); !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: stderr %q, want %q", tc.args, r.stderr, tc.want)
+		}
+	}
+}

@@ -479,6 +479,15 @@ func (f *fakeServer) PlaceWorkload(_ context.Context, r *apiv1.GetRequest) (*api
 
 // MoveWorkload starts operation "op-<workload>" in phase fencing; the
 // states queued in opSteps are returned by the following GetOperation calls.
+func (f *fakeServer) Drill(_ context.Context, r *apiv1.DrillRequest) (*apiv1.DrillResponse, error) {
+	return &apiv1.DrillResponse{Members: []string{"east"}, DetectionMs: 15000, ExpectedMs: 17500, Executed: r.GetExecute(),
+		EstimateBasis: "median duration of the workload's recent operations (else of all 4 recent operations: 2.5s)",
+		Steps: []*apiv1.DrillStep{
+			{Workload: "web", FromMember: "east", ToMember: "west", ToServer: "west-1", Wave: 1, Reason: "best of 1 accepted candidates (load 0, capacity unlimited)", ExpectedStartMs: 2500},
+			{Workload: "db", FromMember: "east", Wave: 1, Reason: "no place: west: hard spread: rack-b already hosts web"},
+		}}, nil
+}
+
 func (f *fakeServer) Rebalance(_ context.Context, r *apiv1.RebalanceRequest) (*apiv1.RebalanceResponse, error) {
 	mv := &apiv1.RebalanceMove{Workload: "web", FromMember: "east", ToMember: "west", Reason: "east is above its fair share (load 2, fair 1); west is below it"}
 	if !r.GetDryRun() {
