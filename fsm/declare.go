@@ -109,7 +109,11 @@ func (a *applier) declare(c *fsmv1.DeclareCommand) (*Plan, error) {
 			return nil, err
 		}
 	}
-	for _, w := range d.GetWorkloads() {
+	// Dependencies first, so that a file may name a workload before what it depends on.
+	if err := declaredCycle(a.s.workloads, d.GetWorkloads()); err != nil {
+		return nil, err
+	}
+	for _, w := range dependencyOrder(d.GetWorkloads()) {
 		err := declareObject(a, p, KindWorkload, w.GetName(), mapSlot(a.s.workloads, w.GetName()), func() error {
 			return a.applyUpsertWorkload(&fsmv1.UpsertWorkloadCommand{Workload: w})
 		})

@@ -82,3 +82,57 @@ func (d *Data) Dependents(name string) []string {
 	}
 	return out
 }
+
+// dependencyOrder returns ws with every workload after the workloads of ws it depends on, in
+// file order otherwise, so that a declaration may name a workload before its dependencies.
+// Workloads caught in a cycle keep their order (the upsert then refuses the cycle).
+func dependencyOrder(ws []*fsmv1.Workload) []*fsmv1.Workload {
+	declared := map[string]bool{}
+	for _, w := range ws {
+		declared[w.GetName()] = true
+	}
+	out := make([]*fsmv1.Workload, 0, len(ws))
+	placed := map[string]bool{}
+	for len(out) < len(ws) {
+		progress := false
+		for _, w := range ws {
+			if placed[w.GetName()] {
+				continue
+			}
+			ready := true
+			for _, d := range w.GetDependsOn() {
+				if declared[d] && !placed[d] && d != w.GetName() {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				out, placed[w.GetName()], progress = append(out, w), true, true
+			}
+		}
+		if !progress { // a cycle: the rest in file order
+			for _, w := range ws {
+				if !placed[w.GetName()] {
+					out, placed[w.GetName()] = append(out, w), true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// declaredCycle refuses a declaration whose workloads, with the registered ones they replace or
+// join, form a depends_on cycle, and spells it out.
+func declaredCycle(registered map[string]*fsmv1.Workload, ws []*fsmv1.Workload) error {
+	all := make(map[string]*fsmv1.Workload, len(registered)+len(ws))
+	for n, w := range registered {
+		all[n] = w
+	}
+	for _, w := range ws {
+		all[w.GetName()] = w
+	}
+	if c := dependencyCycle(all); c != nil {
+		return invalidf("depends_on forms a cycle: %s; a workload cannot wait for itself, so remove one of these dependencies", strings.Join(c, " -> "))
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/cset-project/cset/fsm"
@@ -64,5 +65,32 @@ func TestData_Dependents(t *testing.T) {
 	}
 	if got := d.Dependents("api"); len(got) != 0 {
 		t.Errorf("Dependents(api) = %v, want none", got)
+	}
+}
+
+// A declaration may name a workload before the workloads it depends on.
+func TestFSM_DeclareOrdersByDependencies(t *testing.T) {
+	t.Parallel()
+	f := fsm.New(nil)
+	fsmtest.Apply(t, f, fsmtest.SeedCommands()...)
+	decl := &fsmv1.ApplyDeclarationCommand{Workloads: []*fsmv1.Workload{
+		dependsOn(fsmtest.Workload("app", "east"), "api"),
+		dependsOn(fsmtest.Workload("api", "east"), "cache"),
+		fsmtest.Workload("cache", "east"),
+	}}
+	fsmtest.Apply(t, f, &fsmv1.DeclareCommand{Declaration: decl})
+	d := f.Data()
+	for _, n := range []string{"app", "api", "cache"} {
+		if d.Workloads[n] == nil {
+			t.Errorf("%s was not registered", n)
+		}
+	}
+	// A cycle inside one declaration is still refused, and spelled out.
+	decl = &fsmv1.ApplyDeclarationCommand{Workloads: []*fsmv1.Workload{
+		dependsOn(fsmtest.Workload("x", "east"), "y"), dependsOn(fsmtest.Workload("y", "east"), "x"),
+	}}
+	e := fsmtest.Entry(t, &fsmv1.DeclareCommand{Declaration: decl})
+	if r := f.ApplyEntry(f.AppliedIndex()+1, e); r.Err == nil || !strings.Contains(r.Err.Error(), "cycle") {
+		t.Errorf("a cycle in one declaration: %v, want refused", r.Err)
 	}
 }
