@@ -83,7 +83,10 @@ type Deps struct {
 	// OnProbe, when set, is told every probe's result (metrics): the workload, the member, how
 	// long it took and its error (nil when it passed).
 	OnProbe func(workload, member string, took time.Duration, err error)
-	Logger  hclog.Logger
+	// OnOperation, when set, is told every operation the controller starts by itself (metrics):
+	// its reason (failover, failback, drain, unreachable, start, stop, ...).
+	OnOperation func(reason string)
+	Logger      hclog.Logger
 	// Now is the clock (default time.Now); tests may replace it.
 	Now func() time.Time
 }

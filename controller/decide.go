@@ -425,6 +425,9 @@ func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) bo
 		c.log.Warn("starting an operation failed", "workload", op.Workload, "reason", op.Reason, "error", err)
 		return false
 	}
+	if c.deps.OnOperation != nil {
+		c.deps.OnOperation(op.Reason)
+	}
 	if why != "" {
 		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: op.Workload, Member: op.SourceMember, OperationId: op.Id, Message: fmt.Sprintf("%s of %s: %s", op.Reason, op.Workload, why)})
 	}

@@ -29,7 +29,11 @@ type metrics struct {
 	rpcs          *prometheus.CounterVec
 	probes        *prometheus.CounterVec
 	probeDuration prometheus.Histogram
+	operations    *prometheus.CounterVec
 }
+
+// operationStarted counts an operation the controller started (controller.Deps.OnOperation).
+func (m *metrics) operationStarted(reason string) { m.operations.WithLabelValues(reason).Inc() }
 
 // observeProbe counts one probe result (controller.Deps.OnProbe).
 func (m *metrics) observeProbe(_, _ string, took time.Duration, err error) {
@@ -58,12 +62,21 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cset_probes_total", Help: "Reachability probes run by this master while leader, by result (pass, fail).",
 		}, []string{"result"}),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cset_controller_operations_started_total", Help: "Operations the controller started by itself while this master led, by reason (failover, failback, drain, unreachable, start, stop, conflict).",
+		}, []string{"reason"}),
 		probeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "cset_probe_seconds", Help: "Time one reachability probe of a workload took (all its addresses on the member).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}),
 	}
-	reg.MustRegister(m.applyDuration, m.batchSize, m.isLeader, m.rpcs, m.probes, m.probeDuration,
+	// Every known label value from the start, so that rates and alerts see a 0, not no series.
+	for _, r := range []string{fsm.ReasonFailover, fsm.ReasonFailback, fsm.ReasonDrain, fsm.ReasonUnreachable, fsm.ReasonStart, fsm.ReasonStop, fsm.ReasonConflict} {
+		m.operations.WithLabelValues(r)
+	}
+	m.probes.WithLabelValues("pass")
+	m.probes.WithLabelValues("fail")
+	reg.MustRegister(m.applyDuration, m.batchSize, m.isLeader, m.rpcs, m.probes, m.probeDuration, m.operations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
