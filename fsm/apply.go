@@ -86,6 +86,8 @@ func (a *applier) dispatch(e *fsmv1.LogEntry) error {
 		return a.applyCreateToken(c.CreateToken)
 	case *fsmv1.LogEntry_RevokeToken:
 		return a.applyRevokeToken(c.RevokeToken)
+	case *fsmv1.LogEntry_SetNotifyCursor:
+		return a.applySetNotifyCursor(c.SetNotifyCursor)
 	case nil:
 		if e.GetIgnoreIfUnknown() {
 			a.logger.Warn("skipping a log entry with a command this master does not know", "index", a.index)
@@ -139,6 +141,7 @@ func (a *applier) applyRestoreState(c *fsmv1.RestoreStateCommand) error {
 	ns.requests, ns.requestOrder = a.s.requests, a.s.requestOrder
 	ns.events, ns.denials = a.s.events, a.s.denials
 	ns.nextEventSeq = a.s.nextEventSeq
+	ns.notifyCursors = a.s.notifyCursors // they count the running ring's events
 	ns.dnsSerial = a.index
 	a.s = ns
 	a.event("admin", "warn", "", "", "", "state restored from a snapshot taken at index %d: %d members, %d workloads", ns.lastIndex, len(ns.members), len(ns.workloads))

@@ -27,7 +27,7 @@ var goldenOrder = []string{
 	"start_operation", "advance_operation", "finish_operation", "append_events",
 	"remove_workload", "remove_member", "remove_availability_set", "remove_fault_domain",
 	"remove_master", "restore_state", "create_token", "revoke_token", "batch",
-	"set_reachability", "declare", // new commands go last, so the entries before them keep their bytes
+	"set_reachability", "declare", "set_notify_cursor", // new commands go last, so the entries before them keep their bytes
 }
 
 // restoreAfter is the golden entry after which the snapshot inside restore_state is taken, so
@@ -106,6 +106,8 @@ func goldenCommand(name string, snap []byte) proto.Message {
 			Members:          []*fsmv1.Member{east, west, fsmtest.Member("spare")},
 			Workloads:        []*fsmv1.Workload{web1, fsmtest.Workload("db", "west", "east")},
 		}, Prune: true}
+	case "set_notify_cursor":
+		return &fsmv1.SetNotifyCursorCommand{Sink: "ops-hook", Seq: 3}
 	case "append_events":
 		return &fsmv1.AppendEventsCommand{Events: []*fsmv1.Event{{Kind: "lease", Message: "lease granted to m1 in term 3"}}}
 	case "remove_workload":

@@ -50,7 +50,8 @@ func writeSnapshot(w io.Writer, s *state) error {
 	// Deterministic: map fields (labels, addresses) in a fixed order, so that masters with the
 	// same state write the same bytes.
 	opts := proto.MarshalOptions{Deterministic: true}
-	hdr := &fsmv1.SnapshotHeader{FormatVersion: SnapshotFormatVersion, LastIndex: s.lastIndex, DnsSerial: s.dnsSerial, NextEventSeq: s.nextEventSeq}
+	hdr := &fsmv1.SnapshotHeader{FormatVersion: SnapshotFormatVersion, LastIndex: s.lastIndex, DnsSerial: s.dnsSerial, NextEventSeq: s.nextEventSeq,
+		NotifyCursors: s.notifyCursorRecords()}
 	if s.clusterSet != nil {
 		hdr.ClusterSet, hdr.Zone = s.clusterSet.GetName(), s.clusterSet.GetZone()
 	}
@@ -221,6 +222,9 @@ func readSnapshotWithHeader(r io.Reader) (*state, *fsmv1.SnapshotHeader, error) 
 	s.lastIndex, s.dnsSerial, s.nextEventSeq = hdr.LastIndex, hdr.DnsSerial, hdr.NextEventSeq
 	if s.nextEventSeq == 0 {
 		s.nextEventSeq = 1
+	}
+	for _, c := range hdr.GetNotifyCursors() {
+		s.notifyCursors[c.GetSink()] = c.GetSeq()
 	}
 	for n := 0; ; n++ {
 		rec := &fsmv1.SnapshotRecord{}

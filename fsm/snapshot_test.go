@@ -49,6 +49,7 @@ func oneOfEverythingCommands() []proto.Message {
 		&fsmv1.CreateTokenCommand{Token: &fsmv1.Token{Name: "ops", Role: fsm.RoleOperate, Hash: bytes.Repeat([]byte{1}, 32), CreatedBy: "bootstrap"}},
 		&fsmv1.SetReachabilityCommand{Workload: "web1", Member: "east", Reachability: fsm.ReachabilityUnreachable, Error: "connection refused", SinceUnixNano: 9},
 		&fsmv1.RemoveMemberCommand{Name: "east", FenceFirst: true}, // web1 is placed there: marked for removal
+		&fsmv1.SetNotifyCursorCommand{Sink: "ops-hook", Seq: 2},
 	)
 }
 

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"maps"
 	"slices"
 	"sort"
 
@@ -25,6 +26,7 @@ type state struct {
 	lastIndex        uint64
 	dnsSerial        uint64
 	nextEventSeq     uint64
+	notifyCursors    map[string]uint64 // sink -> seq of the last event delivered (apply_notify.go)
 }
 
 func newState() *state {
@@ -38,6 +40,7 @@ func newState() *state {
 		tokens:           map[string]*fsmv1.Token{},
 		requests:         map[string]*fsmv1.RequestRecord{},
 		nextEventSeq:     1,
+		notifyCursors:    map[string]uint64{},
 	}
 }
 
@@ -53,6 +56,8 @@ type Data struct {
 	Operations       map[string]*fsmv1.Operation
 	AppliedIndex     uint64
 	DNSSerial        uint64
+	// NotifyCursors holds the committed cursor of every notification sink (sink -> seq).
+	NotifyCursors map[string]uint64
 }
 
 // SortedMembers returns the members ordered by name.
@@ -99,6 +104,7 @@ func (s *state) data() *Data {
 		Operations:       cloneMap(s.operations),
 		AppliedIndex:     s.lastIndex,
 		DNSSerial:        s.dnsSerial,
+		NotifyCursors:    maps.Clone(s.notifyCursors),
 	}
 	if s.clusterSet != nil {
 		d.ClusterSet = proto.Clone(s.clusterSet).(*fsmv1.ClusterSet)
@@ -123,6 +129,7 @@ func (s *state) clone() *state {
 		lastIndex:        s.lastIndex,
 		dnsSerial:        s.dnsSerial,
 		nextEventSeq:     s.nextEventSeq,
+		notifyCursors:    maps.Clone(s.notifyCursors),
 	}
 	if s.clusterSet != nil {
 		c.clusterSet = proto.Clone(s.clusterSet).(*fsmv1.ClusterSet)

@@ -3164,6 +3164,115 @@ func (x *RevokeTokenCommand) GetName() string {
 	return ""
 }
 
+// SetNotifyCursorCommand records that the leader delivered every event up to seq to the
+// notification sink (docs/notifications.md): a new leader resumes after it. It only moves a
+// cursor forward. Written with ignore_if_unknown: a master that does not know it loses nothing
+// but the cursor.
+type SetNotifyCursorCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sink          string                 `protobuf:"bytes,1,opt,name=sink,proto3" json:"sink,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNotifyCursorCommand) Reset() {
+	*x = SetNotifyCursorCommand{}
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNotifyCursorCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNotifyCursorCommand) ProtoMessage() {}
+
+func (x *SetNotifyCursorCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNotifyCursorCommand.ProtoReflect.Descriptor instead.
+func (*SetNotifyCursorCommand) Descriptor() ([]byte, []int) {
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *SetNotifyCursorCommand) GetSink() string {
+	if x != nil {
+		return x.Sink
+	}
+	return ""
+}
+
+func (x *SetNotifyCursorCommand) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// NotifyCursor is the committed cursor of one notification sink, in the snapshot header.
+type NotifyCursor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sink          string                 `protobuf:"bytes,1,opt,name=sink,proto3" json:"sink,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifyCursor) Reset() {
+	*x = NotifyCursor{}
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifyCursor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifyCursor) ProtoMessage() {}
+
+func (x *NotifyCursor) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifyCursor.ProtoReflect.Descriptor instead.
+func (*NotifyCursor) Descriptor() ([]byte, []int) {
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *NotifyCursor) GetSink() string {
+	if x != nil {
+		return x.Sink
+	}
+	return ""
+}
+
+func (x *NotifyCursor) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // BatchCommand carries several independent commands in one Raft entry: the leader groups
 // concurrent API writes so one commit serves many. Each entry keeps its own request id, actor and
 // proposal time, is applied in order at the batch's index, and gets its own result. A batch
@@ -3177,7 +3286,7 @@ type BatchCommand struct {
 
 func (x *BatchCommand) Reset() {
 	*x = BatchCommand{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3189,7 +3298,7 @@ func (x *BatchCommand) String() string {
 func (*BatchCommand) ProtoMessage() {}
 
 func (x *BatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[43]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3202,7 +3311,7 @@ func (x *BatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCommand.ProtoReflect.Descriptor instead.
 func (*BatchCommand) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{43}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *BatchCommand) GetEntries() []*LogEntry {
@@ -3248,6 +3357,7 @@ type LogEntry struct {
 	//	*LogEntry_Batch
 	//	*LogEntry_SetReachability
 	//	*LogEntry_Declare
+	//	*LogEntry_SetNotifyCursor
 	Command       isLogEntry_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3255,7 +3365,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +3377,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[44]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +3390,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{44}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *LogEntry) GetProposedAtUnixNano() int64 {
@@ -3561,6 +3671,15 @@ func (x *LogEntry) GetDeclare() *DeclareCommand {
 	return nil
 }
 
+func (x *LogEntry) GetSetNotifyCursor() *SetNotifyCursorCommand {
+	if x != nil {
+		if x, ok := x.Command.(*LogEntry_SetNotifyCursor); ok {
+			return x.SetNotifyCursor
+		}
+	}
+	return nil
+}
+
 type isLogEntry_Command interface {
 	isLogEntry_Command()
 }
@@ -3673,6 +3792,10 @@ type LogEntry_Declare struct {
 	Declare *DeclareCommand `protobuf:"bytes,36,opt,name=declare,proto3,oneof"`
 }
 
+type LogEntry_SetNotifyCursor struct {
+	SetNotifyCursor *SetNotifyCursorCommand `protobuf:"bytes,37,opt,name=set_notify_cursor,json=setNotifyCursor,proto3,oneof"`
+}
+
 func (*LogEntry_SetClusterSet) isLogEntry_Command() {}
 
 func (*LogEntry_UpsertMember) isLogEntry_Command() {}
@@ -3727,6 +3850,8 @@ func (*LogEntry_SetReachability) isLogEntry_Command() {}
 
 func (*LogEntry_Declare) isLogEntry_Command() {}
 
+func (*LogEntry_SetNotifyCursor) isLogEntry_Command() {}
+
 type SnapshotHeader struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FormatVersion uint32                 `protobuf:"varint,1,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
@@ -3739,14 +3864,17 @@ type SnapshotHeader struct {
 	Zone       string `protobuf:"bytes,6,opt,name=zone,proto3" json:"zone,omitempty"`
 	// SHA-256 of this header encoded deterministically with sha256 empty, followed by every byte
 	// after the header to the end of the stream. Empty only in snapshots written before it existed.
-	Sha256        []byte `protobuf:"bytes,7,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Sha256 []byte `protobuf:"bytes,7,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// The committed cursors of the notification sinks, sorted by sink. In the header, not in a
+	// record, so that a master that does not know them still restores the snapshot.
+	NotifyCursors []*NotifyCursor `protobuf:"bytes,8,rep,name=notify_cursors,json=notifyCursors,proto3" json:"notify_cursors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[45]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3758,7 +3886,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[45]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3771,7 +3899,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{45}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -3823,6 +3951,13 @@ func (x *SnapshotHeader) GetSha256() []byte {
 	return nil
 }
 
+func (x *SnapshotHeader) GetNotifyCursors() []*NotifyCursor {
+	if x != nil {
+		return x.NotifyCursors
+	}
+	return nil
+}
+
 type RequestRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -3835,7 +3970,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[46]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3847,7 +3982,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[46]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3860,7 +3995,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{46}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RequestRecord) GetRequestId() string {
@@ -3912,7 +4047,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[47]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3924,7 +4059,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[47]
+	mi := &file_cset_fsm_v1_fsm_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3937,7 +4072,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{47}
+	return file_cset_fsm_v1_fsm_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -4379,9 +4514,15 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\fonly_if_none\x18\x02 \x01(\bR\n" +
 	"onlyIfNone\"(\n" +
 	"\x12RevokeTokenCommand\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"?\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\">\n" +
+	"\x16SetNotifyCursorCommand\x12\x12\n" +
+	"\x04sink\x18\x01 \x01(\tR\x04sink\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"4\n" +
+	"\fNotifyCursor\x12\x12\n" +
+	"\x04sink\x18\x01 \x01(\tR\x04sink\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"?\n" +
 	"\fBatchCommand\x12/\n" +
-	"\aentries\x18\x01 \x03(\v2\x15.cset.fsm.v1.LogEntryR\aentries\"\xfe\x11\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.cset.fsm.v1.LogEntryR\aentries\"\xd1\x12\n" +
 	"\bLogEntry\x121\n" +
 	"\x15proposed_at_unix_nano\x18\x01 \x01(\x03R\x12proposedAtUnixNano\x12\x1d\n" +
 	"\n" +
@@ -4415,8 +4556,9 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\frevoke_token\x18! \x01(\v2\x1f.cset.fsm.v1.RevokeTokenCommandH\x00R\vrevokeToken\x121\n" +
 	"\x05batch\x18\" \x01(\v2\x19.cset.fsm.v1.BatchCommandH\x00R\x05batch\x12P\n" +
 	"\x10set_reachability\x18# \x01(\v2#.cset.fsm.v1.SetReachabilityCommandH\x00R\x0fsetReachability\x127\n" +
-	"\adeclare\x18$ \x01(\v2\x1b.cset.fsm.v1.DeclareCommandH\x00R\adeclareB\t\n" +
-	"\acommand\"\xe8\x01\n" +
+	"\adeclare\x18$ \x01(\v2\x1b.cset.fsm.v1.DeclareCommandH\x00R\adeclare\x12Q\n" +
+	"\x11set_notify_cursor\x18% \x01(\v2#.cset.fsm.v1.SetNotifyCursorCommandH\x00R\x0fsetNotifyCursorB\t\n" +
+	"\acommand\"\xaa\x02\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1d\n" +
 	"\n" +
@@ -4427,7 +4569,8 @@ const file_cset_fsm_v1_fsm_proto_rawDesc = "" +
 	"\vcluster_set\x18\x05 \x01(\tR\n" +
 	"clusterSet\x12\x12\n" +
 	"\x04zone\x18\x06 \x01(\tR\x04zone\x12\x16\n" +
-	"\x06sha256\x18\a \x01(\fR\x06sha256\"\x88\x01\n" +
+	"\x06sha256\x18\a \x01(\fR\x06sha256\x12@\n" +
+	"\x0enotify_cursors\x18\b \x03(\v2\x19.cset.fsm.v1.NotifyCursorR\rnotifyCursors\"\x88\x01\n" +
 	"\rRequestRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
@@ -4462,7 +4605,7 @@ func file_cset_fsm_v1_fsm_proto_rawDescGZIP() []byte {
 	return file_cset_fsm_v1_fsm_proto_rawDescData
 }
 
-var file_cset_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_cset_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_cset_fsm_v1_fsm_proto_goTypes = []any{
 	(*ClusterSet)(nil),                   // 0: cset.fsm.v1.ClusterSet
 	(*MemberServer)(nil),                 // 1: cset.fsm.v1.MemberServer
@@ -4507,19 +4650,21 @@ var file_cset_fsm_v1_fsm_proto_goTypes = []any{
 	(*Token)(nil),                        // 40: cset.fsm.v1.Token
 	(*CreateTokenCommand)(nil),           // 41: cset.fsm.v1.CreateTokenCommand
 	(*RevokeTokenCommand)(nil),           // 42: cset.fsm.v1.RevokeTokenCommand
-	(*BatchCommand)(nil),                 // 43: cset.fsm.v1.BatchCommand
-	(*LogEntry)(nil),                     // 44: cset.fsm.v1.LogEntry
-	(*SnapshotHeader)(nil),               // 45: cset.fsm.v1.SnapshotHeader
-	(*RequestRecord)(nil),                // 46: cset.fsm.v1.RequestRecord
-	(*SnapshotRecord)(nil),               // 47: cset.fsm.v1.SnapshotRecord
-	nil,                                  // 48: cset.fsm.v1.Member.LabelsEntry
-	nil,                                  // 49: cset.fsm.v1.Workload.AddressesEntry
+	(*SetNotifyCursorCommand)(nil),       // 43: cset.fsm.v1.SetNotifyCursorCommand
+	(*NotifyCursor)(nil),                 // 44: cset.fsm.v1.NotifyCursor
+	(*BatchCommand)(nil),                 // 45: cset.fsm.v1.BatchCommand
+	(*LogEntry)(nil),                     // 46: cset.fsm.v1.LogEntry
+	(*SnapshotHeader)(nil),               // 47: cset.fsm.v1.SnapshotHeader
+	(*RequestRecord)(nil),                // 48: cset.fsm.v1.RequestRecord
+	(*SnapshotRecord)(nil),               // 49: cset.fsm.v1.SnapshotRecord
+	nil,                                  // 50: cset.fsm.v1.Member.LabelsEntry
+	nil,                                  // 51: cset.fsm.v1.Workload.AddressesEntry
 }
 var file_cset_fsm_v1_fsm_proto_depIdxs = []int32{
 	1,  // 0: cset.fsm.v1.Member.servers:type_name -> cset.fsm.v1.MemberServer
-	48, // 1: cset.fsm.v1.Member.labels:type_name -> cset.fsm.v1.Member.LabelsEntry
+	50, // 1: cset.fsm.v1.Member.labels:type_name -> cset.fsm.v1.Member.LabelsEntry
 	2,  // 2: cset.fsm.v1.Member.groups:type_name -> cset.fsm.v1.ObservedGroup
-	49, // 3: cset.fsm.v1.Workload.addresses:type_name -> cset.fsm.v1.Workload.AddressesEntry
+	51, // 3: cset.fsm.v1.Workload.addresses:type_name -> cset.fsm.v1.Workload.AddressesEntry
 	8,  // 4: cset.fsm.v1.Workload.placement:type_name -> cset.fsm.v1.Placement
 	6,  // 5: cset.fsm.v1.Workload.services:type_name -> cset.fsm.v1.Service
 	9,  // 6: cset.fsm.v1.Workload.probe:type_name -> cset.fsm.v1.Probe
@@ -4546,7 +4691,7 @@ var file_cset_fsm_v1_fsm_proto_depIdxs = []int32{
 	10, // 27: cset.fsm.v1.ApplyDeclarationCommand.workloads:type_name -> cset.fsm.v1.Workload
 	37, // 28: cset.fsm.v1.DeclareCommand.declaration:type_name -> cset.fsm.v1.ApplyDeclarationCommand
 	40, // 29: cset.fsm.v1.CreateTokenCommand.token:type_name -> cset.fsm.v1.Token
-	44, // 30: cset.fsm.v1.BatchCommand.entries:type_name -> cset.fsm.v1.LogEntry
+	46, // 30: cset.fsm.v1.BatchCommand.entries:type_name -> cset.fsm.v1.LogEntry
 	15, // 31: cset.fsm.v1.LogEntry.set_cluster_set:type_name -> cset.fsm.v1.SetClusterSetCommand
 	16, // 32: cset.fsm.v1.LogEntry.upsert_member:type_name -> cset.fsm.v1.UpsertMemberCommand
 	17, // 33: cset.fsm.v1.LogEntry.remove_member:type_name -> cset.fsm.v1.RemoveMemberCommand
@@ -4571,25 +4716,27 @@ var file_cset_fsm_v1_fsm_proto_depIdxs = []int32{
 	39, // 52: cset.fsm.v1.LogEntry.restore_state:type_name -> cset.fsm.v1.RestoreStateCommand
 	41, // 53: cset.fsm.v1.LogEntry.create_token:type_name -> cset.fsm.v1.CreateTokenCommand
 	42, // 54: cset.fsm.v1.LogEntry.revoke_token:type_name -> cset.fsm.v1.RevokeTokenCommand
-	43, // 55: cset.fsm.v1.LogEntry.batch:type_name -> cset.fsm.v1.BatchCommand
+	45, // 55: cset.fsm.v1.LogEntry.batch:type_name -> cset.fsm.v1.BatchCommand
 	32, // 56: cset.fsm.v1.LogEntry.set_reachability:type_name -> cset.fsm.v1.SetReachabilityCommand
 	38, // 57: cset.fsm.v1.LogEntry.declare:type_name -> cset.fsm.v1.DeclareCommand
-	0,  // 58: cset.fsm.v1.SnapshotRecord.cluster_set:type_name -> cset.fsm.v1.ClusterSet
-	3,  // 59: cset.fsm.v1.SnapshotRecord.member:type_name -> cset.fsm.v1.Member
-	4,  // 60: cset.fsm.v1.SnapshotRecord.fault_domain:type_name -> cset.fsm.v1.FaultDomain
-	5,  // 61: cset.fsm.v1.SnapshotRecord.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
-	10, // 62: cset.fsm.v1.SnapshotRecord.workload:type_name -> cset.fsm.v1.Workload
-	11, // 63: cset.fsm.v1.SnapshotRecord.master:type_name -> cset.fsm.v1.Master
-	13, // 64: cset.fsm.v1.SnapshotRecord.operation:type_name -> cset.fsm.v1.Operation
-	14, // 65: cset.fsm.v1.SnapshotRecord.event:type_name -> cset.fsm.v1.Event
-	46, // 66: cset.fsm.v1.SnapshotRecord.request:type_name -> cset.fsm.v1.RequestRecord
-	40, // 67: cset.fsm.v1.SnapshotRecord.token:type_name -> cset.fsm.v1.Token
-	7,  // 68: cset.fsm.v1.Workload.AddressesEntry.value:type_name -> cset.fsm.v1.AddressList
-	69, // [69:69] is the sub-list for method output_type
-	69, // [69:69] is the sub-list for method input_type
-	69, // [69:69] is the sub-list for extension type_name
-	69, // [69:69] is the sub-list for extension extendee
-	0,  // [0:69] is the sub-list for field type_name
+	43, // 58: cset.fsm.v1.LogEntry.set_notify_cursor:type_name -> cset.fsm.v1.SetNotifyCursorCommand
+	44, // 59: cset.fsm.v1.SnapshotHeader.notify_cursors:type_name -> cset.fsm.v1.NotifyCursor
+	0,  // 60: cset.fsm.v1.SnapshotRecord.cluster_set:type_name -> cset.fsm.v1.ClusterSet
+	3,  // 61: cset.fsm.v1.SnapshotRecord.member:type_name -> cset.fsm.v1.Member
+	4,  // 62: cset.fsm.v1.SnapshotRecord.fault_domain:type_name -> cset.fsm.v1.FaultDomain
+	5,  // 63: cset.fsm.v1.SnapshotRecord.availability_set:type_name -> cset.fsm.v1.AvailabilitySet
+	10, // 64: cset.fsm.v1.SnapshotRecord.workload:type_name -> cset.fsm.v1.Workload
+	11, // 65: cset.fsm.v1.SnapshotRecord.master:type_name -> cset.fsm.v1.Master
+	13, // 66: cset.fsm.v1.SnapshotRecord.operation:type_name -> cset.fsm.v1.Operation
+	14, // 67: cset.fsm.v1.SnapshotRecord.event:type_name -> cset.fsm.v1.Event
+	48, // 68: cset.fsm.v1.SnapshotRecord.request:type_name -> cset.fsm.v1.RequestRecord
+	40, // 69: cset.fsm.v1.SnapshotRecord.token:type_name -> cset.fsm.v1.Token
+	7,  // 70: cset.fsm.v1.Workload.AddressesEntry.value:type_name -> cset.fsm.v1.AddressList
+	71, // [71:71] is the sub-list for method output_type
+	71, // [71:71] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_cset_fsm_v1_fsm_proto_init() }
@@ -4597,7 +4744,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 	if File_cset_fsm_v1_fsm_proto != nil {
 		return
 	}
-	file_cset_fsm_v1_fsm_proto_msgTypes[44].OneofWrappers = []any{
+	file_cset_fsm_v1_fsm_proto_msgTypes[46].OneofWrappers = []any{
 		(*LogEntry_SetClusterSet)(nil),
 		(*LogEntry_UpsertMember)(nil),
 		(*LogEntry_RemoveMember)(nil),
@@ -4625,8 +4772,9 @@ func file_cset_fsm_v1_fsm_proto_init() {
 		(*LogEntry_Batch)(nil),
 		(*LogEntry_SetReachability)(nil),
 		(*LogEntry_Declare)(nil),
+		(*LogEntry_SetNotifyCursor)(nil),
 	}
-	file_cset_fsm_v1_fsm_proto_msgTypes[47].OneofWrappers = []any{
+	file_cset_fsm_v1_fsm_proto_msgTypes[49].OneofWrappers = []any{
 		(*SnapshotRecord_ClusterSet)(nil),
 		(*SnapshotRecord_Member)(nil),
 		(*SnapshotRecord_FaultDomain)(nil),
@@ -4644,7 +4792,7 @@ func file_cset_fsm_v1_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_fsm_v1_fsm_proto_rawDesc), len(file_cset_fsm_v1_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
