@@ -155,6 +155,7 @@ func (s *Server) httpHandler() http.Handler {
 	s.registerRaftGauges()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metricsGate(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
+	mux.Handle("/ui/", s.consoleHandler()) // the web console (package ui, docs/console.md)
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := s.leaderInfo()
 		rep := healthReport{Status: "ok", NodeID: s.cfg.NodeID, RaftState: s.raft.State().String(), Leader: id,
