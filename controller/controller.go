@@ -80,12 +80,8 @@ type Deps struct {
 	Clients   ClientFactory
 	// Prober runs the workloads' reachability probes (default probe.New()).
 	Prober Prober
-	// OnProbe, when set, is told every probe's result (metrics): the workload, the member, how
-	// long it took and its error (nil when it passed).
-	OnProbe func(workload, member string, took time.Duration, err error)
-	// OnOperation, when set, is told every operation the controller starts by itself (metrics):
-	// its reason (failover, failback, drain, unreachable, start, stop, ...).
-	OnOperation func(reason string)
+	// Observer receives the controller's measurements (metrics); nil ignores them.
+	Observer Observer
 	Logger      hclog.Logger
 	// Now is the clock (default time.Now); tests may replace it.
 	Now func() time.Time
@@ -143,6 +139,9 @@ func New(cfg Config, deps Deps) *Controller {
 	}
 	if deps.Prober == nil {
 		deps.Prober = probe.New()
+	}
+	if deps.Observer == nil {
+		deps.Observer = NopObserver{}
 	}
 	return &Controller{
 		cfg: cfg, deps: deps, log: deps.Logger,

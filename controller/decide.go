@@ -275,6 +275,7 @@ func (c *Controller) updateBrake(ctx context.Context, d *fsm.Data, obs map[strin
 		return
 	}
 	c.brakeOn.Store(on)
+	c.deps.Observer.Brake(on)
 	if on {
 		c.log.Warn("failover brake engaged", "down", down, "members", len(d.Members))
 		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "error", Message: fmt.Sprintf("failover brake engaged: %d of %d members look down, so the masters may be the isolated side; automatic failovers are held until fewer than half are down", down, len(d.Members))})
@@ -425,9 +426,7 @@ func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) bo
 		c.log.Warn("starting an operation failed", "workload", op.Workload, "reason", op.Reason, "error", err)
 		return false
 	}
-	if c.deps.OnOperation != nil {
-		c.deps.OnOperation(op.Reason)
-	}
+	c.deps.Observer.OperationStarted(op.Reason)
 	if why != "" {
 		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: op.Workload, Member: op.SourceMember, OperationId: op.Id, Message: fmt.Sprintf("%s of %s: %s", op.Reason, op.Workload, why)})
 	}

@@ -44,6 +44,7 @@ func (c *Controller) runHook(ctx context.Context, w *fsmv1.Workload, op *fsmv1.O
 	start := time.Now()
 	err = cmd.Run()
 	res := &fsmv1.HookResult{Hook: hook, DurationMs: time.Since(start).Milliseconds(), OutputTail: out.String()}
+	defer func() { c.deps.Observer.Hook(time.Since(start), res.ExitCode != 0 || res.Error != "") }()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:

@@ -36,7 +36,9 @@ func (c *Controller) observe(ctx context.Context, d *fsm.Data) map[string]*obser
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			start := time.Now()
 			o := c.poll(ctx, m)
+			c.deps.Observer.Poll(m.Name, time.Since(start), o.err)
 			mu.Lock()
 			out[m.Name] = o
 			mu.Unlock()

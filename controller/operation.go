@@ -92,6 +92,7 @@ func (c *Controller) runOperation(ctx context.Context, id string) error {
 			return c.finish(ctx, op, false, "the workload was unregistered", nil)
 		}
 		var err error
+		phaseStart := time.Now()
 		switch op.Phase {
 		case fsm.PhasePending:
 			err = c.phasePending(ctx, d, op)
@@ -106,6 +107,7 @@ func (c *Controller) runOperation(ctx context.Context, id string) error {
 		default:
 			return c.finish(ctx, op, false, fmt.Sprintf("unknown phase %q", op.Phase), nil)
 		}
+		c.deps.Observer.Phase(op.Phase, time.Since(phaseStart))
 		if err != nil {
 			return err
 		}
@@ -122,6 +124,13 @@ func (c *Controller) finish(ctx context.Context, op *fsmv1.Operation, ok bool, m
 	_, err := c.deps.Committer.Commit(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_FinishOperation{FinishOperation: &fsmv1.FinishOperationCommand{
 		Id: op.Id, Success: ok, Error: msg, Placement: p,
 	}}})
+	if err == nil {
+		now := c.deps.Now()
+		c.deps.Observer.OperationFinished(op.Reason, ok, now.Sub(time.Unix(0, op.CreatedUnixNano)))
+		if src := c.deps.State.Member(op.SourceMember); ok && op.Reason == fsm.ReasonFailover && src != nil && src.Health == fsm.HealthDown {
+			c.deps.Observer.Failover(now.Sub(time.Unix(0, src.HealthSinceUnixNano)))
+		}
+	}
 	return err
 }
 

@@ -52,9 +52,7 @@ func (c *Controller) probeOnce(ctx context.Context, w *fsmv1.Workload, member st
 			break
 		}
 	}
-	if c.deps.OnProbe != nil {
-		c.deps.OnProbe(w.Name, member, time.Since(start), err)
-	}
+	c.deps.Observer.Probe(w.Name, member, time.Since(start), err)
 	return err
 }
 

@@ -78,6 +78,19 @@ func (c *countingCommitter) Commit(context.Context, *fsmv1.LogEntry) (*fsm.Resul
 	return &fsm.Result{}, nil
 }
 
+// probeCounter counts the probes of BenchmarkProber.
+type probeCounter struct {
+	NopObserver
+	probes, failures *atomic.Int64
+}
+
+func (p *probeCounter) Probe(_, _ string, _ time.Duration, err error) {
+	p.probes.Add(1)
+	if err != nil {
+		p.failures.Add(1)
+	}
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -135,12 +148,7 @@ func BenchmarkProber(b *testing.B) {
 	cfg := config.Default().Controller
 	var probes, failures atomic.Int64
 	com := &countingCommitter{}
-	c := New(cfg, Deps{State: staticState{d, make(chan struct{})}, Committer: com, Fence: nil, OnProbe: func(_, _ string, _ time.Duration, err error) {
-		probes.Add(1)
-		if err != nil {
-			failures.Add(1)
-		}
-	}})
+	c := New(cfg, Deps{State: staticState{d, make(chan struct{})}, Committer: com, Fence: nil, Observer: &probeCounter{probes: &probes, failures: &failures}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); c.runProbes(ctx) }()

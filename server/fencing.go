@@ -203,7 +203,7 @@ func (s *Server) runController(ctx context.Context, fen *fencing) {
 	fen.fence.Store(fence)
 	defer fen.fence.Store(nil)
 	ctl := controller.New(s.cfg.Controller, controller.Deps{State: s.fsm, Committer: committer{s}, Fence: fence, Witness: w, Guards: guards,
-		OnProbe: s.metrics.observeProbe, OnOperation: s.metrics.operationStarted, Logger: s.logger.Named("controller")})
+		Observer: s.metrics.controller, Logger: s.logger.Named("controller")})
 	ctl.Run(ctx)
 }
 

@@ -27,22 +27,8 @@ type metrics struct {
 	batchSize     prometheus.Histogram
 	isLeader      prometheus.Gauge
 	rpcs          *prometheus.CounterVec
-	probes        *prometheus.CounterVec
-	probeDuration prometheus.Histogram
-	operations    *prometheus.CounterVec
-}
-
-// operationStarted counts an operation the controller started (controller.Deps.OnOperation).
-func (m *metrics) operationStarted(reason string) { m.operations.WithLabelValues(reason).Inc() }
-
-// observeProbe counts one probe result (controller.Deps.OnProbe).
-func (m *metrics) observeProbe(_, _ string, took time.Duration, err error) {
-	result := "pass"
-	if err != nil {
-		result = "fail"
-	}
-	m.probes.WithLabelValues(result).Inc()
-	m.probeDuration.Observe(took.Seconds())
+	// controller holds the series of the leader's controller (controllerMetrics).
+	controller *controllerMetrics
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -59,24 +45,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cset_grpc_requests_total", Help: "gRPC API calls by method and status code.",
 		}, []string{"method", "code"}),
-		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cset_probes_total", Help: "Reachability probes run by this master while leader, by result (pass, fail).",
-		}, []string{"result"}),
-		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cset_controller_operations_started_total", Help: "Operations the controller started by itself while this master led, by reason (failover, failback, drain, unreachable, start, stop, conflict).",
-		}, []string{"reason"}),
-		probeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "cset_probe_seconds", Help: "Time one reachability probe of a workload took (all its addresses on the member).",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
-		}),
 	}
-	// Every known label value from the start, so that rates and alerts see a 0, not no series.
-	for _, r := range []string{fsm.ReasonFailover, fsm.ReasonFailback, fsm.ReasonDrain, fsm.ReasonUnreachable, fsm.ReasonStart, fsm.ReasonStop, fsm.ReasonConflict} {
-		m.operations.WithLabelValues(r)
-	}
-	m.probes.WithLabelValues("pass")
-	m.probes.WithLabelValues("fail")
-	reg.MustRegister(m.applyDuration, m.batchSize, m.isLeader, m.rpcs, m.probes, m.probeDuration, m.operations,
+	m.controller = newControllerMetrics(reg)
+	reg.MustRegister(m.applyDuration, m.batchSize, m.isLeader, m.rpcs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -88,6 +59,7 @@ func (s *Server) registerRaftGauges() {
 	gauge("cset_raft_commit_index", "Raft commit index known to this master.", func() float64 { return float64(s.raft.CommitIndex()) })
 	gauge("cset_raft_applied_index", "Index of the last entry applied to the FSM.", func() float64 { return float64(s.fsm.AppliedIndex()) })
 	gauge("cset_raft_term", "Current Raft term.", func() float64 { return float64(s.raft.CurrentTerm()) })
+	s.registry.MustRegister(newStateCollector(s))
 	gauge("cset_workloads_unreachable", "Workloads Online where they are placed whose probe finds them unreachable (committed state).", func() float64 {
 		return float64(s.fsm.CountUnreachable())
 	})

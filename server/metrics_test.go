@@ -24,7 +24,10 @@ func TestMetrics_ProbeAndOperationSeries(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	for _, name := range []string{"cset_workloads_unreachable 0", "cset_probe_seconds_count 0", "# HELP cset_probes_total", "# HELP cset_controller_operations_started_total"} {
+	for _, name := range []string{"cset_workloads_unreachable 0", "cset_probe_seconds_count 0", `cset_probes_total{result="fail"} 0`,
+		`cset_controller_operations_started_total{reason="failover"} 0`, `cset_operations_finished_total{reason="failback",result="done"} 0`,
+		"cset_failover_brake 0", "cset_hook_failures_total 0", "cset_event_ring_events", "cset_event_ring_dropped_total 0",
+		"cset_failover_seconds_count 0", "cset_hook_seconds_count 0"} {
 		if !strings.Contains(string(b), name) {
 			t.Errorf("/metrics lacks %q", name)
 		}
