@@ -143,6 +143,10 @@ func New(cfg config.Config, logger hclog.Logger, deps Deps) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.setupNotify(); err != nil { // notify.go
+		s.Close()
+		return nil, err
+	}
 	if cfg.Auth {
 		s.AddLeaderTask("bootstrap-token", s.bootstrapToken)
 	}
