@@ -149,9 +149,9 @@ func newStateCollector(s *Server) *stateCollector {
 		inFlight:         d("cset_operations_in_flight", "Unfinished operations by phase.", "phase"),
 		events:           d("cset_event_ring_events", "Events the replicated ring holds."),
 		eventsDropped:    d("cset_event_ring_dropped_total", "Events the replicated ring has forgotten (the oldest beyond its bound)."),
-		witnessReachable: d("cset_witness_reachable", "1 when this master's last lease call reached the witness (on the leader; per witness URL).", "witness"),
-		witnessRemaining: d("cset_witness_lease_remaining_seconds", "How long this master still holds the witness lease (0 when it does not; per witness URL).", "witness"),
-		witnessGranting:  d("cset_witness_lease_majority_held", "1 while a majority of the witnesses grant this master the lease (on the leader)."),
+		witnessReachable: d("cset_lease_witness_reachable", "1 when this master's last lease call reached the witness (on the leader; per witness URL).", "witness"),
+		witnessRemaining: d("cset_lease_remaining_seconds", "How long this master still holds the witness lease (0 when it does not; per witness URL).", "witness"),
+		witnessGranting:  d("cset_lease_held", "1 while a majority of the witnesses grant this master the lease (on the leader)."),
 	}
 }
 
