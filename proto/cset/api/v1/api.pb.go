@@ -602,10 +602,16 @@ type StatusResponse struct {
 	Zone          string                 `protobuf:"bytes,8,opt,name=zone,proto3" json:"zone,omitempty"`
 	ServedBy      string                 `protobuf:"bytes,9,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
 	LastContactMs int64                  `protobuf:"varint,10,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"` // staleness of this answer: -1 on the leader
-	Witness       *WitnessInfo           `protobuf:"bytes,11,opt,name=witness,proto3" json:"witness,omitempty"`
-	Term          uint64                 `protobuf:"varint,12,opt,name=term,proto3" json:"term,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// witness is the witness lease as the leader holds it: a follower asks the leader
+	// (leader_view_from names the leader that answered; "" when the follower could not ask it,
+	// and witness is then this master's own, lease-less view).
+	Witness *WitnessInfo `protobuf:"bytes,11,opt,name=witness,proto3" json:"witness,omitempty"`
+	Term    uint64       `protobuf:"varint,12,opt,name=term,proto3" json:"term,omitempty"`
+	// brake: the leader's controller holds automatic failovers (most members look down).
+	Brake          bool   `protobuf:"varint,13,opt,name=brake,proto3" json:"brake,omitempty"`
+	LeaderViewFrom string `protobuf:"bytes,14,opt,name=leader_view_from,json=leaderViewFrom,proto3" json:"leader_view_from,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -720,6 +726,20 @@ func (x *StatusResponse) GetTerm() uint64 {
 		return x.Term
 	}
 	return 0
+}
+
+func (x *StatusResponse) GetBrake() bool {
+	if x != nil {
+		return x.Brake
+	}
+	return false
+}
+
+func (x *StatusResponse) GetLeaderViewFrom() string {
+	if x != nil {
+		return x.LeaderViewFrom
+	}
+	return ""
 }
 
 type RaftPeersRequest struct {
@@ -5311,7 +5331,7 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x04term\x18\x04 \x01(\x04R\x04term\x12!\n" +
 	"\fremaining_ms\x18\x05 \x01(\x03R\vremainingMs\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x06 \x01(\tR\tlastError\"\xb2\x03\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\"\xf2\x03\n" +
 	"\x0eStatusResponse\x12+\n" +
 	"\x06leader\x18\x01 \x01(\v2\x13.cset.api.v1.LeaderR\x06leader\x121\n" +
 	"\amasters\x18\x02 \x03(\v2\x17.cset.api.v1.MasterInfoR\amasters\x12\x18\n" +
@@ -5326,7 +5346,9 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x0flast_contact_ms\x18\n" +
 	" \x01(\x03R\rlastContactMs\x122\n" +
 	"\awitness\x18\v \x01(\v2\x18.cset.api.v1.WitnessInfoR\awitness\x12\x12\n" +
-	"\x04term\x18\f \x01(\x04R\x04term\"@\n" +
+	"\x04term\x18\f \x01(\x04R\x04term\x12\x14\n" +
+	"\x05brake\x18\r \x01(\bR\x05brake\x12(\n" +
+	"\x10leader_view_from\x18\x0e \x01(\tR\x0eleaderViewFrom\"@\n" +
 	"\x10RaftPeersRequest\x12,\n" +
 	"\x04read\x18\x01 \x01(\v2\x18.cset.api.v1.ReadOptionsR\x04read\"B\n" +
 	"\x11RaftPeersResponse\x12-\n" +
