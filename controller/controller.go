@@ -82,7 +82,7 @@ type Deps struct {
 	Prober Prober
 	// Observer receives the controller's measurements (metrics); nil ignores them.
 	Observer Observer
-	Logger      hclog.Logger
+	Logger   hclog.Logger
 	// Now is the clock (default time.Now); tests may replace it.
 	Now func() time.Time
 }
@@ -149,6 +149,9 @@ func New(cfg Config, deps Deps) *Controller {
 		running: map[string]bool{}, paused: map[string]string{}, blocked: map[string]string{}, autoMoves: map[string]time.Time{}, conflicts: map[string]conflictRetry{}, opSlots: make(chan struct{}, cfg.MaxParallelOperations),
 	}
 }
+
+// BrakeOn reports whether the failover brake holds automatic failovers now.
+func (c *Controller) BrakeOn() bool { return c.brakeOn.Load() }
 
 // DefaultClients builds ecxclient clients over the package's shared keep-alive transports.
 func DefaultClients(m *fsmv1.Member, timeout time.Duration) (ECX, error) {

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/cset-project/cset/config"
+	"github.com/cset-project/cset/internal/clustertest"
 	"github.com/cset-project/cset/internal/testutil"
+	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 )
 
 // scrape returns the value of the first series on the leader's /metrics matching pattern (a
@@ -66,6 +68,29 @@ func TestMetrics_AFailoverIsMeasured(t *testing.T) {
 		}
 		if v, err := e.scrape(`cset_failover_seconds_sum`); err != nil || v <= 0 || v > 60 {
 			return fmt.Errorf("failover time sum %v (%v): want the seconds from the declaration to the start", v, err)
+		}
+		return nil
+	})
+}
+
+// A follower's status shows the witness lease and the brake as the leader holds them (it used
+// to show its own view: no lease, the witness "unreachable"), and says whose view it is.
+func TestStatus_FollowerShowsTheLeadersLeaseAndBrake(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{masters: 3, members: []string{"east", "west"}, groups: []string{"web"}})
+	e.waitOnline("web", "", 30*time.Second)
+	testutil.Eventually(t, 20*time.Second, func() error {
+		leader := e.c.WaitForLeader()
+		for _, f := range e.c.Followers() {
+			st, err := f.Client().Status(clustertest.Ctx(t), &apiv1.StatusRequest{})
+			if err != nil {
+				return err
+			}
+			w := st.GetWitness()
+			if st.GetLeaderViewFrom() != leader.ID || !w.GetReachable() || w.GetHolder() != leader.ID || w.GetRemainingMs() <= 0 || st.GetBrake() {
+				return fmt.Errorf("follower %s: view from %q, witness reachable %v holder %q remaining %dms, brake %v; want the leader %s's lease",
+					f.ID, st.GetLeaderViewFrom(), w.GetReachable(), w.GetHolder(), w.GetRemainingMs(), st.GetBrake(), leader.ID)
+			}
 		}
 		return nil
 	})

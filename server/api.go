@@ -63,8 +63,35 @@ func (a *api) Status(ctx context.Context, r *apiv1.StatusRequest) (*apiv1.Status
 		if lc := s.raft.LastContact(); !lc.IsZero() {
 			resp.LastContactMs = time.Since(lc).Milliseconds()
 		}
+		if !isForwarded(ctx) {
+			s.leaderView(ctx, resp)
+		}
+	} else {
+		resp.LeaderViewFrom = s.cfg.NodeID
+		if c := s.fencing.ctl.Load(); c != nil {
+			resp.Brake = c.BrakeOn()
+		}
 	}
 	return resp, nil
+}
+
+// leaderView fills in what only the leader knows (the witness lease it holds, the brake) by
+// asking it, within a second; without an answer the status keeps this master's own view.
+func (s *Server) leaderView(ctx context.Context, resp *apiv1.StatusResponse) {
+	_, addr := s.leaderInfo()
+	if addr == "" || s.fwd == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	reply, err := s.fwd.invoke(ctx, addr, apiv1.ClusterSetService_Status_FullMethodName, &apiv1.StatusRequest{})
+	if err != nil {
+		s.logger.Debug("status: asking the leader for the lease and the brake failed", "leader", addr, "error", err)
+		return
+	}
+	if lr, ok := reply.(*apiv1.StatusResponse); ok && lr.GetLeaderViewFrom() != "" {
+		resp.Witness, resp.Brake, resp.LeaderViewFrom = lr.GetWitness(), lr.GetBrake(), lr.GetLeaderViewFrom()
+	}
 }
 
 // witnessInfo is replaced by the witness wiring when a witness is configured.

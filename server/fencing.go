@@ -53,6 +53,8 @@ type fencing struct {
 	// guards records the guard heartbeats this leader acknowledges; set while the controller
 	// task runs (GuardHeartbeat acknowledges nothing without it).
 	guards atomic.Pointer[guardTracker]
+	// ctl is the controller while it runs (Status reads its brake).
+	ctl atomic.Pointer[controller.Controller]
 }
 
 // setupFencing creates the witness client (when configured) and registers the controller as
@@ -204,6 +206,8 @@ func (s *Server) runController(ctx context.Context, fen *fencing) {
 	defer fen.fence.Store(nil)
 	ctl := controller.New(s.cfg.Controller, controller.Deps{State: s.fsm, Committer: committer{s}, Fence: fence, Witness: w, Guards: guards,
 		Observer: s.metrics.controller, Logger: s.logger.Named("controller")})
+	fen.ctl.Store(ctl)
+	defer fen.ctl.Store(nil)
 	ctl.Run(ctx)
 }
 

@@ -56,13 +56,35 @@ func (a *app) printStatus(s *apiv1.StatusResponse) error {
 		"commit index", fmt.Sprintf("%d (applied %d)", s.GetCommitIndex(), s.GetAppliedIndex()),
 		"members", fmt.Sprint(s.GetMembers()),
 		"workloads", fmt.Sprint(s.GetWorkloads()),
-		"witness", witnessSummary(s.GetWitness()),
+		"witness", witnessSummary(s.GetWitness())+viewFrom(s),
+		"brake", brakeText(s),
 	)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(a.stdout)
 	return printMasters(a, s.GetMasters())
+}
+
+// viewFrom says, on a follower, whose view of the lease the witness line shows.
+func viewFrom(s *apiv1.StatusResponse) string {
+	switch {
+	case s.GetLastContactMs() < 0:
+		return ""
+	case s.GetLeaderViewFrom() == "":
+		return " (this follower's own view: the leader did not answer, so the lease it holds is unknown)"
+	}
+	return " (as leader " + s.GetLeaderViewFrom() + " holds it)"
+}
+
+func brakeText(s *apiv1.StatusResponse) string {
+	switch {
+	case s.GetLeaderViewFrom() == "":
+		return "unknown (no answer from the leader)"
+	case s.GetBrake():
+		return "ENGAGED: most members look down, automatic failovers are held"
+	}
+	return "off"
 }
 
 func witnessSummary(w *apiv1.WitnessInfo) string {

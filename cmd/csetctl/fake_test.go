@@ -206,7 +206,7 @@ func (f *fakeServer) Status(_ context.Context, r *apiv1.StatusRequest) (*apiv1.S
 		},
 		Members: uint32(len(f.members)), Workloads: uint32(len(f.workloads)),
 		CommitIndex: 42, AppliedIndex: 42, ClusterSet: "prod", Zone: "cset.example.com.", ServedBy: "m1",
-		LastContactMs: -1, Term: 3,
+		LastContactMs: -1, Term: 3, LeaderViewFrom: "m1",
 		Witness: &apiv1.WitnessInfo{Configured: true, Url: "http://127.0.0.1:7190", Reachable: true, Holder: "m1", Term: 3, RemainingMs: 8000, Majority: 1, Granting: 1},
 	}, nil
 }

@@ -18,7 +18,7 @@ func TestJSON_StatusContract(t *testing.T) {
 	}
 	doc := wantKeys(t, "status", decodeOne(t, r.stdout),
 		"leader", "masters", "members", "workloads", "commit_index",
-		"cluster_set", "zone", "served_by", "term", "witness", "applied_index", "last_contact_ms")
+		"cluster_set", "zone", "served_by", "term", "witness", "applied_index", "last_contact_ms", "brake", "leader_view_from")
 	wantKeys(t, "status.leader", doc["leader"], "id", "grpc_addr")
 	masters, ok := doc["masters"].([]any)
 	if !ok || len(masters) != 2 {

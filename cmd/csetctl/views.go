@@ -65,6 +65,10 @@ type statusJSON struct {
 	Members       uint32       `json:"members"`
 	Workloads     uint32       `json:"workloads"`
 	Witness       witnessJSON  `json:"witness"`
+	// Brake: the leader's failover brake holds automatic failovers. LeaderViewFrom names the
+	// leader whose view of the lease and the brake this is ("" when a follower could not ask it).
+	Brake          bool   `json:"brake"`
+	LeaderViewFrom string `json:"leader_view_from"`
 }
 
 func toLeaderJSON(l *apiv1.Leader) leaderJSON {
@@ -90,10 +94,11 @@ func toStatusJSON(s *apiv1.StatusResponse) statusJSON {
 		CommitIndex:   s.GetCommitIndex(),
 		AppliedIndex:  s.GetAppliedIndex(),
 		LastContactMs: s.GetLastContactMs(),
-		Masters:       toMastersJSON(s.GetMasters()),
-		Members:       s.GetMembers(),
-		Workloads:     s.GetWorkloads(),
-		Witness:       toWitnessJSON(w),
+		Brake:         s.GetBrake(), LeaderViewFrom: s.GetLeaderViewFrom(),
+		Masters:   toMastersJSON(s.GetMasters()),
+		Members:   s.GetMembers(),
+		Workloads: s.GetWorkloads(),
+		Witness:   toWitnessJSON(w),
 	}
 }
 
