@@ -6,13 +6,20 @@ PKGS      := ./...
 PROTOC    ?= protoc
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build dev test test-short test-integration bench proto lint fuzz-short clean
+.PHONY: all build cross dev test test-short test-integration bench proto lint fuzz-short clean
 .PHONY: chaos chaos-seeds
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# cross compiles every command for the platforms cset ships on (ECX runs on Windows Server and
+# RHEL): windows/amd64, linux/amd64, linux/arm64. The binaries land in $(BIN)/GOOS-GOARCH/.
+cross:
+	GOOS=windows GOARCH=amd64 $(GO) build -o $(BIN)/windows-amd64/ ./cmd/...
+	GOOS=linux GOARCH=amd64 $(GO) build -o $(BIN)/linux-amd64/ ./cmd/...
+	GOOS=linux GOARCH=arm64 $(GO) build -o $(BIN)/linux-arm64/ ./cmd/...
 
 dev: build
 	$(BIN)/csetd agent -dev

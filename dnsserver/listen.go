@@ -7,25 +7,15 @@ import (
 	"net"
 	"strconv"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
-// reusePort sets SO_REUSEPORT so that several UDP sockets share one address and the kernel
-// spreads the queries over them.
-func reusePort(_, _ string, c syscall.RawConn) error {
-	var serr error
-	if err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	}); err != nil {
-		return err
-	}
-	return serr
-}
-
-// listen binds n UDP sockets with SO_REUSEPORT and one TCP listener on the same address. With
-// port 0 it retries a few times, because the free UDP port may be taken for TCP.
+// listen binds n UDP sockets with SO_REUSEPORT (one where the platform has no SO_REUSEPORT:
+// reusePortSupported) and one TCP listener on the same address. With port 0 it retries a few
+// times, because the free UDP port may be taken for TCP.
 func listen(addr string, n int) ([]*net.UDPConn, *net.TCPListener, error) {
+	if !reusePortSupported {
+		n = 1
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dns listen address %q: %w", addr, err)

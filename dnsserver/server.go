@@ -22,7 +22,8 @@ type Config struct {
 	// Port 0 picks a free port, the same for UDP and TCP; read it back with UDPAddr/TCPAddr.
 	Addr string
 	// Sockets is the number of UDP sockets sharing Addr with SO_REUSEPORT, each served by its own
-	// goroutine. Default runtime.NumCPU().
+	// goroutine. Default runtime.NumCPU(). Where the platform has no SO_REUSEPORT (Windows) one
+	// socket serves UDP.
 	Sockets int
 	// MaxUDPSize caps the client's EDNS buffer size for UDP answers. Default 1232.
 	MaxUDPSize int
