@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/cset-project/cset/internal/testutil"
 )
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the browser test's screenshots to docs/images/ (docs/console.md shows them)")
@@ -205,4 +206,44 @@ func TestBrowser_DevSet(t *testing.T) {
 	}
 	screenshot(t, ctx, "console-workload")
 	t.Logf("browser test took %v", time.Since(began).Round(time.Millisecond))
+}
+
+// TestBrowser_AuthToken: under -auth the page asks for a token, keeps it in the tab's session
+// storage (no cookie) and reads the set with it; a wrong token brings the question back.
+func TestBrowser_AuthToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: not with -short")
+	}
+	bctx := browser(t)
+	dir := t.TempDir()
+	d := startDevSet(t, setOptions{auth: true, noSim: true, dataDir: dir})
+	var admin string
+	testutil.Eventually(t, 30*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(dir, "bootstrap-token"))
+		admin = strings.TrimSpace(string(b))
+		return err
+	})
+	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.base)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the token question", `document.querySelector('#login').open`, 30*time.Second)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#login-token`), admin)); err != nil {
+		t.Fatal(err)
+	}
+	click(t, ctx, `#login-ok`)
+	waitJS(t, ctx, "the set read with the token", `/served by dev/.test(document.querySelector('#freshness').textContent) && document.querySelector('#stream-state').dataset.live === '1'`, 30*time.Second)
+	if c := evalJS[string](t, ctx, `document.cookie`); c != "" {
+		t.Errorf("document.cookie = %q, want none", c)
+	}
+	if got := evalJS[string](t, ctx, `sessionStorage.getItem('cset-token')`); got != admin {
+		t.Errorf("session storage holds %q", got)
+	}
+	// A revoked or wrong token: the page asks again.
+	evalJS[any](t, ctx, `sessionStorage.setItem('cset-token', 'cset_wrong'); true`)
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the token question again", `document.querySelector('#login').open && /malformed token/.test(document.querySelector('#error').textContent)`, 30*time.Second)
 }

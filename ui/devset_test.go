@@ -29,7 +29,8 @@ type devSet struct {
 	sim    *ecxsim.Sim
 	client apiv1.ClusterSetServiceClient
 	// base is the console's URL: http://127.0.0.1:PORT/ui/
-	base string
+	base       string
+	witnessURL string
 	// addrs[member][i] is the address of the i-th workload (web, db, api) on member.
 	addrs map[string][]string
 }
@@ -81,6 +82,8 @@ func startDevSet(t *testing.T, opt setOptions) *devSet {
 	}
 	cfg.Witness = "http://" + wl.Addr().String()
 	cfg.Auth = opt.auth
+	cfg.Dev = !opt.auth // -dev refuses -auth: the rest of the dev configuration stays
+	d.witnessURL = cfg.Witness
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -171,4 +174,34 @@ func startDevSet(t *testing.T, opt setOptions) *devSet {
 		t.Fatalf("declaring the dev set: %v", err)
 	}
 	return d
+}
+
+// addFollower starts a second master that joins d's and waits until it has applied the set's
+// workloads; it returns the follower and its console's URL.
+func (d *devSet) addFollower(t *testing.T) (*server.Server, string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.ApplyDev()
+	cfg.NodeID, cfg.Bootstrap, cfg.Join = "follower", false, d.srv.Addrs().GRPC
+	cfg.GRPCAddr, cfg.RaftAddr, cfg.DNSAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DataDir, cfg.Witness = t.TempDir(), d.witnessURL
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("follower config: %v", err)
+	}
+	srv, err := server.New(cfg, testutil.LoggerAt(t, "follower ", hclog.Warn), server.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	testutil.Eventually(t, 60*time.Second, func() error {
+		if _, w := srv.FSM().Counts(); w != len(devWorkloads) {
+			return fmt.Errorf("follower knows %d workloads", w)
+		}
+		return nil
+	})
+	return srv, "http://" + srv.Addrs().HTTP + "/ui/"
 }

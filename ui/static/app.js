@@ -137,7 +137,7 @@ function render() {
     el('td', {}, m.voter ? 'yes' : 'no'),
     el('td', {}, m.grpc_addr))));
   $('#raft-line').textContent = 'leader ' + (st.leader.id || 'none') + ' · term ' + st.term + ' · ' + st.members + ' members, ' + st.workloads + ' workloads';
-  renderWitness(st.witness);
+  renderWitness(st.witness, st);
   renderBrake();
 
   const members = o.members.members || [];
@@ -168,7 +168,7 @@ function render() {
   }));
 }
 
-function renderWitness(wi) {
+function renderWitness(wi, st) {
   const box = $('#witness');
   if (!wi || !wi.configured) { box.replaceChildren(el('p', { class: 'muted' }, 'No witness configured.')); return; }
   const rows = (wi.witnesses && wi.witnesses.length ? wi.witnesses : [wi]).map(x => el('tr', {},
@@ -178,17 +178,22 @@ function renderWitness(wi) {
     el('td', { class: 'muted' }, x.last_error || '')));
   box.replaceChildren(
     el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'witness'), el('th', {}, 'reachability'), el('th', {}, 'lease'), el('th', {}, ''))), el('tbody', {}, rows)),
-    el('p', { class: 'muted' }, 'lease granted by ' + wi.granting + ' of the ' + wi.majority + ' needed'));
+    el('p', { class: 'muted' }, 'lease granted by ' + wi.granting + ' of the ' + wi.majority + ' needed' + (st.leader_view_from ? ', as leader ' + st.leader_view_from + ' sees it' : '')));
 }
 
-// The API's Status has no brake field: the console shows the last brake decision of the event log.
+// renderBrake shows Status.brake (the leader's controller holds automatic failovers while more
+// than half of the members look down) and the last brake decision of the event log seen here.
 function renderBrake() {
+  const st = state.overview && state.overview.status;
+  if (!st) return;
   let last = null;
   for (const e of state.events) if (e.kind === 'decision' && /failover brake (engaged|released)/.test(e.message)) last = e;
+  const view = st.leader_view_from ? 'as leader ' + st.leader_view_from + ' holds it' : (Number(st.last_contact_ms) >= 0 ? 'this follower could not ask the leader: its own view' : 'this leader\'s view');
   const box = $('#brake');
-  if (!last) { box.replaceChildren(el('p', { class: 'muted' }, 'Not engaged in the events this page has seen. (The API reports the brake only through the event log: engaged when more than half of the members look down.)')); return; }
-  const on = /engaged/.test(last.message);
-  box.replaceChildren(el('p', { class: on ? 'bad' : 'ok' }, on ? 'ENGAGED: automatic failovers are held' : 'released'), el('p', { class: 'muted' }, fmtTime(last.time_unix_nano) + ': ' + last.message));
+  box.replaceChildren(
+    el('p', { class: st.brake ? 'bad' : 'ok', id: 'brake-state' }, st.brake ? 'ENGAGED: automatic failovers are held (most members look down)' : 'off: automatic failovers run'),
+    el('p', { class: 'muted' }, view),
+    last ? el('p', { class: 'muted' }, 'last: ' + fmtTime(last.time_unix_nano) + ' ' + last.message) : null);
 }
 
 function probeText(w) {
