@@ -62,6 +62,8 @@ type Config struct {
 	Raft       RaftConfig       `yaml:"raft"`
 	Controller ControllerConfig `yaml:"controller"`
 	DNS        DNSConfig        `yaml:"dns"`
+	// Notify holds the event sinks of the leader (docs/notifications.md).
+	Notify NotifyConfig `yaml:"notify"`
 
 	// RPCHoldTimeout is how long a write waits for a leader before it fails with Unavailable.
 	RPCHoldTimeout time.Duration `yaml:"rpc_hold_timeout"`
@@ -445,6 +447,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateSecurity()...)
 	errs = append(errs, c.validateHTTP()...)
+	errs = append(errs, c.validateNotify()...)
 	if c.Witness != "" {
 		if _, err := ParseWitnessURLs(c.Witness); err != nil {
 			errs = append(errs, fmt.Errorf("-witness: %w", err))
