@@ -1,9 +1,14 @@
 package ui_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"image"
+	"image/color/palette"
+	"image/draw"
+	"image/png"
 	"net/http"
 	"os"
 	"os/exec"
@@ -86,18 +91,39 @@ func click(t *testing.T, ctx context.Context, sel string) {
 // screenshot saves the viewport as docs/images/NAME.png with -update-screenshots.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
 	if !*updateScreenshots {
 		return
 	}
+	small, err := shrinkPNG(shot)
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
 	path := filepath.Join("..", "docs", "images", name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
+	if err := os.WriteFile(path, small, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("wrote %s (%d bytes)", path, len(png))
+	t.Logf("wrote %s (%d bytes)", path, len(small))
+}
+
+// shrinkPNG re-encodes a screenshot with a 256-colour palette and the best compression, so the
+// committed images stay small; the page's flat colours survive it.
+func shrinkPNG(b []byte) ([]byte, error) {
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	pal := image.NewPaletted(img.Bounds(), palette.Plan9)
+	draw.Draw(pal, img.Bounds(), img, img.Bounds().Min, draw.Src)
+	var out bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.BestCompression}
+	if err := enc.Encode(&out, pal); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // cell is the JavaScript text of a cell of a workload's row.

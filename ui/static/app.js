@@ -52,7 +52,14 @@ function post(path, body) {
 }
 
 function showError(msg) { const b = $('#error'); b.textContent = msg; b.hidden = !msg; }
-function showNotice(msg) { const b = $('#notice'); b.textContent = msg; b.hidden = !msg; }
+let noticeTimer = null;
+function showNotice(msg) {
+  const b = $('#notice');
+  b.textContent = msg;
+  b.hidden = !msg;
+  clearTimeout(noticeTimer);
+  if (msg) noticeTimer = setTimeout(() => { b.hidden = true; }, 10000);
+}
 
 // ---- token ----
 
@@ -145,7 +152,7 @@ function render() {
     el('td', {}, m.name),
     el('td', { class: 'health ' + cls(m.health, ['up'], ['down', 'unreachable', 'partitioned']), title: m.health_reason }, m.health + (m.health_reason ? ' — ' + m.health_reason : '')),
     el('td', { class: 'admin' }, m.admin + (m.removal ? ' (removing: ' + m.removal + ')' : '')),
-    el('td', {}, m.load + ' / ' + m.capacity),
+    el('td', { class: 'load' }, m.load + ' / ' + (Number(m.capacity) > 0 ? m.capacity : 'no limit')),
     el('td', {}, (m.servers || []).map(s => el('div', {}, s.name + ': ', el('span', { class: cls(s.status, ['Online'], ['Offline', 'Unreachable', 'Down', '']) }, s.status || 'unknown')))),
     el('td', {}, m.fault_domain || '—'),
     el('td', { class: 'actions' }, memberActions(m)))));
@@ -163,7 +170,7 @@ function render() {
       el('td', { class: 'probe' }, probeText(w)),
       el('td', { class: 'dns' }, dnsAnswer(w)),
       el('td', { class: 'operation' }, op ? op.reason + ' ' + (op.source_member || '∅') + ' → ' + (op.target_member || '∅') : (w.active_operation_id ? w.active_operation_id : '—')),
-      el('td', { class: 'phase' }, w.active_operation_phase || '—'),
+      el('td', { class: 'phase' + (w.active_operation_phase ? ' active' : '') }, w.active_operation_phase || '—'),
       el('td', { class: 'actions' }, workloadActions(w)));
   }));
 }
@@ -193,7 +200,7 @@ function renderBrake() {
   box.replaceChildren(
     el('p', { class: st.brake ? 'bad' : 'ok', id: 'brake-state' }, st.brake ? 'ENGAGED: automatic failovers are held (most members look down)' : 'off: automatic failovers run'),
     el('p', { class: 'muted' }, view),
-    last ? el('p', { class: 'muted' }, 'last: ' + fmtTime(last.time_unix_nano) + ' ' + last.message) : null);
+    last ? el('p', { class: 'muted' }, 'last: ' + fmtTime(last.time_unix_nano) + ' ' + last.message) : '');
 }
 
 function probeText(w) {
