@@ -73,25 +73,46 @@ type Config struct {
 
 // RaftConfig holds the Raft timings and snapshot policy.
 type RaftConfig struct {
-	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
-	ElectionTimeout    time.Duration `yaml:"election_timeout"`
+	// HeartbeatTimeout: a follower that hears no leader for this long starts an election.
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+	// ElectionTimeout: a candidate that wins no election for this long starts another.
+	ElectionTimeout time.Duration `yaml:"election_timeout"`
+	// LeaderLeaseTimeout: a leader that hears no quorum for this long steps down (at most the
+	// heartbeat timeout).
 	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
-	CommitTimeout      time.Duration `yaml:"commit_timeout"`
-	SnapshotInterval   time.Duration `yaml:"snapshot_interval"`
-	SnapshotThreshold  uint64        `yaml:"snapshot_threshold"`
-	TrailingLogs       uint64        `yaml:"trailing_logs"`
-	SnapshotRetain     int           `yaml:"snapshot_retain"`
+	// CommitTimeout: the longest a leader waits before it sends a heartbeat with the commit index.
+	CommitTimeout time.Duration `yaml:"commit_timeout"`
+	// SnapshotInterval is how often Raft checks whether to take a snapshot.
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
+	// SnapshotThreshold is how many log entries since the last snapshot make it take one.
+	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+	// TrailingLogs is how many entries stay in the log after a snapshot, so that a follower a
+	// little behind catches up from the log instead of a snapshot.
+	TrailingLogs uint64 `yaml:"trailing_logs"`
+	// SnapshotRetain is how many snapshots are kept in the data directory.
+	SnapshotRetain int `yaml:"snapshot_retain"`
 }
 
 // ControllerConfig holds the leader's controller settings (docs/design.md, "The controller").
 type ControllerConfig struct {
-	PollInterval          time.Duration `yaml:"poll_interval"`
-	UnreachableAfter      time.Duration `yaml:"unreachable_after"`
-	FenceAfter            time.Duration `yaml:"fence_after"`
-	GroupRecoveryGrace    time.Duration `yaml:"group_recovery_grace"`
-	StartTimeout          time.Duration `yaml:"start_timeout"`
-	StopTimeout           time.Duration `yaml:"stop_timeout"`
-	MaxParallelOperations int           `yaml:"max_parallel_operations"`
+	// PollInterval is how often the leader polls every member's REST API.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// UnreachableAfter: a member none of whose servers answered for this long is unreachable.
+	UnreachableAfter time.Duration `yaml:"unreachable_after"`
+	// FenceAfter: a member is declared down (and its workloads fail over) once the witness has
+	// heard none of its servers for this long; it must exceed the guards' budget
+	// (guard_timeout + guard_stop_timeout + guard_drift_margin) and the members' ECX heartbeat
+	// timeout.
+	FenceAfter time.Duration `yaml:"fence_after"`
+	// GroupRecoveryGrace: a group Offline on its member for this long (ECX did not bring it
+	// back) is failed over.
+	GroupRecoveryGrace time.Duration `yaml:"group_recovery_grace"`
+	// StartTimeout bounds a start: the wait for a group to come Online.
+	StartTimeout time.Duration `yaml:"start_timeout"`
+	// StopTimeout bounds a stop: the wait for a group to be read back Offline.
+	StopTimeout time.Duration `yaml:"stop_timeout"`
+	// MaxParallelOperations bounds the operations that run at once.
+	MaxParallelOperations int `yaml:"max_parallel_operations"`
 	// PollWorkers bounds how many members the leader polls at once.
 	PollWorkers int `yaml:"poll_workers"`
 	// ProbeWorkers bounds how many reachability probes the leader runs at once (docs/probe.md).
@@ -99,10 +120,13 @@ type ControllerConfig struct {
 	// MaxAutoMovesPerHour bounds the automatic failbacks the controller starts in any hour
 	// (0: none at all); AutoMoveQuiet is how long no member's health may have changed before
 	// it starts one (docs/operations.md, "Failback and rebalance").
-	MaxAutoMovesPerHour int           `yaml:"max_auto_moves_per_hour"`
-	AutoMoveQuiet       time.Duration `yaml:"auto_move_quiet"`
-	LeaseTTL            time.Duration `yaml:"lease_ttl"`
-	ECXTimeout          time.Duration `yaml:"ecx_timeout"`
+	MaxAutoMovesPerHour int `yaml:"max_auto_moves_per_hour"`
+	// AutoMoveQuiet: no automatic failback while a member's health changed within this time.
+	AutoMoveQuiet time.Duration `yaml:"auto_move_quiet"`
+	// LeaseTTL is the witness lease the leader asks for (renewed every third of it).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// ECXTimeout bounds each call to a member's REST API.
+	ECXTimeout time.Duration `yaml:"ecx_timeout"`
 	// HookTimeout applies to handover hooks of workloads that declare no timeout of their own.
 	HookTimeout time.Duration `yaml:"hook_timeout"`
 	// HookRetries is how many times a failover's failing handover hooks are run again (with a
@@ -169,9 +193,11 @@ type HTTPConfig struct {
 	MaxConns int `yaml:"max_conns"`
 	// ReadTimeout bounds reading a request (its headers: at most 5s), WriteTimeout writing its
 	// answer, IdleTimeout a keep-alive connection without a request.
-	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing an answer, from the end of the request's headers.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
-	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+	// IdleTimeout closes a keep-alive connection without a request for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // DNSConfig holds the DNS server's settings beyond its address.
