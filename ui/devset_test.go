@@ -45,6 +45,8 @@ type setOptions struct {
 	auth    bool // -auth
 	noSim   bool // no simulator and no workloads
 	dataDir string
+	// writeTimeout overrides the HTTP server's write timeout (10 s).
+	writeTimeout time.Duration
 }
 
 func startDevSet(t *testing.T, opt setOptions) *devSet {
@@ -83,6 +85,9 @@ func startDevSet(t *testing.T, opt setOptions) *devSet {
 	cfg.Witness = "http://" + wl.Addr().String()
 	cfg.Auth = opt.auth
 	cfg.Dev = !opt.auth // -dev refuses -auth: the rest of the dev configuration stays
+	if opt.writeTimeout > 0 {
+		cfg.HTTP.WriteTimeout = opt.writeTimeout
+	}
 	d.witnessURL = cfg.Witness
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)

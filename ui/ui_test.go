@@ -248,3 +248,40 @@ func TestConsole_FollowerForwardsActions(t *testing.T) {
 		t.Errorf("no drain event with the console as actor: %v", evs.GetEvents())
 	}
 }
+
+// TestConsole_EventStreamOutlivesWriteTimeout: the event stream is not cut by the HTTP server's
+// write timeout: an event that happens after it has passed still arrives on the same stream.
+func TestConsole_EventStreamOutlivesWriteTimeout(t *testing.T) {
+	d := startDevSet(t, setOptions{writeTimeout: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(d.base, "/ui/")+"/ui/api/events?member=west", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("events: %s", resp.Status)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(lines)
+	}()
+	time.Sleep(2 * time.Second) // longer than the write timeout: that is what is tested
+	wantStatus(t, "drain west", do(t, d.base, call{method: "POST", path: "/ui/api/members/west/admin", body: `{"admin":"draining"}`}), 200, "draining")
+	for line := range lines {
+		if strings.HasPrefix(line, "data: ") && strings.Contains(line, "draining") {
+			return
+		}
+	}
+	t.Fatalf("the stream ended before the drain event: %v", ctx.Err())
+}
