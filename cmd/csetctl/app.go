@@ -183,6 +183,7 @@ Environment:
 		a.snapshotCommand(),
 		a.tokenCommand(),
 		a.versionCommand(),
+		a.genDocsCommand(),
 	)
 	return root
 }

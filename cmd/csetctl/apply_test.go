@@ -329,3 +329,31 @@ func TestDrill_PrintsThePlan(t *testing.T) {
 		}
 	}
 }
+
+// The packages' man pages and completions come from the command tree: a page per visible
+// command, each with its name, synopsis and options, and the three shells' completions.
+func TestGenDocs_ManPagesAndCompletions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var out, errb strings.Builder
+	if code := run(t.Context(), []string{"gen-docs", "--man", filepath.Join(dir, "man"), "--completions", filepath.Join(dir, "comp")}, strings.NewReader(""), &out, &errb); code != exitOK {
+		t.Fatalf("gen-docs: exit %d: %s", code, errb.String())
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "man", "csetctl-workload-move.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{".TH CSETCTL-WORKLOAD-MOVE 1", ".SH SYNOPSIS", "csetctl workload move NAME", `\-\-wait`, ".SH GLOBAL OPTIONS", "csetctl-workload(1)"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the move page lacks %q", want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "man", "csetctl-gen-docs.1")); err == nil {
+		t.Error("the hidden gen-docs command got a man page")
+	}
+	for _, f := range []string{"csetctl.bash", "_csetctl", "csetctl.fish"} {
+		if b, err := os.ReadFile(filepath.Join(dir, "comp", f)); err != nil || !strings.Contains(string(b), "csetctl") {
+			t.Errorf("completion %s: %v", f, err)
+		}
+	}
+}
