@@ -2,9 +2,9 @@ package notify_test
 
 import (
 	"bufio"
-	"io"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"regexp"
 	"strconv"
