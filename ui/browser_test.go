@@ -154,6 +154,7 @@ func TestBrowser_DevSet(t *testing.T) {
 		`[...document.querySelectorAll('#workloads tbody tr')].every(r => r.querySelector('td.status').textContent === 'Online' && r.querySelector('td.dns').textContent !== '—')`, 90*time.Second)
 	waitJS(t, ctx, "the event stream live", `document.querySelector('#stream-state').dataset.live === '1' && document.querySelectorAll('#events li').length > 0`, 30*time.Second)
 	waitJS(t, ctx, "web's probe reachable", cell("web", "probe")+` === 'reachable'`, 60*time.Second)
+	waitJS(t, ctx, "the servers with the groups they run", `/runs .*web/.test(document.querySelector('#members tbody').textContent)`, 30*time.Second)
 	screenshot(t, ctx, "console-set")
 
 	from := strings.TrimSpace(strings.Split(evalJS[string](t, ctx, cell("web", "placement")), "/")[0])

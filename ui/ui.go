@@ -155,8 +155,8 @@ func (h *handler) session(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"auth": h.cfg.Auth, "node": h.cfg.NodeID, "token": r.Header.Get("Authorization") != ""})
 }
 
-// overview answers the set at a glance: Status, the members and the workloads, from this
-// master's state.
+// overview answers the set at a glance: Status, the members, the workloads, the operations and
+// the ECX servers with the groups they run, from this master's state.
 func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
 	md, ok := h.callContext(w, r)
 	if !ok {
@@ -184,7 +184,12 @@ func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
 		writeGRPCError(w, err)
 		return
 	}
-	writeJSON(w, map[string]json.RawMessage{"status": pj(st), "members": pj(ms), "workloads": pj(ws), "operations": pj(ops)})
+	nodes, err := h.client.ListNodes(ctx, &apiv1.ListRequest{})
+	if err != nil {
+		writeGRPCError(w, err)
+		return
+	}
+	writeJSON(w, map[string]json.RawMessage{"status": pj(st), "members": pj(ms), "workloads": pj(ws), "operations": pj(ops), "nodes": pj(nodes)})
 }
 
 // workload answers a workload's page: the workload, its placement ranking and its history.

@@ -116,6 +116,9 @@ func TestConsole_PageAndOverview(t *testing.T) {
 	})
 	wl := do(t, d.base, call{method: "GET", path: "/ui/api/workloads/web"})
 	wantStatus(t, "web's page", wl, 200, `"candidates"`)
+	if ov := do(t, d.base, call{method: "GET", path: "/ui/api/overview"}); !strings.Contains(ov.body, `"groups"`) || !strings.Contains(ov.body, `"east-1"`) {
+		t.Errorf("the overview lacks the servers' groups: %s", ov.body)
+	}
 	for _, k := range []string{`"workload"`, `"placement"`, `"events"`, `"score"`} {
 		if !strings.Contains(wl.body, k) {
 			t.Errorf("web's page lacks %s: %s", k, wl.body)

@@ -147,13 +147,17 @@ function render() {
   renderWitness(st.witness, st);
   renderBrake();
 
+  const groups = {};
+  for (const n of (o.nodes.nodes || [])) groups[n.member + '/' + n.server] = n.groups || [];
   const members = o.members.members || [];
   $('#members tbody').replaceChildren(...members.map(m => el('tr', { 'data-member': m.name },
     el('td', {}, m.name),
     el('td', { class: 'health ' + cls(m.health, ['up'], ['down', 'unreachable', 'partitioned']), title: m.health_reason }, m.health + (m.health_reason ? ' — ' + m.health_reason : '')),
     el('td', { class: 'admin' }, m.admin + (m.removal ? ' (removing: ' + m.removal + ')' : '')),
     el('td', { class: 'load' }, m.load + ' / ' + (Number(m.capacity) > 0 ? m.capacity : 'no limit')),
-    el('td', {}, (m.servers || []).map(s => el('div', {}, s.name + ': ', el('span', { class: cls(s.status, ['Online'], ['Offline', 'Unreachable', 'Down', '']) }, s.status || 'unknown')))),
+    el('td', { class: 'servers' }, (m.servers || []).map(s => el('div', { 'data-server': s.name }, s.name + ': ',
+      el('span', { class: cls(s.status, ['Online'], ['Offline', 'Unreachable', 'Down', '']) }, s.status || 'unknown'),
+      (groups[m.name + '/' + s.name] || []).length ? el('span', { class: 'muted' }, ' · runs ' + groups[m.name + '/' + s.name].join(', ')) : ''))),
     el('td', {}, m.fault_domain || '—'),
     el('td', { class: 'actions' }, memberActions(m)))));
 
