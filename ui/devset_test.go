@@ -125,7 +125,7 @@ func startDevSet(t *testing.T, opt setOptions) *devSet {
 			Name: name, User: "admin", Password: "dev-" + name,
 			HeartbeatTimeout: 2 * time.Second, HeartbeatInterval: 500 * time.Millisecond, WitnessURL: cfg.Witness,
 			Guard:   &ecxsim.GuardConfig{Masters: []string{srv.Addrs().GRPC}, Timeout: cfg.Controller.GuardTimeout, StopTimeout: cfg.Controller.GuardStopTimeout},
-			Servers: []ecxsim.ServerConfig{{Name: name + "-1", Listen: "auto"}, {Name: name + "-2", Listen: "auto"}},
+			Servers: []ecxsim.ServerConfig{{Name: name + "-1", Listen: "127.0.0.1:0"}, {Name: name + "-2", Listen: "127.0.0.1:0"}},
 		}
 		for i, g := range devWorkloads {
 			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g.name, StartDuration: 2 * time.Second, StopDuration: time.Second,
