@@ -112,9 +112,21 @@ func NewSender(cfg config.NotifySink, d Deliverer, src Source, commit Committer,
 }
 
 // Run sends every event after the sink's committed cursor, in order, until ctx ends (this
-// master lost leadership or stops). A sink without a cursor starts after the newest event.
+// master lost leadership or stops). It starts once the cluster set is initialised, so that every
+// notification id holds the set's name. A sink without a cursor starts after the newest event.
 func (s *Sender) Run(ctx context.Context) {
 	defer s.d.Close()
+	for s.src.ClusterSetName() == "" {
+		watch := s.src.Watch()
+		if s.src.ClusterSetName() != "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-watch:
+		}
+	}
 	cursor, ok := s.src.NotifyCursor(s.cfg.Name)
 	if !ok {
 		cursor = s.src.LastEventSeq()
