@@ -14,8 +14,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-type ctx = context.Context
-
 // withTimeout returns the context of an API call for r with the outgoing metadata md; no
 // deadline when d is 0.
 func withTimeout(r *http.Request, md metadata.MD, d time.Duration) (context.Context, context.CancelFunc) {

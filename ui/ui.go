@@ -10,6 +10,7 @@
 package ui
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -236,8 +238,8 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		after = id
 	}
 	if after != "" {
-		var seq uint64
-		if err := json.Unmarshal([]byte(after), &seq); err != nil {
+		seq, err := strconv.ParseUint(after, 10, 64)
+		if err != nil {
 			writeError(w, http.StatusBadRequest, codes.InvalidArgument.String(), "after: not an event sequence number")
 			return
 		}
@@ -322,7 +324,7 @@ type moveBody struct {
 
 func (h *handler) move(w http.ResponseWriter, r *http.Request) {
 	var b moveBody
-	h.act(w, r, &b, func(ctx ctx) (proto.Message, error) {
+	h.act(w, r, &b, func(ctx context.Context) (proto.Message, error) {
 		return h.client.MoveWorkload(ctx, &apiv1.MoveWorkloadRequest{Name: r.PathValue("name"), ToMember: b.Member, ToServer: b.Server, Force: b.Force})
 	})
 }
@@ -331,7 +333,7 @@ func (h *handler) desired(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		Desired string `json:"desired"`
 	}
-	h.act(w, r, &b, func(ctx ctx) (proto.Message, error) {
+	h.act(w, r, &b, func(ctx context.Context) (proto.Message, error) {
 		return h.client.SetWorkloadDesired(ctx, &apiv1.SetWorkloadDesiredRequest{Name: r.PathValue("name"), Desired: b.Desired})
 	})
 }
@@ -340,21 +342,21 @@ func (h *handler) admin(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		Admin string `json:"admin"`
 	}
-	h.act(w, r, &b, func(ctx ctx) (proto.Message, error) {
+	h.act(w, r, &b, func(ctx context.Context) (proto.Message, error) {
 		return h.client.SetMemberAdmin(ctx, &apiv1.SetMemberAdminRequest{Name: r.PathValue("name"), Admin: b.Admin})
 	})
 }
 
 func (h *handler) down(w http.ResponseWriter, r *http.Request) {
 	var b struct{}
-	h.act(w, r, &b, func(ctx ctx) (proto.Message, error) {
+	h.act(w, r, &b, func(ctx context.Context) (proto.Message, error) {
 		return h.client.DeclareMemberDown(ctx, &apiv1.GetRequest{Name: r.PathValue("name")})
 	})
 }
 
 // act decodes the JSON body of an action into body and makes the call, answering its result
 // as JSON or its error with the HTTP status of its gRPC code.
-func (h *handler) act(w http.ResponseWriter, r *http.Request, body any, call func(ctx) (proto.Message, error)) {
+func (h *handler) act(w http.ResponseWriter, r *http.Request, body any, call func(context.Context) (proto.Message, error)) {
 	md, ok := h.callContext(w, r)
 	if !ok {
 		return

@@ -152,6 +152,7 @@ func TestConsole_CSRF(t *testing.T) {
 	wantStatus(t, "same origin", do(t, d.base, call{method: "POST", path: path, body: body, header: map[string]string{"Sec-Fetch-Site": "same-origin"}}), 404, "NotFound")
 	wantStatus(t, "unknown field", do(t, d.base, call{method: "POST", path: path, body: `{"desired":"offline","x":1}`}), 400, "unknown field")
 	wantStatus(t, "GET of an action", do(t, d.base, call{method: "GET", path: path}), 405, "")
+	wantStatus(t, "events after a bad seq", do(t, d.base, call{method: "GET", path: "/ui/api/events?after=x"}), 400, "after")
 }
 
 // TestConsole_AuthRoles: under -auth the console asks for a token (401) and each call needs the
