@@ -28,7 +28,8 @@ type NotifySink struct {
 	// Name identifies the sink, and its cursor in the replicated state: renaming a sink starts it
 	// afresh after the newest event. A DNS label (a-z, 0-9, '-').
 	Name string `yaml:"name"`
-	Type string `yaml:"type"` // webhook | syslog
+	// Type is webhook (JSON over HTTP POST) or syslog (RFC 5424).
+	Type string `yaml:"type"`
 
 	// URL is the webhook's http:// or https:// URL.
 	URL string `yaml:"url"`
@@ -38,22 +39,27 @@ type NotifySink struct {
 	// CAFile is the CA bundle that verifies an https webhook (default: the system pool).
 	CAFile string `yaml:"ca_file"`
 
-	// Address is the syslog server's host:port; Network is udp (default) or tcp (octet-counting
-	// framing, RFC 6587); Facility a syslog facility name (default daemon).
-	Address  string `yaml:"address"`
-	Network  string `yaml:"network"`
+	// Address is the syslog server's host:port.
+	Address string `yaml:"address"`
+	// Network is how syslog messages travel: udp (default, one datagram each) or tcp
+	// (octet-counting framing, RFC 6587).
+	Network string `yaml:"network"`
+	// Facility is the syslog facility name (default daemon; local0 ... local7, user, ...).
 	Facility string `yaml:"facility"`
 
-	// Kinds, when set, sends only events of these kinds; MinSeverity (info, warn or error;
-	// default info) only events at least that severe; Workloads, when set, only events of these
-	// workloads (events about no workload are then left out).
-	Kinds       []string `yaml:"kinds"`
-	MinSeverity string   `yaml:"min_severity"`
-	Workloads   []string `yaml:"workloads"`
+	// Kinds, when set, sends only events of these kinds (operation, detection, decision, ...).
+	Kinds []string `yaml:"kinds"`
+	// MinSeverity sends only events at least this severe: info (default, everything), warn or
+	// error.
+	MinSeverity string `yaml:"min_severity"`
+	// Workloads, when set, sends only events of these workloads (events about no workload are
+	// then left out).
+	Workloads []string `yaml:"workloads"`
 
-	// Timeout bounds one delivery (default 5s); a failed delivery is retried with a backoff
-	// that doubles from one second up to MaxBackoff (default 30s).
-	Timeout    time.Duration `yaml:"timeout"`
+	// Timeout bounds one delivery attempt (default 5s).
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxBackoff caps the pause between attempts of a failing delivery, which doubles from one
+	// second (default 30s). Every failure is retried, in order, until the sink takes the event.
 	MaxBackoff time.Duration `yaml:"max_backoff"`
 }
 

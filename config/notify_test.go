@@ -30,7 +30,9 @@ func TestValidate_Notify(t *testing.T) {
 		want string // substring of the error; "" = valid
 	}{
 		{"webhook", hook(func(*NotifySink) {}), ""},
-		{"webhook with filters", hook(func(s *NotifySink) { s.Kinds, s.MinSeverity, s.Workloads = []string{"operation"}, "warn", []string{"web"} }), ""},
+		{"webhook with filters", hook(func(s *NotifySink) {
+			s.Kinds, s.MinSeverity, s.Workloads = []string{"operation"}, "warn", []string{"web"}
+		}), ""},
 		{"syslog over tcp", syslog(func(s *NotifySink) { s.Network, s.Facility = "tcp", "local3" }), ""},
 		{"no name", hook(func(s *NotifySink) { s.Name = "" }), `notify sink #1: name "" must be a DNS label`},
 		{"upper-case name", hook(func(s *NotifySink) { s.Name = "Ops" }), "must be a DNS label"},
