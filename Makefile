@@ -6,7 +6,7 @@ PKGS      := ./...
 PROTOC    ?= protoc
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build cross dev test test-short test-integration bench proto lint fuzz-short clean
+.PHONY: all build cross package dev test test-short test-integration bench proto lint fuzz-short clean
 .PHONY: chaos chaos-seeds
 
 all: build
@@ -20,6 +20,20 @@ cross:
 	GOOS=windows GOARCH=amd64 $(GO) build -o $(BIN)/windows-amd64/ ./cmd/...
 	GOOS=linux GOARCH=amd64 $(GO) build -o $(BIN)/linux-amd64/ ./cmd/...
 	GOOS=linux GOARCH=arm64 $(GO) build -o $(BIN)/linux-arm64/ ./cmd/...
+
+# package builds the .deb and .rpm of cset for linux/amd64 and linux/arm64 into dist/ with nfpm
+# (packaging/, a module of its own so that nfpm's dependencies stay out of cset's):
+# binaries stamped with VERSION, the systemd units, a default configuration, csetctl's man pages
+# and completions, the docs (docs/deployment.md).
+VERSION ?= 0.1.0
+package:
+	rm -rf $(BIN)/pkg dist
+	$(GO) build -o $(BIN)/pkg/host/ ./cmd/csetctl
+	$(BIN)/pkg/host/csetctl gen-docs --man $(BIN)/pkg/docs/man --completions $(BIN)/pkg/docs/completions
+	for arch in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)/pkg/linux-$$arch/ ./cmd/csetd ./cmd/csetctl || exit 1; \
+		(cd packaging && $(GO) run . -version $(VERSION) -arch $$arch -bin ../$(BIN)/pkg/linux-$$arch -docs ../$(BIN)/pkg/docs -root .. -out ../dist) || exit 1; \
+	done
 
 dev: build
 	$(BIN)/csetd agent -dev
