@@ -30,11 +30,12 @@ type world struct {
 	idx uint64
 	// failCommits makes CommitCursor fail (a deposed leader).
 	failCommits bool
+	set         string
 }
 
-func newWorld() *world { return &world{FSM: fsm.New(nil)} }
+func newWorld() *world { return &world{FSM: fsm.New(nil), set: "prod"} }
 
-func (w *world) ClusterSetName() string { return "prod" }
+func (w *world) ClusterSetName() string { w.mu.Lock(); defer w.mu.Unlock(); return w.set }
 
 func (w *world) apply(e *fsmv1.LogEntry) error {
 	w.mu.Lock()
@@ -351,5 +352,28 @@ func TestWebhook_Errors(t *testing.T) {
 	err = wh.Deliver(context.Background(), &notify.Notification{ID: "prod:1", Seq: 1})
 	if err == nil || !strings.Contains(err.Error(), "webhook answered 404 Not Found: no such hook") {
 		t.Errorf("404: %v", err)
+	}
+}
+
+func TestSender_WaitsForTheSetSoEveryIDNamesIt(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	w.set = ""
+	rec := &recorder{}
+	run(t, sink("ops"), rec, w)
+	w.events(t, "admin/info", "admin/info") // before set init: the sender waits
+	w.mu.Lock()
+	w.set = "prod"
+	w.mu.Unlock()
+	w.events(t, "admin/info") // wakes it: a new sink starts after the newest event (2 or 3)
+	poll.True(t, "cursor committed", func() bool { _, ok := w.NotifyCursor("ops"); return ok })
+	w.events(t, "operation/warn")
+	poll.True(t, "event 4 delivered", func() bool { return w.cursor(t, "ops") == 4 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, n := range rec.got {
+		if n.Seq < 3 || n.ID != fmt.Sprintf("prod:%d", n.Seq) {
+			t.Errorf("delivered %s (seq %d): want only events after the set's init, each id naming the set", n.ID, n.Seq)
+		}
 	}
 }
