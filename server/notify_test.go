@@ -154,6 +154,41 @@ func TestNotify_ExactlyOncePerEventAcrossLeaderChanges(t *testing.T) {
 	if dups != 0 {
 		t.Errorf("%d notifications sent twice, want every event exactly once (%v)", dups, rcv.order)
 	}
+	// The lag is read from the replicated state: 0 on every master once the cursor is committed.
+	for _, n := range []*clustertest.Node{old, third} {
+		testutil.Poll{Timeout: 10 * time.Second}.Eventually(t, n.ID+" reports no lag", func() error {
+			if lag := gauge(t, n, "cset_notify_lag_events"); lag != 0 {
+				return fmt.Errorf("cset_notify_lag_events %v, want 0", lag)
+			}
+			return nil
+		})
+	}
+	if sent := gauge(t, third, "cset_notify_sent_total"); sent < 10 {
+		t.Errorf("%s: cset_notify_sent_total %v, want at least the 10 events it delivered", third.ID, sent)
+	}
+}
+
+// gauge returns the value of the ops-hook series of a metric on a master.
+func gauge(t *testing.T, n *clustertest.Node, name string) float64 {
+	t.Helper()
+	mfs, err := n.Server.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "sink" && l.GetValue() == "ops-hook" {
+					return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("%s: no %s{sink=\"ops-hook\"}", n.ID, name)
+	return 0
 }
 
 // TestNotify_NoGapWhileLeadershipMovesUnderLoad changes the leader twice while events are
