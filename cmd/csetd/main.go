@@ -22,6 +22,7 @@ Usage:
   csetd witness [flags]   run the witness that arbitrates master leases and member liveness
   csetd guard [flags]     run the member guard on an ECX server (stops its cset groups when cut off)
   csetd tls init [flags]  create a CA and certificates for the masters and API clients
+  csetd service ...       install, start, stop or remove csetd as a Windows service
   csetd version           print the version
 
 Run 'csetd agent -h', 'csetd witness -h' or 'csetd guard -h' for the flags.
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runGuard(ctx, args[1:], stdout, stderr)
 	case "tls":
 		err = runTLS(ctx, args[1:], stdout, stderr)
+	case "service":
+		err = runService(ctx, args[1:], stdout, stderr, platformServiceManager())
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "csetd %s\n", version)
 		return 0
