@@ -134,7 +134,10 @@ func cell(workload, class string) string {
 // TestBrowser_DevSet drives the console in headless Chromium against a dev set: the page loads
 // and shows the three workloads; moving web through the confirmation dialog shows its
 // operation's phases and then the new DNS answer; killing the member it runs on in the
-// simulator shows the failover live, in the workloads table and in the event timeline.
+// simulator shows the failover live, in the workloads table and in the event timeline; stopping
+// and starting web empties and restores its DNS answer; web's page shows its placement ranking
+// and history; drain and undrain go through their dialogs, and a cancelled declare-down sends
+// nothing.
 func TestBrowser_DevSet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: not with -short")
@@ -222,6 +225,18 @@ func TestBrowser_DevSet(t *testing.T) {
 	waitJS(t, ctx, "the filter hiding other events",
 		`[...document.querySelectorAll('#events li')].every(li => li.hidden || /failover/.test(li.textContent)) && [...document.querySelectorAll('#events li')].some(li => li.hidden)`, 10*time.Second)
 
+	// Stop web, then start it again: the DNS column empties and comes back.
+	click(t, ctx, `#workloads tr[data-workload="web"] button[data-action="stop"]`)
+	waitJS(t, ctx, "the stop dialog", `document.querySelector('#confirm').open && /DNS stops answering/.test(document.querySelector('#confirm-body').textContent)`, 10*time.Second)
+	click(t, ctx, `#confirm-ok`)
+	waitJS(t, ctx, "web stopped, without a DNS answer",
+		fmt.Sprintf(`!document.querySelector('#confirm').open && %s === 'offline' && %s !== 'Online' && %s === '—'`, cell("web", "desired"), cell("web", "status"), cell("web", "dns")), 60*time.Second)
+	click(t, ctx, `#workloads tr[data-workload="web"] button[data-action="start"]`)
+	waitJS(t, ctx, "the start dialog", `document.querySelector('#confirm').open && /desired online/.test(document.querySelector('#confirm-body').textContent)`, 10*time.Second)
+	click(t, ctx, `#confirm-ok`)
+	waitJS(t, ctx, "web started again with its DNS answer",
+		fmt.Sprintf(`!document.querySelector('#confirm').open && %s === 'online' && %s === 'Online' && %s === %q`, cell("web", "desired"), cell("web", "status"), cell("web", "dns"), oldDNS), 60*time.Second)
+
 	// The workload's page: its history and placement ranking.
 	if err := chromedp.Do(ctx, chromedp.Navigate(d.base+"#/workload/web")); err != nil {
 		t.Fatal(err)
@@ -232,6 +247,34 @@ func TestBrowser_DevSet(t *testing.T) {
 		t.Errorf("placement ranking should reject the dead member %s: %q", to, txt)
 	}
 	screenshot(t, ctx, "console-workload")
+
+	// Back on the set: drain and undrain the surviving member; declare-down is offered only for a
+	// member not already down, and cancelling its dialog sends nothing.
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.base+"#/")); err != nil {
+		t.Fatal(err)
+	}
+	member := func(m, sel string) string {
+		return fmt.Sprintf(`(document.querySelector('#members tr[data-member=%q] %s') || {})`, m, sel)
+	}
+	waitJS(t, ctx, "the members table", member(from, "td.admin")+`.textContent === 'active'`, 30*time.Second)
+	click(t, ctx, fmt.Sprintf(`#members tr[data-member=%q] button[data-action="drain"]`, from))
+	waitJS(t, ctx, "the drain dialog", `document.querySelector('#confirm').open && /takes no new workloads/.test(document.querySelector('#confirm-body').textContent)`, 10*time.Second)
+	click(t, ctx, `#confirm-ok`)
+	waitJS(t, ctx, from+" draining", member(from, "td.admin")+`.textContent === 'draining'`, 30*time.Second)
+	click(t, ctx, fmt.Sprintf(`#members tr[data-member=%q] button[data-action="undrain"]`, from))
+	waitJS(t, ctx, "the undrain dialog", `document.querySelector('#confirm').open && /active again/.test(document.querySelector('#confirm-body').textContent)`, 10*time.Second)
+	click(t, ctx, `#confirm-ok`)
+	waitJS(t, ctx, from+" active again", member(from, "td.admin")+`.textContent === 'active'`, 30*time.Second)
+	if evalJS[bool](t, ctx, member(to, `button[data-action="down"]`)+` instanceof Element`) {
+		t.Errorf("declare-down offered for %s, which is already down", to)
+	}
+	click(t, ctx, fmt.Sprintf(`#members tr[data-member=%q] button[data-action="down"]`, from))
+	waitJS(t, ctx, "the declare-down dialog", `document.querySelector('#confirm').open && /certainly powered off or isolated/.test(document.querySelector('#confirm-body').textContent)`, 10*time.Second)
+	click(t, ctx, `#confirm-cancel`)
+	waitJS(t, ctx, "the dialog closed", `!document.querySelector('#confirm').open`, 10*time.Second)
+	if h := evalJS[string](t, ctx, member(from, "td.health")+`.textContent`); !strings.HasPrefix(h, "up") {
+		t.Errorf("%s after a cancelled declare-down: %q", from, h)
+	}
 	t.Logf("browser test took %v", time.Since(began).Round(time.Millisecond))
 }
 

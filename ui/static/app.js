@@ -150,7 +150,7 @@ function render() {
   const groups = {};
   for (const n of (o.nodes.nodes || [])) groups[n.member + '/' + n.server] = n.groups || [];
   const members = o.members.members || [];
-  $('#members tbody').replaceChildren(...members.map(m => el('tr', { 'data-member': m.name },
+  syncRows($('#members tbody'), members, m => JSON.stringify([m, (m.servers || []).map(s => groups[m.name + '/' + s.name])]), m => el('tr', { 'data-member': m.name },
     el('td', {}, m.name),
     el('td', { class: 'health ' + cls(m.health, ['up'], ['down', 'unreachable', 'partitioned']), title: m.health_reason }, m.health + (m.health_reason ? ' — ' + m.health_reason : '')),
     el('td', { class: 'admin' }, m.admin + (m.removal ? ' (removing: ' + m.removal + ')' : '')),
@@ -159,12 +159,12 @@ function render() {
       el('span', { class: cls(s.status, ['Online'], ['Offline', 'Unreachable', 'Down', '']) }, s.status || 'unknown'),
       (groups[m.name + '/' + s.name] || []).length ? el('span', { class: 'muted' }, ' · runs ' + groups[m.name + '/' + s.name].join(', ')) : ''))),
     el('td', {}, m.fault_domain || '—'),
-    el('td', { class: 'actions' }, memberActions(m)))));
+    el('td', { class: 'actions' }, memberActions(m))));
 
   const ops = {};
   for (const op of (o.operations.operations || [])) ops[op.id] = op;
   const workloads = o.workloads.workloads || [];
-  $('#workloads tbody').replaceChildren(...workloads.map(w => {
+  syncRows($('#workloads tbody'), workloads, w => JSON.stringify([w, ops[w.active_operation_id] || null]), w => {
     const op = ops[w.active_operation_id];
     return el('tr', { 'data-workload': w.name },
       el('td', {}, el('a', { href: '#/workload/' + encodeURIComponent(w.name) }, w.name)),
@@ -176,7 +176,23 @@ function render() {
       el('td', { class: 'operation' }, op ? op.reason + ' ' + (op.source_member || '∅') + ' → ' + (op.target_member || '∅') : (w.active_operation_id ? w.active_operation_id : '—')),
       el('td', { class: 'phase' + (w.active_operation_phase ? ' active' : '') }, w.active_operation_phase || '—'),
       el('td', { class: 'actions' }, workloadActions(w)));
-  }));
+  });
+}
+
+// syncRows makes tbody's rows those of items, keeping the element of every row whose data did
+// not change: a row is rebuilt only when its data changes, so a click on a button is not lost
+// to a refresh that changed nothing in its row.
+function syncRows(tbody, items, keyOf, render) {
+  const old = new Map();
+  for (const tr of tbody.children) old.set(tr.dataset.key, tr);
+  const rows = items.map(it => {
+    const k = keyOf(it);
+    const tr = old.get(k) || render(it);
+    tr.dataset.key = k;
+    return tr;
+  });
+  if (rows.length === tbody.children.length && rows.every((r, i) => tbody.children[i] === r)) return;
+  tbody.replaceChildren(...rows);
 }
 
 function renderWitness(wi, st) {
@@ -251,9 +267,9 @@ function enc(s) { return encodeURIComponent(s); }
 
 function workloadActions(w) {
   const out = [];
-  const o = state.overview;
   const name = w.fqdn || w.name;
   out.push(el('button', { 'data-action': 'move', onclick: () => {
+    const o = state.overview;
     const targets = (w.candidates && w.candidates.length ? w.candidates : (o.members.members || []).map(m => m.name)).filter(m => m !== w.member);
     if (!targets.length) { showNotice(w.name + ' has no other candidate member.'); return; }
     const sel = el('select', { id: 'move-target' }, targets.map(t => el('option', { value: t }, t)));
