@@ -83,6 +83,7 @@ func TestConsole_PageAndOverview(t *testing.T) {
 	for _, f := range []string{"app.js", "style.css"} {
 		wantStatus(t, f, do(t, d.base, call{method: "GET", path: "/ui/static/" + f}), 200, "")
 	}
+	wantStatus(t, "GET /ui (redirected to /ui/)", do(t, d.base, call{method: "GET", path: "/ui"}), 200, `<script src="/ui/static/app.js"`)
 	wantStatus(t, "unknown asset", do(t, d.base, call{method: "GET", path: "/ui/static/nope.js"}), 404, "")
 	testutil.Eventually(t, 30*time.Second, func() error {
 		r := do(t, d.base, call{method: "GET", path: "/ui/api/overview"})
