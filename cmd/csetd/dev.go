@@ -167,6 +167,7 @@ cset dev master %[1]q is running with simulated ECX members east and west.
   gRPC API        %[2]s
   DNS             %[3]s (zone cset.test.)
   HTTP            http://%[4]s/metrics  http://%[4]s/v1/health
+  web console     http://%[4]s/ui/
   witness         %[5]s
   ECX simulator   http://%[6]s/sim/v1/state
 Try:
