@@ -47,6 +47,7 @@ func TestImportRules(t *testing.T) {
 		"guard":       {"proto/cset/api/v1"},
 		"witness":     {},
 		"probe":       {},
+		"ui":          {"proto/cset/api/v1"},
 		"dnsserver":   {},
 		"cmd/csetctl": {"proto/cset/api/v1"},
 	}
