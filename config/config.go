@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cset-project/cset/witness"
 )
 
 // Config is the configuration of one master (`csetd agent`).
@@ -475,7 +476,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateHTTP()...)
 	errs = append(errs, c.validateNotify()...)
 	if c.Witness != "" {
-		if _, err := ParseWitnessURLs(c.Witness); err != nil {
+		if _, err := witness.ParseURLs(c.Witness); err != nil {
 			errs = append(errs, fmt.Errorf("-witness: %w", err))
 		}
 	}
@@ -487,44 +488,8 @@ func (c Config) WitnessURLs() []string {
 	if c.Witness == "" {
 		return nil
 	}
-	urls, _ := ParseWitnessURLs(c.Witness)
+	urls, _ := witness.ParseURLs(c.Witness)
 	return urls
-}
-
-// ParseWitnessURLs splits a comma-separated list of witness URLs and checks it: each an
-// http(s)://host[:port][/path] URL, none listed twice, and an odd number of them, so that any
-// two majorities share a witness (docs/witness.md, "Several witnesses"). Spaces around the
-// commas are ignored.
-func ParseWitnessURLs(list string) ([]string, error) {
-	var urls []string
-	var errs []error
-	seen := map[string]bool{}
-	for _, raw := range strings.Split(list, ",") {
-		u := strings.TrimSpace(raw)
-		if u == "" {
-			errs = append(errs, fmt.Errorf("empty URL in %q: separate the witness URLs with single commas", list))
-			continue
-		}
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil || p.RawQuery != "" || p.Fragment != "" {
-			errs = append(errs, fmt.Errorf("%q must be an http:// or https:// URL (http(s)://host[:port][/path])", u))
-			continue
-		}
-		key := strings.TrimRight(u, "/")
-		if seen[key] {
-			errs = append(errs, fmt.Errorf("%q is listed twice: list each witness once", u))
-			continue
-		}
-		seen[key] = true
-		urls = append(urls, u)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	if len(urls)%2 == 0 {
-		return nil, fmt.Errorf("%d witness URLs given: give an odd number (1, 3 or 5), since a majority of an even number of witnesses tolerates no more failures than one witness fewer", len(urls))
-	}
-	return urls, nil
 }
 
 // validateGuard checks the timing of the member guards against fence_after (docs/design.md,

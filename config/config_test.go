@@ -132,7 +132,7 @@ func TestValidate_Settings(t *testing.T) {
 		{"no hold", func(c *Config) { c.RPCHoldTimeout = 0 }, "-rpc-hold-timeout 0s must be positive"},
 		{"unknown role", func(c *Config) { c.Role = "voter" }, `-role "voter" is unknown: use master or tiebreaker`},
 		{"tie-breaker with a witness", func(c *Config) { c.Role, c.Witness = RoleTiebreaker, "http://w:7190" }, "-role tiebreaker takes no -witness"},
-		{"witness not a URL", func(c *Config) { c.Witness = "w:7190" }, `-witness: "w:7190" must be an http:// or https:// URL`},
+		{"witness not a URL", func(c *Config) { c.Witness = "w:7190" }, `-witness: witness URL "w:7190" must be http(s)://host[:port][/path]`},
 		{"two witnesses", func(c *Config) { c.Witness = "http://w1:7190,http://w2:7190" }, "-witness: 2 witness URLs given: give an odd number"},
 		{"a witness twice", func(c *Config) { c.Witness = "http://w1:7190,http://w2:7190,http://w1:7190/" }, `"http://w1:7190/" is listed twice`},
 		{"an empty witness", func(c *Config) { c.Witness = "http://w1:7190,,http://w2:7190" }, "separate the witness URLs with single commas"},

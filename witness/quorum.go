@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -32,11 +33,11 @@ func ParseURLs(list string) ([]string, error) {
 	for raw := range strings.SplitSeq(list, ",") {
 		u := strings.TrimSpace(raw)
 		if u == "" {
-			errs = append(errs, fmt.Errorf("empty witness URL in %q: separate the URLs with single commas", list))
+			errs = append(errs, fmt.Errorf("empty witness URL in %q: separate the witness URLs with single commas", list))
 			continue
 		}
-		if _, err := NewClient(ClientConfig{URL: u}); err != nil {
-			errs = append(errs, fmt.Errorf("witness URL %q must be http(s)://host[:port][/path]", u))
+		if p, perr := url.Parse(u); perr != nil || p.User != nil || p.RawQuery != "" || p.Fragment != "" || !validClientURL(u) {
+			errs = append(errs, fmt.Errorf("witness URL %q must be http(s)://host[:port][/path] (no user, query or fragment)", u))
 			continue
 		}
 		key := strings.TrimRight(u, "/")
@@ -54,6 +55,11 @@ func ParseURLs(list string) ([]string, error) {
 		return nil, fmt.Errorf("%d witness URLs given: give an odd number (1, 3 or 5): a majority of an even number tolerates no more failures than one witness fewer", len(urls))
 	}
 	return urls, nil
+}
+
+func validClientURL(u string) bool {
+	_, err := NewClient(ClientConfig{URL: u})
+	return err == nil
 }
 
 // Quorum calls N witnesses (N odd) as one: a heartbeat counts as acknowledged when a majority

@@ -47,7 +47,8 @@ func (scm) Install(name, display, exe string, args []string) error {
 	return nil
 }
 
-func (scm) Uninstall(name string) error {
+// withService runs fn on the installed service name.
+func withService(name string, fn func(*mgr.Service) error) error {
 	m, err := mgr.Connect()
 	if err != nil {
 		return err
@@ -58,40 +59,26 @@ func (scm) Uninstall(name string) error {
 		return fmt.Errorf("service %s is not installed", name)
 	}
 	defer s.Close()
-	if err := s.Delete(); err != nil {
-		return err
+	return fn(s)
+}
+
+func (scm) Uninstall(name string) error {
+	err := withService(name, func(s *mgr.Service) error { return s.Delete() })
+	if err == nil {
+		_ = eventlog.Remove(name)
 	}
-	_ = eventlog.Remove(name)
-	return nil
+	return err
 }
 
 func (scm) Start(name string) error {
-	m, err := mgr.Connect()
-	if err != nil {
-		return err
-	}
-	defer m.Disconnect()
-	s, err := m.OpenService(name)
-	if err != nil {
-		return fmt.Errorf("service %s is not installed", name)
-	}
-	defer s.Close()
-	return s.Start()
+	return withService(name, func(s *mgr.Service) error { return s.Start() })
 }
 
 func (scm) Stop(name string) error {
-	m, err := mgr.Connect()
-	if err != nil {
+	return withService(name, func(s *mgr.Service) error {
+		_, err := s.Control(svc.Stop)
 		return err
-	}
-	defer m.Disconnect()
-	s, err := m.OpenService(name)
-	if err != nil {
-		return fmt.Errorf("service %s is not installed", name)
-	}
-	defer s.Close()
-	_, err = s.Control(svc.Stop)
-	return err
+	})
 }
 
 // handler adapts serveRequests to svc.Handler.
