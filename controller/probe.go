@@ -23,6 +23,9 @@ type Prober interface {
 // most this late after its interval.
 const probeTick = 100 * time.Millisecond
 
+// probeRefresh is the shortest time between two reads of the state by the continuous prober.
+const probeRefresh = time.Second
+
 // gateRetry bounds the wait between two probes while an operation waits for its probe.
 const gateRetry = time.Second
 
@@ -144,17 +147,20 @@ func (c *Controller) runProbes(ctx context.Context) {
 	defer t.Stop()
 	var watch <-chan struct{}
 	var d *fsm.Data
+	var refreshed time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-watch:
-			watch = nil // re-read the state at the next tick
-		case <-t.C:
-			if watch == nil {
-				watch = c.deps.State.Watch()
+			watch = nil // re-read the state at a tick
+		case now := <-t.C:
+			// The state is copied at most once per probeRefresh however busy the log is: a
+			// placement made meanwhile was just probed by its operation.
+			if watch == nil && now.Sub(refreshed) >= probeRefresh {
+				watch, refreshed = c.deps.State.Watch(), now
 				d = c.deps.State.Data()
-				pr.refresh(d, time.Now())
+				pr.refresh(d, now)
 			}
 			pr.dispatch(ctx, d, time.Now())
 		}
