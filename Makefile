@@ -5,6 +5,10 @@ BIN       := bin
 PKGS      := ./...
 PROTOC    ?= protoc
 GOBIN     := $(shell $(GO) env GOPATH)/bin
+# VERSION stamps the binaries (csetd version, csetctl version): the release tag (v0.1.0) or
+# the tag, commits since and commit (v0.1.0-3-gabc1234), "-dirty" with local changes.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
 
 .PHONY: all build cross package dev test test-short test-integration bench proto lint fuzz-short clean
 .PHONY: chaos chaos-seeds
@@ -12,7 +16,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 # cross compiles every command for the platforms cset ships on (ECX runs on Windows Server and
 # RHEL): windows/amd64, linux/amd64, linux/arm64. The binaries land in $(BIN)/GOOS-GOARCH/.
@@ -23,16 +27,16 @@ cross:
 
 # package builds the .deb and .rpm of cset for linux/amd64 and linux/arm64 into dist/ with nfpm
 # (packaging/, a module of its own so that nfpm's dependencies stay out of cset's):
-# binaries stamped with VERSION, the systemd units, a default configuration, csetctl's man pages
+# binaries stamped with VERSION, packages numbered PKG_VERSION, the systemd units, a default configuration, csetctl's man pages
 # and completions, the docs (docs/deployment.md).
-VERSION ?= 0.1.0
+PKG_VERSION ?= 0.1.0
 package:
 	rm -rf $(BIN)/pkg dist
 	$(GO) build -o $(BIN)/pkg/host/ ./cmd/csetctl
 	$(BIN)/pkg/host/csetctl gen-docs --man $(BIN)/pkg/docs/man --completions $(BIN)/pkg/docs/completions
 	for arch in amd64 arm64; do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)/pkg/linux-$$arch/ ./cmd/csetd ./cmd/csetctl || exit 1; \
-		(cd packaging && $(GO) run . -version $(VERSION) -arch $$arch -bin ../$(BIN)/pkg/linux-$$arch -docs ../$(BIN)/pkg/docs -root .. -out ../dist) || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/pkg/linux-$$arch/ ./cmd/csetd ./cmd/csetctl || exit 1; \
+		(cd packaging && $(GO) run . -version $(PKG_VERSION) -arch $$arch -bin ../$(BIN)/pkg/linux-$$arch -docs ../$(BIN)/pkg/docs -root .. -out ../dist) || exit 1; \
 	done
 
 dev: build
