@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cset-project/cset/config"
+	"github.com/cset-project/cset/devset"
 	"github.com/cset-project/cset/ecxsim"
 	"github.com/cset-project/cset/internal/testutil"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
@@ -20,7 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// devSet is what `csetd agent -dev` runs (cmd/csetd/dev.go), built in the test process on free
+// devSet is what `csetd agent -dev` runs (package devset), built in the test process on free
 // ports so that it never collides with a dev master or with other tests: a witness, one master
 // with the dev configuration and the HTTP console, and the ECX simulator with members east and
 // west (two servers each) and the workloads web (HTTP probe), db (TCP probe) and api (no probe).
@@ -34,12 +35,6 @@ type devSet struct {
 	// addrs[member][i] is the address of the i-th workload (web, db, api) on member.
 	addrs map[string][]string
 }
-
-var devWorkloads = []struct {
-	name  string
-	port  int
-	probe string
-}{{"web", 8080, "http://:8080/"}, {"db", 5432, "tcp:5432"}, {"api", 9090, ""}}
 
 type setOptions struct {
 	auth    bool // -auth
@@ -56,8 +51,8 @@ func startDevSet(t *testing.T, opt setOptions) *devSet {
 	// collide with a dev master (127.1.0.x, 127.2.0.x) or another test.
 	x, y := 10+rand.IntN(200), rand.IntN(250)
 	d := &devSet{addrs: map[string][]string{}}
-	for k, m := range []string{"east", "west"} {
-		for i := range devWorkloads {
+	for k, m := range devset.Members {
+		for i := range devset.Workloads {
 			d.addrs[m] = append(d.addrs[m], fmt.Sprintf("127.%d.%d.%d", x, y, 10+10*k+i))
 		}
 	}
@@ -119,20 +114,9 @@ func startDevSet(t *testing.T, opt setOptions) *devSet {
 		return d
 	}
 
-	simCfg := ecxsim.Config{ControlAddr: "127.0.0.1:0"}
-	for _, name := range []string{"east", "west"} {
-		cl := ecxsim.ClusterConfig{
-			Name: name, User: "admin", Password: "dev-" + name,
-			HeartbeatTimeout: 2 * time.Second, HeartbeatInterval: 500 * time.Millisecond, WitnessURL: cfg.Witness,
-			Guard:   &ecxsim.GuardConfig{Masters: []string{srv.Addrs().GRPC}, Timeout: cfg.Controller.GuardTimeout, StopTimeout: cfg.Controller.GuardStopTimeout},
-			Servers: []ecxsim.ServerConfig{{Name: name + "-1", Listen: "127.0.0.1:0"}, {Name: name + "-2", Listen: "127.0.0.1:0"}},
-		}
-		for i, g := range devWorkloads {
-			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g.name, StartDuration: 2 * time.Second, StopDuration: time.Second,
-				Serve: []string{net.JoinHostPort(d.addrs[name][i], fmt.Sprint(g.port))}})
-		}
-		simCfg.Clusters = append(simCfg.Clusters, cl)
-	}
+	world := devset.World{ControlAddr: "127.0.0.1:0", Listen: "127.0.0.1:0", Address: func(m string, i int) string { return d.addrs[m][i] },
+		WitnessURL: cfg.Witness, Master: srv.Addrs().GRPC, Controller: cfg.Controller}
+	simCfg := world.SimConfig()
 	sim, err := ecxsim.New(simCfg, logger.Named("ecxsim"))
 	if err == nil {
 		err = sim.Start()
@@ -143,36 +127,7 @@ func startDevSet(t *testing.T, opt setOptions) *devSet {
 	t.Cleanup(func() { sim.Close() })
 	d.sim = sim
 
-	decl := &apiv1.Declaration{
-		Set:              &apiv1.InitSetRequest{Name: "dev", Zone: "cset.test.", TtlSeconds: 5, NegativeTtlSeconds: 5},
-		FaultDomains:     []*apiv1.CreateFaultDomainRequest{{Name: "rack-a", Members: []string{"east"}}, {Name: "rack-b", Members: []string{"west"}}},
-		AvailabilitySets: []*apiv1.CreateAvailabilitySetRequest{{Name: "web-db", Soft: true}},
-	}
-	for _, m := range []string{"east", "west"} {
-		mr := &apiv1.AddMemberRequest{Name: m, User: "admin", Password: "dev-" + m, HeartbeatTimeoutMs: 2000}
-		for _, s := range []string{m + "-1", m + "-2"} {
-			mr.Servers = append(mr.Servers, &apiv1.ServerSpec{Name: s, Url: sim.ServerURL(m, s)})
-		}
-		decl.Members = append(decl.Members, mr)
-	}
-	for i, dw := range devWorkloads {
-		w := dw.name
-		wr := &apiv1.RegisterWorkloadRequest{Name: w, Group: w, Candidates: []string{"east", "west"}, Size: 1,
-			Addresses: map[string]*apiv1.AddressList{
-				"east": {Addresses: []string{d.addrs["east"][i]}},
-				"west": {Addresses: []string{d.addrs["west"][i]}},
-			}}
-		if dw.probe != "" {
-			wr.Probe = &apiv1.ProbeSpec{Target: dw.probe, IntervalMs: 2000, GraceMs: 10000}
-		}
-		if w == "web" || w == "db" {
-			wr.AvailabilitySet = "web-db"
-		}
-		if w == "web" {
-			wr.Services = []*apiv1.Service{{Name: "_http._tcp", Port: 8080}}
-		}
-		decl.Workloads = append(decl.Workloads, wr)
-	}
+	decl := world.Declaration(sim.ServerURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := d.client.Apply(ctx, &apiv1.ApplyRequest{Declaration: decl}); err != nil {
@@ -203,7 +158,7 @@ func (d *devSet) addFollower(t *testing.T) (*server.Server, string) {
 	}
 	t.Cleanup(func() { srv.Close() })
 	testutil.Eventually(t, 60*time.Second, func() error {
-		if _, w := srv.FSM().Counts(); w != len(devWorkloads) {
+		if _, w := srv.FSM().Counts(); w != len(devset.Workloads) {
 			return fmt.Errorf("follower knows %d workloads", w)
 		}
 		return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cset-project/cset/config"
+	"github.com/cset-project/cset/devset"
 	"github.com/cset-project/cset/ecxsim"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
 	"github.com/cset-project/cset/server"
@@ -32,44 +33,16 @@ type devEnv struct {
 // DevControlAddr is where the embedded simulator's control API listens in -dev mode.
 const DevControlAddr = "127.0.0.1:29100"
 
-// devWorkloads are the dev set's workloads: each serves its loopback address (devAddress) on
-// port while Online, web with an HTTP probe, db with a TCP one, api with the default (none).
-var devWorkloads = []struct {
-	name  string
-	port  int
-	probe string
-}{{"web", 8080, "http://:8080/"}, {"db", 5432, "tcp:5432"}, {"api", 9090, ""}}
-
-// devAddress is the address of the i-th dev workload on member: 127.1.0.1x on east, 127.2.0.1x
-// on west (Linux answers on all of 127.0.0.0/8).
-func devAddress(member string, i int) string {
-	n := 1
-	if member == "west" {
-		n = 2
-	}
-	return fmt.Sprintf("127.%d.0.%d", n, 10+i)
+// devSimConfig is the embedded ECX world of -dev (package devset): every server runs the member
+// guard against the dev master, with the master's guard timings.
+func devSimConfig(witnessURL, master string, ctl config.ControllerConfig) ecxsim.Config {
+	return devWorld(witnessURL, master, ctl).SimConfig()
 }
 
-// devSimConfig is the embedded ECX world of -dev: members east and west, two servers each, and
-// the manual-start groups web, db and api (cset decides where they run). Every server runs the
-// member guard against the dev master, with the master's guard timings.
-func devSimConfig(witnessURL, master string, ctl config.ControllerConfig) ecxsim.Config {
-	cfg := ecxsim.Config{ControlAddr: DevControlAddr}
-	for _, name := range []string{"east", "west"} {
-		cl := ecxsim.ClusterConfig{
-			Name: name, User: "admin", Password: "dev-" + name,
-			HeartbeatTimeout: 2 * time.Second, HeartbeatInterval: 500 * time.Millisecond, WitnessURL: witnessURL,
-			Guard:   &ecxsim.GuardConfig{Masters: []string{master}, Timeout: ctl.GuardTimeout, StopTimeout: ctl.GuardStopTimeout},
-			Servers: []ecxsim.ServerConfig{{Name: name + "-1", Listen: "auto"}, {Name: name + "-2", Listen: "auto"}},
-		}
-		for i, g := range devWorkloads {
-			// Each group serves its address while Online, so the masters' probes test something.
-			cl.Groups = append(cl.Groups, ecxsim.GroupConfig{Name: g.name, StartDuration: 2 * time.Second, StopDuration: time.Second,
-				Serve: []string{net.JoinHostPort(devAddress(name, i), fmt.Sprint(g.port))}})
-		}
-		cfg.Clusters = append(cfg.Clusters, cl)
-	}
-	return cfg
+// devWorld is the dev set on its fixed control address and the simulator's loopback addresses.
+func devWorld(witnessURL, master string, ctl config.ControllerConfig) devset.World {
+	return devset.World{ControlAddr: DevControlAddr, Listen: ecxsim.ListenAuto, Address: devset.Address,
+		WitnessURL: witnessURL, Master: master, Controller: ctl}
 }
 
 func startDevEnv(logger hclog.Logger) (*devEnv, error) {
@@ -126,36 +99,7 @@ func seedDev(ctx context.Context, srv *server.Server, e *devEnv) error {
 		return err
 	}
 	defer conn.Close()
-	decl := &apiv1.Declaration{
-		Set:              &apiv1.InitSetRequest{Name: "dev", Zone: "cset.test.", TtlSeconds: 5, NegativeTtlSeconds: 5},
-		FaultDomains:     []*apiv1.CreateFaultDomainRequest{{Name: "rack-a", Members: []string{"east"}}, {Name: "rack-b", Members: []string{"west"}}},
-		AvailabilitySets: []*apiv1.CreateAvailabilitySetRequest{{Name: "web-db", Soft: true}},
-	}
-	for _, m := range []string{"east", "west"} {
-		mr := &apiv1.AddMemberRequest{Name: m, User: "admin", Password: "dev-" + m, HeartbeatTimeoutMs: 2000}
-		for _, s := range []string{m + "-1", m + "-2"} {
-			mr.Servers = append(mr.Servers, &apiv1.ServerSpec{Name: s, Url: e.sim.ServerURL(m, s)})
-		}
-		decl.Members = append(decl.Members, mr)
-	}
-	for i, dw := range devWorkloads {
-		w := dw.name
-		wr := &apiv1.RegisterWorkloadRequest{Name: w, Group: w, Candidates: []string{"east", "west"}, Size: 1,
-			Addresses: map[string]*apiv1.AddressList{
-				"east": {Addresses: []string{devAddress("east", i)}},
-				"west": {Addresses: []string{devAddress("west", i)}},
-			}}
-		if dw.probe != "" {
-			wr.Probe = &apiv1.ProbeSpec{Target: dw.probe, IntervalMs: 2000, GraceMs: 10000}
-		}
-		if w == "web" || w == "db" {
-			wr.AvailabilitySet = "web-db"
-		}
-		if w == "web" {
-			wr.Services = []*apiv1.Service{{Name: "_http._tcp", Port: 8080}}
-		}
-		decl.Workloads = append(decl.Workloads, wr)
-	}
+	decl := devset.World{Address: devset.Address}.Declaration(e.sim.ServerURL)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err = apiv1.NewClusterSetServiceClient(conn).Apply(ctx, &apiv1.ApplyRequest{Declaration: decl})
