@@ -89,20 +89,20 @@ func newNode(t *testing.T, id string) *node {
 }
 
 // start runs csetd agent with extra flags (e.g. -bootstrap, -join ADDR) and waits for its ready
-// file. The first start binds port 0 everywhere; later starts reuse the bound addresses.
+// file. The first start picks its ports with testutil.FreeAddrs (below the ephemeral range, so
+// no other connection takes them while the node is down); later starts reuse them.
 func (n *node) start(extra ...string) {
 	n.t.Helper()
 	n.mu.Lock()
+	for _, s := range []*string{&n.addrs.GRPC, &n.addrs.Raft, &n.addrs.HTTP, &n.addrs.DNS} {
+		if *s == "" {
+			*s = testutil.FreeAddr(n.t)
+		}
+	}
 	a := n.addrs
 	n.mu.Unlock()
-	pick := func(s string) string {
-		if s == "" {
-			return "127.0.0.1:0"
-		}
-		return s
-	}
 	args := []string{"agent", "-node-id", n.id, "-data-dir", n.dataDir, "-ready-file", n.proc.ReadyFile(), "-log-level", "debug",
-		"-grpc-addr", pick(a.GRPC), "-raft-addr", pick(a.Raft), "-http-addr", pick(a.HTTP), "-dns-addr", pick(a.DNS)}
+		"-grpc-addr", a.GRPC, "-raft-addr", a.Raft, "-http-addr", a.HTTP, "-dns-addr", a.DNS}
 	args = append(append(args, raftFlags...), extra...)
 	if err := n.proc.Start(args...); err != nil {
 		n.t.Fatal(err)

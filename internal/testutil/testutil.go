@@ -5,7 +5,10 @@ package testutil
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -149,25 +152,79 @@ func WaitFor(timeout time.Duration, fn func() error) error {
 
 // FreeAddr returns a 127.0.0.1 address with a port that was free a moment ago. Prefer
 // listening on :0 and reading the address back; use this only for a program that must be told
-// its port before it starts.
+// its port before it starts, or that must get the same port back when it restarts.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	return FreeAddrs(t, 1)[0]
 }
 
-// FreeAddrs returns n distinct such addresses: all n ports are held at once while they are
-// picked, so two calls in a row never hand out the same port (the kernel may reuse a port
-// released a moment ago).
+// FreeAddrs returns n distinct 127.0.0.1 addresses whose ports are free for TCP and UDP. The
+// ports lie below the kernel's ephemeral range (ip_local_port_range), where no outgoing
+// connection and no listener on port 0 is given a port: a process told such a port can be
+// killed and restarted on it, while a port from the ephemeral range may meanwhile be taken by
+// any connection on the machine (or by a dial to it that connects to itself) and the restart
+// fails with "address already in use". A port is never handed out twice in one test binary;
+// two test binaries picking at once are kept apart by the bind check and by random choice.
 func FreeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	out := make([]string, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
+	lo, hi := stablePortRange()
+	for attempt := 0; len(out) < n; attempt++ {
+		if attempt > 10000 {
+			t.Fatalf("free port: no free port in %d-%d after %d attempts", lo, hi, attempt)
 		}
-		defer l.Close()
-		out = append(out, l.Addr().String())
+		port := lo + rand.IntN(hi-lo+1)
+		if !claimPort(port) {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			l.Close()
+			continue
+		}
+		l.Close()
+		u.Close()
+		out = append(out, addr)
 	}
 	return out
+}
+
+var (
+	portsMu      sync.Mutex
+	portsClaimed = map[int]bool{}
+)
+
+// claimPort marks port as handed out in this process; false if it already was.
+func claimPort(port int) bool {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	if portsClaimed[port] {
+		return false
+	}
+	portsClaimed[port] = true
+	return true
+}
+
+// stablePortRange is the range FreeAddrs picks from: the 12,000 ports below the ephemeral
+// range (32768-60999 by default on Linux), but not below 1024.
+func stablePortRange() (lo, hi int) {
+	ephemeral := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				ephemeral = v
+			}
+		}
+	}
+	hi = ephemeral - 1
+	lo = max(hi-12000, 1024)
+	if hi <= lo { // an unusual range starting low: use the ports above it instead
+		return 61000, 64999
+	}
+	return lo, hi
 }

@@ -3,8 +3,10 @@ package testutil
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -167,5 +169,36 @@ func TestGolden(t *testing.T) {
 	Golden(ft, path, "a\nchanged\n", false)
 	if len(ft.errors) != 1 || !strings.Contains(ft.errors[0], "changed") {
 		t.Fatalf("a different text: errors %q, want one diff naming the changed line", ft.errors)
+	}
+}
+
+func TestFreeAddrs_DistinctBindablePortsBelowTheEphemeralRange(t *testing.T) {
+	lo, hi := stablePortRange()
+	seen := map[string]bool{}
+	for range 20 {
+		for _, a := range FreeAddrs(t, 5) {
+			if seen[a] {
+				t.Fatalf("%s handed out twice", a)
+			}
+			seen[a] = true
+			_, p, err := net.SplitHostPort(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			port, _ := strconv.Atoi(p)
+			if port < lo || port > hi {
+				t.Fatalf("%s outside %d-%d", a, lo, hi)
+			}
+			l, err := net.Listen("tcp", a)
+			if err != nil {
+				t.Fatalf("listen on a free address: %v", err)
+			}
+			u, err := net.ListenPacket("udp", a)
+			if err != nil {
+				t.Fatalf("udp on a free address: %v", err)
+			}
+			l.Close()
+			u.Close()
+		}
 	}
 }
