@@ -199,6 +199,9 @@ type HTTPConfig struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout closes a keep-alive connection without a request for this long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// Pprof serves Go's profiler at /debug/pprof/ on the HTTP port, behind the same access rule
+	// as /metrics (metrics_auth): for measuring a master under load (docs/benchmarks.md).
+	Pprof bool `yaml:"pprof"`
 }
 
 // DNSConfig holds the DNS server's settings beyond its address.
@@ -309,6 +312,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "Raft TCP listen address")
 	fs.StringVar(&c.DNSAddr, "dns-addr", c.DNSAddr, "DNS listen address (udp+tcp; 53 in production); empty disables DNS")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address for /metrics and /v1/health (HTTPS with -tls-*)")
+	fs.BoolVar(&c.HTTP.Pprof, "pprof", c.HTTP.Pprof, "serve Go's profiler at /debug/pprof/ on the HTTP port, behind the same access rule as /metrics (-metrics-auth)")
 	fs.StringVar(&c.HTTP.MetricsAuth, "metrics-auth", c.HTTP.MetricsAuth, "what /metrics requires: none, token (a cset API token of role read or above), cert (a client certificate of -tls-ca) or token-or-cert; all but none need -tls-*")
 	fs.IntVar(&c.HTTP.MaxConns, "http-max-conns", c.HTTP.MaxConns, "most connections open at once on -http-addr; at the limit the one idle longest is closed")
 	fs.StringVar(&c.AdvertiseGRPC, "advertise-grpc", c.AdvertiseGRPC, "gRPC address peers and clients use (default: the listen address)")

@@ -44,7 +44,9 @@ func PlanDrill(d *fsm.Data, members []string, planned bool, estimate func(w *fsm
 	slices.Sort(lost)
 	lost = slices.Compact(lost)
 	plan := DrillPlan{Members: lost}
-	// The simulated state: the lost members are down, nothing is in flight.
+	// The simulated state, on a private copy (d is the FSM's shared publication): the lost
+	// members are down, nothing is in flight.
+	d = d.Clone()
 	for _, m := range lost {
 		if mm := d.Members[m]; mm != nil {
 			mm.Health = fsm.HealthDown

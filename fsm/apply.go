@@ -101,7 +101,7 @@ func (a *applier) dispatch(e *fsmv1.LogEntry) error {
 
 // answerWorkload keeps a copy of the workload an entry left for its Result, when it succeeded.
 func (a *applier) answerWorkload(name string, err error) error {
-	if w := a.s.workloads[name]; err == nil && w != nil {
+	if w := a.s.workloads.get(name); err == nil && w != nil {
 		a.workload = proto.Clone(w).(*fsmv1.Workload)
 	}
 	return err
@@ -144,15 +144,15 @@ func (a *applier) applyRestoreState(c *fsmv1.RestoreStateCommand) error {
 	ns.notifyCursors = a.s.notifyCursors // they count the running ring's events
 	ns.dnsSerial = a.index
 	a.s = ns
-	a.event("admin", "warn", "", "", "", "state restored from a snapshot taken at index %d: %d members, %d workloads", ns.lastIndex, len(ns.members), len(ns.workloads))
+	a.event("admin", "warn", "", "", "", "state restored from a snapshot taken at index %d: %d members, %d workloads", ns.lastIndex, ns.members.len(), ns.workloads.len())
 	return nil
 }
 
 // keepPasswords gives members of a redacted backup the password the running ring holds for the
 // same member and user, so a redacted snapshot restores without re-entering every password.
 func keepPasswords(restored, running *state) {
-	for name, m := range restored.members {
-		if old := running.members[name]; m.Password == "" && old != nil && old.User == m.User {
+	for name, m := range restored.members.m {
+		if old := running.members.m[name]; m.Password == "" && old != nil && old.User == m.User {
 			m.Password = old.Password
 		}
 	}

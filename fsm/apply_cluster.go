@@ -43,10 +43,10 @@ func (a *applier) applyUpsertMember(c *fsmv1.UpsertMemberCommand) error {
 	if err := ValidateMember(m); err != nil {
 		return err
 	}
-	if fd := m.GetFaultDomain(); fd != "" && a.s.faultDomains[fd] == nil {
+	if fd := m.GetFaultDomain(); fd != "" && !a.s.faultDomains.has(fd) {
 		return notFoundf("fault domain %q does not exist: create it with 'csetctl faultdomain create %s'", fd, fd)
 	}
-	old := a.s.members[m.Name]
+	old := a.s.members.get(m.Name)
 	if old != nil && c.GetCreateOnly() {
 		return existsf("member %q already exists: remove it first or add it with --update", m.Name)
 	}
@@ -76,12 +76,12 @@ func (a *applier) applyUpsertMember(c *fsmv1.UpsertMemberCommand) error {
 		}
 		a.event("admin", "info", "", m.Name, "", "member %s updated", m.Name)
 	}
-	a.s.members[m.Name] = m
+	a.s.members.put(m.Name, m)
 	return nil
 }
 
 func (a *applier) applySetMemberAdmin(c *fsmv1.SetMemberAdminCommand) error {
-	m := a.s.members[c.GetName()]
+	m := a.s.members.get(c.GetName())
 	if m == nil {
 		return notFoundf("member %q does not exist (see 'csetctl member list')", c.GetName())
 	}
@@ -113,7 +113,7 @@ func validHealth(h string) bool {
 }
 
 func (a *applier) applySetMemberHealth(c *fsmv1.SetMemberHealthCommand) error {
-	m := a.s.members[c.GetName()]
+	m := a.s.members.get(c.GetName())
 	if m == nil {
 		return notFoundf("member %q does not exist (see 'csetctl member list')", c.GetName())
 	}
@@ -144,28 +144,28 @@ func (a *applier) applyUpsertFaultDomain(c *fsmv1.UpsertFaultDomainCommand) erro
 	if err := ValidateName("fault domain name", fd.GetName()); err != nil {
 		return err
 	}
-	if a.s.faultDomains[fd.Name] != nil && c.GetCreateOnly() {
+	if a.s.faultDomains.has(fd.Name) && c.GetCreateOnly() {
 		return existsf("fault domain %q already exists", fd.Name)
 	}
 	for _, mn := range c.GetMembers() {
-		if a.s.members[mn] == nil {
+		if !a.s.members.has(mn) {
 			return notFoundf("member %q does not exist: add it with 'csetctl member add' before putting it in fault domain %q", mn, fd.Name)
 		}
 	}
-	a.s.faultDomains[fd.Name] = fd
+	a.s.faultDomains.put(fd.Name, fd)
 	for _, mn := range c.GetMembers() {
-		a.s.members[mn].FaultDomain = fd.Name
+		a.s.members.get(mn).FaultDomain = fd.Name
 	}
 	a.event("admin", "info", "", "", "", "fault domain %s with members %s", fd.Name, strings.Join(c.GetMembers(), ","))
 	return nil
 }
 
 func (a *applier) applyRemoveFaultDomain(c *fsmv1.RemoveFaultDomainCommand) error {
-	if a.s.faultDomains[c.GetName()] == nil {
+	if !a.s.faultDomains.has(c.GetName()) {
 		return notFoundf("fault domain %q does not exist", c.GetName())
 	}
 	var users []string
-	for _, m := range sortedValues(a.s.members) {
+	for _, m := range sortedValues(a.s.members.m) {
 		if m.FaultDomain == c.GetName() {
 			users = append(users, m.Name)
 		}
@@ -173,7 +173,7 @@ func (a *applier) applyRemoveFaultDomain(c *fsmv1.RemoveFaultDomainCommand) erro
 	if len(users) > 0 {
 		return preconditionf("fault domain %q still holds members %s: move them to another fault domain first", c.GetName(), strings.Join(users, ", "))
 	}
-	delete(a.s.faultDomains, c.GetName())
+	a.s.faultDomains.del(c.GetName())
 	a.event("admin", "info", "", "", "", "fault domain %s removed", c.GetName())
 	return nil
 }
@@ -183,20 +183,20 @@ func (a *applier) applyUpsertAvailabilitySet(c *fsmv1.UpsertAvailabilitySetComma
 	if err := ValidateName("availability set name", as.GetName()); err != nil {
 		return err
 	}
-	if a.s.availabilitySets[as.Name] != nil && c.GetCreateOnly() {
+	if a.s.availabilitySets.has(as.Name) && c.GetCreateOnly() {
 		return existsf("availability set %q already exists", as.Name)
 	}
-	a.s.availabilitySets[as.Name] = as
+	a.s.availabilitySets.put(as.Name, as)
 	a.event("admin", "info", "", "", "", "availability set %s (hard=%v)", as.Name, as.Hard)
 	return nil
 }
 
 func (a *applier) applyRemoveAvailabilitySet(c *fsmv1.RemoveAvailabilitySetCommand) error {
-	if a.s.availabilitySets[c.GetName()] == nil {
+	if !a.s.availabilitySets.has(c.GetName()) {
 		return notFoundf("availability set %q does not exist", c.GetName())
 	}
 	var users []string
-	for _, w := range sortedValues(a.s.workloads) {
+	for _, w := range sortedValues(a.s.workloads.m) {
 		if w.AvailabilitySet == c.GetName() {
 			users = append(users, w.Name)
 		}
@@ -204,7 +204,7 @@ func (a *applier) applyRemoveAvailabilitySet(c *fsmv1.RemoveAvailabilitySetComma
 	if len(users) > 0 {
 		return preconditionf("availability set %q is used by workloads %s: re-register them without it first", c.GetName(), strings.Join(users, ", "))
 	}
-	delete(a.s.availabilitySets, c.GetName())
+	a.s.availabilitySets.del(c.GetName())
 	a.event("admin", "info", "", "", "", "availability set %s removed", c.GetName())
 	return nil
 }
@@ -214,7 +214,7 @@ func (a *applier) applyRegisterMaster(c *fsmv1.RegisterMasterCommand) error {
 	if m.GetId() == "" || m.GetRaftAddr() == "" || m.GetGrpcAddr() == "" {
 		return invalidf("a master needs an id, a Raft address and a gRPC address")
 	}
-	old := a.s.masters[m.Id]
+	old := a.s.masters.get(m.Id)
 	if old != nil && m.JoinedUnixNano == 0 {
 		m.JoinedUnixNano = old.JoinedUnixNano // a re-registration keeps the first join time
 	}
@@ -224,17 +224,17 @@ func (a *applier) applyRegisterMaster(c *fsmv1.RegisterMasterCommand) error {
 	if m.JoinedUnixNano == 0 {
 		m.JoinedUnixNano = a.at
 	}
-	a.s.masters[m.Id] = m
+	a.s.masters.put(m.Id, m)
 	a.touchDNS()
 	a.event("admin", "info", "", "", "", "master %s registered (raft %s, grpc %s)", m.Id, m.RaftAddr, m.GrpcAddr)
 	return nil
 }
 
 func (a *applier) applyRemoveMaster(c *fsmv1.RemoveMasterCommand) error {
-	if a.s.masters[c.GetId()] == nil {
+	if !a.s.masters.has(c.GetId()) {
 		return notFoundf("master %q is not registered (see 'csetctl raft peers')", c.GetId())
 	}
-	delete(a.s.masters, c.GetId())
+	a.s.masters.del(c.GetId())
 	a.touchDNS()
 	a.event("admin", "warn", "", "", "", "master %s removed", c.GetId())
 	return nil

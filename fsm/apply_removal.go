@@ -22,7 +22,7 @@ const (
 // run twice. Such a member is marked for removal; the controller moves (or stops) its groups
 // under the fence and then commits the same command with finalize.
 func (a *applier) applyRemoveMember(c *fsmv1.RemoveMemberCommand) error {
-	m := a.s.members[c.GetName()]
+	m := a.s.members.get(c.GetName())
 	if m == nil {
 		return notFoundf("member %q does not exist (see 'csetctl member list')", c.GetName())
 	}
@@ -90,7 +90,7 @@ func (a *applier) finalizeRemoval(m *fsmv1.Member, busy []string) error {
 func (a *applier) deleteMember(m *fsmv1.Member, force bool) {
 	users := a.s.workloadsNaming(m.Name)
 	for _, wn := range users {
-		w := a.s.workloads[wn]
+		w := a.s.workloads.get(wn)
 		w.Candidates = slices.DeleteFunc(w.Candidates, func(c string) bool { return c == m.Name })
 		delete(w.Addresses, m.Name)
 		if w.GetPlacement().GetMember() == m.Name {
@@ -98,7 +98,7 @@ func (a *applier) deleteMember(m *fsmv1.Member, force bool) {
 		}
 		a.touchDNS() // the member's addresses leave the workload's records
 	}
-	delete(a.s.members, m.Name)
+	a.s.members.del(m.Name)
 	a.event("admin", "warn", "", m.Name, "", "member %s removed (health %s, force=%v, workloads affected: %s)", m.Name, m.Health, force, strings.Join(users, ","))
 }
 
@@ -111,7 +111,7 @@ func (a *applier) removeMemberV0(m *fsmv1.Member, force bool) error {
 		return preconditionf("member %q is a candidate of workloads %s: move or unregister them, or remove it with --force (it is then dropped from their candidates and placements)", name, strings.Join(users, ", "))
 	}
 	for _, wn := range users {
-		w := a.s.workloads[wn]
+		w := a.s.workloads.get(wn)
 		w.Candidates = slices.DeleteFunc(w.Candidates, func(m string) bool { return m == name })
 		delete(w.Addresses, name)
 		if w.GetPlacement().GetMember() == name {
@@ -119,7 +119,7 @@ func (a *applier) removeMemberV0(m *fsmv1.Member, force bool) error {
 			a.touchDNS()
 		}
 	}
-	delete(a.s.members, name)
+	a.s.members.del(name)
 	a.event("admin", "warn", "", name, "", "member %s removed (force=%v, workloads affected: %s)", name, force, strings.Join(users, ","))
 	return nil
 }
@@ -129,19 +129,19 @@ func (a *applier) removeMemberV0(m *fsmv1.Member, force bool) error {
 // or partitioned. Then "down" is not to be trusted: the masters may be the isolated side.
 func (s *state) mostMembersLost() bool {
 	lost := 0
-	for _, m := range s.members {
+	for _, m := range s.members.m {
 		if m.Health == HealthDown || m.Health == HealthUnreachable || m.Health == HealthPartitioned {
 			lost++
 		}
 	}
-	return len(s.members) > 1 && lost*2 > len(s.members)
+	return s.members.len() > 1 && lost*2 > s.members.len()
 }
 
 // soleCandidateOf returns the workloads whose only candidate is member, sorted.
 func (s *state) soleCandidateOf(member string) []string {
 	var out []string
-	for _, name := range sortedKeys(s.workloads) {
-		if c := s.workloads[name].GetCandidates(); len(c) == 1 && c[0] == member {
+	for _, name := range sortedKeys(s.workloads.m) {
+		if c := s.workloads.m[name].GetCandidates(); len(c) == 1 && c[0] == member {
 			out = append(out, name)
 		}
 	}
@@ -160,8 +160,8 @@ func MayRun(status string) bool { return status != StatusOffline }
 // with an unfinished operation that involves m.
 func (s *state) mayRunOn(m *fsmv1.Member) []string {
 	var out []string
-	for _, name := range sortedKeys(s.workloads) {
-		w := s.workloads[name]
+	for _, name := range sortedKeys(s.workloads.m) {
+		w := s.workloads.m[name]
 		busy := w.GetPlacement().GetMember() == m.Name
 		if !busy && slices.Contains(w.Candidates, m.Name) {
 			busy = slices.ContainsFunc(m.Groups, func(g *fsmv1.ObservedGroup) bool { return g.Name == w.Group && MayRun(g.Status) })
@@ -170,7 +170,7 @@ func (s *state) mayRunOn(m *fsmv1.Member) []string {
 			out = append(out, name)
 		}
 	}
-	for _, op := range s.operations {
+	for _, op := range s.operations.m {
 		if Terminal(op.Phase) || slices.Contains(out, op.Workload) {
 			continue
 		}

@@ -377,27 +377,51 @@ func TestFSM_Events(t *testing.T) {
 	}
 }
 
-func TestFSM_DataIsACopy(t *testing.T) {
+// Data is published, not copied per reader: readers share it until the state changes, a change
+// publishes the changed records only, and a publication already handed out never changes.
+func TestFSM_DataIsSharedAndImmutable(t *testing.T) {
 	t.Parallel()
 	f := seeded(t)
-	d := f.Data()
-	d.Members["east"].Admin = "changed"
-	d.Workloads["web1"].Placement.Member = "changed"
-	d.ClusterSet.Zone = "changed."
-	delete(d.Masters, "m1")
-	diffProto(t, "state after a reader changed its copy", seeded(t).Data(), f.Data())
-	if got := d.SortedMembers(); len(got) != 3 || got[0].GetName() != "east" || got[2].GetName() != "west" {
+	d1 := f.Data()
+	if d2 := f.Data(); d2 != d1 {
+		t.Fatal("two reads of an unchanged state published twice")
+	}
+	fsmtest.Apply(t, f, &fsmv1.SetWorkloadDesiredCommand{Name: "web1", Desired: fsm.DesiredOffline})
+	d3 := f.Data()
+	if d3 == d1 {
+		t.Fatal("a change was not published")
+	}
+	if got := d3.Workloads["web1"].GetDesired(); got != fsm.DesiredOffline {
+		t.Errorf("published web1 desired %q, want %q", got, fsm.DesiredOffline)
+	}
+	if got := d1.Workloads["web1"].GetDesired(); got == fsm.DesiredOffline {
+		t.Error("the earlier publication changed with the state")
+	}
+	if d3.Workloads["db"] != d1.Workloads["db"] || d3.Members["east"] != d1.Members["east"] {
+		t.Error("records that did not change were copied, not shared")
+	}
+	if d3.Workloads["web1"] == d1.Workloads["web1"] {
+		t.Error("the changed record is shared with the earlier publication")
+	}
+	if got := d3.SortedMembers(); len(got) != 3 || got[0].GetName() != "east" || got[2].GetName() != "west" {
 		t.Errorf("SortedMembers = %v", got)
 	}
-	if got := d.SortedWorkloads(); len(got) != 2 || got[0].GetName() != "db" {
+	if got := d3.SortedWorkloads(); len(got) != 2 || got[0].GetName() != "db" {
 		t.Errorf("SortedWorkloads = %v", got)
 	}
-	if got := d.SortedMasters(); len(got) != 0 {
-		t.Errorf("SortedMasters = %v", got)
-	}
-	if got := f.Data().MemberLoad("east"); got != 1 {
-		t.Errorf("MemberLoad(east) = %d, want 1 (web1)", got)
-	}
+}
+
+// The check every test of this package runs (VerifyPublished) catches a reader that changes a
+// shared record.
+func TestFSM_VerifyPublishedCatchesAReaderThatWrites(t *testing.T) {
+	f := seeded(t)
+	f.Data().Workloads["web1"].Placement.Member = "changed"
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), `workload "web1"`) {
+			t.Errorf("publication after a reader changed web1: recovered %v, want a panic naming web1", r)
+		}
+	}()
+	fsmtest.Apply(t, f, &fsmv1.SetWorkloadDesiredCommand{Name: "db", Desired: fsm.DesiredOffline})
 }
 
 func TestFSM_Watch(t *testing.T) {

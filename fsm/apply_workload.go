@@ -23,28 +23,28 @@ func (a *applier) applyUpsertWorkload(c *fsmv1.UpsertWorkloadCommand) error {
 		return err
 	}
 	for _, m := range w.Candidates {
-		if a.s.members[m] == nil {
+		if !a.s.members.has(m) {
 			return notFoundf("candidate member %q of workload %q does not exist: add it with 'csetctl member add %s'", m, w.Name, m)
 		}
 	}
-	if as := w.AvailabilitySet; as != "" && a.s.availabilitySets[as] == nil {
+	if as := w.AvailabilitySet; as != "" && !a.s.availabilitySets.has(as) {
 		return notFoundf("availability set %q does not exist: create it with 'csetctl availset create %s'", as, as)
 	}
 	if other, member := a.s.groupOwner(w); other != "" {
 		return existsf("ECX group %q on member %s already belongs to workload %q: in a member, an ECX group belongs to one workload; "+
 			"give workload %q another group, leave %s out of its candidates, or unregister %q first", w.Group, member, other, w.Name, member, other)
 	}
-	old := a.s.workloads[w.Name]
+	old := a.s.workloads.get(w.Name)
 	if old != nil && c.GetCreateOnly() {
 		return existsf("workload %q is already registered: unregister it first or register with --update", w.Name)
 	}
 	// Its dependencies must be registered and must not lead back to it.
-	a.s.workloads[w.Name] = w
+	a.s.workloads.put(w.Name, w)
 	err := a.s.checkDependencies(w.Name)
 	if old != nil {
-		a.s.workloads[w.Name] = old
+		a.s.workloads.put(w.Name, old)
 	} else {
-		delete(a.s.workloads, w.Name)
+		a.s.workloads.del(w.Name)
 	}
 	if err != nil {
 		return err
@@ -62,7 +62,7 @@ func (a *applier) applyUpsertWorkload(c *fsmv1.UpsertWorkloadCommand) error {
 	} else {
 		a.event("admin", "info", w.Name, "", "", "workload %s registered (group %s, candidates %v)", w.Name, w.Group, w.Candidates)
 	}
-	a.s.workloads[w.Name] = w
+	a.s.workloads.put(w.Name, w)
 	if !proto.Equal(old, w) {
 		a.touchDNS()
 	}
@@ -72,8 +72,8 @@ func (a *applier) applyUpsertWorkload(c *fsmv1.UpsertWorkloadCommand) error {
 // groupOwner returns another workload that claims w's ECX group on one of w's candidate members,
 // and that member (the first in w's preference order), or "" when the group is w's alone.
 func (s *state) groupOwner(w *fsmv1.Workload) (workload, member string) {
-	for _, name := range sortedKeys(s.workloads) {
-		o := s.workloads[name]
+	for _, name := range sortedKeys(s.workloads.m) {
+		o := s.workloads.m[name]
 		if name == w.Name || o.Group != w.Group {
 			continue
 		}
@@ -95,7 +95,7 @@ func (a *applier) activeOperation(workload string) *fsmv1.Operation {
 // activeOperation returns the unfinished operation of a workload, nil when none.
 func (s *state) activeOperation(workload string) *fsmv1.Operation {
 	var found *fsmv1.Operation
-	for id, op := range s.operations {
+	for id, op := range s.operations.m {
 		if op.Workload == workload && !Terminal(op.Phase) && (found == nil || id < found.Id) {
 			found = op
 		}
@@ -104,26 +104,26 @@ func (s *state) activeOperation(workload string) *fsmv1.Operation {
 }
 
 func (a *applier) applyRemoveWorkload(c *fsmv1.RemoveWorkloadCommand) error {
-	w := a.s.workloads[c.GetName()]
+	w := a.s.workloads.get(c.GetName())
 	if w == nil {
 		return notFoundf("workload %q is not registered (see 'csetctl workload list')", c.GetName())
 	}
 	if op := a.activeOperation(w.Name); op != nil {
 		return preconditionf("workload %q has operation %s in phase %s: wait for it to finish ('csetctl operation show %s')", w.Name, op.Id, op.Phase, op.Id)
 	}
-	for _, n := range sortedKeys(a.s.workloads) {
-		if slices.Contains(a.s.workloads[n].GetDependsOn(), w.Name) {
+	for _, n := range sortedKeys(a.s.workloads.m) {
+		if slices.Contains(a.s.workloads.m[n].GetDependsOn(), w.Name) {
 			return preconditionf("workload %q depends on %q: take %s out of its depends_on first ('csetctl workload register %s --update ...'), or unregister %s too", n, w.Name, w.Name, n, n)
 		}
 	}
-	delete(a.s.workloads, w.Name)
+	a.s.workloads.del(w.Name)
 	a.touchDNS()
 	a.event("admin", "info", w.Name, "", "", "workload %s unregistered (its ECX group is left as it is)", w.Name)
 	return nil
 }
 
 func (a *applier) applySetWorkloadDesired(c *fsmv1.SetWorkloadDesiredCommand) error {
-	w := a.s.workloads[c.GetName()]
+	w := a.s.workloads.get(c.GetName())
 	if w == nil {
 		return notFoundf("workload %q is not registered (see 'csetctl workload list')", c.GetName())
 	}
@@ -138,7 +138,7 @@ func (a *applier) applySetWorkloadDesired(c *fsmv1.SetWorkloadDesiredCommand) er
 }
 
 func (a *applier) applySetPlacement(c *fsmv1.SetPlacementCommand) error {
-	w := a.s.workloads[c.GetWorkload()]
+	w := a.s.workloads.get(c.GetWorkload())
 	if w == nil {
 		return notFoundf("workload %q is not registered", c.GetWorkload())
 	}
@@ -164,7 +164,7 @@ func (a *applier) applySetPlacement(c *fsmv1.SetPlacementCommand) error {
 // about a member the workload is no longer placed on is refused: it says nothing about where
 // the workload runs now.
 func (a *applier) applySetReachability(c *fsmv1.SetReachabilityCommand) error {
-	w := a.s.workloads[c.GetWorkload()]
+	w := a.s.workloads.get(c.GetWorkload())
 	if w == nil {
 		return notFoundf("workload %q is not registered", c.GetWorkload())
 	}
@@ -204,7 +204,7 @@ func (a *applier) applySetReachability(c *fsmv1.SetReachabilityCommand) error {
 // placed workload's status from its member's observed groups.
 func (a *applier) applyObservationBatch(c *fsmv1.ObservationBatchCommand) error {
 	for _, o := range c.GetMembers() {
-		m := a.s.members[o.GetMember()]
+		m := a.s.members.get(o.GetMember())
 		if m == nil {
 			continue // removed since the leader polled it
 		}
@@ -249,7 +249,7 @@ func cloneGroups(in []*fsmv1.ObservedGroup) []*fsmv1.ObservedGroup {
 // derivePlacements updates the status of workloads placed on m from m's observed groups.
 func (a *applier) derivePlacements(m *fsmv1.Member) {
 	for _, wn := range a.s.workloadsOn(m.Name) {
-		w := a.s.workloads[wn]
+		w := a.s.workloads.get(wn)
 		p := w.Placement
 		status, server := StatusOffline, p.Server
 		if i := slices.IndexFunc(m.Groups, func(g *fsmv1.ObservedGroup) bool { return g.Name == w.Group }); i >= 0 {
@@ -280,10 +280,10 @@ func (a *applier) applyStartOperation(c *fsmv1.StartOperationCommand) error {
 	if op.GetId() == "" {
 		return invalidf("an operation needs an id")
 	}
-	if a.s.operations[op.Id] != nil {
+	if a.s.operations.has(op.Id) {
 		return existsf("operation %s already exists", op.Id)
 	}
-	w := a.s.workloads[op.GetWorkload()]
+	w := a.s.workloads.get(op.GetWorkload())
 	if w == nil {
 		return notFoundf("workload %q is not registered (see 'csetctl workload list')", op.GetWorkload())
 	}
@@ -307,7 +307,7 @@ func (a *applier) applyStartOperation(c *fsmv1.StartOperationCommand) error {
 		op.Phase = PhasePending
 	}
 	op.CreatedUnixNano, op.UpdatedUnixNano = a.at, a.at
-	a.s.operations[op.Id] = op
+	a.s.operations.put(op.Id, op)
 	forced := ""
 	if op.Force {
 		forced = ", forced: capacity and soft spread are not enforced"
@@ -324,7 +324,7 @@ const maxFinishedOperations = 1000
 // pruneOperations forgets the oldest finished operations beyond maxFinishedOperations.
 func (a *applier) pruneOperations() {
 	var done []*fsmv1.Operation
-	for _, op := range a.s.operations {
+	for _, op := range a.s.operations.m {
 		if Terminal(op.Phase) {
 			done = append(done, op)
 		}
@@ -345,12 +345,12 @@ func (a *applier) pruneOperations() {
 		return 1
 	})
 	for _, op := range done[:len(done)-maxFinishedOperations] {
-		delete(a.s.operations, op.Id)
+		a.s.operations.del(op.Id)
 	}
 }
 
 func (a *applier) operation(id string) (*fsmv1.Operation, error) {
-	op := a.s.operations[id]
+	op := a.s.operations.get(id)
 	if op == nil {
 		return nil, notFoundf("operation %s does not exist (see 'csetctl operation list')", id)
 	}
@@ -412,7 +412,7 @@ func (a *applier) applyFinishOperation(c *fsmv1.FinishOperationCommand) error {
 		return nil
 	}
 	op.Phase, op.Error = PhaseDone, ""
-	if w := a.s.workloads[op.Workload]; w != nil {
+	if w := a.s.workloads.get(op.Workload); w != nil {
 		before := w.Placement
 		if p := c.GetPlacement(); p != nil && p.Member != "" {
 			w.Placement = proto.Clone(p).(*fsmv1.Placement)

@@ -32,7 +32,7 @@ func (f *FSM) Census() Census {
 	s := f.s
 	c := Census{Workloads: map[WorkloadCount]int{}, OperationsInFlight: map[string]int{}}
 	load := map[string]int64{}
-	for _, w := range s.workloads {
+	for _, w := range s.workloads.m {
 		status := "Unplaced"
 		if p := w.Placement; p != nil {
 			status = p.Status
@@ -40,11 +40,11 @@ func (f *FSM) Census() Census {
 		}
 		c.Workloads[WorkloadCount{Status: status, Desired: w.Desired}]++
 	}
-	for _, name := range sortedKeys(s.members) {
-		m := s.members[name]
+	for _, name := range sortedKeys(s.members.m) {
+		m := s.members.m[name]
 		c.Members = append(c.Members, MemberCensus{Name: m.Name, Health: m.Health, Admin: m.Admin, Load: load[m.Name], Capacity: m.Capacity})
 	}
-	for _, op := range s.operations {
+	for _, op := range s.operations.m {
 		if !Terminal(op.Phase) {
 			c.OperationsInFlight[op.Phase]++
 		}

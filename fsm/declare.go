@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -110,7 +109,7 @@ func (a *applier) declare(c *fsmv1.DeclareCommand) (*Plan, error) {
 		}
 	}
 	// Dependencies first, so that a file may name a workload before what it depends on.
-	if err := declaredCycle(a.s.workloads, d.GetWorkloads()); err != nil {
+	if err := declaredCycle(a.s.workloads.m, d.GetWorkloads()); err != nil {
 		return nil, err
 	}
 	for _, w := range dependencyOrder(d.GetWorkloads()) {
@@ -175,14 +174,14 @@ type slot[M proto.Message] struct {
 	put func(M, bool) // the object, or (zero, false) to delete it
 }
 
-func mapSlot[M proto.Message](m map[string]M, name string) slot[M] {
+func mapSlot[M proto.Message](t *table[M], name string) slot[M] {
 	return slot[M]{
-		get: func() M { return m[name] },
+		get: func() M { return t.get(name) },
 		put: func(v M, ok bool) {
 			if ok {
-				m[name] = v
+				t.put(name, v)
 			} else {
-				delete(m, name)
+				t.del(name)
 			}
 		},
 	}
@@ -291,17 +290,17 @@ func fieldEqual(a, b protoreflect.Message, fd protoreflect.FieldDescriptor) bool
 // the declaration to something it does not declare is refused always (with prune the file is
 // the whole set).
 func (a *applier) prune(p *Plan, d *fsmv1.ApplyDeclarationCommand, force bool) error {
-	for _, name := range undeclared(a.s.members, d.GetMembers()) {
+	for _, name := range undeclared(a.s.members.m, d.GetMembers()) {
 		if err := a.pruneMember(p, name, force); err != nil {
 			return err
 		}
 	}
-	for _, name := range undeclared(a.s.faultDomains, d.GetFaultDomains()) {
+	for _, name := range undeclared(a.s.faultDomains.m, d.GetFaultDomains()) {
 		if err := a.pruneFaultDomain(p, name); err != nil {
 			return err
 		}
 	}
-	for _, name := range undeclared(a.s.availabilitySets, d.GetAvailabilitySets()) {
+	for _, name := range undeclared(a.s.availabilitySets.m, d.GetAvailabilitySets()) {
 		if users := a.s.availabilitySetUsers(name); len(users) > 0 {
 			return invalidf("--prune would delete availability set %q, which the file does not declare, but workloads %s that the file keeps use it: "+
 				"add it to availability_sets or take it out of those workloads", name, strings.Join(users, ", "))
@@ -333,15 +332,15 @@ func undeclared[M, D interface{ GetName() string }](stored map[string]M, declare
 // refusing (unless force) one that is placed where its group may run.
 func (a *applier) setAsideWorkloads(d *fsmv1.ApplyDeclarationCommand, force bool) (map[string]*fsmv1.Workload, error) {
 	gone := map[string]*fsmv1.Workload{}
-	for _, name := range undeclared(a.s.workloads, d.GetWorkloads()) {
-		w := a.s.workloads[name]
+	for _, name := range undeclared(a.s.workloads.m, d.GetWorkloads()) {
+		w := a.s.workloads.get(name)
 		if pl := w.GetPlacement(); pl != nil && MayRun(pl.Status) && !force {
 			return nil, preconditionf("--prune would unregister workload %q, which the file does not declare, but it is placed on %s (ECX status %s): "+
 				"unregistering it leaves its group running there without cset and takes its DNS name away. "+
 				"Keep it in the file, stop it first ('csetctl workload stop %s'), or apply with --force", name, pl.Member, pl.Status, name)
 		}
 		gone[name] = w
-		delete(a.s.workloads, name)
+		a.s.workloads.del(name)
 	}
 	return gone, nil
 }
@@ -349,7 +348,9 @@ func (a *applier) setAsideWorkloads(d *fsmv1.ApplyDeclarationCommand, force bool
 // pruneWorkloads puts the workloads set aside back and unregisters them as 'workload
 // unregister' does, dependents before their dependencies.
 func (a *applier) pruneWorkloads(p *Plan, gone map[string]*fsmv1.Workload) error {
-	maps.Copy(a.s.workloads, gone)
+	for name, w := range gone {
+		a.s.workloads.put(name, w)
+	}
 	for len(gone) > 0 {
 		next := ""
 		for _, name := range sortedKeys(gone) {
@@ -375,7 +376,7 @@ func (a *applier) pruneMember(p *Plan, name string, force bool) error {
 		return invalidf("--prune would delete member %q, which the file does not declare, but it is a candidate of workloads %s that the file keeps: "+
 			"add it to members or take it out of their candidates", name, strings.Join(users, ", "))
 	}
-	m := a.s.members[name]
+	m := a.s.members.get(name)
 	if busy := a.s.mayRunOn(m); len(busy) > 0 && !force {
 		return preconditionf("--prune would delete member %q, which the file does not declare, but groups of workloads %s may still run there: "+
 			"keep it in the file until they are moved off it, or apply with --force to remove it as 'csetctl member remove %s --force' does "+
@@ -385,7 +386,7 @@ func (a *applier) pruneMember(p *Plan, name string, force bool) error {
 		return err
 	}
 	ch := Change{Kind: KindMember, Name: name, Action: ActionDelete}
-	if m := a.s.members[name]; m != nil {
+	if m := a.s.members.get(name); m != nil {
 		ch.Note = fmt.Sprintf("marked for removal (%s): it is deleted when no cset group runs there", m.Removal)
 	}
 	p.Changes = append(p.Changes, ch)
@@ -393,7 +394,7 @@ func (a *applier) pruneMember(p *Plan, name string, force bool) error {
 }
 
 func (a *applier) pruneFaultDomain(p *Plan, name string) error {
-	for _, m := range sortedValues(a.s.members) {
+	for _, m := range sortedValues(a.s.members.m) {
 		if m.FaultDomain != name {
 			continue
 		}
@@ -414,7 +415,7 @@ func (a *applier) pruneFaultDomain(p *Plan, name string) error {
 // availabilitySetUsers returns the workloads in availability set name, sorted.
 func (s *state) availabilitySetUsers(name string) []string {
 	var out []string
-	for _, w := range sortedValues(s.workloads) {
+	for _, w := range sortedValues(s.workloads.m) {
 		if w.AvailabilitySet == name {
 			out = append(out, w.Name)
 		}

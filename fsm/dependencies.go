@@ -12,17 +12,17 @@ import (
 // with an unknown dependency, and spells out a cycle as "a -> b -> a".
 func (s *state) checkDependencies(names ...string) error {
 	if len(names) == 0 {
-		names = sortedKeys(s.workloads)
+		names = sortedKeys(s.workloads.m)
 	}
 	for _, n := range names {
-		w := s.workloads[n]
+		w := s.workloads.m[n]
 		for _, d := range w.GetDependsOn() {
-			if s.workloads[d] == nil {
+			if !s.workloads.has(d) {
 				return notFoundf("workload %q depends on %q, which is not registered: register %s first (or in the same apply), or leave it out of depends_on", n, d, d)
 			}
 		}
 	}
-	if c := dependencyCycle(s.workloads); c != nil {
+	if c := dependencyCycle(s.workloads.m); c != nil {
 		return invalidf("depends_on forms a cycle: %s; a workload cannot wait for itself, so remove one of these dependencies", strings.Join(c, " -> "))
 	}
 	return nil

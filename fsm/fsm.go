@@ -2,9 +2,12 @@ package fsm
 
 import (
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 	"github.com/hashicorp/go-hclog"
@@ -62,6 +65,10 @@ type FSM struct {
 	mu    sync.RWMutex
 	s     *state
 	watch chan struct{} // closed and replaced on every change
+
+	// pubMu serializes publications; pub is the last published Data, shared by every reader.
+	pubMu sync.Mutex
+	pub   *Data
 }
 
 // New returns an empty FSM.
@@ -95,6 +102,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 	f.watch = make(chan struct{})
 	f.mu.Unlock()
 	close(ch)
+	if verifyPublished.Load() {
+		f.Data() // publish after every entry, so the check sees each change on its own
+	}
 	return res
 }
 
@@ -146,11 +156,84 @@ func (f *FSM) Watch() <-chan struct{} {
 	return f.watch
 }
 
-// Data returns a deep copy of the whole state.
+// Data returns the whole state at the last applied index. The result is shared: every caller
+// gets the same records until the state changes, so it must be treated as read-only (clone a
+// record before changing it). It costs nothing while the state is unchanged; after a change it
+// clones the changed records only (under the FSM's lock, so Apply waits for those alone) and
+// then, outside the lock, lays them over the previous publication's maps.
 func (f *FSM) Data() *Data {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.s.data()
+	f.pubMu.Lock()
+	defer f.pubMu.Unlock()
+	f.mu.Lock()
+	s := f.s
+	prev := f.pub
+	if prev != nil && prev.AppliedIndex == s.lastIndex && prev.DNSSerial == s.dnsSerial && !s.changed() {
+		f.mu.Unlock()
+		return prev
+	}
+	members, faultDomains, availabilitySets := s.members.takeChanges(), s.faultDomains.takeChanges(), s.availabilitySets.takeChanges()
+	workloads, masters, operations := s.workloads.takeChanges(), s.masters.takeChanges(), s.operations.takeChanges()
+	d := &Data{AppliedIndex: s.lastIndex, DNSSerial: s.dnsSerial, NotifyCursors: maps.Clone(s.notifyCursors)}
+	if s.clusterSet != nil {
+		d.ClusterSet = proto.Clone(s.clusterSet).(*fsmv1.ClusterSet)
+	}
+	verify := verifyPublished.Load()
+	if !verify {
+		f.mu.Unlock()
+	}
+	if prev == nil {
+		prev = &Data{}
+	}
+	d.Members = members.publish(prev.Members)
+	d.FaultDomains = faultDomains.publish(prev.FaultDomains)
+	d.AvailabilitySets = availabilitySets.publish(prev.AvailabilitySets)
+	d.Workloads = workloads.publish(prev.Workloads)
+	d.Masters = masters.publish(prev.Masters)
+	d.Operations = operations.publish(prev.Operations)
+	if verify {
+		err := samePublication(d, s.data())
+		f.mu.Unlock()
+		if err != nil {
+			panic(fmt.Sprintf("fsm: the published state differs from the state at index %d: %v "+
+				"(a reader changed a shared record, or the applier changed one without get/put/touch)", d.AppliedIndex, err))
+		}
+	}
+	f.pub = d
+	return d
+}
+
+// verifyPublished makes every publication compare itself with a deep copy of the state.
+var verifyPublished atomic.Bool
+
+// VerifyPublished turns on (or off) a check for tests: every Data call that publishes compares
+// the publication, record by record, with a deep copy of the state made under the same lock,
+// and panics on a difference. It catches a reader that changed a record of a shared Data, and
+// an applier change the FSM did not mark. It costs a deep copy per publication.
+func VerifyPublished(on bool) { verifyPublished.Store(on) }
+
+func samePublication(got, want *Data) error {
+	if !proto.Equal(got.ClusterSet, want.ClusterSet) {
+		return fmt.Errorf("cluster set")
+	}
+	return errors.Join(sameRecords("member", got.Members, want.Members), sameRecords("fault domain", got.FaultDomains, want.FaultDomains),
+		sameRecords("availability set", got.AvailabilitySets, want.AvailabilitySets), sameRecords("workload", got.Workloads, want.Workloads),
+		sameRecords("master", got.Masters, want.Masters), sameRecords("operation", got.Operations, want.Operations))
+}
+
+func sameRecords[T proto.Message](kind string, got, want map[string]T) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%d %ss published, %d in the state", len(got), kind, len(want))
+	}
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok {
+			return fmt.Errorf("%s %q not published", kind, k)
+		}
+		if !proto.Equal(g, w) {
+			return fmt.Errorf("%s %q published as %v, in the state %v", kind, k, g, w)
+		}
+	}
+	return nil
 }
 
 // AppliedIndex returns the index of the last applied entry.
@@ -255,7 +338,7 @@ func ValidateSnapshot(r io.Reader) (members, workloads int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	return len(s.members), len(s.workloads), nil
+	return s.members.len(), s.workloads.len(), nil
 }
 
 // CountUnreachable returns how many workloads are Online where they are placed while their
@@ -264,7 +347,7 @@ func (f *FSM) CountUnreachable() int {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	n := 0
-	for _, w := range f.s.workloads {
+	for _, w := range f.s.workloads.m {
 		if p := w.Placement; p != nil && p.Status == StatusOnline && p.Reachability == ReachabilityUnreachable {
 			n++
 		}

@@ -69,6 +69,6 @@ func (d *Data) MemberLoad(member string) int64 {
 func (f *FSM) MemberLoad(member string) (int64, []string) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	l, n := loads(f.s.workloads, f.s.operations)
+	l, n := loads(f.s.workloads.m, f.s.operations.m)
 	return l[member], n[member]
 }

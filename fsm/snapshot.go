@@ -39,7 +39,7 @@ func (sn *snapshot) Release() {}
 // redacted returns a copy of s without the secrets: no member passwords and no tokens.
 func (s *state) redacted() *state {
 	c := s.clone()
-	for _, m := range c.members {
+	for _, m := range c.members.m {
 		m.Password = ""
 	}
 	c.tokens = map[string]*fsmv1.Token{}
@@ -91,22 +91,22 @@ func snapshotRecords(s *state) []*fsmv1.SnapshotRecord {
 	if s.clusterSet != nil {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_ClusterSet{ClusterSet: s.clusterSet}})
 	}
-	for _, v := range sortedValues(s.faultDomains) {
+	for _, v := range sortedValues(s.faultDomains.m) {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_FaultDomain{FaultDomain: v}})
 	}
-	for _, v := range sortedValues(s.availabilitySets) {
+	for _, v := range sortedValues(s.availabilitySets.m) {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_AvailabilitySet{AvailabilitySet: v}})
 	}
-	for _, v := range sortedValues(s.members) {
+	for _, v := range sortedValues(s.members.m) {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Member{Member: v}})
 	}
-	for _, v := range sortedValues(s.workloads) {
+	for _, v := range sortedValues(s.workloads.m) {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Workload{Workload: v}})
 	}
-	for _, v := range sortedValues(s.masters) {
+	for _, v := range sortedValues(s.masters.m) {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Master{Master: v}})
 	}
-	for _, v := range sortedValues(s.operations) {
+	for _, v := range sortedValues(s.operations.m) {
 		recs = append(recs, &fsmv1.SnapshotRecord{Record: &fsmv1.SnapshotRecord_Operation{Operation: v}})
 	}
 	for _, v := range sortedValues(s.tokens) {
@@ -161,7 +161,7 @@ func InspectSnapshot(r io.Reader) (SnapshotInfo, error) {
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	info := SnapshotInfo{LastIndex: hdr.GetLastIndex(), Checksummed: len(hdr.GetSha256()) > 0, Members: len(s.members), Workloads: len(s.workloads)}
+	info := SnapshotInfo{LastIndex: hdr.GetLastIndex(), Checksummed: len(hdr.GetSha256()) > 0, Members: s.members.len(), Workloads: s.workloads.len()}
 	if s.clusterSet != nil {
 		info.ClusterSet, info.Zone = s.clusterSet.GetName(), s.clusterSet.GetZone()
 	}
@@ -260,17 +260,17 @@ func (s *state) restoreRecord(rec *fsmv1.SnapshotRecord) error {
 	case *fsmv1.SnapshotRecord_ClusterSet:
 		s.clusterSet = r.ClusterSet
 	case *fsmv1.SnapshotRecord_Member:
-		s.members[r.Member.GetName()] = r.Member
+		s.members.m[r.Member.GetName()] = r.Member
 	case *fsmv1.SnapshotRecord_FaultDomain:
-		s.faultDomains[r.FaultDomain.GetName()] = r.FaultDomain
+		s.faultDomains.m[r.FaultDomain.GetName()] = r.FaultDomain
 	case *fsmv1.SnapshotRecord_AvailabilitySet:
-		s.availabilitySets[r.AvailabilitySet.GetName()] = r.AvailabilitySet
+		s.availabilitySets.m[r.AvailabilitySet.GetName()] = r.AvailabilitySet
 	case *fsmv1.SnapshotRecord_Workload:
-		s.workloads[r.Workload.GetName()] = r.Workload
+		s.workloads.m[r.Workload.GetName()] = r.Workload
 	case *fsmv1.SnapshotRecord_Master:
-		s.masters[r.Master.GetId()] = r.Master
+		s.masters.m[r.Master.GetId()] = r.Master
 	case *fsmv1.SnapshotRecord_Operation:
-		s.operations[r.Operation.GetId()] = r.Operation
+		s.operations.m[r.Operation.GetId()] = r.Operation
 	case *fsmv1.SnapshotRecord_Event:
 		if r.Event.GetKind() == KindDenied {
 			if len(s.denials) >= MaxDenialEvents {

@@ -12,12 +12,12 @@ import (
 // state is the whole replicated state. It is only touched under FSM.mu.
 type state struct {
 	clusterSet       *fsmv1.ClusterSet
-	members          map[string]*fsmv1.Member
-	faultDomains     map[string]*fsmv1.FaultDomain
-	availabilitySets map[string]*fsmv1.AvailabilitySet
-	workloads        map[string]*fsmv1.Workload
-	masters          map[string]*fsmv1.Master
-	operations       map[string]*fsmv1.Operation
+	members          *table[*fsmv1.Member]
+	faultDomains     *table[*fsmv1.FaultDomain]
+	availabilitySets *table[*fsmv1.AvailabilitySet]
+	workloads        *table[*fsmv1.Workload]
+	masters          *table[*fsmv1.Master]
+	operations       *table[*fsmv1.Operation]
 	tokens           map[string]*fsmv1.Token // by name; never in Data
 	events           []*fsmv1.Event          // oldest first, at most MaxEvents; never KindDenied
 	denials          []*fsmv1.Event          // KindDenied events, oldest first, at most MaxDenialEvents
@@ -31,12 +31,12 @@ type state struct {
 
 func newState() *state {
 	return &state{
-		members:          map[string]*fsmv1.Member{},
-		faultDomains:     map[string]*fsmv1.FaultDomain{},
-		availabilitySets: map[string]*fsmv1.AvailabilitySet{},
-		workloads:        map[string]*fsmv1.Workload{},
-		masters:          map[string]*fsmv1.Master{},
-		operations:       map[string]*fsmv1.Operation{},
+		members:          newTable[*fsmv1.Member](),
+		faultDomains:     newTable[*fsmv1.FaultDomain](),
+		availabilitySets: newTable[*fsmv1.AvailabilitySet](),
+		workloads:        newTable[*fsmv1.Workload](),
+		masters:          newTable[*fsmv1.Master](),
+		operations:       newTable[*fsmv1.Operation](),
 		tokens:           map[string]*fsmv1.Token{},
 		requests:         map[string]*fsmv1.RequestRecord{},
 		nextEventSeq:     1,
@@ -44,8 +44,10 @@ func newState() *state {
 	}
 }
 
-// Data is a deep copy of the whole state at one applied index, for readers that need a
-// consistent picture (the controller, the DNS index, snapshots). Maps are keyed by name.
+// Data is the whole state at one applied index, for readers that need a consistent picture
+// (the controller, the DNS index, the API's lists). Maps are keyed by name. It is published by
+// FSM.Data and shared by every reader: nothing may change it (Clone gives a private copy).
+// Publications share the records that did not change between them.
 type Data struct {
 	ClusterSet       *fsmv1.ClusterSet
 	Members          map[string]*fsmv1.Member
@@ -58,6 +60,20 @@ type Data struct {
 	DNSSerial        uint64
 	// NotifyCursors holds the committed cursor of every notification sink (sink -> seq).
 	NotifyCursors map[string]uint64
+}
+
+// Clone returns a deep copy of d that the caller may change: for a simulation on the state (a
+// failover drill). Data itself is shared by every reader and must not be changed.
+func (d *Data) Clone() *Data {
+	c := &Data{
+		Members: cloneMap(d.Members), FaultDomains: cloneMap(d.FaultDomains), AvailabilitySets: cloneMap(d.AvailabilitySets),
+		Workloads: cloneMap(d.Workloads), Masters: cloneMap(d.Masters), Operations: cloneMap(d.Operations),
+		AppliedIndex: d.AppliedIndex, DNSSerial: d.DNSSerial, NotifyCursors: maps.Clone(d.NotifyCursors),
+	}
+	if d.ClusterSet != nil {
+		c.ClusterSet = proto.Clone(d.ClusterSet).(*fsmv1.ClusterSet)
+	}
+	return c
 }
 
 // SortedMembers returns the members ordered by name.
@@ -94,14 +110,22 @@ func sortedValues[V any](m map[string]V) []V {
 	return out
 }
 
+// changed reports whether a record changed since the last publication.
+func (s *state) changed() bool {
+	return s.members.pending() || s.faultDomains.pending() || s.availabilitySets.pending() ||
+		s.workloads.pending() || s.masters.pending() || s.operations.pending()
+}
+
+// data returns a deep copy of everything Data publishes, made from scratch (the published copy
+// is kept up to date incrementally; tests compare the two).
 func (s *state) data() *Data {
 	d := &Data{
-		Members:          cloneMap(s.members),
-		FaultDomains:     cloneMap(s.faultDomains),
-		AvailabilitySets: cloneMap(s.availabilitySets),
-		Workloads:        cloneMap(s.workloads),
-		Masters:          cloneMap(s.masters),
-		Operations:       cloneMap(s.operations),
+		Members:          cloneMap(s.members.m),
+		FaultDomains:     cloneMap(s.faultDomains.m),
+		AvailabilitySets: cloneMap(s.availabilitySets.m),
+		Workloads:        cloneMap(s.workloads.m),
+		Masters:          cloneMap(s.masters.m),
+		Operations:       cloneMap(s.operations.m),
 		AppliedIndex:     s.lastIndex,
 		DNSSerial:        s.dnsSerial,
 		NotifyCursors:    maps.Clone(s.notifyCursors),
@@ -115,12 +139,12 @@ func (s *state) data() *Data {
 // clone returns a deep copy for snapshots.
 func (s *state) clone() *state {
 	c := &state{
-		members:          cloneMap(s.members),
-		faultDomains:     cloneMap(s.faultDomains),
-		availabilitySets: cloneMap(s.availabilitySets),
-		workloads:        cloneMap(s.workloads),
-		masters:          cloneMap(s.masters),
-		operations:       cloneMap(s.operations),
+		members:          s.members.clone(),
+		faultDomains:     s.faultDomains.clone(),
+		availabilitySets: s.availabilitySets.clone(),
+		workloads:        s.workloads.clone(),
+		masters:          s.masters.clone(),
+		operations:       s.operations.clone(),
 		tokens:           cloneMap(s.tokens),
 		requests:         cloneMap(s.requests),
 		requestOrder:     slices.Clone(s.requestOrder),
@@ -226,10 +250,10 @@ func (s *state) rememberRequest(id string, index uint64, err error) {
 // workloadsOn returns the names of workloads placed on member, sorted.
 func (s *state) workloadsOn(member string) []string {
 	var out []string
-	for _, name := range sortedKeys(s.workloads) {
+	for _, name := range sortedKeys(s.workloads.m) {
 		// An unplaced workload has no member: never match it, even for a member named "" that
 		// only a hand-made snapshot can hold (derivePlacements dereferences the placement).
-		if p := s.workloads[name].GetPlacement(); p != nil && p.GetMember() == member {
+		if p := s.workloads.m[name].GetPlacement(); p != nil && p.GetMember() == member {
 			out = append(out, name)
 		}
 	}
@@ -239,8 +263,8 @@ func (s *state) workloadsOn(member string) []string {
 // workloadsNaming returns the workloads that list member as a candidate, sorted.
 func (s *state) workloadsNaming(member string) []string {
 	var out []string
-	for _, name := range sortedKeys(s.workloads) {
-		if slices.Contains(s.workloads[name].GetCandidates(), member) {
+	for _, name := range sortedKeys(s.workloads.m) {
+		if slices.Contains(s.workloads.m[name].GetCandidates(), member) {
 			out = append(out, name)
 		}
 	}

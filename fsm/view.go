@@ -30,7 +30,7 @@ func (f *FSM) ClusterSet() *fsmv1.ClusterSet {
 func (f *FSM) Member(name string) *fsmv1.Member {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	m, ok := f.s.members[name]
+	m, ok := f.s.members.m[name]
 	return cloneOf(m, ok)
 }
 
@@ -40,7 +40,7 @@ func (f *FSM) ManagedGroups(member string) []string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var out []string
-	for _, w := range f.s.workloads {
+	for _, w := range f.s.workloads.m {
 		if slices.Contains(w.Candidates, member) || w.GetPlacement().GetMember() == member {
 			out = append(out, w.Group)
 		}
@@ -61,7 +61,7 @@ func (f *FSM) ActiveOperation(workload string) *fsmv1.Operation {
 func (f *FSM) Workload(name string) *fsmv1.Workload {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	w, ok := f.s.workloads[name]
+	w, ok := f.s.workloads.m[name]
 	return cloneOf(w, ok)
 }
 
@@ -69,7 +69,7 @@ func (f *FSM) Workload(name string) *fsmv1.Workload {
 func (f *FSM) Master(id string) *fsmv1.Master {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	m, ok := f.s.masters[id]
+	m, ok := f.s.masters.m[id]
 	return cloneOf(m, ok)
 }
 
@@ -77,13 +77,13 @@ func (f *FSM) Master(id string) *fsmv1.Master {
 func (f *FSM) FaultDomain(name string) (*fsmv1.FaultDomain, []string) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	fd, ok := f.s.faultDomains[name]
+	fd, ok := f.s.faultDomains.m[name]
 	if !ok {
 		return nil, nil
 	}
 	var members []string
-	for _, mn := range sortedKeys(f.s.members) {
-		if f.s.members[mn].FaultDomain == name {
+	for _, mn := range sortedKeys(f.s.members.m) {
+		if f.s.members.m[mn].FaultDomain == name {
 			members = append(members, mn)
 		}
 	}
@@ -94,13 +94,13 @@ func (f *FSM) FaultDomain(name string) (*fsmv1.FaultDomain, []string) {
 func (f *FSM) AvailabilitySet(name string) (*fsmv1.AvailabilitySet, []string) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	as, ok := f.s.availabilitySets[name]
+	as, ok := f.s.availabilitySets.m[name]
 	if !ok {
 		return nil, nil
 	}
 	var workloads []string
-	for _, wn := range sortedKeys(f.s.workloads) {
-		if f.s.workloads[wn].AvailabilitySet == name {
+	for _, wn := range sortedKeys(f.s.workloads.m) {
+		if f.s.workloads.m[wn].AvailabilitySet == name {
 			workloads = append(workloads, wn)
 		}
 	}
@@ -111,7 +111,7 @@ func (f *FSM) AvailabilitySet(name string) (*fsmv1.AvailabilitySet, []string) {
 func (f *FSM) Operation(id string) *fsmv1.Operation {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	op, ok := f.s.operations[id]
+	op, ok := f.s.operations.m[id]
 	return cloneOf(op, ok)
 }
 
@@ -119,16 +119,16 @@ func (f *FSM) Operation(id string) *fsmv1.Operation {
 func (f *FSM) Counts() (members, workloads int) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return len(f.s.members), len(f.s.workloads)
+	return f.s.members.len(), f.s.workloads.len()
 }
 
 // Masters returns copies of the registered masters, sorted by id.
 func (f *FSM) Masters() []*fsmv1.Master {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]*fsmv1.Master, 0, len(f.s.masters))
-	for _, id := range sortedKeys(f.s.masters) {
-		out = append(out, proto.Clone(f.s.masters[id]).(*fsmv1.Master))
+	out := make([]*fsmv1.Master, 0, f.s.masters.len())
+	for _, id := range sortedKeys(f.s.masters.m) {
+		out = append(out, proto.Clone(f.s.masters.m[id]).(*fsmv1.Master))
 	}
 	return out
 }

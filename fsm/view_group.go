@@ -8,8 +8,8 @@ func (f *FSM) WorkloadsOfGroup(g string) []*fsmv1.Workload {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var out []*fsmv1.Workload
-	for _, name := range sortedKeys(f.s.workloads) {
-		if w := f.s.workloads[name]; w.Group == g {
+	for _, name := range sortedKeys(f.s.workloads.m) {
+		if w := f.s.workloads.m[name]; w.Group == g {
 			out = append(out, cloneOf(w, true))
 		}
 	}

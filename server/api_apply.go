@@ -111,7 +111,10 @@ func (a *api) declareCommand(r *apiv1.ApplyRequest) (*fsmv1.DeclareCommand, erro
 		for _, w := range cmd.Workloads {
 			declared[w.Name] = true
 		}
-		maps.DeleteFunc(state.Workloads, func(name string, _ *fsmv1.Workload) bool { return !declared[name] })
+		kept := *state // Data is shared: filter a copy of its map
+		kept.Workloads = maps.Clone(state.Workloads)
+		maps.DeleteFunc(kept.Workloads, func(name string, _ *fsmv1.Workload) bool { return !declared[name] })
+		state = &kept
 	}
 	if err := checkGroupOwnership(groupsOf(state), cmd.Workloads); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -128,6 +129,13 @@ func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metricsGate(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
 	mux.Handle("/ui/", s.consoleHandler()) // the web console (package ui, docs/console.md)
+	if s.cfg.HTTP.Pprof {
+		mux.Handle("GET /debug/pprof/", s.metricsGate(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/cmdline", s.metricsGate(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("GET /debug/pprof/profile", s.metricsGate(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/symbol", s.metricsGate(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/trace", s.metricsGate(http.HandlerFunc(pprof.Trace)))
+	}
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := s.leaderInfo()
 		rep := healthReport{Status: "ok", NodeID: s.cfg.NodeID, RaftState: s.raft.State().String(), Leader: id,

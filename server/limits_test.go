@@ -172,7 +172,7 @@ func TestLimits_RefusedRequestsChangeNothing(t *testing.T) {
 // business returns the state of the first master without what the masters change on their own
 // meanwhile (their registrations, which move the indexes and the DNS serial).
 func business(c *clustertest.Cluster) *fsm.Data {
-	d := c.Nodes[0].Server.FSM().Data()
+	d := c.Nodes[0].Server.FSM().Data().Clone() // Data is shared and read-only
 	d.Masters, d.AppliedIndex, d.DNSSerial = nil, 0, 0
 	return d
 }

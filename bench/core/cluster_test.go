@@ -72,12 +72,13 @@ func (m *master) start(extra ...string) {
 	m.b.Helper()
 	pick := func(s string) string {
 		if s == "" {
-			return "127.0.0.1:0"
+			// Below the ephemeral range, so the port is still free when a killed master restarts.
+			return testutil.FreeAddr(m.b)
 		}
 		return s
 	}
 	args := []string{"agent", "-node-id", m.id, "-data-dir", m.dataDir, "-ready-file", m.proc.ReadyFile(), "-log-level", *logLevel,
-		"-grpc-addr", pick(m.addrs.GRPC), "-raft-addr", pick(m.addrs.Raft), "-http-addr", pick(m.addrs.HTTP), "-dns-addr", "127.0.0.1:0"}
+		"-grpc-addr", pick(m.addrs.GRPC), "-raft-addr", pick(m.addrs.Raft), "-http-addr", pick(m.addrs.HTTP), "-dns-addr", "127.0.0.1:0", "-pprof"}
 	args = append(append(args, m.raftFlags...), extra...)
 	if err := m.proc.Start(args...); err != nil {
 		m.b.Fatal(err)

@@ -5,7 +5,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +30,7 @@ var (
 	window       = flag.Duration("core.window", 5*time.Second, "how long each throughput run writes")
 	prefill      = flag.Int("core.prefill", 0, "fault domains written before each throughput run (state size)")
 	failoverRuns = flag.Int("core.failover-runs", 7, "leader kills measured by BenchmarkFailover")
+	profileDir   = flag.String("core.profile-dir", "", "write a CPU profile of the leader during each BenchmarkWrite window to this directory (csetd -pprof)")
 )
 
 // dial returns n independent gRPC connections to addr (one per simulated client).
@@ -224,6 +228,11 @@ func BenchmarkWrite(b *testing.B) {
 				applySum0, applyN0 := applyStats(b, leader)
 				b.ResetTimer()
 				var all windowResult
+				var prof sync.WaitGroup
+				if *profileDir != "" {
+					name := filepath.Join(*profileDir, strings.NewReplacer("/", "-", "=", "").Replace(b.Name())+".pprof")
+					prof.Go(func() { leaderProfile(b, leader, *window-time.Second, name) })
+				}
 				for i := range b.N {
 					r := runWindow(clients, fmt.Sprintf("w%d", i), *window)
 					if r.err != nil {
@@ -235,6 +244,7 @@ func BenchmarkWrite(b *testing.B) {
 					all.retries += r.retries
 				}
 				b.StopTimer()
+				prof.Wait()
 				applySum, applyN := applyStats(b, leader)
 				slices.Sort(all.lat)
 				b.ReportMetric(0, "ns/op")
@@ -248,6 +258,29 @@ func BenchmarkWrite(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// leaderProfile saves a CPU profile of m taken over d (rounded down to whole seconds, at least
+// one) to path.
+func leaderProfile(b *testing.B, m *master, d time.Duration, path string) {
+	secs := max(int(d/time.Second), 1)
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", m.addrs.HTTP, secs))
+	if err != nil {
+		b.Errorf("profile of %s: %v", m.id, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Errorf("profile of %s: %s", m.id, resp.Status)
+		return
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, raw, 0o644)
+	}
+	if err != nil {
+		b.Errorf("profile of %s: %v", m.id, err)
 	}
 }
 
