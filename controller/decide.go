@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"weak"
 
 	"github.com/cset-project/cset/fsm"
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
@@ -29,6 +31,78 @@ func where(d *fsm.Data, w *fsmv1.Workload) []string {
 		}
 	}
 	return out
+}
+
+// runningIndex is where for every workload of a state at once: group -> member -> how many of
+// the member's observed groups of that name may run. decide asks where of every workload each
+// round, which scanned every group of every candidate member once per workload.
+type runningIndex map[string]map[string]int
+
+func indexRunning(d *fsm.Data) runningIndex {
+	ix := runningIndex{}
+	for _, m := range d.Members {
+		if m.Health == fsm.HealthDown {
+			continue
+		}
+		for _, g := range m.Groups {
+			if !fsm.MayRun(g.Status) {
+				continue
+			}
+			if ix[g.Name] == nil {
+				ix[g.Name] = map[string]int{}
+			}
+			ix[g.Name][m.Name]++
+		}
+	}
+	return ix
+}
+
+// where is the package's where(d, w) for the state the index was built from.
+func (ix runningIndex) where(w *fsmv1.Workload) []string {
+	var out []string
+	byMember := ix[w.Group]
+	for _, mn := range w.Candidates {
+		for range byMember[mn] {
+			out = append(out, mn)
+		}
+	}
+	return out
+}
+
+// roundState is the scheduler's view of one decide round: built once, then updated with each
+// operation the round decides (its target counts as load there, fsm.LoadMember), so every
+// placement sees the earlier ones without reading the replicated state again.
+type roundState struct {
+	st  scheduler.State
+	idx map[string]int // workload -> its index in st.Workloads
+}
+
+func newRoundState(d *fsm.Data) *roundState {
+	r := &roundState{st: SchedulerState(d), idx: map[string]int{}}
+	for i, w := range r.st.Workloads {
+		r.idx[w.Name] = i
+	}
+	return r
+}
+
+// decided counts a new operation's target as its workload's member.
+func (r *roundState) decided(op *fsmv1.Operation) {
+	if i, ok := r.idx[op.Workload]; ok && op.TargetMember != "" && op.Reason != fsm.ReasonStop {
+		r.st.Workloads[i].Member = op.TargetMember
+	}
+}
+
+// budgeted reports whether an operation counts against max_parallel_operations when decide
+// starts it. Operations that take a running workload down (planned moves, drains, rebalances,
+// failbacks, stops, moves off an unreachable address) do: at most that many workloads are in
+// transition at once. A failover or a first start does not: its workload is not running
+// anyway, so starting every such operation at once disrupts nothing more, as a member dying
+// takes down all its workloads at once (Kubernetes evicts every pod of a failed node at once
+// and rate-limits only the nodes, WSFC moves every group of a failed node at once:
+// docs/benchmarks-failover.md). How many operations act at once is bounded all the same: a
+// runner holds one of the max_parallel_operations slots while it acts (resumeOperations).
+func budgeted(op *fsmv1.Operation) bool {
+	return op.Reason != fsm.ReasonFailover && op.Reason != fsm.ReasonStart
 }
 
 // unseen reports whether a candidate member of w may run w's group without the state knowing:
@@ -100,19 +174,22 @@ func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*ob
 	for _, op := range d.Operations {
 		if !fsm.Terminal(op.Phase) {
 			active[op.Workload] = true // a blocked operation holds its workload too
-			if op.Phase != fsm.PhaseBlocked {
+			if op.Phase != fsm.PhaseBlocked && budgeted(op) {
 				inFlight++
 			}
 		}
 	}
-	// No more operations are started than can run at once: the rest are decided next round,
-	// against a state that includes these (and re-reading it stays bounded per round). Blocked
-	// operations wait for an operator and take no slot.
+	// No more budgeted operations are started than can run at once: the rest are decided next
+	// round, against a state that includes these. Blocked operations wait for an operator and
+	// take no slot; failovers and first starts are not budgeted (budgeted).
 	budget := c.cfg.MaxParallelOperations - inFlight
 	retryAt := c.retryTimes(d)
 	c.updateBrake(ctx, d, obs)
+	run := indexRunning(d)
+	round := newRoundState(d)
+	var decided []*fsmv1.Operation
 	for _, w := range d.SortedWorkloads() {
-		running := where(d, w)
+		running := run.where(w)
 		if live := reachable(d, running); len(live) > 1 {
 			c.resolveConflict(ctx, d, w, live)
 		}
@@ -133,16 +210,31 @@ func (c *Controller) decide(ctx context.Context, d *fsm.Data, obs map[string]*ob
 			if why != "" {
 				continue
 			}
-			if budget > 0 && c.placeable(ctx, d, w, op) && c.startOperation(ctx, op) {
+			if (budget > 0 || !budgeted(op)) && c.placeable(ctx, round, w, op) {
+				if budgeted(op) {
+					budget--
+				}
+				// The next placement must see this one's target (round: d is shared and read
+				// only), and the next failback this one (autoMoves).
+				round.decided(op)
+				prepareOperation(op)
 				if op.Reason == fsm.ReasonFailback {
 					c.autoMoves[op.Id] = now
 				}
-				budget--
-				d = c.deps.State.Data() // the next placement must see this one's target
+				decided = append(decided, op)
 			}
 		} else if w.Placement == nil && len(running) >= 1 && w.Desired == fsm.DesiredOnline {
 			c.adopt(ctx, d, w, running[0])
 		}
+	}
+	if len(decided) > 0 {
+		started := c.startOperations(ctx, decided)
+		for _, op := range decided {
+			if !slices.Contains(started, op) {
+				delete(c.autoMoves, op.Id)
+			}
+		}
+		d = c.deps.State.Data()
 	}
 	d = c.finishRemovals(ctx, d)
 	return d
@@ -385,11 +477,11 @@ func (c *Controller) conflictStopped(key string, err error, now time.Time) {
 
 // placeable reports whether an operation that needs a target has one now. When it has none it
 // records why once (until the reason changes) instead of starting an operation bound to fail.
-func (c *Controller) placeable(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) bool {
+func (c *Controller) placeable(ctx context.Context, round *roundState, w *fsmv1.Workload, op *fsmv1.Operation) bool {
 	if op.Reason == fsm.ReasonStop {
 		return true
 	}
-	plan, err := c.schedulerRank(d, op)
+	plan, err := rankIn(round.st, op)
 	why := ""
 	if err != nil {
 		why = err.Error()
@@ -415,22 +507,81 @@ func (c *Controller) placeable(ctx context.Context, d *fsm.Data, w *fsmv1.Worklo
 	return false
 }
 
-// startOperation commits a new operation; its runner starts in resumeOperations.
-func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) bool {
+// prepareOperation makes op a new operation, as the state will hold it once committed.
+func prepareOperation(op *fsmv1.Operation) {
 	op.Id = newOperationID()
 	op.Phase = fsm.PhasePending
+}
+
+// startOperations commits new operations (prepareOperation), all at once: the master packs
+// commits that wait at the same time into few Raft entries, where one commit after another
+// would take one round trip to the disk each (a dead member's thousand failovers). Their
+// decision events follow in one commit per eventsPerCommit. It returns the operations
+// committed; their runners start in resumeOperations.
+func (c *Controller) startOperations(ctx context.Context, ops []*fsmv1.Operation) []*fsmv1.Operation {
+	ok := make([]bool, len(ops))
+	why := make([]string, len(ops))
+	var wg sync.WaitGroup
+	for i, op := range ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			why[i], ok[i] = c.commitOperation(ctx, op)
+		}()
+	}
+	wg.Wait()
+	var out []*fsmv1.Operation
+	var evs []*fsmv1.Event
+	for i, op := range ops {
+		if !ok[i] {
+			continue
+		}
+		out = append(out, op)
+		if why[i] != "" {
+			evs = append(evs, decisionEvent(op, why[i]))
+		}
+	}
+	for len(evs) > 0 {
+		n := min(len(evs), eventsPerCommit)
+		c.event(ctx, evs[:n]...)
+		evs = evs[n:]
+	}
+	return out
+}
+
+// eventsPerCommit bounds the events of one commit (a thousand failovers' reasons are 200 KB).
+const eventsPerCommit = 200
+
+// startOperation commits a new operation (made one by prepareOperation unless it has an id)
+// and its decision event.
+func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) bool {
+	why, ok := c.commitOperation(ctx, op)
+	if ok && why != "" {
+		c.event(ctx, decisionEvent(op, why))
+	}
+	return ok
+}
+
+// commitOperation commits a new operation (made one by prepareOperation unless it has an id).
+// It returns why it was started (op.Error, which it clears) and whether the commit succeeded.
+func (c *Controller) commitOperation(ctx context.Context, op *fsmv1.Operation) (string, bool) {
+	if op.Id == "" {
+		prepareOperation(op)
+	}
 	why := op.Error
 	op.Error = ""
 	_, err := c.deps.Committer.Commit(ctx, &fsmv1.LogEntry{Actor: "controller", Command: &fsmv1.LogEntry_StartOperation{StartOperation: &fsmv1.StartOperationCommand{Operation: op}}})
 	if err != nil {
 		c.log.Warn("starting an operation failed", "workload", op.Workload, "reason", op.Reason, "error", err)
-		return false
+		return why, false
 	}
 	c.deps.Observer.OperationStarted(op.Reason)
-	if why != "" {
-		c.event(ctx, &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: op.Workload, Member: op.SourceMember, OperationId: op.Id, Message: fmt.Sprintf("%s of %s: %s", op.Reason, op.Workload, why)})
-	}
-	return true
+	return why, true
+}
+
+// decisionEvent records why an operation was started.
+func decisionEvent(op *fsmv1.Operation, why string) *fsmv1.Event {
+	return &fsmv1.Event{Kind: "decision", Severity: "warn", Workload: op.Workload, Member: op.SourceMember, OperationId: op.Id, Message: fmt.Sprintf("%s of %s: %s", op.Reason, op.Workload, why)}
 }
 
 // schedulerRank ranks the targets of an operation. A drain or a rebalance never goes back to
@@ -439,6 +590,40 @@ func (c *Controller) startOperation(ctx context.Context, op *fsmv1.Operation) bo
 // there), the source is its last resort: restarting in place beats staying offline until a dead
 // member returns (chaos finding L1).
 func (c *Controller) schedulerRank(d *fsm.Data, op *fsmv1.Operation) (scheduler.Plan, error) {
+	return rankIn(c.schedulerState(d), op)
+}
+
+// schedCache keeps the scheduler state of the latest state read by a controller's runners:
+// a thousand failovers each rank their workload in phase pending, most of them against the
+// same applied index, and building the scheduler state costs as much as the state is large.
+// The scheduler never modifies a State it ranks in.
+var schedCache struct {
+	mu    sync.Mutex
+	owner weak.Pointer[Controller]
+	index uint64
+	st    scheduler.State
+}
+
+// schedulerState returns SchedulerState(d), built once per applied index.
+func (c *Controller) schedulerState(d *fsm.Data) scheduler.State {
+	if d.AppliedIndex == 0 {
+		return SchedulerState(d) // not a state read from the FSM (tests)
+	}
+	k := weak.Make(c)
+	schedCache.mu.Lock()
+	defer schedCache.mu.Unlock()
+	if schedCache.owner == k && schedCache.index == d.AppliedIndex {
+		return schedCache.st
+	}
+	st := SchedulerState(d)
+	if schedCache.owner != k || d.AppliedIndex > schedCache.index {
+		schedCache.owner, schedCache.index, schedCache.st = k, d.AppliedIndex, st
+	}
+	return st
+}
+
+// rankIn is schedulerRank against a scheduler state already built.
+func rankIn(st scheduler.State, op *fsmv1.Operation) (scheduler.Plan, error) {
 	req := scheduler.Request{Workload: op.Workload, Exclude: slices.Clone(op.TriedMembers)}
 	switch op.Reason {
 	case fsm.ReasonFailover, fsm.ReasonDrain, fsm.ReasonRebalance, fsm.ReasonUnreachable, fsm.ReasonFailback:
@@ -447,7 +632,6 @@ func (c *Controller) schedulerRank(d *fsm.Data, op *fsmv1.Operation) (scheduler.
 			req.Reason = "source of the " + op.Reason
 		}
 	}
-	st := SchedulerState(d)
 	plan, err := scheduler.Rank(st, req)
 	if err != nil || op.Reason != fsm.ReasonFailover || op.SourceMember == "" || slices.Contains(op.TriedMembers, op.SourceMember) {
 		return plan, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/cset-project/cset/ecxclient"
@@ -13,8 +14,14 @@ import (
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 )
 
-// resumeOperations gives every unfinished operation a runner, at most MaxParallelOperations at
-// once. A new leader resumes its predecessor's operations here, at their committed phase.
+// resumeOperations gives every unfinished operation a runner. A new leader resumes its
+// predecessor's operations here, at their committed phase.
+//
+// Runners act on ECX (fencing stops, sending a start) and run handover hooks only while they
+// hold one of the MaxParallelOperations slots (opSlot); reading the state and committing
+// phases needs none, and neither does waiting while ECX brings a group Online, which takes
+// ECX seconds to minutes and costs the member only a share of the client's polls (ecxclient's
+// shared poller). A slot that frees up goes at once to the next runner waiting for one.
 func (c *Controller) resumeOperations(ctx context.Context, d *fsm.Data) {
 	var ops []*fsmv1.Operation
 	for _, op := range d.Operations {
@@ -29,24 +36,19 @@ func (c *Controller) resumeOperations(ctx context.Context, d *fsm.Data) {
 			c.opsMu.Unlock()
 			continue
 		}
-		select {
-		case c.opSlots <- struct{}{}:
-		default:
-			c.opsMu.Unlock()
-			return // every slot busy; the rest wait for the next round
-		}
 		c.running[op.Id] = true
 		c.opsMu.Unlock()
 		c.opWG.Add(1)
+		slot := &opSlot{slots: c.opSlots}
 		go func(id string) {
 			defer func() {
+				slot.release()
 				c.opsMu.Lock()
 				delete(c.running, id)
 				c.opsMu.Unlock()
-				<-c.opSlots
 				c.opWG.Done()
 			}()
-			if err := c.runOperation(ctx, id); err != nil && ctx.Err() == nil {
+			if err := c.runOperation(withSlot(ctx, slot), id); err != nil && ctx.Err() == nil {
 				c.notePause(ctx, id, err)
 			} else if err == nil {
 				c.opsMu.Lock()
@@ -55,6 +57,109 @@ func (c *Controller) resumeOperations(ctx context.Context, d *fsm.Data) {
 			}
 		}(op.Id)
 	}
+}
+
+// opSlot is one runner's claim on a slot of Controller.opSlots. Runners blocked on a full
+// channel are served in the order they blocked.
+type opSlot struct {
+	slots chan struct{}
+	mu    sync.Mutex
+	held  bool
+	gen   uint64 // acquisitions so far: a done function gives back its own only
+}
+
+type slotKey struct{}
+
+// withSlot returns ctx carrying the runner's slot.
+func withSlot(ctx context.Context, s *opSlot) context.Context {
+	return context.WithValue(ctx, slotKey{}, s)
+}
+
+// slotOf returns the runner's slot in ctx; nil, whose methods do nothing, outside a runner
+// (a conflicting copy's stop).
+func slotOf(ctx context.Context) *opSlot {
+	s, _ := ctx.Value(slotKey{}).(*opSlot)
+	return s
+}
+
+// hold waits for a free slot unless the runner holds one already, and returns the function
+// that gives back what this call took: nothing when the slot was held already, and nothing
+// once the slot was given back and taken again since. It may be called more than once and from
+// any goroutine.
+func (s *opSlot) hold(ctx context.Context) (done func(), err error) {
+	if s == nil {
+		return func() {}, nil
+	}
+	s.mu.Lock()
+	held := s.held
+	s.mu.Unlock()
+	if held {
+		return func() {}, nil
+	}
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return func() {}, ctx.Err()
+	}
+	s.mu.Lock()
+	s.held = true
+	s.gen++
+	gen := s.gen
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.held && s.gen == gen {
+			s.held = false
+			<-s.slots
+		}
+	}, nil
+}
+
+// release gives the slot back, if held (the runner's end).
+func (s *opSlot) release() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held {
+		s.held = false
+		<-s.slots
+	}
+}
+
+// sendUnderSlot returns ctx with an ecxclient.WaitTrace that makes an *AndWait helper send
+// its operation holding the runner's slot (taken once the helper's read showed the operation
+// is needed, given back once ECX has accepted it, or when the helper gives up), so that the
+// reads and the wait, shared with every other helper on the member, cost no slot. Without a
+// runner (a conflicting copy's stop) it returns ctx.
+func sendUnderSlot(ctx context.Context) context.Context {
+	s := slotOf(ctx)
+	if s == nil {
+		return ctx
+	}
+	var mu sync.Mutex
+	done := func() {}
+	giveBack := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		done()
+	}
+	return ecxclient.WithWaitTrace(ctx, &ecxclient.WaitTrace{
+		Send: func(ctx context.Context) error {
+			d, err := s.hold(ctx)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			done = d
+			mu.Unlock()
+			context.AfterFunc(ctx, giveBack) // the helper returned or gave up
+			return nil
+		},
+		Accepted: giveBack,
+	})
 }
 
 // notePause logs and records why an operation waits, once per distinct reason, so a member
@@ -99,7 +204,7 @@ func (c *Controller) runOperation(ctx context.Context, id string) error {
 		case fsm.PhaseFencing:
 			err = c.phaseFencing(ctx, d, w, op)
 		case fsm.PhaseHandover:
-			err = c.phaseHandover(ctx, d, w, op)
+			err = c.handover(ctx, d, w, op)
 		case fsm.PhaseBlocked:
 			return nil // until an operator's retry or cancel
 		case fsm.PhaseStarting:
@@ -113,6 +218,18 @@ func (c *Controller) runOperation(ctx context.Context, id string) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// handover runs phaseHandover, holding a slot while hooks are left to run.
+func (c *Controller) handover(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) error {
+	if slices.ContainsFunc(w.Hooks, func(h string) bool { return !hookSucceeded(op, h) }) {
+		done, err := slotOf(ctx).hold(ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
+	}
+	return c.phaseHandover(ctx, d, w, op)
 }
 
 func (c *Controller) advance(ctx context.Context, cmd *fsmv1.AdvanceOperationCommand) error {
@@ -173,22 +290,68 @@ func (c *Controller) phasePending(ctx context.Context, d *fsm.Data, op *fsmv1.Op
 			Message: fmt.Sprintf("%s of %s: no other member can take it, so restarting it on its source %s", op.Reason, op.Workload, best.Member)})
 	}
 	next.TargetMember, next.TargetServer = best.Member, best.Server
+	// With nothing to fence (every other copy is on a member declared down, so fenced by the
+	// witness rule) and no hook to run, fencing and handover would each commit their phase and
+	// do nothing: go to starting in one commit (a dead member's thousand failovers take two
+	// rounds of commits fewer each).
+	chosen := &fsmv1.Operation{Reason: op.Reason, SourceMember: op.SourceMember, TargetMember: next.TargetMember, TriedMembers: op.TriedMembers}
+	if w := d.Workloads[op.Workload]; w == nil {
+		// unregistered meanwhile: runOperation ends it at the next pass
+	} else if fence, err := c.fenceList(d, w, chosen); err == nil && len(fence) == 0 && !handoverLeft(w, op) {
+		next.Phase = fsm.PhaseStarting
+	}
 	return c.advance(ctx, next)
+}
+
+// handoverLeft reports whether phaseHandover has something to do for op: hooks that have not
+// succeeded yet, except for the first start of a workload, which runs none.
+func handoverLeft(w *fsmv1.Workload, op *fsmv1.Operation) bool {
+	if op.SourceMember == "" && op.Reason == fsm.ReasonStart {
+		return false
+	}
+	return slices.ContainsFunc(w.Hooks, func(h string) bool { return !hookSucceeded(op, h) })
 }
 
 // phaseFencing makes sure the group runs nowhere but possibly the target: it stops the source
 // and every other observed copy. A member declared down is fenced by the witness rule.
 func (c *Controller) phaseFencing(ctx context.Context, d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) error {
-	// Fence the source, every member where the group is seen running, every earlier target of
-	// this operation (a start sent there, perhaps by a previous leader, may still complete), and
-	// every candidate not polled since the workload was registered: the state cannot say whether
-	// the group runs there, so it is read (and stopped) there now.
+	fence, err := c.fenceList(d, w, op)
+	if err != nil {
+		return err
+	}
+	for _, m := range fence {
+		if err := c.stopOn(ctx, m, w.Group); errors.Is(err, errMemberDown) {
+			return nil // look again: a member declared down is fenced by the witness rule
+		} else if err != nil {
+			return fmt.Errorf("%w: fencing %s on %s: %s: %v", errRetry, w.Group, m.Name, notFencedBecause(err), err)
+		}
+	}
+	if op.Reason == fsm.ReasonStop {
+		return c.finish(ctx, op, true, "", &fsmv1.Placement{})
+	}
+	next := &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhaseHandover}
+	if !handoverLeft(w, op) {
+		next.Phase = fsm.PhaseStarting // no hook to run: handover would only commit its phase
+	}
+	return c.advance(ctx, next)
+}
+
+// fenceList returns the members on which phaseFencing stops op's group: the source, every
+// member where the group is seen running, every earlier target of this operation (a start
+// sent there, perhaps by a previous leader, may still complete), and every candidate not
+// polled since the workload was registered (the state cannot say whether the group runs there,
+// so it is read, and stopped, there now); but not the target, and no member declared down,
+// which the witness rule fenced. It returns an errRetry error when the group cannot be fenced
+// now: a member that may run it is neither observed nor down, or members look down while the
+// failover brake is engaged.
+func (c *Controller) fenceList(d *fsm.Data, w *fsmv1.Workload, op *fsmv1.Operation) ([]*fsmv1.Member, error) {
 	targets := where(d, w)
 	for _, mn := range append(append([]string{op.SourceMember}, op.TriedMembers...), staleCandidates(d, w)...) {
 		if mn != "" && !slices.Contains(targets, mn) {
 			targets = append(targets, mn)
 		}
 	}
+	var out []*fsmv1.Member
 	for _, mn := range targets {
 		if mn == op.TargetMember && op.Reason != fsm.ReasonStop && mn != op.SourceMember {
 			continue
@@ -202,23 +365,16 @@ func (c *Controller) phaseFencing(ctx context.Context, d *fsm.Data, w *fsmv1.Wor
 			// masters may be the isolated side and "down" is not to be trusted, for planned
 			// moves and drains as much as for automatic failovers.
 			if c.brakeOn.Load() {
-				return fmt.Errorf("%w: member %s is down but the failover brake is engaged (most members look down); waiting", errRetry, mn)
+				return nil, fmt.Errorf("%w: member %s is down but the failover brake is engaged (most members look down); waiting", errRetry, mn)
 			}
 			continue
 		}
 		if m.Health != fsm.HealthUp && m.Health != fsm.HealthDegraded && m.Health != fsm.HealthUnknown {
-			return fmt.Errorf("%w: member %s is %s, so the group cannot be stopped there and cannot be started elsewhere", errRetry, mn, m.Health)
+			return nil, fmt.Errorf("%w: member %s is %s, so the group cannot be stopped there and cannot be started elsewhere", errRetry, mn, m.Health)
 		}
-		if err := c.stopOn(ctx, m, w.Group); errors.Is(err, errMemberDown) {
-			return nil // look again: a member declared down is fenced by the witness rule
-		} else if err != nil {
-			return fmt.Errorf("%w: fencing %s on %s: %s: %v", errRetry, w.Group, mn, notFencedBecause(err), err)
-		}
+		out = append(out, m)
 	}
-	if op.Reason == fsm.ReasonStop {
-		return c.finish(ctx, op, true, "", &fsmv1.Placement{})
-	}
-	return c.advance(ctx, &fsmv1.AdvanceOperationCommand{Id: op.Id, Phase: fsm.PhaseHandover})
+	return out, nil
 }
 
 // notFencedBecause explains why a fencing stop does not count: the controller believes a group
@@ -236,7 +392,8 @@ func notFencedBecause(err error) string {
 }
 
 // stopOn stops a group on a member under the fence and waits until it is Offline. The wait
-// ends at once, with an error wrapping errMemberDown, when the member is declared down.
+// ends at once, with an error wrapping errMemberDown, when the member is declared down. An
+// operation's runner holds its slot while it sends the stop (sendUnderSlot).
 func (c *Controller) stopOn(ctx context.Context, m *fsmv1.Member, group string) error {
 	cl, err := c.client(m)
 	if err != nil {
@@ -247,7 +404,7 @@ func (c *Controller) stopOn(ctx context.Context, m *fsmv1.Member, group string) 
 	}
 	wctx, cancel := c.whileUp(ctx, m.Name)
 	defer cancel()
-	_, err = cl.StopGroupAndWait(wctx, group, c.cfg.StopTimeout)
+	_, err = cl.StopGroupAndWait(sendUnderSlot(wctx), group, c.cfg.StopTimeout)
 	if err != nil && memberWentDown(wctx) && ctx.Err() == nil {
 		return context.Cause(wctx)
 	}
@@ -301,7 +458,7 @@ func (c *Controller) phaseStarting(ctx context.Context, d *fsm.Data, w *fsmv1.Wo
 	}
 	wctx, cancelDown := c.whileUp(ctx, m.Name)
 	sctx, cancel := context.WithTimeout(wctx, c.cfg.StartTimeout+c.cfg.ECXTimeout)
-	g, err := cl.StartGroupAndWait(sctx, w.Group, op.TargetServer, c.cfg.StartTimeout)
+	g, err := cl.StartGroupAndWait(sendUnderSlot(sctx), w.Group, op.TargetServer, c.cfg.StartTimeout)
 	cancel()
 	wentDown := memberWentDown(wctx)
 	cancelDown()

@@ -38,13 +38,23 @@ type master struct {
 // controller settings that ctl sets, and waits until it leads.
 func startMaster(tb testing.TB, witnessURL string, ctl func(*config.ControllerConfig)) *master {
 	tb.Helper()
+	return startMasterConfig(tb, witnessURL, func(cfg *config.Config) {
+		if ctl != nil {
+			ctl(&cfg.Controller)
+		}
+	})
+}
+
+// startMasterConfig is startMaster with the whole configuration open to set.
+func startMasterConfig(tb testing.TB, witnessURL string, set func(*config.Config)) *master {
+	tb.Helper()
 	cfg := config.Default()
 	cfg.NodeID, cfg.DataDir, cfg.Bootstrap = "m1", tb.TempDir(), true
 	cfg.GRPCAddr, cfg.RaftAddr, cfg.HTTPAddr, cfg.DNSAddr = "127.0.0.1:0", "127.0.0.1:0", "", ""
 	cfg.Witness = witnessURL
 	cfg.LogLevel = *logLevel
-	if ctl != nil {
-		ctl(&cfg.Controller)
+	if set != nil {
+		set(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
