@@ -2,7 +2,9 @@ package ecxclient
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -231,4 +233,260 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// The reference decoders below are the encoding/json decoders that the one-pass reader of
+// decode.go replaced, kept to check it against (FuzzDecodeMatchesEncodingJSON) and to measure
+// it against (BenchmarkDecodeGroups).
+
+type refEnvelope struct {
+	Result    json.RawMessage `json:"result"`
+	Cluster   json.RawMessage `json:"cluster"`
+	Servers   json.RawMessage `json:"servers"`
+	Groups    json.RawMessage `json:"groups"`
+	Resources json.RawMessage `json:"resources"`
+	Monitors  json.RawMessage `json:"monitors"`
+	Detail    json.RawMessage `json:"detail"`
+}
+
+func refParseEnvelope(body []byte) (*envelope, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, errNotEnvelope
+	}
+	var w refEnvelope
+	if err := json.Unmarshal(trimmed, &w); err != nil {
+		return nil, fmt.Errorf("%w: %w", errNotEnvelope, err)
+	}
+	if isNull(w.Result) {
+		return nil, errNotEnvelope
+	}
+	var r wireResult
+	if err := json.Unmarshal(w.Result, &r); err != nil {
+		return nil, fmt.Errorf("%w: %w", errNotEnvelope, err)
+	}
+	return &envelope{Code: int(r.Code), Message: string(r.Message), Cluster: w.Cluster, Servers: w.Servers,
+		Groups: w.Groups, Resources: w.Resources, Monitors: w.Monitors, Detail: w.Detail}, nil
+}
+
+type refWireRef struct{ Name wireString }
+
+func (r *refWireRef) UnmarshalJSON(b []byte) error {
+	t := bytes.TrimSpace(b)
+	if len(t) > 0 && t[0] == '"' {
+		return r.Name.UnmarshalJSON(t)
+	}
+	if isNull(t) {
+		return nil
+	}
+	var obj struct {
+		Name wireString `json:"name"`
+	}
+	if err := json.Unmarshal(t, &obj); err != nil {
+		return err
+	}
+	r.Name = obj.Name
+	return nil
+}
+
+type refWireGroup struct {
+	Name      wireString      `json:"name"`
+	Status    wireString      `json:"status"`
+	Current   wireString      `json:"current"`
+	Resources json.RawMessage `json:"resources"`
+}
+
+func refDecodeGroups(env *envelope) ([]Group, error) {
+	list, err := decodeList[refWireGroup](env.Groups, "groups")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Group, 0, len(list))
+	for _, w := range list {
+		g := Group{Name: string(w.Name), Current: normCurrent(w.Current)}
+		g.Status, g.RawStatus = status(w.Status)
+		if !isNull(w.Resources) {
+			refs, err := decodeList[refWireRef](w.Resources, "groups[].resources")
+			if err != nil {
+				return nil, err
+			}
+			g.Resources = make([]ResourceRef, 0, len(refs))
+			for _, r := range refs {
+				if r.Name != "" {
+					g.Resources = append(g.Resources, ResourceRef{Name: string(r.Name)})
+				}
+			}
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func refDecodeServers(env *envelope) ([]Server, error) {
+	list, err := decodeList[wireServer](env.Servers, "servers")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Server, 0, len(list))
+	for _, w := range list {
+		st, raw := status(w.Status)
+		out = append(out, Server{Name: string(w.Name), Status: st, RawStatus: raw})
+	}
+	return out, nil
+}
+
+func refDecodeNames(raw json.RawMessage, key string) ([]string, error) {
+	list, err := decodeList[refWireRef](raw, key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(list))
+	for _, r := range list {
+		if r.Name != "" {
+			out = append(out, string(r.Name))
+		}
+	}
+	return out, nil
+}
+
+// sameOutcome fails t unless both decoders failed, or both succeeded with equal values.
+func sameOutcome[T any](t *testing.T, what string, body []byte, got T, err error, want T, wantErr error) {
+	t.Helper()
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("%s of %q: error %v, encoding/json's %v", what, body, err, wantErr)
+	}
+	if err == nil {
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%s of %q (-encoding/json +one pass):\n%s", what, body, diff)
+		}
+	}
+}
+
+// FuzzDecodeMatchesEncodingJSON checks that the one-pass reader accepts exactly the bodies
+// encoding/json accepts and decodes the same values from them; and that the poll's decoding
+// (decodeGroupStates) gives the same groups, without resources, whenever the full decoding
+// succeeds.
+func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
+	addSeeds(f)
+	for _, s := range []string{
+		`{"Result":{"CODE":"7","Message":null},"GROUPS":[null,{"NAME":"g","name":"h","ſtatus":"Online","cuRRent":" None "}]}`,
+		`{"result":{"code":0},"result":{"code":"x"}}`, `{"result":{"code":"x"},"result":{"code":0}}`,
+		`{"result":{"code":0},"groups":[{"name":"g","resources":7,"resources":null}]}`,
+		`{"result":{"code":0},"groups":[{"name":"g\u00e9\ud800","resources":{"name":"r"}}],"servers":{"name":"s","status":"online"}}`,
+		`{"result":{"code":0},"groups":[{"name":"g","resources":["a",{"name":null},{"NAME":"b","name":"c"}]}]} `,
+		"{\"result\":{\"code\":0},\"groups\":[{\"name\":\"\xff\"}]}", `{"result":{"code":-0,"message":""}}`,
+		`{"result":{"code":1e2}}`, `{"result":{"code":0},"x":[1.5e+3,-0.0,true,false,null,"\/\b\f\n\r\t\"\\"]}`,
+		`{"result":{"code":0},"x":01}`, `{"result":{"code":0},"x":[1,]}`, `{"result":{"code":0},"x":{"a":1,}}`,
+		`{"result":{"code":0},"groups":[{"name":"g"},5]}`, `{"result":{"code":0},"groups":"g"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		env, err := parseEnvelope(body)
+		ref, refErr := refParseEnvelope(body)
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("parseEnvelope(%q): error %v, encoding/json's %v", body, err, refErr)
+		}
+		if err != nil {
+			return
+		}
+		if env.Code != ref.Code || env.Message != ref.Message {
+			t.Fatalf("parseEnvelope(%q): code %d message %q, encoding/json's %d %q", body, env.Code, env.Message, ref.Code, ref.Message)
+		}
+		for _, p := range [][2][]byte{{env.Cluster, ref.Cluster}, {env.Servers, ref.Servers}, {env.Groups, ref.Groups},
+			{env.Resources, ref.Resources}, {env.Monitors, ref.Monitors}, {env.Detail, ref.Detail}} {
+			if !bytes.Equal(p[0], p[1]) {
+				t.Fatalf("parseEnvelope(%q): payload %q, encoding/json's %q", body, p[0], p[1])
+			}
+		}
+		groups, err := decodeGroups(env)
+		refGroups, refGroupsErr := refDecodeGroups(ref)
+		sameOutcome(t, "decodeGroups", body, groups, err, refGroups, refGroupsErr)
+		servers, err := decodeServers(env)
+		refServers, refErr := refDecodeServers(ref)
+		sameOutcome(t, "decodeServers", body, servers, err, refServers, refErr)
+		for _, p := range []json.RawMessage{env.Groups, env.Servers} {
+			names, err := decodeNames(p, "x")
+			refNames, refErr := refDecodeNames(p, "x")
+			sameOutcome(t, "decodeNames", body, names, err, refNames, refErr)
+		}
+		if refGroupsErr == nil {
+			for i := range refGroups {
+				refGroups[i].Resources = nil
+			}
+			states, err := decodeGroupStates(env)
+			sameOutcome(t, "decodeGroupStates", body, states, err, refGroups, nil)
+		}
+	})
+}
+
+// groupsBody is an answer of GET /api/v1/groups with n groups of r resources each, as ecxsim
+// sends it.
+func groupsBody(n, r int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"result":{"code":0,"message":""},"groups":[`)
+	for g := range n {
+		if g > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"name":"m0123-g%d","status":"Online","current":"m0123-1","resources":[`, g)
+		for k := range r {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"name":"m0123-g%d-res%d"}`, g, k)
+		}
+		b.WriteString(`]}`)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// TestDecodeGroupStates_SkipsResources shows that the poll's decoding does not decode the
+// resources: its allocations do not grow with their number, and resources the client could not
+// decode do not fail it, while ListGroups, which returns them, still refuses them.
+func TestDecodeGroupStates_SkipsResources(t *testing.T) { // not parallel: AllocsPerRun
+	allocs := func(body []byte, dec func(*envelope) ([]Group, error)) float64 {
+		return testing.AllocsPerRun(50, func() {
+			env, err := parseEnvelope(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := dec(env); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	few, many := groupsBody(10, 1), groupsBody(10, 20)
+	if a, b := allocs(few, decodeGroupStates), allocs(many, decodeGroupStates); a != b {
+		t.Errorf("decodeGroupStates: %v allocations with 1 resource per group, %v with 20: the resources are decoded", a, b)
+	}
+	if a, b := allocs(few, decodeGroups), allocs(many, decodeGroups); a >= b {
+		t.Errorf("decodeGroups: %v allocations with 1 resource per group, %v with 20: the resources are not decoded", a, b)
+	}
+	// A status spelled as ECX spells it costs nothing: per group, its name and current server.
+	if a := allocs(few, decodeGroupStates); a > 2+1+2*10 {
+		t.Errorf("decodeGroupStates of 10 groups: %v allocations, want at most 23 (envelope, list, name and current of each group)", a)
+	}
+
+	odd := `{"result":{"code":0,"message":""},"groups":[{"name":"g1","status":"Online","current":"s1","resources":7},` +
+		`{"name":"g2","status":"Offline","current":"None","resources":[{"name":["fip"]}]}]}`
+	f := newFake(t, constHandler(200, odd))
+	c := newTestClient(t, []string{f.URL})
+	got, err := c.ListGroupStates(t.Context())
+	want := []Group{{Name: "g1", Status: StatusOnline, RawStatus: "Online", Current: "s1"}, {Name: "g2", Status: StatusOffline, RawStatus: "Offline"}}
+	if err != nil || !cmp.Equal(got, want) {
+		t.Errorf("ListGroupStates = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := c.ListGroups(t.Context()); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), `"resources"`) {
+		t.Errorf("ListGroups: error %v, want malformed resources", err)
+	}
+	if reqs := f.requests(); len(reqs) != 2 || reqs[0].Method != "GET" || reqs[0].Path != "/api/v1/groups" || reqs[0].Query != "" {
+		t.Errorf("requests %+v, want GET /api/v1/groups twice", reqs)
+	}
+	// What is skipped is still read as JSON: a garbled body fails the poll too.
+	garbled := newFake(t, constHandler(200, `{"result":{"code":0,"message":""},"groups":[{"name":"g1","status":"Online","resources":[{"name":"fip1"]}]}`))
+	if _, err := newTestClient(t, []string{garbled.URL}).ListGroupStates(t.Context()); !errors.Is(err, ErrMalformed) {
+		t.Errorf("ListGroupStates of a garbled body: error %v, want malformed", err)
+	}
 }

@@ -93,13 +93,22 @@ func (p *TransportPool) CloseIdleConnections() {
 // newTransport builds a keep-alive transport tuned for polling many members:
 // few connections per host, reused; no proxy from the environment (members
 // are addressed directly, an accidental HTTP_PROXY would hide their state).
+//
+// The idle connections are bounded per host (MaxIdleConnsPerHost), not in
+// total: a leader polls every member every second through one transport,
+// and a total bound below the number of servers polled (it was 1,024) closes
+// the least recently used idle connection whenever another is put back, so
+// that from that many members on, most polls dialed a new connection (and
+// its two goroutines) and reset it after one answer. A member's poll keeps
+// one connection to the server that answers; operations and waits may open
+// a few more, of which up to 4 stay idle for IdleConnTimeout.
 func newTransport(tc *tls.Config) *http.Transport {
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		DialContext:           resetOnClose(d.DialContext),
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   5 * time.Second,
-		MaxIdleConns:          1024,
+		MaxIdleConns:          0, // no total bound: see above
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
