@@ -72,6 +72,13 @@ bench: build
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkProber -benchtime 1x ./controller/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 20m ./bench/...
 
+# BIND 9, Knot DNS, csetdns and a real one-node csetd serving the same 10,000 names, each pinned to
+# one CPU, measured with dnsperf (docs/benchmarks-dns.md). Needs root to apt-get the tools when they
+# are missing; ROUNDS, DURATION, NAMES, SERVERS and PROFILE_DIR pass through to the script.
+.PHONY: bench-dns
+bench-dns:
+	bench/dns.sh
+
 proto:
 	PATH="$(GOBIN):$$PATH" $(PROTOC) -I proto -I /usr/include \
 		--go_out=proto --go_opt=paths=source_relative \

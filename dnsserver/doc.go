@@ -3,7 +3,8 @@
 //
 // The server never reads the replicated state: the caller pushes a complete Zone, through a
 // RecordSource it watches or through SetZone. Each Zone is compiled into an index of pre-packed
-// answers keyed by lower-cased wire name and swapped in with an atomic pointer, so the query path
+// answers keyed by lower-cased wire name (an open-addressing table whose entries keep a name's
+// key and answers together, table.go) and swapped in with an atomic pointer, so the query path
 // takes no lock and, for ordinary queries, does not allocate: it parses the header and question
 // in place, copies the pre-packed answer, and patches the id, the RD/CD flags and the question
 // bytes as the client sent them (so the question is echoed in the client's case). Queries that
@@ -20,6 +21,7 @@
 // changes, and optionally RFC 2136 UPDATEs signed with TSIG to an external primary
 // (Config.Update).
 //
-// UDP is served by Config.Sockets sockets bound with SO_REUSEPORT, one goroutine each; TCP by
-// one listener with a goroutine per connection.
+// UDP is served by Config.Sockets sockets bound with SO_REUSEPORT, one goroutine each (on Linux
+// reading and answering batches with recvmmsg/sendmmsg made as raw system calls, udp_linux.go);
+// TCP by one listener with a goroutine per connection.
 package dnsserver

@@ -27,7 +27,9 @@ type index struct {
 	serial     uint32
 	ttl        uint32
 	soa        *dns.SOA // TTL = zone TTL
-	nodes      map[string]*node
+	// names holds, for every existing name, its pre-packed answers by qtype and its NODATA
+	// answer (table.go).
+	names *table
 	// nxTail is the authority section of NXDOMAIN answers: the SOA with its first two bytes left
 	// for a compression pointer to the origin inside the question.
 	nxTail []byte
@@ -35,24 +37,10 @@ type index struct {
 	records []dns.RR
 }
 
-// node is one existing name: its pre-packed positive answers by qtype and its NODATA answer.
-type node struct {
-	answers []answer
-	nodata  []byte
-}
-
+// answer is a pre-packed positive answer of one name for one qtype.
 type answer struct {
 	qtype uint16
 	msg   []byte
-}
-
-func (n *node) lookup(qtype uint16) []byte {
-	for i := range n.answers {
-		if n.answers[i].qtype == qtype {
-			return n.answers[i].msg
-		}
-	}
-	return n.nodata
 }
 
 // builder collects RRsets by lower-case owner name before packing.
@@ -122,7 +110,7 @@ func buildIndex(z *Zone) (idx *index, problems []error, err error) {
 		return nil, nil, fmt.Errorf("invalid zone origin %q", z.Origin)
 	}
 	b := &builder{origin: origin, rrsets: map[string]map[uint16][]dns.RR{}, exists: map[string]bool{}}
-	idx = &index{origin: origin, serial: z.Serial, ttl: z.TTL, nodes: map[string]*node{}}
+	idx = &index{origin: origin, serial: z.Serial, ttl: z.TTL}
 	idx.originWire = wireName(origin)
 
 	hosts := make([]string, 0, len(z.Nameservers))
@@ -241,12 +229,17 @@ func (idx *index) pack(b *builder, negSOA *dns.SOA) error {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	idx.names = newTable(len(names))
+	idx.names.data = make([]byte, 0, 256*len(names))
+	var answers []answer
+	pk := &packer{buf: make([]byte, 0, 4*maxMsg)}
 	for _, name := range names {
 		if !dns.IsSubDomain(idx.origin, name) {
 			continue // an out-of-zone nameserver: served nowhere
 		}
-		n := &node{}
-		if n.nodata, err = packMsg(name, dns.RcodeSuccess, nil, []dns.RR{negSOA}, nil); err != nil {
+		answers, pk.buf = answers[:0], pk.buf[:0]
+		nodata, err := pk.pack(name, dns.RcodeSuccess, nil, []dns.RR{negSOA}, nil)
+		if err != nil {
 			return fmt.Errorf("pack nodata %s: %w", name, err)
 		}
 		types := make([]uint16, 0, len(b.rrsets[name]))
@@ -257,21 +250,23 @@ func (idx *index) pack(b *builder, negSOA *dns.SOA) error {
 		for _, t := range types {
 			rrs := b.rrsets[name][t]
 			sortRRs(rrs)
-			msg, err := packMsg(name, dns.RcodeSuccess, rrs, nil, b.additional(rrs))
+			msg, err := pk.pack(name, dns.RcodeSuccess, rrs, nil, b.additional(rrs))
 			if err != nil {
 				return fmt.Errorf("pack %s %s: %w", name, dns.TypeToString[t], err)
 			}
-			n.answers = append(n.answers, answer{qtype: t, msg: msg})
+			answers = append(answers, answer{qtype: t, msg: msg})
 		}
 		if len(types) > 0 {
 			hinfo := &dns.HINFO{Hdr: hdr(name, dns.TypeHINFO, idx.ttl), Cpu: "RFC8482"}
-			msg, err := packMsg(name, dns.RcodeSuccess, []dns.RR{hinfo}, nil, nil)
+			msg, err := pk.pack(name, dns.RcodeSuccess, []dns.RR{hinfo}, nil, nil)
 			if err != nil {
 				return fmt.Errorf("pack %s ANY: %w", name, err)
 			}
-			n.answers = append(n.answers, answer{qtype: dns.TypeANY, msg: msg})
+			answers = append(answers, answer{qtype: dns.TypeANY, msg: msg})
 		}
-		idx.nodes[string(wireName(name))] = n
+		if err := idx.names.add(wireName(name), answers, nodata); err != nil {
+			return fmt.Errorf("index %s: %w", name, err)
+		}
 	}
 	idx.records = transferList(b, names, idx.soa)
 	return nil
@@ -320,16 +315,33 @@ func sortRRs(rrs []dns.RR) {
 	slices.SortFunc(rrs, func(a, b dns.RR) int { return strings.Compare(a.String(), b.String()) })
 }
 
-// packMsg packs a complete authoritative response with id 0 and the question name/IN/A; the
-// query path overwrites the id, flags and question bytes.
-func packMsg(qname string, rcode int, answer, ns, extra []dns.RR) ([]byte, error) {
-	m := &dns.Msg{Compress: true}
-	m.Response = true
-	m.Authoritative = true
-	m.Rcode = rcode
-	m.Question = []dns.Question{{Name: qname, Qtype: dns.TypeA, Qclass: dns.ClassINET}}
-	m.Answer, m.Ns, m.Extra = answer, ns, extra
-	return m.Pack()
+// packer packs the answers of one name into a buffer reused for every name (they are copied
+// into the table before the next name).
+type packer struct {
+	buf []byte
+	m   dns.Msg
+	q   [1]dns.Question
+}
+
+// pack packs a complete authoritative response with id 0 and the question name/IN/A; the query
+// path overwrites the id, flags and question bytes. The answer is valid until buf is reset.
+func (p *packer) pack(qname string, rcode int, answer, ns, extra []dns.RR) ([]byte, error) {
+	p.m = dns.Msg{Compress: true}
+	p.m.Response = true
+	p.m.Authoritative = true
+	p.m.Rcode = rcode
+	p.q[0] = dns.Question{Name: qname, Qtype: dns.TypeA, Qclass: dns.ClassINET}
+	p.m.Question = p.q[:]
+	p.m.Answer, p.m.Ns, p.m.Extra = answer, ns, extra
+	start := len(p.buf)
+	out, err := p.m.PackBuffer(p.buf[start:cap(p.buf)])
+	if err != nil {
+		return nil, err
+	}
+	if len(out) <= cap(p.buf)-start && cap(p.buf) > start && &out[0] == &p.buf[start:cap(p.buf)][0] {
+		p.buf = p.buf[:start+len(out)] // packed in place
+	}
+	return out, nil
 }
 
 // packTail packs rr uncompressed and replaces its owner name (the origin, originLen bytes in wire

@@ -138,8 +138,9 @@ func (idx *index) answerFast(q []byte, sc *scratch, p question, maxSize int) []b
 		out = appendHeader(out, dns.RcodeRefused, 0, 0)
 		out = append(out, q[headerLen:p.qend]...)
 	default:
-		if nd := idx.nodes[string(sc.key[:p.nameLen])]; nd != nil {
-			out = append(out, nd.lookup(p.qtype)...)
+		key := sc.key[:p.nameLen]
+		if off := idx.names.lookup(key, idx.names.hash(key)); off >= 0 {
+			out = append(out, idx.names.answer(off, p.qtype)...)
 			copy(out[headerLen:p.qend], q[headerLen:p.qend])
 		} else if idx.inZone(sc, p) {
 			out = appendHeader(out, dns.RcodeNameError, flagAA, 1)

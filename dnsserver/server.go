@@ -157,7 +157,7 @@ func (s *Server) SetZone(z *Zone) {
 	old := s.idx.Swap(idx)
 	s.zone = z
 	if old == nil || old.serial != idx.serial || old.origin != idx.origin {
-		s.log.Debug("serving zone", "origin", idx.origin, "serial", idx.serial, "names", len(idx.nodes))
+		s.log.Debug("serving zone", "origin", idx.origin, "serial", idx.serial, "names", idx.names.names)
 		s.notifier.kick()
 	}
 	if s.updater != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -33,6 +34,15 @@ type batchIO struct {
 	names [udpBatch]unix.RawSockaddrInet6
 	in    [udpBatch][]byte
 	out   [udpBatch][]byte
+
+	// The functions passed to RawConn.Read and Write, made once (a method value passed to an
+	// interface method escapes, so making them per call would allocate), and their results.
+	recvFn, sendFn func(uintptr) bool
+	n, sent, k     int
+	errno          unix.Errno
+
+	hashes [udpBatch]uint64 // of the names asked, for warm
+	sink   uint64           // keeps warm's loads
 }
 
 func newBatchIO(maxUDP int) *batchIO {
@@ -48,11 +58,22 @@ func newBatchIO(maxUDP int) *batchIO {
 		b.send[i].hdr.Iov = &b.siov[i]
 		b.send[i].hdr.SetIovlen(1)
 	}
+	b.recvFn, b.sendFn = b.recvmmsg, b.sendmmsg
 	return b
 }
 
 // serveUDP answers datagrams in batches: one recvmmsg reads up to udpBatch queries, and one
 // sendmmsg sends their answers, which cuts the system calls per query from two to a fraction.
+//
+// Both are raw system calls (RawSyscall6: no entersyscall/exitsyscall). They never block
+// (MSG_DONTWAIT; waiting is left to the poller), but a sendmmsg of 32 answers on loopback runs
+// the whole receive path of every datagram and takes tens of microseconds. Made as an ordinary
+// system call, that is long enough for sysmon to take the P away from the goroutine in the
+// system call (with GOMAXPROCS=1 it does so whenever no other P is idle), hand it to another
+// thread and have the goroutine wait for a P when the call returns: two threads waking each
+// other with futexes for every batch, and sysmon itself polling every 20 us while that lasts. A
+// raw system call keeps the P (other goroutines wait at most one batch) and removes all of it;
+// it cut csetdns's CPU per query by about a quarter (docs/benchmarks-dns.md).
 func (s *Server) serveUDP(c *net.UDPConn) {
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -70,6 +91,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			s.log.Warn("udp read failed", "error", err)
 			continue
 		}
+		b.warm(s.idx.Load(), n, sc)
 		k := 0
 		for i := range n {
 			m := &b.recv[i]
@@ -96,63 +118,79 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 	}
 }
 
+// warm parses the n queries read and has idx load the table slots and entries their answers
+// will need, all at once (table.warm). handle parses each query again, which costs less than the
+// cache misses warm overlaps.
+func (b *batchIO) warm(idx *index, n int, sc *scratch) {
+	if idx == nil {
+		return
+	}
+	for i := range n {
+		b.hashes[i] = 0
+		if p, ok := parseFast(b.in[i][:b.recv[i].len], sc); ok {
+			b.hashes[i] = idx.names.hash(sc.key[:p.nameLen])
+		}
+	}
+	b.sink += idx.names.warm(b.hashes[:n])
+}
+
 // read waits for at least one datagram and reads up to udpBatch.
-func (b *batchIO) read(rc interface {
-	Read(func(uintptr) bool) error
-}) (int, error) {
+func (b *batchIO) read(rc syscall.RawConn) (int, error) {
 	for i := range udpBatch {
 		b.recv[i].hdr.Namelen = uint32(unsafe.Sizeof(b.names[i]))
 		b.recv[i].hdr.Flags = 0
 	}
-	var n int
-	var errno unix.Errno
-	err := rc.Read(func(fd uintptr) bool {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.recv[0])), udpBatch,
-			unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return false
-		}
-		n, errno = int(r), e
-		return true
-	})
-	if err != nil {
+	if err := rc.Read(b.recvFn); err != nil {
 		return 0, err
 	}
-	if errno != 0 {
-		return 0, errno
+	if b.errno != 0 {
+		return 0, b.errno
 	}
-	return n, nil
+	return b.n, nil
+}
+
+// recvmmsg is the function rc.Read calls: one non-blocking recvmmsg, reporting false (wait for
+// the socket to become readable) when there is nothing to read. It is a raw system call, made
+// without telling the scheduler (see serveUDP).
+func (b *batchIO) recvmmsg(fd uintptr) bool {
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.recv[0])), udpBatch,
+		unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	b.n, b.errno = int(r), e
+	return true
 }
 
 // write sends the first k answers; a datagram the kernel rejects is skipped.
-func (b *batchIO) write(rc interface {
-	Write(func(uintptr) bool) error
-}, k int) error {
+func (b *batchIO) write(rc syscall.RawConn, k int) error {
 	var firstErr error
-	for sent := 0; sent < k; {
-		var n int
-		var errno unix.Errno
-		err := rc.Write(func(fd uintptr) bool {
-			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.send[sent])),
-				uintptr(k-sent), unix.MSG_DONTWAIT, 0, 0)
-			if e == unix.EAGAIN || e == unix.EINTR {
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		})
-		if err != nil {
+	for b.sent, b.k = 0, k; b.sent < k; {
+		if err := rc.Write(b.sendFn); err != nil {
 			return err
 		}
-		if errno != 0 {
+		n := b.n
+		if b.errno != 0 {
 			if firstErr == nil {
-				firstErr = errno
+				firstErr = b.errno
 			}
 			n = 1 // skip the datagram that failed
 		}
-		sent += n
+		b.sent += n
 	}
 	return firstErr
+}
+
+// sendmmsg is the function rc.Write calls: one non-blocking sendmmsg of the answers from b.sent
+// to b.k, as a raw system call.
+func (b *batchIO) sendmmsg(fd uintptr) bool {
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.send[b.sent])),
+		uintptr(b.k-b.sent), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	b.n, b.errno = int(r), e
+	return true
 }
 
 // sockaddrAddr returns the IP address in a raw socket address.
