@@ -252,3 +252,39 @@ func TestFSM_ForcedOperationIsRecorded(t *testing.T) {
 			Msg: "operation op1 (planned, forced: capacity and soft spread are not enforced) of web1: east/east-1 -> west/west-1"}},
 	}})
 }
+
+// TestFSM_GroupOwnershipFollowsChanges: the FSM finds a group's owner through a lookup by group
+// (not a scan of every workload), which must follow every change of the workloads: a group given
+// up by a re-registration or an unregistration is free, a group taken is owned, and a restored
+// snapshot is looked up afresh.
+func TestFSM_GroupOwnershipFollowsChanges(t *testing.T) {
+	t.Parallel()
+	claim := func(name, group string, candidates ...string) *fsmv1.Workload {
+		w := fsmtest.Workload(name, candidates...)
+		w.Group = group
+		return w
+	}
+	f := seeded(t)
+	idx := uint64(seedLen)
+	step := func(cmd proto.Message, want error, has string) {
+		t.Helper()
+		idx++
+		checkErr(t, applyCmd(t, f, idx, cmd).Err, want, has)
+	}
+	upsert := func(w *fsmv1.Workload) proto.Message { return &fsmv1.UpsertWorkloadCommand{Workload: w} }
+
+	step(upsert(claim("web2", "g-web1", "east")), fsm.ErrAlreadyExists, `already belongs to workload "web1"`)
+	step(upsert(claim("web1", "g-moved", "north", "east")), nil, "")
+	step(upsert(claim("web2", "g-web1", "north", "east")), nil, "")
+	step(upsert(claim("web3", "g-moved", "east")), fsm.ErrAlreadyExists, `ECX group "g-moved" on member east already belongs to workload "web1"`)
+	step(upsert(claim("web3", "g-web1", "west", "east")), fsm.ErrAlreadyExists, `ECX group "g-web1" on member east already belongs to workload "web2"`)
+	step(&fsmv1.RemoveWorkloadCommand{Name: "web2"}, nil, "")
+	step(upsert(claim("web3", "g-web1", "west", "east")), nil, "")
+
+	g := fsm.New(nil)
+	restore(t, g, snapshotBytes(t, f))
+	f = g
+	step(upsert(claim("web4", "g-web1", "east")), fsm.ErrAlreadyExists, `already belongs to workload "web3"`)
+	step(upsert(claim("web4", "g-moved", "north")), fsm.ErrAlreadyExists, `already belongs to workload "web1"`)
+	step(upsert(claim("web4", "g-web1", "north")), nil, "")
+}

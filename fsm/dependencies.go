@@ -10,7 +10,13 @@ import (
 // checkDependencies refuses a state in which a workload depends on one that is not registered,
 // or in which depends_on forms a cycle; it names the first workload of names (all when empty)
 // with an unknown dependency, and spells out a cycle as "a -> b -> a".
+//
+// With names, only the cycles through them are looked for: the caller changed those workloads
+// in a state that had no cycle, so any cycle now passes through one of them, and the search
+// costs the dependencies reachable from them, not the whole state (an apply of 10,000
+// workloads checks each one).
 func (s *state) checkDependencies(names ...string) error {
+	starts := names
 	if len(names) == 0 {
 		names = sortedKeys(s.workloads.m)
 	}
@@ -22,7 +28,13 @@ func (s *state) checkDependencies(names ...string) error {
 			}
 		}
 	}
-	if c := dependencyCycle(s.workloads.m); c != nil {
+	var c []string
+	if len(starts) == 0 {
+		c = dependencyCycle(s.workloads.m)
+	} else {
+		c = dependencyCycleFrom(s.workloads.m, slices.Sorted(slices.Values(starts)))
+	}
+	if c != nil {
 		return invalidf("depends_on forms a cycle: %s; a workload cannot wait for itself, so remove one of these dependencies", strings.Join(c, " -> "))
 	}
 	return nil
@@ -31,6 +43,21 @@ func (s *state) checkDependencies(names ...string) error {
 // dependencyCycle returns a cycle of depends_on (its first name repeated at the end), or nil.
 // Deterministic: workloads and dependencies are visited in sorted order.
 func dependencyCycle(ws map[string]*fsmv1.Workload) []string {
+	return dependencyCycleFrom(ws, sortedKeys(ws))
+}
+
+// spellCycle returns the cycle of names (each depending on the next, the last on the first)
+// starting at its smallest name and ending with it again, so that a cycle reads the same
+// wherever the search entered it.
+func spellCycle(names []string) []string {
+	i := slices.Index(names, slices.Min(names))
+	out := append(slices.Clone(names[i:]), names[:i]...)
+	return append(out, out[0])
+}
+
+// dependencyCycleFrom returns a cycle of depends_on reachable from starts (visited in their
+// order, dependencies in sorted order), or nil.
+func dependencyCycleFrom(ws map[string]*fsmv1.Workload, starts []string) []string {
 	const (
 		unseen = iota
 		onPath
@@ -51,7 +78,7 @@ func dependencyCycle(ws map[string]*fsmv1.Workload) []string {
 			switch state[d] {
 			case onPath:
 				i := slices.Index(path, d)
-				return append(slices.Clone(path[i:]), d)
+				return spellCycle(path[i:])
 			case unseen:
 				if c := visit(d); c != nil {
 					return c
@@ -62,8 +89,8 @@ func dependencyCycle(ws map[string]*fsmv1.Workload) []string {
 		state[n] = done
 		return nil
 	}
-	for _, n := range sortedKeys(ws) {
-		if state[n] == unseen {
+	for _, n := range starts {
+		if ws[n] != nil && state[n] == unseen {
 			if c := visit(n); c != nil {
 				return c
 			}

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"maps"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -18,6 +19,12 @@ type table[T proto.Message] struct {
 	m       map[string]T
 	changed map[string]struct{}
 	all     bool // every record counts as changed: a new table (restore, declaration)
+
+	// by finds records by a secondary key (lookup): key -> names. It is built on the first
+	// lookup and kept up to date by put and del, so it must only index fields that are never
+	// changed in place through get.
+	byKey func(T) string
+	by    map[string][]string
 }
 
 func newTable[T proto.Message]() *table[T] {
@@ -50,14 +57,52 @@ func (t *table[T]) has(name string) bool {
 
 // put stores v under name.
 func (t *table[T]) put(name string, v T) {
+	if t.by != nil {
+		if old, ok := t.m[name]; ok {
+			t.unindex(name, old)
+		}
+		k := t.byKey(v)
+		t.by[k] = append(t.by[k], name)
+	}
 	t.m[name] = v
 	t.changed[name] = struct{}{}
 }
 
 // del removes the record of name.
 func (t *table[T]) del(name string) {
+	if old, ok := t.m[name]; ok && t.by != nil {
+		t.unindex(name, old)
+	}
 	delete(t.m, name)
 	t.changed[name] = struct{}{}
+}
+
+// lookup returns the names of the records whose key (as key computes it) is k, in no order; the
+// caller must not keep or change the slice. A table is looked up by one key function only.
+// It marks nothing.
+func (t *table[T]) lookup(key func(T) string, k string) []string {
+	if t.by == nil {
+		t.byKey, t.by = key, make(map[string][]string, len(t.m))
+		for name, v := range t.m {
+			kk := key(v)
+			t.by[kk] = append(t.by[kk], name)
+		}
+	}
+	return t.by[k]
+}
+
+func (t *table[T]) unindex(name string, old T) {
+	k := t.byKey(old)
+	names := t.by[k]
+	if i := slices.Index(names, name); i >= 0 {
+		names[i] = names[len(names)-1]
+		names = names[:len(names)-1]
+	}
+	if len(names) == 0 {
+		delete(t.by, k)
+	} else {
+		t.by[k] = names
+	}
 }
 
 // touch marks name as changed: for a record the applier changes through a pointer it did not

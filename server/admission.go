@@ -27,16 +27,21 @@ func admissionStatus(err error) error {
 // group g), and the ones before them in ws (the entries of one apply file, applied in order).
 // The FSM enforces the same rule.
 func checkGroupOwnership(registered func(group string) []*fsmv1.Workload, ws []*fsmv1.Workload) error {
-	for i, w := range ws {
+	// The entries seen so far: the last of each name, and by group every name an entry declared
+	// with that group (the last entry of the name decides whether it still claims the group).
+	// Each entry costs the claims on its own group, not the entries before it.
+	declared := make(map[string]*fsmv1.Workload, len(ws))
+	declaredIn := map[string][]string{}
+	for _, w := range ws {
 		claims := map[string]*fsmv1.Workload{}
 		for _, o := range registered(w.Group) {
-			claims[o.Name] = o
-		}
-		for _, o := range ws[:i] { // an earlier entry replaces the registered workload of its name
-			if o.Group == w.Group {
+			if _, replaced := declared[o.Name]; !replaced { // an earlier entry replaces the registered workload of its name
 				claims[o.Name] = o
-			} else {
-				delete(claims, o.Name)
+			}
+		}
+		for _, n := range declaredIn[w.Group] {
+			if o := declared[n]; o.Group == w.Group {
+				claims[n] = o
 			}
 		}
 		for _, other := range sortedValuesOf(claims) {
@@ -45,13 +50,17 @@ func checkGroupOwnership(registered func(group string) []*fsmv1.Workload, ws []*
 			}
 			if m := firstShared(w.Candidates, other.Candidates); m != "" {
 				where := "registered workload"
-				if slices.ContainsFunc(ws[:i], func(x *fsmv1.Workload) bool { return x.Name == other.Name }) {
+				if declared[other.Name] != nil {
 					where = "workload declared earlier in the same request"
 				}
 				return status.Errorf(codes.AlreadyExists, "workload %q: ECX group %q on member %s already belongs to %s %q: in a member, an ECX group belongs to one workload; "+
 					"give %q another group or leave %s out of its candidates", w.Name, w.Group, m, where, other.Name, w.Name, m)
 			}
 		}
+		if prev := declared[w.Name]; prev == nil || prev.Group != w.Group {
+			declaredIn[w.Group] = append(declaredIn[w.Group], w.Name)
+		}
+		declared[w.Name] = w
 	}
 	return nil
 }
