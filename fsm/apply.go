@@ -161,7 +161,7 @@ func keepPasswords(restored, running *state) {
 // applyApplyDeclaration upserts everything a declaration holds, each object with its event.
 // COMPAT(v1): the masters write DeclareCommand since issue 16; this applies older entries.
 func (a *applier) applyApplyDeclaration(c *fsmv1.ApplyDeclarationCommand) error {
-	sub := &applier{s: a.s.clone(), index: a.index, at: a.at, actor: a.actor, logger: a.logger}
+	sub := &applier{s: a.s.fork(), index: a.index, at: a.at, actor: a.actor, logger: a.logger}
 	if cs := c.GetClusterSet(); cs != nil {
 		if err := sub.applySetClusterSet(&fsmv1.SetClusterSetCommand{ClusterSet: cs}); err != nil {
 			return err
@@ -187,6 +187,7 @@ func (a *applier) applyApplyDeclaration(c *fsmv1.ApplyDeclarationCommand) error 
 			return err
 		}
 	}
+	sub.s.adopt()
 	a.s = sub.s
 	return nil
 }

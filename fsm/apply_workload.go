@@ -213,6 +213,13 @@ func (a *applier) applySetReachability(c *fsmv1.SetReachabilityCommand) error {
 // applyObservationBatch records what the leader observed in one poll round and derives each
 // placed workload's status from its member's observed groups.
 func (a *applier) applyObservationBatch(c *fsmv1.ObservationBatchCommand) error {
+	// The workloads placed on each member whose groups the batch sets: found in one pass over
+	// the workloads for the whole batch (a round may report thousands of members), not one per
+	// member. derivePlacements changes statuses, never which member a workload is placed on.
+	var placed map[string][]string
+	if n := countGroupsSet(c.GetMembers()); n > 1 {
+		placed = a.s.workloadsByMember()
+	}
 	for _, o := range c.GetMembers() {
 		m := a.s.members.get(o.GetMember())
 		if m == nil {
@@ -228,7 +235,11 @@ func (a *applier) applyObservationBatch(c *fsmv1.ObservationBatchCommand) error 
 		}
 		if o.GetGroupsSet() {
 			m.Groups = cloneGroups(o.GetGroups())
-			a.derivePlacements(m)
+			on := placed[m.Name]
+			if placed == nil {
+				on = a.s.workloadsOn(m.Name)
+			}
+			a.derivePlacements(m, on)
 		}
 		if i := o.GetAsOfIndex(); i > m.ObservedIndex && i <= a.index {
 			m.ObservedIndex = i
@@ -256,13 +267,25 @@ func cloneGroups(in []*fsmv1.ObservedGroup) []*fsmv1.ObservedGroup {
 	return out
 }
 
-// derivePlacements updates the status of workloads placed on m from m's observed groups.
-func (a *applier) derivePlacements(m *fsmv1.Member) {
-	for _, wn := range a.s.workloadsOn(m.Name) {
+// countGroupsSet returns how many member observations of a batch set the member's groups.
+func countGroupsSet(obs []*fsmv1.MemberObservation) int {
+	n := 0
+	for _, o := range obs {
+		if o.GetGroupsSet() {
+			n++
+		}
+	}
+	return n
+}
+
+// derivePlacements updates the status of the workloads placed on m (names, sorted) from m's
+// observed groups (sorted by name, cloneGroups).
+func (a *applier) derivePlacements(m *fsmv1.Member, names []string) {
+	for _, wn := range names {
 		w := a.s.workloads.get(wn)
 		p := w.Placement
 		status, server := StatusOffline, p.Server
-		if i := slices.IndexFunc(m.Groups, func(g *fsmv1.ObservedGroup) bool { return g.Name == w.Group }); i >= 0 {
+		if i, ok := slices.BinarySearchFunc(m.Groups, w.Group, func(g *fsmv1.ObservedGroup, name string) int { return strings.Compare(g.Name, name) }); ok {
 			status = m.Groups[i].Status
 			if cur := m.Groups[i].Current; cur != "" {
 				server = cur

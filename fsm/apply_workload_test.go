@@ -419,3 +419,38 @@ func TestFSM_ValidateWorkloadProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestFSM_ObservationBatchDerivesEveryMembersPlacements: one batch reporting the groups of
+// several members updates the workloads placed on each of them from that member's groups (the
+// batch finds the placed workloads of all its members in one pass).
+func TestFSM_ObservationBatchDerivesEveryMembersPlacements(t *testing.T) {
+	t.Parallel()
+	f := seeded(t)
+	idx := uint64(seedLen)
+	step := func(cmd proto.Message) {
+		t.Helper()
+		idx++
+		if err := applyCmd(t, f, idx, cmd).Err; err != nil {
+			t.Fatal(err)
+		}
+	}
+	step(&fsmv1.UpsertWorkloadCommand{Workload: fsmtest.Workload("api", "north", "east")})
+	step(&fsmv1.SetPlacementCommand{Workload: "db", Placement: &fsmv1.Placement{Member: "west", Server: "west-1", Status: fsm.StatusOnline}})
+	step(&fsmv1.SetPlacementCommand{Workload: "api", Placement: &fsmv1.Placement{Member: "north", Server: "north-1", Status: fsm.StatusOnline}})
+	step(&fsmv1.ObservationBatchCommand{Members: []*fsmv1.MemberObservation{
+		{Member: "east", GroupsSet: true, Groups: []*fsmv1.ObservedGroup{{Name: "g-web1", Status: "Online", Current: "east-2"}}},
+		{Member: "north", GroupsSet: true, Groups: []*fsmv1.ObservedGroup{{Name: "g-other", Status: "Online"}}},
+		{Member: "west", GroupsSet: true, Groups: []*fsmv1.ObservedGroup{{Name: "g-db", Status: "Online Failure", Current: "west-1"}}},
+	}})
+	d := f.Data()
+	for name, want := range map[string][2]string{
+		"web1": {"Online", "east-2"},           // its group moved to the other server
+		"api":  {fsm.StatusOffline, "north-1"}, // its group is gone from north
+		"db":   {"Online Failure", "west-1"},
+	} {
+		p := d.Workloads[name].GetPlacement()
+		if got := [2]string{p.GetStatus(), p.GetServer()}; got != want {
+			t.Errorf("%s: status and server %v, want %v", name, got, want)
+		}
+	}
+}

@@ -59,9 +59,12 @@ func (p *Plan) Changed() bool {
 // the command's own apply (declare) on a copy of the state, so a dry run shows exactly what the
 // apply does to the same state. It changes nothing; safe for concurrent use.
 func (f *FSM) PlanDeclaration(c *fsmv1.DeclareCommand) (*Plan, uint64, error) {
+	// The plan runs on a fork of the state, which shares the records that it does not change
+	// with the state, so the state must not change meanwhile: the read lock is held throughout
+	// (the plan costs the declaration, not the state).
 	f.mu.RLock()
-	s := f.s.clone()
-	f.mu.RUnlock()
+	defer f.mu.RUnlock()
+	s := f.s.fork()
 	a := &applier{s: s, index: s.lastIndex + 1, logger: hclog.NewNullLogger()}
 	p, err := a.declare(c)
 	return p, s.lastIndex, err
@@ -79,13 +82,14 @@ func (f *FSM) RequestIndex(id string) (uint64, bool) {
 // applyDeclare applies a declaration to a copy of the state and keeps the copy only when every
 // object applied: all or nothing. The plan it followed is the entry's result.
 func (a *applier) applyDeclare(c *fsmv1.DeclareCommand) error {
-	sub := &applier{s: a.s.clone(), index: a.index, at: a.at, actor: a.actor, logger: a.logger}
+	sub := &applier{s: a.s.fork(), index: a.index, at: a.at, actor: a.actor, logger: a.logger}
 	p, err := sub.declare(c)
 	if err != nil {
 		return err
 	}
 	a.plan = p
 	if p.Changed() {
+		sub.s.adopt()
 		a.s = sub.s
 	}
 	return nil

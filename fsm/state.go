@@ -161,6 +161,44 @@ func (s *state) clone() *state {
 	return c
 }
 
+// fork returns a copy of s for changes that may be thrown away (a declaration, its plan): the
+// tables are copy-on-write (table.fork) and the rest is copied without its records, which are
+// never changed once stored (events, request records), or in full where small (tokens). Its
+// cost is the number of records, not their size; s must not change while the fork is in use.
+func (s *state) fork() *state {
+	c := &state{
+		members:          s.members.fork(),
+		faultDomains:     s.faultDomains.fork(),
+		availabilitySets: s.availabilitySets.fork(),
+		workloads:        s.workloads.fork(),
+		masters:          s.masters.fork(),
+		operations:       s.operations.fork(),
+		tokens:           cloneMap(s.tokens),
+		requests:         maps.Clone(s.requests),
+		requestOrder:     slices.Clone(s.requestOrder),
+		events:           slices.Clone(s.events),
+		denials:          slices.Clone(s.denials),
+		lastIndex:        s.lastIndex,
+		dnsSerial:        s.dnsSerial,
+		nextEventSeq:     s.nextEventSeq,
+		notifyCursors:    maps.Clone(s.notifyCursors),
+	}
+	if s.clusterSet != nil {
+		c.clusterSet = proto.Clone(s.clusterSet).(*fsmv1.ClusterSet)
+	}
+	return c
+}
+
+// adopt makes a fork that replaces its parent own its records.
+func (s *state) adopt() {
+	s.members.adopt()
+	s.faultDomains.adopt()
+	s.availabilitySets.adopt()
+	s.workloads.adopt()
+	s.masters.adopt()
+	s.operations.adopt()
+}
+
 func cloneEvents(events []*fsmv1.Event) []*fsmv1.Event {
 	out := make([]*fsmv1.Event, len(events))
 	for i, e := range events {
@@ -255,6 +293,18 @@ func (s *state) workloadsOn(member string) []string {
 		// only a hand-made snapshot can hold (derivePlacements dereferences the placement).
 		if p := s.workloads.m[name].GetPlacement(); p != nil && p.GetMember() == member {
 			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// workloadsByMember returns the names of the workloads placed on each member, each list sorted,
+// in one pass over the workloads.
+func (s *state) workloadsByMember() map[string][]string {
+	out := map[string][]string{}
+	for _, name := range sortedKeys(s.workloads.m) {
+		if p := s.workloads.m[name].GetPlacement(); p != nil {
+			out[p.GetMember()] = append(out[p.GetMember()], name)
 		}
 	}
 	return out

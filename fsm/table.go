@@ -25,6 +25,11 @@ type table[T proto.Message] struct {
 	// changed in place through get.
 	byKey func(T) string
 	by    map[string][]string
+
+	// shared is set on a fork: the records of m not in own are the parent table's and are
+	// cloned before get hands them out for writing, so the parent is never changed.
+	shared bool
+	own    map[string]struct{}
 }
 
 func newTable[T proto.Message]() *table[T] {
@@ -44,6 +49,12 @@ func tableOf[T proto.Message](m map[string]T) *table[T] {
 func (t *table[T]) get(name string) T {
 	v, ok := t.m[name]
 	if ok {
+		if t.shared {
+			if _, mine := t.own[name]; !mine {
+				v = proto.Clone(v).(T)
+				t.m[name], t.own[name] = v, struct{}{}
+			}
+		}
 		t.changed[name] = struct{}{}
 	}
 	return v
@@ -65,6 +76,9 @@ func (t *table[T]) put(name string, v T) {
 		t.by[k] = append(t.by[k], name)
 	}
 	t.m[name] = v
+	if t.shared {
+		t.own[name] = struct{}{}
+	}
 	t.changed[name] = struct{}{}
 }
 
@@ -114,6 +128,17 @@ func (t *table[T]) pending() bool { return t.all || len(t.changed) > 0 }
 
 // len is the number of records.
 func (t *table[T]) len() int { return len(t.m) }
+
+// fork returns a copy-on-write copy of t, for changes that may be thrown away (a declaration is
+// all or nothing): it copies the map of records, not the records, and clones a record only
+// when get hands it out for writing. t must not change while the fork is in use; the fork keeps
+// t's change marks, so that, kept in t's place, it publishes what changed in either.
+func (t *table[T]) fork() *table[T] {
+	return &table[T]{m: maps.Clone(t.m), changed: maps.Clone(t.changed), all: t.all, shared: true, own: map[string]struct{}{}}
+}
+
+// adopt makes a fork that replaced its parent an ordinary table: its records are its own.
+func (t *table[T]) adopt() { t.shared, t.own = false, nil }
 
 // clone returns a deep copy (for snapshots); it counts as all changed.
 func (t *table[T]) clone() *table[T] { return tableOf(cloneMap(t.m)) }
