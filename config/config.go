@@ -112,7 +112,9 @@ type ControllerConfig struct {
 	StartTimeout time.Duration `yaml:"start_timeout"`
 	// StopTimeout bounds a stop: the wait for a group to be read back Offline.
 	StopTimeout time.Duration `yaml:"stop_timeout"`
-	// MaxParallelOperations bounds the operations that run at once.
+	// MaxParallelOperations bounds the operations acting on ECX at once (sending a
+	// stop, start or move, or running a hook); an operation waiting for ECX to finish
+	// holds no slot, so a mass failover is not paced by this bound.
 	MaxParallelOperations int `yaml:"max_parallel_operations"`
 	// PollWorkers bounds how many members the leader polls at once.
 	PollWorkers int `yaml:"poll_workers"`

@@ -72,21 +72,31 @@ func (ix runningIndex) where(w *fsmv1.Workload) []string {
 // roundState is the scheduler's view of one decide round: built once, then updated with each
 // operation the round decides (its target counts as load there, fsm.LoadMember), so every
 // placement sees the earlier ones without reading the replicated state again.
+//
+// It is built on the first placement a round needs (view), not per round: a quiet round
+// places nothing and would build it, O(state), for nothing.
 type roundState struct {
+	d   *fsm.Data
 	st  scheduler.State
-	idx map[string]int // workload -> its index in st.Workloads
+	idx map[string]int // workload -> its index in st.Workloads; nil until view
 }
 
-func newRoundState(d *fsm.Data) *roundState {
-	r := &roundState{st: SchedulerState(d), idx: map[string]int{}}
-	for i, w := range r.st.Workloads {
-		r.idx[w.Name] = i
+func newRoundState(d *fsm.Data) *roundState { return &roundState{d: d} }
+
+// view returns the scheduler's state of the round, building it on first use.
+func (r *roundState) view() scheduler.State {
+	if r.idx == nil {
+		r.st, r.idx = SchedulerState(r.d), map[string]int{}
+		for i, w := range r.st.Workloads {
+			r.idx[w.Name] = i
+		}
 	}
-	return r
+	return r.st
 }
 
 // decided counts a new operation's target as its workload's member.
 func (r *roundState) decided(op *fsmv1.Operation) {
+	r.view()
 	if i, ok := r.idx[op.Workload]; ok && op.TargetMember != "" && op.Reason != fsm.ReasonStop {
 		r.st.Workloads[i].Member = op.TargetMember
 	}
@@ -481,7 +491,7 @@ func (c *Controller) placeable(ctx context.Context, round *roundState, w *fsmv1.
 	if op.Reason == fsm.ReasonStop {
 		return true
 	}
-	plan, err := rankIn(round.st, op)
+	plan, err := rankIn(round.view(), op)
 	why := ""
 	if err != nil {
 		why = err.Error()

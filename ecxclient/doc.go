@@ -8,9 +8,11 @@
 // A Client serves one member: several server URLs, one set of Basic auth
 // credentials. Reads (GetGroup, ListServers, ...) return typed values;
 // operations (StartGroup, MoveGroup, ...) only get ECX to accept the request,
-// because ECX runs them asynchronously. The *AndWait helpers and
-// WaitGroupStatus poll with exponential backoff (50 ms doubling to 1 s by
-// default) until the group reaches the wanted state, fails, or a deadline
+// because ECX runs them asynchronously. WaitGroupStatus polls with
+// exponential backoff (50 ms doubling to 1 s by default); the *AndWait
+// helpers wait through one poller per Client (one poll in flight at most,
+// paced by how long the same operation took the last time, wait.go). Both
+// poll until the group reaches the wanted state, fails, or a deadline
 // passes; a poll that finds the member unreachable, garbled, answering 5xx
 // or answering a read with a non-zero code inside a 2xx (ECX may report
 // failures in the envelope) is repeated until that deadline, while
