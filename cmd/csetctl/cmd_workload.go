@@ -255,9 +255,26 @@ func (a *app) workloadListCommand() *cobra.Command {
 		(*apiv1.ListWorkloadsResponse).GetWorkloads, toWorkloadJSON,
 		[]string{"NAME", "GROUP", "DESIRED", "MEMBER", "SERVER", "STATUS", "ADDRESS", "OPERATION"},
 		func(w *apiv1.Workload) []string {
-			return []string{w.GetName(), w.GetGroup(), w.GetDesired(), w.GetMember(), w.GetServer(), w.GetStatus(),
+			return []string{w.GetName(), w.GetGroup(), w.GetDesired(), w.GetMember(), w.GetServer(), workloadStatus(w),
 				list(w.GetAddresses()[w.GetMember()].GetAddresses()), workloadOperation(w)}
 		})
+}
+
+// reachabilityUnreachable is the API's ProbeResult.reachability of a workload that clients
+// cannot reach where it runs (the others: reachable, and "" for not probed yet).
+const reachabilityUnreachable = "unreachable"
+
+// workloadStatus is the STATUS column of workload list: the status ECX reports for the group
+// where it is placed, followed by ", unreachable" when the masters' probe has committed that
+// clients cannot reach it there (docs/probe.md), e.g. "Online, unreachable". A probe result of
+// reachable or not probed yet, and a workload without a probe, add nothing. -o json keeps
+// status as ECX reports it and has the result in probe_result.
+func workloadStatus(w *apiv1.Workload) string {
+	s := w.GetStatus()
+	if r := w.GetProbeResult().GetReachability(); r == reachabilityUnreachable && s != "" {
+		s += ", " + r
+	}
+	return s
 }
 
 func (a *app) workloadShowCommand() *cobra.Command {
