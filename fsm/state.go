@@ -137,23 +137,33 @@ func (s *state) data() *Data {
 }
 
 // clone returns a deep copy for snapshots.
-func (s *state) clone() *state {
+func (s *state) clone() *state { return s.copyState(true) }
+
+// fork returns a copy of s for changes that may be thrown away (a declaration, its plan): the
+// tables are copy-on-write (table.fork) and the rest is copied without its records, which are
+// never changed once stored (events, request records), or in full where small (tokens). Its
+// cost is the number of records, not their size; s must not change while the fork is in use.
+func (s *state) fork() *state { return s.copyState(false) }
+
+func (s *state) copyState(deep bool) *state {
 	c := &state{
-		members:          s.members.clone(),
-		faultDomains:     s.faultDomains.clone(),
-		availabilitySets: s.availabilitySets.clone(),
-		workloads:        s.workloads.clone(),
-		masters:          s.masters.clone(),
-		operations:       s.operations.clone(),
+		members:          copyTable(s.members, deep),
+		faultDomains:     copyTable(s.faultDomains, deep),
+		availabilitySets: copyTable(s.availabilitySets, deep),
+		workloads:        copyTable(s.workloads, deep),
+		masters:          copyTable(s.masters, deep),
+		operations:       copyTable(s.operations, deep),
 		tokens:           cloneMap(s.tokens),
-		requests:         cloneMap(s.requests),
 		requestOrder:     slices.Clone(s.requestOrder),
-		events:           cloneEvents(s.events),
-		denials:          cloneEvents(s.denials),
 		lastIndex:        s.lastIndex,
 		dnsSerial:        s.dnsSerial,
 		nextEventSeq:     s.nextEventSeq,
 		notifyCursors:    maps.Clone(s.notifyCursors),
+	}
+	if deep {
+		c.requests, c.events, c.denials = cloneMap(s.requests), cloneEvents(s.events), cloneEvents(s.denials)
+	} else {
+		c.requests, c.events, c.denials = maps.Clone(s.requests), slices.Clone(s.events), slices.Clone(s.denials)
 	}
 	if s.clusterSet != nil {
 		c.clusterSet = proto.Clone(s.clusterSet).(*fsmv1.ClusterSet)
@@ -161,32 +171,20 @@ func (s *state) clone() *state {
 	return c
 }
 
-// fork returns a copy of s for changes that may be thrown away (a declaration, its plan): the
-// tables are copy-on-write (table.fork) and the rest is copied without its records, which are
-// never changed once stored (events, request records), or in full where small (tokens). Its
-// cost is the number of records, not their size; s must not change while the fork is in use.
-func (s *state) fork() *state {
-	c := &state{
-		members:          s.members.fork(),
-		faultDomains:     s.faultDomains.fork(),
-		availabilitySets: s.availabilitySets.fork(),
-		workloads:        s.workloads.fork(),
-		masters:          s.masters.fork(),
-		operations:       s.operations.fork(),
-		tokens:           cloneMap(s.tokens),
-		requests:         maps.Clone(s.requests),
-		requestOrder:     slices.Clone(s.requestOrder),
-		events:           slices.Clone(s.events),
-		denials:          slices.Clone(s.denials),
-		lastIndex:        s.lastIndex,
-		dnsSerial:        s.dnsSerial,
-		nextEventSeq:     s.nextEventSeq,
-		notifyCursors:    maps.Clone(s.notifyCursors),
+// copyTable returns a deep copy of t (table.clone), or a copy-on-write one (table.fork).
+func copyTable[T proto.Message](t *table[T], deep bool) *table[T] {
+	if deep {
+		return t.clone()
 	}
-	if s.clusterSet != nil {
-		c.clusterSet = proto.Clone(s.clusterSet).(*fsmv1.ClusterSet)
+	return t.fork()
+}
+
+func cloneEvents(events []*fsmv1.Event) []*fsmv1.Event {
+	out := make([]*fsmv1.Event, len(events))
+	for i, e := range events {
+		out[i] = proto.Clone(e).(*fsmv1.Event)
 	}
-	return c
+	return out
 }
 
 // adopt makes a fork that replaces its parent own its records.
@@ -197,14 +195,6 @@ func (s *state) adopt() {
 	s.workloads.adopt()
 	s.masters.adopt()
 	s.operations.adopt()
-}
-
-func cloneEvents(events []*fsmv1.Event) []*fsmv1.Event {
-	out := make([]*fsmv1.Event, len(events))
-	for i, e := range events {
-		out[i] = proto.Clone(e).(*fsmv1.Event)
-	}
-	return out
 }
 
 // appendEvent stamps and stores one event in its bounded ring: KindDenied events in the
