@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cset-project/cset/ecxsim"
 	"github.com/cset-project/cset/internal/proctest"
 	"github.com/cset-project/cset/internal/testutil"
 	apiv1 "github.com/cset-project/cset/proto/cset/api/v1"
@@ -131,6 +133,7 @@ func (n *node) exited() bool { return n.proc.Exited() }
 func (n *node) grpcAddr() string { n.mu.Lock(); defer n.mu.Unlock(); return n.addrs.GRPC }
 func (n *node) raftAddr() string { n.mu.Lock(); defer n.mu.Unlock(); return n.addrs.Raft }
 func (n *node) httpAddr() string { n.mu.Lock(); defer n.mu.Unlock(); return n.addrs.HTTP }
+func (n *node) dnsAddr() string  { n.mu.Lock(); defer n.mu.Unlock(); return n.addrs.DNS }
 
 // kill sends SIGKILL and waits for the process to be gone. It is a no-op when nothing runs.
 func (n *node) kill() { n.proc.Kill() }
@@ -396,4 +399,71 @@ func waitMasters(t *testing.T, nodes []*node, ids ...string) {
 		}
 		return nil
 	})
+}
+
+// startSim starts an ecxsim process with the configuration cfg (YAML), its control API on a
+// port of its own, and returns it once its ready file names the control URL and the servers.
+// The end of the test kills it and, if the test failed, prints the tail of its log.
+func startSim(t *testing.T, cfg string) *simProc {
+	t.Helper()
+	if !ecxsimB.Built() {
+		t.Skip("ecxsim not built")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ecxsim.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sim := &simProc{p: proctest.New(t, ecxsimB.Path(t), proctest.Options{Name: "ecxsim", LogPath: filepath.Join(dir, "ecxsim.log"),
+		ReadyFile: filepath.Join(dir, "ecxsim-ready.json"), LogTail: 40})}
+	if err := sim.p.Start("-config", path, "-control", "127.0.0.1:0", "-ready-file", sim.p.ReadyFile(), "-log-level", "debug"); err != nil {
+		t.Fatal(err)
+	}
+	err := sim.p.WaitReady(startTimeout, func(raw []byte) error {
+		var r struct {
+			Control string                       `json:"control_url"`
+			Servers map[string]map[string]string `json:"servers"`
+		}
+		if err := json.Unmarshal(raw, &r); err != nil || r.Control == "" {
+			return fmt.Errorf("ecxsim ready file %q: %v", raw, err)
+		}
+		sim.control, sim.servers = r.Control, r.Servers
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim
+}
+
+// post is call with a JSON body, for the control calls that take one (service, latency, ...).
+func (s *simProc) post(t *testing.T, path string, body any) []byte {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(s.control+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("ecxsim POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("ecxsim POST %s %s: %s %s", path, b, resp.Status, out)
+	}
+	return out
+}
+
+// audit returns the simulator's audit: every interval in which a group was online on a server
+// (docs/ecxsim.md, "Audit log and checker").
+func (s *simProc) audit(t *testing.T) []ecxsim.AuditRecord {
+	t.Helper()
+	var out struct {
+		Records []ecxsim.AuditRecord `json:"records"`
+	}
+	if err := json.Unmarshal(s.call(t, http.MethodGet, "/sim/v1/audit"), &out); err != nil {
+		t.Fatalf("ecxsim audit: %v", err)
+	}
+	return out.Records
 }
