@@ -3432,12 +3432,23 @@ func (x *MoveWorkloadRequest) GetForce() bool {
 }
 
 type DrillRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Members       []string               `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
-	FaultDomains  []string               `protobuf:"bytes,2,rep,name=fault_domains,json=faultDomains,proto3" json:"fault_domains,omitempty"` // their members are added to members
-	Execute       bool                   `protobuf:"varint,3,opt,name=execute,proto3" json:"execute,omitempty"`                              // set the members draining: a planned evacuation
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Members      []string               `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	FaultDomains []string               `protobuf:"bytes,2,rep,name=fault_domains,json=faultDomains,proto3" json:"fault_domains,omitempty"` // their members are added to members
+	Execute      bool                   `protobuf:"varint,3,opt,name=execute,proto3" json:"execute,omitempty"`                              // set the members draining: a planned evacuation
+	// planned: predict the planned evacuation that execute runs (the members drained: dependents
+	// leave before what they depend on, while it still runs; no detection time) instead of the
+	// members' loss. execute implies it.
+	Planned bool `protobuf:"varint,4,opt,name=planned,proto3" json:"planned,omitempty"`
+	// report_operations: instead of predicting, report what these operations of an executed
+	// drill did (csetctl drill --execute --wait sends the operations that moved the drill's
+	// workloads off its members): one step per operation, in the order given, from the operation
+	// and its events. Each must exist (the state keeps the newest 1000 finished operations) and
+	// have moved its workload from one of the drill's members. Nothing is changed; execute and
+	// planned must be false.
+	ReportOperations []string `protobuf:"bytes,5,rep,name=report_operations,json=reportOperations,proto3" json:"report_operations,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DrillRequest) Reset() {
@@ -3491,6 +3502,84 @@ func (x *DrillRequest) GetExecute() bool {
 	return false
 }
 
+func (x *DrillRequest) GetPlanned() bool {
+	if x != nil {
+		return x.Planned
+	}
+	return false
+}
+
+func (x *DrillRequest) GetReportOperations() []string {
+	if x != nil {
+		return x.ReportOperations
+	}
+	return nil
+}
+
+// DrillPhase is one phase of a drill's operation as the operation committed it.
+type DrillPhase struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Phase string                 `protobuf:"bytes,1,opt,name=phase,proto3" json:"phase,omitempty"` // pending | fencing | handover | blocked | starting | done | failed
+	// at_unix_nano: when the phase was committed (the time of the Raft entry that recorded it).
+	AtUnixNano int64 `protobuf:"varint,2,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	// ms: how long the operation was in this phase (until the next phase was committed); 0 for
+	// the last phase.
+	Ms            int64 `protobuf:"varint,3,opt,name=ms,proto3" json:"ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrillPhase) Reset() {
+	*x = DrillPhase{}
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrillPhase) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrillPhase) ProtoMessage() {}
+
+func (x *DrillPhase) ProtoReflect() protoreflect.Message {
+	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrillPhase.ProtoReflect.Descriptor instead.
+func (*DrillPhase) Descriptor() ([]byte, []int) {
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *DrillPhase) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *DrillPhase) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+func (x *DrillPhase) GetMs() int64 {
+	if x != nil {
+		return x.Ms
+	}
+	return 0
+}
+
 type DrillStep struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Workload        string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
@@ -3500,13 +3589,33 @@ type DrillStep struct {
 	Wave            uint32                 `protobuf:"varint,5,opt,name=wave,proto3" json:"wave,omitempty"`                                                // starts in wave N, after every dependency it has (waves run one after another)
 	Reason          string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`                                             // why that target, or why no place
 	ExpectedStartMs int64                  `protobuf:"varint,7,opt,name=expected_start_ms,json=expectedStartMs,proto3" json:"expected_start_ms,omitempty"` // from recent starts of this workload (else of all workloads)
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The rest is filled in by a report (DrillRequest.report_operations), from the operation
+	// and its events in the event log.
+	OperationId  string `protobuf:"bytes,8,opt,name=operation_id,json=operationId,proto3" json:"operation_id,omitempty"`
+	ActualMember string `protobuf:"bytes,9,opt,name=actual_member,json=actualMember,proto3" json:"actual_member,omitempty"` // the operation's target: where the workload went
+	ActualServer string `protobuf:"bytes,10,opt,name=actual_server,json=actualServer,proto3" json:"actual_server,omitempty"`
+	Result       string `protobuf:"bytes,11,opt,name=result,proto3" json:"result,omitempty"` // the operation's phase now: done | failed, or the phase it is still in
+	Error        string `protobuf:"bytes,12,opt,name=error,proto3" json:"error,omitempty"`   // the operation's error, when it failed
+	// phases: the operation's phases in the order it committed them. pending is the operation's
+	// creation; a phase whose event has left the event log (the newest events are kept) is
+	// missing; the last is the operation's phase now.
+	Phases []*DrillPhase `protobuf:"bytes,13,rep,name=phases,proto3" json:"phases,omitempty"`
+	// took_ms: from the operation's creation to its end (its last commit while it runs).
+	TookMs int64 `protobuf:"varint,14,opt,name=took_ms,json=tookMs,proto3" json:"took_ms,omitempty"`
+	// dns_switch_unix_nano: when the masters' DNS answer for the workload started naming the
+	// target: the commit of the operation's end, which records the workload Online there (each
+	// master answers from its applied state; resolvers may keep the old answer up to the zone's
+	// TTL). 0 when the operation did not move the workload (it failed, or still runs).
+	DnsSwitchUnixNano int64 `protobuf:"varint,15,opt,name=dns_switch_unix_nano,json=dnsSwitchUnixNano,proto3" json:"dns_switch_unix_nano,omitempty"`
+	// dns_switch_ms: dns_switch_unix_nano minus the operation's creation; 0 when there was no switch.
+	DnsSwitchMs   int64 `protobuf:"varint,16,opt,name=dns_switch_ms,json=dnsSwitchMs,proto3" json:"dns_switch_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DrillStep) Reset() {
 	*x = DrillStep{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3518,7 +3627,7 @@ func (x *DrillStep) String() string {
 func (*DrillStep) ProtoMessage() {}
 
 func (x *DrillStep) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[50]
+	mi := &file_cset_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3531,7 +3640,7 @@ func (x *DrillStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrillStep.ProtoReflect.Descriptor instead.
 func (*DrillStep) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DrillStep) GetWorkload() string {
@@ -3583,6 +3692,69 @@ func (x *DrillStep) GetExpectedStartMs() int64 {
 	return 0
 }
 
+func (x *DrillStep) GetOperationId() string {
+	if x != nil {
+		return x.OperationId
+	}
+	return ""
+}
+
+func (x *DrillStep) GetActualMember() string {
+	if x != nil {
+		return x.ActualMember
+	}
+	return ""
+}
+
+func (x *DrillStep) GetActualServer() string {
+	if x != nil {
+		return x.ActualServer
+	}
+	return ""
+}
+
+func (x *DrillStep) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *DrillStep) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *DrillStep) GetPhases() []*DrillPhase {
+	if x != nil {
+		return x.Phases
+	}
+	return nil
+}
+
+func (x *DrillStep) GetTookMs() int64 {
+	if x != nil {
+		return x.TookMs
+	}
+	return 0
+}
+
+func (x *DrillStep) GetDnsSwitchUnixNano() int64 {
+	if x != nil {
+		return x.DnsSwitchUnixNano
+	}
+	return 0
+}
+
+func (x *DrillStep) GetDnsSwitchMs() int64 {
+	if x != nil {
+		return x.DnsSwitchMs
+	}
+	return 0
+}
+
 type DrillResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Members []string               `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"` // the members lost (or drained), sorted
@@ -3595,13 +3767,16 @@ type DrillResponse struct {
 	// estimate_basis: how the start times were estimated ("recent starts of each workload",
 	// "no recent start: start_timeout", ...).
 	EstimateBasis string `protobuf:"bytes,6,opt,name=estimate_basis,json=estimateBasis,proto3" json:"estimate_basis,omitempty"`
+	// report: the steps report operations of an executed drill (DrillRequest.report_operations)
+	// rather than a prediction.
+	Report        bool `protobuf:"varint,7,opt,name=report,proto3" json:"report,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DrillResponse) Reset() {
 	*x = DrillResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3613,7 +3788,7 @@ func (x *DrillResponse) String() string {
 func (*DrillResponse) ProtoMessage() {}
 
 func (x *DrillResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[51]
+	mi := &file_cset_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3626,7 +3801,7 @@ func (x *DrillResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrillResponse.ProtoReflect.Descriptor instead.
 func (*DrillResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DrillResponse) GetMembers() []string {
@@ -3671,6 +3846,13 @@ func (x *DrillResponse) GetEstimateBasis() string {
 	return ""
 }
 
+func (x *DrillResponse) GetReport() bool {
+	if x != nil {
+		return x.Report
+	}
+	return false
+}
+
 type RebalanceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DryRun        bool                   `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
@@ -3681,7 +3863,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3693,7 +3875,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[52]
+	mi := &file_cset_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3706,7 +3888,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RebalanceRequest) GetDryRun() bool {
@@ -3736,7 +3918,7 @@ type RebalanceMove struct {
 
 func (x *RebalanceMove) Reset() {
 	*x = RebalanceMove{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3748,7 +3930,7 @@ func (x *RebalanceMove) String() string {
 func (*RebalanceMove) ProtoMessage() {}
 
 func (x *RebalanceMove) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[53]
+	mi := &file_cset_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3761,7 +3943,7 @@ func (x *RebalanceMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceMove.ProtoReflect.Descriptor instead.
 func (*RebalanceMove) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{53}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RebalanceMove) GetWorkload() string {
@@ -3809,7 +3991,7 @@ type RebalanceResponse struct {
 
 func (x *RebalanceResponse) Reset() {
 	*x = RebalanceResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3821,7 +4003,7 @@ func (x *RebalanceResponse) String() string {
 func (*RebalanceResponse) ProtoMessage() {}
 
 func (x *RebalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[54]
+	mi := &file_cset_api_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3834,7 +4016,7 @@ func (x *RebalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{54}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RebalanceResponse) GetDryRun() bool {
@@ -3864,7 +4046,7 @@ type Declaration struct {
 
 func (x *Declaration) Reset() {
 	*x = Declaration{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3876,7 +4058,7 @@ func (x *Declaration) String() string {
 func (*Declaration) ProtoMessage() {}
 
 func (x *Declaration) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[55]
+	mi := &file_cset_api_v1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3889,7 +4071,7 @@ func (x *Declaration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Declaration.ProtoReflect.Descriptor instead.
 func (*Declaration) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{55}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Declaration) GetSet() *InitSetRequest {
@@ -3946,7 +4128,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3958,7 +4140,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[56]
+	mi := &file_cset_api_v1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3971,7 +4153,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{56}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ApplyRequest) GetDeclaration() *Declaration {
@@ -4020,7 +4202,7 @@ type ApplyChange struct {
 
 func (x *ApplyChange) Reset() {
 	*x = ApplyChange{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4032,7 +4214,7 @@ func (x *ApplyChange) String() string {
 func (*ApplyChange) ProtoMessage() {}
 
 func (x *ApplyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[57]
+	mi := &file_cset_api_v1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4045,7 +4227,7 @@ func (x *ApplyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChange.ProtoReflect.Descriptor instead.
 func (*ApplyChange) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{57}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ApplyChange) GetKind() string {
@@ -4106,7 +4288,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4118,7 +4300,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[58]
+	mi := &file_cset_api_v1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4131,7 +4313,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{58}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ApplyResponse) GetIndex() uint64 {
@@ -4203,7 +4385,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4215,7 +4397,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[59]
+	mi := &file_cset_api_v1_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4228,7 +4410,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{59}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *HookResult) GetHook() string {
@@ -4288,7 +4470,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4300,7 +4482,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[60]
+	mi := &file_cset_api_v1_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4313,7 +4495,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{60}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Operation) GetId() string {
@@ -4423,7 +4605,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4435,7 +4617,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[61]
+	mi := &file_cset_api_v1_api_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4448,7 +4630,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{61}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -4470,7 +4652,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4482,7 +4664,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[62]
+	mi := &file_cset_api_v1_api_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4495,7 +4677,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{62}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListEventsRequest) GetAfterSeq() uint64 {
@@ -4544,7 +4726,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4556,7 +4738,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[63]
+	mi := &file_cset_api_v1_api_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4569,7 +4751,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{63}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -4651,7 +4833,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4663,7 +4845,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[64]
+	mi := &file_cset_api_v1_api_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4676,7 +4858,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{64}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -4695,7 +4877,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4707,7 +4889,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[65]
+	mi := &file_cset_api_v1_api_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4720,7 +4902,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{65}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SnapshotSaveRequest) GetRedact() bool {
@@ -4739,7 +4921,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[66]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4751,7 +4933,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[66]
+	mi := &file_cset_api_v1_api_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4764,7 +4946,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{66}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -4785,7 +4967,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[67]
+	mi := &file_cset_api_v1_api_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4797,7 +4979,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[67]
+	mi := &file_cset_api_v1_api_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4810,7 +4992,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{67}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SnapshotRestoreResponse) GetIndex() uint64 {
@@ -4844,7 +5026,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[68]
+	mi := &file_cset_api_v1_api_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4856,7 +5038,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[68]
+	mi := &file_cset_api_v1_api_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4869,7 +5051,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{68}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -4898,7 +5080,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[69]
+	mi := &file_cset_api_v1_api_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4910,7 +5092,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[69]
+	mi := &file_cset_api_v1_api_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4923,7 +5105,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{69}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CreateTokenResponse) GetName() string {
@@ -4966,7 +5148,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[70]
+	mi := &file_cset_api_v1_api_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4978,7 +5160,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[70]
+	mi := &file_cset_api_v1_api_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4991,7 +5173,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{70}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *Token) GetName() string {
@@ -5031,7 +5213,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[71]
+	mi := &file_cset_api_v1_api_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5043,7 +5225,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[71]
+	mi := &file_cset_api_v1_api_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5056,7 +5238,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{71}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -5075,7 +5257,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[72]
+	mi := &file_cset_api_v1_api_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5087,7 +5269,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[72]
+	mi := &file_cset_api_v1_api_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5100,7 +5282,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{72}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *RevokeTokenRequest) GetName() string {
@@ -5119,7 +5301,7 @@ type RecordAuditRequest struct {
 
 func (x *RecordAuditRequest) Reset() {
 	*x = RecordAuditRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[73]
+	mi := &file_cset_api_v1_api_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5131,7 +5313,7 @@ func (x *RecordAuditRequest) String() string {
 func (*RecordAuditRequest) ProtoMessage() {}
 
 func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[73]
+	mi := &file_cset_api_v1_api_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5144,7 +5326,7 @@ func (x *RecordAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditRequest.ProtoReflect.Descriptor instead.
 func (*RecordAuditRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{73}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *RecordAuditRequest) GetEvents() []*Event {
@@ -5167,7 +5349,7 @@ type GuardHeartbeatRequest struct {
 
 func (x *GuardHeartbeatRequest) Reset() {
 	*x = GuardHeartbeatRequest{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[74]
+	mi := &file_cset_api_v1_api_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5179,7 +5361,7 @@ func (x *GuardHeartbeatRequest) String() string {
 func (*GuardHeartbeatRequest) ProtoMessage() {}
 
 func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[74]
+	mi := &file_cset_api_v1_api_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5192,7 +5374,7 @@ func (x *GuardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{74}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *GuardHeartbeatRequest) GetCluster() string {
@@ -5229,7 +5411,7 @@ type GuardHeartbeatResponse struct {
 
 func (x *GuardHeartbeatResponse) Reset() {
 	*x = GuardHeartbeatResponse{}
-	mi := &file_cset_api_v1_api_proto_msgTypes[75]
+	mi := &file_cset_api_v1_api_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5241,7 +5423,7 @@ func (x *GuardHeartbeatResponse) String() string {
 func (*GuardHeartbeatResponse) ProtoMessage() {}
 
 func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cset_api_v1_api_proto_msgTypes[75]
+	mi := &file_cset_api_v1_api_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5254,7 +5436,7 @@ func (x *GuardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*GuardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{75}
+	return file_cset_api_v1_api_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *GuardHeartbeatResponse) GetAcknowledged() bool {
@@ -5577,11 +5759,19 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tto_member\x18\x02 \x01(\tR\btoMember\x12\x1b\n" +
 	"\tto_server\x18\x03 \x01(\tR\btoServer\x12\x14\n" +
-	"\x05force\x18\x04 \x01(\bR\x05force\"g\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\"\xae\x01\n" +
 	"\fDrillRequest\x12\x18\n" +
 	"\amembers\x18\x01 \x03(\tR\amembers\x12#\n" +
 	"\rfault_domains\x18\x02 \x03(\tR\ffaultDomains\x12\x18\n" +
-	"\aexecute\x18\x03 \x01(\bR\aexecute\"\xda\x01\n" +
+	"\aexecute\x18\x03 \x01(\bR\aexecute\x12\x18\n" +
+	"\aplanned\x18\x04 \x01(\bR\aplanned\x12+\n" +
+	"\x11report_operations\x18\x05 \x03(\tR\x10reportOperations\"T\n" +
+	"\n" +
+	"DrillPhase\x12\x14\n" +
+	"\x05phase\x18\x01 \x01(\tR\x05phase\x12 \n" +
+	"\fat_unix_nano\x18\x02 \x01(\x03R\n" +
+	"atUnixNano\x12\x0e\n" +
+	"\x02ms\x18\x03 \x01(\x03R\x02ms\"\x94\x04\n" +
 	"\tDrillStep\x12\x1a\n" +
 	"\bworkload\x18\x01 \x01(\tR\bworkload\x12\x1f\n" +
 	"\vfrom_member\x18\x02 \x01(\tR\n" +
@@ -5590,7 +5780,17 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"\tto_server\x18\x04 \x01(\tR\btoServer\x12\x12\n" +
 	"\x04wave\x18\x05 \x01(\rR\x04wave\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12*\n" +
-	"\x11expected_start_ms\x18\a \x01(\x03R\x0fexpectedStartMs\"\xde\x01\n" +
+	"\x11expected_start_ms\x18\a \x01(\x03R\x0fexpectedStartMs\x12!\n" +
+	"\foperation_id\x18\b \x01(\tR\voperationId\x12#\n" +
+	"\ractual_member\x18\t \x01(\tR\factualMember\x12#\n" +
+	"\ractual_server\x18\n" +
+	" \x01(\tR\factualServer\x12\x16\n" +
+	"\x06result\x18\v \x01(\tR\x06result\x12\x14\n" +
+	"\x05error\x18\f \x01(\tR\x05error\x12/\n" +
+	"\x06phases\x18\r \x03(\v2\x17.cset.api.v1.DrillPhaseR\x06phases\x12\x17\n" +
+	"\atook_ms\x18\x0e \x01(\x03R\x06tookMs\x12/\n" +
+	"\x14dns_switch_unix_nano\x18\x0f \x01(\x03R\x11dnsSwitchUnixNano\x12\"\n" +
+	"\rdns_switch_ms\x18\x10 \x01(\x03R\vdnsSwitchMs\"\xf6\x01\n" +
 	"\rDrillResponse\x12\x18\n" +
 	"\amembers\x18\x01 \x03(\tR\amembers\x12,\n" +
 	"\x05steps\x18\x02 \x03(\v2\x16.cset.api.v1.DrillStepR\x05steps\x12\x1f\n" +
@@ -5598,7 +5798,8 @@ const file_cset_api_v1_api_proto_rawDesc = "" +
 	"expectedMs\x12!\n" +
 	"\fdetection_ms\x18\x04 \x01(\x03R\vdetectionMs\x12\x1a\n" +
 	"\bexecuted\x18\x05 \x01(\bR\bexecuted\x12%\n" +
-	"\x0eestimate_basis\x18\x06 \x01(\tR\restimateBasis\"H\n" +
+	"\x0eestimate_basis\x18\x06 \x01(\tR\restimateBasis\x12\x16\n" +
+	"\x06report\x18\a \x01(\bR\x06report\"H\n" +
 	"\x10RebalanceRequest\x12\x17\n" +
 	"\adry_run\x18\x01 \x01(\bR\x06dryRun\x12\x1b\n" +
 	"\tmax_moves\x18\x02 \x01(\rR\bmaxMoves\"\xa4\x01\n" +
@@ -5783,7 +5984,7 @@ func file_cset_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_cset_api_v1_api_proto_rawDescData
 }
 
-var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
+var file_cset_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_cset_api_v1_api_proto_goTypes = []any{
 	(*Empty)(nil),                        // 0: cset.api.v1.Empty
 	(*ReadOptions)(nil),                  // 1: cset.api.v1.ReadOptions
@@ -5835,36 +6036,37 @@ var file_cset_api_v1_api_proto_goTypes = []any{
 	(*PlaceWorkloadResponse)(nil),        // 47: cset.api.v1.PlaceWorkloadResponse
 	(*MoveWorkloadRequest)(nil),          // 48: cset.api.v1.MoveWorkloadRequest
 	(*DrillRequest)(nil),                 // 49: cset.api.v1.DrillRequest
-	(*DrillStep)(nil),                    // 50: cset.api.v1.DrillStep
-	(*DrillResponse)(nil),                // 51: cset.api.v1.DrillResponse
-	(*RebalanceRequest)(nil),             // 52: cset.api.v1.RebalanceRequest
-	(*RebalanceMove)(nil),                // 53: cset.api.v1.RebalanceMove
-	(*RebalanceResponse)(nil),            // 54: cset.api.v1.RebalanceResponse
-	(*Declaration)(nil),                  // 55: cset.api.v1.Declaration
-	(*ApplyRequest)(nil),                 // 56: cset.api.v1.ApplyRequest
-	(*ApplyChange)(nil),                  // 57: cset.api.v1.ApplyChange
-	(*ApplyResponse)(nil),                // 58: cset.api.v1.ApplyResponse
-	(*HookResult)(nil),                   // 59: cset.api.v1.HookResult
-	(*Operation)(nil),                    // 60: cset.api.v1.Operation
-	(*ListOperationsResponse)(nil),       // 61: cset.api.v1.ListOperationsResponse
-	(*ListEventsRequest)(nil),            // 62: cset.api.v1.ListEventsRequest
-	(*Event)(nil),                        // 63: cset.api.v1.Event
-	(*ListEventsResponse)(nil),           // 64: cset.api.v1.ListEventsResponse
-	(*SnapshotSaveRequest)(nil),          // 65: cset.api.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),                // 66: cset.api.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),      // 67: cset.api.v1.SnapshotRestoreResponse
-	(*CreateTokenRequest)(nil),           // 68: cset.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),          // 69: cset.api.v1.CreateTokenResponse
-	(*Token)(nil),                        // 70: cset.api.v1.Token
-	(*ListTokensResponse)(nil),           // 71: cset.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 72: cset.api.v1.RevokeTokenRequest
-	(*RecordAuditRequest)(nil),           // 73: cset.api.v1.RecordAuditRequest
-	(*GuardHeartbeatRequest)(nil),        // 74: cset.api.v1.GuardHeartbeatRequest
-	(*GuardHeartbeatResponse)(nil),       // 75: cset.api.v1.GuardHeartbeatResponse
-	nil,                                  // 76: cset.api.v1.AddMemberRequest.LabelsEntry
-	nil,                                  // 77: cset.api.v1.Member.LabelsEntry
-	nil,                                  // 78: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
-	nil,                                  // 79: cset.api.v1.Workload.AddressesEntry
+	(*DrillPhase)(nil),                   // 50: cset.api.v1.DrillPhase
+	(*DrillStep)(nil),                    // 51: cset.api.v1.DrillStep
+	(*DrillResponse)(nil),                // 52: cset.api.v1.DrillResponse
+	(*RebalanceRequest)(nil),             // 53: cset.api.v1.RebalanceRequest
+	(*RebalanceMove)(nil),                // 54: cset.api.v1.RebalanceMove
+	(*RebalanceResponse)(nil),            // 55: cset.api.v1.RebalanceResponse
+	(*Declaration)(nil),                  // 56: cset.api.v1.Declaration
+	(*ApplyRequest)(nil),                 // 57: cset.api.v1.ApplyRequest
+	(*ApplyChange)(nil),                  // 58: cset.api.v1.ApplyChange
+	(*ApplyResponse)(nil),                // 59: cset.api.v1.ApplyResponse
+	(*HookResult)(nil),                   // 60: cset.api.v1.HookResult
+	(*Operation)(nil),                    // 61: cset.api.v1.Operation
+	(*ListOperationsResponse)(nil),       // 62: cset.api.v1.ListOperationsResponse
+	(*ListEventsRequest)(nil),            // 63: cset.api.v1.ListEventsRequest
+	(*Event)(nil),                        // 64: cset.api.v1.Event
+	(*ListEventsResponse)(nil),           // 65: cset.api.v1.ListEventsResponse
+	(*SnapshotSaveRequest)(nil),          // 66: cset.api.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),                // 67: cset.api.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),      // 68: cset.api.v1.SnapshotRestoreResponse
+	(*CreateTokenRequest)(nil),           // 69: cset.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 70: cset.api.v1.CreateTokenResponse
+	(*Token)(nil),                        // 71: cset.api.v1.Token
+	(*ListTokensResponse)(nil),           // 72: cset.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 73: cset.api.v1.RevokeTokenRequest
+	(*RecordAuditRequest)(nil),           // 74: cset.api.v1.RecordAuditRequest
+	(*GuardHeartbeatRequest)(nil),        // 75: cset.api.v1.GuardHeartbeatRequest
+	(*GuardHeartbeatResponse)(nil),       // 76: cset.api.v1.GuardHeartbeatResponse
+	nil,                                  // 77: cset.api.v1.AddMemberRequest.LabelsEntry
+	nil,                                  // 78: cset.api.v1.Member.LabelsEntry
+	nil,                                  // 79: cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	nil,                                  // 80: cset.api.v1.Workload.AddressesEntry
 }
 var file_cset_api_v1_api_proto_depIdxs = []int32{
 	1,  // 0: cset.api.v1.ListRequest.read:type_name -> cset.api.v1.ReadOptions
@@ -5878,9 +6080,9 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	6,  // 8: cset.api.v1.RaftPeersResponse.peers:type_name -> cset.api.v1.MasterInfo
 	5,  // 9: cset.api.v1.RaftTransferLeaderResponse.leader:type_name -> cset.api.v1.Leader
 	20, // 10: cset.api.v1.AddMemberRequest.servers:type_name -> cset.api.v1.ServerSpec
-	76, // 11: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
+	77, // 11: cset.api.v1.AddMemberRequest.labels:type_name -> cset.api.v1.AddMemberRequest.LabelsEntry
 	20, // 12: cset.api.v1.Member.servers:type_name -> cset.api.v1.ServerSpec
-	77, // 13: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
+	78, // 13: cset.api.v1.Member.labels:type_name -> cset.api.v1.Member.LabelsEntry
 	22, // 14: cset.api.v1.MemberResponse.member:type_name -> cset.api.v1.Member
 	25, // 15: cset.api.v1.MemberResponse.warnings:type_name -> cset.api.v1.MemberCheck
 	25, // 16: cset.api.v1.CheckMemberResponse.checks:type_name -> cset.api.v1.MemberCheck
@@ -5888,122 +6090,123 @@ var file_cset_api_v1_api_proto_depIdxs = []int32{
 	30, // 18: cset.api.v1.ListNodesResponse.nodes:type_name -> cset.api.v1.Node
 	32, // 19: cset.api.v1.ListFaultDomainsResponse.fault_domains:type_name -> cset.api.v1.FaultDomain
 	35, // 20: cset.api.v1.ListAvailabilitySetsResponse.availability_sets:type_name -> cset.api.v1.AvailabilitySet
-	78, // 21: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
+	79, // 21: cset.api.v1.RegisterWorkloadRequest.addresses:type_name -> cset.api.v1.RegisterWorkloadRequest.AddressesEntry
 	38, // 22: cset.api.v1.RegisterWorkloadRequest.services:type_name -> cset.api.v1.Service
 	40, // 23: cset.api.v1.RegisterWorkloadRequest.probe:type_name -> cset.api.v1.ProbeSpec
-	79, // 24: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
+	80, // 24: cset.api.v1.Workload.addresses:type_name -> cset.api.v1.Workload.AddressesEntry
 	38, // 25: cset.api.v1.Workload.services:type_name -> cset.api.v1.Service
 	40, // 26: cset.api.v1.Workload.probe:type_name -> cset.api.v1.ProbeSpec
 	41, // 27: cset.api.v1.Workload.probe_result:type_name -> cset.api.v1.ProbeResult
 	43, // 28: cset.api.v1.ListWorkloadsResponse.workloads:type_name -> cset.api.v1.Workload
 	46, // 29: cset.api.v1.PlaceWorkloadResponse.candidates:type_name -> cset.api.v1.PlacementCandidate
-	50, // 30: cset.api.v1.DrillResponse.steps:type_name -> cset.api.v1.DrillStep
-	53, // 31: cset.api.v1.RebalanceResponse.moves:type_name -> cset.api.v1.RebalanceMove
-	18, // 32: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
-	21, // 33: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
-	33, // 34: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
-	36, // 35: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
-	39, // 36: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
-	55, // 37: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
-	57, // 38: cset.api.v1.ApplyResponse.changes:type_name -> cset.api.v1.ApplyChange
-	59, // 39: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
-	60, // 40: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
-	63, // 41: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
-	70, // 42: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
-	63, // 43: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
-	42, // 44: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	42, // 45: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
-	4,  // 46: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
-	10, // 47: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
-	12, // 48: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
-	14, // 49: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
-	16, // 50: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
-	18, // 51: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
-	21, // 52: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
-	2,  // 53: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
-	3,  // 54: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
-	28, // 55: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
-	29, // 56: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
-	3,  // 57: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
-	2,  // 58: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
-	24, // 59: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
-	33, // 60: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
-	2,  // 61: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
-	3,  // 62: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
-	36, // 63: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
-	2,  // 64: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
-	3,  // 65: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
-	39, // 66: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
-	2,  // 67: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
-	3,  // 68: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
-	3,  // 69: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
-	45, // 70: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
-	3,  // 71: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
-	48, // 72: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
-	49, // 73: cset.api.v1.ClusterSetService.Drill:input_type -> cset.api.v1.DrillRequest
-	52, // 74: cset.api.v1.ClusterSetService.Rebalance:input_type -> cset.api.v1.RebalanceRequest
-	56, // 75: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
-	2,  // 76: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
-	3,  // 77: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 78: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
-	3,  // 79: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
-	62, // 80: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
-	62, // 81: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
-	65, // 82: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
-	66, // 83: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
-	68, // 84: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
-	2,  // 85: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
-	72, // 86: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
-	73, // 87: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
-	74, // 88: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
-	9,  // 89: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
-	11, // 90: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
-	13, // 91: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
-	15, // 92: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
-	17, // 93: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
-	19, // 94: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
-	23, // 95: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
-	27, // 96: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
-	23, // 97: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
-	0,  // 98: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
-	23, // 99: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
-	23, // 100: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
-	31, // 101: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
-	26, // 102: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
-	32, // 103: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
-	34, // 104: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
-	0,  // 105: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
-	35, // 106: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
-	37, // 107: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
-	0,  // 108: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
-	43, // 109: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
-	44, // 110: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
-	43, // 111: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
-	0,  // 112: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
-	43, // 113: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
-	47, // 114: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
-	60, // 115: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
-	51, // 116: cset.api.v1.ClusterSetService.Drill:output_type -> cset.api.v1.DrillResponse
-	54, // 117: cset.api.v1.ClusterSetService.Rebalance:output_type -> cset.api.v1.RebalanceResponse
-	58, // 118: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
-	61, // 119: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
-	60, // 120: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
-	60, // 121: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
-	60, // 122: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
-	64, // 123: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
-	63, // 124: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
-	66, // 125: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
-	67, // 126: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
-	69, // 127: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
-	71, // 128: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
-	0,  // 129: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
-	0,  // 130: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
-	75, // 131: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
-	89, // [89:132] is the sub-list for method output_type
-	46, // [46:89] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	50, // 30: cset.api.v1.DrillStep.phases:type_name -> cset.api.v1.DrillPhase
+	51, // 31: cset.api.v1.DrillResponse.steps:type_name -> cset.api.v1.DrillStep
+	54, // 32: cset.api.v1.RebalanceResponse.moves:type_name -> cset.api.v1.RebalanceMove
+	18, // 33: cset.api.v1.Declaration.set:type_name -> cset.api.v1.InitSetRequest
+	21, // 34: cset.api.v1.Declaration.members:type_name -> cset.api.v1.AddMemberRequest
+	33, // 35: cset.api.v1.Declaration.fault_domains:type_name -> cset.api.v1.CreateFaultDomainRequest
+	36, // 36: cset.api.v1.Declaration.availability_sets:type_name -> cset.api.v1.CreateAvailabilitySetRequest
+	39, // 37: cset.api.v1.Declaration.workloads:type_name -> cset.api.v1.RegisterWorkloadRequest
+	56, // 38: cset.api.v1.ApplyRequest.declaration:type_name -> cset.api.v1.Declaration
+	58, // 39: cset.api.v1.ApplyResponse.changes:type_name -> cset.api.v1.ApplyChange
+	60, // 40: cset.api.v1.Operation.hooks:type_name -> cset.api.v1.HookResult
+	61, // 41: cset.api.v1.ListOperationsResponse.operations:type_name -> cset.api.v1.Operation
+	64, // 42: cset.api.v1.ListEventsResponse.events:type_name -> cset.api.v1.Event
+	71, // 43: cset.api.v1.ListTokensResponse.tokens:type_name -> cset.api.v1.Token
+	64, // 44: cset.api.v1.RecordAuditRequest.events:type_name -> cset.api.v1.Event
+	42, // 45: cset.api.v1.RegisterWorkloadRequest.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	42, // 46: cset.api.v1.Workload.AddressesEntry.value:type_name -> cset.api.v1.AddressList
+	4,  // 47: cset.api.v1.ClusterSetService.Status:input_type -> cset.api.v1.StatusRequest
+	10, // 48: cset.api.v1.ClusterSetService.RaftPeers:input_type -> cset.api.v1.RaftPeersRequest
+	12, // 49: cset.api.v1.ClusterSetService.RaftJoin:input_type -> cset.api.v1.RaftJoinRequest
+	14, // 50: cset.api.v1.ClusterSetService.RaftRemove:input_type -> cset.api.v1.RaftRemoveRequest
+	16, // 51: cset.api.v1.ClusterSetService.RaftTransferLeader:input_type -> cset.api.v1.RaftTransferLeaderRequest
+	18, // 52: cset.api.v1.ClusterSetService.InitSet:input_type -> cset.api.v1.InitSetRequest
+	21, // 53: cset.api.v1.ClusterSetService.AddMember:input_type -> cset.api.v1.AddMemberRequest
+	2,  // 54: cset.api.v1.ClusterSetService.ListMembers:input_type -> cset.api.v1.ListRequest
+	3,  // 55: cset.api.v1.ClusterSetService.GetMember:input_type -> cset.api.v1.GetRequest
+	28, // 56: cset.api.v1.ClusterSetService.RemoveMember:input_type -> cset.api.v1.RemoveMemberRequest
+	29, // 57: cset.api.v1.ClusterSetService.SetMemberAdmin:input_type -> cset.api.v1.SetMemberAdminRequest
+	3,  // 58: cset.api.v1.ClusterSetService.DeclareMemberDown:input_type -> cset.api.v1.GetRequest
+	2,  // 59: cset.api.v1.ClusterSetService.ListNodes:input_type -> cset.api.v1.ListRequest
+	24, // 60: cset.api.v1.ClusterSetService.CheckMember:input_type -> cset.api.v1.CheckMemberRequest
+	33, // 61: cset.api.v1.ClusterSetService.CreateFaultDomain:input_type -> cset.api.v1.CreateFaultDomainRequest
+	2,  // 62: cset.api.v1.ClusterSetService.ListFaultDomains:input_type -> cset.api.v1.ListRequest
+	3,  // 63: cset.api.v1.ClusterSetService.DeleteFaultDomain:input_type -> cset.api.v1.GetRequest
+	36, // 64: cset.api.v1.ClusterSetService.CreateAvailabilitySet:input_type -> cset.api.v1.CreateAvailabilitySetRequest
+	2,  // 65: cset.api.v1.ClusterSetService.ListAvailabilitySets:input_type -> cset.api.v1.ListRequest
+	3,  // 66: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:input_type -> cset.api.v1.GetRequest
+	39, // 67: cset.api.v1.ClusterSetService.RegisterWorkload:input_type -> cset.api.v1.RegisterWorkloadRequest
+	2,  // 68: cset.api.v1.ClusterSetService.ListWorkloads:input_type -> cset.api.v1.ListRequest
+	3,  // 69: cset.api.v1.ClusterSetService.GetWorkload:input_type -> cset.api.v1.GetRequest
+	3,  // 70: cset.api.v1.ClusterSetService.UnregisterWorkload:input_type -> cset.api.v1.GetRequest
+	45, // 71: cset.api.v1.ClusterSetService.SetWorkloadDesired:input_type -> cset.api.v1.SetWorkloadDesiredRequest
+	3,  // 72: cset.api.v1.ClusterSetService.PlaceWorkload:input_type -> cset.api.v1.GetRequest
+	48, // 73: cset.api.v1.ClusterSetService.MoveWorkload:input_type -> cset.api.v1.MoveWorkloadRequest
+	49, // 74: cset.api.v1.ClusterSetService.Drill:input_type -> cset.api.v1.DrillRequest
+	53, // 75: cset.api.v1.ClusterSetService.Rebalance:input_type -> cset.api.v1.RebalanceRequest
+	57, // 76: cset.api.v1.ClusterSetService.Apply:input_type -> cset.api.v1.ApplyRequest
+	2,  // 77: cset.api.v1.ClusterSetService.ListOperations:input_type -> cset.api.v1.ListRequest
+	3,  // 78: cset.api.v1.ClusterSetService.GetOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 79: cset.api.v1.ClusterSetService.RetryOperation:input_type -> cset.api.v1.GetRequest
+	3,  // 80: cset.api.v1.ClusterSetService.CancelOperation:input_type -> cset.api.v1.GetRequest
+	63, // 81: cset.api.v1.ClusterSetService.ListEvents:input_type -> cset.api.v1.ListEventsRequest
+	63, // 82: cset.api.v1.ClusterSetService.WatchEvents:input_type -> cset.api.v1.ListEventsRequest
+	66, // 83: cset.api.v1.ClusterSetService.SnapshotSave:input_type -> cset.api.v1.SnapshotSaveRequest
+	67, // 84: cset.api.v1.ClusterSetService.SnapshotRestore:input_type -> cset.api.v1.SnapshotChunk
+	69, // 85: cset.api.v1.ClusterSetService.CreateToken:input_type -> cset.api.v1.CreateTokenRequest
+	2,  // 86: cset.api.v1.ClusterSetService.ListTokens:input_type -> cset.api.v1.ListRequest
+	73, // 87: cset.api.v1.ClusterSetService.RevokeToken:input_type -> cset.api.v1.RevokeTokenRequest
+	74, // 88: cset.api.v1.ClusterSetService.RecordAudit:input_type -> cset.api.v1.RecordAuditRequest
+	75, // 89: cset.api.v1.ClusterSetService.GuardHeartbeat:input_type -> cset.api.v1.GuardHeartbeatRequest
+	9,  // 90: cset.api.v1.ClusterSetService.Status:output_type -> cset.api.v1.StatusResponse
+	11, // 91: cset.api.v1.ClusterSetService.RaftPeers:output_type -> cset.api.v1.RaftPeersResponse
+	13, // 92: cset.api.v1.ClusterSetService.RaftJoin:output_type -> cset.api.v1.RaftJoinResponse
+	15, // 93: cset.api.v1.ClusterSetService.RaftRemove:output_type -> cset.api.v1.RaftRemoveResponse
+	17, // 94: cset.api.v1.ClusterSetService.RaftTransferLeader:output_type -> cset.api.v1.RaftTransferLeaderResponse
+	19, // 95: cset.api.v1.ClusterSetService.InitSet:output_type -> cset.api.v1.InitSetResponse
+	23, // 96: cset.api.v1.ClusterSetService.AddMember:output_type -> cset.api.v1.MemberResponse
+	27, // 97: cset.api.v1.ClusterSetService.ListMembers:output_type -> cset.api.v1.ListMembersResponse
+	23, // 98: cset.api.v1.ClusterSetService.GetMember:output_type -> cset.api.v1.MemberResponse
+	0,  // 99: cset.api.v1.ClusterSetService.RemoveMember:output_type -> cset.api.v1.Empty
+	23, // 100: cset.api.v1.ClusterSetService.SetMemberAdmin:output_type -> cset.api.v1.MemberResponse
+	23, // 101: cset.api.v1.ClusterSetService.DeclareMemberDown:output_type -> cset.api.v1.MemberResponse
+	31, // 102: cset.api.v1.ClusterSetService.ListNodes:output_type -> cset.api.v1.ListNodesResponse
+	26, // 103: cset.api.v1.ClusterSetService.CheckMember:output_type -> cset.api.v1.CheckMemberResponse
+	32, // 104: cset.api.v1.ClusterSetService.CreateFaultDomain:output_type -> cset.api.v1.FaultDomain
+	34, // 105: cset.api.v1.ClusterSetService.ListFaultDomains:output_type -> cset.api.v1.ListFaultDomainsResponse
+	0,  // 106: cset.api.v1.ClusterSetService.DeleteFaultDomain:output_type -> cset.api.v1.Empty
+	35, // 107: cset.api.v1.ClusterSetService.CreateAvailabilitySet:output_type -> cset.api.v1.AvailabilitySet
+	37, // 108: cset.api.v1.ClusterSetService.ListAvailabilitySets:output_type -> cset.api.v1.ListAvailabilitySetsResponse
+	0,  // 109: cset.api.v1.ClusterSetService.DeleteAvailabilitySet:output_type -> cset.api.v1.Empty
+	43, // 110: cset.api.v1.ClusterSetService.RegisterWorkload:output_type -> cset.api.v1.Workload
+	44, // 111: cset.api.v1.ClusterSetService.ListWorkloads:output_type -> cset.api.v1.ListWorkloadsResponse
+	43, // 112: cset.api.v1.ClusterSetService.GetWorkload:output_type -> cset.api.v1.Workload
+	0,  // 113: cset.api.v1.ClusterSetService.UnregisterWorkload:output_type -> cset.api.v1.Empty
+	43, // 114: cset.api.v1.ClusterSetService.SetWorkloadDesired:output_type -> cset.api.v1.Workload
+	47, // 115: cset.api.v1.ClusterSetService.PlaceWorkload:output_type -> cset.api.v1.PlaceWorkloadResponse
+	61, // 116: cset.api.v1.ClusterSetService.MoveWorkload:output_type -> cset.api.v1.Operation
+	52, // 117: cset.api.v1.ClusterSetService.Drill:output_type -> cset.api.v1.DrillResponse
+	55, // 118: cset.api.v1.ClusterSetService.Rebalance:output_type -> cset.api.v1.RebalanceResponse
+	59, // 119: cset.api.v1.ClusterSetService.Apply:output_type -> cset.api.v1.ApplyResponse
+	62, // 120: cset.api.v1.ClusterSetService.ListOperations:output_type -> cset.api.v1.ListOperationsResponse
+	61, // 121: cset.api.v1.ClusterSetService.GetOperation:output_type -> cset.api.v1.Operation
+	61, // 122: cset.api.v1.ClusterSetService.RetryOperation:output_type -> cset.api.v1.Operation
+	61, // 123: cset.api.v1.ClusterSetService.CancelOperation:output_type -> cset.api.v1.Operation
+	65, // 124: cset.api.v1.ClusterSetService.ListEvents:output_type -> cset.api.v1.ListEventsResponse
+	64, // 125: cset.api.v1.ClusterSetService.WatchEvents:output_type -> cset.api.v1.Event
+	67, // 126: cset.api.v1.ClusterSetService.SnapshotSave:output_type -> cset.api.v1.SnapshotChunk
+	68, // 127: cset.api.v1.ClusterSetService.SnapshotRestore:output_type -> cset.api.v1.SnapshotRestoreResponse
+	70, // 128: cset.api.v1.ClusterSetService.CreateToken:output_type -> cset.api.v1.CreateTokenResponse
+	72, // 129: cset.api.v1.ClusterSetService.ListTokens:output_type -> cset.api.v1.ListTokensResponse
+	0,  // 130: cset.api.v1.ClusterSetService.RevokeToken:output_type -> cset.api.v1.Empty
+	0,  // 131: cset.api.v1.ClusterSetService.RecordAudit:output_type -> cset.api.v1.Empty
+	76, // 132: cset.api.v1.ClusterSetService.GuardHeartbeat:output_type -> cset.api.v1.GuardHeartbeatResponse
+	90, // [90:133] is the sub-list for method output_type
+	47, // [47:90] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_cset_api_v1_api_proto_init() }
@@ -6018,7 +6221,7 @@ func file_cset_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cset_api_v1_api_proto_rawDesc), len(file_cset_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   80,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
