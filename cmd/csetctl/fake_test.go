@@ -477,10 +477,50 @@ func (f *fakeServer) PlaceWorkload(_ context.Context, r *apiv1.GetRequest) (*api
 	}}, nil
 }
 
-// MoveWorkload starts operation "op-<workload>" in phase fencing; the
-// states queued in opSteps are returned by the following GetOperation calls.
+// Drill answers a canned prediction. Executed, it does at once what the evacuation would: east
+// draining, web moved to west by operation op-drill-web. A report (report_operations) answers
+// canned phases for each operation that exists and moved its workload from a drill member.
 func (f *fakeServer) Drill(_ context.Context, r *apiv1.DrillRequest) (*apiv1.DrillResponse, error) {
-	return &apiv1.DrillResponse{Members: []string{"east"}, DetectionMs: 15000, ExpectedMs: 17500, Executed: r.GetExecute(),
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ids := r.GetReportOperations(); len(ids) > 0 {
+		out := &apiv1.DrillResponse{Members: r.GetMembers(), Executed: true, Report: true}
+		for _, id := range ids {
+			op := f.ops[id]
+			if op == nil {
+				return nil, notFound("operation", id)
+			}
+			if !slices.Contains(r.GetMembers(), op.GetSourceMember()) {
+				return nil, status.Errorf(codes.InvalidArgument, "operation %s moved %s from %s, which is not a member of the drill", id, op.GetWorkload(), op.GetSourceMember())
+			}
+			t0 := op.GetCreatedUnixNano()
+			out.Steps = append(out.Steps, &apiv1.DrillStep{Workload: op.GetWorkload(), FromMember: op.GetSourceMember(), OperationId: id,
+				ActualMember: op.GetTargetMember(), ActualServer: op.GetTargetServer(), Result: op.GetPhase(),
+				Phases: []*apiv1.DrillPhase{
+					{Phase: "pending", AtUnixNano: t0, Ms: 100},
+					{Phase: "fencing", AtUnixNano: t0 + 100_000_000, Ms: 300},
+					{Phase: "handover", AtUnixNano: t0 + 400_000_000, Ms: 5},
+					{Phase: "starting", AtUnixNano: t0 + 405_000_000, Ms: 2195},
+					{Phase: "done", AtUnixNano: t0 + 2_600_000_000},
+				},
+				TookMs: 2600, DnsSwitchUnixNano: t0 + 2_600_000_000, DnsSwitchMs: 2600})
+		}
+		return out, nil
+	}
+	if r.GetExecute() {
+		f.members["east"].Admin = "draining"
+		if w := f.workloads["web"]; w != nil && w.GetMember() == "east" {
+			const t0 = 1_700_000_100_000_000_000
+			f.ops["op-drill-web"] = &apiv1.Operation{Id: "op-drill-web", Workload: "web", Reason: "drain", SourceMember: "east", SourceServer: "east-1",
+				TargetMember: "west", TargetServer: "west-1", Phase: "done", Attempts: 1, CreatedUnixNano: t0, UpdatedUnixNano: t0 + 2_600_000_000}
+			w.Member, w.Server, w.OperationId, w.SinceUnixNano = "west", "west-1", "op-drill-web", t0+2_600_000_000
+		}
+	}
+	var detection, expected int64 = 15000, 17500
+	if r.GetExecute() || r.GetPlanned() {
+		detection, expected = 0, 2500
+	}
+	return &apiv1.DrillResponse{Members: []string{"east"}, DetectionMs: detection, ExpectedMs: expected, Executed: r.GetExecute(),
 		EstimateBasis: "median duration of the workload's recent operations (else of all 4 recent operations: 2.5s)",
 		Steps: []*apiv1.DrillStep{
 			{Workload: "web", FromMember: "east", ToMember: "west", ToServer: "west-1", Wave: 1, Reason: "best of 1 accepted candidates (load 0, capacity unlimited)", ExpectedStartMs: 2500},
@@ -496,6 +536,8 @@ func (f *fakeServer) Rebalance(_ context.Context, r *apiv1.RebalanceRequest) (*a
 	return &apiv1.RebalanceResponse{DryRun: r.GetDryRun(), Moves: []*apiv1.RebalanceMove{mv}}, nil
 }
 
+// MoveWorkload starts operation "op-<workload>" in phase fencing; the
+// states queued in opSteps are returned by the following GetOperation calls.
 func (f *fakeServer) MoveWorkload(_ context.Context, r *apiv1.MoveWorkloadRequest) (*apiv1.Operation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
