@@ -7,6 +7,11 @@ import (
 	"math/bits"
 )
 
+// udpBatch is the number of datagrams read with one recvmmsg and answered with one sendmmsg
+// (udp_linux.go), and so the most names warm loads at once. It is defined here, for every
+// platform, because warm is.
+const udpBatch = 32
+
 // table maps the lower-case wire names of the zone to their pre-packed answers. It replaces a
 // map[string]*node on the query path, where a zone of 10,000 names does not fit in the caches
 // and each query paid one cache miss for the map's group, one for the key's bytes, one for the

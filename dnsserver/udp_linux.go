@@ -12,9 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// udpBatch is the number of datagrams read with one recvmmsg and answered with one sendmmsg.
-const udpBatch = 32
-
 // udpInBuf bounds a query read over UDP; a longer datagram is dropped (it is not a query).
 const udpInBuf = 4096
 
