@@ -33,6 +33,9 @@ var tunedRaft = []string{
 var csetd = proctest.NewBinary("./cmd/csetd")
 
 func TestMain(m *testing.M) {
+	if os.Getenv(raftNodeEnv) != "" {
+		os.Exit(raftNodeMain()) // a node of BenchmarkRaftProcesses
+	}
 	os.Exit(proctest.Main(m))
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,9 +49,52 @@ var raftVariants = []raftVariant{
 	{name: "nosync/writers=64", writers: 64, noSync: true},
 }
 
-// startRaftRing starts three in-process hashicorp/raft nodes with the same stores, transport
-// and timings as csetd (raft-boltdb/v2 with a 512-entry log cache, TCP transport on loopback,
-// csetd's default timings) and a trivial FSM, and returns the leader.
+// newRaftNode starts one hashicorp/raft node with the same stores, transport and timings as
+// csetd (raft-boltdb/v2 with a 512-entry log cache, TCP transport on loopback, csetd's default
+// timings) and a trivial FSM. close shuts it down and releases its stores.
+func newRaftNode(dir, id string, v raftVariant) (r *raft.Raft, addr raft.ServerAddress, close func(), err error) {
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), NoSync: v.noSync})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	logs, err := raft.NewLogCache(512, bolt)
+	if err != nil {
+		bolt.Close()
+		return nil, "", nil, err
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hclog.NewNullLogger())
+	if err != nil {
+		bolt.Close()
+		return nil, "", nil, err
+	}
+	trans, err := raft.NewTCPTransportWithLogger("127.0.0.1:0", nil, 3, 10*time.Second, hclog.NewNullLogger())
+	if err != nil {
+		bolt.Close()
+		return nil, "", nil, err
+	}
+	cfg := raft.DefaultConfig()
+	cfg.LocalID = raft.ServerID(id)
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
+	cfg.CommitTimeout = 50 * time.Millisecond
+	cfg.Logger = hclog.NewNullLogger()
+	if v.maxAppend > 0 {
+		cfg.MaxAppendEntries = v.maxAppend
+	}
+	cfg.BatchApplyCh = v.batchApplyCh
+	r, err = raft.NewRaft(cfg, &countFSM{}, logs, bolt, snaps, trans)
+	if err != nil {
+		trans.Close()
+		bolt.Close()
+		return nil, "", nil, err
+	}
+	return r, trans.LocalAddr(), func() {
+		_ = r.Shutdown().Error()
+		trans.Close()
+		bolt.Close()
+	}, nil
+}
+
+// startRaftRing starts three in-process raft nodes (newRaftNode) and returns the leader.
 func startRaftRing(b *testing.B, v raftVariant) *raft.Raft {
 	b.Helper()
 	var (
@@ -58,43 +102,14 @@ func startRaftRing(b *testing.B, v raftVariant) *raft.Raft {
 		servers []raft.Server
 	)
 	for i := range 3 {
-		dir := b.TempDir()
-		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), NoSync: v.noSync})
+		id := fmt.Sprintf("r%d", i)
+		r, addr, closeNode, err := newRaftNode(b.TempDir(), id, v)
 		if err != nil {
 			b.Fatal(err)
 		}
-		logs, err := raft.NewLogCache(512, bolt)
-		if err != nil {
-			b.Fatal(err)
-		}
-		snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hclog.NewNullLogger())
-		if err != nil {
-			b.Fatal(err)
-		}
-		trans, err := raft.NewTCPTransportWithLogger("127.0.0.1:0", nil, 3, 10*time.Second, hclog.NewNullLogger())
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg := raft.DefaultConfig()
-		cfg.LocalID = raft.ServerID(fmt.Sprintf("r%d", i))
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
-		cfg.CommitTimeout = 50 * time.Millisecond
-		cfg.Logger = hclog.NewNullLogger()
-		if v.maxAppend > 0 {
-			cfg.MaxAppendEntries = v.maxAppend
-		}
-		cfg.BatchApplyCh = v.batchApplyCh
-		r, err := raft.NewRaft(cfg, &countFSM{}, logs, bolt, snaps, trans)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			_ = r.Shutdown().Error()
-			trans.Close()
-			bolt.Close()
-		})
+		b.Cleanup(closeNode)
 		nodes = append(nodes, r)
-		servers = append(servers, raft.Server{ID: cfg.LocalID, Address: trans.LocalAddr(), Suffrage: raft.Voter})
+		servers = append(servers, raft.Server{ID: raft.ServerID(id), Address: addr, Suffrage: raft.Voter})
 	}
 	if err := nodes[0].BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
 		b.Fatal(err)
@@ -112,46 +127,89 @@ func startRaftRing(b *testing.B, v raftVariant) *raft.Raft {
 	return leader
 }
 
+// applyResult is what applyFor measured.
+type applyResult struct {
+	writes  int64
+	elapsed time.Duration
+	lat     []time.Duration // one per committed entry, sorted
+}
+
+// applyFor has n goroutines call Apply on leader with a 200-byte entry (about the size of a
+// small cset command) in a loop for d, and returns how many entries were committed and the
+// latency of each.
+func applyFor(leader *raft.Raft, n int, d time.Duration) (applyResult, error) {
+	entry := make([]byte, 200)
+	start := time.Now()
+	deadline := start.Add(d)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		lat    []time.Duration
+		failed atomic.Pointer[error]
+	)
+	for range n {
+		wg.Go(func() {
+			var mine []time.Duration
+			defer func() {
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if err := leader.Apply(entry, 10*time.Second).Error(); err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	res := applyResult{writes: int64(len(lat)), elapsed: time.Since(start), lat: lat}
+	if p := failed.Load(); p != nil {
+		return res, *p
+	}
+	return res, nil
+}
+
+// add appends r to a result of several windows.
+func (a *applyResult) add(r applyResult) {
+	a.writes += r.writes
+	a.elapsed += r.elapsed
+	a.lat = append(a.lat, r.lat...)
+	slices.Sort(a.lat)
+}
+
+// report reports writes/s and the p50 and p99 commit latencies of a.
+func (a *applyResult) report(b *testing.B) {
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(a.writes)/a.elapsed.Seconds(), "writes/s")
+	b.ReportMetric(ms(percentile(a.lat, 0.50)), "p50-ms")
+	b.ReportMetric(ms(percentile(a.lat, 0.99)), "p99-ms")
+}
+
 // BenchmarkRaftCeiling measures what hashicorp/raft itself commits per second on this machine
 // with csetd's stores, transport and timings but a trivial FSM and no gRPC: the upper bound of
-// BenchmarkWrite, and how the raft knobs move it (raftVariants). Each of n goroutines calls Apply with a 200-byte entry (about the size of a
-// small cset command) in a loop for -core.window.
+// BenchmarkWrite, and how the raft knobs move it (raftVariants). Each of n goroutines calls
+// Apply in a loop for -core.window (applyFor). The three nodes share one process; see
+// BenchmarkRaftProcesses for the same ring as three processes.
 func BenchmarkRaftCeiling(b *testing.B) {
 	for _, v := range raftVariants {
-		n := v.writers
 		b.Run(v.name, func(b *testing.B) {
 			leader := startRaftRing(b, v)
-			entry := make([]byte, 200)
 			b.ResetTimer()
-			var total atomic.Int64
-			var elapsed time.Duration
+			var all applyResult
 			for range b.N {
-				start := time.Now()
-				deadline := start.Add(*window)
-				var wg sync.WaitGroup
-				var failed atomic.Pointer[error]
-				for range n {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for time.Now().Before(deadline) {
-							if err := leader.Apply(entry, 10*time.Second).Error(); err != nil {
-								failed.CompareAndSwap(nil, &err)
-								return
-							}
-							total.Add(1)
-						}
-					}()
+				r, err := applyFor(leader, v.writers, *window)
+				if err != nil {
+					b.Fatalf("apply: %v", err)
 				}
-				wg.Wait()
-				elapsed += time.Since(start)
-				if p := failed.Load(); p != nil {
-					b.Fatalf("apply: %v", *p)
-				}
+				all.add(r)
 			}
 			b.StopTimer()
-			b.ReportMetric(0, "ns/op")
-			b.ReportMetric(float64(total.Load())/elapsed.Seconds(), "writes/s")
+			all.report(b)
 		})
 	}
 }
