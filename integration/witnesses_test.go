@@ -154,29 +154,7 @@ func TestCluster_ThreeWitnesses(t *testing.T) {
 		fmt.Fprintf(&b, "    servers:\n      - {name: %s-1, listen: \"127.0.0.1:0\"}\n      - {name: %s-2, listen: \"127.0.0.1:0\"}\n", mb, mb)
 		b.WriteString("    groups:\n      - {name: web, auto_start: false, start_duration: 200ms, stop_duration: 100ms}\n")
 	}
-	simCfg := filepath.Join(dir, "ecxsim.yaml")
-	if err := os.WriteFile(simCfg, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sim := &simProc{p: proctest.New(t, ecxsimB.Path(t), proctest.Options{Name: "ecxsim", LogPath: filepath.Join(dir, "ecxsim.log"),
-		ReadyFile: filepath.Join(dir, "ecxsim-ready.json"), LogTail: 40})}
-	if err := sim.p.Start("-config", simCfg, "-control", "127.0.0.1:0", "-ready-file", sim.p.ReadyFile(), "-log-level", "debug"); err != nil {
-		t.Fatal(err)
-	}
-	err = sim.p.WaitReady(startTimeout, func(raw []byte) error {
-		var r struct {
-			Control string                       `json:"control_url"`
-			Servers map[string]map[string]string `json:"servers"`
-		}
-		if err := json.Unmarshal(raw, &r); err != nil || r.Control == "" {
-			return fmt.Errorf("ecxsim ready file %q: %v", raw, err)
-		}
-		sim.control, sim.servers = r.Control, r.Servers
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := startSim(t, b.String())
 	t.Cleanup(func() {
 		var out struct {
 			OK       bool `json:"ok"`
