@@ -65,6 +65,45 @@ func BenchmarkServer_BuildIndex(b *testing.B) {
 	}
 }
 
+// BenchmarkServer_RebuildIndex measures SetZone's index build after a change: n workloads of
+// which changed moved to another address (and the serial went up), built from the index served
+// before (buildIndexFrom), and, for comparison, built whole.
+func BenchmarkServer_RebuildIndex(b *testing.B) {
+	for _, n := range []int{10000, 50000} {
+		for _, changed := range []int{1, 100, 1000} {
+			zs := [2]*Zone{benchZone(n), benchZone(n)}
+			zs[1].Serial = 2
+			for i := range changed {
+				w := &zs[1].Workloads[i*(n/changed)]
+				w.Member, w.Addrs = "b", []netip.Addr{netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)})}
+			}
+			b.Run(fmt.Sprintf("workloads=%d/changed=%d", n, changed), func(b *testing.B) {
+				prev, _, err := buildIndex(zs[0])
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					i++
+					if prev, _, err = buildIndexFrom(prev, zs[i%2]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		b.Run(fmt.Sprintf("workloads=%d/whole", n), func(b *testing.B) {
+			z := benchZone(n)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := buildIndexFull(z); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkServer_QueryMix answers the query mix of bench/dns.sh over a zone of 10,000 names:
 // 90% A of a random existing name, 7% a random unknown name, 3% AAAA of a random existing name.
 // Unlike BenchmarkServer_Query, which asks one name again and again, the names asked are spread

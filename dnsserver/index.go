@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -30,11 +31,41 @@ type index struct {
 	// names holds, for every existing name, its pre-packed answers by qtype and its NODATA
 	// answer (table.go).
 	names *table
-	// nxTail is the authority section of NXDOMAIN answers: the SOA with its first two bytes left
-	// for a compression pointer to the origin inside the question.
+	// nxTail is the authority section of NXDOMAIN and NODATA answers: the SOA with its first two
+	// bytes left for a compression pointer to the origin inside the question (appendSOATail).
 	nxTail []byte
-	// records is the zone content in transfer order, SOA first, without the closing SOA.
-	records []dns.RR
+	// transfer returns the zone content in transfer order, SOA first, without the closing SOA
+	// (records); it is made at the first transfer, not at every change.
+	transfer    func() []dns.RR
+	recordsOnce sync.Once
+	recordsList []dns.RR
+	// workloads holds what each workload (by WorkloadRecord.Name) made of its names, for the next
+	// build (buildIndexFrom); nil when the zone was built whole.
+	workloads map[string]*packedWorkload
+}
+
+// records returns the zone content in transfer order, SOA first, without the closing SOA.
+func (idx *index) records() []dns.RR {
+	idx.recordsOnce.Do(func() { idx.recordsList = idx.transfer() })
+	return idx.recordsList
+}
+
+// packedName is one name's entry of the table (its answers by qtype and its NODATA answer,
+// encodeEntry), with its records for transfers.
+type packedName struct {
+	name  string // lower-case FQDN
+	entry []byte
+	hash  uint64   // hashKey of the name's wire form
+	rrs   []dns.RR // in transfer order; none for the origin's SOA and NS
+}
+
+// packedWorkload is what one workload made of its names in an index.
+type packedWorkload struct {
+	rec   WorkloadRecord
+	names []*packedName
+	// ancestors are the names between the workload's names and the origin that it does not own
+	// itself: empty non-terminals unless another owner has them.
+	ancestors []string
 }
 
 // answer is a pre-packed positive answer of one name for one qtype.
@@ -102,14 +133,163 @@ func nsHost(ns Nameserver, origin string) (string, error) {
 // buildIndex turns z into an index. A nil zone or an invalid origin yields an error and no
 // index; an invalid nameserver or workload is skipped and reported in problems.
 func buildIndex(z *Zone) (idx *index, problems []error, err error) {
+	return buildIndexFrom(nil, z)
+}
+
+// buildIndexFrom is buildIndex reusing what prev, the index served before, made of the
+// workloads that did not change: their names' answers are kept as they were packed, so a change
+// of a few workloads re-packs a few names, not the zone (the serial is not in any name's
+// answers: negative answers get the SOA at query time). A zone in which a workload is invalid or
+// shares a name with another workload or a nameserver is built whole, as buildIndexFull does.
+func buildIndexFrom(prev *index, z *Zone) (idx *index, problems []error, err error) {
+	b, idx, problems, err := zoneApex(z)
+	if err != nil {
+		return nil, nil, err
+	}
+	owned := make(map[string]bool, len(b.exists)+2*len(z.Workloads))
+	for name := range b.exists {
+		owned[name] = true
+	}
+	reuse := prev != nil && prev.origin == idx.origin && prev.ttl == idx.ttl && prev.workloads != nil
+	idx.workloads = make(map[string]*packedWorkload, len(z.Workloads))
+	pws := make([]*packedWorkload, 0, len(z.Workloads)) // in the zone's order
+	pk := &packer{buf: make([]byte, 0, 4*maxMsg)}
+	wb := &builder{origin: idx.origin, rrsets: map[string]map[uint16][]dns.RR{}, exists: map[string]bool{}}
+	for _, w := range z.Workloads {
+		pw := (*packedWorkload)(nil)
+		if reuse {
+			if old := prev.workloads[w.Name]; old != nil && old.rec.equal(w) {
+				pw = old
+			}
+		}
+		if pw == nil {
+			if pw, err = wb.packWorkload(pk, idx.ttl, w); err != nil {
+				return buildIndexFull(z) // reports the problem as the full build does
+			}
+		}
+		if idx.workloads[w.Name] != nil {
+			return buildIndexFull(z)
+		}
+		for _, pn := range pw.names {
+			if owned[pn.name] {
+				return buildIndexFull(z) // a name two owners share: their records merge
+			}
+			owned[pn.name] = true
+		}
+		idx.workloads[w.Name] = pw
+		pws = append(pws, pw)
+	}
+	apex, err := b.packNames(pk, idx.origin, idx.ttl, sortedKeys(b.exists))
+	if err != nil {
+		return nil, problems, err
+	}
+	apexOwned := make(map[string]bool, len(b.exists))
+	for name := range b.exists {
+		apexOwned[name] = true
+	}
+	ents := emptyNonTerminals(idx.origin, apexOwned)
+	for _, name := range ents {
+		owned[name] = true
+	}
+	for _, pw := range pws {
+		for _, a := range pw.ancestors {
+			if !owned[a] {
+				owned[a] = true
+				ents = append(ents, a)
+			}
+		}
+	}
+	size := 0
+	for _, pn := range apex {
+		size += len(pn.entry)
+	}
+	for _, name := range ents {
+		size += 2*len(name) + 22 // key and nodataMsg: 2+len(name) each, plus the directory
+	}
+	for _, pw := range pws {
+		for _, pn := range pw.names {
+			size += len(pn.entry)
+		}
+	}
+	idx.names = newTable(len(owned), size)
+	var tableErr error
+	add := func(pn *packedName) {
+		if err := idx.names.addEntry(pn.entry, pn.hash); err != nil && tableErr == nil {
+			tableErr = fmt.Errorf("index %s: %w", pn.name, err)
+		}
+	}
+	for _, pn := range apex {
+		add(pn)
+	}
+	for _, name := range ents {
+		key := wireName(name)
+		entry, err := encodeEntry(nil, key, nil, nodataMsg(key))
+		if err != nil {
+			return nil, problems, fmt.Errorf("index %s: %w", name, err)
+		}
+		add(&packedName{name: name, entry: entry, hash: hashKey(key)})
+	}
+	for _, pw := range pws {
+		for _, pn := range pw.names {
+			add(pn)
+		}
+	}
+	if tableErr != nil {
+		return nil, problems, tableErr
+	}
+	idx.transfer = func() []dns.RR {
+		all := slices.Clone(apex)
+		for _, pw := range pws {
+			all = append(all, pw.names...)
+		}
+		return transferRecords(idx.soa, b.rrsets[idx.origin][dns.TypeNS], all)
+	}
+	return idx, problems, nil
+}
+
+// buildIndexFull builds the index of z from nothing, every name packed from the records that all
+// of its owners (nameservers, workloads) give it.
+func buildIndexFull(z *Zone) (idx *index, problems []error, err error) {
+	b, idx, problems, err := zoneApex(z)
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	for _, w := range z.Workloads {
+		if err := b.addWorkload(w, z.TTL, seen); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	b.addEmptyNonTerminals()
+	pns, err := b.packNames(&packer{buf: make([]byte, 0, 4*maxMsg)}, idx.origin, idx.ttl, sortedKeys(b.exists))
+	if err != nil {
+		return nil, problems, err
+	}
+	size := 0
+	for _, pn := range pns {
+		size += len(pn.entry)
+	}
+	idx.names = newTable(len(pns), size)
+	for _, pn := range pns {
+		if err := idx.names.addEntry(pn.entry, pn.hash); err != nil {
+			return nil, problems, fmt.Errorf("index %s: %w", pn.name, err)
+		}
+	}
+	idx.transfer = func() []dns.RR { return transferRecords(idx.soa, b.rrsets[idx.origin][dns.TypeNS], pns) }
+	return idx, problems, nil
+}
+
+// zoneApex starts the index of z: the origin, the serial, the TTLs, the SOA and the
+// nameservers, with the records of the origin and the nameserver hosts in b.
+func zoneApex(z *Zone) (b *builder, idx *index, problems []error, err error) {
 	if z == nil {
-		return nil, nil, errors.New("no zone")
+		return nil, nil, nil, errors.New("no zone")
 	}
 	origin := dns.CanonicalName(z.Origin)
 	if _, ok := dns.IsDomainName(origin); !ok || origin == "." || strings.ContainsAny(origin, " \\\"") {
-		return nil, nil, fmt.Errorf("invalid zone origin %q", z.Origin)
+		return nil, nil, nil, fmt.Errorf("invalid zone origin %q", z.Origin)
 	}
-	b := &builder{origin: origin, rrsets: map[string]map[uint16][]dns.RR{}, exists: map[string]bool{}}
+	b = &builder{origin: origin, rrsets: map[string]map[uint16][]dns.RR{}, exists: map[string]bool{}}
 	idx = &index{origin: origin, serial: z.Serial, ttl: z.TTL}
 	idx.originWire = wireName(origin)
 
@@ -141,21 +321,75 @@ func buildIndex(z *Zone) (idx *index, problems []error, err error) {
 	idx.soa = &dns.SOA{Hdr: hdr(origin, dns.TypeSOA, z.TTL), Ns: mname, Mbox: "hostmaster." + origin,
 		Serial: z.Serial, Refresh: soaRefresh, Retry: soaRetry, Expire: soaExpire, Minttl: z.NegativeTTL}
 	b.add(idx.soa)
-
-	seen := map[string]bool{}
-	for _, w := range z.Workloads {
-		if err := b.addWorkload(w, z.TTL, seen); err != nil {
-			problems = append(problems, err)
-		}
-	}
-	b.addEmptyNonTerminals()
-
 	negSOA := dns.Copy(idx.soa).(*dns.SOA)
 	negSOA.Hdr.Ttl = z.NegativeTTL
-	if err := idx.pack(b, negSOA); err != nil {
-		return nil, problems, err
+	if idx.nxTail, err = packTail(negSOA, len(idx.originWire)); err != nil {
+		return nil, nil, problems, err
 	}
-	return idx, problems, nil
+	return b, idx, problems, nil
+}
+
+// packWorkload packs the names of one workload on their own, with b emptied first: valid only
+// when no other owner gives them records (buildIndexFrom checks).
+func (b *builder) packWorkload(pk *packer, ttl uint32, w WorkloadRecord) (*packedWorkload, error) {
+	clear(b.rrsets)
+	clear(b.exists)
+	if err := b.addWorkload(w, ttl, map[string]bool{}); err != nil {
+		return nil, err
+	}
+	pns, err := b.packNames(pk, b.origin, ttl, sortedKeys(b.exists))
+	if err != nil {
+		return nil, err
+	}
+	pw := &packedWorkload{rec: w.clone(), names: pns}
+	for _, pn := range pns {
+		for n := pn.name; n != b.origin; {
+			n = n[strings.IndexByte(n, '.')+1:]
+			if n != b.origin && !b.exists[n] && !slices.Contains(pw.ancestors, n) {
+				pw.ancestors = append(pw.ancestors, n)
+			}
+		}
+	}
+	return pw, nil
+}
+
+// emptyNonTerminals returns the ancestors of the names in owned, down to the origin, that are not
+// in owned themselves (they answer NODATA rather than NXDOMAIN), and adds them to owned.
+func emptyNonTerminals(origin string, owned map[string]bool) []string {
+	var ents []string
+	for name := range owned {
+		if !dns.IsSubDomain(origin, name) {
+			continue
+		}
+		for n := name; n != origin; {
+			n = n[strings.IndexByte(n, '.')+1:]
+			if owned[n] {
+				break
+			}
+			owned[n] = true
+			ents = append(ents, n)
+		}
+	}
+	return ents
+}
+
+// nodataMsg is the NODATA answer (without its authority section) of the name whose lower-case
+// wire form is key, as packer.pack packs it: the query path patches the id, the flags and the
+// question and appends the SOA.
+func nodataMsg(key []byte) []byte {
+	msg := make([]byte, 0, headerLen+len(key)+4)
+	msg = append(msg, 0, 0, flagQR|flagAA, 0, 0, 1, 0, 0, 0, 0, 0, 0)
+	msg = append(msg, key...)
+	return append(msg, 0, byte(dns.TypeA), 0, byte(dns.ClassINET))
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func (b *builder) addWorkload(w WorkloadRecord, ttl uint32, seen map[string]bool) error {
@@ -200,77 +434,74 @@ func txtValue(w WorkloadRecord) string {
 
 // addEmptyNonTerminals marks every ancestor of an existing name, down to the origin, as existing,
 // so that it answers NODATA rather than NXDOMAIN.
-func (b *builder) addEmptyNonTerminals() {
-	for name := range b.exists {
-		if !dns.IsSubDomain(b.origin, name) {
+func (b *builder) addEmptyNonTerminals() { emptyNonTerminals(b.origin, b.exists) }
+
+// packNames packs the answers of each of names (in zone; others are skipped: an out-of-zone
+// nameserver is served nowhere) from b's records.
+func (b *builder) packNames(pk *packer, origin string, ttl uint32, names []string) ([]*packedName, error) {
+	out := make([]*packedName, 0, len(names))
+	var answers []answer
+	for _, name := range names {
+		if !dns.IsSubDomain(origin, name) {
 			continue
 		}
-		for n := name; n != b.origin; {
-			i := strings.IndexByte(n, '.')
-			n = n[i+1:]
-			if b.exists[n] {
-				break
-			}
-			b.exists[n] = true
-		}
-	}
-}
-
-// pack builds every pre-packed answer and the transfer list.
-func (idx *index) pack(b *builder, negSOA *dns.SOA) error {
-	var err error
-	tail, err := packTail(negSOA, len(idx.originWire))
-	if err != nil {
-		return err
-	}
-	idx.nxTail = tail
-	names := make([]string, 0, len(b.exists))
-	for name := range b.exists {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	idx.names = newTable(len(names))
-	idx.names.data = make([]byte, 0, 256*len(names))
-	var answers []answer
-	pk := &packer{buf: make([]byte, 0, 4*maxMsg)}
-	for _, name := range names {
-		if !dns.IsSubDomain(idx.origin, name) {
-			continue // an out-of-zone nameserver: served nowhere
-		}
 		answers, pk.buf = answers[:0], pk.buf[:0]
-		nodata, err := pk.pack(name, dns.RcodeSuccess, nil, []dns.RR{negSOA}, nil)
+		nodata, err := pk.pack(name, dns.RcodeSuccess, nil, nil, nil) // the SOA is appended at query time
 		if err != nil {
-			return fmt.Errorf("pack nodata %s: %w", name, err)
+			return nil, fmt.Errorf("pack nodata %s: %w", name, err)
 		}
 		types := make([]uint16, 0, len(b.rrsets[name]))
 		for t := range b.rrsets[name] {
 			types = append(types, t)
 		}
 		slices.Sort(types)
+		var rrs []dns.RR
 		for _, t := range types {
-			rrs := b.rrsets[name][t]
-			sortRRs(rrs)
-			msg, err := pk.pack(name, dns.RcodeSuccess, rrs, nil, b.additional(rrs))
+			set := b.rrsets[name][t]
+			sortRRs(set)
+			msg, err := pk.pack(name, dns.RcodeSuccess, set, nil, b.additional(set))
 			if err != nil {
-				return fmt.Errorf("pack %s %s: %w", name, dns.TypeToString[t], err)
+				return nil, fmt.Errorf("pack %s %s: %w", name, dns.TypeToString[t], err)
 			}
 			answers = append(answers, answer{qtype: t, msg: msg})
+			if name != origin || t != dns.TypeSOA && t != dns.TypeNS {
+				rrs = append(rrs, set...)
+			}
 		}
 		if len(types) > 0 {
-			hinfo := &dns.HINFO{Hdr: hdr(name, dns.TypeHINFO, idx.ttl), Cpu: "RFC8482"}
+			hinfo := &dns.HINFO{Hdr: hdr(name, dns.TypeHINFO, ttl), Cpu: "RFC8482"}
 			msg, err := pk.pack(name, dns.RcodeSuccess, []dns.RR{hinfo}, nil, nil)
 			if err != nil {
-				return fmt.Errorf("pack %s ANY: %w", name, err)
+				return nil, fmt.Errorf("pack %s ANY: %w", name, err)
 			}
 			answers = append(answers, answer{qtype: dns.TypeANY, msg: msg})
 		}
-		if err := idx.names.add(wireName(name), answers, nodata); err != nil {
-			return fmt.Errorf("index %s: %w", name, err)
+		pn, err := newPackedName(name, answers, nodata, rrs)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, pn)
 	}
-	idx.records = transferList(b, names, idx.soa)
-	return nil
+	return out, nil
 }
+
+// newPackedName encodes the table entry of name from answers, which point into a packer's
+// buffer.
+func newPackedName(name string, answers []answer, nodata []byte, rrs []dns.RR) (*packedName, error) {
+	key := wireName(name)
+	size := 1 + len(key) + 1 + 4*len(answers) + 2 + len(nodata)
+	for _, a := range answers {
+		size += len(a.msg)
+	}
+	entry, err := encodeEntry(make([]byte, 0, size), key, answers, nodata)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", name, err)
+	}
+	return &packedName{name: name, entry: entry, hash: hashKey(key), rrs: rrs}, nil
+}
+
+// hashKey is the hash every table of this process gives the wire name key.
+func hashKey(key []byte) uint64 { return (&table{seed: hashSeed}).hash(key) }
 
 // additional returns the in-zone addresses of the targets of NS and SRV records.
 func (b *builder) additional(rrs []dns.RR) []dns.RR {
@@ -291,21 +522,14 @@ func (b *builder) additional(rrs []dns.RR) []dns.RR {
 	return extra
 }
 
-func transferList(b *builder, names []string, soa *dns.SOA) []dns.RR {
-	out := []dns.RR{soa}
-	out = append(out, b.rrsets[b.origin][dns.TypeNS]...)
-	for _, name := range names {
-		types := make([]uint16, 0, len(b.rrsets[name]))
-		for t := range b.rrsets[name] {
-			if name == b.origin && (t == dns.TypeSOA || t == dns.TypeNS) {
-				continue
-			}
-			types = append(types, t)
-		}
-		slices.Sort(types)
-		for _, t := range types {
-			out = append(out, b.rrsets[name][t]...)
-		}
+// transferRecords is the zone in transfer order without the closing SOA: the SOA, the origin's
+// NS records, then every name's records by name (packedName.rrs).
+func transferRecords(soa *dns.SOA, ns []dns.RR, names []*packedName) []dns.RR {
+	names = slices.Clone(names)
+	slices.SortFunc(names, func(a, b *packedName) int { return strings.Compare(a.name, b.name) })
+	out := append([]dns.RR{soa}, ns...)
+	for _, pn := range names {
+		out = append(out, pn.rrs...)
 	}
 	return out
 }

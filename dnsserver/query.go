@@ -140,15 +140,17 @@ func (idx *index) answerFast(q []byte, sc *scratch, p question, maxSize int) []b
 	default:
 		key := sc.key[:p.nameLen]
 		if off := idx.names.lookup(key, idx.names.hash(key)); off >= 0 {
-			out = append(out, idx.names.answer(off, p.qtype)...)
+			msg, nodata := idx.names.answer(off, p.qtype)
+			out = append(out, msg...)
 			copy(out[headerLen:p.qend], q[headerLen:p.qend])
+			if nodata {
+				out[9] = 1 // NSCOUNT: the SOA
+				out = idx.appendSOATail(out, p)
+			}
 		} else if idx.inZone(sc, p) {
 			out = appendHeader(out, dns.RcodeNameError, flagAA, 1)
 			out = append(out, q[headerLen:p.qend]...)
-			ptr := headerLen + p.nameLen - len(idx.originWire)
-			out = append(out, idx.nxTail...)
-			out[p.qend] = 0xC0 | byte(ptr>>8)
-			out[p.qend+1] = byte(ptr)
+			out = idx.appendSOATail(out, p)
 		} else {
 			out = appendHeader(out, dns.RcodeRefused, 0, 0)
 			out = append(out, q[headerLen:p.qend]...)
@@ -163,6 +165,18 @@ func (idx *index) answerFast(q []byte, sc *scratch, p question, maxSize int) []b
 	if len(out) > maxSize {
 		out = truncate(out, p.qend, p.edns, p.do)
 	}
+	return out
+}
+
+// appendSOATail appends the authority section of a negative answer, the zone's SOA, to out,
+// which ends with the question p: the SOA's owner is a compression pointer to the origin inside
+// the question's name.
+func (idx *index) appendSOATail(out []byte, p question) []byte {
+	at := len(out)
+	ptr := headerLen + p.nameLen - len(idx.originWire)
+	out = append(out, idx.nxTail...)
+	out[at] = 0xC0 | byte(ptr>>8)
+	out[at+1] = byte(ptr)
 	return out
 }
 

@@ -138,13 +138,14 @@ func New(cfg Config, src RecordSource, logger hclog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// SetZone replaces the zone served. It builds the index outside the query path and swaps it in
-// atomically; an invalid zone is logged and the previous one is kept. When the serial changes the
-// secondaries are notified, and the updater (if configured) pushes the changes.
+// SetZone replaces the zone served. It builds the index outside the query path, re-packing only
+// the workloads that changed since the zone served before, and swaps it in atomically; an
+// invalid zone is logged and the previous one is kept. When the serial changes the secondaries
+// are notified, and the updater (if configured) pushes the changes.
 func (s *Server) SetZone(z *Zone) {
 	s.zoneMu.Lock()
 	defer s.zoneMu.Unlock()
-	idx, problems, err := buildIndex(z)
+	idx, problems, err := buildIndexFrom(s.idx.Load(), z)
 	for _, p := range problems {
 		s.log.Warn("skipping dns record", "error", p)
 	}

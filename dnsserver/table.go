@@ -25,7 +25,7 @@ const udpBatch = 32
 // position in data; 0 is an empty slot. An entry is
 //
 //	keyLen u8, key [keyLen]byte, n u8, n × (qtype u16, len u16), nodataLen u16, the n answers,
-//	the NODATA answer
+//	the NODATA answer without its authority section
 //
 // with the answers in the order of the directory.
 type table struct {
@@ -39,13 +39,13 @@ type table struct {
 // maxTableData bounds data so that offsets fit in 32 bits.
 const maxTableData = 1<<32 - 2
 
-// newTable returns a table sized for n names.
-func newTable(n int) *table {
+// newTable returns a table sized for n names whose entries take dataSize bytes.
+func newTable(n, dataSize int) *table {
 	size := 8
 	for size < 2*n {
 		size <<= 1
 	}
-	return &table{slots: make([]uint64, size), mask: uint64(size - 1), seed: hashSeed}
+	return &table{slots: make([]uint64, size), mask: uint64(size - 1), seed: hashSeed, data: make([]byte, 0, dataSize)}
 }
 
 // hashSeed makes the table's layout differ between processes.
@@ -53,19 +53,24 @@ var hashSeed = maphash.Comparable(maphash.MakeSeed(), 0) | 1
 
 // add stores the answers of the name key (lower-case wire form). Adding a name twice is an error.
 func (t *table) add(key []byte, answers []answer, nodata []byte) error {
+	entry, err := encodeEntry(nil, key, answers, nodata)
+	if err != nil {
+		return err
+	}
+	return t.addEntry(entry, t.hash(key))
+}
+
+// encodeEntry appends the table entry of the name key with its answers and NODATA answer to dst.
+func encodeEntry(dst, key []byte, answers []answer, nodata []byte) ([]byte, error) {
 	if len(key) == 0 || len(key) > 255 || len(answers) > 255 || len(nodata) > maxMsg {
-		return errors.New("dns table: invalid entry")
+		return nil, errors.New("dns table: invalid entry")
 	}
-	if t.lookup(key, t.hash(key)) >= 0 {
-		return errors.New("dns table: duplicate name")
-	}
-	off := len(t.data)
-	d := append(t.data, byte(len(key)))
+	d := append(dst, byte(len(key)))
 	d = append(d, key...)
 	d = append(d, byte(len(answers)))
 	for _, a := range answers {
 		if len(a.msg) > maxMsg {
-			return errors.New("dns table: answer too large")
+			return nil, errors.New("dns table: answer too large")
 		}
 		d = binary.BigEndian.AppendUint16(d, a.qtype)
 		d = binary.BigEndian.AppendUint16(d, uint16(len(a.msg)))
@@ -74,12 +79,22 @@ func (t *table) add(key []byte, answers []answer, nodata []byte) error {
 	for _, a := range answers {
 		d = append(d, a.msg...)
 	}
-	d = append(d, nodata...)
+	return append(d, nodata...), nil
+}
+
+// addEntry stores an entry made by encodeEntry whose key hashes to h (t.hash, the same for
+// every table of this process). Adding a name twice is an error.
+func (t *table) addEntry(entry []byte, h uint64) error {
+	key := entry[1 : 1+int(entry[0])]
+	if t.lookup(key, h) >= 0 {
+		return errors.New("dns table: duplicate name")
+	}
+	off := len(t.data)
+	d := append(t.data, entry...)
 	if len(d) > maxTableData {
 		return errors.New("dns table: zone too large")
 	}
 	t.data = d
-	h := t.hash(key)
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		if t.slots[i] == 0 {
 			t.slots[i] = h&^0xffffffff | uint64(off+1)
@@ -109,8 +124,10 @@ func (t *table) lookup(key []byte, h uint64) int {
 }
 
 // answer returns the pre-packed answer for qtype in the entry at off: the positive answer when
-// the name has that type, else its NODATA answer.
-func (t *table) answer(off int, qtype uint16) []byte {
+// the name has that type, else its NODATA answer (nodata true), which lacks its authority
+// section: the query path appends the zone's SOA (index.nxTail), so that a name's entry does not
+// change with the serial.
+func (t *table) answer(off int, qtype uint16) ([]byte, bool) {
 	d := t.data
 	p := off + 1 + int(d[off])
 	n := int(d[p])
@@ -120,12 +137,12 @@ func (t *table) answer(off int, qtype uint16) []byte {
 		e := dir + 4*i
 		l := int(d[e+2])<<8 | int(d[e+3])
 		if uint16(d[e])<<8|uint16(d[e+1]) == qtype {
-			return d[msg : msg+l : msg+l]
+			return d[msg : msg+l : msg+l], false
 		}
 		msg += l
 	}
 	l := int(d[dir+4*n])<<8 | int(d[dir+4*n+1])
-	return d[msg : msg+l : msg+l]
+	return d[msg : msg+l : msg+l], true
 }
 
 // hash is the hash of a lower-case wire name. It reads eight bytes at a time.

@@ -31,7 +31,7 @@ func TestTable_TagCollision(t *testing.T) {
 		}
 		seen[tag] = k
 	}
-	tb := newTable(3)
+	tb := newTable(3, 0)
 	tb.seed = 1
 	if tb.mask != 7 {
 		t.Fatalf("a table for 3 names has %d slots, want 8", tb.mask+1)
@@ -76,8 +76,12 @@ func TestTable_TagCollision(t *testing.T) {
 			t.Errorf("%q not found", tc.key)
 			continue
 		}
-		if got := string(tb.answer(off, tc.qtype)); got != tc.want {
+		msg, nodata := tb.answer(off, tc.qtype)
+		if got := string(msg); got != tc.want {
 			t.Errorf("%q %s: %q, want %q", tc.key, dns.TypeToString[tc.qtype], got, tc.want)
+		}
+		if want := strings.HasSuffix(tc.want, "-nodata"); nodata != want {
+			t.Errorf("%q %s: nodata %v, want %v", tc.key, dns.TypeToString[tc.qtype], nodata, want)
 		}
 	}
 	if tb.names != 3 {

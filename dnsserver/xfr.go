@@ -21,7 +21,7 @@ func (s *Server) transfer(q *dns.Msg, send func(*dns.Msg) error) error {
 		return errors.New("no zone")
 	}
 	qtype := q.Question[0].Qtype
-	records := append(append([]dns.RR{}, idx.records...), idx.soa)
+	records := append(append([]dns.RR{}, idx.records()...), idx.soa)
 	if qtype == dns.TypeIXFR && len(q.Ns) == 1 {
 		if soa, ok := q.Ns[0].(*dns.SOA); ok && !serialLess(soa.Serial, idx.serial) {
 			records = []dns.RR{idx.soa}

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"net/netip"
+	"slices"
 )
 
 // Zone is everything the server needs to answer for the cluster-set zone. The server never reads
@@ -42,6 +43,18 @@ type WorkloadRecord struct {
 	Member   string
 	Server   string
 	Services []Service
+}
+
+// equal reports whether w and o serve the same records.
+func (w WorkloadRecord) equal(o WorkloadRecord) bool {
+	return w.Name == o.Name && w.Online == o.Online && w.Member == o.Member && w.Server == o.Server &&
+		slices.Equal(w.Addrs, o.Addrs) && slices.Equal(w.Services, o.Services)
+}
+
+// clone returns a copy of w that shares no slice with it.
+func (w WorkloadRecord) clone() WorkloadRecord {
+	w.Addrs, w.Services = slices.Clone(w.Addrs), slices.Clone(w.Services)
+	return w
 }
 
 // Service is a declared service port, served as "<Name>.<workload>.<origin> SRV Priority Weight

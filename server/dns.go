@@ -3,10 +3,13 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cset-project/cset/config"
@@ -17,12 +20,13 @@ import (
 
 // dnsSource adapts the replicated state to dnsserver.RecordSource. DNS is always a local read.
 type dnsSource struct {
-	s  *Server
-	ch chan struct{}
+	s     *Server
+	ch    chan struct{}
+	zones zoneCache
 }
 
 // DNSZone builds the zone from the local state; nil until the cluster set has a zone.
-func (d *dnsSource) DNSZone() *dnsserver.Zone { return zoneFromState(d.s.fsm.Data()) }
+func (d *dnsSource) DNSZone() *dnsserver.Zone { return d.zones.zone(d.s.fsm.Data()) }
 
 // Watch signals whenever the DNS serial changes.
 func (d *dnsSource) Watch() <-chan struct{} { return d.ch }
@@ -46,11 +50,37 @@ func (d *dnsSource) run(ctx context.Context) {
 	}
 }
 
+// zoneFromState builds the zone of d from nothing.
 func zoneFromState(d *fsm.Data) *dnsserver.Zone {
+	var c zoneCache
+	return c.zone(d)
+}
+
+// zoneCache makes the zone of each new state from the one before: the state shares every record
+// a change did not touch (fsm.Data), so a workload whose record is the same pointer, with every
+// member's health as before, keeps its WorkloadRecord, and the sorted order of the names is kept
+// while the set of names is the same. A change then costs one pass over the workloads instead of
+// a sort and a record per workload.
+type zoneCache struct {
+	mu      sync.Mutex
+	health  string // every member's name and health, as workloadRecord reads them
+	records map[string]cachedRecord
+	names   []string // the workloads' names, sorted
+}
+
+type cachedRecord struct {
+	w   *fsmv1.Workload
+	rec dnsserver.WorkloadRecord
+}
+
+// zone returns the zone of d; nil until the cluster set has a zone.
+func (c *zoneCache) zone(d *fsm.Data) *dnsserver.Zone {
 	cs := d.ClusterSet
 	if cs == nil {
 		return nil
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	z := &dnsserver.Zone{Origin: cs.Zone, TTL: cs.TtlSeconds, NegativeTTL: cs.NegativeTtlSeconds, Serial: uint32(d.DNSSerial)}
 	for _, m := range d.SortedMasters() {
 		ns := dnsserver.Nameserver{Name: m.Id}
@@ -61,8 +91,34 @@ func zoneFromState(d *fsm.Data) *dnsserver.Zone {
 		}
 		z.Nameservers = append(z.Nameservers, ns)
 	}
-	for _, w := range d.SortedWorkloads() {
-		z.Workloads = append(z.Workloads, workloadRecord(d, w))
+	var hb strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(d.Members)) {
+		hb.WriteString(name + "\x00" + d.Members[name].GetHealth() + "\x00")
+	}
+	if health := hb.String(); health != c.health || c.records == nil {
+		c.health, c.records = health, make(map[string]cachedRecord, len(d.Workloads))
+	}
+	for name, w := range d.Workloads {
+		if cr, ok := c.records[name]; !ok || cr.w != w {
+			c.records[name] = cachedRecord{w: w, rec: workloadRecord(d, w)}
+		}
+	}
+	// The names changed when some were removed (records holds more than the state) or only
+	// added (the state holds more than names).
+	removed := len(c.records) != len(d.Workloads)
+	if removed {
+		for name := range c.records {
+			if d.Workloads[name] == nil {
+				delete(c.records, name)
+			}
+		}
+	}
+	if removed || len(c.names) != len(d.Workloads) {
+		c.names = slices.Sorted(maps.Keys(d.Workloads))
+	}
+	z.Workloads = make([]dnsserver.WorkloadRecord, 0, len(c.names))
+	for _, name := range c.names {
+		z.Workloads = append(z.Workloads, c.records[name].rec)
 	}
 	return z
 }
