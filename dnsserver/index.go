@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -156,7 +157,7 @@ func buildIndexFrom(prev *index, z *Zone) (idx *index, problems []error, err err
 	pk := &packer{buf: make([]byte, 0, 4*maxMsg)}
 	wb := &builder{origin: idx.origin, rrsets: map[string]map[uint16][]dns.RR{}, exists: map[string]bool{}}
 	for _, w := range z.Workloads {
-		pw := (*packedWorkload)(nil)
+		var pw *packedWorkload
 		if reuse {
 			if old := prev.workloads[w.Name]; old != nil && old.rec.equal(w) {
 				pw = old
@@ -183,11 +184,7 @@ func buildIndexFrom(prev *index, z *Zone) (idx *index, problems []error, err err
 	if err != nil {
 		return nil, problems, err
 	}
-	apexOwned := make(map[string]bool, len(b.exists))
-	for name := range b.exists {
-		apexOwned[name] = true
-	}
-	ents := emptyNonTerminals(idx.origin, apexOwned)
+	ents := emptyNonTerminals(idx.origin, maps.Clone(b.exists))
 	for _, name := range ents {
 		owned[name] = true
 	}
