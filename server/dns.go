@@ -50,12 +50,6 @@ func (d *dnsSource) run(ctx context.Context) {
 	}
 }
 
-// zoneFromState builds the zone of d from nothing.
-func zoneFromState(d *fsm.Data) *dnsserver.Zone {
-	var c zoneCache
-	return c.zone(d)
-}
-
 // zoneCache makes the zone of each new state from the one before: the state shares every record
 // a change did not touch (fsm.Data), so a workload whose record is the same pointer, with every
 // member's health as before, keeps its WorkloadRecord, and the sorted order of the names is kept

@@ -5,9 +5,16 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/cset-project/cset/dnsserver"
 	"github.com/cset-project/cset/fsm"
 	fsmv1 "github.com/cset-project/cset/proto/cset/fsm/v1"
 )
+
+// zoneFromState builds the zone of d from nothing.
+func zoneFromState(d *fsm.Data) *dnsserver.Zone {
+	var c zoneCache
+	return c.zone(d)
+}
 
 // TestZoneCache_FollowsEveryKindOfChange: the zone made from the one before equals the zone made
 // from nothing after each kind of change a new state can bring — a workload moved, a member
