@@ -11,7 +11,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// entries returns every entry of t by key (the bytes table.add stored for it).
+// entries returns every entry of t by key (the bytes addEntry stored for it).
 func entries(t *table) map[string][]byte {
 	out := map[string][]byte{}
 	for _, s := range t.slots {

@@ -51,15 +51,6 @@ func newTable(n, dataSize int) *table {
 // hashSeed makes the table's layout differ between processes.
 var hashSeed = maphash.Comparable(maphash.MakeSeed(), 0) | 1
 
-// add stores the answers of the name key (lower-case wire form). Adding a name twice is an error.
-func (t *table) add(key []byte, answers []answer, nodata []byte) error {
-	entry, err := encodeEntry(nil, key, answers, nodata)
-	if err != nil {
-		return err
-	}
-	return t.addEntry(entry, t.hash(key))
-}
-
 // encodeEntry appends the table entry of the name key with its answers and NODATA answer to dst.
 func encodeEntry(dst, key []byte, answers []answer, nodata []byte) ([]byte, error) {
 	if len(key) == 0 || len(key) > 255 || len(answers) > 255 || len(nodata) > maxMsg {

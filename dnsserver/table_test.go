@@ -14,6 +14,16 @@ import (
 // TestTable_TagCollision stores two names whose hashes share the 32-bit tag kept in the slots and
 // the first slot probed in a table of 8 (so only the key comparison tells them apart) and one
 // that only shares the slot, and finds each.
+// add stores the answers of the name key (lower-case wire form), as the index builds do with
+// encodeEntry and addEntry.
+func (t *table) add(key []byte, answers []answer, nodata []byte) error {
+	entry, err := encodeEntry(nil, key, answers, nodata)
+	if err != nil {
+		return err
+	}
+	return t.addEntry(entry, t.hash(key))
+}
+
 func TestTable_TagCollision(t *testing.T) {
 	t.Parallel()
 	probe := &table{seed: 1}
