@@ -351,10 +351,10 @@ func (a *applier) applyStartOperation(c *fsmv1.StartOperationCommand) error {
 	return nil
 }
 
-// maxFinishedOperations bounds how many finished operations are kept.
-const maxFinishedOperations = 1000
+// MaxFinishedOperations bounds how many finished operations the state keeps.
+const MaxFinishedOperations = 1000
 
-// pruneOperations forgets the oldest finished operations beyond maxFinishedOperations.
+// pruneOperations forgets the oldest finished operations beyond MaxFinishedOperations.
 func (a *applier) pruneOperations() {
 	var done []*fsmv1.Operation
 	for _, op := range a.s.operations.m {
@@ -362,7 +362,7 @@ func (a *applier) pruneOperations() {
 			done = append(done, op)
 		}
 	}
-	if len(done) <= maxFinishedOperations {
+	if len(done) <= MaxFinishedOperations {
 		return
 	}
 	slices.SortFunc(done, func(x, y *fsmv1.Operation) int {
@@ -377,7 +377,7 @@ func (a *applier) pruneOperations() {
 		}
 		return 1
 	})
-	for _, op := range done[:len(done)-maxFinishedOperations] {
+	for _, op := range done[:len(done)-MaxFinishedOperations] {
 		a.s.operations.del(op.Id)
 	}
 }

@@ -15,6 +15,3 @@ func (f *FSM) RequestTable() []*fsmv1.RequestRecord {
 	}
 	return out
 }
-
-// MaxFinishedOperations exposes the bound on kept finished operations to tests.
-const MaxFinishedOperations = maxFinishedOperations

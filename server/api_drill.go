@@ -94,7 +94,7 @@ func (a *api) drillReport(d *fsm.Data, members, ids []string) (*apiv1.DrillRespo
 		seen[id] = true
 		op := d.Operations[id]
 		if op == nil {
-			return nil, status.Errorf(codes.NotFound, "operation %s does not exist (the state keeps the newest %d finished operations; see 'csetctl operation list')", id, fsmMaxFinishedOperations)
+			return nil, status.Errorf(codes.NotFound, "operation %s does not exist (the state keeps the newest %d finished operations; see 'csetctl operation list')", id, fsm.MaxFinishedOperations)
 		}
 		if !slices.Contains(lost, op.SourceMember) {
 			return nil, invalid("operation %s moved %s from %s, which is not a member of the drill (%s)", id, op.Workload, op.SourceMember, strings.Join(lost, ","))
@@ -114,9 +114,5 @@ func (a *api) drillReport(d *fsm.Data, members, ids []string) (*apiv1.DrillRespo
 	return out, nil
 }
 
-const (
-	// maxDrillReport bounds the operations of one drill report.
-	maxDrillReport = 10000
-	// fsmMaxFinishedOperations is how many finished operations the state keeps (fsm).
-	fsmMaxFinishedOperations = 1000
-)
+// maxDrillReport bounds the operations of one drill report.
+const maxDrillReport = 10000
